@@ -56,7 +56,8 @@ export type DatabaseErrorCode =
   | "EMBEDDED_START"
   | "EMBEDDED_STOP"
   | "EMBEDDED_LOCK"
-  | "MIGRATION";
+  | "MIGRATION"
+  | "LOCKED";
 
 /** A failure of cotacao's own database logic, with a message meant for the person running it. */
 export class DatabaseError extends Error {
@@ -723,59 +724,122 @@ export interface SaveCounts {
   unchanged: number;
 }
 
+/** A backfill's range for one pair, and the last day it has now stored completely. */
+export interface BackfillStep {
+  pair: string;
+  /** YYYY-MM-DD, inclusive */
+  from: string;
+  to: string;
+  doneThrough: string;
+}
+
+export interface SaveOptions {
+  /** Record backfill progress in the same transaction as the quotes. */
+  progress?: BackfillStep;
+  /** `NOTIFY quotes` with each pair's newest timestamp in the batch, delivered on commit. */
+  notify?: boolean;
+}
+
 /**
  * Stores a batch in one transaction, idempotent on (pair, ts): new rows are inserted, rows
- * whose values changed are updated, identical ones are left alone. Within a batch the last
- * quote for a (pair, ts) wins. Decimals travel as text and are cast to numeric by the server.
+ * whose values changed are updated (the replaced values go to quote_revisions), identical ones
+ * are left alone. Within a batch the last quote for a (pair, ts) wins. Decimals travel as text
+ * and are cast to numeric by the server, so no digit is lost.
  */
-export async function saveQuotes(sql: Sql, quotes: readonly Quote[]): Promise<SaveCounts> {
+export async function saveQuotes(sql: Sql, quotes: readonly Quote[], options: SaveOptions = {}): Promise<SaveCounts> {
   const counts: SaveCounts = { inserted: 0, updated: 0, unchanged: 0 };
-  if (quotes.length === 0) return counts;
+  if (quotes.length === 0 && !options.progress) return counts;
   await sql.begin(async (tx) => {
     for (let start = 0; start < quotes.length; start += SAVE_CHUNK_ROWS) {
-      const chunk = quotes.slice(start, start + SAVE_CHUNK_ROWS);
-      const column = <T>(pick: (quote: Quote) => T) => chunk.map(pick);
-      const [result] = await tx<{ inserted: number; updated: number; received: number }[]>`
-        with received as (
-          select distinct on (pair, ts) *
-          from unnest(
-            ${column((q) => q.pair)}::text[],
-            ${column((q) => q.ts.toISOString())}::timestamptz[],
-            ${column((q) => q.bid)}::numeric[],
-            ${column((q) => q.ask)}::numeric[],
-            ${column((q) => q.high)}::numeric[],
-            ${column((q) => q.low)}::numeric[],
-            ${column((q) => q.varBid)}::numeric[],
-            ${column((q) => q.pctChange)}::numeric[],
-            ${column((q) => q.source)}::text[],
-            ${column((q) => q.fetchedAt.toISOString())}::timestamptz[]
-          ) with ordinality as r(pair, ts, bid, ask, high, low, var_bid, pct_change, source, fetched_at, n)
-          order by pair, ts, n desc
-        ),
-        written as (
-          insert into quotes as q (pair, ts, bid, ask, high, low, var_bid, pct_change, source, fetched_at)
-          select pair, ts, bid, ask, high, low, var_bid, pct_change, source, fetched_at from received
-          on conflict (pair, ts) do update set
-            bid = excluded.bid, ask = excluded.ask, high = excluded.high, low = excluded.low,
-            var_bid = excluded.var_bid, pct_change = excluded.pct_change,
-            source = excluded.source, fetched_at = excluded.fetched_at
-          where (q.bid, q.ask, q.high, q.low, q.var_bid, q.pct_change)
-            is distinct from (excluded.bid, excluded.ask, excluded.high, excluded.low, excluded.var_bid, excluded.pct_change)
-          -- xmax is 0 on a freshly inserted row version, set on an updated one.
-          returning (xmax = 0) as inserted
-        )
-        select
-          (select count(*) from received)::int as received,
-          count(*) filter (where inserted)::int as inserted,
-          count(*) filter (where not inserted)::int as updated
-        from written`;
-      if (!result) continue;
-      counts.inserted += result.inserted;
-      counts.updated += result.updated;
-      counts.unchanged += result.received - result.inserted - result.updated;
+      const chunk = await upsertQuotes(tx, quotes.slice(start, start + SAVE_CHUNK_ROWS));
+      counts.inserted += chunk.inserted;
+      counts.updated += chunk.updated;
+      counts.unchanged += chunk.unchanged;
     }
+    if (options.progress) await recordBackfillProgress(tx, options.progress);
+    if (options.notify) await notifyNewest(tx, quotes);
   });
   return counts;
+}
+
+async function upsertQuotes(tx: postgres.TransactionSql, chunk: readonly Quote[]): Promise<SaveCounts> {
+  const column = <T>(pick: (quote: Quote) => T) => chunk.map(pick);
+  // Data-modifying CTEs see the table as it was before the statement: "replaced" copies the
+  // old values of exactly the rows that "written" is about to change.
+  const [result] = await tx<{ inserted: number; updated: number; received: number }[]>`
+    with received as (
+      select distinct on (pair, ts) *
+      from unnest(
+        ${column((q) => q.pair)}::text[],
+        ${column((q) => q.ts.toISOString())}::timestamptz[],
+        ${column((q) => q.bid)}::numeric[],
+        ${column((q) => q.ask)}::numeric[],
+        ${column((q) => q.high)}::numeric[],
+        ${column((q) => q.low)}::numeric[],
+        ${column((q) => q.varBid)}::numeric[],
+        ${column((q) => q.pctChange)}::numeric[],
+        ${column((q) => q.source)}::text[],
+        ${column((q) => q.fetchedAt.toISOString())}::timestamptz[]
+      ) with ordinality as r(pair, ts, bid, ask, high, low, var_bid, pct_change, source, fetched_at, n)
+      order by pair, ts, n desc
+    ),
+    replaced as (
+      insert into quote_revisions (pair, ts, bid, ask, high, low, var_bid, pct_change, source, fetched_at)
+      select q.pair, q.ts, q.bid, q.ask, q.high, q.low, q.var_bid, q.pct_change, q.source, q.fetched_at
+      from quotes q join received r on (q.pair, q.ts) = (r.pair, r.ts)
+      where (q.bid, q.ask, q.high, q.low, q.var_bid, q.pct_change)
+        is distinct from (r.bid, r.ask, r.high, r.low, r.var_bid, r.pct_change)
+    ),
+    written as (
+      insert into quotes as q (pair, ts, bid, ask, high, low, var_bid, pct_change, source, fetched_at)
+      select pair, ts, bid, ask, high, low, var_bid, pct_change, source, fetched_at from received
+      on conflict (pair, ts) do update set
+        bid = excluded.bid, ask = excluded.ask, high = excluded.high, low = excluded.low,
+        var_bid = excluded.var_bid, pct_change = excluded.pct_change,
+        source = excluded.source, fetched_at = excluded.fetched_at
+      where (q.bid, q.ask, q.high, q.low, q.var_bid, q.pct_change)
+        is distinct from (excluded.bid, excluded.ask, excluded.high, excluded.low, excluded.var_bid, excluded.pct_change)
+      -- xmax is 0 on a freshly inserted row version, set on an updated one.
+      returning (xmax = 0) as inserted
+    )
+    select
+      (select count(*) from received)::int as received,
+      count(*) filter (where inserted)::int as inserted,
+      count(*) filter (where not inserted)::int as updated
+    from written`;
+  const inserted = result?.inserted ?? 0;
+  const updated = result?.updated ?? 0;
+  return { inserted, updated, unchanged: (result?.received ?? 0) - inserted - updated };
+}
+
+async function recordBackfillProgress(tx: postgres.TransactionSql, step: BackfillStep): Promise<void> {
+  await tx`
+    insert into backfill_progress (pair, range_from, range_to, done_through)
+    values (${step.pair}, ${step.from}, ${step.to}, ${step.doneThrough})
+    on conflict (pair, range_from, range_to) do update
+      set done_through = greatest(backfill_progress.done_through, excluded.done_through), updated_at = now()`;
+}
+
+/** The last day a backfill of `pair` over [from, to] stored completely, or null if it never ran. */
+export async function backfillDoneThrough(sql: Sql, pair: string, from: string, to: string): Promise<string | null> {
+  const [row] = await sql<{ doneThrough: string }[]>`
+    select done_through::text as "doneThrough" from backfill_progress
+    where pair = ${pair} and range_from = ${from} and range_to = ${to}`;
+  return row?.doneThrough ?? null;
+}
+
+/** Channel of the notifications sent after quotes are stored; the payload is JSON `{pair, ts}`. */
+export const QUOTES_CHANNEL = "quotes";
+
+async function notifyNewest(tx: postgres.TransactionSql, quotes: readonly Quote[]): Promise<void> {
+  const newest = new Map<string, Date>();
+  for (const quote of quotes) {
+    const seen = newest.get(quote.pair);
+    if (!seen || quote.ts > seen) newest.set(quote.pair, quote.ts);
+  }
+  for (const [pair, ts] of newest) {
+    await tx`select pg_notify(${QUOTES_CHANNEL}, ${JSON.stringify({ pair, ts: ts.toISOString() })})`;
+  }
 }
 
 /** The newest stored quote for `pair`, or undefined. */
@@ -788,6 +852,73 @@ export async function latestQuote(sql: Sql, pair: string): Promise<Quote | undef
     order by ts desc
     limit 1`;
   return row;
+}
+
+/** The newest stored timestamp of each pair that has quotes. */
+export async function newestStored(sql: Sql, pairs: readonly string[]): Promise<Map<string, Date>> {
+  const rows = await sql<{ pair: string; ts: Date }[]>`
+    select p.pair, newest.ts
+    from unnest(${[...pairs]}::text[]) as p(pair)
+    cross join lateral (select max(ts) as ts from quotes q where q.pair = p.pair) as newest
+    where newest.ts is not null`;
+  return new Map(rows.map((row) => [row.pair, row.ts]));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pipeline runs
+
+/** What a finished run did, for its pipeline_runs row. */
+export interface RunOutcome {
+  status: "succeeded" | "failed";
+  fetched: number;
+  inserted: number;
+  updated: number;
+  error?: string;
+}
+
+/** Records the start of a pipeline run; returns its id. */
+export async function startRun(sql: Sql, pairs: readonly string[]): Promise<number> {
+  const [run] = await sql<{ id: number }[]>`insert into pipeline_runs (pairs) values (${[...pairs]}) returning id::int`;
+  if (!run) throw new Error("insert into pipeline_runs returned no row");
+  return run.id;
+}
+
+/** Records how a pipeline run ended. */
+export async function finishRun(sql: Sql, id: number, outcome: RunOutcome): Promise<void> {
+  await sql`
+    update pipeline_runs
+    set status = ${outcome.status}, finished_at = now(), rows_fetched = ${outcome.fetched},
+        rows_inserted = ${outcome.inserted}, rows_updated = ${outcome.updated}, error = ${outcome.error ?? null}
+    where id = ${id}`;
+}
+
+/**
+ * Runs `fn` holding the pipeline's advisory lock, so that runs never overlap. Waits up to
+ * `timeoutMs` for a run in progress, then throws a DatabaseError with code "LOCKED". A run
+ * that dies loses its session, and with it the lock.
+ */
+export async function withPipelineLock<T>(sql: Sql, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+  const session = await sql.reserve();
+  try {
+    await session`select set_config('lock_timeout', ${`${Math.max(1, Math.round(timeoutMs))}ms`}, false)`;
+    try {
+      await session`select pg_advisory_lock(hashtext('cotacao:pipeline'))`;
+    } catch (error) {
+      if ((error as { code?: string }).code !== "55P03") throw error;
+      throw new DatabaseError(
+        "LOCKED",
+        `Cannot run the pipeline: another run has held the lock for over ${timeoutMs / 1000} s; let it finish, or raise --lock-timeout`,
+        { cause: error },
+      );
+    }
+    try {
+      return await fn();
+    } finally {
+      await session`select pg_advisory_unlock(hashtext('cotacao:pipeline'))`;
+    }
+  } finally {
+    session.release();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

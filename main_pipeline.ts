@@ -7,7 +7,7 @@
  */
 import { parseArgs } from "node:util";
 import { analyse } from "./analysis.ts";
-import { DatabaseError, connect, errorLine, migrate, type Sql } from "./database.ts";
+import { DatabaseError, connect, errorLine, finishRun, migrate, startRun, type Sql } from "./database.ts";
 
 const USAGE = `Usage: bun main_pipeline.ts [--help]
 
@@ -20,13 +20,12 @@ Exit codes: 0 success, 1 failure, 2 bad usage or configuration.`;
 /** Runs one cycle and returns the id of its pipeline_runs row. */
 export async function runCycle(sql: Sql, pairs: readonly string[]): Promise<number> {
   await migrate(sql);
-  const [run] = await sql<{ id: number }[]>`insert into pipeline_runs (pairs) values (${[...pairs]}) returning id::int`;
-  const runId = run!.id;
+  const runId = await startRun(sql, pairs);
   try {
     await analyse(sql, pairs);
-    await sql`update pipeline_runs set status = 'succeeded', finished_at = now() where id = ${runId}`;
+    await finishRun(sql, runId, { status: "succeeded", fetched: 0, inserted: 0, updated: 0 });
   } catch (error) {
-    await sql`update pipeline_runs set status = 'failed', finished_at = now(), error = ${errorLine(error)} where id = ${runId}`;
+    await finishRun(sql, runId, { status: "failed", fetched: 0, inserted: 0, updated: 0, error: errorLine(error) });
     throw error;
   }
   return runId;

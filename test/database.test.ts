@@ -5,6 +5,12 @@ import {
   DEFAULT_DATA_DIR,
   DatabaseError,
   PROJECT_DIR,
+  QUOTES_CHANNEL,
+  backfillDoneThrough,
+  finishRun,
+  newestStored,
+  startRun,
+  withPipelineLock,
   SQL_DIR,
   connectUrl,
   latestQuote,
@@ -258,7 +264,7 @@ describe("saveQuotes()", () => {
     expect(await db.sql`select * from quotes where pair = 'EUR-BRL' order by ts`).toEqual(before);
   });
 
-  test("a corrected value updates the row; the same number written differently does not", async () => {
+  test("a corrected value updates the row and keeps the replaced one; the same number written differently does not", async () => {
     const ts = new Date("2024-04-01T15:00:00Z");
     await saveQuotes(db.sql, [quote({ pair: "GBP-BRL", ts, bid: "6.10" })]);
     expect(await saveQuotes(db.sql, [quote({ pair: "GBP-BRL", ts, bid: "6.1" })])).toEqual({
@@ -272,6 +278,8 @@ describe("saveQuotes()", () => {
       unchanged: 0,
     });
     expect((await latestQuote(db.sql, "GBP-BRL"))?.bid).toBe("6.1234");
+    const revisions = await db.sql`select bid::text, source from quote_revisions where pair = 'GBP-BRL'`;
+    expect([...revisions]).toEqual([{ bid: "6.10", source: "test" }]);
   });
 
   test("within one batch the last quote for a (pair, ts) wins", async () => {
@@ -307,6 +315,106 @@ describe("saveQuotes()", () => {
 
   test("an empty batch is a no-op", async () => {
     expect(await saveQuotes(db.sql, [])).toEqual({ inserted: 0, updated: 0, unchanged: 0 });
+  });
+});
+
+describe("saveQuotes() options", () => {
+  const db = useTestDatabase();
+
+  test("records backfill progress with the quotes, never moving it backwards", async () => {
+    const step = { pair: "USD-BRL", from: "2024-01-01", to: "2024-12-31" };
+    expect(await backfillDoneThrough(db.sql, "USD-BRL", step.from, step.to)).toBeNull();
+    await saveQuotes(db.sql, [quote({ ts: new Date("2024-03-28T20:00:00Z") })], { progress: { ...step, doneThrough: "2024-03-31" } });
+    expect(await backfillDoneThrough(db.sql, "USD-BRL", step.from, step.to)).toBe("2024-03-31");
+    await saveQuotes(db.sql, [], { progress: { ...step, doneThrough: "2024-02-29" } });
+    expect(await backfillDoneThrough(db.sql, "USD-BRL", step.from, step.to)).toBe("2024-03-31");
+  });
+
+  test("a batch that fails records no progress", async () => {
+    const step = { pair: "USD-BRL", from: "2023-01-01", to: "2023-12-31", doneThrough: "2023-06-30" };
+    await expect(saveQuotes(db.sql, [quote({ bid: "-1" })], { progress: step })).rejects.toThrow();
+    expect(await backfillDoneThrough(db.sql, "USD-BRL", step.from, step.to)).toBeNull();
+  });
+
+  test("notifies the quotes channel with each pair's newest timestamp, on commit", async () => {
+    const listener = connectUrl(db.url, { max: 1 });
+    const received: string[] = [];
+    const subscription = await listener.listen(QUOTES_CHANNEL, (payload) => received.push(payload));
+    try {
+      await saveQuotes(
+        db.sql,
+        [
+          quote({ pair: "CAD-BRL", ts: new Date("2024-07-01T12:00:00Z") }),
+          quote({ pair: "CAD-BRL", ts: new Date("2024-07-02T12:00:00Z") }),
+          quote({ pair: "AUD-BRL", ts: new Date("2024-07-01T12:00:00Z") }),
+        ],
+        { notify: true },
+      );
+      for (let waited = 0; received.length < 2 && waited < 5_000; waited += 10) await Bun.sleep(10);
+      expect(received.map((payload) => JSON.parse(payload)).sort((a, b) => a.pair.localeCompare(b.pair))).toEqual([
+        { pair: "AUD-BRL", ts: "2024-07-01T12:00:00.000Z" },
+        { pair: "CAD-BRL", ts: "2024-07-02T12:00:00.000Z" },
+      ]);
+    } finally {
+      await subscription.unlisten();
+      await listener.end({ timeout: 5 });
+    }
+  });
+});
+
+describe("newestStored()", () => {
+  const db = useTestDatabase();
+
+  test("gives each pair's newest timestamp and leaves out pairs with no quotes", async () => {
+    await saveQuotes(db.sql, [
+      quote({ ts: new Date("2024-08-22T17:00:00Z") }),
+      quote({ ts: new Date("2024-08-23T17:00:00Z") }),
+      quote({ pair: "EUR-BRL", ts: new Date("2024-08-20T17:00:00Z") }),
+    ]);
+    const newest = await newestStored(db.sql, ["USD-BRL", "EUR-BRL", "JPY-BRL"]);
+    expect([...newest.entries()]).toEqual([
+      ["USD-BRL", new Date("2024-08-23T17:00:00Z")],
+      ["EUR-BRL", new Date("2024-08-20T17:00:00Z")],
+    ]);
+  });
+});
+
+describe("pipeline runs", () => {
+  const db = useTestDatabase();
+
+  test("startRun() and finishRun() record a run's life", async () => {
+    const id = await startRun(db.sql, ["USD-BRL"]);
+    const [running] = await db.sql`select status, finished_at from pipeline_runs where id = ${id}`;
+    expect(running).toEqual({ status: "running", finished_at: null });
+    await finishRun(db.sql, id, { status: "failed", fetched: 3, inserted: 0, updated: 0, error: "boom" });
+    const [done] = await db.sql`
+      select status, rows_fetched, rows_inserted, rows_updated, error, finished_at is not null as finished
+      from pipeline_runs where id = ${id}`;
+    expect(done).toEqual({ status: "failed", rows_fetched: 3, rows_inserted: 0, rows_updated: 0, error: "boom", finished: true });
+  });
+
+  test("withPipelineLock() makes a second run wait, then gives up with LOCKED", async () => {
+    const other = connectUrl(db.url);
+    try {
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let entered!: () => void;
+      const inside = new Promise<void>((resolve) => (entered = resolve));
+      const first = withPipelineLock(db.sql, 1_000, async () => {
+        entered();
+        await held;
+        return "first";
+      });
+      await inside;
+      const error = await withPipelineLock(other, 200, async () => "second").catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(DatabaseError);
+      expect((error as DatabaseError).code).toBe("LOCKED");
+      release();
+      expect(await first).toBe("first");
+      expect(await withPipelineLock(other, 200, async () => "third")).toBe("third");
+    } finally {
+      await other.end({ timeout: 5 });
+    }
   });
 });
 
