@@ -1,0 +1,919 @@
+/**
+ * ingest.ts: quotes from AwesomeAPI, fetched, validated and shaped as `Quote` rows. The latest
+ * quote of several pairs comes from one `/json/last` request; history comes from
+ * `/json/daily/PAIR/N?start_date&end_date`, in chunks small enough for the API's 360-record cap.
+ * Parsing is pure; the transport retries only what is transient.
+ *
+ * CLI: `bun ingest.ts [--pairs USD-BRL,EUR-BRL] [--daily --from YYYY-MM-DD [--to YYYY-MM-DD]]`
+ * prints the validated quotes as JSON lines (no database; see `--help`).
+ */
+import { parseArgs } from "node:util";
+import * as v from "valibot";
+import type { Quote } from "./database.ts";
+
+/** The public API, used when AWESOMEAPI_URL is unset. */
+export const DEFAULT_AWESOMEAPI_URL = "https://economia.awesomeapi.com.br";
+/** Per-attempt timeout when AWESOMEAPI_TIMEOUT_MS is unset. */
+export const DEFAULT_TIMEOUT_MS = 10_000;
+/** Attempts after the first, for transient failures. */
+export const DEFAULT_RETRIES = 3;
+/** What the CLI fetches without --pairs. */
+export const DEFAULT_PAIRS = ["USD-BRL"];
+/** The most records `/json/daily/PAIR/N` returns (the API's documented maximum for N). */
+export const DAILY_MAX_RECORDS = 360;
+/** Calendar days per history request: ~129 weekdays, leaving room under N for duplicates. */
+export const CHUNK_DAYS = 180;
+/** `Quote.source` of quotes from `/json/last`. */
+export const SOURCE_LAST = "awesomeapi:last";
+/** `Quote.source` of quotes from `/json/daily`. */
+export const SOURCE_DAILY = "awesomeapi:daily";
+
+const BACKOFF_BASE_MS = 500;
+const BACKOFF_CAP_MS = 8_000;
+const RETRY_AFTER_CAP_MS = 60_000;
+// A chunk is halved at most this often (180 days -> 1 day takes 8 halvings).
+const MAX_SPLIT_DEPTH = 8;
+// Fewer weekdays than this may all be holidays (Carnival, Christmas-New Year), so empty is fine.
+const MIN_WEEKDAYS_EXPECTING_DATA = 5;
+// A `timestamp` above this is milliseconds (the API's data from 2018 and before), else seconds.
+const MILLISECOND_TIMESTAMP_ABOVE = 1e11;
+const SAO_PAULO_TIME_ZONE = "America/Sao_Paulo";
+const MS_PER_DAY = 86_400_000;
+const MS_PER_HOUR = 3_600_000;
+// Bounds each time-zone cache (a century of days is ~36,500 entries).
+const DAY_CACHE_MAX_ENTRIES = 200_000;
+const SNIPPET_CHARS = 60;
+const EXIT_USAGE = 2;
+const EXIT_FAILURE = 1;
+
+const PAIR_PATTERN = /^[A-Z0-9]{2,12}-[A-Z0-9]{2,12}$/;
+const DATE_PATTERN = /^\d{4}-\d{2}-\d{2}$/;
+const POSITIVE_DECIMAL = /^\d+(\.\d+)?$/;
+const SIGNED_DECIMAL = /^-?\d+(\.\d+)?$/;
+const TIMESTAMP_DIGITS = /^\d{1,16}$/;
+const TOKEN_PARAMETER = /([?&]token=)[^&#\s"']*/gi;
+
+// The API sends UTF-8, but captured bodies can hold stray Latin-1 bytes: replace, never fail.
+const BODY_DECODER = new TextDecoder("utf-8", { fatal: false });
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/** Codes that let callers (and the CLI's exit code) tell failures apart. */
+export type IngestErrorCode =
+  | "CONFIG"
+  | "USAGE"
+  | "HTTP"
+  | "TIMEOUT"
+  | "NETWORK"
+  | "NOT_JSON"
+  | "INVALID_PAYLOAD"
+  | "UNKNOWN_PAIR"
+  | "NO_DATA"
+  | "TRUNCATED";
+
+/** A failed ingest step, with a message meant for the person running it and the number of requests made. */
+export class IngestError extends Error {
+  /** Requests made before giving up (0 when none was needed to fail). */
+  readonly attempts: number;
+  /** The HTTP status of the last answer, when there was one. */
+  readonly status: number | undefined;
+
+  constructor(
+    readonly code: IngestErrorCode,
+    message: string,
+    options: { cause?: unknown; attempts?: number; status?: number } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "IngestError";
+    this.attempts = options.attempts ?? 0;
+    this.status = options.status;
+  }
+}
+
+/** Whether a failure of this kind may pass if the same request is made again. */
+const RETRYABLE: Record<IngestErrorCode, boolean> = {
+  CONFIG: false,
+  USAGE: false,
+  HTTP: false, // decided by status, see isRetryableStatus()
+  TIMEOUT: true,
+  NETWORK: true,
+  NOT_JSON: false,
+  INVALID_PAYLOAD: false,
+  UNKNOWN_PAIR: false,
+  NO_DATA: false,
+  TRUNCATED: false,
+};
+
+const STATUS_HINTS: Record<number, string> = {
+  401: "check AWESOMEAPI_TOKEN",
+  403: "the API refused the request; check AWESOMEAPI_TOKEN, or try again later",
+  404: "check the pair and AWESOMEAPI_URL",
+  409: "the API is throttling this client or its quota is used up; wait and try again",
+  429: "the API is throttling this client; wait and try again, or set AWESOMEAPI_TOKEN",
+};
+
+function isRetryableStatus(status: number): boolean {
+  return status >= 500 || status === 429 || status === 409 || status === 408;
+}
+
+/** `text` with the `token` query parameter shown as `token=***`, safe to print. */
+export function maskToken(text: string, token?: string): string {
+  let masked = text.replace(TOKEN_PARAMETER, "$1***");
+  if (token) {
+    // The raw value too, in case a cause's message quoted it outside a URL.
+    for (const form of new Set([token, encodeURIComponent(token)])) masked = masked.split(form).join("***");
+  }
+  return masked;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configuration
+
+const emptyIsUnset = (value: string): string | undefined => value.trim() || undefined;
+
+function isHttpUrl(text: string): boolean {
+  if (!/^https?:\/\//i.test(text)) return false;
+  try {
+    const url = new URL(text);
+    return url.search === "" && url.hash === "";
+  } catch {
+    return false;
+  }
+}
+
+const IngestEnvSchema = v.object({
+  AWESOMEAPI_URL: v.pipe(
+    // The default makes a missing variable run through the pipe like an empty one.
+    v.optional(v.string(), ""),
+    v.transform(emptyIsUnset),
+    v.check(
+      (url) => url === undefined || isHttpUrl(url),
+      (issue) => `must be an http:// or https:// URL without query or fragment, got "${maskToken(String(issue.input))}"`,
+    ),
+    // Paths are appended with "/", so one trailing slash (or several) must not double it.
+    v.transform((url) => (url ?? DEFAULT_AWESOMEAPI_URL).replace(/\/+$/, "")),
+  ),
+  AWESOMEAPI_TOKEN: v.pipe(
+    // The default makes a missing variable run through the pipe like an empty one.
+    v.optional(v.string(), ""),
+    v.transform(emptyIsUnset),
+    // Never echo the value: it is a secret.
+    v.check((token) => token === undefined || !/[\s&#]/.test(token), "must not contain spaces, '&' or '#'"),
+  ),
+  AWESOMEAPI_TIMEOUT_MS: v.pipe(
+    // The default makes a missing variable run through the pipe like an empty one.
+    v.optional(v.string(), ""),
+    v.transform(emptyIsUnset),
+    v.check(
+      (ms) => ms === undefined || (/^\d+$/.test(ms) && Number(ms) > 0 && Number.isSafeInteger(Number(ms))),
+      (issue) => `must be a positive integer (milliseconds), got "${String(issue.input)}"`,
+    ),
+    v.transform((ms) => (ms === undefined ? DEFAULT_TIMEOUT_MS : Number(ms))),
+  ),
+});
+
+/** Where and how to reach AwesomeAPI. */
+export interface IngestConfig {
+  /** Without a trailing slash, e.g. "https://economia.awesomeapi.com.br". */
+  baseUrl: string;
+  /** Sent as the query parameter `token`; never printed. */
+  token?: string;
+  timeoutMs: number;
+}
+
+/** Reads and validates the AwesomeAPI settings from the environment; throws a one-line CONFIG error naming the variable. */
+export function loadIngestConfig(env: Record<string, string | undefined> = process.env): IngestConfig {
+  const result = v.safeParse(IngestEnvSchema, env);
+  if (!result.success) {
+    const issue = result.issues[0];
+    const variable = issue.path?.[0]?.key ?? "environment";
+    throw new IngestError("CONFIG", `Cannot start: ${String(variable)} ${issue.message}`);
+  }
+  const { AWESOMEAPI_URL, AWESOMEAPI_TOKEN, AWESOMEAPI_TIMEOUT_MS } = result.output;
+  return {
+    baseUrl: AWESOMEAPI_URL,
+    ...(AWESOMEAPI_TOKEN ? { token: AWESOMEAPI_TOKEN } : {}),
+    timeoutMs: AWESOMEAPI_TIMEOUT_MS,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pairs and dates (pure)
+
+/** Parses "USD-BRL,EUR-BRL" (or a list) into validated, trimmed, deduplicated pairs; throws USAGE naming a bad one. */
+export function parsePairs(input: string | readonly string[]): string[] {
+  const items = (typeof input === "string" ? input.split(",") : input).map((item) => item.trim());
+  const pairs: string[] = [];
+  for (const item of items) {
+    if (item === "" && typeof input === "string") continue;
+    if (!PAIR_PATTERN.test(item)) {
+      throw new IngestError(
+        "USAGE",
+        `Cannot read the pairs: "${item}" is not a pair like "USD-BRL", use upper-case letters or digits, 2 to 12 on each side of one dash`,
+      );
+    }
+    if (!pairs.includes(item)) pairs.push(item);
+  }
+  if (pairs.length === 0) {
+    throw new IngestError("USAGE", `Cannot read the pairs: none given, name at least one like "USD-BRL"`);
+  }
+  return pairs;
+}
+
+/** A span of São Paulo calendar days, both ends included, as "YYYY-MM-DD". */
+export const DateRangeSchema = v.pipe(
+  v.object({
+    from: v.pipe(v.string(), v.check(isCalendarDate, (i) => `'from' must be a date like 2024-08-23, got "${String(i.input)}"`)),
+    to: v.pipe(v.string(), v.check(isCalendarDate, (i) => `'to' must be a date like 2024-08-23, got "${String(i.input)}"`)),
+  }),
+  v.check(
+    (range) => range.from <= range.to,
+    (issue) => `'from' (${issue.input.from}) must not be after 'to' (${issue.input.to})`,
+  ),
+);
+/** A validated span of São Paulo calendar days. */
+export type DateRange = v.InferOutput<typeof DateRangeSchema>;
+
+function isCalendarDate(text: string): boolean {
+  if (!DATE_PATTERN.test(text)) return false;
+  const ms = Date.parse(`${text}T00:00:00Z`);
+  return Number.isFinite(ms) && new Date(ms).toISOString().slice(0, 10) === text;
+}
+
+function parseRange(range: DateRange, action: string): DateRange {
+  const result = v.safeParse(DateRangeSchema, range);
+  if (!result.success) throw new IngestError("USAGE", `Cannot ${action}: ${result.issues[0].message}`);
+  return result.output;
+}
+
+/** Days since 1970-01-01 of a valid "YYYY-MM-DD". */
+const dayNumber = (date: string) => Date.parse(`${date}T00:00:00Z`) / MS_PER_DAY;
+const dateOfDayNumber = (day: number) => new Date(day * MS_PER_DAY).toISOString().slice(0, 10);
+const compactDate = (date: string) => date.replaceAll("-", "");
+
+/** Mondays to Fridays in the range (holidays included: the API's calendar is not known here). */
+export function countWeekdays(range: DateRange): number {
+  let weekdays = 0;
+  for (let day = dayNumber(range.from); day <= dayNumber(range.to); day++) {
+    // Day 0 (1970-01-01) was a Thursday.
+    const weekday = (day + 4) % 7;
+    if (weekday !== 0 && weekday !== 6) weekdays++;
+  }
+  return weekdays;
+}
+
+/** Splits `from`..`to` into consecutive ranges of at most `maxDays` days, oldest first, with no gap or overlap. */
+export function planChunks(from: string, to: string, maxDays: number = CHUNK_DAYS): DateRange[] {
+  const range = parseRange({ from, to }, "plan the history requests");
+  if (!Number.isSafeInteger(maxDays) || maxDays < 1) {
+    throw new IngestError("USAGE", `Cannot plan the history requests: 'maxDays' must be a positive integer, got ${maxDays}`);
+  }
+  const last = dayNumber(range.to);
+  const chunks: DateRange[] = [];
+  for (let start = dayNumber(range.from); start <= last; start += maxDays) {
+    chunks.push({ from: dateOfDayNumber(start), to: dateOfDayNumber(Math.min(start + maxDays - 1, last)) });
+  }
+  return chunks;
+}
+
+function halves(range: DateRange): [DateRange, DateRange] | undefined {
+  const first = dayNumber(range.from);
+  const days = dayNumber(range.to) - first + 1;
+  if (days < 2) return undefined;
+  const end = first + Math.floor(days / 2) - 1;
+  return [
+    { from: range.from, to: dateOfDayNumber(end) },
+    { from: dateOfDayNumber(end + 1), to: range.to },
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// São Paulo calendar days (pure, cached)
+
+const SAO_PAULO_CLOCK = new Intl.DateTimeFormat("en-US", {
+  timeZone: SAO_PAULO_TIME_ZONE,
+  year: "numeric",
+  month: "numeric",
+  day: "numeric",
+  hour: "numeric",
+  minute: "numeric",
+  second: "numeric",
+  hourCycle: "h23",
+});
+// NaN marks a UTC day (or hour) in which the offset changes.
+const offsetByUtcDay = new Map<number, number>();
+const offsetByUtcHour = new Map<number, number>();
+const dateByLocalDay = new Map<number, string>();
+
+/** São Paulo's offset from UTC at an instant, in ms (negative), straight from Intl. */
+function intlOffsetMs(ms: number): number {
+  const fields: Record<string, number> = {};
+  for (const part of SAO_PAULO_CLOCK.formatToParts(ms)) if (part.type !== "literal") fields[part.type] = Number(part.value);
+  const local = Date.UTC(fields.year ?? 0, (fields.month ?? 1) - 1, fields.day ?? 1, fields.hour ?? 0, fields.minute ?? 0, fields.second ?? 0);
+  return local - Math.floor(ms / 1000) * 1000;
+}
+
+/** The offset over [start, start + length), or NaN if it changes within. */
+function steadyOffset(start: number, length: number): number {
+  const first = intlOffsetMs(start);
+  return first === intlOffsetMs(start + length - 1000) ? first : Number.NaN;
+}
+
+function cached(map: Map<number, number>, key: number, compute: () => number): number {
+  let value = map.get(key);
+  if (value === undefined) {
+    if (map.size >= DAY_CACHE_MAX_ENTRIES) map.clear();
+    value = compute();
+    map.set(key, value);
+  }
+  return value;
+}
+
+function saoPauloOffsetMs(ms: number): number {
+  const day = Math.floor(ms / MS_PER_DAY);
+  const daily = cached(offsetByUtcDay, day, () => steadyOffset(day * MS_PER_DAY, MS_PER_DAY));
+  if (!Number.isNaN(daily)) return daily;
+  // A daylight-saving switch day (two a year before 2019): narrow down to the hour.
+  const hour = Math.floor(ms / MS_PER_HOUR);
+  const hourly = cached(offsetByUtcHour, hour, () => steadyOffset(hour * MS_PER_HOUR, MS_PER_HOUR));
+  return Number.isNaN(hourly) ? intlOffsetMs(ms) : hourly;
+}
+
+/**
+ * The São Paulo calendar day ("YYYY-MM-DD") of an instant. Brazil had daylight saving time until
+ * 2019, so the offset comes from Intl; it is cached per UTC day (per hour on a switch day), which
+ * keeps this at millions of calls a second where formatToParts per call would manage a few hundred thousand.
+ */
+export function saoPauloDay(date: Date | number): string {
+  const ms = typeof date === "number" ? date : date.getTime();
+  const localDay = Math.floor((ms + saoPauloOffsetMs(ms)) / MS_PER_DAY);
+  let text = dateByLocalDay.get(localDay);
+  if (text === undefined) {
+    if (dateByLocalDay.size >= DAY_CACHE_MAX_ENTRIES) dateByLocalDay.clear();
+    text = new Date(localDay * MS_PER_DAY).toISOString().slice(0, 10);
+    dateByLocalDay.set(localDay, text);
+  }
+  return text;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Payloads (pure)
+
+/** The value a field had, for messages: strings quoted, numbers marked as such. */
+function showValue(value: unknown): string {
+  if (typeof value === "string") {
+    const shown = value.length > SNIPPET_CHARS ? `${value.slice(0, SNIPPET_CHARS)}...` : value;
+    return JSON.stringify(shown);
+  }
+  if (typeof value === "number") return `${value} (a number)`;
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  return typeof value === "object" ? "an object" : String(value);
+}
+
+const decimalString = (expected: string) =>
+  v.string((issue) => (issue.input === undefined ? `expected ${expected}` : `expected ${expected} as a JSON string`));
+
+const PriceSchema = v.pipe(
+  decimalString("a positive decimal"),
+  v.regex(POSITIVE_DECIMAL, "expected a positive decimal"),
+  v.check((text) => /[1-9]/.test(text), "expected a positive decimal"),
+);
+const ChangeSchema = v.pipe(decimalString("a decimal"), v.regex(SIGNED_DECIMAL, "expected a decimal"));
+const TimestampSchema = v.pipe(
+  decimalString("Unix seconds or milliseconds"),
+  v.regex(TIMESTAMP_DIGITS, "expected Unix seconds or milliseconds"),
+  v.transform(Number),
+  v.check((n) => n > 0, "expected Unix seconds or milliseconds"),
+  v.transform((n) => new Date(n > MILLISECOND_TIMESTAMP_ABOVE ? n : n * 1000)),
+);
+const LabelSchema = v.optional(v.string("expected a string"));
+const FIELD_EXPECTATIONS: Record<string, string> = {
+  bid: "expected a positive decimal",
+  ask: "expected a positive decimal",
+  timestamp: "expected Unix seconds or milliseconds",
+};
+
+/** One quote as AwesomeAPI sends it; only the first element of a daily array has code, codein, name and create_date. */
+export const AwesomeQuoteSchema = v.object(
+  {
+  code: LabelSchema,
+  codein: LabelSchema,
+  name: LabelSchema,
+  create_date: LabelSchema,
+  bid: PriceSchema,
+  ask: PriceSchema,
+  high: v.optional(PriceSchema),
+  low: v.optional(PriceSchema),
+  varBid: v.optional(ChangeSchema),
+  pctChange: v.optional(ChangeSchema),
+  // The quote's own time (UTC); create_date is local time without a zone and can disagree.
+  timestamp: TimestampSchema,
+  },
+  "expected an object",
+);
+/** One validated AwesomeAPI record, `timestamp` already a Date. */
+export type AwesomeQuote = v.InferOutput<typeof AwesomeQuoteSchema>;
+
+const AwesomeDailySchema = v.array(AwesomeQuoteSchema);
+
+function payloadError(message: string): IngestError {
+  return new IngestError("INVALID_PAYLOAD", `Cannot read the AwesomeAPI answer: ${message}`);
+}
+
+function issueMessage(subject: string, issues: readonly v.BaseIssue<unknown>[]): string {
+  const issue = issues[0];
+  if (!issue) return `${subject} is invalid`;
+  const keys = (issue.path ?? []).map((item) => item.key);
+  const field = keys.filter((key) => typeof key === "string").join(".");
+  const index = keys.find((key) => typeof key === "number");
+  const where = `${subject}${index === undefined ? "" : ` record ${index}`}${field ? ` ${field}` : ""}`;
+  // A missing key is reported against the object, with the object's message: say what the field needed.
+  if (typeof keys.at(-1) === "string" && issue.input === undefined) {
+    return `${where} is missing, ${FIELD_EXPECTATIONS[field] ?? "expected a value"}`;
+  }
+  return `${where} is ${showValue(issue.input)}, ${issue.message}`;
+}
+
+function toQuote(pair: string, record: AwesomeQuote, source: string, fetchedAt: Date): Quote {
+  return {
+    pair,
+    ts: record.timestamp,
+    bid: record.bid,
+    ask: record.ask,
+    high: record.high ?? null,
+    low: record.low ?? null,
+    varBid: record.varBid ?? null,
+    pctChange: record.pctChange ?? null,
+    source,
+    fetchedAt,
+  };
+}
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+/** Validates a `/json/last/...` answer (an object keyed by pair without dash) into one quote per requested pair. */
+export function parseLatest(body: unknown, pairs: readonly string[], fetchedAt: Date): Quote[] {
+  if (!isPlainObject(body)) {
+    throw payloadError(`expected an object keyed by pair (like "USDBRL"), got ${showValue(body)}`);
+  }
+  const pairByKey = new Map(pairs.map((pair) => [pair.replace("-", ""), pair]));
+  for (const key of Object.keys(body)) {
+    if (!pairByKey.has(key)) {
+      throw payloadError(`the answer holds pair "${key}", which was not asked for (asked for ${pairs.join(", ")})`);
+    }
+  }
+  return [...pairByKey].map(([key, pair]) => {
+    if (!(key in body)) throw payloadError(`${pair} is missing from the answer (no "${key}" key)`);
+    const result = v.safeParse(AwesomeQuoteSchema, body[key], { abortEarly: true });
+    if (!result.success) throw payloadError(issueMessage(pair, result.issues));
+    return toQuote(pair, result.output, SOURCE_LAST, fetchedAt);
+  });
+}
+
+/** Validates a `/json/daily/...` answer (an array, newest first) into quotes, in the answer's order. */
+export function parseDaily(body: unknown, pair: string, fetchedAt: Date): Quote[] {
+  if (!Array.isArray(body)) {
+    throw payloadError(`expected an array of ${pair} quotes, got ${showValue(body)}`);
+  }
+  const result = v.safeParse(AwesomeDailySchema, body, { abortEarly: true });
+  if (!result.success) throw payloadError(issueMessage(pair, result.issues));
+  return result.output.map((record) => toQuote(pair, record, SOURCE_DAILY, fetchedAt));
+}
+
+/**
+ * One quote per pair and São Paulo calendar day, the one with the latest timestamp (the day's
+ * close; the API can send a day twice, or a late correction). Sorted by time, then pair.
+ */
+export function normaliseDaily(quotes: readonly Quote[]): Quote[] {
+  const byPair = new Map<string, Map<string, Quote>>();
+  for (const quote of quotes) {
+    let byDay = byPair.get(quote.pair);
+    if (!byDay) {
+      byDay = new Map();
+      byPair.set(quote.pair, byDay);
+    }
+    const day = saoPauloDay(quote.ts);
+    const kept = byDay.get(day);
+    if (!kept || quote.ts.getTime() > kept.ts.getTime()) byDay.set(day, quote);
+  }
+  const result: Quote[] = [];
+  for (const byDay of byPair.values()) for (const quote of byDay.values()) result.push(quote);
+  return result.sort((a, b) => a.ts.getTime() - b.ts.getTime() || (a.pair < b.pair ? -1 : a.pair > b.pair ? 1 : 0));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transport
+
+/** The part of `fetch` the client uses; tests pass their own. */
+export type Fetch = (input: string, init: RequestInit) => Promise<Response>;
+
+/** What `onRetry` hears before each wait. */
+export interface RetryInfo {
+  /** The attempt that failed, from 1. */
+  attempt: number;
+  /** How long the client waits before the next attempt. */
+  delayMs: number;
+  error: IngestError;
+}
+
+/** How requests are made; every I/O dependency has a default so tests can pass fakes. */
+export interface RequestOptions {
+  fetch?: Fetch;
+  /** Per attempt. */
+  timeoutMs?: number;
+  /** Attempts after the first one, for transient failures only. */
+  retries?: number;
+  sleep?: (ms: number) => Promise<unknown>;
+  /** In [0, 1): spreads the backoff so many clients do not retry in step. */
+  random?: () => number;
+  now?: () => Date;
+  onRetry?: (info: RetryInfo) => void;
+}
+
+/** A decoded JSON answer. */
+export interface JsonResponse {
+  status: number;
+  body: unknown;
+  /** Requests made, retries included. */
+  attempts: number;
+}
+
+const RequestSettingsSchema = v.object({
+  timeoutMs: v.pipe(
+    v.number(),
+    v.check((n) => Number.isSafeInteger(n) && n > 0, (i) => `'timeoutMs' must be a positive integer, got ${String(i.input)}`),
+  ),
+  retries: v.pipe(
+    v.number(),
+    v.check((n) => Number.isSafeInteger(n) && n >= 0, (i) => `'retries' must be a non-negative integer, got ${String(i.input)}`),
+  ),
+});
+
+/** Backoff before attempt `attempt + 1`: 500 ms doubling, capped at 8 s, with half of it jittered. */
+export function backoffDelay(attempt: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** (attempt - 1));
+  return Math.round(ceiling / 2 + (ceiling / 2) * random());
+}
+
+/** The wait a `Retry-After` header asks for (seconds or an HTTP date), capped at 60 s; undefined if absent or unreadable. */
+export function retryAfterMs(header: string | null, now: Date): number | undefined {
+  if (header === null || header.trim() === "") return undefined;
+  const text = header.trim();
+  const ms = /^\d+(\.\d+)?$/.test(text) ? Number(text) * 1000 : Date.parse(text) - now.getTime();
+  if (!Number.isFinite(ms)) return undefined;
+  return Math.min(RETRY_AFTER_CAP_MS, Math.max(0, Math.round(ms)));
+}
+
+interface AttemptFailure {
+  error: IngestError;
+  retryable: boolean;
+  retryAfter?: number;
+}
+
+function describeNonJson(text: string, status: number, parseMessage: string): string {
+  const trimmed = text.trimStart();
+  if (trimmed.startsWith("<")) {
+    return `the answer (HTTP ${status}) was an HTML page, not JSON (an outage page, e.g. from Cloudflare)`;
+  }
+  if (trimmed === "") return `the answer (HTTP ${status}) was empty, not JSON`;
+  return `the answer (HTTP ${status}) was not JSON (${parseMessage}), it starts ${showValue(trimmed)}`;
+}
+
+async function attemptRequest(
+  url: string,
+  shownUrl: string,
+  token: string | undefined,
+  fetch: Fetch,
+  timeoutMs: number,
+  now: () => Date,
+): Promise<{ ok: true; status: number; body: unknown } | { ok: false; failure: AttemptFailure }> {
+  const signal = AbortSignal.timeout(timeoutMs);
+  const fail = (code: IngestErrorCode, message: string, extra: Partial<AttemptFailure> & { cause?: unknown; status?: number } = {}) => ({
+    ok: false as const,
+    failure: {
+      error: new IngestError(code, `Cannot fetch ${shownUrl}: ${maskToken(message, token)}`, {
+        cause: extra.cause,
+        status: extra.status,
+      }),
+      retryable: extra.retryable ?? RETRYABLE[code],
+      retryAfter: extra.retryAfter,
+    },
+  });
+  let response: Response;
+  let bytes: Uint8Array;
+  try {
+    response = await fetch(url, { signal, headers: { accept: "application/json" } });
+    // Reading the body is part of the attempt: a stalled or cut-off body is a timeout or network error too.
+    bytes = new Uint8Array(await response.arrayBuffer());
+  } catch (cause) {
+    if (signal.aborted) {
+      return fail("TIMEOUT", `no complete answer within ${timeoutMs} ms, check the connection or raise AWESOMEAPI_TIMEOUT_MS`, { cause });
+    }
+    const reason = cause instanceof Error ? cause.message.split("\n")[0] : String(cause);
+    return fail("NETWORK", `network error (${reason}), check the connection and AWESOMEAPI_URL`, { cause });
+  }
+  const status = response.status;
+  const text = BODY_DECODER.decode(bytes);
+  let body: unknown;
+  let parseError: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (cause) {
+    parseError = cause;
+  }
+  const retryable = isRetryableStatus(status);
+  const retryAfter = retryable ? retryAfterMs(response.headers.get("retry-after"), now()) : undefined;
+  if (parseError !== undefined) {
+    const reason = parseError instanceof Error ? parseError.message : String(parseError);
+    return fail("NOT_JSON", `${describeNonJson(text, status, reason)}, try again later`, {
+      cause: parseError,
+      status,
+      retryable: !response.ok && retryable,
+      retryAfter,
+    });
+  }
+  if (status === 404 && isPlainObject(body) && body.code === "CoinNotExists") {
+    const apiMessage = typeof body.message === "string" ? body.message : "CoinNotExists";
+    return fail("UNKNOWN_PAIR", `the API does not know the pair (${apiMessage})`, { status, cause: body });
+  }
+  if (!response.ok) {
+    const hint = STATUS_HINTS[status] ?? (status >= 500 ? "the API is failing, try again later" : "check AWESOMEAPI_URL");
+    return fail("HTTP", `the API answered HTTP ${status}, ${hint}`, { status, retryable, retryAfter, cause: body });
+  }
+  return { ok: true, status, body };
+}
+
+/**
+ * GETs `url` and decodes its JSON body, retrying network errors, timeouts, 5xx, 429 and 409 with
+ * exponential backoff and jitter (or the `Retry-After` the API sends). Every failure is an
+ * `IngestError` whose message shows the URL with its token masked.
+ */
+export async function requestJson(url: string, options: RequestOptions = {}): Promise<JsonResponse> {
+  const {
+    fetch = globalThis.fetch,
+    sleep = Bun.sleep,
+    random = Math.random,
+    now = () => new Date(),
+    onRetry,
+  } = options;
+  const settings = v.safeParse(RequestSettingsSchema, {
+    timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    retries: options.retries ?? DEFAULT_RETRIES,
+  });
+  if (!settings.success) throw new IngestError("USAGE", `Cannot fetch: ${settings.issues[0].message}`);
+  const { timeoutMs, retries } = settings.output;
+  const token = tokenOf(url);
+  const shownUrl = maskToken(url, token);
+  for (let attempt = 1; ; attempt++) {
+    const result = await attemptRequest(url, shownUrl, token, fetch, timeoutMs, now);
+    if (result.ok) return { status: result.status, body: result.body, attempts: attempt };
+    const { error, retryable, retryAfter } = result.failure;
+    if (!retryable || attempt > retries) {
+      const after = attempt > 1 ? ` (gave up after ${attempt} attempts)` : "";
+      throw new IngestError(error.code, `${error.message}${after}`, {
+        cause: error.cause,
+        attempts: attempt,
+        status: error.status,
+      });
+    }
+    const delayMs = retryAfter ?? backoffDelay(attempt, random);
+    onRetry?.({ attempt, delayMs, error });
+    await sleep(delayMs);
+  }
+}
+
+function tokenOf(url: string): string | undefined {
+  try {
+    return new URL(url).searchParams.get("token") ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Endpoints
+
+/** Where AwesomeAPI is, plus how to reach it; `{ ...loadIngestConfig(), fetch }` fits. */
+export interface IngestOptions extends RequestOptions {
+  baseUrl?: string;
+  token?: string;
+}
+
+function endpointUrl(options: IngestOptions, path: string, query: Record<string, string> = {}): string {
+  const base = (options.baseUrl ?? DEFAULT_AWESOMEAPI_URL).replace(/\/+$/, "");
+  const params = new URLSearchParams(query);
+  if (options.token) params.set("token", options.token);
+  const search = params.toString();
+  return `${base}${path}${search ? `?${search}` : ""}`;
+}
+
+/** requestJson(), with an unknown-pair answer reworded to name the pairs asked for. */
+async function requestForPairs(url: string, pairs: readonly string[], action: string, options: IngestOptions): Promise<JsonResponse> {
+  try {
+    return await requestJson(url, options);
+  } catch (error) {
+    if (!(error instanceof IngestError) || error.code !== "UNKNOWN_PAIR") throw error;
+    // The API's message names the culprit ("moeda nao encontrada USD-USD"); fall back to all of them.
+    const apiMessage = isPlainObject(error.cause) && typeof error.cause.message === "string" ? error.cause.message : "";
+    const named = pairs.filter((pair) => apiMessage.includes(pair));
+    const culprits = (named.length > 0 ? named : pairs).map((pair) => `"${pair}"`).join(", ");
+    throw new IngestError(
+      "UNKNOWN_PAIR",
+      `Cannot ${action}: unknown pair ${culprits} (HTTP 404 CoinNotExists), check the pair against ${DEFAULT_AWESOMEAPI_URL}/json/available`,
+      { cause: error, attempts: error.attempts, status: error.status },
+    );
+  }
+}
+
+/** Every failure carries how many requests were made; payload errors learn it here. */
+function withAttempts(error: unknown, attempts: number): unknown {
+  if (!(error instanceof IngestError) || error.attempts === attempts) return error;
+  return new IngestError(error.code, error.message, { cause: error.cause ?? error, attempts, status: error.status });
+}
+
+/** The latest quote of each pair, from one `GET /json/last/A-B,C-D` request. */
+export async function fetchLatest(pairs: readonly string[], options: IngestOptions = {}): Promise<Quote[]> {
+  const valid = parsePairs(pairs);
+  const { now = () => new Date() } = options;
+  const url = endpointUrl(options, `/json/last/${valid.join(",")}`);
+  const response = await requestForPairs(url, valid, `fetch the latest ${valid.join(", ")} quotes`, options);
+  try {
+    return parseLatest(response.body, valid, now());
+  } catch (error) {
+    throw withAttempts(error, response.attempts);
+  }
+}
+
+/** One history request's result: the in-range quotes, one per São Paulo day, oldest first. */
+export interface DailyChunk {
+  pair: string;
+  from: string;
+  to: string;
+  quotes: Quote[];
+}
+
+/** Fetches one range with one request; returns undefined if the answer filled N and may be cut off. */
+async function fetchDailyRange(pair: string, range: DateRange, options: IngestOptions): Promise<DailyChunk | undefined> {
+  const { now = () => new Date() } = options;
+  const url = endpointUrl(options, `/json/daily/${pair}/${DAILY_MAX_RECORDS}`, {
+    start_date: compactDate(range.from),
+    end_date: compactDate(range.to),
+  });
+  const response = await requestForPairs(url, [pair], `fetch the ${pair} history from ${range.from} to ${range.to}`, options);
+  let parsed: Quote[];
+  try {
+    parsed = parseDaily(response.body, pair, now());
+  } catch (error) {
+    throw withAttempts(error, response.attempts);
+  }
+  if (parsed.length >= DAILY_MAX_RECORDS) return undefined;
+  const inRange = parsed.filter((quote) => {
+    const day = saoPauloDay(quote.ts);
+    return day >= range.from && day <= range.to;
+  });
+  if (inRange.length === 0 && countWeekdays(range) >= MIN_WEEKDAYS_EXPECTING_DATA) {
+    throw new IngestError(
+      "NO_DATA",
+      `Cannot fetch the ${pair} history: the API sent no quotes from ${range.from} to ${range.to}, which has ${countWeekdays(range)} weekdays; if ${pair} has no history that far back, choose a later start date, else try again later`,
+      { attempts: response.attempts, status: response.status },
+    );
+  }
+  return { pair, from: range.from, to: range.to, quotes: normaliseDaily(inRange) };
+}
+
+async function* fetchDailySplitting(pair: string, range: DateRange, depth: number, options: IngestOptions): AsyncGenerator<DailyChunk> {
+  const chunk = await fetchDailyRange(pair, range, options);
+  if (chunk) {
+    yield chunk;
+    return;
+  }
+  const parts = depth < MAX_SPLIT_DEPTH ? halves(range) : undefined;
+  if (!parts) {
+    throw new IngestError(
+      "TRUNCATED",
+      `Cannot fetch the ${pair} history from ${range.from} to ${range.to}: the answer holds ${DAILY_MAX_RECORDS} records, the most the API sends, even for a range this short, so some may be missing; report this, the API's daily data looks wrong`,
+    );
+  }
+  for (const part of parts) yield* fetchDailySplitting(pair, part, depth + 1, options);
+}
+
+/**
+ * The daily history of `pair` over `range`, one request per chunk of at most 180 days, oldest
+ * first. A chunk whose answer fills the 360-record cap is split in half and fetched again. Each
+ * yielded chunk holds one quote per São Paulo day; store it before asking for the next, and memory
+ * stays bounded whatever the range. `to` is clamped to today.
+ */
+export async function* dailyChunks(pair: string, range: DateRange, options: IngestOptions = {}): AsyncGenerator<DailyChunk> {
+  const [valid] = parsePairs([pair]);
+  const checked = parseRange(range, `fetch the ${pair} history`);
+  if (!valid) return;
+  const today = saoPauloDay((options.now ?? (() => new Date()))());
+  if (checked.from > today) {
+    throw new IngestError("USAGE", `Cannot fetch the ${valid} history: 'from' (${checked.from}) is after today (${today}), choose a past date`);
+  }
+  const to = checked.to > today ? today : checked.to;
+  for (const chunk of planChunks(checked.from, to)) yield* fetchDailySplitting(valid, chunk, 0, options);
+}
+
+/** The daily history of `pair` over `range`, collected (one quote per São Paulo day, oldest first). */
+export async function fetchDaily(pair: string, range: DateRange, options: IngestOptions = {}): Promise<Quote[]> {
+  const quotes: Quote[] = [];
+  for await (const chunk of dailyChunks(pair, range, options)) quotes.push(...chunk.quotes);
+  return quotes;
+}
+
+// ---------------------------------------------------------------------------------------------
+// CLI
+
+const USAGE = `Usage: bun ingest.ts [--pairs USD-BRL,EUR-BRL] [--daily --from YYYY-MM-DD [--to YYYY-MM-DD]]
+
+Fetches quotes from AwesomeAPI, validates them and prints one JSON object per line
+(pair, ts, bid, ask, high, low, varBid, pctChange, source, fetchedAt). Nothing is stored.
+
+Options:
+  --pairs LIST   comma-separated pairs, e.g. USD-BRL,EUR-BRL (default ${DEFAULT_PAIRS.join(",")})
+  --daily        the daily history (one quote per São Paulo day) instead of the latest quote
+  --from DATE    first day of the history, YYYY-MM-DD (required with --daily)
+  --to DATE      last day of the history, YYYY-MM-DD (default: today)
+  -h, --help     show this help
+
+Environment:
+  AWESOMEAPI_URL         API base URL (default ${DEFAULT_AWESOMEAPI_URL})
+  AWESOMEAPI_TOKEN       API key, sent as the query parameter "token" (never printed)
+  AWESOMEAPI_TIMEOUT_MS  per-request timeout in milliseconds (default ${DEFAULT_TIMEOUT_MS})
+
+Exit codes: 0 done, 1 the fetch failed, 2 bad usage or configuration.`;
+
+const CliArgsSchema = v.object({
+  pairs: v.optional(v.string()),
+  daily: v.optional(v.boolean()),
+  from: v.optional(v.string()),
+  to: v.optional(v.string()),
+  help: v.optional(v.boolean()),
+});
+
+/** One line for the person running the command. */
+export function errorLine(error: unknown): string {
+  if (error instanceof IngestError) return error.message;
+  const message = error instanceof Error ? error.message : String(error);
+  return `Cannot ingest: ${message.split("\n")[0]}`;
+}
+
+/** Runs the CLI and returns its exit code. */
+export async function main(args: string[]): Promise<number> {
+  let flags: v.InferOutput<typeof CliArgsSchema>;
+  try {
+    const { values } = parseArgs({
+      args,
+      options: {
+        pairs: { type: "string" },
+        daily: { type: "boolean" },
+        from: { type: "string" },
+        to: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+    flags = v.parse(CliArgsSchema, values);
+  } catch (error) {
+    console.error(`Cannot read the arguments: ${(error as Error).message.split("\n")[0]}, see --help`);
+    return EXIT_USAGE;
+  }
+  if (flags.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  try {
+    const pairs = parsePairs(flags.pairs ?? DEFAULT_PAIRS);
+    if (!flags.daily && (flags.from !== undefined || flags.to !== undefined)) {
+      throw new IngestError("USAGE", "Cannot read the arguments: --from and --to need --daily, see --help");
+    }
+    if (flags.daily && flags.from === undefined) {
+      throw new IngestError("USAGE", "Cannot read the arguments: --daily needs --from YYYY-MM-DD, see --help");
+    }
+    const options: IngestOptions = loadIngestConfig(process.env);
+    if (!flags.daily) {
+      for (const quote of await fetchLatest(pairs, options)) console.log(JSON.stringify(quote));
+      return 0;
+    }
+    const range = { from: flags.from ?? "", to: flags.to ?? saoPauloDay(new Date()) };
+    parseRange(range, "read the arguments");
+    for (const pair of pairs) {
+      for await (const chunk of dailyChunks(pair, range, options)) {
+        for (const quote of chunk.quotes) console.log(JSON.stringify(quote));
+      }
+    }
+    return 0;
+  } catch (error) {
+    console.error(errorLine(error));
+    return error instanceof IngestError && (error.code === "USAGE" || error.code === "CONFIG") ? EXIT_USAGE : EXIT_FAILURE;
+  }
+}
+
+if (import.meta.main) {
+  process.exitCode = await main(Bun.argv.slice(2));
+}

@@ -1,0 +1,873 @@
+import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import type { Quote } from "../database.ts";
+import {
+  backoffDelay,
+  countWeekdays,
+  DAILY_MAX_RECORDS,
+  dailyChunks,
+  fetchDaily,
+  fetchLatest,
+  IngestError,
+  type IngestErrorCode,
+  type IngestOptions,
+  loadIngestConfig,
+  normaliseDaily,
+  parseDaily,
+  parseLatest,
+  parsePairs,
+  planChunks,
+  requestJson,
+  retryAfterMs,
+  type RetryInfo,
+  saoPauloDay,
+} from "../ingest.ts";
+import {
+  dailySeries,
+  type DailyPoint,
+  delay,
+  fixtureJson,
+  html,
+  json,
+  loadPtaxSeries,
+  replay,
+  reset,
+  routes,
+  sequence,
+  startFakeAwesomeApi,
+  status,
+  truncated,
+} from "./support/fake_awesomeapi.ts";
+
+const ONE_PAIR = "last_USD-BRL_2024-10-25_issue47.json";
+const TWO_PAIRS = "last_USD-BRL+EUR-BRL_2020-06-02_official-README.json";
+const LATIN1 = "last_USD-BRL+EUR-BRL+BTC-BRL_2022-08-08_raw-latin1.json";
+const DAILY = "daily_USD-BRL_15_2024-08-23.json";
+const NOW = new Date("2024-08-23T18:00:00Z");
+const TOKEN = "s3cr3t-T0KEN-value";
+
+/** Options for the fake: a fixed clock, no real waiting (delays recorded), jitter at its midpoint. */
+function fakeOptions(baseUrl: string, extra: IngestOptions = {}) {
+  const sleeps: number[] = [];
+  const retries: RetryInfo[] = [];
+  const options: IngestOptions = {
+    baseUrl,
+    timeoutMs: 2_000,
+    now: () => NOW,
+    sleep: async (ms: number) => {
+      sleeps.push(ms);
+    },
+    random: () => 0.5,
+    onRetry: (info) => retries.push(info),
+    ...extra,
+  };
+  return { options, sleeps, retries };
+}
+
+async function failure(promise: Promise<unknown>, code: IngestErrorCode): Promise<IngestError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(IngestError);
+    const ingestError = error as IngestError;
+    expect({ code: ingestError.code, message: ingestError.message }).toMatchObject({ code });
+    return ingestError;
+  }
+  throw new Error(`expected an IngestError with code ${code}, but it succeeded`);
+}
+
+function thrown(fn: () => unknown, code: IngestErrorCode): IngestError {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(IngestError);
+    expect((error as IngestError).code).toBe(code);
+    return error as IngestError;
+  }
+  throw new Error(`expected an IngestError with code ${code}, but it returned`);
+}
+
+async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const items: T[] = [];
+  for await (const item of iterable) items.push(item);
+  return items;
+}
+
+const addDays = (date: string, days: number) =>
+  new Date(Date.parse(`${date}T00:00:00Z`) + days * 86_400_000).toISOString().slice(0, 10);
+
+function weekdaysBetween(from: string, to: string): string[] {
+  const days: string[] = [];
+  for (let day = from; day <= to; day = addDays(day, 1)) {
+    const weekday = new Date(`${day}T12:00:00Z`).getUTCDay();
+    if (weekday !== 0 && weekday !== 6) days.push(day);
+  }
+  return days;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+describe("loadIngestConfig", () => {
+  test("uses the public API, no token and 10 s when nothing is set, and treats empty strings as unset", () => {
+    const expected = { baseUrl: "https://economia.awesomeapi.com.br", timeoutMs: 10_000 };
+    expect(loadIngestConfig({})).toEqual(expected);
+    expect(loadIngestConfig({ AWESOMEAPI_URL: "", AWESOMEAPI_TOKEN: " ", AWESOMEAPI_TIMEOUT_MS: "" })).toEqual(expected);
+  });
+
+  test("reads the URL (trailing slash dropped), the token and the timeout", () => {
+    const config = loadIngestConfig({
+      AWESOMEAPI_URL: "http://127.0.0.1:8080/proxy/",
+      AWESOMEAPI_TOKEN: TOKEN,
+      AWESOMEAPI_TIMEOUT_MS: "2500",
+    });
+    expect(config).toEqual({ baseUrl: "http://127.0.0.1:8080/proxy", token: TOKEN, timeoutMs: 2500 });
+  });
+
+  test("a URL that is not http(s) fails naming AWESOMEAPI_URL", () => {
+    for (const url of ["ftp://example.com", "economia.awesomeapi.com.br", "https://"]) {
+      const error = thrown(() => loadIngestConfig({ AWESOMEAPI_URL: url }), "CONFIG");
+      expect(error.message).toStartWith("Cannot start: AWESOMEAPI_URL must be an http:// or https:// URL");
+      expect(error.message).not.toContain("\n");
+    }
+  });
+
+  test("a URL carrying a token is refused without printing the token", () => {
+    const error = thrown(() => loadIngestConfig({ AWESOMEAPI_URL: `https://example.com/?token=${TOKEN}` }), "CONFIG");
+    expect(error.message).toContain("AWESOMEAPI_URL");
+    expect(error.message).toContain("token=***");
+    expect(error.message).not.toContain(TOKEN);
+  });
+
+  test("a timeout that is not a positive integer fails naming AWESOMEAPI_TIMEOUT_MS", () => {
+    for (const value of ["0", "-5", "1.5", "ten", "10s"]) {
+      const error = thrown(() => loadIngestConfig({ AWESOMEAPI_TIMEOUT_MS: value }), "CONFIG");
+      expect(error.message).toBe(`Cannot start: AWESOMEAPI_TIMEOUT_MS must be a positive integer (milliseconds), got "${value}"`);
+    }
+  });
+
+  test("a malformed token fails naming AWESOMEAPI_TOKEN without printing it", () => {
+    const error = thrown(() => loadIngestConfig({ AWESOMEAPI_TOKEN: `${TOKEN}&x=1` }), "CONFIG");
+    expect(error.message).toContain("AWESOMEAPI_TOKEN");
+    expect(error.message).not.toContain(TOKEN);
+  });
+});
+
+describe("parsePairs", () => {
+  test("splits, trims and deduplicates pairs", () => {
+    expect(parsePairs("USD-BRL,EUR-BRL")).toEqual(["USD-BRL", "EUR-BRL"]);
+    expect(parsePairs(" USD-BRL , EUR-BRL,USD-BRL,")).toEqual(["USD-BRL", "EUR-BRL"]);
+    expect(parsePairs(["BTC-BRL", "USD-BRLPTAX"])).toEqual(["BTC-BRL", "USD-BRLPTAX"]);
+  });
+
+  test("a malformed pair fails as USAGE naming it", () => {
+    for (const bad of ["usd-brl", "USDBRL", "USD-BRL-EUR", "U-BRL", "USD-ABCDEFGHIJKLM", "USD_BRL"]) {
+      const error = thrown(() => parsePairs(`EUR-BRL,${bad}`), "USAGE");
+      expect(error.message).toStartWith(`Cannot read the pairs: "${bad}" is not a pair like "USD-BRL"`);
+    }
+  });
+
+  test("no pair at all fails as USAGE", () => {
+    expect(thrown(() => parsePairs(" , "), "USAGE").message).toContain("none given");
+    thrown(() => parsePairs([""]), "USAGE");
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe("fetchLatest", () => {
+  test("one pair: values exactly as the API wrote them, ts from timestamp", async () => {
+    await using api = startFakeAwesomeApi(replay(ONE_PAIR));
+    const { options } = fakeOptions(api.url);
+    const quotes = await fetchLatest(["USD-BRL"], options);
+    expect(quotes).toEqual([
+      {
+        pair: "USD-BRL",
+        ts: new Date(1729870016 * 1000),
+        bid: "5.7008",
+        ask: "5.7017",
+        high: "5.7195",
+        low: "5.6602",
+        varBid: "0.037",
+        pctChange: "0.65",
+        source: "awesomeapi:last",
+        fetchedAt: NOW,
+      },
+    ] satisfies Quote[]);
+    expect(api.requests.map((r) => r.path)).toEqual(["/json/last/USD-BRL"]);
+  });
+
+  test("many pairs come from one request, in the order asked for, negative changes kept", async () => {
+    await using api = startFakeAwesomeApi(replay(TWO_PAIRS));
+    const { options } = fakeOptions(api.url);
+    const quotes = await fetchLatest(["EUR-BRL", "USD-BRL"], options);
+    expect(api.count()).toBe(1);
+    expect(api.requests[0]?.path).toBe("/json/last/EUR-BRL,USD-BRL");
+    expect(quotes.map((q) => [q.pair, q.bid, q.ask, q.high, q.low, q.varBid, q.pctChange, q.ts.toISOString()])).toEqual([
+      ["EUR-BRL", "5.8462", "5.8497", "6.0046", "5.844", "-0.1235", "-2.07", "2020-06-02T14:55:53.000Z"],
+      ["USD-BRL", "5.2279", "5.2285", "5.37", "5.2257", "-0.1351", "-2.52", "2020-06-02T14:55:52.000Z"],
+    ]);
+  });
+
+  test("a body with a Latin-1 byte (not valid UTF-8) still parses", async () => {
+    await using api = startFakeAwesomeApi(replay(LATIN1));
+    const { options } = fakeOptions(api.url);
+    const quotes = await fetchLatest(["USD-BRL", "EUR-BRL", "BTC-BRL"], options);
+    expect(quotes.map((q) => [q.pair, q.bid, q.varBid, q.ts.getTime() / 1000])).toEqual([
+      ["USD-BRL", "5.1256", "-0.0377", 1659969127],
+      ["EUR-BRL", "5.2295", "-0.0269", 1659969126],
+      ["BTC-BRL", "124.12", "4056", 1659969015],
+    ]);
+  });
+
+  test("a millisecond timestamp (the API's older data) is read as milliseconds", async () => {
+    const body = fixtureJson(ONE_PAIR) as { USDBRL: Record<string, unknown> };
+    body.USDBRL.timestamp = "1538136540000";
+    await using api = startFakeAwesomeApi(json(body));
+    const [quote] = await fetchLatest(["USD-BRL"], fakeOptions(api.url).options);
+    expect(quote?.ts.toISOString()).toBe("2018-09-28T12:09:00.000Z");
+  });
+
+  test("the token is sent as the query parameter token", async () => {
+    await using api = startFakeAwesomeApi(replay(ONE_PAIR));
+    await fetchLatest(["USD-BRL"], fakeOptions(api.url, { token: TOKEN }).options);
+    expect(api.requests[0]?.url.searchParams.get("token")).toBe(TOKEN);
+  });
+
+  test("an unknown pair (404 CoinNotExists) fails naming it, after one request", async () => {
+    await using api = startFakeAwesomeApi();
+    const { options, sleeps } = fakeOptions(api.url);
+    const error = await failure(fetchLatest(["USD-USD"], options), "UNKNOWN_PAIR");
+    expect(error.message).toContain('unknown pair "USD-USD"');
+    expect(error.attempts).toBe(1);
+    expect(api.count()).toBe(1);
+    expect(sleeps).toEqual([]);
+  });
+
+  test("an unknown pair among several is named from the API's message", async () => {
+    await using api = startFakeAwesomeApi();
+    const error = await failure(fetchLatest(["USD-BRL", "USD-USD"], fakeOptions(api.url).options), "UNKNOWN_PAIR");
+    expect(error.message).toContain('unknown pair "USD-USD"');
+    expect(error.message).not.toContain('"USD-BRL"');
+  });
+
+  test("a pair asked for but missing from the answer fails naming it", async () => {
+    await using api = startFakeAwesomeApi(replay(ONE_PAIR));
+    const error = await failure(fetchLatest(["USD-BRL", "EUR-BRL"], fakeOptions(api.url).options), "INVALID_PAYLOAD");
+    expect(error.message).toBe('Cannot read the AwesomeAPI answer: EUR-BRL is missing from the answer (no "EURBRL" key)');
+    expect(error.attempts).toBe(1);
+  });
+
+  test("a pair in the answer that was not asked for fails naming it", async () => {
+    await using api = startFakeAwesomeApi(replay(TWO_PAIRS));
+    const error = await failure(fetchLatest(["USD-BRL"], fakeOptions(api.url).options), "INVALID_PAYLOAD");
+    expect(error.message).toContain('"EURBRL", which was not asked for');
+  });
+
+  test("numbers where strings are expected fail naming the pair and field, without coercion", async () => {
+    const body = fixtureJson(ONE_PAIR) as { USDBRL: Record<string, unknown> };
+    body.USDBRL.bid = 5.7008;
+    await using api = startFakeAwesomeApi(json(body));
+    const error = await failure(fetchLatest(["USD-BRL"], fakeOptions(api.url).options), "INVALID_PAYLOAD");
+    expect(error.message).toBe(
+      "Cannot read the AwesomeAPI answer: USD-BRL bid is 5.7008 (a number), expected a positive decimal as a JSON string",
+    );
+    expect(api.count()).toBe(1);
+  });
+
+  test("a numeric timestamp fails too", async () => {
+    const body = fixtureJson(ONE_PAIR) as { USDBRL: Record<string, unknown> };
+    body.USDBRL.timestamp = 1729870016;
+    await using api = startFakeAwesomeApi(json(body));
+    const error = await failure(fetchLatest(["USD-BRL"], fakeOptions(api.url).options), "INVALID_PAYLOAD");
+    expect(error.message).toContain("USD-BRL timestamp is 1729870016 (a number)");
+  });
+});
+
+describe("parseLatest", () => {
+  const body = () => fixtureJson(ONE_PAIR) as { USDBRL: Record<string, unknown> };
+
+  test("a price that is not a positive plain decimal fails naming pair, field and value", () => {
+    const cases: [string, unknown, string][] = [
+      ["bid", "-1", 'USD-BRL bid is "-1", expected a positive decimal'],
+      ["ask", "0", 'USD-BRL ask is "0", expected a positive decimal'],
+      ["high", "0.000", 'USD-BRL high is "0.000", expected a positive decimal'],
+      ["low", "1e3", 'USD-BRL low is "1e3", expected a positive decimal'],
+      ["bid", "Infinity", 'USD-BRL bid is "Infinity", expected a positive decimal'],
+      ["bid", "5,70", 'USD-BRL bid is "5,70", expected a positive decimal'],
+      ["varBid", "abc", 'USD-BRL varBid is "abc", expected a decimal'],
+      ["timestamp", "2024-10-25", 'USD-BRL timestamp is "2024-10-25", expected Unix seconds or milliseconds'],
+      ["bid", null, "USD-BRL bid is null, expected a positive decimal as a JSON string"],
+      ["code", 1, "USD-BRL code is 1 (a number), expected a string"],
+    ];
+    for (const [field, value, message] of cases) {
+      const edited = body();
+      edited.USDBRL[field] = value;
+      const error = thrown(() => parseLatest(edited, ["USD-BRL"], NOW), "INVALID_PAYLOAD");
+      expect(error.message).toBe(`Cannot read the AwesomeAPI answer: ${message}`);
+    }
+  });
+
+  test("a missing bid or timestamp fails saying it is missing", () => {
+    const edited = body();
+    delete edited.USDBRL.bid;
+    expect(thrown(() => parseLatest(edited, ["USD-BRL"], NOW), "INVALID_PAYLOAD").message).toBe(
+      "Cannot read the AwesomeAPI answer: USD-BRL bid is missing, expected a positive decimal",
+    );
+    const daily = fixtureJson(DAILY) as Record<string, unknown>[];
+    delete daily[2]?.timestamp;
+    expect(thrown(() => parseDaily(daily, "USD-BRL", NOW), "INVALID_PAYLOAD").message).toBe(
+      "Cannot read the AwesomeAPI answer: USD-BRL record 2 timestamp is missing, expected Unix seconds or milliseconds",
+    );
+  });
+
+  test("an answer that is not an object keyed by pair fails", () => {
+    for (const bad of [[], null, "USDBRL", 3]) thrown(() => parseLatest(bad, ["USD-BRL"], NOW), "INVALID_PAYLOAD");
+    expect(thrown(() => parseLatest({ USDBRL: "5.1" }, ["USD-BRL"], NOW), "INVALID_PAYLOAD").message).toBe(
+      'Cannot read the AwesomeAPI answer: USD-BRL is "5.1", expected an object',
+    );
+  });
+
+  test("optional ranges and changes become null when the API leaves them out", () => {
+    const edited = body();
+    delete edited.USDBRL.high;
+    delete edited.USDBRL.varBid;
+    const [quote] = parseLatest(edited, ["USD-BRL"], NOW);
+    expect(quote).toMatchObject({ high: null, varBid: null, low: "5.6602", pctChange: "0.65" });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe("parseDaily and normaliseDaily", () => {
+  test("the daily fixture's 15 records parse, only the first carrying code and name", () => {
+    const body = fixtureJson(DAILY) as Record<string, unknown>[];
+    expect(body).toHaveLength(15);
+    expect(body.filter((record) => "code" in record)).toHaveLength(1);
+    const quotes = parseDaily(body, "USD-BRL", NOW);
+    expect(quotes).toHaveLength(15);
+    expect(quotes[0]).toEqual({
+      pair: "USD-BRL",
+      ts: new Date(1724434780 * 1000),
+      bid: "5.5037",
+      ask: "5.506",
+      high: "5.6061",
+      low: "5.4716",
+      varBid: "-0.0785",
+      pctChange: "-1.41",
+      source: "awesomeapi:daily",
+      fetchedAt: NOW,
+    });
+    expect(quotes[14]).toMatchObject({ bid: "5.5084", ask: "5.5091", ts: new Date(1723237140 * 1000) });
+  });
+
+  test("normalising keeps one quote per São Paulo day, the latest of 2024-08-16 and of 2024-08-09", () => {
+    const quotes = normaliseDaily(parseDaily(fixtureJson(DAILY), "USD-BRL", NOW));
+    const days = quotes.map((q) => saoPauloDay(q.ts));
+    // 2024-08-11 and 2024-08-18 are Sundays: the API does send weekend records.
+    expect(days).toEqual([
+      "2024-08-09", "2024-08-11", "2024-08-12", "2024-08-13", "2024-08-14", "2024-08-15", "2024-08-16",
+      "2024-08-18", "2024-08-19", "2024-08-20", "2024-08-21", "2024-08-22", "2024-08-23",
+    ]);
+    expect(new Set(days).size).toBe(days.length);
+    expect(quotes).toHaveLength(13);
+    const byDay = new Map(quotes.map((q) => [saoPauloDay(q.ts), q]));
+    expect(byDay.get("2024-08-16")).toMatchObject({ bid: "5.4753", ts: new Date(1723841989 * 1000) });
+    expect(byDay.get("2024-08-09")).toMatchObject({ bid: "5.5054", ts: new Date(1723237194 * 1000) });
+  });
+
+  test("the docs' 2018 example with millisecond timestamps parses", () => {
+    const body = [
+      { code: "USD", codein: "BRL", name: "Dólar Americano/Real Brasileiro", high: "4.0256", low: "4.0256", pctChange: "0.834", bid: "4.0256", ask: "4.0276", varBid: "0.0333", timestamp: "1538136540000", create_date: "2018-09-28 06:20:02" },
+      { high: "4.0376", low: "4.0376", pctChange: "0.313", bid: "4.0376", ask: "4.0388", varBid: "0.0126", timestamp: "1538050140000" },
+    ];
+    const quotes = parseDaily(body, "USD-BRL", NOW);
+    expect(quotes.map((q) => q.ts.toISOString())).toEqual(["2018-09-28T12:09:00.000Z", "2018-09-27T12:09:00.000Z"]);
+  });
+
+  test("a bad daily record fails naming pair, record, field and value", () => {
+    const body = fixtureJson(DAILY) as Record<string, unknown>[];
+    (body[3] as Record<string, unknown>).ask = 5.4795;
+    expect(thrown(() => parseDaily(body, "USD-BRL", NOW), "INVALID_PAYLOAD").message).toBe(
+      "Cannot read the AwesomeAPI answer: USD-BRL record 3 ask is 5.4795 (a number), expected a positive decimal as a JSON string",
+    );
+    expect(thrown(() => parseDaily({ USDBRL: {} }, "USD-BRL", NOW), "INVALID_PAYLOAD").message).toContain("expected an array");
+  });
+
+  test("normalising keeps pairs apart", () => {
+    const quote = (pair: string, iso: string, bid: string): Quote => ({
+      pair, ts: new Date(iso), bid, ask: bid, high: null, low: null, varBid: null, pctChange: null, source: "t", fetchedAt: NOW,
+    });
+    const result = normaliseDaily([
+      quote("USD-BRL", "2024-08-16T20:00:00Z", "1"),
+      quote("EUR-BRL", "2024-08-16T21:00:00Z", "2"),
+      quote("USD-BRL", "2024-08-16T22:00:00Z", "3"),
+      // 02:00 UTC on the 17th is still the 16th in São Paulo.
+      quote("USD-BRL", "2024-08-17T02:00:00Z", "4"),
+    ]);
+    expect(result.map((q) => [q.pair, q.bid])).toEqual([["EUR-BRL", "2"], ["USD-BRL", "4"]]);
+  });
+
+  test("normalising 500,000 rows takes well under a second per million", () => {
+    const start = Date.parse("2000-01-01T00:00:00Z");
+    const quotes: Quote[] = Array.from({ length: 500_000 }, (_, i) => ({
+      pair: i % 2 ? "USD-BRL" : "EUR-BRL",
+      ts: new Date(start + i * 600_000),
+      bid: "1.5", ask: "1.5", high: null, low: null, varBid: null, pctChange: null, source: "t", fetchedAt: NOW,
+    }));
+    const began = performance.now();
+    const result = normaliseDaily(quotes);
+    const elapsed = performance.now() - began;
+    // 500,000 ten-minute steps span ~3,472 days; each pair has a quote on each of them.
+    expect(result.length).toBeGreaterThan(6_900);
+    expect(result.length).toBeLessThan(7_000);
+    expect(elapsed).toBeLessThan(1_500);
+  });
+});
+
+describe("saoPauloDay", () => {
+  test("follows Brazil's daylight saving time before 2019 and UTC-3 after", () => {
+    // In January 2018 São Paulo was on UTC-2: 02:30 UTC is 00:30 local, the same date.
+    expect(saoPauloDay(new Date("2018-01-10T02:30:00Z"))).toBe("2018-01-10");
+    // From 2019 on, UTC-3 all year: 02:30 UTC is 23:30 of the day before.
+    expect(saoPauloDay(new Date("2020-01-10T02:30:00Z"))).toBe("2020-01-09");
+    expect(saoPauloDay(new Date("2024-08-23T02:59:59Z"))).toBe("2024-08-22");
+    expect(saoPauloDay(new Date("2024-08-23T03:00:00Z"))).toBe("2024-08-23");
+  });
+
+  test("agrees with Intl for instants spread over 1994-2026", () => {
+    const intl = new Intl.DateTimeFormat("en-CA", { timeZone: "America/Sao_Paulo", year: "numeric", month: "2-digit", day: "2-digit" });
+    const from = Date.parse("1994-07-01T00:00:00Z");
+    const to = Date.parse("2026-12-31T00:00:00Z");
+    // A step that is not a whole number of hours visits every minute offset within an hour.
+    for (let ms = from; ms < to; ms += 7_919_000) {
+      expect(saoPauloDay(new Date(ms))).toBe(intl.format(ms));
+    }
+  });
+
+  test("agrees with Intl minute by minute around daylight-saving switches", () => {
+    const intl = new Intl.DateTimeFormat("en-CA", { timeZone: "America/Sao_Paulo", year: "numeric", month: "2-digit", day: "2-digit" });
+    // DST began at local midnight on 2018-11-04 and ended at local midnight on 2019-02-17 (and 1999-02-21).
+    for (const around of ["2018-11-04T03:00:00Z", "2019-02-17T02:00:00Z", "1999-02-21T02:00:00Z"]) {
+      const centre = Date.parse(around);
+      for (let ms = centre - 86_400_000; ms <= centre + 86_400_000; ms += 60_000) {
+        expect(saoPauloDay(ms)).toBe(intl.format(ms));
+      }
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe("requestJson", () => {
+  test("a 500 then a 200 succeeds after two requests and one backoff", async () => {
+    await using api = startFakeAwesomeApi(sequence(status(500), replay(ONE_PAIR)));
+    const { options, sleeps, retries } = fakeOptions(api.url);
+    const quotes = await fetchLatest(["USD-BRL"], options);
+    expect(quotes[0]?.bid).toBe("5.7008");
+    expect(api.count("/json/last/USD-BRL")).toBe(2);
+    // 500 ms ceiling, half fixed and half jittered at random() = 0.5.
+    expect(sleeps).toEqual([375]);
+    expect(retries.map((r) => [r.attempt, r.delayMs, r.error.code, r.error.status])).toEqual([[1, 375, "HTTP", 500]]);
+  });
+
+  test("persistent 5xx gives up after the retries with exponential backoff, counting attempts", async () => {
+    await using api = startFakeAwesomeApi(status(503));
+    const { options, sleeps } = fakeOptions(api.url, { retries: 3 });
+    const error = await failure(fetchLatest(["USD-BRL"], options), "HTTP");
+    expect(error.attempts).toBe(4);
+    expect(error.status).toBe(503);
+    expect(api.count()).toBe(4);
+    expect(sleeps).toEqual([375, 750, 1500]);
+    expect(error.message).toContain("HTTP 503");
+    expect(error.message).toContain("gave up after 4 attempts");
+  });
+
+  test("429 waits as long as Retry-After says, in seconds", async () => {
+    await using api = startFakeAwesomeApi(sequence(status(429, { "retry-after": "7" }), replay(ONE_PAIR)));
+    const { options, sleeps } = fakeOptions(api.url);
+    await fetchLatest(["USD-BRL"], options);
+    expect(sleeps).toEqual([7_000]);
+    expect(api.count()).toBe(2);
+  });
+
+  test("Retry-After as an HTTP date is honoured against the injected clock, and capped at 60 s", async () => {
+    const in30s = new Date(NOW.getTime() + 30_000).toUTCString();
+    await using api = startFakeAwesomeApi(
+      sequence(status(429, { "retry-after": in30s }), status(503, { "retry-after": "3600" }), replay(ONE_PAIR)),
+    );
+    const { options, sleeps } = fakeOptions(api.url);
+    await fetchLatest(["USD-BRL"], options);
+    expect(sleeps).toEqual([30_000, 60_000]);
+  });
+
+  test("409 (quota) is retried", async () => {
+    await using api = startFakeAwesomeApi(sequence(status(409), replay(ONE_PAIR)));
+    const { options, sleeps } = fakeOptions(api.url);
+    await fetchLatest(["USD-BRL"], options);
+    expect(api.count()).toBe(2);
+    expect(sleeps).toHaveLength(1);
+  });
+
+  test("an answer slower than timeoutMs times out on every attempt, then fails as TIMEOUT", async () => {
+    await using api = startFakeAwesomeApi(delay(1_000, replay(ONE_PAIR)));
+    const { options, sleeps } = fakeOptions(api.url, { timeoutMs: 50, retries: 2 });
+    const error = await failure(fetchLatest(["USD-BRL"], options), "TIMEOUT");
+    expect(error.attempts).toBe(3);
+    expect(api.count()).toBe(3);
+    expect(sleeps).toHaveLength(2);
+    expect(error.message).toContain("within 50 ms");
+  });
+
+  test("a slow first answer is retried and the second one is used", async () => {
+    await using api = startFakeAwesomeApi(sequence(delay(1_000, replay(ONE_PAIR)), replay(TWO_PAIRS)));
+    const quotes = await fetchLatest(["USD-BRL", "EUR-BRL"], fakeOptions(api.url, { timeoutMs: 50 }).options);
+    expect(quotes).toHaveLength(2);
+    expect(api.count()).toBe(2);
+  });
+
+  test("a reset connection is a NETWORK error, and is retried", async () => {
+    await using api = startFakeAwesomeApi(sequence(reset(), replay(ONE_PAIR)));
+    const { options, retries } = fakeOptions(api.url);
+    await fetchLatest(["USD-BRL"], options);
+    expect(api.count()).toBe(2);
+    expect(retries[0]?.error.code).toBe("NETWORK");
+  });
+
+  test("a connection that keeps resetting fails as NETWORK after the retries", async () => {
+    await using api = startFakeAwesomeApi(reset());
+    const error = await failure(fetchLatest(["USD-BRL"], fakeOptions(api.url, { retries: 1 }).options), "NETWORK");
+    expect(error.attempts).toBe(2);
+    expect(api.count()).toBe(2);
+    expect(error.cause).toBeDefined();
+  });
+
+  test("nobody listening is a NETWORK error", async () => {
+    const api = startFakeAwesomeApi();
+    const url = api.url;
+    await api.stop();
+    const error = await failure(fetchLatest(["USD-BRL"], fakeOptions(url, { retries: 1 }).options), "NETWORK");
+    expect(error.attempts).toBe(2);
+  });
+
+  test("an HTML page with 200 is NOT_JSON, says HTML and the status, and is not retried", async () => {
+    await using api = startFakeAwesomeApi(html(200));
+    const error = await failure(fetchLatest(["USD-BRL"], fakeOptions(api.url).options), "NOT_JSON");
+    expect(error.message).toContain("HTTP 200");
+    expect(error.message).toContain("HTML");
+    expect(error.attempts).toBe(1);
+    expect(api.count()).toBe(1);
+  });
+
+  test("a Cloudflare 403 page is NOT_JSON and not retried", async () => {
+    await using api = startFakeAwesomeApi(html(403));
+    const { options, sleeps } = fakeOptions(api.url);
+    const error = await failure(fetchLatest(["USD-BRL"], options), "NOT_JSON");
+    expect(error.message).toContain("HTTP 403");
+    expect(error.message).toContain("HTML");
+    expect(error.status).toBe(403);
+    expect(api.count()).toBe(1);
+    expect(sleeps).toEqual([]);
+  });
+
+  test("a JSON 403 is an HTTP error and not retried", async () => {
+    await using api = startFakeAwesomeApi(status(403));
+    const error = await failure(fetchLatest(["USD-BRL"], fakeOptions(api.url).options), "HTTP");
+    expect(error.attempts).toBe(1);
+    expect(api.count()).toBe(1);
+  });
+
+  test("a Cloudflare 522 page is retried, then fails as NOT_JSON naming HTML and 522", async () => {
+    await using api = startFakeAwesomeApi(html(522));
+    const error = await failure(fetchLatest(["USD-BRL"], fakeOptions(api.url, { retries: 2 }).options), "NOT_JSON");
+    expect(error.message).toContain("HTTP 522");
+    expect(error.message).toContain("HTML");
+    expect(error.attempts).toBe(3);
+    expect(api.count()).toBe(3);
+  });
+
+  test("truncated JSON is NOT_JSON and not retried", async () => {
+    await using api = startFakeAwesomeApi(truncated(TWO_PAIRS));
+    const error = await failure(fetchLatest(["USD-BRL", "EUR-BRL"], fakeOptions(api.url).options), "NOT_JSON");
+    expect(error.message).toContain("was not JSON");
+    expect(error.message).toContain("HTTP 200");
+    expect(api.count()).toBe(1);
+  });
+
+  test("the token never appears in an error message; the URL shows token=***", async () => {
+    await using api = startFakeAwesomeApi(routes({ "/json/last/USD-BRL": status(500) }));
+    const { options } = fakeOptions(api.url, { token: TOKEN, retries: 0 });
+    const httpError = await failure(fetchLatest(["USD-BRL"], options), "HTTP");
+    expect(api.requests[0]?.url.searchParams.get("token")).toBe(TOKEN);
+    expect(httpError.message).toContain("token=***");
+    expect(httpError.message).not.toContain(TOKEN);
+
+    const stopped = startFakeAwesomeApi();
+    await stopped.stop();
+    const networkError = await failure(fetchLatest(["USD-BRL"], { ...options, baseUrl: stopped.url }), "NETWORK");
+    expect(networkError.message).toContain("token=***");
+    expect(networkError.message).not.toContain(TOKEN);
+
+    const notFound = await failure(fetchLatest(["USD-USD"], options), "UNKNOWN_PAIR");
+    expect(notFound.message).not.toContain(TOKEN);
+    expect(String((notFound.cause as Error).message)).not.toContain(TOKEN);
+  });
+
+  test("decodes the body itself and returns status and attempts", async () => {
+    await using api = startFakeAwesomeApi(replay(LATIN1));
+    const response = await requestJson(`${api.url}/json/last/USD-BRL`, { timeoutMs: 1_000 });
+    expect(response.status).toBe(200);
+    expect(response.attempts).toBe(1);
+    expect((response.body as { USDBRL: { name: string } }).USDBRL.name).toBe("D\uFFFDlar Americano/Real Brasileiro");
+  });
+
+  test("bad retry or timeout options fail before any request", async () => {
+    await using api = startFakeAwesomeApi(replay(ONE_PAIR));
+    expect((await failure(requestJson(api.url, { retries: -1 }), "USAGE")).message).toContain("'retries'");
+    expect((await failure(requestJson(api.url, { timeoutMs: 0 }), "USAGE")).message).toContain("'timeoutMs'");
+    expect(api.count()).toBe(0);
+  });
+
+  test("backoff doubles from 500 ms up to 8 s, jittered over its upper half", () => {
+    expect([1, 2, 3, 4, 5, 6, 7].map((attempt) => backoffDelay(attempt, () => 0))).toEqual([250, 500, 1000, 2000, 4000, 4000, 4000]);
+    expect([1, 2, 5, 9].map((attempt) => backoffDelay(attempt, () => 1))).toEqual([500, 1000, 8000, 8000]);
+  });
+
+  test("Retry-After accepts seconds and HTTP dates, ignores junk and caps at 60 s", () => {
+    expect(retryAfterMs("12", NOW)).toBe(12_000);
+    expect(retryAfterMs("0", NOW)).toBe(0);
+    expect(retryAfterMs(new Date(NOW.getTime() + 5_000).toUTCString(), NOW)).toBe(5_000);
+    expect(retryAfterMs(new Date(NOW.getTime() - 5_000).toUTCString(), NOW)).toBe(0);
+    expect(retryAfterMs("86400", NOW)).toBe(60_000);
+    expect(retryAfterMs("soon", NOW)).toBeUndefined();
+    expect(retryAfterMs(null, NOW)).toBeUndefined();
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe("planChunks", () => {
+  test("covers 1999-01-01..2026-11-29 in chunks of at most 180 days, with no gap or overlap", () => {
+    const chunks = planChunks("1999-01-01", "2026-11-29");
+    expect(chunks[0]?.from).toBe("1999-01-01");
+    expect(chunks.at(-1)?.to).toBe("2026-11-29");
+    let previous: string | undefined;
+    let days = 0;
+    for (const chunk of chunks) {
+      if (previous) expect(chunk.from).toBe(addDays(previous, 1));
+      const length = (Date.parse(chunk.to) - Date.parse(chunk.from)) / 86_400_000 + 1;
+      expect(length).toBeGreaterThanOrEqual(1);
+      expect(length).toBeLessThanOrEqual(180);
+      days += length;
+      previous = chunk.to;
+    }
+    expect(days).toBe((Date.parse("2026-11-29") - Date.parse("1999-01-01")) / 86_400_000 + 1);
+    expect(chunks).toHaveLength(Math.ceil(days / 180));
+  });
+
+  test("a single day is one chunk", () => {
+    expect(planChunks("2024-02-29", "2024-02-29")).toEqual([{ from: "2024-02-29", to: "2024-02-29" }]);
+  });
+
+  test("a reversed or impossible range fails as USAGE", () => {
+    expect(thrown(() => planChunks("2024-02-01", "2024-01-01"), "USAGE").message).toContain("'from' (2024-02-01) must not be after 'to' (2024-01-01)");
+    expect(thrown(() => planChunks("2023-02-29", "2024-01-01"), "USAGE").message).toContain('"2023-02-29"');
+    thrown(() => planChunks("20240101", "2024-01-02"), "USAGE");
+  });
+
+  test("counts weekdays, holidays included", () => {
+    expect(countWeekdays({ from: "2024-08-19", to: "2024-08-25" })).toBe(5);
+    expect(countWeekdays({ from: "2024-12-25", to: "2024-12-26" })).toBe(2);
+  });
+});
+
+describe("dailyChunks and fetchDaily", () => {
+  const series: DailyPoint[] = weekdaysBetween("2024-01-01", "2024-08-23").map((date, i) => ({
+    date,
+    bid: `5.${String(1000 + i)}`,
+  }));
+
+  test("asks for /json/daily/PAIR/360 with start_date, end_date and the token", async () => {
+    await using api = startFakeAwesomeApi(dailySeries({ "USD-BRL": series }));
+    const { options } = fakeOptions(api.url, { token: TOKEN });
+    const chunks = await collect(dailyChunks("USD-BRL", { from: "2024-08-01", to: "2024-08-16" }, options));
+    expect(chunks).toHaveLength(1);
+    const request = api.requests[0];
+    expect(request?.path).toBe(`/json/daily/USD-BRL/${DAILY_MAX_RECORDS}`);
+    expect(Object.fromEntries(request?.url.searchParams ?? [])).toEqual({ start_date: "20240801", end_date: "20240816", token: TOKEN });
+    expect(chunks[0]?.quotes.map((q) => saoPauloDay(q.ts))).toEqual(weekdaysBetween("2024-08-01", "2024-08-16"));
+    expect(chunks[0]?.quotes.every((q) => q.source === "awesomeapi:daily")).toBe(true);
+  });
+
+  test("a multi-year PTAX range returns every business day once, with exact values", async () => {
+    const ptax = loadPtaxSeries();
+    expect(ptax[0]).toEqual({ date: "1994-07-01", bid: "0.9000" });
+    expect(ptax.at(-1)).toEqual({ date: "2024-03-22", bid: "4.9891" });
+    await using api = startFakeAwesomeApi(dailySeries({ "USD-BRL": ptax }));
+    const { options } = fakeOptions(api.url);
+    const range = { from: "1998-06-15", to: "2024-03-22" };
+    const chunks = await collect(dailyChunks("USD-BRL", range, options));
+    expect(api.count()).toBe(planChunks(range.from, range.to).length);
+    expect(chunks.map((c) => [c.from, c.to])).toEqual(planChunks(range.from, range.to).map((c) => [c.from, c.to]));
+    const quotes = chunks.flatMap((c) => c.quotes);
+    const expected = ptax.filter((p) => p.date >= range.from && p.date <= range.to);
+    expect(expected.length).toBeGreaterThan(6_000);
+    expect(quotes.map((q) => [saoPauloDay(q.ts), q.bid, q.ask])).toEqual(expected.map((p) => [p.date, p.bid, p.bid]));
+    // Old records carry millisecond timestamps, new ones seconds; both land at 17:00 in São Paulo.
+    expect(quotes.every((q) => q.ts.getUTCHours() === 20)).toBe(true);
+  });
+
+  test("an answer that fills N is split in half and fetched again, ending complete", async () => {
+    const busy: DailyPoint[] = weekdaysBetween("2023-01-01", "2023-12-31").flatMap((date, i) => [
+      { date, bid: `4.${1000 + i}1`, time: "10:00" },
+      { date, bid: `4.${1000 + i}2`, time: "13:00" },
+      { date, bid: `4.${1000 + i}3`, time: "17:30" },
+    ]);
+    await using api = startFakeAwesomeApi(dailySeries({ "EUR-BRL": busy }));
+    const range = { from: "2023-01-01", to: "2023-06-29" };
+    expect(countWeekdays(range) * 3).toBeGreaterThan(DAILY_MAX_RECORDS);
+    const quotes = await fetchDaily("EUR-BRL", range, fakeOptions(api.url).options);
+    // The whole range first, then its two halves.
+    expect(api.requests.map((r) => [r.url.searchParams.get("start_date"), r.url.searchParams.get("end_date")])).toEqual([
+      ["20230101", "20230629"],
+      ["20230101", "20230331"],
+      ["20230401", "20230629"],
+    ]);
+    const weekdays = weekdaysBetween(range.from, range.to);
+    expect(quotes.map((q) => saoPauloDay(q.ts))).toEqual(weekdays);
+    expect(quotes.every((q) => q.bid.endsWith("3"))).toBe(true);
+  });
+
+  test("a single day that still fills N fails as TRUNCATED", async () => {
+    const crowded: DailyPoint[] = Array.from({ length: 400 }, (_, i) => ({
+      date: "2024-05-02",
+      bid: "5.1",
+      time: `${String(8 + Math.floor(i / 60)).padStart(2, "0")}:${String(i % 60).padStart(2, "0")}`,
+    }));
+    await using api = startFakeAwesomeApi(dailySeries({ "USD-BRL": crowded }));
+    const error = await failure(fetchDaily("USD-BRL", { from: "2024-05-02", to: "2024-05-02" }, fakeOptions(api.url).options), "TRUNCATED");
+    expect(error.message).toContain("2024-05-02");
+    expect(api.count()).toBe(1);
+  });
+
+  test("an empty array for a chunk with business days fails naming pair and dates", async () => {
+    await using api = startFakeAwesomeApi(json([]));
+    const { options } = fakeOptions(api.url);
+    const error = await failure(fetchDaily("USD-BRL", { from: "2024-01-01", to: "2024-01-31" }, options), "NO_DATA");
+    expect(error.message).toContain("USD-BRL");
+    expect(error.message).toContain("from 2024-01-01 to 2024-01-31");
+    expect(error.attempts).toBe(1);
+  });
+
+  test("an empty answer for a holiday-only stretch of 1-2 weekdays is accepted", async () => {
+    await using api = startFakeAwesomeApi(json([]));
+    const chunks = await collect(dailyChunks("USD-BRL", { from: "2023-12-25", to: "2023-12-26" }, fakeOptions(api.url).options));
+    expect(chunks).toEqual([{ pair: "USD-BRL", from: "2023-12-25", to: "2023-12-26", quotes: [] }]);
+  });
+
+  test("records outside the requested range are dropped and days normalised", async () => {
+    // The real fixture, whatever the range asked: the client must filter it.
+    await using api = startFakeAwesomeApi(replay(DAILY));
+    const quotes = await fetchDaily("USD-BRL", { from: "2024-08-12", to: "2024-08-16" }, fakeOptions(api.url).options);
+    expect(quotes.map((q) => [saoPauloDay(q.ts), q.bid])).toEqual([
+      ["2024-08-12", "5.4929"],
+      ["2024-08-13", "5.4558"],
+      ["2024-08-14", "5.4695"],
+      ["2024-08-15", "5.4837"],
+      ["2024-08-16", "5.4753"],
+    ]);
+  });
+
+  test("a range running past today stops at today", async () => {
+    await using api = startFakeAwesomeApi(dailySeries({ "USD-BRL": series }));
+    await fetchDaily("USD-BRL", { from: "2024-08-01", to: "2024-12-31" }, fakeOptions(api.url).options);
+    expect(api.requests.map((r) => r.url.searchParams.get("end_date"))).toEqual(["20240823"]);
+    const error = await failure(fetchDaily("USD-BRL", { from: "2025-01-01", to: "2025-02-01" }, fakeOptions(api.url).options), "USAGE");
+    expect(error.message).toContain("after today");
+  });
+
+  test("an unknown pair fails as UNKNOWN_PAIR naming it, and bad input fails before any request", async () => {
+    await using api = startFakeAwesomeApi(dailySeries({ "USD-BRL": series }));
+    const { options } = fakeOptions(api.url);
+    const error = await failure(fetchDaily("XYZ-BRL", { from: "2024-08-01", to: "2024-08-16" }, options), "UNKNOWN_PAIR");
+    expect(error.message).toContain('unknown pair "XYZ-BRL"');
+    expect(api.count()).toBe(1);
+    await failure(fetchDaily("usd-brl", { from: "2024-08-01", to: "2024-08-16" }, options), "USAGE");
+    await failure(fetchDaily("USD-BRL", { from: "2024-08-16", to: "2024-08-01" }, options), "USAGE");
+    expect(api.count()).toBe(1);
+  });
+
+  test("a failure in a later chunk comes after the earlier chunks were yielded", async () => {
+    await using api = startFakeAwesomeApi(sequence(dailySeries({ "USD-BRL": series }), status(500)));
+    const seen: string[] = [];
+    const run = (async () => {
+      for await (const chunk of dailyChunks("USD-BRL", { from: "2023-10-01", to: "2024-08-01" }, fakeOptions(api.url, { retries: 1 }).options)) {
+        seen.push(`${chunk.from}..${chunk.to}`);
+      }
+    })();
+    const error = await failure(run, "HTTP");
+    expect(seen).toEqual(["2023-10-01..2024-03-28"]);
+    expect(error.attempts).toBe(2);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe("the CLI", () => {
+  const run = async (args: string[], env: Record<string, string> = {}) => {
+    const child = Bun.spawn([process.execPath, join(import.meta.dir, "../ingest.ts"), ...args], {
+      env: { PATH: process.env.PATH ?? "", ...env },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+    return { stdout, stderr, code };
+  };
+
+  test("--help explains the options and exits 0", async () => {
+    const { stdout, code } = await run(["--help"]);
+    expect(code).toBe(0);
+    for (const word of ["--pairs", "--daily", "--from", "AWESOMEAPI_TOKEN"]) expect(stdout).toContain(word);
+  });
+
+  test("bad usage exits 2 with one line on stderr", async () => {
+    for (const args of [["--pairs", "usd-brl"], ["--daily"], ["--from", "2024-01-01"], ["--bogus"]]) {
+      const { stderr, code, stdout } = await run(args);
+      expect(code).toBe(2);
+      expect(stdout).toBe("");
+      expect(stderr.trim().split("\n")).toHaveLength(1);
+    }
+  });
+
+  test("prints validated quotes as JSON lines", async () => {
+    await using api = startFakeAwesomeApi(replay(TWO_PAIRS));
+    const { stdout, code } = await run(["--pairs", "USD-BRL,EUR-BRL"], { AWESOMEAPI_URL: api.url });
+    expect(code).toBe(0);
+    const lines = stdout.trim().split("\n").map((line) => JSON.parse(line));
+    expect(lines.map((l) => [l.pair, l.bid, l.ts])).toEqual([
+      ["USD-BRL", "5.2279", "2020-06-02T14:55:52.000Z"],
+      ["EUR-BRL", "5.8462", "2020-06-02T14:55:53.000Z"],
+    ]);
+  });
+
+  test("prints a daily range as JSON lines", async () => {
+    await using api = startFakeAwesomeApi(dailySeries({ "USD-BRL": loadPtaxSeries() }));
+    const { stdout, code } = await run(["--daily", "--from", "2024-03-18", "--to", "2024-03-22"], { AWESOMEAPI_URL: api.url });
+    expect(code).toBe(0);
+    expect(stdout.trim().split("\n").map((line) => JSON.parse(line).bid)).toEqual(["5.0118", "5.0346", "5.0114", "4.9801", "4.9891"]);
+  });
+
+  test("a failure exits 1 with one line on stderr that hides the token", async () => {
+    await using api = startFakeAwesomeApi(html(403));
+    const { stderr, code } = await run([], { AWESOMEAPI_URL: api.url, AWESOMEAPI_TOKEN: TOKEN });
+    expect(code).toBe(1);
+    expect(stderr.trim().split("\n")).toHaveLength(1);
+    expect(stderr).toContain("HTML");
+    expect(stderr).not.toContain(TOKEN);
+  });
+
+  test("a bad configuration exits 2 naming the variable", async () => {
+    const { stderr, code } = await run([], { AWESOMEAPI_TIMEOUT_MS: "soon" });
+    expect(code).toBe(2);
+    expect(stderr).toContain("AWESOMEAPI_TIMEOUT_MS");
+  });
+});
