@@ -883,6 +883,27 @@ export async function startRun(sql: Sql, pairs: readonly string[]): Promise<numb
   return run.id;
 }
 
+/** Records a run that failed before it could start (e.g. another run held the lock). */
+export async function recordFailedRun(sql: Sql, pairs: readonly string[], error: string): Promise<number> {
+  const [run] = await sql<{ id: number }[]>`
+    insert into pipeline_runs (pairs, status, finished_at, error)
+    values (${[...pairs]}, 'failed', now(), ${error}) returning id::int`;
+  if (!run) throw new Error("insert into pipeline_runs returned no row");
+  return run.id;
+}
+
+/**
+ * Marks runs still "running" as failed: call it holding the pipeline lock, when no other run can
+ * be in progress, so these are runs whose process died (kill -9, power loss). Returns how many.
+ */
+export async function closeInterruptedRuns(sql: Sql): Promise<number> {
+  const closed = await sql`
+    update pipeline_runs set status = 'failed', finished_at = now(),
+      error = 'interrupted: the run stopped before it finished (killed, or the machine went down)'
+    where status = 'running'`;
+  return closed.count;
+}
+
 /** Records how a pipeline run ended. */
 export async function finishRun(sql: Sql, id: number, outcome: RunOutcome): Promise<void> {
   await sql`

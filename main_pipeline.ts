@@ -1,58 +1,518 @@
 /**
- * main_pipeline.ts: one ETL cycle, the cron entry point. It only orders the steps; each step
- * lives in its own script.
+ * main_pipeline.ts: one ETL cycle, the cron entry point. It orders the steps (fetch, store,
+ * analyse, record); each step lives in its own script.
  *
- * For now a cycle prepares the database (start, migrate) and records the run; fetching quotes
- * arrives with the ingestion issue.
+ * CLI: `bun main_pipeline.ts [--pairs A-B,C-D] [--backfill DAYS | --from DATE [--to DATE]] ...`
+ * (see `--help`).
  */
 import { parseArgs } from "node:util";
+import * as v from "valibot";
 import { analyse } from "./analysis.ts";
-import { DatabaseError, connect, errorLine, finishRun, migrate, startRun, type Sql } from "./database.ts";
+import {
+  DatabaseError,
+  backfillDoneThrough,
+  closeInterruptedRuns,
+  connect,
+  finishRun,
+  migrate,
+  newestStored,
+  recordFailedRun,
+  saveQuotes,
+  startRun,
+  withPipelineLock,
+  type SaveCounts,
+  type Sql,
+} from "./database.ts";
+import {
+  DEFAULT_PAIRS,
+  IngestError,
+  countWeekdays,
+  dailyChunks,
+  fetchLatest,
+  loadIngestConfig,
+  parsePairs,
+  planChunks,
+  saoPauloDay,
+  type DateRange,
+  type IngestOptions,
+} from "./ingest.ts";
 
-const USAGE = `Usage: bun main_pipeline.ts [--help]
+const DEFAULT_LOCK_TIMEOUT_MS = 30_000;
+/** Gap healing fetches at most this many days back; an older gap is reported with the command that fills it. */
+export const GAP_HEAL_MAX_DAYS = 30;
+const MS_PER_DAY = 86_400_000;
+const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
-Runs one cycle of the pipeline: prepares the database (the embedded server is started on first
-use; migrations are applied), runs the analysis step and records the run in pipeline_runs.
-Fetching quotes from AwesomeAPI arrives with the ingestion issue.
+/** Exit codes, as README and --help list them. */
+export const EXIT = { ok: 0, failure: 1, usage: 2, locked: 75 } as const;
 
-Exit codes: 0 success, 1 failure, 2 bad usage or configuration.`;
+// ---------------------------------------------------------------------------------------------
+// Plans (pure)
 
-/** Runs one cycle and returns the id of its pipeline_runs row. */
-export async function runCycle(sql: Sql, pairs: readonly string[]): Promise<number> {
-  await migrate(sql);
-  const runId = await startRun(sql, pairs);
-  try {
-    await analyse(sql, pairs);
-    await finishRun(sql, runId, { status: "succeeded", fetched: 0, inserted: 0, updated: 0 });
-  } catch (error) {
-    await finishRun(sql, runId, { status: "failed", fetched: 0, inserted: 0, updated: 0, error: errorLine(error) });
-    throw error;
-  }
-  return runId;
+/** Parses "60s", "5m", "2h", "250ms" or plain seconds ("30") into milliseconds; undefined if unreadable. */
+export function parseDuration(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!match) return undefined;
+  return Math.round(Number(match[1]) * (DURATION_UNITS_MS[match[2] ?? "s"] ?? 1000));
 }
 
-async function main(args: string[]): Promise<number> {
+/** "YYYY-MM-DD" shifted by `days`. */
+export function addDays(day: string, days: number): string {
+  return new Date(Date.parse(`${day}T00:00:00Z`) + days * MS_PER_DAY).toISOString().slice(0, 10);
+}
+
+/** Days the latest-quote run should fill in for one pair, and a note when the gap is older than the bound. */
+export interface GapPlan {
+  pair: string;
+  range?: DateRange;
+  warning?: string;
+}
+
+/**
+ * Gap healing: the business days between a pair's newest stored day and today (today itself
+ * comes with the latest quote), at most GAP_HEAL_MAX_DAYS back. A pair with nothing stored has
+ * no gap: its history is a backfill's job.
+ */
+export function planGapHealing(pair: string, newest: Date | undefined, today: string): GapPlan {
+  if (!newest) return { pair };
+  const first = addDays(saoPauloDay(newest), 1);
+  const last = addDays(today, -1);
+  if (first > last || countWeekdays({ from: first, to: last }) === 0) return { pair };
+  const earliest = addDays(today, -GAP_HEAL_MAX_DAYS);
+  if (first >= earliest) return { pair, range: { from: first, to: last } };
+  return {
+    pair,
+    range: { from: earliest, to: last },
+    warning: `${pair} has no quotes from ${first} to ${addDays(earliest, -1)}, more than ${GAP_HEAL_MAX_DAYS} days back; fill it with: bun main_pipeline.ts --pairs ${pair} --from ${first} --to ${addDays(earliest, -1)}`,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// A run
+
+/** Where a backfill is, for the progress bar. */
+export interface BackfillProgress {
+  pair: string;
+  pairIndex: number;
+  pairCount: number;
+  /** Chunks done and planned for this pair (planned can grow when a chunk is split). */
+  chunk: number;
+  chunks: number;
+  doneThrough: string;
+  rows: number;
+  elapsedMs: number;
+}
+
+export interface PipelineOptions extends IngestOptions {
+  pairs: readonly string[];
+  /** Load this history instead of the latest quotes. */
+  history?: DateRange;
+  lockTimeoutMs?: number;
+  onProgress?: (progress: BackfillProgress) => void;
+}
+
+/** What one run did: the summary line, or JSON with --json. */
+export interface RunSummary {
+  status: "succeeded" | "failed";
+  /** Its pipeline_runs row; null in a dry run. */
+  runId: number | null;
+  mode: "latest" | "backfill" | "dry-run";
+  pairs: string[];
+  fetched: number;
+  inserted: number;
+  updated: number;
+  unchanged: number;
+  /** Gap days healed by a latest run. */
+  healed: number;
+  warnings: string[];
+  durationMs: number;
+  error?: string;
+  /** The exit code this run calls for. */
+  exitCode: number;
+}
+
+interface Tally extends SaveCounts {
+  fetched: number;
+  healed: number;
+  warnings: string[];
+}
+
+function emptyTally(): Tally {
+  return { fetched: 0, inserted: 0, updated: 0, unchanged: 0, healed: 0, warnings: [] };
+}
+
+function addCounts(tally: Tally, counts: SaveCounts): void {
+  tally.inserted += counts.inserted;
+  tally.updated += counts.updated;
+  tally.unchanged += counts.unchanged;
+}
+
+/**
+ * One run: migrate, take the pipeline lock, fetch and store (latest quotes with gap healing, or
+ * a backfill), analyse, and record the run in pipeline_runs whatever happens. Never throws for
+ * a failed run: the summary says how it ended and which exit code that means.
+ */
+export async function runPipeline(sql: Sql, options: PipelineOptions): Promise<RunSummary> {
+  const began = performance.now();
+  const pairs = [...options.pairs];
+  const mode = options.history ? "backfill" : "latest";
+  const tally = emptyTally();
+  let runId: number | null = null;
   try {
-    const { values } = parseArgs({ args, options: { help: { type: "boolean", short: "h" } } });
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
-    }
+    await migrate(sql);
+    await withPipelineLock(sql, options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, async () => {
+      // Holding the lock, no other run is in progress: a "running" row is one whose process died.
+      await closeInterruptedRuns(sql);
+      runId = await startRun(sql, pairs);
+      if (options.history) await backfill(sql, pairs, options.history, options, tally);
+      else await storeLatest(sql, pairs, options, tally);
+      await analyse(sql, pairs);
+      await finishRun(sql, runId, { status: "succeeded", ...tally });
+    });
+    return summary("succeeded", runId, mode, pairs, tally, began);
   } catch (error) {
-    console.error(`${(error as Error).message} (see bun main_pipeline.ts --help)`);
-    return 2;
+    const message = errorLine(error);
+    // The run's own record must not hide the failure that ended it (the database may be what failed).
+    const failed = { status: "failed", ...tally, error: message } as const;
+    if (runId !== null) await finishRun(sql, runId, failed).catch(() => {});
+    else runId = await recordFailedRun(sql, pairs, message).catch(() => null);
+    return { ...summary("failed", runId, mode, pairs, tally, began), error: message, exitCode: exitCodeOf(error) };
   }
+}
+
+/** Fetches and validates, as a run would, and writes nothing: no database is touched. */
+export async function dryRun(options: PipelineOptions): Promise<RunSummary> {
+  const began = performance.now();
+  const pairs = [...options.pairs];
+  const tally = emptyTally();
+  try {
+    if (options.history) {
+      for (const pair of pairs) {
+        for await (const chunk of dailyChunks(pair, options.history, options)) tally.fetched += chunk.quotes.length;
+      }
+    } else {
+      tally.fetched = (await fetchLatest(pairs, options)).length;
+    }
+    return summary("succeeded", null, "dry-run", pairs, tally, began);
+  } catch (error) {
+    return { ...summary("failed", null, "dry-run", pairs, tally, began), error: errorLine(error), exitCode: exitCodeOf(error) };
+  }
+}
+
+function summary(
+  status: RunSummary["status"],
+  runId: number | null,
+  mode: RunSummary["mode"],
+  pairs: string[],
+  tally: Tally,
+  began: number,
+): RunSummary {
+  return {
+    status,
+    runId,
+    mode,
+    pairs,
+    fetched: tally.fetched,
+    inserted: tally.inserted,
+    updated: tally.updated,
+    unchanged: tally.unchanged,
+    healed: tally.healed,
+    warnings: tally.warnings,
+    durationMs: Math.round(performance.now() - began),
+    exitCode: status === "succeeded" ? EXIT.ok : EXIT.failure,
+  };
+}
+
+/** The latest quotes plus the days missing since the last run, all fetched before one write. */
+async function storeLatest(sql: Sql, pairs: string[], options: PipelineOptions, tally: Tally): Promise<void> {
+  const latest = await fetchLatest(pairs, options);
+  const today = saoPauloDay((options.now ?? (() => new Date()))());
+  const newest = await newestStored(sql, pairs);
+  const healed = [];
+  for (const pair of pairs) {
+    const plan = planGapHealing(pair, newest.get(pair), today);
+    if (plan.warning) tally.warnings.push(plan.warning);
+    if (!plan.range) continue;
+    for await (const chunk of dailyChunks(pair, plan.range, options)) healed.push(...chunk.quotes);
+  }
+  tally.healed = healed.length;
+  const quotes = [...healed, ...latest];
+  tally.fetched = quotes.length;
+  addCounts(tally, await saveQuotes(sql, quotes, { notify: true }));
+}
+
+/** Loads history chunk by chunk, each in its own transaction with its progress, resuming where a previous run stopped. */
+async function backfill(sql: Sql, pairs: string[], range: DateRange, options: PipelineOptions, tally: Tally): Promise<void> {
+  const began = performance.now();
+  for (const [pairIndex, pair] of pairs.entries()) {
+    const doneThrough = await backfillDoneThrough(sql, pair, range.from, range.to);
+    if (doneThrough !== null && doneThrough >= range.to) continue;
+    const from = doneThrough === null ? range.from : addDays(doneThrough, 1);
+    const today = saoPauloDay((options.now ?? (() => new Date()))());
+    if (from > today) continue;
+    let chunks = planChunks(from, range.to < today ? range.to : today).length;
+    let chunk = 0;
+    for await (const part of dailyChunks(pair, { from, to: range.to }, options)) {
+      tally.fetched += part.quotes.length;
+      const progress = { pair, from: range.from, to: range.to, doneThrough: part.to };
+      addCounts(tally, await saveQuotes(sql, part.quotes, { progress, notify: true }));
+      chunk++;
+      chunks = Math.max(chunks, chunk);
+      options.onProgress?.({
+        pair,
+        pairIndex,
+        pairCount: pairs.length,
+        chunk,
+        chunks,
+        doneThrough: part.to,
+        rows: tally.fetched,
+        elapsedMs: performance.now() - began,
+      });
+    }
+  }
+}
+
+function exitCodeOf(error: unknown): number {
+  if (error instanceof DatabaseError) {
+    if (error.code === "LOCKED") return EXIT.locked;
+    if (error.code === "CONFIG") return EXIT.usage;
+  }
+  if (error instanceof IngestError && (error.code === "CONFIG" || error.code === "USAGE")) return EXIT.usage;
+  return EXIT.failure;
+}
+
+/** One line for the person running it (or cron's mail); never a stack, never a query parameter. */
+export function errorLine(error: unknown): string {
+  if (error instanceof DatabaseError || error instanceof IngestError) return error.message;
+  const message = error instanceof Error ? error.message : String(error);
+  return `Cannot complete the run: ${message.split("\n")[0]}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+/** The one summary line of a run. */
+export function formatSummary(run: RunSummary): string {
+  const counts =
+    run.mode === "dry-run"
+      ? `fetched ${run.fetched}, nothing written (dry run)`
+      : `fetched ${run.fetched}, inserted ${run.inserted}, updated ${run.updated}, unchanged ${run.unchanged}` +
+        (run.healed ? ` (${run.healed} from gap healing)` : "");
+  const id = run.runId === null ? "" : ` [run ${run.runId}]`;
+  const seconds = (run.durationMs / 1000).toFixed(1);
+  if (run.status === "failed") return `${run.mode} ${run.pairs.join(",")} failed after ${seconds} s${id}: ${run.error}`;
+  return `${run.mode} ${run.pairs.join(",")} ok: ${counts} in ${seconds} s${id}`;
+}
+
+/** A progress line for a terminal: pair, chunk, rows, rate, ETA. */
+export function formatProgress(p: BackfillProgress): string {
+  const rate = p.elapsedMs > 0 ? Math.round((p.rows * 1000) / p.elapsedMs) : 0;
+  const pairFraction = p.chunks > 0 ? p.chunk / p.chunks : 1;
+  const overall = (p.pairIndex + pairFraction) / p.pairCount;
+  const etaSeconds = overall > 0 ? Math.round((p.elapsedMs / overall - p.elapsedMs) / 1000) : 0;
+  const width = 20;
+  const filled = Math.round(overall * width);
+  const bar = `${"#".repeat(filled)}${"-".repeat(width - filled)}`;
+  const eta = `${Math.floor(etaSeconds / 60)}:${String(etaSeconds % 60).padStart(2, "0")}`;
+  return `${p.pair} [${bar}] chunk ${p.chunk}/${p.chunks} to ${p.doneThrough}  ${p.rows.toLocaleString("en-US")} rows  ${rate.toLocaleString("en-US")} rows/s  ETA ${eta}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// CLI
+
+const USAGE = `Usage: bun main_pipeline.ts [options]
+
+Runs one pipeline cycle: fetches the latest quotes of the pairs from AwesomeAPI (and the
+business days missing since the last stored one, up to ${GAP_HEAL_MAX_DAYS} days back), stores them
+once, runs the analysis step and records the run in pipeline_runs.
+
+Options:
+  --pairs LIST         comma-separated pairs (default: COTACAO_PAIRS, else ${DEFAULT_PAIRS.join(",")})
+  --backfill DAYS      load the last DAYS days of daily history instead
+  --from DATE          load daily history from DATE (YYYY-MM-DD) ...
+  --to DATE            ... to DATE (default today); an interrupted backfill run again carries on
+  --lock-timeout DUR   wait this long for a run in progress (default 30s), then exit 75
+  --every DUR          keep running, one cycle every DUR (e.g. 60s, 5m); Ctrl-C or SIGTERM
+                       finish the current cycle and exit 0
+  --dry-run            fetch and validate, write nothing (the database is not touched)
+  --json               print the run's summary as JSON
+  --quiet              print only errors
+  -h, --help           show this help
+
+Durations: 250ms, 30s, 5m, 2h (a plain number is seconds).
+
+Exit codes: 0 success, 1 failure (source or database), 2 bad usage or configuration,
+75 another run holds the lock.`;
+
+const PairsSchema = v.pipe(
+  v.string(),
+  v.rawTransform(({ dataset, addIssue, NEVER }) => {
+    try {
+      return parsePairs(dataset.value);
+    } catch (error) {
+      addIssue({ message: (error as Error).message });
+      return NEVER;
+    }
+  }),
+);
+
+/** What the command line and the environment asked for. */
+export interface Invocation {
+  pairs: string[];
+  history?: DateRange;
+  lockTimeoutMs: number;
+  everyMs?: number;
+  dryRun: boolean;
+  json: boolean;
+  quiet: boolean;
+  help: boolean;
+}
+
+class UsageError extends Error {}
+
+/** Reads and checks the flags (and COTACAO_PAIRS) before any I/O; throws a one-line UsageError. */
+export function parseInvocation(args: string[], env: Record<string, string | undefined>, today: string): Invocation {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      options: {
+        pairs: { type: "string" },
+        backfill: { type: "string" },
+        from: { type: "string" },
+        to: { type: "string" },
+        "lock-timeout": { type: "string" },
+        every: { type: "string" },
+        "dry-run": { type: "boolean" },
+        json: { type: "boolean" },
+        quiet: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message.split("\n")[0]} (see --help)`);
+  }
+  const base = { dryRun: !!values["dry-run"], json: !!values.json, quiet: !!values.quiet, help: !!values.help };
+  if (base.help) return { ...base, pairs: [...DEFAULT_PAIRS], lockTimeoutMs: DEFAULT_LOCK_TIMEOUT_MS };
+
+  const pairsText = values.pairs ?? (env.COTACAO_PAIRS?.trim() || DEFAULT_PAIRS.join(","));
+  const pairs = v.safeParse(PairsSchema, pairsText);
+  if (!pairs.success) {
+    throw new UsageError(`${values.pairs === undefined ? "COTACAO_PAIRS" : "--pairs"}: ${pairs.issues[0].message}`);
+  }
+  const duration = (flag: string, text: string | undefined, fallback?: number) => {
+    if (text === undefined) return fallback;
+    const ms = parseDuration(text);
+    if (ms === undefined) throw new UsageError(`--${flag} must be a duration like 30s, 5m or 2h, got "${text}"`);
+    return ms;
+  };
+  const lockTimeoutMs = duration("lock-timeout", values["lock-timeout"], DEFAULT_LOCK_TIMEOUT_MS) ?? DEFAULT_LOCK_TIMEOUT_MS;
+  const everyMs = duration("every", values.every);
+  if (everyMs !== undefined && everyMs < 1000) throw new UsageError(`--every must be at least 1s, got "${values.every}"`);
+  if (values.json && values.quiet) throw new UsageError("--json and --quiet do not go together: choose one");
+
+  let history: DateRange | undefined;
+  if (values.backfill !== undefined) {
+    if (values.from !== undefined || values.to !== undefined) throw new UsageError("--backfill and --from/--to do not go together: choose one");
+    if (!/^\d+$/.test(values.backfill) || Number(values.backfill) < 1) {
+      throw new UsageError(`--backfill takes a number of days, got "${values.backfill}"`);
+    }
+    history = { from: addDays(today, -Number(values.backfill)), to: today };
+  } else if (values.from !== undefined) {
+    history = { from: values.from, to: values.to ?? today };
+    for (const [flag, day] of [["--from", history.from], ["--to", history.to]] as const) {
+      if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || addDays(day, 0) !== day) throw new UsageError(`${flag} must be a date like 2024-08-23, got "${day}"`);
+    }
+    if (history.from > history.to) throw new UsageError(`--from (${history.from}) is after --to (${history.to})`);
+    if (history.from > today) throw new UsageError(`--from (${history.from}) is in the future`);
+  } else if (values.to !== undefined) {
+    throw new UsageError("--to needs --from");
+  }
+  if (history && everyMs !== undefined) throw new UsageError("--every repeats the latest-quote cycle; it does not go with a backfill");
+  return { ...base, pairs: pairs.output, history, lockTimeoutMs, everyMs };
+}
+
+/** Prints a run the way the flags ask; errors always reach stderr. */
+function report(run: RunSummary, invocation: Invocation): void {
+  if (invocation.json) console.log(JSON.stringify(run));
+  else if (!invocation.quiet && run.status === "succeeded") console.log(formatSummary(run));
+  if (run.status === "failed") console.error(invocation.json ? run.error : formatSummary(run));
+  if (!invocation.quiet && !invocation.json) for (const warning of run.warnings) console.error(`warning: ${warning}`);
+}
+
+/** Sleeps `ms`, or less if `signal` fires. */
+function sleepUnless(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+  });
+}
+
+/** Runs the CLI and returns its exit code. */
+export async function main(args: string[], env: Record<string, string | undefined> = process.env): Promise<number> {
+  let invocation: Invocation;
+  let ingest: IngestOptions;
+  try {
+    invocation = parseInvocation(args, env, saoPauloDay(new Date()));
+    if (invocation.help) {
+      console.log(USAGE);
+      return EXIT.ok;
+    }
+    ingest = loadIngestConfig(env);
+  } catch (error) {
+    console.error(error instanceof UsageError ? error.message : errorLine(error));
+    return EXIT.usage;
+  }
+  const progressOnTty = process.stderr.isTTY && !invocation.quiet && !invocation.json;
+  const options: PipelineOptions = {
+    ...ingest,
+    pairs: invocation.pairs,
+    history: invocation.history,
+    lockTimeoutMs: invocation.lockTimeoutMs,
+    onProgress: progressOnTty ? (progress) => process.stderr.write(`\r\x1b[2K${formatProgress(progress)}`) : undefined,
+  };
+  const clearProgress = () => progressOnTty && invocation.history && process.stderr.write("\r\x1b[2K");
+
+  if (invocation.dryRun) {
+    const run = await dryRun(options);
+    clearProgress();
+    report(run, invocation);
+    return run.exitCode;
+  }
+
   let sql: Sql | undefined;
   try {
     sql = await connect();
-    const runId = await runCycle(sql, ["USD-BRL"]);
-    console.log(`run ${runId} succeeded: database ready (fetching quotes is not built yet)`);
-    return 0;
   } catch (error) {
     console.error(errorLine(error));
-    return error instanceof DatabaseError && error.code === "CONFIG" ? 2 : 1;
+    return exitCodeOf(error);
+  }
+  try {
+    if (invocation.everyMs === undefined) {
+      const run = await runPipeline(sql, options);
+      clearProgress();
+      report(run, invocation);
+      return run.exitCode;
+    }
+    // --every: a signal ends the wait at once, or the loop after the cycle in progress.
+    const stop = new AbortController();
+    const onSignal = () => stop.abort();
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+    try {
+      while (!stop.signal.aborted) {
+        const began = Date.now();
+        report(await runPipeline(sql, options), invocation);
+        await sleepUnless(Math.max(0, invocation.everyMs - (Date.now() - began)), stop.signal);
+      }
+      return EXIT.ok;
+    } finally {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    }
   } finally {
-    await sql?.end({ timeout: 5 });
+    await sql.end({ timeout: 5 });
   }
 }
 

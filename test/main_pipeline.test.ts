@@ -1,42 +1,566 @@
-import { describe, expect, test } from "bun:test";
-import { runCycle } from "../main_pipeline.ts";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { connectUrl, saveQuotes, type Quote, type Sql } from "../database.ts";
+import {
+  EXIT,
+  addDays,
+  dryRun,
+  formatProgress,
+  formatSummary,
+  parseDuration,
+  parseInvocation,
+  planGapHealing,
+  runPipeline,
+  type PipelineOptions,
+} from "../main_pipeline.ts";
 import { runScript } from "./support/cli.ts";
 import { createTestDatabase, dropTestDatabase, useTestDatabase } from "./support/database.ts";
-import { connectUrl } from "../database.ts";
+import {
+  dailySeries,
+  delay,
+  fixtureJson,
+  html,
+  json,
+  loadPtaxSeries,
+  replay,
+  reset,
+  routes,
+  sequence,
+  startFakeAwesomeApi,
+  status,
+  truncated,
+  type DailyPoint,
+  type FakeAwesomeApi,
+  type Reply,
+} from "./support/fake_awesomeapi.ts";
 
-describe("runCycle()", () => {
+const LAST_USD = "last_USD-BRL_2024-10-25_issue47.json";
+const LAST_USD_PATH = "/json/last/USD-BRL";
+// The fixture's quote is from 2024-10-25; "now" is shortly after it.
+const NOW = new Date("2024-10-25T18:00:00Z");
+
+/** Options for an in-process run against `api`: no real waiting between retries. */
+function against(api: FakeAwesomeApi, extra: Partial<PipelineOptions> = {}): PipelineOptions & { sleeps: number[] } {
+  const sleeps: number[] = [];
+  return {
+    pairs: ["USD-BRL"],
+    baseUrl: api.url,
+    timeoutMs: 2_000,
+    retries: 3,
+    sleep: async (ms: number) => void sleeps.push(ms),
+    now: () => NOW,
+    lockTimeoutMs: 5_000,
+    sleeps,
+    ...extra,
+  };
+}
+
+async function withApi<T>(reply: Reply, fn: (api: FakeAwesomeApi) => Promise<T>): Promise<T> {
+  const api = startFakeAwesomeApi(reply);
+  try {
+    return await fn(api);
+  } finally {
+    await api.stop();
+  }
+}
+
+/** Every stored quote, as text, minus when it was fetched. */
+async function quoteRows(sql: Sql): Promise<unknown[]> {
+  return [
+    ...(await sql`
+      select pair, ts, bid::text, ask::text, high::text, low::text, var_bid::text, pct_change::text, source
+      from quotes order by pair, ts`),
+  ];
+}
+
+async function lastRun(sql: Sql) {
+  const [run] = await sql`
+    select status, pairs, rows_fetched, rows_inserted, rows_updated, error
+    from pipeline_runs order by id desc limit 1`;
+  return run;
+}
+
+const SEED: Quote = {
+  pair: "USD-BRL",
+  ts: new Date("2024-10-24T20:00:00Z"),
+  bid: "5.6911",
+  ask: "5.6921",
+  high: "5.70",
+  low: "5.66",
+  varBid: "0.01",
+  pctChange: "0.18",
+  source: "seed",
+  fetchedAt: new Date("2024-10-24T20:00:05Z"),
+};
+
+describe("pure parts", () => {
+  test("parseDuration() reads ms, s, m, h and plain seconds", () => {
+    expect([parseDuration("250ms"), parseDuration("30s"), parseDuration("5m"), parseDuration("2h"), parseDuration("45")]).toEqual([
+      250, 30_000, 300_000, 7_200_000, 45_000,
+    ]);
+    expect(parseDuration("soon")).toBeUndefined();
+    expect(parseDuration("-5s")).toBeUndefined();
+  });
+
+  test("planGapHealing() fills the business days since the newest stored day, at most 30 days back", () => {
+    // Stored up to Monday 2024-10-14; today Friday 2024-10-25: heal 15th..24th.
+    expect(planGapHealing("USD-BRL", new Date("2024-10-14T20:00:00Z"), "2024-10-25")).toEqual({
+      pair: "USD-BRL",
+      range: { from: "2024-10-15", to: "2024-10-24" },
+    });
+    // Stored yesterday: nothing to heal. Stored Friday, today Monday: only a weekend between.
+    expect(planGapHealing("USD-BRL", new Date("2024-10-24T20:00:00Z"), "2024-10-25")).toEqual({ pair: "USD-BRL" });
+    expect(planGapHealing("USD-BRL", new Date("2024-10-18T20:00:00Z"), "2024-10-21")).toEqual({ pair: "USD-BRL" });
+    // Nothing stored: a backfill's job.
+    expect(planGapHealing("USD-BRL", undefined, "2024-10-25")).toEqual({ pair: "USD-BRL" });
+    // Older than 30 days: heal the last 30, report the rest with the command that fills it.
+    const old = planGapHealing("USD-BRL", new Date("2024-08-01T20:00:00Z"), "2024-10-25");
+    expect(old.range).toEqual({ from: "2024-09-25", to: "2024-10-24" });
+    expect(old.warning).toContain("bun main_pipeline.ts --pairs USD-BRL --from 2024-08-02 --to 2024-09-24");
+  });
+
+  test("parseInvocation() checks flags before any I/O, one line each", () => {
+    const today = "2024-10-25";
+    expect(parseInvocation([], {}, today)).toMatchObject({ pairs: ["USD-BRL"], lockTimeoutMs: 30_000, dryRun: false });
+    expect(parseInvocation([], { COTACAO_PAIRS: "EUR-BRL, USD-BRL" }, today).pairs).toEqual(["EUR-BRL", "USD-BRL"]);
+    expect(parseInvocation(["--backfill", "10"], {}, today).history).toEqual({ from: "2024-10-15", to: today });
+    expect(parseInvocation(["--from", "2024-01-01"], {}, today).history).toEqual({ from: "2024-01-01", to: today });
+    expect(parseInvocation(["--every", "60s", "--lock-timeout", "5s"], {}, today)).toMatchObject({ everyMs: 60_000, lockTimeoutMs: 5_000 });
+    const refused: [string[], Record<string, string>, RegExp][] = [
+      [["--pairs", "usd/brl"], {}, /--pairs: .*"usd\/brl"/],
+      [[], { COTACAO_PAIRS: "dollar" }, /COTACAO_PAIRS: .*"dollar"/],
+      [["--backfill", "ten"], {}, /--backfill takes a number of days, got "ten"/],
+      [["--from", "2024-02-30"], {}, /--from must be a date like 2024-08-23, got "2024-02-30"/],
+      [["--from", "2024-05-01", "--to", "2024-04-01"], {}, /--from \(2024-05-01\) is after --to/],
+      [["--to", "2024-04-01"], {}, /--to needs --from/],
+      [["--backfill", "5", "--from", "2024-01-01"], {}, /do not go together/],
+      [["--lock-timeout", "forever"], {}, /--lock-timeout must be a duration/],
+      [["--every", "10ms"], {}, /--every must be at least 1s/],
+      [["--json", "--quiet"], {}, /--json and --quiet/],
+      [["--bogus"], {}, /bogus/],
+    ];
+    for (const [args, env, message] of refused) {
+      expect(() => parseInvocation(args, env, today)).toThrow(message);
+    }
+  });
+
+  test("formatSummary() and formatProgress() say what happened in one line", () => {
+    const line = formatSummary({
+      status: "succeeded",
+      runId: 7,
+      mode: "latest",
+      pairs: ["USD-BRL"],
+      fetched: 3,
+      inserted: 2,
+      updated: 0,
+      unchanged: 1,
+      healed: 2,
+      warnings: [],
+      durationMs: 412,
+      exitCode: 0,
+    });
+    expect(line).toBe("latest USD-BRL ok: fetched 3, inserted 2, updated 0, unchanged 1 (2 from gap healing) in 0.4 s [run 7]");
+    const progress = formatProgress({
+      pair: "USD-BRL",
+      pairIndex: 0,
+      pairCount: 1,
+      chunk: 5,
+      chunks: 10,
+      doneThrough: "2004-06-30",
+      rows: 1234,
+      elapsedMs: 1000,
+    });
+    expect(progress).toContain("USD-BRL [##########----------] chunk 5/10 to 2004-06-30");
+    expect(progress).toContain("1,234 rows  1,234 rows/s  ETA 0:01");
+  });
+});
+
+describe("runPipeline(): the latest quotes", () => {
   const db = useTestDatabase();
 
-  test("records a succeeded run with its pairs", async () => {
-    const id = await runCycle(db.sql, ["USD-BRL", "EUR-BRL"]);
-    const [run] = await db.sql`select status, pairs, finished_at is not null as finished, error from pipeline_runs where id = ${id}`;
-    expect(run).toEqual({ status: "succeeded", pairs: ["USD-BRL", "EUR-BRL"], finished: true, error: null });
+  test("stores the quote exactly, records the run, and the same cycle again stores nothing", async () => {
+    await withApi(replay(LAST_USD), async (api) => {
+      const first = await runPipeline(db.sql, against(api));
+      expect(first).toMatchObject({ status: "succeeded", exitCode: 0, fetched: 1, inserted: 1, updated: 0, unchanged: 0 });
+      const fixture = (fixtureJson(LAST_USD) as Record<string, Record<string, string>>).USDBRL!;
+      const [row] = await db.sql`select bid::text, ask::text, ts from quotes where pair = 'USD-BRL'`;
+      expect(row).toEqual({ bid: fixture.bid, ask: fixture.ask, ts: new Date(Number(fixture.timestamp) * 1000) });
+      expect(await lastRun(db.sql)).toEqual({
+        status: "succeeded",
+        pairs: ["USD-BRL"],
+        rows_fetched: 1,
+        rows_inserted: 1,
+        rows_updated: 0,
+        error: null,
+      });
+
+      const second = await runPipeline(db.sql, against(api));
+      expect(second).toMatchObject({ status: "succeeded", fetched: 1, inserted: 0, updated: 0, unchanged: 1 });
+      const [count] = await db.sql`select count(*)::int as n from quotes`;
+      expect(count?.n).toBe(1);
+    });
+  });
+});
+
+describe("runPipeline() when AwesomeAPI misbehaves", () => {
+  const db = useTestDatabase();
+  beforeAll(async () => {
+    await saveQuotes(db.sql, [SEED]);
+  });
+
+  const ok = replay(LAST_USD);
+  const cases: {
+    name: string;
+    reply: Reply;
+    requests: number;
+    outcome: "succeeded" | "failed";
+    message?: RegExp;
+    timeoutMs?: number;
+    sleeps?: number[];
+  }[] = [
+    { name: "500 then 200: retried, stored", reply: sequence(status(500), ok), requests: 2, outcome: "succeeded" },
+    {
+      name: "429 with Retry-After: waits what it says, then stored",
+      reply: sequence(status(429, { "retry-after": "7" }), ok),
+      requests: 2,
+      outcome: "succeeded",
+      sleeps: [7_000],
+    },
+    { name: "409 (quota): retried, stored", reply: sequence(status(409), ok), requests: 2, outcome: "succeeded" },
+    {
+      name: "an answer slower than the timeout: retried, then a timeout",
+      reply: delay(400, ok),
+      requests: 4,
+      outcome: "failed",
+      message: /no complete answer within 100 ms/,
+      timeoutMs: 100,
+    },
+    { name: "a reset connection: retried, then a network error", reply: reset(), requests: 4, outcome: "failed", message: /network error/ },
+    { name: "a Cloudflare page with 200", reply: html(200), requests: 1, outcome: "failed", message: /HTTP 200\) was an HTML page, not JSON/ },
+    { name: "a Cloudflare page with 403: not retried", reply: html(403), requests: 1, outcome: "failed", message: /HTTP 403\) was an HTML page/ },
+    { name: "a Cloudflare page with 522: retried", reply: html(522), requests: 4, outcome: "failed", message: /HTTP 522\) was an HTML page/ },
+    { name: "truncated JSON", reply: truncated(LAST_USD), requests: 1, outcome: "failed", message: /was not JSON/ },
+    {
+      name: "numbers where strings are expected",
+      reply: json({ USDBRL: { ...(fixtureJson(LAST_USD) as { USDBRL: object }).USDBRL, bid: 5.66 } }),
+      requests: 1,
+      outcome: "failed",
+      message: /USD-BRL bid/,
+    },
+    { name: "an empty array", reply: json([]), requests: 1, outcome: "failed", message: /keyed by pair .* got an array/ },
+    {
+      name: "404 CoinNotExists",
+      reply: replay("error_404_CoinNotExists_USD-USD.json", { status: 404 }),
+      requests: 1,
+      outcome: "failed",
+      message: /unknown pair "USD-BRL"/,
+    },
+  ];
+
+  for (const scenario of cases) {
+    test(scenario.name, async () => {
+      await withApi(routes({ [LAST_USD_PATH]: scenario.reply }), async (api) => {
+        await db.sql`delete from quotes where source <> 'seed'`;
+        const before = await quoteRows(db.sql);
+        const options = against(api, scenario.timeoutMs ? { timeoutMs: scenario.timeoutMs } : {});
+        const run = await runPipeline(db.sql, options);
+        expect(api.count(LAST_USD_PATH)).toBe(scenario.requests);
+        expect(run.status).toBe(scenario.outcome);
+        if (scenario.sleeps) expect(options.sleeps).toEqual(scenario.sleeps);
+        const recorded = await lastRun(db.sql);
+        expect(recorded?.status).toBe(scenario.outcome);
+        if (scenario.outcome === "failed") {
+          expect(run.exitCode).toBe(EXIT.failure);
+          expect(run.error).toMatch(scenario.message!);
+          expect(run.error).not.toContain("\n");
+          expect(recorded?.error).toBe(run.error);
+          expect(await quoteRows(db.sql)).toEqual(before);
+        } else {
+          expect(run.inserted).toBe(1);
+        }
+      });
+    });
+  }
+
+  test("millisecond timestamps are read as milliseconds", async () => {
+    const fixture = (fixtureJson(LAST_USD) as { USDBRL: Record<string, string> }).USDBRL;
+    const ms = String(Number(fixture.timestamp) * 1000);
+    await withApi(json({ USDBRL: { ...fixture, timestamp: ms } }), async (api) => {
+      await db.sql`delete from quotes where source <> 'seed'`;
+      expect((await runPipeline(db.sql, against(api))).status).toBe("succeeded");
+      const [row] = await db.sql`select ts from quotes where source <> 'seed'`;
+      expect(row?.ts).toEqual(new Date(Number(ms)));
+    });
+  });
+
+  test("the Latin-1 body of three pairs is read, values exact", async () => {
+    await withApi(replay("last_USD-BRL+EUR-BRL+BTC-BRL_2022-08-08_raw-latin1.json"), async (api) => {
+      await db.sql`delete from quotes where source <> 'seed'`;
+      const run = await runPipeline(db.sql, against(api, { pairs: ["USD-BRL", "EUR-BRL", "BTC-BRL"], now: () => new Date("2022-08-08T20:00:00Z") }));
+      expect(run).toMatchObject({ status: "succeeded", inserted: 3 });
+      const rows = await db.sql`select pair from quotes where source <> 'seed' order by pair`;
+      expect(rows.map((row) => row.pair)).toEqual(["BTC-BRL", "EUR-BRL", "USD-BRL"]);
+    });
+  });
+});
+
+describe("runPipeline(): gap healing", () => {
+  const db = useTestDatabase();
+
+  test("fetches the business days missing since the newest stored day, once", async () => {
+    // Stored up to Wednesday 2024-10-16; today is Friday 2024-10-25.
+    await saveQuotes(db.sql, [{ ...SEED, ts: new Date("2024-10-16T20:00:00Z") }]);
+    const series: DailyPoint[] = ["2024-10-17", "2024-10-18", "2024-10-21", "2024-10-22", "2024-10-23", "2024-10-24"].map(
+      (date, i) => ({ date, bid: `5.6${i}01` }),
+    );
+    const reply = routes({ [LAST_USD_PATH]: replay(LAST_USD) }, dailySeries({ "USD-BRL": series }));
+    await withApi(reply, async (api) => {
+      const run = await runPipeline(db.sql, against(api));
+      expect(run).toMatchObject({ status: "succeeded", healed: 6, inserted: 7 });
+      const days = await db.sql`
+        select to_char(ts at time zone 'America/Sao_Paulo', 'YYYY-MM-DD') as day, bid::text
+        from quotes where source = 'awesomeapi:daily' order by ts`;
+      expect([...days]).toEqual(series.map((point) => ({ day: point.date, bid: point.bid })));
+      // The next run finds no gap.
+      const again = await runPipeline(db.sql, against(api));
+      expect(again).toMatchObject({ healed: 0, inserted: 0, unchanged: 1 });
+    });
+  });
+});
+
+describe("runPipeline(): backfill", () => {
+  const ptax = loadPtaxSeries();
+  const RANGE = { from: "2000-01-01", to: "2024-03-22" };
+  const inRange = ptax.filter((point) => point.date >= RANGE.from && point.date <= RANGE.to);
+  const at = () => new Date("2024-03-25T12:00:00Z");
+  const urls: string[] = [];
+  afterAll(async () => {
+    for (const url of urls) await dropTestDatabase(url);
+  });
+
+  async function freshDatabase(): Promise<Sql> {
+    const url = await createTestDatabase();
+    urls.push(url);
+    return connectUrl(url);
+  }
+
+  test("24 years of PTAX arrive complete: every business day stored once, values exact", async () => {
+    const sql = await freshDatabase();
+    try {
+      await withApi(dailySeries({ "USD-BRL": ptax }), async (api) => {
+        const run = await runPipeline(sql, against(api, { history: RANGE, now: at }));
+        expect(run).toMatchObject({ status: "succeeded", mode: "backfill", fetched: inRange.length, inserted: inRange.length });
+        const rows = await sql`
+          select to_char(ts at time zone 'America/Sao_Paulo', 'YYYY-MM-DD') as date, bid::text as bid
+          from quotes where pair = 'USD-BRL' order by ts`;
+        expect(rows.map((row) => ({ date: row.date, bid: row.bid }))).toEqual(inRange.map((p) => ({ date: p.date, bid: p.bid })));
+        const again = await runPipeline(sql, against(api, { history: RANGE, now: at }));
+        expect(again).toMatchObject({ status: "succeeded", fetched: 0, inserted: 0 });
+      });
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+  });
+
+  test("a backfill that fails halfway carries on from its last stored chunk and ends equal to a clean run", async () => {
+    const clean = await freshDatabase();
+    const resumed = await freshDatabase();
+    try {
+      await withApi(dailySeries({ "USD-BRL": ptax }), async (api) => {
+        await runPipeline(clean, against(api, { history: RANGE, now: at }));
+      });
+      const series = dailySeries({ "USD-BRL": ptax });
+      // The 20th request and all after it fail: the first run dies there.
+      let failing = true;
+      const flaky: Reply = (request, context) => (failing && context.count >= 20 ? status(400)(request, context) : series(request, context));
+      await withApi(flaky, async (api) => {
+        const first = await runPipeline(resumed, against(api, { history: RANGE, now: at }));
+        expect(first.status).toBe("failed");
+        const [progress] = await resumed`select done_through::text as done from backfill_progress`;
+        expect(progress?.done > RANGE.from && progress?.done < RANGE.to).toBe(true);
+        const storedSoFar = first.inserted;
+        failing = false;
+        const requestsBefore = api.count();
+        const second = await runPipeline(resumed, against(api, { history: RANGE, now: at }));
+        expect(second.status).toBe("succeeded");
+        expect(second.inserted).toBe(inRange.length - storedSoFar);
+        // It did not fetch again what the first run stored.
+        expect(api.count() - requestsBefore).toBeLessThan(40);
+      });
+      expect(await quoteRows(resumed)).toEqual(await quoteRows(clean));
+    } finally {
+      await clean.end({ timeout: 5 });
+      await resumed.end({ timeout: 5 });
+    }
+  });
+});
+
+describe("dryRun()", () => {
+  test("fetches and validates, touches no database", async () => {
+    await withApi(replay(LAST_USD), async (api) => {
+      const run = await dryRun(against(api));
+      expect(run).toMatchObject({ status: "succeeded", mode: "dry-run", runId: null, fetched: 1, inserted: 0 });
+      expect(api.count()).toBe(1);
+    });
   });
 });
 
 describe("bun main_pipeline.ts", () => {
-  test("--help says what it does and lists the exit codes", async () => {
+  const db = useTestDatabase();
+  // Processes run on the real clock: a quote from a minute ago leaves no gap to heal.
+  const fixture = (fixtureJson(LAST_USD) as { USDBRL: Record<string, string> }).USDBRL;
+  const FRESH = json({ USDBRL: { ...fixture, timestamp: String(Math.floor(Date.now() / 1000) - 60) } });
+
+  test("--help lists the options and the exit codes", async () => {
     const result = await runScript("main_pipeline.ts", ["--help"]);
     expect(result.code).toBe(0);
-    expect(result.stdout).toContain("Usage: bun main_pipeline.ts");
-    expect(result.stdout).toContain("Exit codes");
+    expect(result.stdout).toContain("--backfill DAYS");
+    expect(result.stdout).toContain("75 another run holds the lock");
   });
 
-  test("on an empty database it migrates and records the run, exit 0", async () => {
-    const url = await createTestDatabase({ migrated: false });
-    try {
-      const result = await runScript("main_pipeline.ts", [], { env: { DATABASE_URL: url } });
-      expect(result.stderr).toBe("");
+  test("bad usage is one line and exit 2, before touching anything", async () => {
+    const result = await runScript("main_pipeline.ts", ["--pairs", "dollar"], { env: { DATABASE_URL: "postgres://nobody@127.0.0.1:1/x" } });
+    expect(result.code).toBe(EXIT.usage);
+    expect(result.stderr.trim().split("\n")).toHaveLength(1);
+    expect(result.stderr).toContain('"dollar"');
+  });
+
+  test("one run prints one summary line; --json prints it as JSON; --quiet prints nothing", async () => {
+    await withApi(FRESH, async (api) => {
+      const env = { DATABASE_URL: db.url, AWESOMEAPI_URL: api.url };
+      const plain = await runScript("main_pipeline.ts", [], { env });
+      expect(plain.code).toBe(0);
+      expect(plain.stdout.trim().split("\n")).toHaveLength(1);
+      expect(plain.stdout).toMatch(/^latest USD-BRL ok: fetched 1, inserted (0|1)/);
+      const asJson = await runScript("main_pipeline.ts", ["--json"], { env });
+      expect(JSON.parse(asJson.stdout)).toMatchObject({ status: "succeeded", fetched: 1, inserted: 0, unchanged: 1 });
+      const quiet = await runScript("main_pipeline.ts", ["--quiet"], { env });
+      expect(quiet).toEqual({ code: 0, stdout: "", stderr: "" });
+    });
+  });
+
+  test("a failing source is exit 1 with one line on stderr, even with --quiet", async () => {
+    await withApi(html(403), async (api) => {
+      const result = await runScript("main_pipeline.ts", ["--quiet"], { env: { DATABASE_URL: db.url, AWESOMEAPI_URL: api.url } });
+      expect(result.code).toBe(EXIT.failure);
+      expect(result.stdout).toBe("");
+      expect(result.stderr.trim().split("\n")).toHaveLength(1);
+      expect(result.stderr).toContain("HTML page");
+    });
+  });
+
+  test("the token never reaches the output", async () => {
+    await withApi(html(403), async (api) => {
+      const token = "tok-very-secret-123";
+      const result = await runScript("main_pipeline.ts", ["--json"], {
+        env: { DATABASE_URL: db.url, AWESOMEAPI_URL: api.url, AWESOMEAPI_TOKEN: token },
+      });
+      expect(api.requests[0]?.url.searchParams.get("token")).toBe(token);
+      expect(result.stdout + result.stderr).not.toContain(token);
+      const [run] = await db.sql`select error from pipeline_runs order by id desc limit 1`;
+      expect(run?.error).not.toContain(token);
+    });
+  });
+
+  test("two runs at once: the second waits for the first, or exits 75 past --lock-timeout; nothing is stored twice", async () => {
+    await db.sql`delete from quotes`;
+    await withApi(delay(1_500, FRESH), async (api) => {
+      const env = { DATABASE_URL: db.url, AWESOMEAPI_URL: api.url };
+      const first = runScript("main_pipeline.ts", ["--json"], { env });
+      // The first run holds the lock once its request reaches the API.
+      for (let waited = 0; api.count() === 0 && waited < 20_000; waited += 20) await Bun.sleep(20);
+      const impatient = await runScript("main_pipeline.ts", ["--lock-timeout", "200ms"], { env });
+      const patient = runScript("main_pipeline.ts", ["--json", "--lock-timeout", "30s"], { env });
+      expect(impatient.code).toBe(EXIT.locked);
+      expect(impatient.stderr).toContain("another run has held the lock");
+      const [a, b] = await Promise.all([first, patient]);
+      expect([a.code, b.code]).toEqual([0, 0]);
+      const inserted = [JSON.parse(a.stdout).inserted, JSON.parse(b.stdout).inserted].sort();
+      expect(inserted).toEqual([0, 1]);
+      const [count] = await db.sql`select count(*)::int as n from quotes`;
+      expect(count?.n).toBe(1);
+      const [locked] = await db.sql`select status, error from pipeline_runs where error like '%lock%'`;
+      expect(locked?.status).toBe("failed");
+    });
+  });
+
+  test("--dry-run writes nothing", async () => {
+    await withApi(FRESH, async (api) => {
+      const runsBefore = await db.sql`select count(*)::int as n from pipeline_runs`;
+      const result = await runScript("main_pipeline.ts", ["--dry-run"], { env: { DATABASE_URL: db.url, AWESOMEAPI_URL: api.url } });
       expect(result.code).toBe(0);
-      const sql = connectUrl(url, { max: 1 });
+      expect(result.stdout).toContain("nothing written (dry run)");
+      expect(await db.sql`select count(*)::int as n from pipeline_runs`).toEqual(runsBefore);
+    });
+  });
+
+  test("--every keeps cycling until SIGTERM, then finishes the cycle and exits 0", async () => {
+    await withApi(FRESH, async (api) => {
+      const child = Bun.spawn([process.execPath, "main_pipeline.ts", "--every", "1s", "--json"], {
+        cwd: `${import.meta.dir}/..`,
+        env: { ...process.env, DATABASE_URL: db.url, AWESOMEAPI_URL: api.url },
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+      for (let waited = 0; api.count() < 2 && waited < 20_000; waited += 20) await Bun.sleep(20);
+      child.kill("SIGTERM");
+      expect(await child.exited).toBe(0);
+      const lines = (await new Response(child.stdout).text()).trim().split("\n");
+      expect(lines.length).toBeGreaterThanOrEqual(2);
+      for (const line of lines) expect(JSON.parse(line).status).toBe("succeeded");
+    });
+  });
+});
+
+describe("bun main_pipeline.ts --from: killed with -9 in the middle of a backfill", () => {
+  const urls: string[] = [];
+  afterAll(async () => {
+    for (const url of urls) await dropTestDatabase(url);
+  });
+
+  test("run again, it ends with the same table as a clean run, row for row", async () => {
+    const ptax = loadPtaxSeries();
+    const range = ["--from", "2004-01-01", "--to", "2023-12-31"];
+    const cleanUrl = await createTestDatabase();
+    const killedUrl = await createTestDatabase();
+    urls.push(cleanUrl, killedUrl);
+    const series = dailySeries({ "USD-BRL": ptax });
+    await withApi(series, async (api) => {
+      const clean = await runScript("main_pipeline.ts", range, { env: { DATABASE_URL: cleanUrl, AWESOMEAPI_URL: api.url } });
+      expect(clean.code).toBe(0);
+    });
+    const killed = connectUrl(killedUrl, { max: 1 });
+    try {
+      await withApi(delay(60, series), async (api) => {
+        const env = { ...process.env, DATABASE_URL: killedUrl, AWESOMEAPI_URL: api.url };
+        const child = Bun.spawn([process.execPath, "main_pipeline.ts", ...range], { cwd: `${import.meta.dir}/..`, env, stdout: "ignore", stderr: "ignore" });
+        // Let it store a few chunks, then pull the plug.
+        for (let waited = 0; waited < 30_000; waited += 20) {
+          const [progress] = await killed`select count(*)::int as n from quotes`;
+          if ((progress?.n ?? 0) > 500) break;
+          await Bun.sleep(20);
+        }
+        child.kill("SIGKILL");
+        await child.exited;
+        const [partial] = await killed`select count(*)::int as n from quotes`;
+        expect(partial!.n).toBeGreaterThan(0);
+        const [interrupted] = await killed`select status from pipeline_runs`;
+        expect(interrupted?.status).toBe("running");
+
+        const rerun = await runScript("main_pipeline.ts", [...range, "--json"], { env: { DATABASE_URL: killedUrl, AWESOMEAPI_URL: api.url } });
+        expect(rerun.code).toBe(0);
+        expect(JSON.parse(rerun.stdout).inserted).toBeLessThan(ptax.length);
+      });
+      const clean = connectUrl(cleanUrl, { max: 1 });
       try {
-        const runs = await sql`select status from pipeline_runs`;
-        expect([...runs]).toEqual([{ status: "succeeded" }]);
+        expect(await quoteRows(killed)).toEqual(await quoteRows(clean));
       } finally {
-        await sql.end({ timeout: 5 });
+        await clean.end({ timeout: 5 });
       }
+      const runs = await killed`select status, error from pipeline_runs order by id`;
+      expect(runs.map((run) => run.status)).toEqual(["failed", "succeeded"]);
+      expect(runs[0]?.error).toContain("interrupted");
     } finally {
-      await dropTestDatabase(url);
+      await killed.end({ timeout: 5 });
     }
   });
 });
