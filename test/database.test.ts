@@ -313,6 +313,14 @@ describe("saveQuotes()", () => {
     expect(row).toEqual({ n: 10_000, first: "0.010000", last: "0.019999" });
   });
 
+  test("text with tabs, line breaks and backslashes arrives intact; a value that is no decimal is refused", async () => {
+    const source = "odd\tsource\nwith \\N and \\ back\rslash";
+    await saveQuotes(db.sql, [quote({ pair: "MXN-BRL", ts: new Date("2024-09-01T12:00:00Z"), source })]);
+    const [row] = await db.sql`select source from quotes where pair = 'MXN-BRL'`;
+    expect(row?.source).toBe(source);
+    await expect(saveQuotes(db.sql, [quote({ pair: "MXN-BRL", bid: "5.1\t9" })])).rejects.toThrow(/numeric|extra data/);
+  });
+
   test("an empty batch is a no-op", async () => {
     expect(await saveQuotes(db.sql, [])).toEqual({ inserted: 0, updated: 0, unchanged: 0 });
   });
