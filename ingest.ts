@@ -478,9 +478,51 @@ export function parseDaily(body: unknown, pair: string, fetchedAt: Date): Quote[
   if (!Array.isArray(body)) {
     throw payloadError(`expected an array of ${pair} quotes, got ${showValue(body)}`);
   }
-  const result = v.safeParse(AwesomeDailySchema, body, { abortEarly: true });
-  if (!result.success) throw payloadError(issueMessage(pair, result.issues));
-  return result.output.map((record) => toQuote(pair, record, SOURCE_DAILY, fetchedAt));
+  const quotes: Quote[] = [];
+  for (const element of body) {
+    const record = wellFormedRecord(element);
+    if (!record) {
+      // The schema is the authority: it names the record, field and value that are wrong.
+      const result = v.safeParse(AwesomeDailySchema, body, { abortEarly: true });
+      if (!result.success) throw payloadError(issueMessage(pair, result.issues));
+      return result.output.map((valid) => toQuote(pair, valid, SOURCE_DAILY, fetchedAt));
+    }
+    quotes.push(toQuote(pair, record, SOURCE_DAILY, fetchedAt));
+  }
+  return quotes;
+}
+
+const isPrice = (value: unknown): value is string =>
+  typeof value === "string" && POSITIVE_DECIMAL.test(value) && /[1-9]/.test(value);
+const isOptional = (value: unknown, check: (value: unknown) => boolean) => value === undefined || check(value);
+const isChange = (value: unknown) => typeof value === "string" && SIGNED_DECIMAL.test(value);
+const isLabel = (value: unknown) => typeof value === "string";
+
+/**
+ * The fast path for history, which can run to millions of records: the same rules as
+ * AwesomeQuoteSchema, checked by hand. It only accepts what the schema accepts; anything else
+ * goes to the schema, which explains what is wrong.
+ */
+function wellFormedRecord(element: unknown): AwesomeQuote | undefined {
+  if (!isPlainObject(element)) return undefined;
+  const { bid, ask, high, low, varBid, pctChange, timestamp, code, codein, name, create_date } = element;
+  if (!isPrice(bid) || !isPrice(ask) || !isOptional(high, isPrice) || !isOptional(low, isPrice)) return undefined;
+  if (!isOptional(varBid, isChange) || !isOptional(pctChange, isChange)) return undefined;
+  if (!isOptional(code, isLabel) || !isOptional(codein, isLabel) || !isOptional(name, isLabel) || !isOptional(create_date, isLabel)) {
+    return undefined;
+  }
+  if (typeof timestamp !== "string" || !TIMESTAMP_DIGITS.test(timestamp)) return undefined;
+  const stamp = Number(timestamp);
+  if (!(stamp > 0)) return undefined;
+  return {
+    bid,
+    ask,
+    high: high as string | undefined,
+    low: low as string | undefined,
+    varBid: varBid as string | undefined,
+    pctChange: pctChange as string | undefined,
+    timestamp: new Date(stamp > MILLISECOND_TIMESTAMP_ABOVE ? stamp : stamp * 1000),
+  };
 }
 
 /**
@@ -804,9 +846,14 @@ async function* fetchDailySplitting(pair: string, range: DateRange, depth: numbe
  * The daily history of `pair` over `range`, one request per chunk of at most 180 days, oldest
  * first. A chunk whose answer fills the 360-record cap is split in half and fetched again. Each
  * yielded chunk holds one quote per São Paulo day; store it before asking for the next, and memory
- * stays bounded whatever the range. `to` is clamped to today.
+ * stays bounded whatever the range. `to` is clamped to today. With `concurrency` above 1, that
+ * many chunks are fetched ahead while the caller works, and still yielded in order.
  */
-export async function* dailyChunks(pair: string, range: DateRange, options: IngestOptions = {}): AsyncGenerator<DailyChunk> {
+export async function* dailyChunks(
+  pair: string,
+  range: DateRange,
+  options: IngestOptions & { concurrency?: number } = {},
+): AsyncGenerator<DailyChunk> {
   const [valid] = parsePairs([pair]);
   const checked = parseRange(range, `fetch the ${pair} history`);
   if (!valid) return;
@@ -814,8 +861,22 @@ export async function* dailyChunks(pair: string, range: DateRange, options: Inge
   if (checked.from > today) {
     throw new IngestError("USAGE", `Cannot fetch the ${valid} history: 'from' (${checked.from}) is after today (${today}), choose a past date`);
   }
-  const to = checked.to > today ? today : checked.to;
-  for (const chunk of planChunks(checked.from, to)) yield* fetchDailySplitting(valid, chunk, 0, options);
+  const planned = planChunks(checked.from, checked.to > today ? today : checked.to);
+  const ahead: Promise<DailyChunk[]>[] = [];
+  const fetchNext = () => {
+    const chunk = planned.shift();
+    if (!chunk) return;
+    const parts = Array.fromAsync(fetchDailySplitting(valid, chunk, 0, options));
+    // Awaited in order below; until then a failure must not count as unhandled.
+    parts.catch(() => {});
+    ahead.push(parts);
+  };
+  for (let i = 0; i < Math.max(1, options.concurrency ?? 1); i++) fetchNext();
+  for (let parts = ahead.shift(); parts; parts = ahead.shift()) {
+    const chunks = await parts;
+    fetchNext();
+    yield* chunks;
+  }
 }
 
 /** The daily history of `pair` over `range`, collected (one quote per São Paulo day, oldest first). */

@@ -20,6 +20,8 @@ import {
   saveQuotes,
   startRun,
   withPipelineLock,
+  type BackfillStep,
+  type Quote,
   type SaveCounts,
   type Sql,
 } from "./database.ts";
@@ -38,6 +40,14 @@ import {
 } from "./ingest.ts";
 
 const DEFAULT_LOCK_TIMEOUT_MS = 30_000;
+// A backfill stores a batch once it holds this many rows, or a second after the last one.
+const BACKFILL_BATCH_ROWS = 20_000;
+const BACKFILL_FLUSH_MS = 1_000;
+// History requests in flight at once: enough to keep the store step busy, gentle on the API.
+const BACKFILL_CONCURRENCY = 4;
+// Backfill transactions at once, each of another pair: while one waits on its commit or its
+// network round trips, the others keep the server busy.
+const BACKFILL_WRITERS = 4;
 /** Gap healing fetches at most this many days back; an older gap is reported with the command that fills it. */
 export const GAP_HEAL_MAX_DAYS = 30;
 const MS_PER_DAY = 86_400_000;
@@ -109,6 +119,8 @@ export interface PipelineOptions extends IngestOptions {
   history?: DateRange;
   lockTimeoutMs?: number;
   onProgress?: (progress: BackfillProgress) => void;
+  /** Rows per backfill transaction (default 20,000). */
+  backfillBatchRows?: number;
 }
 
 /** What one run did: the summary line, or JSON with --json. */
@@ -241,34 +253,92 @@ async function storeLatest(sql: Sql, pairs: string[], options: PipelineOptions, 
   addCounts(tally, await saveQuotes(sql, quotes, { notify: true }));
 }
 
-/** Loads history chunk by chunk, each in its own transaction with its progress, resuming where a previous run stopped. */
+/**
+ * Stores backfill batches in the background, so that fetching goes on meanwhile: up to
+ * `concurrency` transactions at once, but a pair's batches strictly one after another, so a
+ * pair's recorded progress never runs ahead of what is stored. `drain()` waits for all and
+ * throws the first failure.
+ */
+function backgroundWriter(sql: Sql, tally: Tally, concurrency: number) {
+  const inFlight = new Set<Promise<void>>();
+  const lastOfPair = new Map<string, Promise<void>>();
+  return {
+    async write(quotes: Quote[], progress: BackfillStep): Promise<void> {
+      while (inFlight.size >= concurrency) await Promise.race(inFlight);
+      const previous = lastOfPair.get(progress.pair) ?? Promise.resolve();
+      const task = previous
+        .then(() => saveQuotes(sql, quotes, { progress, notify: true }))
+        .then((counts) => addCounts(tally, counts));
+      lastOfPair.set(progress.pair, task);
+      inFlight.add(task);
+      // Settled tasks leave the set; a failure is reported by write() or drain(), never as unhandled.
+      task.then(
+        () => inFlight.delete(task),
+        () => {},
+      );
+    },
+    async drain(): Promise<void> {
+      const results = await Promise.allSettled(lastOfPair.values());
+      const failure = results.find((result) => result.status === "rejected");
+      if (failure) throw failure.reason;
+    },
+  };
+}
+
+/**
+ * Loads history, resuming where a previous run stopped. Chunks are fetched a few ahead and
+ * stored in batches (by size, or every second) in the background, each batch in one
+ * transaction with its pair's progress. A failed fetch first stores the complete chunks before
+ * it, so a re-run carries on.
+ */
 async function backfill(sql: Sql, pairs: string[], range: DateRange, options: PipelineOptions, tally: Tally): Promise<void> {
   const began = performance.now();
-  for (const [pairIndex, pair] of pairs.entries()) {
-    const doneThrough = await backfillDoneThrough(sql, pair, range.from, range.to);
-    if (doneThrough !== null && doneThrough >= range.to) continue;
-    const from = doneThrough === null ? range.from : addDays(doneThrough, 1);
-    const today = saoPauloDay((options.now ?? (() => new Date()))());
-    if (from > today) continue;
-    let chunks = planChunks(from, range.to < today ? range.to : today).length;
-    let chunk = 0;
-    for await (const part of dailyChunks(pair, { from, to: range.to }, options)) {
-      tally.fetched += part.quotes.length;
-      const progress = { pair, from: range.from, to: range.to, doneThrough: part.to };
-      addCounts(tally, await saveQuotes(sql, part.quotes, { progress, notify: true }));
-      chunk++;
-      chunks = Math.max(chunks, chunk);
-      options.onProgress?.({
-        pair,
-        pairIndex,
-        pairCount: pairs.length,
-        chunk,
-        chunks,
-        doneThrough: part.to,
-        rows: tally.fetched,
-        elapsedMs: performance.now() - began,
-      });
+  const batchRows = options.backfillBatchRows ?? BACKFILL_BATCH_ROWS;
+  const today = saoPauloDay((options.now ?? (() => new Date()))());
+  const writer = backgroundWriter(sql, tally, BACKFILL_WRITERS);
+  try {
+    for (const [pairIndex, pair] of pairs.entries()) {
+      const doneThrough = await backfillDoneThrough(sql, pair, range.from, range.to);
+      const from = doneThrough === null ? range.from : addDays(doneThrough, 1);
+      if (from > range.to || from > today) continue;
+      let chunks = planChunks(from, range.to < today ? range.to : today).length;
+      let chunk = 0;
+      let batch: Quote[] = [];
+      let batchThrough: string | undefined;
+      let flushedAt = performance.now();
+      const flush = async () => {
+        if (batchThrough === undefined) return;
+        const quotes = batch;
+        const progress = { pair, from: range.from, to: range.to, doneThrough: batchThrough };
+        batch = [];
+        batchThrough = undefined;
+        flushedAt = performance.now();
+        await writer.write(quotes, progress);
+      };
+      try {
+        for await (const part of dailyChunks(pair, { from, to: range.to }, { ...options, concurrency: BACKFILL_CONCURRENCY })) {
+          tally.fetched += part.quotes.length;
+          batch.push(...part.quotes);
+          batchThrough = part.to;
+          chunks = Math.max(chunks, ++chunk);
+          if (batch.length >= batchRows || performance.now() - flushedAt >= BACKFILL_FLUSH_MS) await flush();
+          options.onProgress?.({
+            pair,
+            pairIndex,
+            pairCount: pairs.length,
+            chunk,
+            chunks,
+            doneThrough: part.to,
+            rows: tally.fetched,
+            elapsedMs: performance.now() - began,
+          });
+        }
+      } finally {
+        await flush();
+      }
     }
+  } finally {
+    await writer.drain();
   }
 }
 

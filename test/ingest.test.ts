@@ -1,7 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import * as v from "valibot";
 import type { Quote } from "../database.ts";
 import {
+  AwesomeQuoteSchema,
   backoffDelay,
   countWeekdays,
   DAILY_MAX_RECORDS,
@@ -869,5 +871,36 @@ describe("the CLI", () => {
     const { stderr, code } = await run([], { AWESOMEAPI_TIMEOUT_MS: "soon" });
     expect(code).toBe(2);
     expect(stderr).toContain("AWESOMEAPI_TIMEOUT_MS");
+  });
+});
+
+describe("parseDaily()'s fast path", () => {
+  const CANDIDATES: unknown[] = ["5.1", "0.0001", "-5.1", "0", "0.0", "", "1e5", "5.", ".5", " 5.1", "5,1", 5.1, null, undefined, {}];
+  const BASE = { high: "5.6", low: "5.4", varBid: "-0.01", pctChange: "-0.2", bid: "5.5", ask: "5.51", timestamp: "1724434780" };
+
+  test("accepts exactly what AwesomeQuoteSchema accepts, with the same values", () => {
+    const fetchedAt = new Date("2024-08-23T18:00:00Z");
+    const fields = [...Object.keys(BASE), "code", "name"];
+    for (const field of fields) {
+      for (const value of [...CANDIDATES, "1724434780", "1724434780000", "Dólar"]) {
+        const record = { ...BASE, [field]: value };
+        if (value === undefined) delete (record as Record<string, unknown>)[field];
+        const schema = v.safeParse(AwesomeQuoteSchema, record);
+        if (schema.success) {
+          const [quote] = parseDaily([record], "USD-BRL", fetchedAt);
+          expect(quote?.ts).toEqual(schema.output.timestamp);
+          expect([quote?.bid, quote?.ask, quote?.high, quote?.low, quote?.varBid, quote?.pctChange]).toEqual([
+            schema.output.bid,
+            schema.output.ask,
+            schema.output.high ?? null,
+            schema.output.low ?? null,
+            schema.output.varBid ?? null,
+            schema.output.pctChange ?? null,
+          ]);
+        } else {
+          expect(() => parseDaily([record], "USD-BRL", fetchedAt)).toThrow(IngestError);
+        }
+      }
+    }
   });
 });

@@ -373,7 +373,7 @@ describe("runPipeline(): backfill", () => {
       let failing = true;
       const flaky: Reply = (request, context) => (failing && context.count >= 20 ? status(400)(request, context) : series(request, context));
       await withApi(flaky, async (api) => {
-        const first = await runPipeline(resumed, against(api, { history: RANGE, now: at }));
+        const first = await runPipeline(resumed, against(api, { history: RANGE, now: at, backfillBatchRows: 500 }));
         expect(first.status).toBe("failed");
         const [progress] = await resumed`select done_through::text as done from backfill_progress`;
         expect(progress?.done > RANGE.from && progress?.done < RANGE.to).toBe(true);
@@ -530,7 +530,7 @@ describe("bun main_pipeline.ts --from: killed with -9 in the middle of a backfil
     });
     const killed = connectUrl(killedUrl, { max: 1 });
     try {
-      await withApi(delay(60, series), async (api) => {
+      await withApi(delay(300, series), async (api) => {
         const env = { ...process.env, DATABASE_URL: killedUrl, AWESOMEAPI_URL: api.url };
         const child = Bun.spawn([process.execPath, "main_pipeline.ts", ...range], { cwd: `${import.meta.dir}/..`, env, stdout: "ignore", stderr: "ignore" });
         // Let it store a few chunks, then pull the plug.
