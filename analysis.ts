@@ -1,34 +1,970 @@
 /**
- * analysis.ts: the moving average and the anomaly rules over stored quotes.
+ * analysis.ts: the moving-average rule, the alerts it raises (and staleness alerts), their
+ * lifecycle in PostgreSQL and their delivery to webhooks.
  *
- * Not built yet: the rule, the alert lifecycle and its delivery arrive with the analysis issue.
- * main_pipeline.ts already calls `analyse()`, so the pipeline's order of steps is fixed now.
+ * The rule, exactly: a pair's daily series holds, for each São Paulo calendar day that has
+ * quotes, the bid of that day's latest quote. The moving average of day d is the mean of the
+ * series over the days in [d - W, d) (W calendar days before d, d excluded), W = 20 by default;
+ * with fewer than 10 values there it is "insufficient history", never an alert. The deviation
+ * is close / average - 1; a day is anomalous when |deviation| > threshold (3 % by default,
+ * strictly). The newest quote of the current day is that day's close so far.
+ *
+ * CLI: `bun analysis.ts [--pair P] [--json]`, `--rescan`, `--days --pair P --json` (see --help).
  */
-import type { Sql } from "./database.ts";
+import { createHash } from "node:crypto";
+import { parseArgs } from "node:util";
+import type postgres from "postgres";
+import * as v from "valibot";
+import { DatabaseError, connect, errorLine as databaseErrorLine, type Sql } from "./database.ts";
 
-const USAGE = `Usage: bun analysis.ts [--help]
+const SAO_PAULO = "America/Sao_Paulo";
+const MS_PER_DAY = 86_400_000;
+const DEFAULT_WINDOW_DAYS = 20;
+const DEFAULT_MIN_POINTS = 10;
+const DEFAULT_THRESHOLD_PCT = 3;
+// An alert resolves only once |deviation| falls under this share of the threshold: a price
+// hovering at the line does not flap.
+const DEFAULT_RECOVERY_PCT = 80;
+const DEFAULT_STALE_AFTER_MS = 2 * 3_600_000;
+// The window's running sum is recomputed from scratch this often, so rounding cannot drift.
+const RESUM_EVERY = 1024;
+// Rounding of the running maths must never flip a deviation that is exactly at the threshold.
+const RELATIVE_TOLERANCE = 1e-12;
+const WEBHOOK_TIMEOUT_MS = 5_000;
+const WEBHOOK_RETRIES = 2;
+const WEBHOOK_BACKOFF_MS = 500;
+const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: MS_PER_DAY };
+const PAIR_PATTERN = /^[A-Z0-9]{2,12}-[A-Z0-9]{2,12}$/;
 
-Computes each pair's moving average and flags quotes that stray from it. Not built yet: the
-rule, alerts and their delivery arrive with the analysis issue.`;
+// ---------------------------------------------------------------------------------------------
+// Configuration
 
-/** What one analysis pass found. */
-export interface AnalysisSummary {
-  pairs: string[];
-  alertsOpened: number;
-  alertsResolved: number;
+/** The rule's parameters for one pair. Fractions, not percentages. */
+export interface RuleParams {
+  windowDays: number;
+  minPoints: number;
+  threshold: number;
+  /** |deviation| under this resolves an open alert. */
+  recovery: number;
 }
 
-/** Runs the analysis step for `pairs` after new quotes were stored. A no-op until the rule lands. */
-export async function analyse(_sql: Sql, pairs: readonly string[]): Promise<AnalysisSummary> {
-  return { pairs: [...pairs], alertsOpened: 0, alertsResolved: 0 };
+export interface AnalysisConfig {
+  defaults: RuleParams;
+  /** Overrides per pair, e.g. a wider threshold for BTC-BRL. */
+  perPair: Map<string, Partial<RuleParams>>;
+  staleAfterMs: number;
+  webhookUrls: string[];
+}
+
+/** Parses "60s", "5m", "2h", "1d", "250ms" or plain seconds into milliseconds; undefined if unreadable. */
+export function parseDuration(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
+  if (!match) return undefined;
+  return Math.round(Number(match[1]) * (DURATION_UNITS_MS[match[2] ?? "s"] ?? 1000));
+}
+
+/**
+ * A setting with per-pair overrides: "20" or "20,BTC-BRL:10" (the default, then PAIR:value
+ * items). Returns the issue's message when the text is malformed.
+ */
+function perPairNumbers(text: string, isValid: (n: number) => boolean, expected: string): { fallback?: number; perPair: Map<string, number> } | string {
+  const perPair = new Map<string, number>();
+  let fallback: number | undefined;
+  for (const item of text.split(",").map((part) => part.trim()).filter(Boolean)) {
+    const [pair, value] = item.includes(":") ? item.split(":", 2).map((part) => part.trim()) : [undefined, item];
+    const number = Number(value);
+    if (value === undefined || value === "" || !Number.isFinite(number) || !isValid(number)) {
+      return `must be ${expected}, or PAIR:value items like "BTC-BRL:${value || 5}", got "${item}"`;
+    }
+    if (pair === undefined) fallback = number;
+    else if (!PAIR_PATTERN.test(pair)) return `names "${pair}", which is not a pair like "USD-BRL"`;
+    else perPair.set(pair, number);
+  }
+  return { fallback, perPair };
+}
+
+const emptyIsUnset = (value: string) => (value.trim() ? value.trim() : undefined);
+
+// Each variable is optional: its default ("") still goes through the pipe, so the output is whole.
+function perPairSchema(isValid: (n: number) => boolean, expected: string) {
+  return v.optional(
+    v.pipe(
+      v.string(),
+      v.rawTransform(({ dataset, addIssue, NEVER }) => {
+        const parsed = perPairNumbers(dataset.value, isValid, expected);
+        if (typeof parsed === "string") {
+          addIssue({ message: parsed });
+          return NEVER;
+        }
+        return parsed;
+      }),
+    ),
+    "",
+  );
+}
+
+const isPositiveInteger = (n: number) => Number.isInteger(n) && n > 0;
+const isPercent = (n: number) => n > 0 && n < 100;
+
+const AnalysisEnvSchema = v.object({
+  COTACAO_MA_WINDOW_DAYS: perPairSchema(isPositiveInteger, "a whole number of days"),
+  COTACAO_MA_MIN_POINTS: perPairSchema(isPositiveInteger, "a whole number of points"),
+  COTACAO_ALERT_THRESHOLD_PCT: perPairSchema(isPercent, "a percentage between 0 and 100"),
+  COTACAO_ALERT_RECOVERY_PCT: perPairSchema(isPercent, "a percentage of the threshold between 0 and 100"),
+  COTACAO_STALE_AFTER: v.optional(
+    v.pipe(
+      v.string(),
+      v.transform(emptyIsUnset),
+      v.check((text) => text === undefined || (parseDuration(text) ?? 0) > 0, (issue) => `must be a duration like 90m or 2h, got "${String(issue.input)}"`),
+      v.transform((text) => (text === undefined ? DEFAULT_STALE_AFTER_MS : (parseDuration(text) as number))),
+    ),
+    "",
+  ),
+  ALERT_WEBHOOK_URLS: v.optional(
+    v.pipe(
+      v.string(),
+      v.transform((text) => text.split(",").map((url) => url.trim()).filter(Boolean)),
+    // Webhook URLs carry their secret in the path: a bad one is named by its position only.
+    v.check(
+      (urls) => urls.every((url) => /^https?:\/\/[^\s]+$/.test(url) && URL.canParse(url)),
+      (issue) => {
+        const urls = issue.input as string[];
+        const position = urls.findIndex((url) => !/^https?:\/\/[^\s]+$/.test(url) || !URL.canParse(url)) + 1;
+        return `must be comma-separated http(s) URLs; URL number ${position} is not one`;
+      },
+    ),
+    ),
+    "",
+  ),
+});
+
+/** Reads and validates the analysis settings from the environment; throws a one-line error naming the variable. */
+export function loadAnalysisConfig(env: Record<string, string | undefined> = process.env): AnalysisConfig {
+  const result = v.safeParse(AnalysisEnvSchema, env);
+  if (!result.success) {
+    const issue = result.issues[0];
+    const variable = issue.path?.[0]?.key ?? "environment";
+    throw new AnalysisError("CONFIG", `Cannot start: ${String(variable)} ${issue.message}`);
+  }
+  const { COTACAO_MA_WINDOW_DAYS, COTACAO_MA_MIN_POINTS, COTACAO_ALERT_THRESHOLD_PCT, COTACAO_ALERT_RECOVERY_PCT } = result.output;
+  const defaults: RuleParams = {
+    windowDays: COTACAO_MA_WINDOW_DAYS.fallback ?? DEFAULT_WINDOW_DAYS,
+    minPoints: COTACAO_MA_MIN_POINTS.fallback ?? DEFAULT_MIN_POINTS,
+    threshold: (COTACAO_ALERT_THRESHOLD_PCT.fallback ?? DEFAULT_THRESHOLD_PCT) / 100,
+    recovery: 0, // set below: a share of the threshold
+  };
+  const recoveryShare = (COTACAO_ALERT_RECOVERY_PCT.fallback ?? DEFAULT_RECOVERY_PCT) / 100;
+  defaults.recovery = defaults.threshold * recoveryShare;
+  const perPair = new Map<string, Partial<RuleParams>>();
+  const override = (pair: string) => perPair.get(pair) ?? perPair.set(pair, {}).get(pair)!;
+  for (const [pair, days] of COTACAO_MA_WINDOW_DAYS.perPair) override(pair).windowDays = days;
+  for (const [pair, points] of COTACAO_MA_MIN_POINTS.perPair) override(pair).minPoints = points;
+  for (const [pair, pct] of COTACAO_ALERT_THRESHOLD_PCT.perPair) override(pair).threshold = pct / 100;
+  for (const [pair, pct] of COTACAO_ALERT_RECOVERY_PCT.perPair) override(pair).recovery = pct / 100;
+  // A per-pair recovery is a share like the default; resolve it against that pair's threshold.
+  for (const [pair, params] of perPair) {
+    const threshold = params.threshold ?? defaults.threshold;
+    const share = COTACAO_ALERT_RECOVERY_PCT.perPair.has(pair) ? (params.recovery as number) : recoveryShare;
+    params.recovery = threshold * share;
+  }
+  return { defaults, perPair, staleAfterMs: result.output.COTACAO_STALE_AFTER, webhookUrls: result.output.ALERT_WEBHOOK_URLS };
+}
+
+/** The rule's parameters for `pair`: its overrides over the defaults. */
+export function paramsFor(config: AnalysisConfig, pair: string): RuleParams {
+  return { ...config.defaults, ...config.perPair.get(pair) };
+}
+
+/** A failure of the analysis, with a message for the person running it. */
+export class AnalysisError extends Error {
+  constructor(
+    readonly code: "CONFIG" | "USAGE",
+    message: string,
+  ) {
+    super(message);
+    this.name = "AnalysisError";
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The rule (pure)
+
+/** A pair's daily series: day numbers (days since 1970-01-01, São Paulo calendar), ascending, and each day's close. */
+export interface DailySeries {
+  days: Int32Array;
+  closes: Float64Array;
+}
+
+/** The rule's verdict for every day of a series; NaN average and deviation where history is insufficient. */
+export interface Evaluation {
+  average: Float64Array;
+  deviation: Float64Array;
+  anomalous: Uint8Array;
+}
+
+/**
+ * Whether `price` strays from the mean of a window (`sum` over `count` values) by more than
+ * `fraction`, strictly. Compared as |price * count - sum| > fraction * sum, which is exact for a
+ * deviation of exactly `fraction` where price / average - 1 would round either way.
+ */
+export function exceeds(price: number, sum: number, count: number, fraction: number): boolean {
+  return Math.abs(price * count - sum) - fraction * sum > RELATIVE_TOLERANCE * sum;
+}
+
+/**
+ * The moving average, deviation and anomaly flag of every day, in one pass: the window's sum
+ * is kept running as days enter and leave it. O(n) whatever the window.
+ */
+export function evaluateSeries(series: DailySeries, params: RuleParams): Evaluation {
+  const { days, closes } = series;
+  const n = days.length;
+  const average = new Float64Array(n);
+  const deviation = new Float64Array(n);
+  const anomalous = new Uint8Array(n);
+  let first = 0; // the oldest day still in the window
+  let sum = 0;
+  for (let i = 0; i < n; i++) {
+    const since = days[i]! - params.windowDays;
+    while (first < i && days[first]! < since) sum -= closes[first++]!;
+    if ((i & (RESUM_EVERY - 1)) === 0) {
+      sum = 0;
+      for (let j = first; j < i; j++) sum += closes[j]!;
+    }
+    const count = i - first;
+    const close = closes[i]!;
+    if (count >= params.minPoints) {
+      const mean = sum / count;
+      average[i] = mean;
+      deviation[i] = close / mean - 1;
+      anomalous[i] = exceeds(close, sum, count, params.threshold) ? 1 : 0;
+    } else {
+      average[i] = Number.NaN;
+      deviation[i] = Number.NaN;
+    }
+    sum += close;
+  }
+  return { average, deviation, anomalous };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Episodes (pure)
+
+export type Direction = "up" | "down";
+
+/** One point the alert lifecycle looks at: a day's close (or today's newest quote) and the rule's verdict. */
+export interface RulePoint {
+  at: Date;
+  /** The close as stored, exact. */
+  price: string;
+  average: number;
+  deviation: number;
+  /** The rule's verdict: |deviation| > threshold. */
+  anomalous: boolean;
+}
+
+/** A deviation alert as the lifecycle sees it. */
+export interface DeviationEpisode {
+  direction: Direction;
+  startedAt: Date;
+  price: string;
+  average: number;
+  deviation: number;
+  peakDeviation: number;
+  peakAt: Date;
+  lastSeenAt: Date;
+  resolvedAt: Date | null;
+}
+
+/**
+ * One step of a deviation alert's life. Closed: it opens when |deviation| > threshold. Open: it
+ * stays open, recording its peak, while |deviation| stays at or above the recovery level on the
+ * same side; it resolves below that level, or when history becomes insufficient. A jump to the
+ * other side beyond the threshold resolves it and opens another.
+ */
+export function stepDeviation(
+  open: DeviationEpisode | null,
+  point: RulePoint,
+  params: RuleParams,
+): { open: DeviationEpisode | null; resolved?: DeviationEpisode; opened?: DeviationEpisode } {
+  const known = !Number.isNaN(point.deviation);
+  const magnitude = Math.abs(point.deviation);
+  const direction: Direction = point.deviation > 0 ? "up" : "down";
+  const beyond = known && point.anomalous;
+  if (open) {
+    const holds = known && direction === open.direction && magnitude >= params.recovery;
+    if (holds) {
+      const peak = magnitude > Math.abs(open.peakDeviation);
+      return {
+        open: {
+          ...open,
+          lastSeenAt: point.at,
+          peakDeviation: peak ? point.deviation : open.peakDeviation,
+          peakAt: peak ? point.at : open.peakAt,
+        },
+      };
+    }
+    const resolved = { ...open, resolvedAt: point.at };
+    if (!beyond) return { open: null, resolved };
+    const opened = openEpisode(point, direction);
+    return { open: opened, resolved, opened };
+  }
+  if (!beyond) return { open: null };
+  const opened = openEpisode(point, direction);
+  return { open: opened, opened };
+}
+
+function openEpisode(point: RulePoint, direction: Direction): DeviationEpisode {
+  return {
+    direction,
+    startedAt: point.at,
+    price: point.price,
+    average: point.average,
+    deviation: point.deviation,
+    peakDeviation: point.deviation,
+    peakAt: point.at,
+    lastSeenAt: point.at,
+    resolvedAt: null,
+  };
+}
+
+/** Every deviation episode over a series of points, oldest first; the last may still be open. */
+export function findEpisodes(points: readonly RulePoint[], params: RuleParams): DeviationEpisode[] {
+  const episodes: DeviationEpisode[] = [];
+  let open: DeviationEpisode | null = null;
+  for (const point of points) {
+    const step = stepDeviation(open, point, params);
+    if (step.resolved) episodes.push(step.resolved);
+    open = step.open;
+  }
+  if (open) episodes.push(open);
+  return episodes;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Staleness (pure)
+
+const SAO_PAULO_PARTS = new Intl.DateTimeFormat("en-US", {
+  timeZone: SAO_PAULO,
+  weekday: "short",
+  year: "numeric",
+  month: "2-digit",
+  day: "2-digit",
+  hour: "2-digit",
+  minute: "2-digit",
+  second: "2-digit",
+  hourCycle: "h23",
+});
+
+/** The São Paulo wall clock of an instant, read as if it were UTC (so day arithmetic is plain). */
+function saoPauloWallClock(at: Date): number {
+  const parts = Object.fromEntries(SAO_PAULO_PARTS.formatToParts(at).map((part) => [part.type, part.value]));
+  return Date.UTC(Number(parts.year), Number(parts.month) - 1, Number(parts.day), Number(parts.hour), Number(parts.minute), Number(parts.second));
+}
+
+const isWeekendDay = (wallClockMs: number) => {
+  const weekday = new Date(wallClockMs).getUTCDay();
+  return weekday === 0 || weekday === 6;
+};
+
+/** Whether `at` falls on a Saturday or Sunday in São Paulo. */
+export function isSaoPauloWeekend(at: Date): boolean {
+  return isWeekendDay(saoPauloWallClock(at));
+}
+
+/** Time between two instants that falls on São Paulo weekdays (weekends never count). */
+export function weekdayTimeBetween(from: Date, to: Date): number {
+  let start = saoPauloWallClock(from);
+  const end = saoPauloWallClock(to);
+  let total = 0;
+  while (start < end) {
+    const nextMidnight = (Math.floor(start / MS_PER_DAY) + 1) * MS_PER_DAY;
+    const stop = Math.min(end, nextMidnight);
+    if (!isWeekendDay(start)) total += stop - start;
+    start = stop;
+  }
+  return total;
+}
+
+/**
+ * Whether a pair whose newest quote is from `newest` is stale at `now`: only on São Paulo
+ * weekdays, and counting weekday time only, since the market rests at weekends.
+ */
+export function isStale(newest: Date, now: Date, staleAfterMs: number): boolean {
+  return !isSaoPauloWeekend(now) && weekdayTimeBetween(newest, now) > staleAfterMs;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The daily series in PostgreSQL
+
+/** A pair's daily series with what the output needs beside the maths. */
+export interface StoredSeries extends DailySeries {
+  /** "YYYY-MM-DD" per day. */
+  dates: string[];
+  /** The close as stored, exact. */
+  closeTexts: string[];
+  /** The time of each day's last quote. */
+  ats: Date[];
+}
+
+const dayNumber = (date: string) => Date.parse(`${date}T00:00:00Z`) / MS_PER_DAY;
+
+/**
+ * The daily series of `pair`, computed in SQL: from the newest quote, each step jumps to the
+ * latest quote before the start of that quote's São Paulo day, one index probe per day, so
+ * ten years of minute quotes cost a few thousand probes, not a scan of millions of rows.
+ */
+export async function loadDailySeries(sql: Sql, pair: string): Promise<StoredSeries> {
+  const rows = await sql<{ date: string; at: Date; close: string }[]>`
+    with recursive closes as (
+      (select ts, bid from quotes where pair = ${pair} order by ts desc limit 1)
+      union all
+      select previous.ts, previous.bid
+      from closes c
+      cross join lateral (
+        select ts, bid from quotes
+        where pair = ${pair} and ts < date_trunc('day', c.ts, ${SAO_PAULO})
+        order by ts desc
+        limit 1
+      ) previous
+    )
+    select to_char(ts at time zone ${SAO_PAULO}, 'YYYY-MM-DD') as date, ts as at, bid::text as close
+    from closes
+    order by ts`;
+  const days = new Int32Array(rows.length);
+  const closes = new Float64Array(rows.length);
+  const dates: string[] = [];
+  const closeTexts: string[] = [];
+  const ats: Date[] = [];
+  rows.forEach((row, i) => {
+    days[i] = dayNumber(row.date);
+    closes[i] = Number(row.close);
+    dates.push(row.date);
+    closeTexts.push(row.close);
+    ats.push(row.at);
+  });
+  return { days, closes, dates, closeTexts, ats };
+}
+
+/** The points the alert lifecycle sees, from `index` on. */
+function rulePoints(series: StoredSeries, evaluation: Evaluation, from = 0): RulePoint[] {
+  const points: RulePoint[] = [];
+  for (let i = from; i < series.ats.length; i++) {
+    points.push({
+      at: series.ats[i]!,
+      price: series.closeTexts[i]!,
+      average: evaluation.average[i]!,
+      deviation: evaluation.deviation[i]!,
+      anomalous: evaluation.anomalous[i] === 1,
+    });
+  }
+  return points;
+}
+
+/** The pairs that have quotes. */
+export async function storedPairs(sql: Sql): Promise<string[]> {
+  // A loose index scan: one probe per pair instead of reading every quote.
+  const rows = await sql<{ pair: string }[]>`
+    with recursive pairs as (
+      (select pair from quotes order by pair limit 1)
+      union all
+      select (select pair from quotes where pair > p.pair order by pair limit 1) from pairs p where p.pair is not null
+    )
+    select pair from pairs where pair is not null`;
+  return rows.map((row) => row.pair);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Alerts in PostgreSQL
+
+type Tx = Sql | postgres.TransactionSql;
+
+/** A stored alert, as the CLI and the webhooks show it. */
+export interface Alert {
+  id: number;
+  pair: string;
+  kind: "deviation" | "stale";
+  direction: Direction | null;
+  status: "firing" | "resolved";
+  startedAt: Date;
+  lastSeenAt: Date;
+  resolvedAt: Date | null;
+  price: string | null;
+  average: number | null;
+  deviation: number | null;
+  peakDeviation: number | null;
+  peakAt: Date | null;
+  threshold: number | null;
+  windowDays: number | null;
+  fingerprint: string;
+}
+
+/** A change of an alert's state: what is printed and sent. */
+export interface Transition {
+  transition: "firing" | "resolved";
+  alert: Alert;
+}
+
+function fingerprintOf(pair: string, kind: string, direction: string | null, startedAt: Date): string {
+  return createHash("sha256").update(`${pair}|${kind}|${direction ?? ""}|${startedAt.toISOString()}`).digest("hex").slice(0, 16);
+}
+
+const ALERT_COLUMNS = `id::int, pair, kind, direction, status, started_at as "startedAt", last_seen_at as "lastSeenAt",
+  resolved_at as "resolvedAt", price::text, average, deviation, peak_deviation as "peakDeviation", peak_at as "peakAt",
+  threshold, window_days as "windowDays", fingerprint`;
+
+async function openAlert(tx: Tx, pair: string, kind: Alert["kind"]): Promise<Alert | undefined> {
+  const [alert] = await tx<Alert[]>`
+    select ${tx.unsafe(ALERT_COLUMNS)} from alerts where pair = ${pair} and kind = ${kind} and status = 'firing'`;
+  return alert;
+}
+
+function episodeOf(alert: Alert): DeviationEpisode {
+  return {
+    direction: alert.direction ?? "up",
+    startedAt: alert.startedAt,
+    price: alert.price ?? "0",
+    average: alert.average ?? Number.NaN,
+    deviation: alert.deviation ?? Number.NaN,
+    peakDeviation: alert.peakDeviation ?? 0,
+    peakAt: alert.peakAt ?? alert.startedAt,
+    lastSeenAt: alert.lastSeenAt,
+    resolvedAt: alert.resolvedAt,
+  };
+}
+
+async function insertDeviation(tx: Tx, pair: string, episode: DeviationEpisode, params: RuleParams): Promise<Alert> {
+  const fingerprint = fingerprintOf(pair, "deviation", episode.direction, episode.startedAt);
+  const [alert] = await tx<Alert[]>`
+    insert into alerts (pair, kind, direction, status, started_at, last_seen_at, resolved_at, price, average,
+                        deviation, peak_deviation, peak_at, threshold, window_days, fingerprint)
+    values (${pair}, 'deviation', ${episode.direction}, ${episode.resolvedAt ? "resolved" : "firing"},
+            ${episode.startedAt}, ${episode.lastSeenAt}, ${episode.resolvedAt}, ${episode.price}::numeric,
+            ${episode.average}, ${episode.deviation}, ${episode.peakDeviation}, ${episode.peakAt},
+            ${params.threshold}, ${params.windowDays}, ${fingerprint})
+    returning ${tx.unsafe(ALERT_COLUMNS)}`;
+  return alert!;
+}
+
+async function updateDeviation(tx: Tx, id: number, episode: DeviationEpisode): Promise<Alert> {
+  const [alert] = await tx<Alert[]>`
+    update alerts
+    set last_seen_at = ${episode.lastSeenAt}, peak_deviation = ${episode.peakDeviation}, peak_at = ${episode.peakAt},
+        resolved_at = ${episode.resolvedAt}, status = ${episode.resolvedAt ? "resolved" : "firing"}
+    where id = ${id}
+    returning ${tx.unsafe(ALERT_COLUMNS)}`;
+  return alert!;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Notifications
+
+const endpointOf = (url: string) => createHash("sha256").update(url).digest("hex").slice(0, 16);
+const percent = (fraction: number | null) => (fraction === null || Number.isNaN(fraction) ? "?" : `${(fraction * 100).toFixed(2)}%`);
+
+/** The one line a transition prints, and the text of its webhook message. */
+export function describeTransition({ transition, alert }: Transition): string {
+  const state = transition === "firing" ? "FIRING" : "RESOLVED";
+  if (alert.kind === "stale") {
+    return transition === "firing"
+      ? `${state} ${alert.pair} stale: no new quote since ${alert.lastSeenAt.toISOString()}`
+      : `${state} ${alert.pair} stale: quotes arrive again (stale from ${alert.startedAt.toISOString()} to ${alert.resolvedAt?.toISOString()})`;
+  }
+  const side = alert.direction === "up" ? "above" : "below";
+  const window = `${alert.windowDays}-day average ${alert.average?.toFixed(4)}`;
+  if (transition === "firing") {
+    return `${state} ${alert.pair} ${alert.price} is ${percent(Math.abs(alert.deviation ?? Number.NaN))} ${side} its ${window} (threshold ${percent(alert.threshold)}, since ${alert.startedAt.toISOString()})`;
+  }
+  return `${state} ${alert.pair} back near its average (peak ${percent(alert.peakDeviation)} at ${alert.peakAt?.toISOString()}, from ${alert.startedAt.toISOString()} to ${alert.resolvedAt?.toISOString()})`;
+}
+
+/**
+ * The JSON a webhook receives: `text` (Slack) and `content` (Discord) hold the readable line;
+ * the rest follows Alertmanager's webhook shape, with a stable fingerprint.
+ */
+export function webhookPayload(change: Transition): Record<string, unknown> {
+  const { transition, alert } = change;
+  const line = describeTransition(change);
+  const labels = {
+    alertname: alert.kind === "stale" ? "QuotesStale" : "QuoteDeviation",
+    pair: alert.pair,
+    kind: alert.kind,
+    ...(alert.direction ? { direction: alert.direction } : {}),
+  };
+  return {
+    text: line,
+    content: line,
+    receiver: "cotacao",
+    status: transition,
+    version: "4",
+    groupKey: `${alert.pair}:${alert.kind}`,
+    commonLabels: labels,
+    alerts: [
+      {
+        status: transition,
+        labels,
+        annotations: { summary: line },
+        startsAt: alert.startedAt.toISOString(),
+        endsAt: alert.resolvedAt?.toISOString() ?? "0001-01-01T00:00:00Z",
+        fingerprint: alert.fingerprint,
+      },
+    ],
+    pair: alert.pair,
+    kind: alert.kind,
+    direction: alert.direction,
+    startedAt: alert.startedAt.toISOString(),
+    endedAt: alert.resolvedAt?.toISOString() ?? null,
+    price: alert.price,
+    average: alert.average,
+    deviation: alert.deviation,
+    peakDeviation: alert.peakDeviation,
+    threshold: alert.threshold,
+    windowDays: alert.windowDays,
+    fingerprint: alert.fingerprint,
+  };
+}
+
+async function enqueue(tx: Tx, change: Transition, webhookUrls: readonly string[]): Promise<void> {
+  const payload = webhookPayload(change);
+  for (const url of webhookUrls) {
+    await tx`
+      insert into alert_notifications (alert_id, transition, endpoint, payload)
+      values (${change.alert.id}, ${change.transition}, ${endpointOf(url)}, ${tx.json(payload as postgres.JSONValue)})
+      on conflict (alert_id, transition, endpoint) do nothing`;
+  }
+}
+
+export interface DeliveryOptions {
+  fetch?: (input: string, init: RequestInit) => Promise<Response>;
+  sleep?: (ms: number) => Promise<unknown>;
+  timeoutMs?: number;
+  retries?: number;
+}
+
+/** What a delivery round did. */
+export interface DeliveryReport {
+  delivered: number;
+  /** Still waiting, with the reason of the last failure, e.g. "webhook 1: HTTP 503". */
+  pending: string[];
+}
+
+/**
+ * Sends every undelivered notification to its webhook, oldest first: a timeout per attempt and
+ * a few retries; a 2xx marks it delivered (it is never sent again), anything else leaves it for
+ * the next run. Notifications for a URL no longer configured wait until it is again.
+ */
+export async function deliverPending(sql: Sql, webhookUrls: readonly string[], options: DeliveryOptions = {}): Promise<DeliveryReport> {
+  const { fetch = globalThis.fetch, sleep = Bun.sleep, timeoutMs = WEBHOOK_TIMEOUT_MS, retries = WEBHOOK_RETRIES } = options;
+  const byEndpoint = new Map(webhookUrls.map((url, index) => [endpointOf(url), { url, name: `webhook ${index + 1}` }]));
+  const report: DeliveryReport = { delivered: 0, pending: [] };
+  if (byEndpoint.size === 0) return report;
+  const pending = await sql<{ id: number; endpoint: string; payload: unknown }[]>`
+    select id::int, endpoint, payload from alert_notifications
+    where delivered_at is null and endpoint in ${sql([...byEndpoint.keys()])}
+    order by id`;
+  for (const notification of pending) {
+    const target = byEndpoint.get(notification.endpoint)!;
+    let failure = "";
+    for (let attempt = 0; attempt <= retries; attempt++) {
+      if (attempt > 0) await sleep(WEBHOOK_BACKOFF_MS * 2 ** (attempt - 1));
+      try {
+        const response = await fetch(target.url, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(notification.payload),
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+        await response.body?.cancel();
+        if (response.ok) {
+          failure = "";
+          break;
+        }
+        failure = `HTTP ${response.status}`;
+        // A receiver that refuses the message will refuse it again: try next run, not now.
+        if (response.status < 500 && response.status !== 429 && response.status !== 408) break;
+      } catch (error) {
+        // The URL is a secret: report the kind of failure, never the message that may quote it.
+        failure = (error as Error).name === "TimeoutError" ? `no answer within ${timeoutMs} ms` : "network error";
+      }
+    }
+    if (failure) {
+      report.pending.push(`${target.name}: ${failure}`);
+      await sql`update alert_notifications set attempts = attempts + ${retries + 1}, last_error = ${failure} where id = ${notification.id}`;
+    } else {
+      report.delivered++;
+      await sql`update alert_notifications set attempts = attempts + 1, delivered_at = now(), last_error = null where id = ${notification.id}`;
+    }
+  }
+  return report;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The analysis step
+
+/** What one analysis pass did. */
+export interface AnalysisSummary {
+  pairs: string[];
+  transitions: Transition[];
+  delivery: DeliveryReport;
+}
+
+export interface AnalyseOptions extends DeliveryOptions {
+  config?: AnalysisConfig;
+  now?: () => Date;
+}
+
+/**
+ * The pipeline's analysis step: for each pair, looks at the days since the rule last looked
+ * (the last of them again: its close may have moved), moves its deviation alert through its
+ * lifecycle, fires or resolves its staleness alert, and records each transition for delivery
+ * in the same transaction. Then delivers what is pending. Running it again over the same data
+ * changes nothing.
+ */
+export async function analyse(sql: Sql, pairs: readonly string[], options: AnalyseOptions = {}): Promise<AnalysisSummary> {
+  const config = options.config ?? loadAnalysisConfig();
+  const now = (options.now ?? (() => new Date()))();
+  const transitions: Transition[] = [];
+  for (const pair of pairs) {
+    const params = paramsFor(config, pair);
+    const series = await loadDailySeries(sql, pair);
+    const evaluation = evaluateSeries(series, params);
+    await sql.begin(async (tx) => {
+      await tx`select pg_advisory_xact_lock(hashtext(${`cotacao:alerts:${pair}`}))`;
+      transitions.push(...(await advanceDeviation(tx, pair, series, evaluation, params, config.webhookUrls)));
+      transitions.push(...(await advanceStaleness(tx, pair, series.ats.at(-1), now, config)));
+    });
+  }
+  const delivery = await deliverPending(sql, config.webhookUrls, options);
+  return { pairs: [...pairs], transitions, delivery };
+}
+
+async function advanceDeviation(
+  tx: Tx,
+  pair: string,
+  series: StoredSeries,
+  evaluation: Evaluation,
+  params: RuleParams,
+  webhookUrls: readonly string[],
+): Promise<Transition[]> {
+  if (series.dates.length === 0) return [];
+  const [state] = await tx<{ day: string }[]>`select evaluated_day::text as day from alert_state where pair = ${pair}`;
+  // The first time, only today matters: history is --rescan's job, and must not page anyone.
+  const from = state ? Math.max(0, series.dates.findIndex((date) => date >= state.day)) : series.dates.length - 1;
+  const points = rulePoints(series, evaluation, from === -1 ? series.dates.length - 1 : from);
+  const current = await openAlert(tx, pair, "deviation");
+  let open: DeviationEpisode | null = current ? episodeOf(current) : null;
+  let openId = current?.id;
+  const transitions: Transition[] = [];
+  for (const point of points) {
+    const step = stepDeviation(open, point, params);
+    if (step.resolved && openId !== undefined) {
+      const alert = await updateDeviation(tx, openId, step.resolved);
+      transitions.push({ transition: "resolved", alert });
+      openId = undefined;
+    }
+    if (step.opened) {
+      const alert = await insertDeviation(tx, pair, step.opened, params);
+      transitions.push({ transition: "firing", alert });
+      openId = alert.id;
+    } else if (step.open && openId !== undefined) {
+      await updateDeviation(tx, openId, step.open);
+    }
+    open = step.open;
+  }
+  await tx`
+    insert into alert_state (pair, evaluated_day) values (${pair}, ${series.dates.at(-1)!})
+    on conflict (pair) do update set evaluated_day = excluded.evaluated_day, updated_at = now()`;
+  for (const change of transitions) await enqueue(tx, change, webhookUrls);
+  return transitions;
+}
+
+async function advanceStaleness(tx: Tx, pair: string, newest: Date | undefined, now: Date, config: AnalysisConfig): Promise<Transition[]> {
+  if (!newest) return [];
+  const current = await openAlert(tx, pair, "stale");
+  const stale = isStale(newest, now, config.staleAfterMs);
+  let change: Transition | undefined;
+  if (stale && !current) {
+    const [alert] = await tx<Alert[]>`
+      insert into alerts (pair, kind, status, started_at, last_seen_at, fingerprint)
+      values (${pair}, 'stale', 'firing', ${now}, ${newest}, ${fingerprintOf(pair, "stale", null, newest)})
+      on conflict (fingerprint) do nothing
+      returning ${tx.unsafe(ALERT_COLUMNS)}`;
+    if (alert) change = { transition: "firing", alert };
+  } else if (current && newest > current.lastSeenAt) {
+    // Fresh data arrived: resolved, whatever the day of the week.
+    const [alert] = await tx<Alert[]>`
+      update alerts set status = 'resolved', resolved_at = ${now} where id = ${current.id}
+      returning ${tx.unsafe(ALERT_COLUMNS)}`;
+    change = { transition: "resolved", alert: alert! };
+  }
+  if (!change) return [];
+  await enqueue(tx, change, config.webhookUrls);
+  return [change];
+}
+
+/**
+ * Recomputes the whole deviation alert history of `pair` from its stored quotes, for data
+ * loaded by a backfill: the same result every time. Alerts whose episode still exists keep
+ * their row (and delivery history); others are replaced. Nothing is sent: this is history.
+ */
+export async function rescan(sql: Sql, pair: string, params: RuleParams): Promise<DeviationEpisode[]> {
+  const series = await loadDailySeries(sql, pair);
+  const episodes = findEpisodes(rulePoints(series, evaluateSeries(series, params)), params);
+  await sql.begin(async (tx) => {
+    await tx`select pg_advisory_xact_lock(hashtext(${`cotacao:alerts:${pair}`}))`;
+    const fingerprints = episodes.map((episode) => fingerprintOf(pair, "deviation", episode.direction, episode.startedAt));
+    await tx`delete from alerts where pair = ${pair} and kind = 'deviation' and fingerprint <> all(${fingerprints})`;
+    for (const [index, episode] of episodes.entries()) {
+      const [existing] = await tx<{ id: number }[]>`select id::int from alerts where fingerprint = ${fingerprints[index]!}`;
+      if (existing) await updateDeviation(tx, existing.id, episode);
+      else await insertDeviation(tx, pair, episode, params);
+    }
+    if (series.dates.length > 0) {
+      await tx`
+        insert into alert_state (pair, evaluated_day) values (${pair}, ${series.dates.at(-1)!})
+        on conflict (pair) do update set evaluated_day = excluded.evaluated_day, updated_at = now()`;
+    }
+  });
+  return episodes;
+}
+
+// ---------------------------------------------------------------------------------------------
+// CLI
+
+const USAGE = `Usage: bun analysis.ts [--pair P] [--json]
+       bun analysis.ts --rescan [--pair P] [--json]
+       bun analysis.ts --days --pair P [--json]
+
+The moving-average rule: for each São Paulo day with quotes, the close is the bid of the day's
+latest quote; the average of day d is the mean of the closes in the W days before d (d
+excluded); a close is anomalous when it strays from that average by more than the threshold.
+
+  (default)   each pair's newest close, its average, deviation and open alerts
+  --rescan    recompute the whole alert history from stored quotes (e.g. after a backfill) and
+              print its episodes: start, end, direction, peak deviation. Sends nothing.
+  --days      the daily series as the rule sees it: date, close, average, deviation, anomalous
+  --pair P    one pair (default: every pair with quotes)
+  --json      JSON instead of lines
+
+Settings (environment): COTACAO_MA_WINDOW_DAYS (20), COTACAO_MA_MIN_POINTS (10),
+COTACAO_ALERT_THRESHOLD_PCT (3), COTACAO_ALERT_RECOVERY_PCT (80, of the threshold), each with
+per-pair overrides like "3,BTC-BRL:8"; COTACAO_STALE_AFTER (2h); ALERT_WEBHOOK_URLS.
+
+Exit codes: 0 done, 1 failure, 2 bad usage or configuration.`;
+
+const round = (value: number, digits = 6) => (Number.isNaN(value) ? null : Number(value.toFixed(digits)));
+
+async function statusCommand(sql: Sql, pairs: string[], config: AnalysisConfig, json: boolean): Promise<void> {
+  const report = [];
+  for (const pair of pairs) {
+    const params = paramsFor(config, pair);
+    const series = await loadDailySeries(sql, pair);
+    const evaluation = evaluateSeries(series, params);
+    const last = series.dates.length - 1;
+    const alerts = await sql<Alert[]>`
+      select ${sql.unsafe(ALERT_COLUMNS)} from alerts where pair = ${pair} and status = 'firing' order by started_at`;
+    report.push({
+      pair,
+      date: series.dates[last] ?? null,
+      close: series.closeTexts[last] ?? null,
+      average: last >= 0 ? round(evaluation.average[last]!) : null,
+      deviation: last >= 0 ? round(evaluation.deviation[last]!) : null,
+      threshold: params.threshold,
+      windowDays: params.windowDays,
+      openAlerts: alerts.map((alert) => ({ kind: alert.kind, direction: alert.direction, startedAt: alert.startedAt, fingerprint: alert.fingerprint })),
+    });
+  }
+  if (json) return console.log(JSON.stringify(report));
+  for (const entry of report) {
+    const verdict = entry.deviation === null ? "insufficient history" : `${percent(entry.deviation)} from its ${entry.windowDays}-day average ${entry.average}`;
+    const alerts = entry.openAlerts.length ? entry.openAlerts.map((alert) => `${alert.kind}${alert.direction ? ` ${alert.direction}` : ""} since ${alert.startedAt.toISOString()}`).join("; ") : "none";
+    console.log(`${entry.pair} ${entry.date ?? "no quotes"} close ${entry.close ?? "-"}: ${verdict}; open alerts: ${alerts}`);
+  }
+}
+
+async function rescanCommand(sql: Sql, pairs: string[], config: AnalysisConfig, json: boolean): Promise<void> {
+  const report = [];
+  for (const pair of pairs) {
+    const episodes = await rescan(sql, pair, paramsFor(config, pair));
+    report.push({
+      pair,
+      episodes: episodes.map((episode) => ({
+        start: episode.startedAt.toISOString(),
+        end: episode.resolvedAt?.toISOString() ?? null,
+        direction: episode.direction,
+        peakDeviation: round(episode.peakDeviation),
+        peakAt: episode.peakAt.toISOString(),
+      })),
+    });
+  }
+  if (json) return console.log(JSON.stringify(report));
+  for (const { pair, episodes } of report) {
+    console.log(`${pair}: ${episodes.length} episode(s)`);
+    for (const episode of episodes) {
+      console.log(`  ${episode.start.slice(0, 10)} to ${episode.end?.slice(0, 10) ?? "now (firing)"}  ${episode.direction.padEnd(4)} peak ${percent(episode.peakDeviation)} on ${episode.peakAt.slice(0, 10)}`);
+    }
+  }
+}
+
+async function daysCommand(sql: Sql, pair: string, config: AnalysisConfig, json: boolean): Promise<void> {
+  const series = await loadDailySeries(sql, pair);
+  const evaluation = evaluateSeries(series, paramsFor(config, pair));
+  const days = series.dates.map((date, i) => ({
+    date,
+    close: series.closeTexts[i]!,
+    average: round(evaluation.average[i]!),
+    deviation: round(evaluation.deviation[i]!),
+    anomalous: evaluation.anomalous[i] === 1,
+  }));
+  if (json) return console.log(JSON.stringify(days));
+  for (const day of days) {
+    console.log(`${day.date} ${day.close} ${day.average ?? "-"} ${day.deviation === null ? "-" : percent(day.deviation)}${day.anomalous ? " ANOMALOUS" : ""}`);
+  }
+}
+
+/** Runs the CLI and returns its exit code. */
+export async function main(args: string[], env: Record<string, string | undefined> = process.env): Promise<number> {
+  let values;
+  let config: AnalysisConfig;
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      options: {
+        pair: { type: "string" },
+        json: { type: "boolean" },
+        rescan: { type: "boolean" },
+        days: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+    if (values.help) {
+      console.log(USAGE);
+      return 0;
+    }
+    if (values.pair !== undefined && !PAIR_PATTERN.test(values.pair)) throw new AnalysisError("USAGE", `--pair must look like USD-BRL, got "${values.pair}"`);
+    if (values.rescan && values.days) throw new AnalysisError("USAGE", "--rescan and --days do not go together: choose one");
+    if (values.days && values.pair === undefined) throw new AnalysisError("USAGE", "--days needs --pair");
+    config = loadAnalysisConfig(env);
+  } catch (error) {
+    console.error(`${(error as Error).message.split("\n")[0]} (see bun analysis.ts --help)`);
+    return 2;
+  }
+  let sql: Sql | undefined;
+  try {
+    sql = await connect(undefined, { max: 2 });
+    const pairs = values.pair ? [values.pair] : await storedPairs(sql);
+    if (values.days) await daysCommand(sql, values.pair!, config, !!values.json);
+    else if (values.rescan) await rescanCommand(sql, pairs, config, !!values.json);
+    else await statusCommand(sql, pairs, config, !!values.json);
+    return 0;
+  } catch (error) {
+    console.error(databaseErrorLine(error));
+    return error instanceof DatabaseError && error.code === "CONFIG" ? 2 : 1;
+  } finally {
+    await sql?.end({ timeout: 5 });
+  }
 }
 
 if (import.meta.main) {
-  const args = Bun.argv.slice(2);
-  if (args.includes("--help") || args.includes("-h")) {
-    console.log(USAGE);
-  } else {
-    console.error("Cannot analyse yet: the moving-average rule is not built; see bun analysis.ts --help");
-    process.exitCode = 1;
-  }
+  process.exitCode = await main(Bun.argv.slice(2));
 }

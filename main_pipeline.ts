@@ -7,7 +7,7 @@
  */
 import { parseArgs } from "node:util";
 import * as v from "valibot";
-import { analyse } from "./analysis.ts";
+import { analyse, describeTransition, loadAnalysisConfig, parseDuration, type AnalysisConfig } from "./analysis.ts";
 import {
   DatabaseError,
   backfillDoneThrough,
@@ -51,20 +51,12 @@ const BACKFILL_WRITERS = 4;
 /** Gap healing fetches at most this many days back; an older gap is reported with the command that fills it. */
 export const GAP_HEAL_MAX_DAYS = 30;
 const MS_PER_DAY = 86_400_000;
-const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** Exit codes, as README and --help list them. */
 export const EXIT = { ok: 0, failure: 1, usage: 2, locked: 75 } as const;
 
 // ---------------------------------------------------------------------------------------------
 // Plans (pure)
-
-/** Parses "60s", "5m", "2h", "250ms" or plain seconds ("30") into milliseconds; undefined if unreadable. */
-export function parseDuration(text: string): number | undefined {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (!match) return undefined;
-  return Math.round(Number(match[1]) * (DURATION_UNITS_MS[match[2] ?? "s"] ?? 1000));
-}
 
 /** "YYYY-MM-DD" shifted by `days`. */
 export function addDays(day: string, days: number): string {
@@ -121,6 +113,8 @@ export interface PipelineOptions extends IngestOptions {
   onProgress?: (progress: BackfillProgress) => void;
   /** Rows per backfill transaction (default 20,000). */
   backfillBatchRows?: number;
+  /** The alert rule's settings; read from the environment when absent. */
+  analysis?: AnalysisConfig;
 }
 
 /** What one run did: the summary line, or JSON with --json. */
@@ -136,6 +130,8 @@ export interface RunSummary {
   unchanged: number;
   /** Gap days healed by a latest run. */
   healed: number;
+  /** One line per alert that fired or resolved. */
+  alerts: string[];
   warnings: string[];
   durationMs: number;
   error?: string;
@@ -146,11 +142,12 @@ export interface RunSummary {
 interface Tally extends SaveCounts {
   fetched: number;
   healed: number;
+  alerts: string[];
   warnings: string[];
 }
 
 function emptyTally(): Tally {
-  return { fetched: 0, inserted: 0, updated: 0, unchanged: 0, healed: 0, warnings: [] };
+  return { fetched: 0, inserted: 0, updated: 0, unchanged: 0, healed: 0, alerts: [], warnings: [] };
 }
 
 function addCounts(tally: Tally, counts: SaveCounts): void {
@@ -178,7 +175,7 @@ export async function runPipeline(sql: Sql, options: PipelineOptions): Promise<R
       runId = await startRun(sql, pairs);
       if (options.history) await backfill(sql, pairs, options.history, options, tally);
       else await storeLatest(sql, pairs, options, tally);
-      await analyse(sql, pairs);
+      await runAnalysis(sql, pairs, options, tally);
       await finishRun(sql, runId, { status: "succeeded", ...tally });
     });
     return summary("succeeded", runId, mode, pairs, tally, began);
@@ -190,6 +187,13 @@ export async function runPipeline(sql: Sql, options: PipelineOptions): Promise<R
     else runId = await recordFailedRun(sql, pairs, message).catch(() => null);
     return { ...summary("failed", runId, mode, pairs, tally, began), error: message, exitCode: exitCodeOf(error) };
   }
+}
+
+/** The analysis step: alert transitions become lines of the summary; undelivered webhooks, warnings. */
+async function runAnalysis(sql: Sql, pairs: string[], options: PipelineOptions, tally: Tally): Promise<void> {
+  const { transitions, delivery } = await analyse(sql, pairs, { config: options.analysis, now: options.now, sleep: options.sleep });
+  tally.alerts.push(...transitions.map(describeTransition));
+  for (const failure of delivery.pending) tally.warnings.push(`alert notification not delivered yet (${failure}); it is kept and sent on the next run`);
 }
 
 /** Fetches and validates, as a run would, and writes nothing: no database is touched. */
@@ -229,6 +233,7 @@ function summary(
     updated: tally.updated,
     unchanged: tally.unchanged,
     healed: tally.healed,
+    alerts: tally.alerts,
     warnings: tally.warnings,
     durationMs: Math.round(performance.now() - began),
     exitCode: status === "succeeded" ? EXIT.ok : EXIT.failure,
@@ -406,10 +411,13 @@ Options:
                        finish the current cycle and exit 0
   --dry-run            fetch and validate, write nothing (the database is not touched)
   --json               print the run's summary as JSON
-  --quiet              print only errors
+  --quiet              print only errors and alerts
   -h, --help           show this help
 
 Durations: 250ms, 30s, 5m, 2h (a plain number is seconds).
+
+Each alert that fires or resolves prints one line ("alert: FIRING USD-BRL ...") and is sent
+to ALERT_WEBHOOK_URLS (see bun analysis.ts --help).
 
 Exit codes: 0 success, 1 failure (source or database), 2 bad usage or configuration,
 75 another run holds the lock.`;
@@ -507,6 +515,8 @@ export function parseInvocation(args: string[], env: Record<string, string | und
 function report(run: RunSummary, invocation: Invocation): void {
   if (invocation.json) console.log(JSON.stringify(run));
   else if (!invocation.quiet && run.status === "succeeded") console.log(formatSummary(run));
+  // An alert is news even in cron's quiet mode.
+  if (!invocation.json) for (const alert of run.alerts) console.log(`alert: ${alert}`);
   if (run.status === "failed") console.error(invocation.json ? run.error : formatSummary(run));
   if (!invocation.quiet && !invocation.json) for (const warning of run.warnings) console.error(`warning: ${warning}`);
 }
@@ -523,6 +533,7 @@ function sleepUnless(ms: number, signal: AbortSignal): Promise<void> {
 export async function main(args: string[], env: Record<string, string | undefined> = process.env): Promise<number> {
   let invocation: Invocation;
   let ingest: IngestOptions;
+  let analysis: AnalysisConfig;
   try {
     invocation = parseInvocation(args, env, saoPauloDay(new Date()));
     if (invocation.help) {
@@ -530,6 +541,7 @@ export async function main(args: string[], env: Record<string, string | undefine
       return EXIT.ok;
     }
     ingest = loadIngestConfig(env);
+    analysis = loadAnalysisConfig(env);
   } catch (error) {
     console.error(error instanceof UsageError ? error.message : errorLine(error));
     return EXIT.usage;
@@ -540,6 +552,7 @@ export async function main(args: string[], env: Record<string, string | undefine
     pairs: invocation.pairs,
     history: invocation.history,
     lockTimeoutMs: invocation.lockTimeoutMs,
+    analysis,
     onProgress: progressOnTty ? (progress) => process.stderr.write(`\r\x1b[2K${formatProgress(progress)}`) : undefined,
   };
   const clearProgress = () => progressOnTty && invocation.history && process.stderr.write("\r\x1b[2K");

@@ -1,16 +1,446 @@
-import { describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import {
+  AnalysisError,
+  analyse,
+  evaluateSeries,
+  findEpisodes,
+  isStale,
+  loadAnalysisConfig,
+  loadDailySeries,
+  paramsFor,
+  parseDuration,
+  rescan,
+  webhookPayload,
+  weekdayTimeBetween,
+  type AnalysisConfig,
+  type DailySeries,
+  type RuleParams,
+} from "../analysis.ts";
+import { saveQuotes, type Quote, type Sql } from "../database.ts";
 import { runScript } from "./support/cli.ts";
+import { useTestDatabase } from "./support/database.ts";
+import { loadPtaxSeries, pointTime } from "./support/fake_awesomeapi.ts";
 
-describe("bun analysis.ts", () => {
-  test("--help says what it does", async () => {
-    const result = await runScript("analysis.ts", ["--help"]);
-    expect(result.code).toBe(0);
-    expect(result.stdout).toContain("moving average");
+const PARAMS: RuleParams = { windowDays: 20, minPoints: 10, threshold: 0.03, recovery: 0.024 };
+const MS_PER_DAY = 86_400_000;
+const dayNumber = (date: string) => Date.parse(`${date}T00:00:00Z`) / MS_PER_DAY;
+const dateOf = (day: number) => new Date(day * MS_PER_DAY).toISOString().slice(0, 10);
+
+function series(points: [string, number][]): DailySeries {
+  return { days: Int32Array.from(points.map(([date]) => dayNumber(date))), closes: Float64Array.from(points.map(([, close]) => close)) };
+}
+
+/** `count` consecutive calendar days from `first`, each with `close`. */
+function flat(first: string, count: number, close: number): [string, number][] {
+  return Array.from({ length: count }, (_, i) => [dateOf(dayNumber(first) + i), close]);
+}
+
+/** The definition read plainly, O(n * W): for every day, the mean of the closes in [d - W, d). */
+function referenceFlags(input: DailySeries, params: RuleParams): boolean[] {
+  const flags: boolean[] = [];
+  for (let i = 0; i < input.days.length; i++) {
+    const day = input.days[i]!;
+    let sum = 0;
+    let count = 0;
+    for (let j = 0; j < input.days.length; j++) {
+      if (input.days[j]! >= day - params.windowDays && input.days[j]! < day) {
+        sum += input.closes[j]!;
+        count++;
+      }
+    }
+    flags.push(count >= params.minPoints && Math.abs(input.closes[i]! / (sum / count) - 1) > params.threshold);
+  }
+  return flags;
+}
+
+function quote(pair: string, at: Date, bid: string): Quote {
+  return { pair, ts: at, bid, ask: bid, high: null, low: null, varBid: null, pctChange: null, source: "test", fetchedAt: at };
+}
+
+/** A São Paulo wall-clock time as an instant (São Paulo has been UTC-3 all year since 2019). */
+const sp = (local: string) => new Date(`${local}-03:00`);
+
+const PTAX = loadPtaxSeries().filter((point) => point.date >= "1999-01-01");
+const PTAX_SERIES = series(PTAX.map((point) => [point.date, Number(point.bid)]));
+
+describe("configuration", () => {
+  test("parseDuration() reads ms, s, m, h, d and plain seconds", () => {
+    expect([parseDuration("250ms"), parseDuration("30s"), parseDuration("5m"), parseDuration("2h"), parseDuration("1d"), parseDuration("45")]).toEqual([
+      250, 30_000, 300_000, 7_200_000, 86_400_000, 45_000,
+    ]);
+    expect(parseDuration("soon")).toBeUndefined();
   });
 
-  test("says plainly that the rule is not built yet, exit 1", async () => {
-    const result = await runScript("analysis.ts", []);
-    expect(result.code).toBe(1);
-    expect(result.stderr).toContain("not built");
+  test("defaults: 20 days, 10 points, 3 %, resolved under 80 % of it, stale after 2 h", () => {
+    const config = loadAnalysisConfig({});
+    expect(config.defaults.windowDays).toBe(20);
+    expect(config.defaults.minPoints).toBe(10);
+    expect(config.defaults.threshold).toBeCloseTo(0.03, 12);
+    expect(config.defaults.recovery).toBeCloseTo(0.024, 12);
+    expect(config.staleAfterMs).toBe(7_200_000);
+    expect(config.webhookUrls).toEqual([]);
+  });
+
+  test("window and threshold can be set per pair", () => {
+    const config = loadAnalysisConfig({
+      COTACAO_MA_WINDOW_DAYS: "30,BTC-BRL:10",
+      COTACAO_ALERT_THRESHOLD_PCT: "2.5, BTC-BRL:8",
+      COTACAO_STALE_AFTER: "90m",
+    });
+    expect(paramsFor(config, "USD-BRL")).toMatchObject({ windowDays: 30, threshold: 0.025 });
+    expect(paramsFor(config, "BTC-BRL")).toMatchObject({ windowDays: 10, threshold: 0.08 });
+    expect(paramsFor(config, "BTC-BRL").recovery).toBeCloseTo(0.064, 12);
+    expect(config.staleAfterMs).toBe(5_400_000);
+  });
+
+  test("a bad value stops with one line naming the variable; a webhook URL is never printed", () => {
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ COTACAO_MA_WINDOW_DAYS: "twenty" }, /COTACAO_MA_WINDOW_DAYS must be a whole number of days/],
+      [{ COTACAO_ALERT_THRESHOLD_PCT: "3,usd:2" }, /COTACAO_ALERT_THRESHOLD_PCT names "usd"/],
+      [{ COTACAO_ALERT_THRESHOLD_PCT: "150" }, /COTACAO_ALERT_THRESHOLD_PCT must be a percentage/],
+      [{ COTACAO_STALE_AFTER: "later" }, /COTACAO_STALE_AFTER must be a duration/],
+      [{ ALERT_WEBHOOK_URLS: "https://hooks.example/ok,ftp://secret-token@x" }, /ALERT_WEBHOOK_URLS .* URL number 2 is not one/],
+    ];
+    for (const [env, message] of cases) {
+      let error: unknown;
+      try {
+        loadAnalysisConfig(env);
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error).toBeInstanceOf(AnalysisError);
+      expect((error as Error).message).toMatch(message);
+      expect((error as Error).message).not.toContain("secret-token");
+    }
+  });
+});
+
+describe("evaluateSeries(): the rule", () => {
+  test("on PTAX since 1999 flags exactly the days a plain O(n*W) reading of the definition flags", () => {
+    const fast = evaluateSeries(PTAX_SERIES, PARAMS);
+    const reference = referenceFlags(PTAX_SERIES, PARAMS);
+    const flagged = (flags: ArrayLike<number | boolean>) => PTAX.filter((_, i) => Boolean(flags[i])).map((point) => point.date);
+    expect(flagged(fast.anomalous)).toEqual(flagged(reference));
+    expect(flagged(reference).length).toBeGreaterThan(50);
+    // The averages agree too, to rounding.
+    const i = PTAX.findIndex((point) => point.date === "2008-10-22");
+    const window = PTAX.filter((point) => point.date >= dateOf(dayNumber("2008-10-22") - 20) && point.date < "2008-10-22");
+    expect(fast.average[i]).toBeCloseTo(window.reduce((sum, point) => sum + Number(point.bid), 0) / window.length, 10);
+  });
+
+  test("a deviation exactly at the threshold is not anomalous; a hair beyond it is", () => {
+    const base = flat("2024-01-01", 20, 100);
+    const at = evaluateSeries(series([...base, ["2024-01-21", 103]]), PARAMS);
+    expect(at.deviation[20]).toBeCloseTo(0.03, 12);
+    expect(at.anomalous[20]).toBe(0);
+    expect(evaluateSeries(series([...base, ["2024-01-21", 97]]), PARAMS).anomalous[20]).toBe(0);
+    expect(evaluateSeries(series([...base, ["2024-01-21", 103.0001]]), PARAMS).anomalous[20]).toBe(1);
+    expect(evaluateSeries(series([...base, ["2024-01-21", 96.9999]]), PARAMS).anomalous[20]).toBe(1);
+  });
+
+  test("fewer than the minimum points in the window is insufficient history, never an alert", () => {
+    const one = evaluateSeries(series([["2024-01-01", 5]]), PARAMS);
+    expect(Number.isNaN(one.average[0])).toBe(true);
+    expect(one.anomalous[0]).toBe(0);
+    const nine = evaluateSeries(series([...flat("2024-01-01", 9, 100), ["2024-01-10", 200]]), PARAMS);
+    expect(Number.isNaN(nine.deviation[9])).toBe(true);
+    expect(nine.anomalous[9]).toBe(0);
+  });
+
+  test("a gap longer than the window empties it: history starts again after the gap", () => {
+    const input = series([...flat("2024-01-01", 15, 100), ["2024-03-01", 150], ...flat("2024-03-02", 10, 150), ["2024-03-12", 150]]);
+    const result = evaluateSeries(input, PARAMS);
+    expect(Number.isNaN(result.deviation[15])).toBe(true); // 2024-03-01: nothing in [Feb 10, Mar 1)
+    expect(result.anomalous.some(Boolean)).toBe(false);
+    expect(result.deviation[26]).toBe(0); // 2024-03-12: ten closes of 150 before it
+  });
+
+  test("a flat series never strays", () => {
+    const result = evaluateSeries(series(flat("2020-01-01", 400, 5.1234)), PARAMS);
+    expect(result.anomalous.some(Boolean)).toBe(false);
+    expect(Math.max(...Array.from(result.deviation).filter((d) => !Number.isNaN(d)).map(Math.abs))).toBeLessThan(1e-12);
+  });
+
+  test("the window is calendar days: weekend days count when they have quotes", () => {
+    // 2024-06-01 is a Saturday. With it, 2024-06-21's window [Jun 1, Jun 21) holds 20 closes; without, 19.
+    const days = flat("2024-06-01", 20, 100);
+    const withWeekend = evaluateSeries(series([...days, ["2024-06-21", 100]]), PARAMS);
+    const withoutFirst = evaluateSeries(series([...days.slice(1), ["2024-06-21", 100]]), PARAMS);
+    expect(withWeekend.deviation[20]).toBe(0);
+    expect(withoutFirst.deviation[19]).toBe(0);
+  });
+});
+
+describe("findEpisodes(): alert lifecycle over a series", () => {
+  const points = (closes: number[]) => {
+    const input = series(closes.map((close, i) => [dateOf(dayNumber("2024-01-01") + i), close]));
+    const result = evaluateSeries(input, PARAMS);
+    return closes.map((close, i) => ({
+      at: new Date((dayNumber("2024-01-01") + i) * MS_PER_DAY + 20 * 3_600_000),
+      price: String(close),
+      average: result.average[i]!,
+      deviation: result.deviation[i]!,
+      anomalous: result.anomalous[i] === 1,
+    }));
+  };
+
+  test("opens once, records its peak, stays open above the recovery level, resolves under it", () => {
+    // Thirty days at 100, then 104 (+4 %: opens), 103 (+2.79 %: under the threshold, above
+    // 2.4 %: stays open), 102 (+1.64 %: resolves).
+    const episodes = findEpisodes(points([...Array(30).fill(100), 104, 103, 102, 100]), PARAMS);
+    expect(episodes).toHaveLength(1);
+    const [episode] = episodes;
+    expect(episode?.direction).toBe("up");
+    expect(episode?.peakDeviation).toBeCloseTo(0.04, 12);
+    expect(episode?.startedAt.toISOString().slice(0, 10)).toBe("2024-01-31");
+    expect(episode?.lastSeenAt.toISOString().slice(0, 10)).toBe("2024-02-01");
+    expect(episode?.resolvedAt?.toISOString().slice(0, 10)).toBe("2024-02-02");
+  });
+
+  test("a price hovering at the line does not flap", () => {
+    // Closes alternately 3.1 % and 2.5 % above the average of the 20 days before them: over the
+    // threshold, then under it but above the recovery level, six times.
+    const closes: number[] = Array(30).fill(100);
+    for (let k = 0; k < 6; k++) {
+      const window = closes.slice(-20);
+      const average = window.reduce((sum, close) => sum + close, 0) / window.length;
+      closes.push(Number((average * (k % 2 === 0 ? 1.031 : 1.025)).toFixed(4)));
+    }
+    const hovering = points(closes);
+    expect(hovering.slice(30).map((point) => point.anomalous)).toEqual([true, false, true, false, true, false]);
+    const episodes = findEpisodes(hovering, PARAMS);
+    expect(episodes).toHaveLength(1);
+    expect(episodes[0]?.resolvedAt).toBeNull();
+  });
+
+  test("a jump to the other side resolves the episode and opens another", () => {
+    const episodes = findEpisodes(points([...Array(30).fill(100), 105, 95]), PARAMS);
+    expect(episodes.map((episode) => [episode.direction, episode.resolvedAt === null])).toEqual([
+      ["up", false],
+      ["down", true],
+    ]);
+  });
+});
+
+describe("staleness", () => {
+  test("counts weekday time only, in São Paulo", () => {
+    // Friday 17:00 to Monday 09:00 São Paulo: 7 h on Friday, 9 h on Monday.
+    expect(weekdayTimeBetween(sp("2024-07-12T17:00:00"), sp("2024-07-15T09:00:00"))).toBe(16 * 3_600_000);
+    expect(weekdayTimeBetween(sp("2024-07-10T10:00:00"), sp("2024-07-10T13:30:00"))).toBe(3.5 * 3_600_000);
+  });
+
+  test("fires on a weekday once the newest quote is older than the limit, never at the weekend", () => {
+    const limit = 2 * 3_600_000;
+    expect(isStale(sp("2024-07-10T10:00:00"), sp("2024-07-10T12:30:00"), limit)).toBe(true);
+    expect(isStale(sp("2024-07-10T10:00:00"), sp("2024-07-10T11:30:00"), limit)).toBe(false);
+    expect(isStale(sp("2024-07-12T16:00:00"), sp("2024-07-13T12:00:00"), limit)).toBe(false); // Saturday
+    expect(isStale(sp("2024-07-12T16:00:00"), sp("2024-07-14T23:00:00"), limit)).toBe(false); // Sunday
+  });
+});
+
+describe("the daily series and rescans in PostgreSQL", () => {
+  const db = useTestDatabase();
+  beforeAll(async () => {
+    await saveQuotes(db.sql, PTAX.map((point) => quote("USD-BRL", pointTime(point), point.bid)));
+  });
+
+  test("the series from SQL is PTAX, day for day, exact", async () => {
+    const stored = await loadDailySeries(db.sql, "USD-BRL");
+    expect(stored.dates).toEqual(PTAX.map((point) => point.date));
+    expect(stored.closeTexts).toEqual(PTAX.map((point) => point.bid));
+  });
+
+  test("a day's close is its latest quote, and a late-evening quote belongs to São Paulo's day", async () => {
+    await saveQuotes(db.sql, [
+      quote("EUR-BRL", sp("2024-07-05T10:00:00"), "6.01"),
+      quote("EUR-BRL", sp("2024-07-05T16:59:00"), "6.03"),
+      quote("EUR-BRL", sp("2024-07-05T12:00:00"), "6.02"),
+      // 23:30 in São Paulo is already Saturday in UTC: still Friday's close.
+      quote("EUR-BRL", sp("2024-07-05T23:30:00"), "6.04"),
+      quote("EUR-BRL", sp("2024-07-06T11:00:00"), "6.05"),
+    ]);
+    const stored = await loadDailySeries(db.sql, "EUR-BRL");
+    expect(stored.dates).toEqual(["2024-07-05", "2024-07-06"]);
+    expect(stored.closeTexts).toEqual(["6.04", "6.05"]);
+  });
+
+  test("--rescan finds the October 2008 and March 2020 stress, the same every time", async () => {
+    const first = await rescan(db.sql, "USD-BRL", PARAMS);
+    const spans = first.map((episode) => [episode.startedAt.toISOString().slice(0, 10), episode.resolvedAt?.toISOString().slice(0, 10) ?? "open"]);
+    const covers = (month: string) => spans.some(([start, end]) => start! <= `${month}-31` && end! >= `${month}-01`);
+    expect(covers("2008-10")).toBe(true);
+    expect(covers("2020-03")).toBe(true);
+    const rows = await db.sql`select id, fingerprint, status, peak_deviation from alerts where kind = 'deviation' order by id`;
+    const again = await rescan(db.sql, "USD-BRL", PARAMS);
+    expect(again).toEqual(first);
+    expect(await db.sql`select id, fingerprint, status, peak_deviation from alerts where kind = 'deviation' order by id`).toEqual(rows);
+    expect(rows.length).toBe(first.length);
+  });
+});
+
+describe("analyse(): alerts through their life, with a clock and a webhook receiver", () => {
+  const db = useTestDatabase();
+  const received: Record<string, unknown>[] = [];
+  let receiverStatus = 200;
+  const receiver = Bun.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    async fetch(request) {
+      if (receiverStatus !== 200) return new Response("down", { status: receiverStatus });
+      received.push((await request.json()) as Record<string, unknown>);
+      return new Response("ok");
+    },
+  });
+  afterAll(() => receiver.stop(true));
+  const config: AnalysisConfig = { ...loadAnalysisConfig({}), webhookUrls: [`http://127.0.0.1:${receiver.port}/hook/secret-part`] };
+  const noWait = { config, sleep: async () => {} };
+  const PAIR = "GBP-BRL";
+  // Thirty weekdays' worth of calendar days at 7.00, closing at 17:00 São Paulo time.
+  const day = (i: number) => dateOf(dayNumber("2024-06-01") + i);
+  const close = (i: number, bid: string) => quote(PAIR, sp(`${day(i)}T17:00:00`), bid);
+  const alerts = (sql: Sql) => sql`select kind, direction, status, peak_deviation, resolved_at from alerts where pair = ${PAIR} order by id`;
+
+  test("opens once with a webhook, updates without one, resolves with one, and a re-run changes nothing", async () => {
+    await saveQuotes(db.sql, Array.from({ length: 30 }, (_, i) => close(i, "7.00")));
+    const now = (i: number) => () => sp(`${day(i)}T17:30:00`);
+    expect((await analyse(db.sql, [PAIR], { ...noWait, now: now(29) })).transitions).toEqual([]);
+
+    await saveQuotes(db.sql, [close(30, "7.28")]); // +4 %
+    const fired = await analyse(db.sql, [PAIR], { ...noWait, now: now(30) });
+    expect(fired.transitions.map((change) => change.transition)).toEqual(["firing"]);
+    expect(fired.delivery.delivered).toBe(1);
+    expect(received).toHaveLength(1);
+    expect(received[0]).toMatchObject({ status: "firing", pair: PAIR, kind: "deviation", direction: "up", price: "7.28" });
+    expect(received[0]?.text).toContain(`FIRING ${PAIR} 7.28 is 4.00% above its 20-day average`);
+    expect(received[0]?.content).toBe(received[0]?.text);
+
+    const before = await alerts(db.sql);
+    const rerun = await analyse(db.sql, [PAIR], { ...noWait, now: now(30) });
+    expect(rerun.transitions).toEqual([]);
+    expect(await alerts(db.sql)).toEqual(before);
+    expect(received).toHaveLength(1);
+
+    await saveQuotes(db.sql, [close(31, "7.35")]); // higher still: the peak moves, nothing is sent
+    expect((await analyse(db.sql, [PAIR], { ...noWait, now: now(31) })).transitions).toEqual([]);
+    const [open] = await alerts(db.sql);
+    expect(open?.status).toBe("firing");
+    expect(open?.peak_deviation).toBeGreaterThan(0.045);
+
+    await saveQuotes(db.sql, [close(32, "7.05")]);
+    const resolved = await analyse(db.sql, [PAIR], { ...noWait, now: now(32) });
+    expect(resolved.transitions.map((change) => change.transition)).toEqual(["resolved"]);
+    expect(received.map((body) => body.status)).toEqual(["firing", "resolved"]);
+    expect(received[1]?.fingerprint).toBe(received[0]?.fingerprint);
+    expect(await analyse(db.sql, [PAIR], { ...noWait, now: now(32) })).toMatchObject({ transitions: [] });
+    expect((await alerts(db.sql)).map((alert) => alert.status)).toEqual(["resolved"]);
+  });
+
+  test("with the receiver down the notification is kept, then delivered once on the next run", async () => {
+    const pair = "CHF-BRL";
+    await saveQuotes(db.sql, [...Array.from({ length: 30 }, (_, i) => quote(pair, sp(`${day(i)}T17:00:00`), "6.00")), quote(pair, sp(`${day(30)}T17:00:00`), "5.70")]);
+    const now = () => sp(`${day(30)}T17:30:00`);
+    const count = received.length;
+    receiverStatus = 503;
+    const down = await analyse(db.sql, [pair], { ...noWait, now });
+    expect(down.transitions.map((change) => [change.transition, change.alert.direction])).toEqual([["firing", "down"]]);
+    expect(down.delivery.delivered).toBe(0);
+    expect(down.delivery.pending).toEqual(["webhook 1: HTTP 503"]);
+    const [kept] = await db.sql`select delivered_at, last_error from alert_notifications n join alerts a on a.id = n.alert_id where a.pair = ${pair}`;
+    expect(kept).toEqual({ delivered_at: null, last_error: "HTTP 503" });
+
+    receiverStatus = 200;
+    const up = await analyse(db.sql, [pair], { ...noWait, now });
+    expect(up.transitions).toEqual([]);
+    expect(up.delivery.delivered).toBe(1);
+    expect(received.length).toBe(count + 1);
+    expect(received.at(-1)).toMatchObject({ status: "firing", pair, direction: "down" });
+    await analyse(db.sql, [pair], { ...noWait, now });
+    expect(received.length).toBe(count + 1);
+  });
+
+  test("a stale pair fires on a weekday, not at the weekend, and resolves when quotes arrive", async () => {
+    const pair = "JPY-BRL";
+    // Wednesday 2024-07-10, last quote 10:00 São Paulo.
+    await saveQuotes(db.sql, [quote(pair, sp("2024-07-10T10:00:00"), "0.034")]);
+    const at = (local: string) => ({ ...noWait, now: () => sp(local) });
+    expect((await analyse(db.sql, [pair], at("2024-07-10T11:00:00"))).transitions).toEqual([]);
+    const stale = await analyse(db.sql, [pair], at("2024-07-10T12:30:00"));
+    expect(stale.transitions.map((change) => [change.transition, change.alert.kind])).toEqual([["firing", "stale"]]);
+    expect((await analyse(db.sql, [pair], at("2024-07-10T13:30:00"))).transitions).toEqual([]);
+    await saveQuotes(db.sql, [quote(pair, sp("2024-07-10T13:40:00"), "0.035")]);
+    const fresh = await analyse(db.sql, [pair], at("2024-07-10T13:45:00"));
+    expect(fresh.transitions.map((change) => [change.transition, change.alert.kind])).toEqual([["resolved", "stale"]]);
+
+    const weekend = "MXN-BRL";
+    await saveQuotes(db.sql, [quote(weekend, sp("2024-07-12T16:00:00"), "0.30")]);
+    expect((await analyse(db.sql, [weekend], at("2024-07-13T15:00:00"))).transitions).toEqual([]); // Saturday
+    expect((await analyse(db.sql, [weekend], at("2024-07-14T22:00:00"))).transitions).toEqual([]); // Sunday
+  });
+
+  test("the webhook body is what Slack, Discord and Alertmanager receivers read", () => {
+    const body = webhookPayload({
+      transition: "firing",
+      alert: {
+        id: 1,
+        pair: "USD-BRL",
+        kind: "deviation",
+        direction: "up",
+        status: "firing",
+        startedAt: new Date("2024-08-05T20:00:00Z"),
+        lastSeenAt: new Date("2024-08-05T20:00:00Z"),
+        resolvedAt: null,
+        price: "5.7408",
+        average: 5.5,
+        deviation: 0.04378,
+        peakDeviation: 0.04378,
+        peakAt: new Date("2024-08-05T20:00:00Z"),
+        threshold: 0.03,
+        windowDays: 20,
+        fingerprint: "0123456789abcdef",
+      },
+    });
+    expect(typeof body.text).toBe("string");
+    expect(body.content).toBe(body.text);
+    expect(body).toMatchObject({ status: "firing", version: "4", pair: "USD-BRL", kind: "deviation", fingerprint: "0123456789abcdef", endedAt: null });
+    expect(body.alerts).toEqual([
+      expect.objectContaining({ status: "firing", startsAt: "2024-08-05T20:00:00.000Z", endsAt: "0001-01-01T00:00:00Z", fingerprint: "0123456789abcdef" }),
+    ]);
+  });
+});
+
+describe("bun analysis.ts", () => {
+  const db = useTestDatabase();
+  beforeAll(async () => {
+    const points = PTAX.filter((point) => point.date >= "2020-01-01" && point.date <= "2020-06-30");
+    await saveQuotes(db.sql, points.map((point) => quote("USD-BRL", pointTime(point), point.bid)));
+  });
+
+  test("--days --pair --json prints the daily series as the rule sees it", async () => {
+    const result = await runScript("analysis.ts", ["--days", "--pair", "USD-BRL", "--json"], { env: { DATABASE_URL: db.url } });
+    expect(result.code).toBe(0);
+    const days = JSON.parse(result.stdout) as { date: string; close: string; average: number | null; deviation: number | null; anomalous: boolean }[];
+    expect(days[0]).toEqual({ date: "2020-01-02", close: PTAX.find((p) => p.date === "2020-01-02")!.bid, average: null, deviation: null, anomalous: false });
+    const march = days.filter((entry) => entry.date.startsWith("2020-03") && entry.anomalous);
+    expect(march.length).toBeGreaterThan(0);
+    for (const entry of days) if (entry.deviation !== null) expect(entry.anomalous).toBe(Math.abs(entry.deviation) > 0.03);
+  });
+
+  test("--rescan --json prints the episodes; plain prints each pair's state", async () => {
+    const rescanned = await runScript("analysis.ts", ["--rescan", "--json"], { env: { DATABASE_URL: db.url } });
+    expect(rescanned.code).toBe(0);
+    const [report] = JSON.parse(rescanned.stdout) as { pair: string; episodes: { start: string; direction: string }[] }[];
+    expect(report?.pair).toBe("USD-BRL");
+    expect(report?.episodes.some((episode) => episode.start.startsWith("2020-03") && episode.direction === "up")).toBe(true);
+    const status = await runScript("analysis.ts", [], { env: { DATABASE_URL: db.url } });
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(/^USD-BRL 2020-06-30 close \d+\.\d+: /);
+  });
+
+  test("bad usage is one line and exit 2", async () => {
+    for (const args of [["--days"], ["--pair", "dollar"], ["--bogus"]]) {
+      const result = await runScript("analysis.ts", args);
+      expect(result.code).toBe(2);
+      expect(result.stderr.trim().split("\n")).toHaveLength(1);
+    }
   });
 });

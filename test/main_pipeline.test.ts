@@ -6,7 +6,6 @@ import {
   dryRun,
   formatProgress,
   formatSummary,
-  parseDuration,
   parseInvocation,
   planGapHealing,
   runPipeline,
@@ -93,14 +92,6 @@ const SEED: Quote = {
 };
 
 describe("pure parts", () => {
-  test("parseDuration() reads ms, s, m, h and plain seconds", () => {
-    expect([parseDuration("250ms"), parseDuration("30s"), parseDuration("5m"), parseDuration("2h"), parseDuration("45")]).toEqual([
-      250, 30_000, 300_000, 7_200_000, 45_000,
-    ]);
-    expect(parseDuration("soon")).toBeUndefined();
-    expect(parseDuration("-5s")).toBeUndefined();
-  });
-
   test("planGapHealing() fills the business days since the newest stored day, at most 30 days back", () => {
     // Stored up to Monday 2024-10-14; today Friday 2024-10-25: heal 15th..24th.
     expect(planGapHealing("USD-BRL", new Date("2024-10-14T20:00:00Z"), "2024-10-25")).toEqual({
@@ -154,6 +145,7 @@ describe("pure parts", () => {
       updated: 0,
       unchanged: 1,
       healed: 2,
+      alerts: [],
       warnings: [],
       durationMs: 412,
       exitCode: 0,
@@ -481,6 +473,42 @@ describe("bun main_pipeline.ts", () => {
       const [locked] = await db.sql`select status, error from pipeline_runs where error like '%lock%'`;
       expect(locked?.status).toBe("failed");
     });
+  });
+
+  test("an alert that fires prints one line, even with --quiet, and reaches the webhook", async () => {
+    const hooks: Record<string, unknown>[] = [];
+    const receiver = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      fetch: async (request) => (hooks.push((await request.json()) as Record<string, unknown>), new Response("ok")),
+    });
+    try {
+      const url = await createTestDatabase();
+      try {
+        // A month of closes at 5.00 up to yesterday; the API now says 5.66 or so: far above.
+        const sql = connectUrl(url, { max: 1 });
+        const yesterday = Date.now() - 86_400_000;
+        await saveQuotes(sql, Array.from({ length: 30 }, (_, i) => ({ ...SEED, ts: new Date(yesterday - i * 86_400_000), bid: "5.00" })));
+        await sql.end({ timeout: 5 });
+        await withApi(FRESH, async (api) => {
+          const env = { DATABASE_URL: url, AWESOMEAPI_URL: api.url, ALERT_WEBHOOK_URLS: `http://127.0.0.1:${receiver.port}/hook` };
+          const result = await runScript("main_pipeline.ts", ["--quiet"], { env });
+          expect(result.stderr).toBe("");
+          expect(result.code).toBe(0);
+          expect(result.stdout).toMatch(/^alert: FIRING USD-BRL \d+\.\d+ is \d+\.\d+% above its 20-day average 5\.0000/);
+          expect(result.stdout.trim().split("\n")).toHaveLength(1);
+          expect(hooks).toHaveLength(1);
+          expect(hooks[0]).toMatchObject({ status: "firing", pair: "USD-BRL", direction: "up" });
+          const again = await runScript("main_pipeline.ts", ["--quiet"], { env });
+          expect(again).toEqual({ code: 0, stdout: "", stderr: "" });
+          expect(hooks).toHaveLength(1);
+        });
+      } finally {
+        await dropTestDatabase(url);
+      }
+    } finally {
+      receiver.stop(true);
+    }
   });
 
   test("--dry-run writes nothing", async () => {
