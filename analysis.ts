@@ -15,7 +15,7 @@ import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
 import type postgres from "postgres";
 import * as v from "valibot";
-import { DatabaseError, connect, errorLine as databaseErrorLine, type Sql } from "./database.ts";
+import { DatabaseError, connect, errorLine as databaseErrorLine, migrate, type Sql } from "./database.ts";
 
 const SAO_PAULO = "America/Sao_Paulo";
 const MS_PER_DAY = 86_400_000;
@@ -203,28 +203,26 @@ export interface Evaluation {
 }
 
 /**
- * Whether `price` strays from the mean of a window (`sum` over `count` values) by more than
- * `fraction`, strictly. Compared as |price * count - sum| > fraction * sum, which is exact for a
- * deviation of exactly `fraction` where price / average - 1 would round either way.
- */
-export function exceeds(price: number, sum: number, count: number, fraction: number): boolean {
-  return Math.abs(price * count - sum) - fraction * sum > RELATIVE_TOLERANCE * sum;
-}
-
-/**
  * The moving average, deviation and anomaly flag of every day, in one pass: the window's sum
- * is kept running as days enter and leave it. O(n) whatever the window.
+ * is kept running as days enter and leave it. O(n) whatever the window. A day is anomalous when
+ * |close * count - sum| > threshold * sum, the same as |close / average - 1| > threshold but
+ * exact where that would round either way at a deviation of exactly the threshold.
  */
 export function evaluateSeries(series: DailySeries, params: RuleParams): Evaluation {
   const { days, closes } = series;
   const n = days.length;
-  const average = new Float64Array(n);
-  const deviation = new Float64Array(n);
+  // One allocation for both number columns: this runs over millions of points.
+  const numbers = new Float64Array(2 * n);
+  const average = numbers.subarray(0, n);
+  const deviation = numbers.subarray(n);
   const anomalous = new Uint8Array(n);
+  const { windowDays, minPoints } = params;
+  // A day is anomalous when |close * count - sum| > (threshold + tolerance) * sum.
+  const limit = params.threshold + RELATIVE_TOLERANCE;
   let first = 0; // the oldest day still in the window
   let sum = 0;
   for (let i = 0; i < n; i++) {
-    const since = days[i]! - params.windowDays;
+    const since = days[i]! - windowDays;
     while (first < i && days[first]! < since) sum -= closes[first++]!;
     if ((i & (RESUM_EVERY - 1)) === 0) {
       sum = 0;
@@ -232,11 +230,10 @@ export function evaluateSeries(series: DailySeries, params: RuleParams): Evaluat
     }
     const count = i - first;
     const close = closes[i]!;
-    if (count >= params.minPoints) {
-      const mean = sum / count;
-      average[i] = mean;
-      deviation[i] = close / mean - 1;
-      anomalous[i] = exceeds(close, sum, count, params.threshold) ? 1 : 0;
+    if (count >= minPoints) {
+      average[i] = sum / count;
+      deviation[i] = (close * count) / sum - 1;
+      anomalous[i] = Math.abs(close * count - sum) > limit * sum ? 1 : 0;
     } else {
       average[i] = Number.NaN;
       deviation[i] = Number.NaN;
@@ -407,13 +404,16 @@ export interface StoredSeries extends DailySeries {
 }
 
 const dayNumber = (date: string) => Date.parse(`${date}T00:00:00Z`) / MS_PER_DAY;
+const dateOfDay = (day: number) => new Date(day * MS_PER_DAY).toISOString().slice(0, 10);
 
 /**
  * The daily series of `pair`, computed in SQL: from the newest quote, each step jumps to the
  * latest quote before the start of that quote's São Paulo day, one index probe per day, so
  * ten years of minute quotes cost a few thousand probes, not a scan of millions of rows.
  */
-export async function loadDailySeries(sql: Sql, pair: string): Promise<StoredSeries> {
+export async function loadDailySeries(sql: Sql, pair: string, fromDate?: string): Promise<StoredSeries> {
+  // Without `fromDate` the whole history; with it, the days from that São Paulo date on.
+  const since = fromDate === undefined ? null : fromDate;
   const rows = await sql<{ date: string; at: Date; close: string }[]>`
     with recursive closes as (
       (select ts, bid from quotes where pair = ${pair} order by ts desc limit 1)
@@ -426,9 +426,11 @@ export async function loadDailySeries(sql: Sql, pair: string): Promise<StoredSer
         order by ts desc
         limit 1
       ) previous
+      where ${since}::date is null or (c.ts at time zone ${SAO_PAULO})::date > ${since}::date
     )
     select to_char(ts at time zone ${SAO_PAULO}, 'YYYY-MM-DD') as date, ts as at, bid::text as close
     from closes
+    where ${since}::date is null or (ts at time zone ${SAO_PAULO})::date >= ${since}::date
     order by ts`;
   const days = new Int32Array(rows.length);
   const closes = new Float64Array(rows.length);
@@ -443,6 +445,19 @@ export async function loadDailySeries(sql: Sql, pair: string): Promise<StoredSer
     ats.push(row.at);
   });
   return { days, closes, dates, closeTexts, ats };
+}
+
+/**
+ * The days the alert lifecycle looks at (from the last day it evaluated, or the newest day) and
+ * the window before them: a pair with decades of history costs a few dozen index probes.
+ */
+async function recentSeries(sql: Sql, pair: string, params: RuleParams): Promise<StoredSeries> {
+  const [bounds] = await sql<{ evaluated: string | null; newest: string | null }[]>`
+    select (select evaluated_day::text from alert_state where pair = ${pair}) as evaluated,
+           (select to_char(max(ts) at time zone ${SAO_PAULO}, 'YYYY-MM-DD') from quotes where pair = ${pair}) as newest`;
+  const newest = bounds?.newest ?? "9999-12-31";
+  const first = bounds?.evaluated && bounds.evaluated < newest ? bounds.evaluated : newest;
+  return loadDailySeries(sql, pair, dateOfDay(dayNumber(first) - params.windowDays));
 }
 
 /** The points the alert lifecycle sees, from `index` on. */
@@ -725,7 +740,8 @@ export async function analyse(sql: Sql, pairs: readonly string[], options: Analy
   const transitions: Transition[] = [];
   for (const pair of pairs) {
     const params = paramsFor(config, pair);
-    const series = await loadDailySeries(sql, pair);
+    const series = await recentSeries(sql, pair, params);
+    if (series.dates.length === 0) continue;
     const evaluation = evaluateSeries(series, params);
     await sql.begin(async (tx) => {
       await tx`select pg_advisory_xact_lock(hashtext(${`cotacao:alerts:${pair}`}))`;
@@ -747,9 +763,10 @@ async function advanceDeviation(
 ): Promise<Transition[]> {
   if (series.dates.length === 0) return [];
   const [state] = await tx<{ day: string }[]>`select evaluated_day::text as day from alert_state where pair = ${pair}`;
-  // The first time, only today matters: history is --rescan's job, and must not page anyone.
-  const from = state ? Math.max(0, series.dates.findIndex((date) => date >= state.day)) : series.dates.length - 1;
-  const points = rulePoints(series, evaluation, from === -1 ? series.dates.length - 1 : from);
+  // The first time, only the newest day matters: history is --rescan's job, and must not page anyone.
+  const last = series.dates.length - 1;
+  const from = state ? series.dates.findIndex((date) => date >= state.day) : last;
+  const points = rulePoints(series, evaluation, from === -1 ? last : from);
   const current = await openAlert(tx, pair, "deviation");
   let open: DeviationEpisode | null = current ? episodeOf(current) : null;
   let openId = current?.id;
@@ -813,11 +830,24 @@ export async function rescan(sql: Sql, pair: string, params: RuleParams): Promis
     await tx`select pg_advisory_xact_lock(hashtext(${`cotacao:alerts:${pair}`}))`;
     const fingerprints = episodes.map((episode) => fingerprintOf(pair, "deviation", episode.direction, episode.startedAt));
     await tx`delete from alerts where pair = ${pair} and kind = 'deviation' and fingerprint <> all(${fingerprints})`;
-    for (const [index, episode] of episodes.entries()) {
-      const [existing] = await tx<{ id: number }[]>`select id::int from alerts where fingerprint = ${fingerprints[index]!}`;
-      if (existing) await updateDeviation(tx, existing.id, episode);
-      else await insertDeviation(tx, pair, episode, params);
-    }
+    // One statement for the whole history: an episode already stored keeps its row (and its
+    // notifications); its end and peak are brought up to date.
+    const column = <T>(pick: (episode: DeviationEpisode) => T) => episodes.map(pick);
+    await tx`
+      insert into alerts (pair, kind, direction, status, started_at, last_seen_at, resolved_at, price, average,
+                          deviation, peak_deviation, peak_at, threshold, window_days, fingerprint)
+      select ${pair}, 'deviation', e.direction, case when e.resolved_at is null then 'firing' else 'resolved' end,
+             e.started_at, e.last_seen_at, e.resolved_at, e.price, e.average, e.deviation, e.peak_deviation, e.peak_at,
+             ${params.threshold}, ${params.windowDays}, e.fingerprint
+      from unnest(
+        ${column((e) => e.direction)}::text[], ${column((e) => e.startedAt.toISOString())}::timestamptz[],
+        ${column((e) => e.lastSeenAt.toISOString())}::timestamptz[], ${column((e) => e.resolvedAt?.toISOString() ?? null)}::timestamptz[],
+        ${column((e) => e.price)}::numeric[], ${column((e) => e.average)}::float8[], ${column((e) => e.deviation)}::float8[],
+        ${column((e) => e.peakDeviation)}::float8[], ${column((e) => e.peakAt.toISOString())}::timestamptz[], ${fingerprints}::text[]
+      ) as e(direction, started_at, last_seen_at, resolved_at, price, average, deviation, peak_deviation, peak_at, fingerprint)
+      on conflict (fingerprint) do update set
+        status = excluded.status, last_seen_at = excluded.last_seen_at, resolved_at = excluded.resolved_at,
+        peak_deviation = excluded.peak_deviation, peak_at = excluded.peak_at`;
     if (series.dates.length > 0) {
       await tx`
         insert into alert_state (pair, evaluated_day) values (${pair}, ${series.dates.at(-1)!})
@@ -857,7 +887,7 @@ async function statusCommand(sql: Sql, pairs: string[], config: AnalysisConfig, 
   const report = [];
   for (const pair of pairs) {
     const params = paramsFor(config, pair);
-    const series = await loadDailySeries(sql, pair);
+    const series = await recentSeries(sql, pair, params);
     const evaluation = evaluateSeries(series, params);
     const last = series.dates.length - 1;
     const alerts = await sql<Alert[]>`
@@ -952,6 +982,7 @@ export async function main(args: string[], env: Record<string, string | undefine
   let sql: Sql | undefined;
   try {
     sql = await connect(undefined, { max: 2 });
+    await migrate(sql);
     const pairs = values.pair ? [values.pair] : await storedPairs(sql);
     if (values.days) await daysCommand(sql, values.pair!, config, !!values.json);
     else if (values.rescan) await rescanCommand(sql, pairs, config, !!values.json);

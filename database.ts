@@ -741,6 +741,12 @@ export interface SaveOptions {
   progress?: BackfillStep;
   /** `NOTIFY quotes` with each pair's newest timestamp in the batch, delivered on commit. */
   notify?: boolean;
+  /**
+   * false: the commit does not wait for the disk. For batches that can be fetched again, like a
+   * backfill's: a crash may lose the last moments of work, together with the progress recorded
+   * with it, never one without the other.
+   */
+  durable?: boolean;
 }
 
 /**
@@ -753,6 +759,7 @@ export async function saveQuotes(sql: Sql, quotes: readonly Quote[], options: Sa
   const counts: SaveCounts = { inserted: 0, updated: 0, unchanged: 0 };
   if (quotes.length === 0 && !options.progress) return counts;
   await sql.begin(async (tx) => {
+    if (options.durable === false) await tx`set local synchronous_commit = off`;
     if (quotes.length > 0) Object.assign(counts, await upsertQuotes(tx, quotes));
     if (options.progress) await recordBackfillProgress(tx, options.progress);
     if (options.notify) await notifyNewest(tx, quotes);

@@ -21,8 +21,11 @@ export const DEFAULT_RETRIES = 3;
 export const DEFAULT_PAIRS = ["USD-BRL"];
 /** The most records `/json/daily/PAIR/N` returns (the API's documented maximum for N). */
 export const DAILY_MAX_RECORDS = 360;
-/** Calendar days per history request: ~129 weekdays, leaving room under N for duplicates. */
-export const CHUNK_DAYS = 180;
+/**
+ * Calendar days per history request: ~215 weekdays, room under N for days sent twice; a denser
+ * answer that fills N is split and fetched again.
+ */
+export const CHUNK_DAYS = 300;
 /** `Quote.source` of quotes from `/json/last`. */
 export const SOURCE_LAST = "awesomeapi:last";
 /** `Quote.source` of quotes from `/json/daily`. */
@@ -31,8 +34,8 @@ export const SOURCE_DAILY = "awesomeapi:daily";
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_CAP_MS = 8_000;
 const RETRY_AFTER_CAP_MS = 60_000;
-// A chunk is halved at most this often (180 days -> 1 day takes 8 halvings).
-const MAX_SPLIT_DEPTH = 8;
+// A chunk is halved at most this often (300 days -> 1 day takes 9 halvings).
+const MAX_SPLIT_DEPTH = 9;
 // Fewer weekdays than this may all be holidays (Carnival, Christmas-New Year), so empty is fine.
 const MIN_WEEKDAYS_EXPECTING_DATA = 5;
 // A `timestamp` above this is milliseconds (the API's data from 2018 and before), else seconds.
@@ -529,15 +532,16 @@ function wellFormedRecord(element: unknown): AwesomeQuote | undefined {
  * One quote per pair and São Paulo calendar day, the one with the latest timestamp (the day's
  * close; the API can send a day twice, or a late correction). Sorted by time, then pair.
  */
-export function normaliseDaily(quotes: readonly Quote[]): Quote[] {
+export function normaliseDaily(quotes: readonly Quote[], within?: DateRange): Quote[] {
   const byPair = new Map<string, Map<string, Quote>>();
   for (const quote of quotes) {
+    const day = saoPauloDay(quote.ts);
+    if (within && (day < within.from || day > within.to)) continue;
     let byDay = byPair.get(quote.pair);
     if (!byDay) {
       byDay = new Map();
       byPair.set(quote.pair, byDay);
     }
-    const day = saoPauloDay(quote.ts);
     const kept = byDay.get(day);
     if (!kept || quote.ts.getTime() > kept.ts.getTime()) byDay.set(day, quote);
   }
@@ -812,10 +816,7 @@ async function fetchDailyRange(pair: string, range: DateRange, options: IngestOp
     throw withAttempts(error, response.attempts);
   }
   if (parsed.length >= DAILY_MAX_RECORDS) return undefined;
-  const inRange = parsed.filter((quote) => {
-    const day = saoPauloDay(quote.ts);
-    return day >= range.from && day <= range.to;
-  });
+  const inRange = normaliseDaily(parsed, range);
   if (inRange.length === 0 && countWeekdays(range) >= MIN_WEEKDAYS_EXPECTING_DATA) {
     throw new IngestError(
       "NO_DATA",
@@ -823,7 +824,7 @@ async function fetchDailyRange(pair: string, range: DateRange, options: IngestOp
       { attempts: response.attempts, status: response.status },
     );
   }
-  return { pair, from: range.from, to: range.to, quotes: normaliseDaily(inRange) };
+  return { pair, from: range.from, to: range.to, quotes: inRange };
 }
 
 async function* fetchDailySplitting(pair: string, range: DateRange, depth: number, options: IngestOptions): AsyncGenerator<DailyChunk> {
@@ -843,7 +844,7 @@ async function* fetchDailySplitting(pair: string, range: DateRange, depth: numbe
 }
 
 /**
- * The daily history of `pair` over `range`, one request per chunk of at most 180 days, oldest
+ * The daily history of `pair` over `range`, one request per chunk of at most CHUNK_DAYS days, oldest
  * first. A chunk whose answer fills the 360-record cap is split in half and fetched again. Each
  * yielded chunk holds one quote per São Paulo day; store it before asking for the next, and memory
  * stays bounded whatever the range. `to` is clamped to today. With `concurrency` above 1, that

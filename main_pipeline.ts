@@ -272,7 +272,8 @@ function backgroundWriter(sql: Sql, tally: Tally, concurrency: number) {
       while (inFlight.size >= concurrency) await Promise.race(inFlight);
       const previous = lastOfPair.get(progress.pair) ?? Promise.resolve();
       const task = previous
-        .then(() => saveQuotes(sql, quotes, { progress, notify: true }))
+        // A batch lost to a crash goes with its progress, and the re-run fetches it again.
+        .then(() => saveQuotes(sql, quotes, { progress, notify: true, durable: false }))
         .then((counts) => addCounts(tally, counts));
       lastOfPair.set(progress.pair, task);
       inFlight.add(task);

@@ -24,6 +24,7 @@ import {
   type Quote,
   type Sql,
 } from "../database.ts";
+import { watchPeakMemory } from "./peak_memory.ts";
 import { dailySeries, pointTime, startFakeAwesomeApi, type DailyPoint } from "../test/support/fake_awesomeapi.ts";
 
 const FIRST_DAY = "1999-01-01";
@@ -153,10 +154,11 @@ async function measure(): Promise<void> {
       [process.execPath, join(PROJECT_DIR, "main_pipeline.ts"), "--pairs", PAIRS.join(","), "--from", FIRST_DAY, "--to", LAST_DAY, "--json"],
       { env: { ...process.env, DATABASE_URL: server.url, AWESOMEAPI_URL: apiUrl }, stdout: "pipe", stderr: "inherit" },
     );
+    const memory = watchPeakMemory(backfill.pid);
     const summary = JSON.parse(await new Response(backfill.stdout).text());
     if ((await backfill.exited) !== 0 || summary.inserted !== rows) throw new Error(`the backfill failed: ${JSON.stringify(summary)}`);
     const backfillSeconds = (performance.now() - began) / 1000;
-    const peakMb = (backfill.resourceUsage()?.maxRSS ?? Number.NaN) / 1024 / 1024;
+    const peakMb = memory.stop();
     await sql.end();
 
     const rate = (seconds: number) => Math.round(rows / seconds);

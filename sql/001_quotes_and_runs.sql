@@ -1,7 +1,9 @@
 -- Quotes as the source reported them, and a record of every pipeline run.
 
 create table quotes (
-  pair        text        not null check (pair ~ '^[A-Z0-9]{2,12}-[A-Z0-9]{2,12}$'),
+  -- "USD-BRL". The format is validated where pairs come in; a regular expression here would
+  -- cost a third of the bulk-load speed, so the database checks only the shape.
+  pair        text        not null check (length(pair) between 5 and 25 and strpos(pair, '-') between 3 and 13),
   -- The quote's own timestamp (AwesomeAPI's `timestamp`), not the time we fetched it.
   ts          timestamptz not null,
   -- numeric keeps every digit the source wrote: "5.7008" reads back as 5.7008.

@@ -222,6 +222,28 @@ describe("findEpisodes(): alert lifecycle over a series", () => {
   });
 });
 
+describe("the README's worked example", () => {
+  test("holds, number for number", () => {
+    const before = flat("2024-07-16", 20, 5.0);
+    expect(evaluateSeries(series([...before, ["2024-08-05", 5.15]]), PARAMS).anomalous[20]).toBe(0);
+    const episode = (next: number) => {
+      const input = series([...before, ["2024-08-05", 5.2], ["2024-08-06", next]]);
+      const result = evaluateSeries(input, PARAMS);
+      expect(result.average[21]).toBeCloseTo(5.01, 12);
+      const points = Array.from(input.days, (day, i) => ({
+        at: new Date(day * MS_PER_DAY),
+        price: String(input.closes[i]),
+        average: result.average[i]!,
+        deviation: result.deviation[i]!,
+        anomalous: result.anomalous[i] === 1,
+      }));
+      return findEpisodes(points, PARAMS);
+    };
+    expect(episode(5.14).map((e) => [e.deviation.toFixed(4), e.resolvedAt])).toEqual([["0.0400", null]]);
+    expect(episode(5.1)[0]?.resolvedAt?.toISOString().slice(0, 10)).toBe("2024-08-06");
+  });
+});
+
 describe("staleness", () => {
   test("counts weekday time only, in São Paulo", () => {
     // Friday 17:00 to Monday 09:00 São Paulo: 7 h on Friday, 9 h on Monday.
@@ -248,6 +270,11 @@ describe("the daily series and rescans in PostgreSQL", () => {
     const stored = await loadDailySeries(db.sql, "USD-BRL");
     expect(stored.dates).toEqual(PTAX.map((point) => point.date));
     expect(stored.closeTexts).toEqual(PTAX.map((point) => point.bid));
+  });
+
+  test("from a date on, the series is the same days, and no more", async () => {
+    const stored = await loadDailySeries(db.sql, "USD-BRL", "2020-03-02");
+    expect(stored.dates).toEqual(PTAX.filter((point) => point.date >= "2020-03-02").map((point) => point.date));
   });
 
   test("a day's close is its latest quote, and a late-evening quote belongs to São Paulo's day", async () => {
