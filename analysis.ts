@@ -15,6 +15,7 @@ import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
 import type postgres from "postgres";
 import * as v from "valibot";
+import { dateOfDay, dayNumber } from "./ingest.ts";
 import { DatabaseError, connect, errorLine as databaseErrorLine, migrate, type Sql } from "./database.ts";
 
 const SAO_PAULO = "America/Sao_Paulo";
@@ -403,8 +404,6 @@ export interface StoredSeries extends DailySeries {
   ats: Date[];
 }
 
-const dayNumber = (date: string) => Date.parse(`${date}T00:00:00Z`) / MS_PER_DAY;
-const dateOfDay = (day: number) => new Date(day * MS_PER_DAY).toISOString().slice(0, 10);
 
 /**
  * The daily series of `pair`, computed in SQL: from the newest quote, each step jumps to the

@@ -251,8 +251,11 @@ function parseRange(range: DateRange, action: string): DateRange {
 }
 
 /** Days since 1970-01-01 of a valid "YYYY-MM-DD". */
-const dayNumber = (date: string) => Date.parse(`${date}T00:00:00Z`) / MS_PER_DAY;
-const dateOfDayNumber = (day: number) => new Date(day * MS_PER_DAY).toISOString().slice(0, 10);
+export const dayNumber = (date: string): number => Date.parse(`${date}T00:00:00Z`) / MS_PER_DAY;
+/** The "YYYY-MM-DD" of a day number. */
+export const dateOfDay = (day: number): string => new Date(day * MS_PER_DAY).toISOString().slice(0, 10);
+/** "YYYY-MM-DD" shifted by `days`. */
+export const addDays = (date: string, days: number): string => dateOfDay(dayNumber(date) + days);
 const compactDate = (date: string) => date.replaceAll("-", "");
 
 /** Mondays to Fridays in the range (holidays included: the API's calendar is not known here). */
@@ -275,7 +278,7 @@ export function planChunks(from: string, to: string, maxDays: number = CHUNK_DAY
   const last = dayNumber(range.to);
   const chunks: DateRange[] = [];
   for (let start = dayNumber(range.from); start <= last; start += maxDays) {
-    chunks.push({ from: dateOfDayNumber(start), to: dateOfDayNumber(Math.min(start + maxDays - 1, last)) });
+    chunks.push({ from: dateOfDay(start), to: dateOfDay(Math.min(start + maxDays - 1, last)) });
   }
   return chunks;
 }
@@ -286,8 +289,8 @@ function halves(range: DateRange): [DateRange, DateRange] | undefined {
   if (days < 2) return undefined;
   const end = first + Math.floor(days / 2) - 1;
   return [
-    { from: range.from, to: dateOfDayNumber(end) },
-    { from: dateOfDayNumber(end + 1), to: range.to },
+    { from: range.from, to: dateOfDay(end) },
+    { from: dateOfDay(end + 1), to: range.to },
   ];
 }
 

@@ -28,6 +28,7 @@ import {
 import {
   DEFAULT_PAIRS,
   IngestError,
+  addDays,
   countWeekdays,
   dailyChunks,
   fetchLatest,
@@ -50,7 +51,6 @@ const BACKFILL_CONCURRENCY = 4;
 const BACKFILL_WRITERS = 4;
 /** Gap healing fetches at most this many days back; an older gap is reported with the command that fills it. */
 export const GAP_HEAL_MAX_DAYS = 30;
-const MS_PER_DAY = 86_400_000;
 
 /** Exit codes, as README and --help list them. */
 export const EXIT = { ok: 0, failure: 1, usage: 2, locked: 75 } as const;
@@ -58,10 +58,6 @@ export const EXIT = { ok: 0, failure: 1, usage: 2, locked: 75 } as const;
 // ---------------------------------------------------------------------------------------------
 // Plans (pure)
 
-/** "YYYY-MM-DD" shifted by `days`. */
-export function addDays(day: string, days: number): string {
-  return new Date(Date.parse(`${day}T00:00:00Z`) + days * MS_PER_DAY).toISOString().slice(0, 10);
-}
 
 /** Days the latest-quote run should fill in for one pair, and a note when the gap is older than the bound. */
 export interface GapPlan {

@@ -20,28 +20,12 @@ import {
   migrationStatus,
   readMigrations,
   saveQuotes,
-  type Quote,
   type Sql,
 } from "../database.ts";
 import { createTestDatabase, dropTestDatabase, makeTempDir, useTestDatabase } from "./support/database.ts";
+import { sampleQuote } from "./support/quotes.ts";
 
-const FETCHED_AT = new Date("2026-11-29T12:00:00Z");
-
-function quote(overrides: Partial<Quote> = {}): Quote {
-  return {
-    pair: "USD-BRL",
-    ts: new Date("2024-08-23T17:39:40Z"),
-    bid: "5.5037",
-    ask: "5.506",
-    high: "5.6061",
-    low: "5.4716",
-    varBid: "-0.0785",
-    pctChange: "-1.41",
-    source: "test",
-    fetchedAt: FETCHED_AT,
-    ...overrides,
-  };
-}
+const quote = sampleQuote;
 
 async function countQuotes(sql: Sql): Promise<number> {
   const [row] = await sql<{ n: number }[]>`select count(*)::int as n from quotes`;

@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { connectUrl, saveQuotes, type Quote, type Sql } from "../database.ts";
 import {
   EXIT,
-  addDays,
   dryRun,
   formatProgress,
   formatSummary,

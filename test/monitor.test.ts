@@ -3,19 +3,9 @@ import { saveQuotes } from "../database.ts";
 import { formatQuote } from "../monitor.ts";
 import { runScript } from "./support/cli.ts";
 import { useTestDatabase } from "./support/database.ts";
+import { sampleQuote } from "./support/quotes.ts";
 
-const QUOTE = {
-  pair: "USD-BRL",
-  ts: new Date("2024-08-23T17:39:40Z"),
-  bid: "5.5037",
-  ask: "5.506",
-  high: "5.6061",
-  low: "5.4716",
-  varBid: "-0.0785",
-  pctChange: "-1.41",
-  source: "test",
-  fetchedAt: new Date("2024-08-23T17:40:00Z"),
-};
+const QUOTE = sampleQuote();
 
 describe("formatQuote()", () => {
   test("shows the decimals as stored and the age in minutes", () => {
