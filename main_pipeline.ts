@@ -58,7 +58,6 @@ export const EXIT = { ok: 0, failure: 1, usage: 2, locked: 75 } as const;
 // ---------------------------------------------------------------------------------------------
 // Plans (pure)
 
-
 /** Days the latest-quote run should fill in for one pair, and a note when the gap is older than the bound. */
 export interface GapPlan {
   pair: string;
@@ -563,7 +562,8 @@ export async function main(args: string[], env: Record<string, string | undefine
 
   let sql: Sql | undefined;
   try {
-    sql = await connect();
+    // The lock's session, the run's own queries, and the backfill's writers.
+    sql = await connect(undefined, { max: BACKFILL_WRITERS + 2 });
   } catch (error) {
     console.error(errorLine(error));
     return exitCodeOf(error);
