@@ -916,6 +916,14 @@ export async function backfillDoneThrough(sql: Sql, pair: string, from: string, 
   return row?.doneThrough ?? null;
 }
 
+/**
+ * Forgets a finished backfill's progress, so that the same range runs again from its start:
+ * progress exists to resume an interrupted run, not to make a completed one a no-op.
+ */
+export async function resetBackfillProgress(sql: Sql, pair: string, from: string, to: string): Promise<void> {
+  await sql`delete from backfill_progress where pair = ${pair} and range_from = ${from} and range_to = ${to}`;
+}
+
 /** Channel of the notifications sent after quotes are stored; the payload is JSON `{pair, ts}`. */
 export const QUOTES_CHANNEL = "quotes";
 
@@ -961,8 +969,17 @@ export interface RunOutcome {
   fetched: number;
   inserted: number;
   updated: number;
+  unchanged?: number;
   error?: string;
+  /** The step that failed; the counts say what was stored before (or despite) it. */
+  failedStep?: RunStep;
+  /** Pairs whose fetch failed while the others were stored. */
+  failedPairs?: readonly string[];
+  warnings?: readonly string[];
 }
+
+/** The steps of a run, as pipeline_runs.failed_step names them. */
+export type RunStep = "start" | "fetch" | "store" | "analyse";
 
 /** Records the start of a pipeline run; returns its id. */
 export async function startRun(sql: Sql, pairs: readonly string[]): Promise<number> {
@@ -974,8 +991,8 @@ export async function startRun(sql: Sql, pairs: readonly string[]): Promise<numb
 /** Records a run that failed before it could start (e.g. another run held the lock). */
 export async function recordFailedRun(sql: Sql, pairs: readonly string[], error: string): Promise<number> {
   const [run] = await sql<{ id: number }[]>`
-    insert into pipeline_runs (pairs, status, finished_at, error)
-    values (${[...pairs]}, 'failed', now(), ${error}) returning id::int`;
+    insert into pipeline_runs (pairs, status, finished_at, error, failed_step)
+    values (${[...pairs]}, 'failed', now(), ${error}, 'start') returning id::int`;
   if (!run) throw new Error("insert into pipeline_runs returned no row");
   return run.id;
 }
@@ -997,7 +1014,9 @@ export async function finishRun(sql: Sql, id: number, outcome: RunOutcome): Prom
   await sql`
     update pipeline_runs
     set status = ${outcome.status}, finished_at = now(), rows_fetched = ${outcome.fetched},
-        rows_inserted = ${outcome.inserted}, rows_updated = ${outcome.updated}, error = ${outcome.error ?? null}
+        rows_inserted = ${outcome.inserted}, rows_updated = ${outcome.updated}, rows_unchanged = ${outcome.unchanged ?? 0},
+        error = ${outcome.error ?? null}, failed_step = ${outcome.failedStep ?? null},
+        failed_pairs = ${[...(outcome.failedPairs ?? [])]}, warnings = ${[...(outcome.warnings ?? [])]}
     where id = ${id}`;
 }
 

@@ -17,11 +17,14 @@ import {
   migrate,
   newestStored,
   recordFailedRun,
+  resetBackfillProgress,
   saveQuotes,
   startRun,
   withPipelineLock,
   type BackfillStep,
   type Quote,
+  type RunOutcome,
+  type RunStep,
   type SaveCounts,
   type Sql,
 } from "./database.ts";
@@ -127,22 +130,37 @@ export interface RunSummary {
   healed: number;
   /** One line per alert that fired or resolved. */
   alerts: string[];
+  /** One line per failed webhook delivery, naming the webhook's host. */
+  undelivered: string[];
   warnings: string[];
   durationMs: number;
   error?: string;
+  /** The step that failed. The counts say what was stored all the same. */
+  failedStep?: RunStep;
+  /** Pairs whose fetch failed while the other pairs were stored. */
+  failedPairs: string[];
   /** The exit code this run calls for. */
   exitCode: number;
+}
+
+/** A failure that did not stop the run but makes it fail: one pair's fetch, or the analysis step. */
+interface Problem {
+  step: RunStep;
+  pair?: string;
+  message: string;
 }
 
 interface Tally extends SaveCounts {
   fetched: number;
   healed: number;
   alerts: string[];
+  undelivered: string[];
   warnings: string[];
+  problems: Problem[];
 }
 
 function emptyTally(): Tally {
-  return { fetched: 0, inserted: 0, updated: 0, unchanged: 0, healed: 0, alerts: [], warnings: [] };
+  return { fetched: 0, inserted: 0, updated: 0, unchanged: 0, healed: 0, alerts: [], undelivered: [], warnings: [], problems: [] };
 }
 
 function addCounts(tally: Tally, counts: SaveCounts): void {
@@ -154,7 +172,9 @@ function addCounts(tally: Tally, counts: SaveCounts): void {
 /**
  * One run: migrate, take the pipeline lock, fetch and store (latest quotes with gap healing, or
  * a backfill), analyse, and record the run in pipeline_runs whatever happens. Never throws for
- * a failed run: the summary says how it ended and which exit code that means.
+ * a failed run: the summary says how it ended, at which step, and which exit code that means.
+ * One pair's failure never costs another pair its data, and a failure of the analysis step
+ * never undoes the quotes stored before it.
  */
 export async function runPipeline(sql: Sql, options: PipelineOptions): Promise<RunSummary> {
   const began = performance.now();
@@ -162,33 +182,56 @@ export async function runPipeline(sql: Sql, options: PipelineOptions): Promise<R
   const mode = options.history ? "backfill" : "latest";
   const tally = emptyTally();
   let runId: number | null = null;
+  let step = "start" as RunStep;
   try {
     await migrate(sql);
     await withPipelineLock(sql, options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, async () => {
       // Holding the lock, no other run is in progress: a "running" row is one whose process died.
       await closeInterruptedRuns(sql);
       runId = await startRun(sql, pairs);
+      step = "fetch";
       if (options.history) await backfill(sql, pairs, options.history, options, tally);
-      else await storeLatest(sql, pairs, options, tally);
-      await runAnalysis(sql, pairs, options, tally);
-      await finishRun(sql, runId, { status: "succeeded", ...tally });
+      else await storeLatest(sql, pairs, options, tally, () => (step = "store"));
+      step = "analyse";
+      try {
+        // Every pair, those whose fetch failed too: a feed that stopped is what staleness is for.
+        await runAnalysis(sql, pairs, options, tally);
+      } catch (error) {
+        tally.problems.push({ step: "analyse", message: `the analysis step failed (the quotes are stored): ${errorLine(error)}` });
+      }
+      await finishRun(sql, runId, outcomeOf(tally));
     });
-    return summary("succeeded", runId, mode, pairs, tally, began);
+    return summary(runId, mode, pairs, tally, began);
   } catch (error) {
-    const message = errorLine(error);
+    // In the fetch step, anything but a source failure comes from the database: a write.
+    const failedStep = step === "fetch" && !(error instanceof IngestError) ? "store" : step;
+    tally.problems.push({ step: failedStep, message: errorLine(error) });
+    const outcome = outcomeOf(tally);
     // The run's own record must not hide the failure that ended it (the database may be what failed).
-    const failed = { status: "failed", ...tally, error: message } as const;
-    if (runId !== null) await finishRun(sql, runId, failed).catch(() => {});
-    else runId = await recordFailedRun(sql, pairs, message).catch(() => null);
-    return { ...summary("failed", runId, mode, pairs, tally, began), error: message, exitCode: exitCodeOf(error) };
+    if (runId !== null) await finishRun(sql, runId, outcome).catch(() => {});
+    else runId = await recordFailedRun(sql, pairs, outcome.error ?? "").catch(() => null);
+    return { ...summary(runId, mode, pairs, tally, began), exitCode: exitCodeOf(error) };
   }
 }
+
+function outcomeOf(tally: Tally): RunOutcome {
+  const [first] = tally.problems;
+  return {
+    status: first ? "failed" : "succeeded",
+    ...tally,
+    error: first ? tally.problems.map((problem) => problem.message).join("; ") : undefined,
+    failedStep: first?.step,
+    failedPairs: failedPairs(tally),
+  };
+}
+
+const failedPairs = (tally: Tally) => [...new Set(tally.problems.flatMap((problem) => (problem.pair ? [problem.pair] : [])))];
 
 /** The analysis step: alert transitions become lines of the summary; undelivered webhooks, warnings. */
 async function runAnalysis(sql: Sql, pairs: string[], options: PipelineOptions, tally: Tally): Promise<void> {
   const { transitions, delivery } = await analyse(sql, pairs, { config: options.analysis, now: options.now, sleep: options.sleep });
   tally.alerts.push(...transitions.map(describeTransition));
-  for (const failure of delivery.pending) tally.warnings.push(`alert notification not delivered yet (${failure}); it is kept and sent on the next run`);
+  for (const failure of delivery.pending) tally.undelivered.push(`alert notification not delivered yet (${failure}); it is kept and sent on the next run`);
 }
 
 /** Fetches and validates, as a run would, and writes nothing: no database is touched. */
@@ -202,24 +245,20 @@ export async function dryRun(options: PipelineOptions): Promise<RunSummary> {
         for await (const chunk of dailyChunks(pair, options.history, options)) tally.fetched += chunk.quotes.length;
       }
     } else {
-      tally.fetched = (await fetchLatest(pairs, options)).length;
+      const latest = await fetchLatestOfEach(pairs, options, tally);
+      tally.fetched = latest.length;
     }
-    return summary("succeeded", null, "dry-run", pairs, tally, began);
   } catch (error) {
-    return { ...summary("failed", null, "dry-run", pairs, tally, began), error: errorLine(error), exitCode: exitCodeOf(error) };
+    tally.problems.push({ step: "fetch", message: errorLine(error) });
+    return { ...summary(null, "dry-run", pairs, tally, began), exitCode: exitCodeOf(error) };
   }
+  return summary(null, "dry-run", pairs, tally, began);
 }
 
-function summary(
-  status: RunSummary["status"],
-  runId: number | null,
-  mode: RunSummary["mode"],
-  pairs: string[],
-  tally: Tally,
-  began: number,
-): RunSummary {
+function summary(runId: number | null, mode: RunSummary["mode"], pairs: string[], tally: Tally, began: number): RunSummary {
+  const outcome = outcomeOf(tally);
   return {
-    status,
+    status: outcome.status,
     runId,
     mode,
     pairs,
@@ -229,27 +268,69 @@ function summary(
     unchanged: tally.unchanged,
     healed: tally.healed,
     alerts: tally.alerts,
+    undelivered: tally.undelivered,
     warnings: tally.warnings,
     durationMs: Math.round(performance.now() - began),
-    exitCode: status === "succeeded" ? EXIT.ok : EXIT.failure,
+    ...(outcome.error === undefined ? {} : { error: outcome.error, failedStep: outcome.failedStep }),
+    failedPairs: failedPairs(tally),
+    exitCode: outcome.status === "succeeded" ? EXIT.ok : EXIT.failure,
   };
 }
 
-/** The latest quotes plus the days missing since the last run, all fetched before one write. */
-async function storeLatest(sql: Sql, pairs: string[], options: PipelineOptions, tally: Tally): Promise<void> {
-  const latest = await fetchLatest(pairs, options);
+// AwesomeAPI answers a multi-pair request with one error when one pair is unknown or malformed:
+// these failures may belong to one pair, so each pair is then asked for on its own.
+const PAIR_SPECIFIC: ReadonlySet<string> = new Set(["UNKNOWN_PAIR", "INVALID_PAYLOAD"]);
+
+/**
+ * The latest quote of every pair: one request for all, and if that answer fails because of one
+ * pair, one request per pair, so that the others are still stored. A pair that fails is a
+ * problem of the run; a failure of the source as a whole (network, 5xx) is thrown.
+ */
+async function fetchLatestOfEach(pairs: string[], options: PipelineOptions, tally: Tally): Promise<Quote[]> {
+  try {
+    return await fetchLatest(pairs, options);
+  } catch (error) {
+    if (pairs.length === 1 || !(error instanceof IngestError && PAIR_SPECIFIC.has(error.code))) throw error;
+  }
+  const answers = await Promise.allSettled(pairs.map((pair) => fetchLatest([pair], options)));
+  const quotes: Quote[] = [];
+  answers.forEach((answer, index) => {
+    if (answer.status === "fulfilled") quotes.push(...answer.value);
+    else tally.problems.push({ step: "fetch", pair: pairs[index], message: errorLine(answer.reason) });
+  });
+  return quotes;
+}
+
+/**
+ * The latest quotes plus the days missing since the last run, all fetched before one write.
+ * A pair whose gap could not be fetched stores nothing this run, not even its latest quote:
+ * stored, it would hide the gap from the next run's healing.
+ */
+async function storeLatest(sql: Sql, pairs: string[], options: PipelineOptions, tally: Tally, onStore: () => void): Promise<void> {
+  const latest = await fetchLatestOfEach(pairs, options, tally);
   const today = saoPauloDay((options.now ?? (() => new Date()))());
-  const newest = await newestStored(sql, pairs);
-  const healed = [];
-  for (const pair of pairs) {
+  const fetchedPairs = [...new Set(latest.map((quote) => quote.pair))];
+  const newest = await newestStored(sql, fetchedPairs);
+  const healed: Quote[] = [];
+  const unhealed = new Set<string>();
+  for (const pair of fetchedPairs) {
     const plan = planGapHealing(pair, newest.get(pair), today);
     if (plan.warning) tally.warnings.push(plan.warning);
     if (!plan.range) continue;
-    for await (const chunk of dailyChunks(pair, plan.range, options)) healed.push(...chunk.quotes);
+    try {
+      const quotes: Quote[] = [];
+      for await (const chunk of dailyChunks(pair, plan.range, options)) quotes.push(...chunk.quotes);
+      healed.push(...quotes);
+    } catch (error) {
+      if (!(error instanceof IngestError)) throw error;
+      unhealed.add(pair);
+      tally.problems.push({ step: "fetch", pair, message: `${errorLine(error)} (nothing of ${pair} is stored this run, so the next run fills the gap)` });
+    }
   }
+  const quotes = [...healed, ...latest.filter((quote) => !unhealed.has(quote.pair))];
   tally.healed = healed.length;
-  const quotes = [...healed, ...latest];
   tally.fetched = quotes.length;
+  onStore();
   addCounts(tally, await saveQuotes(sql, quotes, { notify: true }));
 }
 
@@ -299,10 +380,15 @@ async function backfill(sql: Sql, pairs: string[], range: DateRange, options: Pi
   const writer = backgroundWriter(sql, tally, BACKFILL_WRITERS);
   try {
     for (const [pairIndex, pair] of pairs.entries()) {
+      const last = range.to < today ? range.to : today;
+      if (range.from > last) continue;
       const doneThrough = await backfillDoneThrough(sql, pair, range.from, range.to);
-      const from = doneThrough === null ? range.from : addDays(doneThrough, 1);
-      if (from > range.to || from > today) continue;
-      let chunks = planChunks(from, range.to < today ? range.to : today).length;
+      // Progress resumes an interrupted run; a range that completed is fetched again in full,
+      // and only what differs is written (corrections go through quote_revisions).
+      const completed = doneThrough !== null && doneThrough >= last;
+      if (completed) await resetBackfillProgress(sql, pair, range.from, range.to);
+      const from = doneThrough === null || completed ? range.from : addDays(doneThrough, 1);
+      let chunks = planChunks(from, last).length;
       let chunk = 0;
       let batch: Quote[] = [];
       let batchThrough: string | undefined;
@@ -317,7 +403,7 @@ async function backfill(sql: Sql, pairs: string[], range: DateRange, options: Pi
         await writer.write(quotes, progress);
       };
       try {
-        for await (const part of dailyChunks(pair, { from, to: range.to }, { ...options, concurrency: BACKFILL_CONCURRENCY })) {
+        for await (const part of dailyChunks(pair, { from, to: last }, { ...options, concurrency: BACKFILL_CONCURRENCY })) {
           tally.fetched += part.quotes.length;
           batch.push(...part.quotes);
           batchThrough = part.to;
@@ -334,6 +420,10 @@ async function backfill(sql: Sql, pairs: string[], range: DateRange, options: Pi
             elapsedMs: performance.now() - began,
           });
         }
+      } catch (error) {
+        // The source failed for this pair: what it stored so far stays, the next pairs go on.
+        if (!(error instanceof IngestError)) throw error;
+        tally.problems.push({ step: "fetch", pair, message: errorLine(error) });
       } finally {
         await flush();
       }
@@ -371,21 +461,35 @@ export function formatSummary(run: RunSummary): string {
         (run.healed ? ` (${run.healed} from gap healing)` : "");
   const id = run.runId === null ? "" : ` [run ${run.runId}]`;
   const seconds = (run.durationMs / 1000).toFixed(1);
-  if (run.status === "failed") return `${run.mode} ${run.pairs.join(",")} failed after ${seconds} s${id}: ${run.error}`;
-  return `${run.mode} ${run.pairs.join(",")} ok: ${counts} in ${seconds} s${id}`;
+  if (run.status === "succeeded") return `${run.mode} ${run.pairs.join(",")} ok: ${counts} in ${seconds} s${id}`;
+  const step = run.failedStep ? ` at the ${run.failedStep} step` : "";
+  // A failed run may have stored quotes all the same: one pair's failure does not cost the
+  // others, and the analysis step runs after the quotes are committed.
+  const stored = run.inserted + run.updated + run.unchanged > 0 ? `; stored all the same: ${counts}` : "";
+  return `${run.mode} ${run.pairs.join(",")} failed${step} after ${seconds} s${id}: ${run.error}${stored}`;
 }
 
-/** A progress line for a terminal: pair, chunk, rows, rate, ETA. */
-export function formatProgress(p: BackfillProgress): string {
+const PROGRESS_BAR_WIDTH = 20;
+const PROGRESS_BAR_MAX_WIDTH = 40;
+
+/**
+ * A progress line for a terminal: pair, bar, chunk, rows, rate, ETA. Given the terminal's
+ * width, the bar takes the room left (none on a narrow terminal) and the line never wraps,
+ * which would break the redraw in place.
+ */
+export function formatProgress(p: BackfillProgress, columns?: number): string {
   const rate = p.elapsedMs > 0 ? Math.round((p.rows * 1000) / p.elapsedMs) : 0;
   const pairFraction = p.chunks > 0 ? p.chunk / p.chunks : 1;
   const overall = (p.pairIndex + pairFraction) / p.pairCount;
   const etaSeconds = overall > 0 ? Math.round((p.elapsedMs / overall - p.elapsedMs) / 1000) : 0;
-  const width = 20;
-  const filled = Math.round(overall * width);
-  const bar = `${"#".repeat(filled)}${"-".repeat(width - filled)}`;
   const eta = `${Math.floor(etaSeconds / 60)}:${String(etaSeconds % 60).padStart(2, "0")}`;
-  return `${p.pair} [${bar}] chunk ${p.chunk}/${p.chunks} to ${p.doneThrough}  ${p.rows.toLocaleString("en-US")} rows  ${rate.toLocaleString("en-US")} rows/s  ETA ${eta}`;
+  const rest = `chunk ${p.chunk}/${p.chunks} to ${p.doneThrough}  ${p.rows.toLocaleString("en-US")} rows  ${rate.toLocaleString("en-US")} rows/s  ETA ${eta}`;
+  // One column stays free: a line that fills the last column wraps on some terminals.
+  const room = columns === undefined ? undefined : columns - 1;
+  const width = room === undefined ? PROGRESS_BAR_WIDTH : Math.min(PROGRESS_BAR_MAX_WIDTH, room - p.pair.length - rest.length - 4);
+  if (width < 5) return `${p.pair} ${rest}`.slice(0, Math.max(0, room ?? Number.POSITIVE_INFINITY));
+  const filled = Math.round(overall * width);
+  return `${p.pair} [${"#".repeat(filled)}${"-".repeat(width - filled)}] ${rest}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -401,13 +505,16 @@ Options:
   --pairs LIST         comma-separated pairs (default: COTACAO_PAIRS, else ${DEFAULT_PAIRS.join(",")})
   --backfill DAYS      load the last DAYS days of daily history instead
   --from DATE          load daily history from DATE (YYYY-MM-DD) ...
-  --to DATE            ... to DATE (default today); an interrupted backfill run again carries on
+  --to DATE            ... to DATE (default today). Run again, an interrupted backfill carries
+                       on where it stopped; a completed one fetches the range again and
+                       writes only what differs
   --lock-timeout DUR   wait this long for a run in progress (default 30s), then exit 75
   --every DUR          keep running, one cycle every DUR (e.g. 60s, 5m); Ctrl-C or SIGTERM
                        finish the current cycle and exit 0
   --dry-run            fetch and validate, write nothing (the database is not touched)
   --json               print the run's summary as JSON
-  --quiet              print only errors and alerts
+  --quiet              print nothing for a healthy run; errors, alert lines and failed
+                       webhook deliveries are still printed (cron mails them)
   -h, --help           show this help
 
 Durations: 250ms, 30s, 5m, 2h (a plain number is seconds).
@@ -415,8 +522,9 @@ Durations: 250ms, 30s, 5m, 2h (a plain number is seconds).
 Each alert that fires or resolves prints one line ("alert: FIRING USD-BRL ...") and is sent
 to ALERT_WEBHOOK_URLS (see bun analysis.ts --help).
 
-Exit codes: 0 success, 1 failure (source or database), 2 bad usage or configuration,
-75 another run holds the lock.`;
+Exit codes: 0 success, 1 failure (the source, a pair, the database or the analysis step;
+quotes stored before the failure stay stored and the summary counts them), 2 bad usage or
+configuration, 75 another run holds the lock.`;
 
 const PairsSchema = v.pipe(
   v.string(),
@@ -514,6 +622,8 @@ function report(run: RunSummary, invocation: Invocation): void {
   // An alert is news even in cron's quiet mode.
   if (!invocation.json) for (const alert of run.alerts) console.log(`alert: ${alert}`);
   if (run.status === "failed") console.error(invocation.json ? run.error : formatSummary(run));
+  // A webhook that fails loses alerts: say so even in quiet mode, so that cron mails it.
+  if (!invocation.json) for (const line of run.undelivered) console.error(`webhook: ${line}`);
   if (!invocation.quiet && !invocation.json) for (const warning of run.warnings) console.error(`warning: ${warning}`);
 }
 
@@ -549,7 +659,7 @@ export async function main(args: string[], env: Record<string, string | undefine
     history: invocation.history,
     lockTimeoutMs: invocation.lockTimeoutMs,
     analysis,
-    onProgress: progressOnTty ? (progress) => process.stderr.write(`\r\x1b[2K${formatProgress(progress)}`) : undefined,
+    onProgress: progressOnTty ? (progress) => process.stderr.write(`\r\x1b[2K${formatProgress(progress, process.stderr.columns)}`) : undefined,
   };
   const clearProgress = () => progressOnTty && invocation.history && process.stderr.write("\r\x1b[2K");
 

@@ -145,7 +145,9 @@ describe("pure parts", () => {
       unchanged: 1,
       healed: 2,
       alerts: [],
+      undelivered: [],
       warnings: [],
+      failedPairs: [],
       durationMs: 412,
       exitCode: 0,
     });
@@ -162,6 +164,17 @@ describe("pure parts", () => {
     });
     expect(progress).toContain("USD-BRL [##########----------] chunk 5/10 to 2004-06-30");
     expect(progress).toContain("1,234 rows  1,234 rows/s  ETA 0:01");
+  });
+
+  test("formatProgress() fits the terminal: the bar takes the room left, and the line never wraps", () => {
+    const at = { pair: "USD-BRL", pairIndex: 0, pairCount: 1, chunk: 5, chunks: 10, doneThrough: "2004-06-30", rows: 1234, elapsedMs: 1000 };
+    for (const columns of [200, 120, 80, 60, 40, 20]) {
+      expect(formatProgress(at, columns).length).toBeLessThan(columns);
+    }
+    expect(formatProgress(at, 200)).toContain(`[${"#".repeat(20)}${"-".repeat(20)}]`);
+    expect(formatProgress(at, 80)).toMatch(/^USD-BRL \[#+-+\] chunk 5\/10/);
+    // Too narrow for a bar: the figures stay, from the left.
+    expect(formatProgress(at, 40)).toStartWith("USD-BRL chunk 5/10 to 2004-06-30");
   });
 });
 
@@ -344,8 +357,9 @@ describe("runPipeline(): backfill", () => {
           select to_char(ts at time zone 'America/Sao_Paulo', 'YYYY-MM-DD') as date, bid::text as bid
           from quotes where pair = 'USD-BRL' order by ts`;
         expect(rows.map((row) => ({ date: row.date, bid: row.bid }))).toEqual(inRange.map((p) => ({ date: p.date, bid: p.bid })));
+        // Run again once complete, the range is fetched again and nothing is written twice.
         const again = await runPipeline(sql, against(api, { history: RANGE, now: at }));
-        expect(again).toMatchObject({ status: "succeeded", fetched: 0, inserted: 0 });
+        expect(again).toMatchObject({ status: "succeeded", fetched: inRange.length, inserted: 0, updated: 0, unchanged: inRange.length });
       });
     } finally {
       await sql.end({ timeout: 5 });
@@ -382,6 +396,117 @@ describe("runPipeline(): backfill", () => {
       await clean.end({ timeout: 5 });
       await resumed.end({ timeout: 5 });
     }
+  });
+  test("a completed range run again is fetched again: lost rows come back, corrections become revisions", async () => {
+    const sql = await freshDatabase();
+    const range = { from: "2023-01-01", to: "2023-12-31" };
+    const year = ptax.filter((point) => point.date >= range.from && point.date <= range.to);
+    try {
+      await withApi(dailySeries({ "USD-BRL": ptax }), async (api) => {
+        const first = await runPipeline(sql, against(api, { history: range, now: at }));
+        expect(first).toMatchObject({ status: "succeeded", inserted: year.length });
+      });
+      // 15 rows lost, and the API has since corrected one day of history.
+      await sql`delete from quotes where ts in (select ts from quotes order by ts limit 15)`;
+      const corrected = year[100]!;
+      const series = ptax.map((point) => (point.date === corrected.date ? { ...point, bid: "9.9999" } : point));
+      await withApi(dailySeries({ "USD-BRL": series }), async (api) => {
+        const again = await runPipeline(sql, against(api, { history: range, now: at }));
+        expect(again).toMatchObject({ status: "succeeded", fetched: year.length, inserted: 15, updated: 1, unchanged: year.length - 16 });
+        expect(formatSummary(again)).toContain(`inserted 15, updated 1, unchanged ${year.length - 16}`);
+      });
+      const [revision] = await sql`select bid::text from quote_revisions`;
+      expect(revision?.bid).toBe(corrected.bid);
+      const [stored] = await sql`
+        select bid::text from quotes where (ts at time zone 'America/Sao_Paulo')::date = ${corrected.date}::date`;
+      expect(stored?.bid).toBe("9.9999");
+      const [progress] = await sql`select done_through::text as done from backfill_progress`;
+      expect(progress?.done).toBe(range.to);
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+  });
+
+  test("one pair's failure costs the other pairs nothing: an unknown pair in a backfill", async () => {
+    const sql = await freshDatabase();
+    const range = { from: "2023-01-01", to: "2023-06-30" };
+    const half = ptax.filter((point) => point.date >= range.from && point.date <= range.to);
+    try {
+      await withApi(dailySeries({ "USD-BRL": ptax }), async (api) => {
+        const run = await runPipeline(sql, against(api, { pairs: ["XXX-BRL", "USD-BRL"], history: range, now: at }));
+        expect(run).toMatchObject({ status: "failed", exitCode: EXIT.failure, failedStep: "fetch", failedPairs: ["XXX-BRL"], inserted: half.length });
+        expect(run.error).toContain('unknown pair "XXX-BRL"');
+      });
+      const [count] = await sql`select count(*)::int as n from quotes where pair = 'USD-BRL'`;
+      expect(count?.n).toBe(half.length);
+      const [record] = await sql`select status, failed_step, failed_pairs, rows_inserted from pipeline_runs`;
+      expect(record).toEqual({ status: "failed", failed_step: "fetch", failed_pairs: ["XXX-BRL"], rows_inserted: half.length });
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+  });
+});
+
+describe("runPipeline(): one pair's failure, and the analysis step's", () => {
+  const db = useTestDatabase();
+  const usd = (fixtureJson(LAST_USD) as { USDBRL: Record<string, string> }).USDBRL;
+  const unknownXxx = json({ status: 404, code: "CoinNotExists", message: "moeda nao encontrada XXX-BRL" }, { status: 404 });
+
+  test("an unknown pair among several: the others are fetched on their own and stored, the run fails naming it", async () => {
+    await db.sql`delete from quotes`;
+    const reply = routes({ "/json/last/USD-BRL,XXX-BRL": unknownXxx, [LAST_USD_PATH]: replay(LAST_USD), "/json/last/XXX-BRL": unknownXxx });
+    await withApi(reply, async (api) => {
+      const run = await runPipeline(db.sql, against(api, { pairs: ["USD-BRL", "XXX-BRL"] }));
+      expect(run).toMatchObject({ status: "failed", exitCode: EXIT.failure, failedStep: "fetch", failedPairs: ["XXX-BRL"], inserted: 1 });
+      expect(run.error).toContain('unknown pair "XXX-BRL"');
+      expect(formatSummary(run)).toMatch(/^latest USD-BRL,XXX-BRL failed at the fetch step after .*unknown pair "XXX-BRL".*; stored all the same: fetched 1, inserted 1/);
+    });
+    const [stored] = await db.sql`select pair, bid::text from quotes`;
+    expect(stored).toEqual({ pair: "USD-BRL", bid: usd.bid });
+    const [record] = await db.sql`select status, failed_step, failed_pairs, rows_inserted from pipeline_runs order by id desc limit 1`;
+    expect(record).toEqual({ status: "failed", failed_step: "fetch", failed_pairs: ["XXX-BRL"], rows_inserted: 1 });
+  });
+
+  test("a pair whose gap cannot be fetched stores nothing, so the next run heals it; the other pair is stored", async () => {
+    await db.sql`delete from quotes`;
+    const old = new Date("2024-10-16T20:00:00Z");
+    await saveQuotes(db.sql, [{ ...SEED, ts: old }, { ...SEED, pair: "EUR-BRL", ts: old, bid: "6.1", ask: "6.2" }]);
+    const both = json({ USDBRL: usd, EURBRL: { ...usd, code: "EUR", name: "Euro/Real Brasileiro", bid: "6.1712", ask: "6.1801" } });
+    const days = ["2024-10-17", "2024-10-18", "2024-10-21", "2024-10-22", "2024-10-23", "2024-10-24"];
+    const daily = dailySeries({ "USD-BRL": days.map((date) => ({ date, bid: "5.61" })) });
+    const reply = routes({ "/json/last/USD-BRL,EUR-BRL": both, "/json/daily/EUR-BRL/360": status(500) }, daily);
+    await withApi(reply, async (api) => {
+      const run = await runPipeline(db.sql, against(api, { pairs: ["USD-BRL", "EUR-BRL"] }));
+      expect(run).toMatchObject({ status: "failed", failedPairs: ["EUR-BRL"], inserted: 7, healed: 6 });
+      expect(run.error).toContain("EUR-BRL");
+      expect(run.error).toContain("the next run fills the gap");
+    });
+    const counts = await db.sql`select pair, count(*)::int as n from quotes group by pair order by pair`;
+    expect([...counts]).toEqual([{ pair: "EUR-BRL", n: 1 }, { pair: "USD-BRL", n: 8 }]);
+  });
+
+  test("a failure of the analysis step keeps the quotes and records the step that failed", async () => {
+    await db.sql`delete from quotes`;
+    await db.sql.unsafe(`
+      create function refuse() returns trigger language plpgsql as $$ begin raise exception 'alert bookkeeping broke'; end $$;
+      create trigger refuse before insert or update on alert_state for each row execute function refuse();`);
+    try {
+      await withApi(replay(LAST_USD), async (api) => {
+        const run = await runPipeline(db.sql, against(api));
+        expect(run).toMatchObject({ status: "failed", exitCode: EXIT.failure, failedStep: "analyse", inserted: 1 });
+        expect(run.error).toContain("the analysis step failed (the quotes are stored)");
+        expect(run.error).toContain("alert bookkeeping broke");
+      });
+      const [record] = await db.sql`select status, failed_step, rows_inserted, error from pipeline_runs order by id desc limit 1`;
+      expect(record).toMatchObject({ status: "failed", failed_step: "analyse", rows_inserted: 1 });
+      const [count] = await db.sql`select count(*)::int as n from quotes`;
+      expect(count?.n).toBe(1);
+    } finally {
+      await db.sql.unsafe("drop trigger refuse on alert_state; drop function refuse()");
+    }
+    await withApi(replay(LAST_USD), async (api) => {
+      expect(await runPipeline(db.sql, against(api))).toMatchObject({ status: "succeeded", unchanged: 1 });
+    });
   });
 });
 
@@ -436,6 +561,18 @@ describe("bun main_pipeline.ts", () => {
       expect(result.stdout).toBe("");
       expect(result.stderr.trim().split("\n")).toHaveLength(1);
       expect(result.stderr).toContain("HTML page");
+    });
+  });
+
+  test("an unknown pair among several: the others are stored, exit 1, one line on stderr naming it, even with --quiet", async () => {
+    const unknown = json({ status: 404, code: "CoinNotExists", message: "moeda nao encontrada XXX-BRL" }, { status: 404 });
+    await withApi(routes({ "/json/last/USD-BRL,XXX-BRL": unknown, [LAST_USD_PATH]: FRESH, "/json/last/XXX-BRL": unknown }), async (api) => {
+      const result = await runScript("main_pipeline.ts", ["--quiet", "--pairs", "USD-BRL,XXX-BRL"], { env: { DATABASE_URL: db.url, AWESOMEAPI_URL: api.url } });
+      expect(result.code).toBe(EXIT.failure);
+      expect(result.stdout).toBe("");
+      const lines = result.stderr.trim().split("\n");
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/failed at the fetch step .*unknown pair "XXX-BRL".*stored all the same: fetched 1/);
     });
   });
 
