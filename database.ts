@@ -173,6 +173,29 @@ export function connectUrl(url: string, { max = 4 }: ConnectOptions = {}): Sql {
   });
 }
 
+// Error codes that mean the server went away or could not be reached: postgres.js's own, the
+// socket's, and PostgreSQL's shutdown and connection-exception (08xxx) SQLSTATEs.
+const CONNECTION_LOST_CODES: ReadonlySet<string> = new Set([
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  "CONNECT_TIMEOUT",
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "57P01", // admin_shutdown
+  "57P02", // crash_shutdown
+  "57P03", // cannot_connect_now
+]);
+
+/** Whether `error` says the connection to PostgreSQL was lost, or could not be made. */
+export function isConnectionLost(error: unknown): boolean {
+  const { code, syscall } = (error ?? {}) as { code?: unknown; syscall?: unknown };
+  if (typeof code !== "string") return false;
+  // A Unix socket that is gone (the embedded server stopped) is ENOENT on connect.
+  return CONNECTION_LOST_CODES.has(code) || code.startsWith("08") || (code === "ENOENT" && syscall === "connect");
+}
+
 // ---------------------------------------------------------------------------------------------
 // The embedded server
 

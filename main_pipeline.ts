@@ -14,6 +14,8 @@ import {
   closeInterruptedRuns,
   connect,
   finishRun,
+  isConnectionLost,
+  loadDatabaseConfig,
   migrate,
   newestStored,
   recordFailedRun,
@@ -22,6 +24,7 @@ import {
   startRun,
   withPipelineLock,
   type BackfillStep,
+  type DatabaseConfig,
   type Quote,
   type RunOutcome,
   type RunStep,
@@ -445,6 +448,10 @@ function exitCodeOf(error: unknown): number {
 /** One line for the person running it (or cron's mail); never a stack, never a query parameter. */
 export function errorLine(error: unknown): string {
   if (error instanceof DatabaseError || error instanceof IngestError) return error.message;
+  if (isConnectionLost(error)) {
+    const { code } = error as { code: string };
+    return `Cannot complete the run: lost the connection to PostgreSQL (${code}); what was committed before stays stored, check the server (bun database.ts status) and run again`;
+  }
   const message = error instanceof Error ? error.message : String(error);
   return `Cannot complete the run: ${message.split("\n")[0]}`;
 }
@@ -635,11 +642,34 @@ function sleepUnless(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/**
+ * Connects, runs one cycle and disconnects. A connection of its own per cycle: with --every, a
+ * cycle after the database went away reconnects (and restarts the embedded server).
+ */
+async function connectAndRun(database: DatabaseConfig, options: PipelineOptions): Promise<RunSummary> {
+  const began = performance.now();
+  let sql: Sql;
+  try {
+    // The lock's session, the run's own queries, and the backfill's writers.
+    sql = await connect(database, { max: BACKFILL_WRITERS + 2 });
+  } catch (error) {
+    const tally = emptyTally();
+    tally.problems.push({ step: "start", message: errorLine(error) });
+    return { ...summary(null, options.history ? "backfill" : "latest", [...options.pairs], tally, began), exitCode: exitCodeOf(error) };
+  }
+  try {
+    return await runPipeline(sql, options);
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
 /** Runs the CLI and returns its exit code. */
 export async function main(args: string[], env: Record<string, string | undefined> = process.env): Promise<number> {
   let invocation: Invocation;
   let ingest: IngestOptions;
   let analysis: AnalysisConfig;
+  let database: DatabaseConfig;
   try {
     invocation = parseInvocation(args, env, saoPauloDay(new Date()));
     if (invocation.help) {
@@ -648,6 +678,7 @@ export async function main(args: string[], env: Record<string, string | undefine
     }
     ingest = loadIngestConfig(env);
     analysis = loadAnalysisConfig(env);
+    database = loadDatabaseConfig(env);
   } catch (error) {
     console.error(error instanceof UsageError ? error.message : errorLine(error));
     return EXIT.usage;
@@ -663,46 +694,27 @@ export async function main(args: string[], env: Record<string, string | undefine
   };
   const clearProgress = () => progressOnTty && invocation.history && process.stderr.write("\r\x1b[2K");
 
-  if (invocation.dryRun) {
-    const run = await dryRun(options);
+  if (invocation.everyMs === undefined) {
+    const run = invocation.dryRun ? await dryRun(options) : await connectAndRun(database, options);
     clearProgress();
     report(run, invocation);
     return run.exitCode;
   }
-
-  let sql: Sql | undefined;
+  // --every: a signal ends the wait at once, or the loop after the cycle in progress.
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
   try {
-    // The lock's session, the run's own queries, and the backfill's writers.
-    sql = await connect(undefined, { max: BACKFILL_WRITERS + 2 });
-  } catch (error) {
-    console.error(errorLine(error));
-    return exitCodeOf(error);
-  }
-  try {
-    if (invocation.everyMs === undefined) {
-      const run = await runPipeline(sql, options);
-      clearProgress();
-      report(run, invocation);
-      return run.exitCode;
+    while (!stop.signal.aborted) {
+      const began = Date.now();
+      report(invocation.dryRun ? await dryRun(options) : await connectAndRun(database, options), invocation);
+      await sleepUnless(Math.max(0, invocation.everyMs - (Date.now() - began)), stop.signal);
     }
-    // --every: a signal ends the wait at once, or the loop after the cycle in progress.
-    const stop = new AbortController();
-    const onSignal = () => stop.abort();
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
-    try {
-      while (!stop.signal.aborted) {
-        const began = Date.now();
-        report(await runPipeline(sql, options), invocation);
-        await sleepUnless(Math.max(0, invocation.everyMs - (Date.now() - began)), stop.signal);
-      }
-      return EXIT.ok;
-    } finally {
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
-    }
+    return EXIT.ok;
   } finally {
-    await sql.end({ timeout: 5 });
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
   }
 }
 

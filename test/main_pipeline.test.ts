@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { connectUrl, saveQuotes, type Quote, type Sql } from "../database.ts";
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import { connectUrl, runningEmbeddedServer, saveQuotes, startEmbeddedServer, stopEmbeddedServer, type Quote, type Sql } from "../database.ts";
 import {
   EXIT,
   dryRun,
@@ -10,8 +12,8 @@ import {
   runPipeline,
   type PipelineOptions,
 } from "../main_pipeline.ts";
-import { runScript } from "./support/cli.ts";
-import { createTestDatabase, dropTestDatabase, useTestDatabase } from "./support/database.ts";
+import { cleanEnv, runScript } from "./support/cli.ts";
+import { createTestDatabase, dropTestDatabase, makeTempDir, useTestDatabase } from "./support/database.ts";
 import {
   dailySeries,
   delay,
@@ -726,5 +728,108 @@ describe("bun main_pipeline.ts --from: killed with -9 in the middle of a backfil
     } finally {
       await killed.end({ timeout: 5 });
     }
+  });
+});
+
+describe("bun main_pipeline.ts when the database goes away", () => {
+  const ptax = loadPtaxSeries();
+  const range = ["--from", "2000-01-01", "--to", "2023-12-31"];
+  const inRange = ptax.filter((point) => point.date >= "2000-01-01" && point.date <= "2023-12-31");
+  const dirs: string[] = [];
+  afterAll(async () => {
+    for (const dir of dirs) {
+      await stopEmbeddedServer(join(dir, "pg"));
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  /** An embedded server of the test's own, which the test may stop or kill. */
+  async function ownServer(): Promise<string> {
+    const dir = await makeTempDir();
+    dirs.push(dir);
+    const dataDir = join(dir, "pg");
+    await startEmbeddedServer(dataDir);
+    return dataDir;
+  }
+
+  async function storedCount(dataDir: string): Promise<number> {
+    const server = await runningEmbeddedServer(dataDir);
+    if (!server) return 0;
+    const sql = connectUrl(server.url, { max: 1 });
+    try {
+      const [row] = await sql`select count(*)::int as n from quotes`.catch(() => [{ n: 0 }]);
+      return row?.n ?? 0;
+    } finally {
+      await sql.end({ timeout: 1 });
+    }
+  }
+
+  const ways: [string, (dataDir: string) => Promise<unknown>][] = [
+    ["stopped", (dataDir) => stopEmbeddedServer(dataDir)],
+    [
+      "killed with -9",
+      async (dataDir) => {
+        const server = await runningEmbeddedServer(dataDir);
+        if (server) process.kill(server.pid, "SIGKILL");
+      },
+    ],
+  ];
+  for (const [way, pullThePlug] of ways) {
+    test(`the server ${way} in the middle of a backfill: exit 1 within seconds, one line; the next run ends complete`, async () => {
+      const dataDir = await ownServer();
+      await withApi(delay(250, dailySeries({ "USD-BRL": ptax })), async (api) => {
+        const env = cleanEnv({ COTACAO_DATA_DIR: dataDir, AWESOMEAPI_URL: api.url });
+        const child = Bun.spawn([process.execPath, "main_pipeline.ts", ...range], { cwd: `${import.meta.dir}/..`, env, stdout: "pipe", stderr: "pipe" });
+        for (let waited = 0; (await storedCount(dataDir)) === 0 && waited < 30_000; waited += 50) await Bun.sleep(50);
+        const pulled = performance.now();
+        await pullThePlug(dataDir);
+        const code = await Promise.race([child.exited, Bun.sleep(20_000).then(() => "still running")]);
+        if (code === "still running") child.kill("SIGKILL");
+        const seconds = (performance.now() - pulled) / 1000;
+        expect(code).toBe(EXIT.failure);
+        expect(seconds).toBeLessThan(10);
+        const stderr = (await new Response(child.stderr).text()).trim();
+        expect(stderr.split("\n")).toHaveLength(1);
+        expect(stderr).toContain("lost the connection to PostgreSQL");
+
+        // The next run starts the server again, carries on, and the table is complete.
+        const rerun = await runScript("main_pipeline.ts", [...range, "--json"], { env: { COTACAO_DATA_DIR: dataDir, AWESOMEAPI_URL: api.url } });
+        expect(rerun.code).toBe(0);
+      });
+      const server = await runningEmbeddedServer(dataDir);
+      const sql = connectUrl(server!.url, { max: 1 });
+      try {
+        const rows = await sql`
+          select to_char(ts at time zone 'America/Sao_Paulo', 'YYYY-MM-DD') as date, bid::text as bid
+          from quotes order by ts`;
+        expect(rows.map((row) => ({ date: row.date, bid: row.bid }))).toEqual(inRange.map((point) => ({ date: point.date, bid: point.bid })));
+        const runs = await sql`select status from pipeline_runs order by id`;
+        expect(runs.map((run) => run.status)).toEqual(["failed", "succeeded"]);
+      } finally {
+        await sql.end({ timeout: 5 });
+      }
+    });
+  }
+
+  test("--every survives a database that died: the next cycle starts the embedded server again", async () => {
+    const dataDir = await ownServer();
+    const fixture = (fixtureJson(LAST_USD) as { USDBRL: Record<string, string> }).USDBRL;
+    const fresh = json({ USDBRL: { ...fixture, timestamp: String(Math.floor(Date.now() / 1000) - 60) } });
+    await withApi(fresh, async (api) => {
+      const env = cleanEnv({ COTACAO_DATA_DIR: dataDir, AWESOMEAPI_URL: api.url });
+      const child = Bun.spawn([process.execPath, "main_pipeline.ts", "--every", "1s", "--json"], { cwd: `${import.meta.dir}/..`, env, stdout: "pipe", stderr: "pipe" });
+      for (let waited = 0; (await storedCount(dataDir)) === 0 && waited < 20_000; waited += 50) await Bun.sleep(50);
+      const server = await runningEmbeddedServer(dataDir);
+      process.kill(server!.pid, "SIGKILL");
+      const requests = api.count();
+      for (let waited = 0; api.count() < requests + 2 && waited < 20_000; waited += 50) await Bun.sleep(50);
+      child.kill("SIGTERM");
+      expect(await child.exited).toBe(0);
+      const statuses = (await new Response(child.stdout).text()).trim().split("\n").map((line) => JSON.parse(line).status);
+      expect(statuses.at(-1)).toBe("succeeded");
+      const restarted = await runningEmbeddedServer(dataDir);
+      expect(restarted?.pid).toBeGreaterThan(0);
+      expect(restarted?.pid).not.toBe(server!.pid);
+    });
   });
 });
