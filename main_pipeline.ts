@@ -37,6 +37,7 @@ import {
   addDays,
   countWeekdays,
   dailyChunks,
+  dayNumber,
   fetchLatest,
   loadIngestConfig,
   parsePairs,
@@ -55,6 +56,11 @@ const BACKFILL_CONCURRENCY = 4;
 // Backfill transactions at once, each of another pair: while one waits on its commit or its
 // network round trips, the others keep the server busy.
 const BACKFILL_WRITERS = 4;
+// Flags are bounded to what makes sense: a timer past 2^31 ms overflows and fires at once, and
+// AwesomeAPI's history does not reach before 1990 (a quote stamped earlier is refused).
+const LOCK_TIMEOUT_BOUNDS_MS = [0, 86_400_000] as const;
+const EVERY_BOUNDS_MS = [1_000, 86_400_000] as const;
+const EARLIEST_HISTORY_DAY = "1990-01-01";
 /** Gap healing fetches at most this many days back; an older gap is reported with the command that fills it. */
 export const GAP_HEAL_MAX_DAYS = 30;
 
@@ -590,22 +596,23 @@ export function parseInvocation(args: string[], env: Record<string, string | und
   if (!pairs.success) {
     throw new UsageError(`${values.pairs === undefined ? "COTACAO_PAIRS" : "--pairs"}: ${pairs.issues[0].message}`);
   }
-  const duration = (flag: string, text: string | undefined, fallback?: number) => {
-    if (text === undefined) return fallback;
+  const duration = (flag: string, text: string | undefined, [min, max]: readonly [number, number]) => {
+    if (text === undefined) return undefined;
     const ms = parseDuration(text);
     if (ms === undefined) throw new UsageError(`--${flag} must be a duration like 30s, 5m or 2h, got "${text}"`);
+    if (ms < min || ms > max) throw new UsageError(`--${flag} must be between ${formatBound(min)} and ${formatBound(max)}, got "${text}"`);
     return ms;
   };
-  const lockTimeoutMs = duration("lock-timeout", values["lock-timeout"], DEFAULT_LOCK_TIMEOUT_MS) ?? DEFAULT_LOCK_TIMEOUT_MS;
-  const everyMs = duration("every", values.every);
-  if (everyMs !== undefined && everyMs < 1000) throw new UsageError(`--every must be at least 1s, got "${values.every}"`);
+  const lockTimeoutMs = duration("lock-timeout", values["lock-timeout"], LOCK_TIMEOUT_BOUNDS_MS) ?? DEFAULT_LOCK_TIMEOUT_MS;
+  const everyMs = duration("every", values.every, EVERY_BOUNDS_MS);
   if (values.json && values.quiet) throw new UsageError("--json and --quiet do not go together: choose one");
 
   let history: DateRange | undefined;
   if (values.backfill !== undefined) {
     if (values.from !== undefined || values.to !== undefined) throw new UsageError("--backfill and --from/--to do not go together: choose one");
-    if (!/^\d+$/.test(values.backfill) || Number(values.backfill) < 1) {
-      throw new UsageError(`--backfill takes a number of days, got "${values.backfill}"`);
+    const maxDays = dayNumber(today) - dayNumber(EARLIEST_HISTORY_DAY);
+    if (!/^\d+$/.test(values.backfill) || Number(values.backfill) < 1 || Number(values.backfill) > maxDays) {
+      throw new UsageError(`--backfill takes a number of days from 1 to ${maxDays} (back to ${EARLIEST_HISTORY_DAY}), got "${values.backfill}"`);
     }
     history = { from: addDays(today, -Number(values.backfill)), to: today };
   } else if (values.from !== undefined) {
@@ -613,6 +620,7 @@ export function parseInvocation(args: string[], env: Record<string, string | und
     for (const [flag, day] of [["--from", history.from], ["--to", history.to]] as const) {
       if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || addDays(day, 0) !== day) throw new UsageError(`${flag} must be a date like 2024-08-23, got "${day}"`);
     }
+    if (history.from < EARLIEST_HISTORY_DAY) throw new UsageError(`--from must not be before ${EARLIEST_HISTORY_DAY}, got "${history.from}"`);
     if (history.from > history.to) throw new UsageError(`--from (${history.from}) is after --to (${history.to})`);
     if (history.from > today) throw new UsageError(`--from (${history.from}) is in the future`);
   } else if (values.to !== undefined) {
@@ -621,6 +629,8 @@ export function parseInvocation(args: string[], env: Record<string, string | und
   if (history && everyMs !== undefined) throw new UsageError("--every repeats the latest-quote cycle; it does not go with a backfill");
   return { ...base, pairs: pairs.output, history, lockTimeoutMs, everyMs };
 }
+
+const formatBound = (ms: number) => (ms % 3_600_000 === 0 && ms > 0 ? `${ms / 3_600_000}h` : ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`);
 
 /** Prints a run the way the flags ask; errors always reach stderr. */
 function report(run: RunSummary, invocation: Invocation): void {
