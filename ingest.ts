@@ -15,6 +15,10 @@ import type { Quote } from "./database.ts";
 export const DEFAULT_AWESOMEAPI_URL = "https://economia.awesomeapi.com.br";
 /** Per-attempt timeout when AWESOMEAPI_TIMEOUT_MS is unset. */
 export const DEFAULT_TIMEOUT_MS = 10_000;
+/** The shortest AWESOMEAPI_TIMEOUT_MS accepted: under it not even a healthy answer arrives. */
+export const MIN_TIMEOUT_MS = 100;
+/** The longest timeout accepted (10 minutes): longer only hides a hung API, and timers overflow past ~24.8 days. */
+export const MAX_TIMEOUT_MS = 600_000;
 /** Attempts after the first, for transient failures. */
 export const DEFAULT_RETRIES = 3;
 /** What the CLI fetches without --pairs. */
@@ -169,8 +173,9 @@ const IngestEnvSchema = v.object({
     v.optional(v.string(), ""),
     v.transform(emptyIsUnset),
     v.check(
-      (ms) => ms === undefined || (/^\d+$/.test(ms) && Number(ms) > 0 && Number.isSafeInteger(Number(ms))),
-      (issue) => `must be a positive integer (milliseconds), got "${String(issue.input)}"`,
+      (ms) => ms === undefined || (/^\d{1,9}$/.test(ms) && Number(ms) >= MIN_TIMEOUT_MS && Number(ms) <= MAX_TIMEOUT_MS),
+      (issue) =>
+        `must be whole milliseconds from ${MIN_TIMEOUT_MS} to ${MAX_TIMEOUT_MS} (10 minutes), got "${String(issue.input)}", set it like AWESOMEAPI_TIMEOUT_MS=${DEFAULT_TIMEOUT_MS} or leave it unset`,
     ),
     v.transform((ms) => (ms === undefined ? DEFAULT_TIMEOUT_MS : Number(ms))),
   ),
@@ -593,7 +598,11 @@ export interface JsonResponse {
 const RequestSettingsSchema = v.object({
   timeoutMs: v.pipe(
     v.number(),
-    v.check((n) => Number.isSafeInteger(n) && n > 0, (i) => `'timeoutMs' must be a positive integer, got ${String(i.input)}`),
+    // No lower bound here: tests time out in a few ms. The upper one keeps the timer from overflowing.
+    v.check(
+      (n) => Number.isSafeInteger(n) && n > 0 && n <= MAX_TIMEOUT_MS,
+      (i) => `'timeoutMs' must be a positive integer of at most ${MAX_TIMEOUT_MS} (10 minutes), got ${String(i.input)}`,
+    ),
   ),
   retries: v.pipe(
     v.number(),
@@ -908,7 +917,7 @@ Options:
 Environment:
   AWESOMEAPI_URL         API base URL (default ${DEFAULT_AWESOMEAPI_URL})
   AWESOMEAPI_TOKEN       API key, sent as the query parameter "token" (never printed)
-  AWESOMEAPI_TIMEOUT_MS  per-request timeout in milliseconds (default ${DEFAULT_TIMEOUT_MS})
+  AWESOMEAPI_TIMEOUT_MS  per-request timeout, ${MIN_TIMEOUT_MS} to ${MAX_TIMEOUT_MS} ms (default ${DEFAULT_TIMEOUT_MS})
 
 Exit codes: 0 done, 1 the fetch failed, 2 bad usage or configuration.`;
 

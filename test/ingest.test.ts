@@ -141,11 +141,15 @@ describe("loadIngestConfig", () => {
     expect(error.message).not.toContain(TOKEN);
   });
 
-  test("a timeout that is not a positive integer fails naming AWESOMEAPI_TIMEOUT_MS", () => {
-    for (const value of ["0", "-5", "1.5", "ten", "10s"]) {
+  test("a timeout that is not a whole number of milliseconds from 100 ms to 10 minutes fails naming AWESOMEAPI_TIMEOUT_MS", () => {
+    for (const value of ["0", "-5", "1.5", "ten", "10s", "1e3", "0x10", "99", "600001", "2592000000", "99999999999999999999"]) {
       const error = thrown(() => loadIngestConfig({ AWESOMEAPI_TIMEOUT_MS: value }), "CONFIG");
-      expect(error.message).toBe(`Cannot start: AWESOMEAPI_TIMEOUT_MS must be a positive integer (milliseconds), got "${value}"`);
+      expect(error.message).toBe(
+        `Cannot start: AWESOMEAPI_TIMEOUT_MS must be whole milliseconds from 100 to 600000 (10 minutes), got "${value}", set it like AWESOMEAPI_TIMEOUT_MS=10000 or leave it unset`,
+      );
     }
+    expect(loadIngestConfig({ AWESOMEAPI_TIMEOUT_MS: "100" }).timeoutMs).toBe(100);
+    expect(loadIngestConfig({ AWESOMEAPI_TIMEOUT_MS: "600000" }).timeoutMs).toBe(600_000);
   });
 
   test("a malformed token fails naming AWESOMEAPI_TOKEN without printing it", () => {
@@ -627,6 +631,8 @@ describe("requestJson", () => {
     await using api = startFakeAwesomeApi(replay(ONE_PAIR));
     expect((await failure(requestJson(api.url, { retries: -1 }), "USAGE")).message).toContain("'retries'");
     expect((await failure(requestJson(api.url, { timeoutMs: 0 }), "USAGE")).message).toContain("'timeoutMs'");
+    // 25 days would overflow the timer and fire at once.
+    expect((await failure(requestJson(api.url, { timeoutMs: 25 * 86_400_000 }), "USAGE")).message).toContain("at most 600000");
     expect(api.count()).toBe(0);
   });
 
