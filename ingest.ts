@@ -50,6 +50,8 @@ const MS_PER_HOUR = 3_600_000;
 // Bounds each time-zone cache (a century of days is ~36,500 entries).
 const DAY_CACHE_MAX_ENTRIES = 200_000;
 const SNIPPET_CHARS = 60;
+// A user or password shorter than this is masked only where it appears inside a URL.
+const MIN_MASKED_USERINFO_CHARS = 4;
 const EXIT_USAGE = 2;
 const EXIT_FAILURE = 1;
 
@@ -59,6 +61,9 @@ const POSITIVE_DECIMAL = /^\d+(\.\d+)?$/;
 const SIGNED_DECIMAL = /^-?\d+(\.\d+)?$/;
 const TIMESTAMP_DIGITS = /^\d{1,16}$/;
 const TOKEN_PARAMETER = /([?&]token=)[^&#\s"']*/gi;
+// A URL's userinfo within a message: greedy up to the last "@" of the word, since an unencoded
+// password may hold "/", "#" or "@" (hiding part of a host is better than showing a password).
+const URL_USERINFO = /(\b[a-z][a-z0-9+.-]*:\/\/)[^\s"'<>]*@/gi;
 
 // The API sends UTF-8, but captured bodies can hold stray Latin-1 bytes: replace, never fail.
 const BODY_DECODER = new TextDecoder("utf-8", { fatal: false });
@@ -124,14 +129,51 @@ function isRetryableStatus(status: number): boolean {
   return status >= 500 || status === 429 || status === 409 || status === 408;
 }
 
-/** `text` with the `token` query parameter shown as `token=***`, safe to print. */
-export function maskToken(text: string, token?: string): string {
-  let masked = text.replace(TOKEN_PARAMETER, "$1***");
-  if (token) {
-    // The raw value too, in case a cause's message quoted it outside a URL.
-    for (const form of new Set([token, encodeURIComponent(token)])) masked = masked.split(form).join("***");
-  }
+/**
+ * `text` safe to print: every URL's user and password shown as `***@`, the `token` query
+ * parameter as `token=***`, and each of `secrets` (as given or URL-encoded) as `***`.
+ */
+export function maskSecrets(text: string, secrets: readonly (string | undefined)[] = []): string {
+  let masked = text.replace(URL_USERINFO, "$1***@").replace(TOKEN_PARAMETER, "$1***");
+  // The raw values too, in case a cause's message quoted them outside a URL.
+  const forms = new Set(secrets.flatMap((secret) => (secret ? [secret, encodeURIComponent(secret)] : [])));
+  // Longest first, so that a secret containing another is hidden whole.
+  for (const form of [...forms].sort((a, b) => b.length - a.length)) masked = masked.split(form).join("***");
   return masked;
+}
+
+/** `text` with the `token` query parameter (and any URL's user and password) masked, safe to print. */
+export function maskToken(text: string, token?: string): string {
+  return maskSecrets(text, [token]);
+}
+
+/** A URL as the user typed it, safe to quote even when it does not parse: all between "://" and the last "@" masked. */
+function maskUrlInput(input: string): string {
+  const scheme = input.indexOf("://");
+  const at = input.lastIndexOf("@");
+  const masked = scheme >= 0 && at > scheme ? `${input.slice(0, scheme + 3)}***${input.slice(at)}` : input;
+  return maskSecrets(masked);
+}
+
+/** What a URL carries that must never be printed: its token, user and password, decoded and as written. */
+function secretsOf(url: string): string[] {
+  try {
+    const parsed = new URL(url);
+    const userinfo: string[] = [];
+    for (const part of [parsed.username, parsed.password]) {
+      userinfo.push(part);
+      try {
+        userinfo.push(decodeURIComponent(part));
+      } catch {
+        // A malformed escape is masked as written.
+      }
+    }
+    // A user "me" masked as text would shred every message; in a URL the pattern hides it anyway.
+    const token = parsed.searchParams.get("token") ?? "";
+    return [token, ...userinfo.filter((part) => part.length >= MIN_MASKED_USERINFO_CHARS)].filter((secret) => secret !== "");
+  } catch {
+    return [];
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -156,7 +198,7 @@ const IngestEnvSchema = v.object({
     v.transform(emptyIsUnset),
     v.check(
       (url) => url === undefined || isHttpUrl(url),
-      (issue) => `must be an http:// or https:// URL without query or fragment, got "${maskToken(String(issue.input))}"`,
+      (issue) => `must be an http:// or https:// URL without query or fragment, got "${maskUrlInput(String(issue.input))}"`,
     ),
     // Paths are appended with "/", so one trailing slash (or several) must not double it.
     v.transform((url) => (url ?? DEFAULT_AWESOMEAPI_URL).replace(/\/+$/, "")),
@@ -640,19 +682,26 @@ function describeNonJson(text: string, status: number, parseMessage: string): st
   return `the answer (HTTP ${status}) was not JSON (${parseMessage}), it starts ${showValue(trimmed)}`;
 }
 
-async function attemptRequest(
-  url: string,
-  shownUrl: string,
-  token: string | undefined,
-  fetch: Fetch,
-  timeoutMs: number,
-  now: () => Date,
-): Promise<{ ok: true; status: number; body: unknown } | { ok: false; failure: AttemptFailure }> {
+/** One request's fixed inputs, shared by its attempts. */
+interface Attempt {
+  url: string;
+  /** `url` with its secrets masked. */
+  shownUrl: string;
+  /** What `url` carries that no message may show. */
+  secrets: string[];
+  fetch: Fetch;
+  timeoutMs: number;
+  now: () => Date;
+}
+
+async function attemptRequest({ url, shownUrl, secrets, fetch, timeoutMs, now }: Attempt): Promise<
+  { ok: true; status: number; body: unknown } | { ok: false; failure: AttemptFailure }
+> {
   const signal = AbortSignal.timeout(timeoutMs);
   const fail = (code: IngestErrorCode, message: string, extra: Partial<AttemptFailure> & { cause?: unknown; status?: number } = {}) => ({
     ok: false as const,
     failure: {
-      error: new IngestError(code, `Cannot fetch ${shownUrl}: ${maskToken(message, token)}`, {
+      error: new IngestError(code, `Cannot fetch ${shownUrl}: ${maskSecrets(message, secrets)}`, {
         cause: extra.cause,
         status: extra.status,
       }),
@@ -707,7 +756,7 @@ async function attemptRequest(
 /**
  * GETs `url` and decodes its JSON body, retrying network errors, timeouts, 5xx, 429 and 409 with
  * exponential backoff and jitter (or the `Retry-After` the API sends). Every failure is an
- * `IngestError` whose message shows the URL with its token masked.
+ * `IngestError` whose message shows the URL with its token, user and password masked.
  */
 export async function requestJson(url: string, options: RequestOptions = {}): Promise<JsonResponse> {
   const {
@@ -723,31 +772,23 @@ export async function requestJson(url: string, options: RequestOptions = {}): Pr
   });
   if (!settings.success) throw new IngestError("USAGE", `Cannot fetch: ${settings.issues[0].message}`);
   const { timeoutMs, retries } = settings.output;
-  const token = tokenOf(url);
-  const shownUrl = maskToken(url, token);
-  for (let attempt = 1; ; attempt++) {
-    const result = await attemptRequest(url, shownUrl, token, fetch, timeoutMs, now);
-    if (result.ok) return { status: result.status, body: result.body, attempts: attempt };
+  const secrets = secretsOf(url);
+  const attempt: Attempt = { url, shownUrl: maskSecrets(url, secrets), secrets, fetch, timeoutMs, now };
+  for (let count = 1; ; count++) {
+    const result = await attemptRequest(attempt);
+    if (result.ok) return { status: result.status, body: result.body, attempts: count };
     const { error, retryable, retryAfter } = result.failure;
-    if (!retryable || attempt > retries) {
-      const after = attempt > 1 ? ` (gave up after ${attempt} attempts)` : "";
+    if (!retryable || count > retries) {
+      const after = count > 1 ? ` (gave up after ${count} attempts)` : "";
       throw new IngestError(error.code, `${error.message}${after}`, {
         cause: error.cause,
-        attempts: attempt,
+        attempts: count,
         status: error.status,
       });
     }
-    const delayMs = retryAfter ?? backoffDelay(attempt, random);
-    onRetry?.({ attempt, delayMs, error });
+    const delayMs = retryAfter ?? backoffDelay(count, random);
+    onRetry?.({ attempt: count, delayMs, error });
     await sleep(delayMs);
-  }
-}
-
-function tokenOf(url: string): string | undefined {
-  try {
-    return new URL(url).searchParams.get("token") ?? undefined;
-  } catch {
-    return undefined;
   }
 }
 

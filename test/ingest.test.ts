@@ -134,6 +134,16 @@ describe("loadIngestConfig", () => {
     }
   });
 
+  test("a URL that fails validation is quoted with its user and password masked", () => {
+    // Unencoded, "@", "/" and "#" make the password run into the path and fragment.
+    for (const url of ["https://user:p@ss/#x@127.0.0.1:9", "https://user:p ss@127.0.0.1:9/?q=1", "ftp://user:p%40ss%2F%23x@127.0.0.1"]) {
+      const error = thrown(() => loadIngestConfig({ AWESOMEAPI_URL: url }), "CONFIG");
+      expect(error.message).toStartWith("Cannot start: AWESOMEAPI_URL must be an http:// or https:// URL");
+      expect(error.message).toContain("://***@127.0.0.1");
+      for (const secret of ["user", "p@ss", "ss/#x", "p ss", "p%40ss"]) expect(error.message).not.toContain(secret);
+    }
+  });
+
   test("a URL carrying a token is refused without printing the token", () => {
     const error = thrown(() => loadIngestConfig({ AWESOMEAPI_URL: `https://example.com/?token=${TOKEN}` }), "CONFIG");
     expect(error.message).toContain("AWESOMEAPI_URL");
@@ -600,6 +610,30 @@ describe("requestJson", () => {
     expect(api.count()).toBe(1);
   });
 
+  test("a user and password inside the base URL never appear in an error message; the URL shows ***@", async () => {
+    // "p@ss/#x" percent-encoded, as a URL must carry it.
+    const credentials = `user:${encodeURIComponent("p@ss/#x")}`;
+    const secrets = ["user", "p@ss", "ss/#x", "p%40ss", encodeURIComponent("p@ss/#x")];
+    await using api = startFakeAwesomeApi(status(500));
+    const withCredentials = (url: string) => url.replace("http://", `http://${credentials}@`);
+    const { options } = fakeOptions(withCredentials(api.url), { retries: 0 });
+    const httpError = await failure(fetchLatest(["USD-BRL"], options), "HTTP");
+    // They were sent (as Basic authentication), just never shown.
+    expect(api.requests[0]?.headers.get("authorization")).toBe(`Basic ${btoa("user:p@ss/#x")}`);
+    expect(httpError.message).toContain(`Cannot fetch http://***@127.0.0.1:`);
+
+    const stopped = startFakeAwesomeApi();
+    await stopped.stop();
+    const networkError = await failure(fetchLatest(["USD-BRL"], { ...options, baseUrl: withCredentials(stopped.url) }), "NETWORK");
+    expect(networkError.message).toContain(`Cannot fetch http://***@127.0.0.1:`);
+    for (const error of [httpError, networkError]) {
+      for (const secret of secrets) {
+        expect(error.message).not.toContain(secret);
+        expect(String((error.cause as Error | undefined)?.message)).not.toContain(secret);
+      }
+    }
+  });
+
   test("the token never appears in an error message; the URL shows token=***", async () => {
     await using api = startFakeAwesomeApi(routes({ "/json/last/USD-BRL": status(500) }));
     const { options } = fakeOptions(api.url, { token: TOKEN, retries: 0 });
@@ -873,6 +907,15 @@ describe("the CLI", () => {
     expect(stderr.trim().split("\n")).toHaveLength(1);
     expect(stderr).toContain("HTML");
     expect(stderr).not.toContain(TOKEN);
+  });
+
+  test("a failure against a base URL with a user and password prints neither", async () => {
+    await using api = startFakeAwesomeApi(status(400));
+    const url = api.url.replace("http://", `http://user:${encodeURIComponent("p@ss/#x")}@`);
+    const { stderr, code } = await run([], { AWESOMEAPI_URL: url, AWESOMEAPI_TIMEOUT_MS: "1000" });
+    expect(code).toBe(1);
+    expect(stderr).toContain("http://***@127.0.0.1:");
+    for (const secret of ["user", "p%40ss", "p@ss"]) expect(stderr).not.toContain(secret);
   });
 
   test("a bad configuration exits 2 naming the variable", async () => {
