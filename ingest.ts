@@ -30,6 +30,10 @@ export const DAILY_MAX_RECORDS = 360;
  * answer that fills N is split and fetched again.
  */
 export const CHUNK_DAYS = 300;
+/** How far ahead of the clock a quote's `timestamp` may be (clocks differ a little); later is refused. */
+export const MAX_AHEAD_MS = 10 * 60_000;
+/** The earliest `timestamp` accepted: AwesomeAPI has nothing older, so an earlier one is a bad value. */
+export const EARLIEST_QUOTE_DATE = "1990-01-01";
 /** `Quote.source` of quotes from `/json/last`. */
 export const SOURCE_LAST = "awesomeapi:last";
 /** `Quote.source` of quotes from `/json/daily`. */
@@ -45,6 +49,7 @@ const MIN_WEEKDAYS_EXPECTING_DATA = 5;
 // A `timestamp` above this is milliseconds (the API's data from 2018 and before), else seconds.
 const MILLISECOND_TIMESTAMP_ABOVE = 1e11;
 const SAO_PAULO_TIME_ZONE = "America/Sao_Paulo";
+const EARLIEST_QUOTE_MS = Date.parse(`${EARLIEST_QUOTE_DATE}T00:00:00Z`);
 const MS_PER_DAY = 86_400_000;
 const MS_PER_HOUR = 3_600_000;
 // Bounds each time-zone cache (a century of days is ~36,500 entries).
@@ -507,7 +512,47 @@ function toQuote(pair: string, record: AwesomeQuote, source: string, fetchedAt: 
 const isPlainObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value);
 
-/** Validates a `/json/last/...` answer (an object keyed by pair without dash) into one quote per requested pair. */
+/** "2024-10-25 18:00:00 UTC", for messages. */
+function utcText(date: Date): string {
+  return Number.isNaN(date.getTime()) ? "beyond any calendar date" : `${date.toISOString().slice(0, 19).replace("T", " ")} UTC`;
+}
+
+/**
+ * Refuses a well-formed record that cannot be what was asked for: a `timestamp` more than
+ * MAX_AHEAD_MS past `now` or before EARLIEST_QUOTE_DATE, or a `code`/`codein` (upper case from
+ * the API; compared ignoring case) that is not the pair's. `requireCodes`: /json/last sends them
+ * in every record, /json/daily only in the first, so there they are checked where present.
+ */
+function checkRecord(record: AwesomeQuote, raw: unknown, where: string, pair: string, now: Date, requireCodes: boolean): void {
+  const [base = "", quote = ""] = pair.split("-");
+  for (const [field, expected] of [["code", base], ["codein", quote]] as const) {
+    const value = record[field];
+    if (value === undefined && !requireCodes) continue;
+    if (value !== undefined && value.toUpperCase() === expected) continue;
+    const shown = value === undefined ? "missing" : showValue(value);
+    throw payloadError(
+      `${where} ${field} is ${shown}, expected "${expected}" as in ${pair}, the pair asked for, nothing of this answer was used; try again later`,
+    );
+  }
+  const ms = record.timestamp.getTime();
+  const stamp = isPlainObject(raw) ? showValue(raw.timestamp) : "";
+  const at = `${where} timestamp is ${stamp} (${utcText(record.timestamp)})`;
+  // NaN (beyond Date's range) fails the first test.
+  if (!(ms <= now.getTime() + MAX_AHEAD_MS)) {
+    throw payloadError(
+      `${at}, more than ${MAX_AHEAD_MS / 60_000} minutes ahead of this computer's clock (${utcText(now)}), nothing of this answer was used; check the clock, else try again later`,
+    );
+  }
+  if (ms < EARLIEST_QUOTE_MS) {
+    throw payloadError(`${at}, before ${EARLIEST_QUOTE_DATE}, older than any AwesomeAPI quote, nothing of this answer was used; try again later`);
+  }
+}
+
+/**
+ * Validates a `/json/last/...` answer (an object keyed by pair without dash) into one quote per
+ * requested pair. `fetchedAt` is also the clock that future timestamps are judged by; a record
+ * out of time or for another pair (checkRecord()) fails the whole answer.
+ */
 export function parseLatest(body: unknown, pairs: readonly string[], fetchedAt: Date): Quote[] {
   if (!isPlainObject(body)) {
     throw payloadError(`expected an object keyed by pair (like "USDBRL"), got ${showValue(body)}`);
@@ -522,27 +567,36 @@ export function parseLatest(body: unknown, pairs: readonly string[], fetchedAt: 
     if (!(key in body)) throw payloadError(`${pair} is missing from the answer (no "${key}" key)`);
     const result = v.safeParse(AwesomeQuoteSchema, body[key], { abortEarly: true });
     if (!result.success) throw payloadError(issueMessage(pair, result.issues));
+    checkRecord(result.output, body[key], pair, pair, fetchedAt, true);
     return toQuote(pair, result.output, SOURCE_LAST, fetchedAt);
   });
 }
 
-/** Validates a `/json/daily/...` answer (an array, newest first) into quotes, in the answer's order. */
+/**
+ * Validates a `/json/daily/...` answer (an array, newest first) into quotes, in the answer's
+ * order. `fetchedAt` is also the clock that future timestamps are judged by; one record out of
+ * time or for another pair (checkRecord()) fails the whole answer.
+ */
 export function parseDaily(body: unknown, pair: string, fetchedAt: Date): Quote[] {
   if (!Array.isArray(body)) {
     throw payloadError(`expected an array of ${pair} quotes, got ${showValue(body)}`);
   }
-  const quotes: Quote[] = [];
+  let records: AwesomeQuote[] = [];
   for (const element of body) {
     const record = wellFormedRecord(element);
-    if (!record) {
-      // The schema is the authority: it names the record, field and value that are wrong.
-      const result = v.safeParse(AwesomeDailySchema, body, { abortEarly: true });
-      if (!result.success) throw payloadError(issueMessage(pair, result.issues));
-      return result.output.map((valid) => toQuote(pair, valid, SOURCE_DAILY, fetchedAt));
-    }
-    quotes.push(toQuote(pair, record, SOURCE_DAILY, fetchedAt));
+    if (!record) break;
+    records.push(record);
   }
-  return quotes;
+  if (records.length < body.length) {
+    // The schema is the authority: it names the record, field and value that are wrong.
+    const result = v.safeParse(AwesomeDailySchema, body, { abortEarly: true });
+    if (!result.success) throw payloadError(issueMessage(pair, result.issues));
+    records = result.output;
+  }
+  return records.map((record, index) => {
+    checkRecord(record, body[index], `${pair} record ${index}`, pair, fetchedAt, false);
+    return toQuote(pair, record, SOURCE_DAILY, fetchedAt);
+  });
 }
 
 const isPrice = (value: unknown): value is string =>
@@ -568,6 +622,8 @@ function wellFormedRecord(element: unknown): AwesomeQuote | undefined {
   const stamp = Number(timestamp);
   if (!(stamp > 0)) return undefined;
   return {
+    code: code as string | undefined,
+    codein: codein as string | undefined,
     bid,
     ask,
     high: high as string | undefined,

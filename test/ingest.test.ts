@@ -46,7 +46,8 @@ const ONE_PAIR = "last_USD-BRL_2024-10-25_issue47.json";
 const TWO_PAIRS = "last_USD-BRL+EUR-BRL_2020-06-02_official-README.json";
 const LATIN1 = "last_USD-BRL+EUR-BRL+BTC-BRL_2022-08-08_raw-latin1.json";
 const DAILY = "daily_USD-BRL_15_2024-08-23.json";
-const NOW = new Date("2024-08-23T18:00:00Z");
+// Shortly after the newest fixture (the latest USD-BRL of 2024-10-25, 15:26 UTC).
+const NOW = new Date("2024-10-25T18:00:00Z");
 const TOKEN = "s3cr3t-T0KEN-value";
 
 /** Options for the fake: a fixed clock, no real waiting (delays recorded), jitter at its midpoint. */
@@ -354,6 +355,143 @@ describe("parseLatest", () => {
 });
 
 // ---------------------------------------------------------------------------------------------
+
+describe("answers that lie: timestamps out of time", () => {
+  const latest = () => fixtureJson(ONE_PAIR) as { USDBRL: Record<string, unknown> };
+  const prefix = "Cannot read the AwesomeAPI answer: ";
+  const future = "more than 10 minutes ahead of this computer's clock (2024-10-25 18:00:00 UTC), nothing of this answer was used; check the clock, else try again later";
+  const past = "before 1990-01-01, older than any AwesomeAPI quote, nothing of this answer was used; try again later";
+
+  test("a latest quote stamped in the far future, or more than 10 minutes ahead, fails naming pair, field, value and date", () => {
+    const cases: [string, string][] = [
+      ["99999999999", `USD-BRL timestamp is "99999999999" (5138-11-16 09:46:39 UTC), ${future}`],
+      ["1950000000", `USD-BRL timestamp is "1950000000" (2031-10-17 10:40:00 UTC), ${future}`],
+      ["1950000000000", `USD-BRL timestamp is "1950000000000" (2031-10-17 10:40:00 UTC), ${future}`],
+      ["1729879801", `USD-BRL timestamp is "1729879801" (2024-10-25 18:10:01 UTC), ${future}`],
+      ["9999999999999999", `USD-BRL timestamp is "9999999999999999" (beyond any calendar date), ${future}`],
+    ];
+    for (const [timestamp, message] of cases) {
+      const body = latest();
+      body.USDBRL.timestamp = timestamp;
+      expect(thrown(() => parseLatest(body, ["USD-BRL"], NOW), "INVALID_PAYLOAD").message).toBe(prefix + message);
+    }
+  });
+
+  test("a latest quote stamped before 1990 fails naming pair, field, value and date", () => {
+    for (const [timestamp, date] of [["631151999", "1989-12-31 23:59:59"], ["1", "1970-01-01 00:00:01"], ["99999999", "1973-03-03 09:46:39"]]) {
+      const body = latest();
+      body.USDBRL.timestamp = timestamp;
+      expect(thrown(() => parseLatest(body, ["USD-BRL"], NOW), "INVALID_PAYLOAD").message).toBe(
+        `${prefix}USD-BRL timestamp is "${timestamp}" (${date} UTC), ${past}`,
+      );
+    }
+  });
+
+  test("the edges are accepted: exactly 10 minutes ahead, and 1990-01-01 00:00 UTC", () => {
+    for (const timestamp of ["1729879800", "631152000", "631152000000"]) {
+      const body = latest();
+      body.USDBRL.timestamp = timestamp;
+      expect(parseLatest(body, ["USD-BRL"], NOW)[0]?.ts.getTime()).toBe(Number(timestamp) * (timestamp.length > 11 ? 1 : 1000));
+    }
+  });
+
+  test("one pair from the future fails the whole /json/last answer: no quote is returned", async () => {
+    const body = fixtureJson(TWO_PAIRS) as Record<string, Record<string, unknown>>;
+    body.EURBRL!.timestamp = "99999999999";
+    await using api = startFakeAwesomeApi(json(body));
+    const error = await failure(fetchLatest(["USD-BRL", "EUR-BRL"], fakeOptions(api.url).options), "INVALID_PAYLOAD");
+    expect(error.message).toStartWith(`${prefix}EUR-BRL timestamp is "99999999999" (5138-11-16 09:46:39 UTC)`);
+    expect(error.attempts).toBe(1);
+  });
+
+  test("a daily record from the future or before 1990 fails the answer, naming pair, record, value and date", () => {
+    const cases: [number, string, string][] = [
+      [3, "99999999999", `USD-BRL record 3 timestamp is "99999999999" (5138-11-16 09:46:39 UTC), ${future}`],
+      [0, "1950000000", `USD-BRL record 0 timestamp is "1950000000" (2031-10-17 10:40:00 UTC), ${future}`],
+      [14, "631151999000", `USD-BRL record 14 timestamp is "631151999000" (1989-12-31 23:59:59 UTC), ${past}`],
+    ];
+    for (const [index, timestamp, message] of cases) {
+      const body = fixtureJson(DAILY) as Record<string, unknown>[];
+      body[index]!.timestamp = timestamp;
+      expect(thrown(() => parseDaily(body, "USD-BRL", NOW), "INVALID_PAYLOAD").message).toBe(prefix + message);
+    }
+  });
+
+  test("a history request whose answer holds a record from the future fails, and nothing of it is yielded", async () => {
+    const body = fixtureJson(DAILY) as Record<string, unknown>[];
+    body[5]!.timestamp = "1950000000";
+    await using api = startFakeAwesomeApi(json(body));
+    const seen: unknown[] = [];
+    const run = (async () => {
+      for await (const chunk of dailyChunks("USD-BRL", { from: "2024-08-09", to: "2024-08-23" }, fakeOptions(api.url).options)) seen.push(chunk);
+    })();
+    const error = await failure(run, "INVALID_PAYLOAD");
+    expect(error.message).toContain('USD-BRL record 5 timestamp is "1950000000" (2031-10-17 10:40:00 UTC)');
+    expect(seen).toEqual([]);
+  });
+});
+
+describe("answers that lie: another pair than the one asked", () => {
+  const prefix = "Cannot read the AwesomeAPI answer: ";
+  const latest = () => fixtureJson(ONE_PAIR) as { USDBRL: Record<string, unknown> };
+
+  test("a /json/last record whose code or codein is not the pair asked fails naming field, value and pair", () => {
+    const cases: [string, unknown, string][] = [
+      ["code", "EUR", 'USD-BRL code is "EUR", expected "USD" as in USD-BRL, the pair asked for, nothing of this answer was used; try again later'],
+      ["codein", "JPY", 'USD-BRL codein is "JPY", expected "BRL" as in USD-BRL, the pair asked for, nothing of this answer was used; try again later'],
+      ["codein", "BRLT", 'USD-BRL codein is "BRLT", expected "BRL" as in USD-BRL, the pair asked for, nothing of this answer was used; try again later'],
+      ["code", undefined, 'USD-BRL code is missing, expected "USD" as in USD-BRL, the pair asked for, nothing of this answer was used; try again later'],
+    ];
+    for (const [field, value, message] of cases) {
+      const body = latest();
+      if (value === undefined) delete body.USDBRL[field];
+      else body.USDBRL[field] = value;
+      expect(thrown(() => parseLatest(body, ["USD-BRL"], NOW), "INVALID_PAYLOAD").message).toBe(prefix + message);
+    }
+  });
+
+  test("codes are compared without regard to case, and suffixed pairs like USD-BRLT match their codein", () => {
+    const body = latest();
+    body.USDBRL.code = "usd";
+    expect(parseLatest(body, ["USD-BRL"], NOW)).toHaveLength(1);
+    // As the API answers /json/last/USD-BRLT.
+    const tourism = { USDBRLT: { ...latest().USDBRL, codein: "BRLT", name: "Dólar Americano/Real Brasileiro Turismo" } };
+    expect(parseLatest(tourism, ["USD-BRLT"], NOW)[0]?.pair).toBe("USD-BRLT");
+  });
+
+  test("a mismatch in one pair of several fails the whole answer", async () => {
+    const body = fixtureJson(LATIN1) as Record<string, Record<string, unknown>>;
+    body.EURBRL!.code = "JPY";
+    await using api = startFakeAwesomeApi(json(body));
+    const options = fakeOptions(api.url, { now: () => new Date("2022-08-08T15:00:00Z") }).options;
+    const error = await failure(fetchLatest(["USD-BRL", "EUR-BRL", "BTC-BRL"], options), "INVALID_PAYLOAD");
+    expect(error.message).toStartWith(`${prefix}EUR-BRL code is "JPY", expected "EUR" as in EUR-BRL, the pair asked for`);
+  });
+
+  test("a daily answer for EUR/JPY given for USD-BRL fails naming record, field, value and pair", () => {
+    const body = fixtureJson(DAILY) as Record<string, unknown>[];
+    body[0]!.code = "EUR";
+    body[0]!.codein = "JPY";
+    expect(thrown(() => parseDaily(body, "USD-BRL", NOW), "INVALID_PAYLOAD").message).toBe(
+      `${prefix}USD-BRL record 0 code is "EUR", expected "USD" as in USD-BRL, the pair asked for, nothing of this answer was used; try again later`,
+    );
+    // Only the first daily record carries the codes, but any record that does is checked.
+    const later = fixtureJson(DAILY) as Record<string, unknown>[];
+    later[6]!.codein = "JPY";
+    expect(thrown(() => parseDaily(later, "USD-BRL", NOW), "INVALID_PAYLOAD").message).toStartWith(
+      `${prefix}USD-BRL record 6 codein is "JPY", expected "BRL"`,
+    );
+  });
+
+  test("a history request answered with another pair's records stores nothing", async () => {
+    const body = fixtureJson(DAILY) as Record<string, unknown>[];
+    body[0]!.code = "EUR";
+    body[0]!.codein = "JPY";
+    await using api = startFakeAwesomeApi(json(body));
+    const error = await failure(fetchDaily("USD-BRL", { from: "2024-08-09", to: "2024-08-23" }, fakeOptions(api.url).options), "INVALID_PAYLOAD");
+    expect(error.message).toContain('record 0 code is "EUR", expected "USD"');
+  });
+});
 
 describe("parseDaily and normaliseDaily", () => {
   test("the daily fixture's 15 records parse, only the first carrying code and name", () => {
@@ -823,7 +961,7 @@ describe("dailyChunks and fetchDaily", () => {
   test("a range running past today stops at today", async () => {
     await using api = startFakeAwesomeApi(dailySeries({ "USD-BRL": series }));
     await fetchDaily("USD-BRL", { from: "2024-08-01", to: "2024-12-31" }, fakeOptions(api.url).options);
-    expect(api.requests.map((r) => r.url.searchParams.get("end_date"))).toEqual(["20240823"]);
+    expect(api.requests.map((r) => r.url.searchParams.get("end_date"))).toEqual(["20241025"]);
     const error = await failure(fetchDaily("USD-BRL", { from: "2025-01-01", to: "2025-02-01" }, fakeOptions(api.url).options), "USAGE");
     expect(error.message).toContain("after today");
   });
@@ -929,15 +1067,21 @@ describe("parseDaily()'s fast path", () => {
   const CANDIDATES: unknown[] = ["5.1", "0.0001", "-5.1", "0", "0.0", "", "1e5", "5.", ".5", " 5.1", "5,1", 5.1, null, undefined, {}];
   const BASE = { high: "5.6", low: "5.4", varBid: "-0.01", pctChange: "-0.2", bid: "5.5", ask: "5.51", timestamp: "1724434780" };
 
-  test("accepts exactly what AwesomeQuoteSchema accepts, with the same values", () => {
+  test("accepts exactly what AwesomeQuoteSchema accepts, with the same values, then refuses what is out of time or another pair", () => {
     const fetchedAt = new Date("2024-08-23T18:00:00Z");
-    const fields = [...Object.keys(BASE), "code", "name"];
+    const fields = [...Object.keys(BASE), "code", "codein", "name"];
     for (const field of fields) {
-      for (const value of [...CANDIDATES, "1724434780", "1724434780000", "Dólar"]) {
+      for (const value of [...CANDIDATES, "1724434780", "1724434780000", "99999999999", "Dólar", "USD", "usd", "BRL"]) {
         const record = { ...BASE, [field]: value };
         if (value === undefined) delete (record as Record<string, unknown>)[field];
         const schema = v.safeParse(AwesomeQuoteSchema, record);
-        if (schema.success) {
+        const expected = ({ code: "USD", codein: "BRL" } as Record<string, string>)[field];
+        const otherPair = expected !== undefined && typeof value === "string" && value.toUpperCase() !== expected;
+        const outOfTime = schema.success && schema.output.timestamp.getTime() > fetchedAt.getTime() + 600_000;
+        if (schema.success && (otherPair || outOfTime)) {
+          const error = thrown(() => parseDaily([record], "USD-BRL", fetchedAt), "INVALID_PAYLOAD");
+          expect(error.message).toContain(`USD-BRL record 0 ${field} is ${JSON.stringify(value)}`);
+        } else if (schema.success) {
           const [quote] = parseDaily([record], "USD-BRL", fetchedAt);
           expect(quote?.ts).toEqual(schema.output.timestamp);
           expect([quote?.bid, quote?.ask, quote?.high, quote?.low, quote?.varBid, quote?.pctChange]).toEqual([
