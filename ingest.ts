@@ -26,10 +26,15 @@ export const DEFAULT_PAIRS = ["USD-BRL"];
 /** The most records `/json/daily/PAIR/N` returns (the API's documented maximum for N). */
 export const DAILY_MAX_RECORDS = 360;
 /**
- * Calendar days per history request: ~215 weekdays, room under N for days sent twice; a denser
- * answer that fills N is split and fetched again.
+ * Calendar days per history chunk: ~215 weekdays, room under N for days sent twice; when an
+ * answer stops short of the chunk's first day, the older part is asked for next.
  */
 export const CHUNK_DAYS = 300;
+/**
+ * Requests one chunk may take: an API that answers fewer records than asked (100, say) needs
+ * 3 for 300 days; one that needs more than this is answering too little to trust.
+ */
+export const DAILY_MAX_REQUESTS_PER_CHUNK = 32;
 /** How far ahead of the clock a quote's `timestamp` may be (clocks differ a little); later is refused. */
 export const MAX_AHEAD_MS = 10 * 60_000;
 /** The earliest `timestamp` accepted: AwesomeAPI has nothing older, so an earlier one is a bad value. */
@@ -42,8 +47,6 @@ export const SOURCE_DAILY = "awesomeapi:daily";
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_CAP_MS = 8_000;
 const RETRY_AFTER_CAP_MS = 60_000;
-// A chunk is halved at most this often (300 days -> 1 day takes 9 halvings).
-const MAX_SPLIT_DEPTH = 9;
 // Fewer weekdays than this may all be holidays (Carnival, Christmas-New Year), so empty is fine.
 const MIN_WEEKDAYS_EXPECTING_DATA = 5;
 // A `timestamp` above this is milliseconds (the API's data from 2018 and before), else seconds.
@@ -333,17 +336,6 @@ export function planChunks(from: string, to: string, maxDays: number = CHUNK_DAY
     chunks.push({ from: dateOfDay(start), to: dateOfDay(Math.min(start + maxDays - 1, last)) });
   }
   return chunks;
-}
-
-function halves(range: DateRange): [DateRange, DateRange] | undefined {
-  const first = dayNumber(range.from);
-  const days = dayNumber(range.to) - first + 1;
-  if (days < 2) return undefined;
-  const end = first + Math.floor(days / 2) - 1;
-  return [
-    { from: range.from, to: dateOfDay(end) },
-    { from: dateOfDay(end + 1), to: range.to },
-  ];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -902,7 +894,7 @@ export async function fetchLatest(pairs: readonly string[], options: IngestOptio
   }
 }
 
-/** One history request's result: the in-range quotes, one per São Paulo day, oldest first. */
+/** One history chunk's result: the in-range quotes, one per São Paulo day, oldest first. */
 export interface DailyChunk {
   pair: string;
   from: string;
@@ -910,53 +902,66 @@ export interface DailyChunk {
   quotes: Quote[];
 }
 
-/** Fetches one range with one request; returns undefined if the answer filled N and may be cut off. */
-async function fetchDailyRange(pair: string, range: DateRange, options: IngestOptions): Promise<DailyChunk | undefined> {
+/**
+ * Fetches one chunk. The API answers newest first and may stop short of `from` (it sends at
+ * most N records, or fewer than asked): then the older part it left out, `from` up to the day
+ * before its oldest record, is asked for next, until the chunk is covered or the API answers that
+ * part with nothing (the pair's history begins later). The oldest day of a short answer is not
+ * asked again: newest first, its latest record (the one kept) is in. At most
+ * DAILY_MAX_REQUESTS_PER_CHUNK requests, else TRUNCATED.
+ */
+async function fetchDailyChunk(pair: string, range: DateRange, options: IngestOptions): Promise<DailyChunk> {
   const { now = () => new Date() } = options;
-  const url = endpointUrl(options, `/json/daily/${pair}/${DAILY_MAX_RECORDS}`, {
-    start_date: compactDate(range.from),
-    end_date: compactDate(range.to),
-  });
-  const response = await requestForPairs(url, [pair], `fetch the ${pair} history from ${range.from} to ${range.to}`, options);
-  let parsed: Quote[];
-  try {
-    parsed = parseDaily(response.body, pair, now());
-  } catch (error) {
-    throw withAttempts(error, response.attempts);
+  const received: Quote[] = [];
+  let missing: DateRange | undefined = range;
+  for (let requests = 0; missing; requests++) {
+    if (requests === DAILY_MAX_REQUESTS_PER_CHUNK) {
+      throw new IngestError(
+        "TRUNCATED",
+        `Cannot fetch the ${pair} history from ${range.from} to ${range.to}: after ${requests} requests the API's answers reach back only to ${addDays(missing.to, 1)}, so the days from ${missing.from} to ${missing.to} are missing; try again later, or report it: the API's daily data looks wrong`,
+        { attempts: requests },
+      );
+    }
+    const part: DateRange = missing;
+    const url = endpointUrl(options, `/json/daily/${pair}/${DAILY_MAX_RECORDS}`, {
+      start_date: compactDate(part.from),
+      end_date: compactDate(part.to),
+    });
+    const response = await requestForPairs(url, [pair], `fetch the ${pair} history from ${part.from} to ${part.to}`, options);
+    let parsed: Quote[];
+    try {
+      parsed = parseDaily(response.body, pair, now());
+    } catch (error) {
+      throw withAttempts(error, response.attempts);
+    }
+    let oldest: string | undefined;
+    for (const quote of parsed) {
+      const day = saoPauloDay(quote.ts);
+      if (day < part.from || day > part.to) continue;
+      received.push(quote);
+      if (oldest === undefined || day < oldest) oldest = day;
+    }
+    if (oldest === undefined) {
+      // Nothing more: fine for the older part, or a stretch too short to be sure it has trading days.
+      if (requests === 0 && countWeekdays(range) >= MIN_WEEKDAYS_EXPECTING_DATA) {
+        throw new IngestError(
+          "NO_DATA",
+          `Cannot fetch the ${pair} history: the API sent no quotes from ${range.from} to ${range.to}, which has ${countWeekdays(range)} weekdays; if ${pair} has no history that far back, choose a later start date, else try again later`,
+          { attempts: response.attempts, status: response.status },
+        );
+      }
+      break;
+    }
+    missing = oldest > part.from ? { from: part.from, to: addDays(oldest, -1) } : undefined;
   }
-  if (parsed.length >= DAILY_MAX_RECORDS) return undefined;
-  const inRange = normaliseDaily(parsed, range);
-  if (inRange.length === 0 && countWeekdays(range) >= MIN_WEEKDAYS_EXPECTING_DATA) {
-    throw new IngestError(
-      "NO_DATA",
-      `Cannot fetch the ${pair} history: the API sent no quotes from ${range.from} to ${range.to}, which has ${countWeekdays(range)} weekdays; if ${pair} has no history that far back, choose a later start date, else try again later`,
-      { attempts: response.attempts, status: response.status },
-    );
-  }
-  return { pair, from: range.from, to: range.to, quotes: inRange };
-}
-
-async function* fetchDailySplitting(pair: string, range: DateRange, depth: number, options: IngestOptions): AsyncGenerator<DailyChunk> {
-  const chunk = await fetchDailyRange(pair, range, options);
-  if (chunk) {
-    yield chunk;
-    return;
-  }
-  const parts = depth < MAX_SPLIT_DEPTH ? halves(range) : undefined;
-  if (!parts) {
-    throw new IngestError(
-      "TRUNCATED",
-      `Cannot fetch the ${pair} history from ${range.from} to ${range.to}: the answer holds ${DAILY_MAX_RECORDS} records, the most the API sends, even for a range this short, so some may be missing; report this, the API's daily data looks wrong`,
-    );
-  }
-  for (const part of parts) yield* fetchDailySplitting(pair, part, depth + 1, options);
+  return { pair, from: range.from, to: range.to, quotes: normaliseDaily(received, range) };
 }
 
 /**
- * The daily history of `pair` over `range`, one request per chunk of at most CHUNK_DAYS days, oldest
- * first. A chunk whose answer fills the 360-record cap is split in half and fetched again. Each
- * yielded chunk holds one quote per São Paulo day; store it before asking for the next, and memory
- * stays bounded whatever the range. `to` is clamped to today. With `concurrency` above 1, that
+ * The daily history of `pair` over `range`, in chunks of at most CHUNK_DAYS days, oldest first:
+ * one request per chunk, more when the API's answer stops short of the chunk's start (see
+ * fetchDailyChunk()). Each yielded chunk holds one quote per São Paulo day; store it before asking
+ * for the next, and memory stays bounded whatever the range. `to` is clamped to today. With `concurrency` above 1, that
  * many chunks are fetched ahead while the caller works, and still yielded in order.
  */
 export async function* dailyChunks(
@@ -972,20 +977,20 @@ export async function* dailyChunks(
     throw new IngestError("USAGE", `Cannot fetch the ${valid} history: 'from' (${checked.from}) is after today (${today}), choose a past date`);
   }
   const planned = planChunks(checked.from, checked.to > today ? today : checked.to);
-  const ahead: Promise<DailyChunk[]>[] = [];
+  const ahead: Promise<DailyChunk>[] = [];
   const fetchNext = () => {
-    const chunk = planned.shift();
-    if (!chunk) return;
-    const parts = Array.fromAsync(fetchDailySplitting(valid, chunk, 0, options));
+    const next = planned.shift();
+    if (!next) return;
+    const chunk = fetchDailyChunk(valid, next, options);
     // Awaited in order below; until then a failure must not count as unhandled.
-    parts.catch(() => {});
-    ahead.push(parts);
+    chunk.catch(() => {});
+    ahead.push(chunk);
   };
   for (let i = 0; i < Math.max(1, options.concurrency ?? 1); i++) fetchNext();
-  for (let parts = ahead.shift(); parts; parts = ahead.shift()) {
-    const chunks = await parts;
+  for (let chunk = ahead.shift(); chunk; chunk = ahead.shift()) {
+    const fetched = await chunk;
     fetchNext();
-    yield* chunks;
+    yield fetched;
   }
 }
 

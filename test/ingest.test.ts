@@ -8,6 +8,7 @@ import {
   CHUNK_DAYS,
   countWeekdays,
   DAILY_MAX_RECORDS,
+  DAILY_MAX_REQUESTS_PER_CHUNK,
   dailyChunks,
   fetchDaily,
   fetchLatest,
@@ -887,7 +888,10 @@ describe("dailyChunks and fetchDaily", () => {
     const { options } = fakeOptions(api.url);
     const range = { from: "1998-06-15", to: "2024-03-22" };
     const chunks = await collect(dailyChunks("USD-BRL", range, options));
-    expect(api.count()).toBe(planChunks(range.from, range.to).length);
+    // One request per chunk, plus one (answered empty) for each chunk that begins on a weekend or holiday.
+    const chunkCount = planChunks(range.from, range.to).length;
+    expect(api.count()).toBeGreaterThanOrEqual(chunkCount);
+    expect(api.count()).toBeLessThanOrEqual(chunkCount * 2);
     expect(chunks.map((c) => [c.from, c.to])).toEqual(planChunks(range.from, range.to).map((c) => [c.from, c.to]));
     const quotes = chunks.flatMap((c) => c.quotes);
     const expected = ptax.filter((p) => p.date >= range.from && p.date <= range.to);
@@ -897,7 +901,7 @@ describe("dailyChunks and fetchDaily", () => {
     expect(quotes.every((q) => q.ts.getUTCHours() === 20)).toBe(true);
   });
 
-  test("an answer that fills N is split in half and fetched again, ending complete", async () => {
+  test("an answer that fills N is followed by a request for the older part it left out, ending complete", async () => {
     const busy: DailyPoint[] = weekdaysBetween("2023-01-01", "2023-12-31").flatMap((date, i) => [
       { date, bid: `4.${1000 + i}1`, time: "10:00" },
       { date, bid: `4.${1000 + i}2`, time: "13:00" },
@@ -907,27 +911,65 @@ describe("dailyChunks and fetchDaily", () => {
     const range = { from: "2023-01-01", to: "2023-06-29" };
     expect(countWeekdays(range) * 3).toBeGreaterThan(DAILY_MAX_RECORDS);
     const quotes = await fetchDaily("EUR-BRL", range, fakeOptions(api.url).options);
-    // The whole range first, then its two halves.
+    // 360 records (120 days of 3) reach back to 2023-01-13; then the days before it, 2023-01-02
+    // onwards; then Sunday 2023-01-01, which the API answers with nothing.
     expect(api.requests.map((r) => [r.url.searchParams.get("start_date"), r.url.searchParams.get("end_date")])).toEqual([
       ["20230101", "20230629"],
-      ["20230101", "20230331"],
-      ["20230401", "20230629"],
+      ["20230101", "20230112"],
+      ["20230101", "20230101"],
     ]);
     const weekdays = weekdaysBetween(range.from, range.to);
     expect(quotes.map((q) => saoPauloDay(q.ts))).toEqual(weekdays);
     expect(quotes.every((q) => q.bid.endsWith("3"))).toBe(true);
   });
 
-  test("a single day that still fills N fails as TRUNCATED", async () => {
+  test("a day with more records than one answer holds yields its latest", async () => {
     const crowded: DailyPoint[] = Array.from({ length: 400 }, (_, i) => ({
       date: "2024-05-02",
-      bid: "5.1",
+      bid: `5.${1000 + i}`,
       time: `${String(8 + Math.floor(i / 60)).padStart(2, "0")}:${String(i % 60).padStart(2, "0")}`,
     }));
     await using api = startFakeAwesomeApi(dailySeries({ "USD-BRL": crowded }));
-    const error = await failure(fetchDaily("USD-BRL", { from: "2024-05-02", to: "2024-05-02" }, fakeOptions(api.url).options), "TRUNCATED");
-    expect(error.message).toContain("2024-05-02");
+    const quotes = await fetchDaily("USD-BRL", { from: "2024-05-02", to: "2024-05-02" }, fakeOptions(api.url).options);
+    expect(quotes.map((q) => [saoPauloDay(q.ts), q.bid])).toEqual([["2024-05-02", "5.1399"]]);
     expect(api.count()).toBe(1);
+  });
+
+  test("an API that answers at most 100 records still yields every day of a 2-year backfill", async () => {
+    // Sundays too, as the API sends some: every calendar day has a quote.
+    const days: DailyPoint[] = [];
+    for (let day = "2022-08-01"; day <= "2024-07-31"; day = addDays(day, 1)) days.push({ date: day, bid: `5.${String(days.length).padStart(4, "0")}` });
+    await using api = startFakeAwesomeApi(dailySeries({ "USD-BRL": days }, { maxRecords: 100 }));
+    const range = { from: "2022-08-01", to: "2024-07-31" };
+    const chunks = await collect(dailyChunks("USD-BRL", range, fakeOptions(api.url).options));
+    expect(chunks.map((c) => [c.from, c.to])).toEqual(planChunks(range.from, range.to).map((c) => [c.from, c.to]));
+    const quotes = chunks.flatMap((c) => c.quotes);
+    expect(quotes.map((q) => [saoPauloDay(q.ts), q.bid])).toEqual(days.map((p) => [p.date, p.bid]));
+    // 731 days, 100 per answer: 3 + 3 + 2 requests for the chunks of 300, 300 and 131 days.
+    expect(api.count()).toBe(8);
+  });
+
+  test("the older part is asked for until the API answers it with nothing: the pair's history begins", async () => {
+    const late = weekdaysBetween("2024-03-04", "2024-08-23").map((date) => ({ date, bid: "5.1" }));
+    await using api = startFakeAwesomeApi(dailySeries({ "USD-BRL": late }, { maxRecords: 50 }));
+    const quotes = await fetchDaily("USD-BRL", { from: "2024-01-01", to: "2024-08-23" }, fakeOptions(api.url).options);
+    expect(quotes.map((q) => saoPauloDay(q.ts))).toEqual(weekdaysBetween("2024-03-04", "2024-08-23"));
+    const requests = api.requests.map((r) => [r.url.searchParams.get("start_date"), r.url.searchParams.get("end_date")]);
+    // 125 weekdays in answers of 50, then the empty answer for 2024-01-01..2024-03-03.
+    expect(requests).toHaveLength(4);
+    expect(requests.at(-1)).toEqual(["20240101", "20240303"]);
+    expect(requests.every(([from]) => from === "20240101")).toBe(true);
+  });
+
+  test("an API that answers a record or two at a time fails as TRUNCATED after a bounded number of requests", async () => {
+    const days = weekdaysBetween("2024-01-01", "2024-08-23").map((date) => ({ date, bid: "5.1" }));
+    await using api = startFakeAwesomeApi(dailySeries({ "USD-BRL": days }, { maxRecords: 2 }));
+    const error = await failure(fetchDaily("USD-BRL", { from: "2024-01-01", to: "2024-08-23" }, fakeOptions(api.url).options), "TRUNCATED");
+    expect(api.count()).toBe(DAILY_MAX_REQUESTS_PER_CHUNK);
+    expect(error.message).toStartWith(
+      `Cannot fetch the USD-BRL history from 2024-01-01 to 2024-08-23: after ${DAILY_MAX_REQUESTS_PER_CHUNK} requests the API's answers reach back only to `,
+    );
+    expect(error.message).toContain("so the days from 2024-01-01 to ");
   });
 
   test("an empty array for a chunk with business days fails naming pair and dates", async () => {
@@ -978,15 +1020,17 @@ describe("dailyChunks and fetchDaily", () => {
   });
 
   test("a failure in a later chunk comes after the earlier chunks were yielded", async () => {
-    await using api = startFakeAwesomeApi(sequence(dailySeries({ "USD-BRL": series }), status(500)));
+    // From a Monday, with quotes all through: the first chunk takes one request.
+    const longer = weekdaysBetween("2023-01-02", "2024-08-23").map((date) => ({ date, bid: "5.1" }));
+    await using api = startFakeAwesomeApi(sequence(dailySeries({ "USD-BRL": longer }), status(500)));
     const seen: string[] = [];
     const run = (async () => {
-      for await (const chunk of dailyChunks("USD-BRL", { from: "2023-10-01", to: "2024-08-01" }, fakeOptions(api.url, { retries: 1 }).options)) {
+      for await (const chunk of dailyChunks("USD-BRL", { from: "2023-10-02", to: "2024-08-01" }, fakeOptions(api.url, { retries: 1 }).options)) {
         seen.push(`${chunk.from}..${chunk.to}`);
       }
     })();
     const error = await failure(run, "HTTP");
-    const [first] = planChunks("2023-10-01", "2024-08-01");
+    const [first] = planChunks("2023-10-02", "2024-08-01");
     expect(seen).toEqual([`${first?.from}..${first?.to}`]);
     expect(error.attempts).toBe(2);
   });
