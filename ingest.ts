@@ -35,6 +35,8 @@ export const CHUNK_DAYS = 300;
  * 3 for 300 days; one that needs more than this is answering too little to trust.
  */
 export const DAILY_MAX_REQUESTS_PER_CHUNK = 32;
+/** Conflict lines a chunk's `warnings` spell out; the rest are counted in one more line. */
+export const MAX_CONFLICT_LINES = 5;
 /** How far ahead of the clock a quote's `timestamp` may be (clocks differ a little); later is refused. */
 export const MAX_AHEAD_MS = 10 * 60_000;
 /** The earliest `timestamp` accepted: AwesomeAPI has nothing older, so an earlier one is a bad value. */
@@ -626,12 +628,30 @@ function wellFormedRecord(element: unknown): AwesomeQuote | undefined {
   };
 }
 
+/** A day's kept quote and the records that shared its timestamp with other values, which were dropped. */
+export interface DailyConflict {
+  pair: string;
+  /** The São Paulo day, "YYYY-MM-DD". */
+  day: string;
+  ts: Date;
+  kept: Quote;
+  /** In the order received; identical duplicates are not listed (they are no conflict). */
+  dropped: Quote[];
+}
+
+const VALUE_FIELDS = ["bid", "ask", "high", "low", "varBid", "pctChange"] as const;
+const differingFields = (a: Quote, b: Quote) => VALUE_FIELDS.filter((field) => a[field] !== b[field]);
+
 /**
- * One quote per pair and São Paulo calendar day, the one with the latest timestamp (the day's
- * close; the API can send a day twice, or a late correction). Sorted by time, then pair.
+ * normaliseDaily(), also returning the conflicts: records of the kept timestamp whose values
+ * differ. The rule: of records sharing a timestamp, the first in the order given is kept, which
+ * for an answer is the first the API lists (it lists newest first). Twins of a record the day
+ * does not keep (an earlier one) change nothing stored, so they are not conflicts.
  */
-export function normaliseDaily(quotes: readonly Quote[], within?: DateRange): Quote[] {
+export function normaliseDailyWithConflicts(quotes: readonly Quote[], within?: DateRange): { quotes: Quote[]; conflicts: DailyConflict[] } {
   const byPair = new Map<string, Map<string, Quote>>();
+  // Only allocated for a conflict: history runs to millions of records, conflicts to a handful.
+  const droppedByKept = new Map<Quote, Quote[]>();
   for (const quote of quotes) {
     const day = saoPauloDay(quote.ts);
     if (within && (day < within.from || day > within.to)) continue;
@@ -641,11 +661,48 @@ export function normaliseDaily(quotes: readonly Quote[], within?: DateRange): Qu
       byPair.set(quote.pair, byDay);
     }
     const kept = byDay.get(day);
-    if (!kept || quote.ts.getTime() > kept.ts.getTime()) byDay.set(day, quote);
+    if (!kept || quote.ts.getTime() > kept.ts.getTime()) {
+      byDay.set(day, quote);
+    } else if (quote.ts.getTime() === kept.ts.getTime() && differingFields(kept, quote).length > 0) {
+      const dropped = droppedByKept.get(kept) ?? [];
+      if (!dropped.some((other) => differingFields(other, quote).length === 0)) dropped.push(quote);
+      droppedByKept.set(kept, dropped);
+    }
   }
   const result: Quote[] = [];
-  for (const byDay of byPair.values()) for (const quote of byDay.values()) result.push(quote);
-  return result.sort((a, b) => a.ts.getTime() - b.ts.getTime() || (a.pair < b.pair ? -1 : a.pair > b.pair ? 1 : 0));
+  const conflicts: DailyConflict[] = [];
+  for (const byDay of byPair.values()) {
+    for (const [day, quote] of byDay) {
+      result.push(quote);
+      const dropped = droppedByKept.get(quote);
+      if (dropped) conflicts.push({ pair: quote.pair, day, ts: quote.ts, kept: quote, dropped });
+    }
+  }
+  const byTimeThenPair = (a: { ts: Date; pair: string }, b: { ts: Date; pair: string }) =>
+    a.ts.getTime() - b.ts.getTime() || (a.pair < b.pair ? -1 : a.pair > b.pair ? 1 : 0);
+  return { quotes: result.sort(byTimeThenPair), conflicts: conflicts.sort(byTimeThenPair) };
+}
+
+/**
+ * One quote per pair and São Paulo calendar day, the one with the latest timestamp (the day's
+ * close; the API can send a day twice, or a late correction); of records sharing that timestamp,
+ * the first given (see normaliseDailyWithConflicts()). Sorted by time, then pair.
+ */
+export function normaliseDaily(quotes: readonly Quote[], within?: DateRange): Quote[] {
+  return normaliseDailyWithConflicts(quotes, within).quotes;
+}
+
+/**
+ * One line saying what a conflict was and what was kept, e.g. `USD-BRL 2024-08-23: 2 records share
+ * timestamp 2024-08-23 17:39:40 UTC with different bids; kept the first (5.5037), dropped 5.51`.
+ */
+export function describeConflict(conflict: DailyConflict): string {
+  const fields = VALUE_FIELDS.filter((field) => conflict.dropped.some((quote) => quote[field] !== conflict.kept[field]));
+  const only = fields.length === 1 ? fields[0] : undefined;
+  const what = only === "bid" ? "bids" : fields.join(" and ");
+  const show = (quote: Quote) => (only ? `${quote[only]}` : `(${fields.map((field) => `${field} ${quote[field]}`).join(", ")})`);
+  const kept = only ? `(${show(conflict.kept)})` : show(conflict.kept);
+  return `${conflict.pair} ${conflict.day}: ${conflict.dropped.length + 1} records share timestamp ${utcText(conflict.ts)} with different ${what}; kept the first ${kept}, dropped ${conflict.dropped.map(show).join(", ")}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -900,6 +957,10 @@ export interface DailyChunk {
   from: string;
   to: string;
   quotes: Quote[];
+  /** Timestamps at which the API sent records with different values; the first of each was kept. */
+  conflicts: number;
+  /** One line per conflict (describeConflict()), at most MAX_CONFLICT_LINES and then one for the rest: for the run's output. */
+  warnings: string[];
 }
 
 /**
@@ -954,7 +1015,14 @@ async function fetchDailyChunk(pair: string, range: DateRange, options: IngestOp
     }
     missing = oldest > part.from ? { from: part.from, to: addDays(oldest, -1) } : undefined;
   }
-  return { pair, from: range.from, to: range.to, quotes: normaliseDaily(received, range) };
+  const { quotes, conflicts } = normaliseDailyWithConflicts(received, range);
+  const warnings = conflicts.slice(0, MAX_CONFLICT_LINES).map(describeConflict);
+  if (conflicts.length > MAX_CONFLICT_LINES) {
+    warnings.push(
+      `${pair} ${range.from}..${range.to}: ${conflicts.length - MAX_CONFLICT_LINES} more timestamps held records with different values; the first of each was kept`,
+    );
+  }
+  return { pair, from: range.from, to: range.to, quotes, conflicts: conflicts.length, warnings };
 }
 
 /**
@@ -1080,6 +1148,7 @@ export async function main(args: string[]): Promise<number> {
     parseRange(range, "read the arguments");
     for (const pair of pairs) {
       for await (const chunk of dailyChunks(pair, range, options)) {
+        for (const warning of chunk.warnings) console.error(`warning: ${warning}`);
         for (const quote of chunk.quotes) console.log(JSON.stringify(quote));
       }
     }

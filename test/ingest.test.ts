@@ -15,8 +15,11 @@ import {
   IngestError,
   type IngestErrorCode,
   type IngestOptions,
+  describeConflict,
   loadIngestConfig,
+  MAX_CONFLICT_LINES,
   normaliseDaily,
+  normaliseDailyWithConflicts,
   parseDaily,
   parseLatest,
   parsePairs,
@@ -580,6 +583,71 @@ describe("parseDaily and normaliseDaily", () => {
   });
 });
 
+describe("the same timestamp twice with different values", () => {
+  // Record 0 of the daily fixture: USD-BRL 2024-08-23 17:39:40 UTC, bid 5.5037.
+  const withTwin = (twin: Record<string, unknown>, position = 1) => {
+    const body = fixtureJson(DAILY) as Record<string, unknown>[];
+    const { code: _code, codein: _codein, name: _name, create_date: _date, ...first } = body[0]!;
+    body.splice(position, 0, { ...first, ...twin });
+    return body;
+  };
+
+  test("keeps the first in the answer's order and reports the conflict in one line", () => {
+    const { quotes, conflicts } = normaliseDailyWithConflicts(parseDaily(withTwin({ bid: "5.51" }), "USD-BRL", NOW));
+    expect(quotes.find((q) => saoPauloDay(q.ts) === "2024-08-23")?.bid).toBe("5.5037");
+    expect(conflicts).toHaveLength(1);
+    expect(conflicts[0]).toMatchObject({ pair: "USD-BRL", day: "2024-08-23", kept: { bid: "5.5037" }, dropped: [{ bid: "5.51" }] });
+    expect(conflicts.map(describeConflict)).toEqual([
+      "USD-BRL 2024-08-23: 2 records share timestamp 2024-08-23 17:39:40 UTC with different bids; kept the first (5.5037), dropped 5.51",
+    ]);
+    // The same two the other way round: the first is still the one kept.
+    const swapped = parseDaily(withTwin({ bid: "5.51" }), "USD-BRL", NOW);
+    [swapped[0], swapped[1]] = [swapped[1]!, swapped[0]!];
+    expect(normaliseDailyWithConflicts(swapped).quotes.find((q) => saoPauloDay(q.ts) === "2024-08-23")?.bid).toBe("5.51");
+  });
+
+  test("names the fields that differ when the bids agree", () => {
+    const { conflicts } = normaliseDailyWithConflicts(parseDaily(withTwin({ ask: "5.6", high: "5.7" }), "USD-BRL", NOW));
+    expect(conflicts.map(describeConflict)).toEqual([
+      "USD-BRL 2024-08-23: 2 records share timestamp 2024-08-23 17:39:40 UTC with different ask and high; kept the first (ask 5.506, high 5.6061), dropped (ask 5.6, high 5.7)",
+    ]);
+  });
+
+  test("identical duplicates are not conflicts, and neither are twins of a record the day does not keep", () => {
+    expect(normaliseDailyWithConflicts(parseDaily(withTwin({}), "USD-BRL", NOW)).conflicts).toEqual([]);
+    // 2024-08-16 has two records; its earlier one (17:25:44 UTC) is dropped for the later one anyway.
+    const body = fixtureJson(DAILY) as Record<string, unknown>[];
+    body.push({ ...body[7], bid: "9.9" });
+    const { quotes, conflicts } = normaliseDailyWithConflicts(parseDaily(body, "USD-BRL", NOW));
+    expect(conflicts).toEqual([]);
+    expect(quotes.find((q) => saoPauloDay(q.ts) === "2024-08-16")?.bid).toBe("5.4753");
+  });
+
+  test("a history chunk counts its conflicts and says what it kept, never silently", async () => {
+    await using api = startFakeAwesomeApi(json(withTwin({ bid: "5.51" }, 0)));
+    const [chunk, ...rest] = await collect(dailyChunks("USD-BRL", { from: "2024-08-09", to: "2024-08-23" }, fakeOptions(api.url).options));
+    expect(rest).toEqual([]);
+    expect(chunk?.conflicts).toBe(1);
+    expect(chunk?.warnings).toEqual([
+      "USD-BRL 2024-08-23: 2 records share timestamp 2024-08-23 17:39:40 UTC with different bids; kept the first (5.51), dropped 5.5037",
+    ]);
+    expect(chunk?.quotes.at(-1)?.bid).toBe("5.51");
+  });
+
+  test("a chunk full of conflicts gives a few lines and a count, not one line per day", async () => {
+    const body = fixtureJson(DAILY) as Record<string, unknown>[];
+    const twins = body.map((record) => ({ ...record, code: undefined, codein: undefined, bid: "9.9" }));
+    await using api = startFakeAwesomeApi(json(body.flatMap((record, i) => [record, twins[i]])));
+    const [chunk] = await collect(dailyChunks("USD-BRL", { from: "2024-08-09", to: "2024-08-23" }, fakeOptions(api.url).options));
+    // 13 days, each with its latest record twice.
+    expect(chunk?.conflicts).toBe(13);
+    expect(chunk?.warnings).toHaveLength(MAX_CONFLICT_LINES + 1);
+    expect(chunk?.warnings.at(-1)).toBe(
+      `USD-BRL 2024-08-09..2024-08-23: ${13 - MAX_CONFLICT_LINES} more timestamps held records with different values; the first of each was kept`,
+    );
+  });
+});
+
 describe("saoPauloDay", () => {
   test("follows Brazil's daylight saving time before 2019 and UTC-3 after", () => {
     // In January 2018 São Paulo was on UTC-2: 02:30 UTC is 00:30 local, the same date.
@@ -984,7 +1052,7 @@ describe("dailyChunks and fetchDaily", () => {
   test("an empty answer for a holiday-only stretch of 1-2 weekdays is accepted", async () => {
     await using api = startFakeAwesomeApi(json([]));
     const chunks = await collect(dailyChunks("USD-BRL", { from: "2023-12-25", to: "2023-12-26" }, fakeOptions(api.url).options));
-    expect(chunks).toEqual([{ pair: "USD-BRL", from: "2023-12-25", to: "2023-12-26", quotes: [] }]);
+    expect(chunks).toEqual([{ pair: "USD-BRL", from: "2023-12-25", to: "2023-12-26", quotes: [], conflicts: 0, warnings: [] }]);
   });
 
   test("records outside the requested range are dropped and days normalised", async () => {
