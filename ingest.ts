@@ -651,7 +651,7 @@ const differingFields = (a: Quote, b: Quote) => VALUE_FIELDS.filter((field) => a
 export function normaliseDailyWithConflicts(quotes: readonly Quote[], within?: DateRange): { quotes: Quote[]; conflicts: DailyConflict[] } {
   const byPair = new Map<string, Map<string, Quote>>();
   // Only allocated for a conflict: history runs to millions of records, conflicts to a handful.
-  const droppedByKept = new Map<Quote, Quote[]>();
+  const droppedByKept = new Map<Quote, DailyConflict>();
   for (const quote of quotes) {
     const day = saoPauloDay(quote.ts);
     if (within && (day < within.from || day > within.to)) continue;
@@ -664,18 +664,21 @@ export function normaliseDailyWithConflicts(quotes: readonly Quote[], within?: D
     if (!kept || quote.ts.getTime() > kept.ts.getTime()) {
       byDay.set(day, quote);
     } else if (quote.ts.getTime() === kept.ts.getTime() && differingFields(kept, quote).length > 0) {
-      const dropped = droppedByKept.get(kept) ?? [];
-      if (!dropped.some((other) => differingFields(other, quote).length === 0)) dropped.push(quote);
-      droppedByKept.set(kept, dropped);
+      let conflict = droppedByKept.get(kept);
+      if (!conflict) {
+        conflict = { pair: kept.pair, day, ts: kept.ts, kept, dropped: [] };
+        droppedByKept.set(kept, conflict);
+      }
+      if (!conflict.dropped.some((other) => differingFields(other, quote).length === 0)) conflict.dropped.push(quote);
     }
   }
   const result: Quote[] = [];
   const conflicts: DailyConflict[] = [];
   for (const byDay of byPair.values()) {
-    for (const [day, quote] of byDay) {
+    for (const quote of byDay.values()) {
       result.push(quote);
-      const dropped = droppedByKept.get(quote);
-      if (dropped) conflicts.push({ pair: quote.pair, day, ts: quote.ts, kept: quote, dropped });
+      const conflict = droppedByKept.size > 0 ? droppedByKept.get(quote) : undefined;
+      if (conflict) conflicts.push(conflict);
     }
   }
   const byTimeThenPair = (a: { ts: Date; pair: string }, b: { ts: Date; pair: string }) =>
