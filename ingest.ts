@@ -19,6 +19,11 @@ export const DEFAULT_TIMEOUT_MS = 10_000;
 export const MIN_TIMEOUT_MS = 100;
 /** The longest timeout accepted (10 minutes): longer only hides a hung API, and timers overflow past ~24.8 days. */
 export const MAX_TIMEOUT_MS = 600_000;
+/**
+ * The most bytes of one answer's body the client reads, counted after decompression: a 360-record
+ * /json/daily answer is ~100 KB, so 8 MiB is ample, and an endless or gzip-bombed body stops there.
+ */
+export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
 /** Attempts after the first, for transient failures. */
 export const DEFAULT_RETRIES = 3;
 /** What the CLI fetches without --pairs. */
@@ -92,7 +97,8 @@ export type IngestErrorCode =
   | "INVALID_PAYLOAD"
   | "UNKNOWN_PAIR"
   | "NO_DATA"
-  | "TRUNCATED";
+  | "TRUNCATED"
+  | "TOO_LARGE";
 
 /** A failed ingest step, with a message meant for the person running it and the number of requests made. */
 export class IngestError extends Error {
@@ -125,6 +131,8 @@ const RETRYABLE: Record<IngestErrorCode, boolean> = {
   UNKNOWN_PAIR: false,
   NO_DATA: false,
   TRUNCATED: false,
+  // The same request would bring the same flood.
+  TOO_LARGE: false,
 };
 
 const STATUS_HINTS: Record<number, string> = {
@@ -726,8 +734,10 @@ export interface RetryInfo {
 /** How requests are made; every I/O dependency has a default so tests can pass fakes. */
 export interface RequestOptions {
   fetch?: Fetch;
-  /** Per attempt. */
+  /** Per attempt, the whole body included. */
   timeoutMs?: number;
+  /** The most bytes of a body read, once decompressed (default DEFAULT_MAX_BODY_BYTES); more fails as TOO_LARGE. */
+  maxBodyBytes?: number;
   /** Attempts after the first one, for transient failures only. */
   retries?: number;
   sleep?: (ms: number) => Promise<unknown>;
@@ -757,6 +767,10 @@ const RequestSettingsSchema = v.object({
   retries: v.pipe(
     v.number(),
     v.check((n) => Number.isSafeInteger(n) && n >= 0, (i) => `'retries' must be a non-negative integer, got ${String(i.input)}`),
+  ),
+  maxBodyBytes: v.pipe(
+    v.number(),
+    v.check((n) => Number.isSafeInteger(n) && n > 0, (i) => `'maxBodyBytes' must be a positive integer, got ${String(i.input)}`),
   ),
 });
 
@@ -799,10 +813,68 @@ interface Attempt {
   secrets: string[];
   fetch: Fetch;
   timeoutMs: number;
+  maxBodyBytes: number;
   now: () => Date;
 }
 
-async function attemptRequest({ url, shownUrl, secrets, fetch, timeoutMs, now }: Attempt): Promise<
+/** "8 MiB", "512 KiB" or "1000 bytes", for messages. */
+function byteSize(bytes: number): string {
+  if (bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)} MiB`;
+  if (bytes % 1024 === 0) return `${bytes / 1024} KiB`;
+  return `${bytes} bytes`;
+}
+
+/**
+ * Reads a body (already decompressed by fetch) up to `maxBytes`; undefined if there is more, and
+ * then the rest is never read: the transfer is cancelled. A read still pending when `signal`
+ * aborts rejects at once, so the timeout bounds the whole read even while bytes keep coming.
+ */
+async function readBody(response: Response, signal: AbortSignal, maxBytes: number): Promise<Uint8Array | undefined> {
+  const declared = Number(response.headers.get("content-length"));
+  // Without content-encoding the declared length is the body's: refuse it before reading a byte.
+  if (!response.headers.has("content-encoding") && declared > maxBytes) {
+    response.body?.cancel().catch(() => {});
+    return undefined;
+  }
+  if (!response.body) return new Uint8Array(0);
+  const reader = response.body.getReader();
+  let onAbort = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+  });
+  // Raced below; a rejection nobody awaits any more must not count as unhandled.
+  aborted.catch(() => {});
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  let complete = false;
+  try {
+    for (;;) {
+      const { done, value } = await Promise.race([reader.read(), aborted]);
+      if (done) {
+        complete = true;
+        break;
+      }
+      total += value.byteLength;
+      if (total > maxBytes) return undefined;
+      chunks.push(value);
+    }
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+    // Stops an endless, oversized or timed-out transfer; not awaited, since a stalled peer may never confirm.
+    if (!complete) reader.cancel().catch(() => {});
+  }
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
+}
+
+async function attemptRequest({ url, shownUrl, secrets, fetch, timeoutMs, maxBodyBytes, now }: Attempt): Promise<
   { ok: true; status: number; body: unknown } | { ok: false; failure: AttemptFailure }
 > {
   const signal = AbortSignal.timeout(timeoutMs);
@@ -818,11 +890,11 @@ async function attemptRequest({ url, shownUrl, secrets, fetch, timeoutMs, now }:
     },
   });
   let response: Response;
-  let bytes: Uint8Array;
+  let bytes: Uint8Array | undefined;
   try {
     response = await fetch(url, { signal, headers: { accept: "application/json" } });
     // Reading the body is part of the attempt: a stalled or cut-off body is a timeout or network error too.
-    bytes = new Uint8Array(await response.arrayBuffer());
+    bytes = await readBody(response, signal, maxBodyBytes);
   } catch (cause) {
     if (signal.aborted) {
       return fail("TIMEOUT", `no complete answer within ${timeoutMs} ms, check the connection or raise AWESOMEAPI_TIMEOUT_MS`, { cause });
@@ -831,6 +903,13 @@ async function attemptRequest({ url, shownUrl, secrets, fetch, timeoutMs, now }:
     return fail("NETWORK", `network error (${reason}), check the connection and AWESOMEAPI_URL`, { cause });
   }
   const status = response.status;
+  if (bytes === undefined) {
+    return fail(
+      "TOO_LARGE",
+      `the answer is larger than ${byteSize(maxBodyBytes)} once decompressed, the most this client reads, check that AWESOMEAPI_URL is AwesomeAPI, else try again later`,
+      { status },
+    );
+  }
   const text = BODY_DECODER.decode(bytes);
   let body: unknown;
   let parseError: unknown;
@@ -877,11 +956,12 @@ export async function requestJson(url: string, options: RequestOptions = {}): Pr
   const settings = v.safeParse(RequestSettingsSchema, {
     timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     retries: options.retries ?? DEFAULT_RETRIES,
+    maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
   });
   if (!settings.success) throw new IngestError("USAGE", `Cannot fetch: ${settings.issues[0].message}`);
-  const { timeoutMs, retries } = settings.output;
+  const { timeoutMs, retries, maxBodyBytes } = settings.output;
   const secrets = secretsOf(url);
-  const attempt: Attempt = { url, shownUrl: maskSecrets(url, secrets), secrets, fetch, timeoutMs, now };
+  const attempt: Attempt = { url, shownUrl: maskSecrets(url, secrets), secrets, fetch, timeoutMs, maxBodyBytes, now };
   for (let count = 1; ; count++) {
     const result = await attemptRequest(attempt);
     if (result.ok) return { status: result.status, body: result.body, attempts: count };

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import * as v from "valibot";
+import { watchPeakMemory } from "../bench/peak_memory.ts";
 import type { Quote } from "../database.ts";
 import {
   AwesomeQuoteSchema,
@@ -10,12 +11,14 @@ import {
   DAILY_MAX_RECORDS,
   DAILY_MAX_REQUESTS_PER_CHUNK,
   dailyChunks,
+  DEFAULT_MAX_BODY_BYTES,
+  describeConflict,
+  type Fetch,
   fetchDaily,
   fetchLatest,
   IngestError,
   type IngestErrorCode,
   type IngestOptions,
-  describeConflict,
   loadIngestConfig,
   MAX_CONFLICT_LINES,
   normaliseDaily,
@@ -890,6 +893,128 @@ describe("requestJson", () => {
     expect(retryAfterMs("86400", NOW)).toBe(60_000);
     expect(retryAfterMs("soon", NOW)).toBeUndefined();
     expect(retryAfterMs(null, NOW)).toBeUndefined();
+  });
+});
+
+describe("requestJson: answers too large to read", () => {
+  const MiB = 1024 * 1024;
+  const spaces = (bytes: number) => new Uint8Array(bytes).fill(0x20);
+
+  /** A fetch whose answer never ends, counting the bytes the client pulls from it. */
+  function endlessFetch(chunkBytes: number) {
+    const pulled = { bytes: 0, requests: 0 };
+    const fetch: Fetch = async () => {
+      pulled.requests++;
+      const stream = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          pulled.bytes += chunkBytes;
+          controller.enqueue(spaces(chunkBytes));
+        },
+      });
+      return new Response(stream, { headers: { "content-type": "application/json" } });
+    };
+    return { fetch, pulled };
+  }
+
+  test("an endless answer fails as TOO_LARGE once past the cap, after reading at most the cap and a chunk, and is not retried", async () => {
+    const { fetch, pulled } = endlessFetch(64 * 1024);
+    const error = await failure(requestJson("http://127.0.0.1:9/json/last/USD-BRL", { fetch, maxBodyBytes: MiB, timeoutMs: 5_000 }), "TOO_LARGE");
+    expect(error.message).toBe(
+      "Cannot fetch http://127.0.0.1:9/json/last/USD-BRL: the answer is larger than 1 MiB once decompressed, the most this client reads, check that AWESOMEAPI_URL is AwesomeAPI, else try again later",
+    );
+    expect(error.attempts).toBe(1);
+    expect(pulled.requests).toBe(1);
+    // The stream may have one chunk queued ahead of the one that crossed the cap.
+    expect(pulled.bytes).toBeLessThanOrEqual(MiB + 2 * 64 * 1024);
+  });
+
+  test("an answer of exactly the cap is read; the default cap is 8 MiB", async () => {
+    const body = new TextEncoder().encode(`[${" ".repeat(MiB - 2)}]`);
+    const fetch: Fetch = async () => new Response(body);
+    expect((await requestJson("http://127.0.0.1:9/", { fetch, maxBodyBytes: MiB })).body).toEqual([]);
+    expect(DEFAULT_MAX_BODY_BYTES).toBe(8 * MiB);
+  });
+
+  test("a 9 MiB answer over HTTP fails as TOO_LARGE naming the 8 MiB cap", async () => {
+    // Valid JSON: without a cap it would be read, parsed and accepted.
+    const body = new TextEncoder().encode(`${" ".repeat(9 * MiB)}{}`);
+    await using api = startFakeAwesomeApi(() => new Response(body, { headers: { "content-type": "application/json" } }));
+    const error = await failure(requestJson(`${api.url}/json/last/USD-BRL`, { retries: 2, timeoutMs: 5_000 }), "TOO_LARGE");
+    expect(error.message).toContain("larger than 8 MiB once decompressed");
+    expect(api.count()).toBe(1);
+  });
+
+  test("a gzip bomb is counted as it inflates, and stops past the cap", async () => {
+    // 64 MiB of zeros packs into ~64 KB; Content-Length says the small figure.
+    const bomb = Bun.gzipSync(new Uint8Array(64 * MiB));
+    expect(bomb.byteLength).toBeLessThan(MiB);
+    await using api = startFakeAwesomeApi(() => new Response(bomb, { headers: { "content-type": "application/json", "content-encoding": "gzip" } }));
+    // Counts what the client reads of the inflated body.
+    let read = 0;
+    const counting: Fetch = async (input, init) => {
+      const response = await globalThis.fetch(input, init);
+      const counter = new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, controller) {
+          read += chunk.byteLength;
+          controller.enqueue(chunk);
+        },
+      });
+      return new Response(response.body?.pipeThrough(counter), { status: response.status, headers: response.headers });
+    };
+    const error = await failure(requestJson(`${api.url}/json/daily/USD-BRL/360`, { fetch: counting, maxBodyBytes: 2 * MiB }), "TOO_LARGE");
+    expect(error.message).toContain("larger than 2 MiB once decompressed");
+    expect(read).toBeGreaterThan(2 * MiB);
+    expect(read).toBeLessThan(4 * MiB);
+  });
+
+  test("an answer that keeps trickling bytes times out at the timeout, not when it ends", async () => {
+    await using api = startFakeAwesomeApi(
+      () =>
+        new Response(
+          new ReadableStream({
+            async pull(controller) {
+              await Bun.sleep(5);
+              controller.enqueue(spaces(1024));
+            },
+          }),
+          { headers: { "content-type": "application/json" } },
+        ),
+    );
+    const began = performance.now();
+    const error = await failure(requestJson(`${api.url}/json/last/USD-BRL`, { timeoutMs: 200, retries: 0 }), "TIMEOUT");
+    expect(error.message).toContain("within 200 ms");
+    expect(performance.now() - began).toBeLessThan(2_000);
+  });
+
+  test("a bad cap fails before any request", async () => {
+    const { fetch, pulled } = endlessFetch(1024);
+    for (const maxBodyBytes of [0, -1, 1.5]) {
+      expect((await failure(requestJson("http://127.0.0.1:9/", { fetch, maxBodyBytes }), "USAGE")).message).toContain("'maxBodyBytes'");
+    }
+    expect(pulled.requests).toBe(0);
+  });
+
+  test("a process fetching an endless answer and a gzip bomb stays under 200 MB", async () => {
+    const chunk = spaces(MiB);
+    const bomb = Bun.gzipSync(new Uint8Array(256 * MiB));
+    await using api = startFakeAwesomeApi(
+      routes({
+        "/endless": () => new Response(new ReadableStream({ pull: (controller) => controller.enqueue(chunk) })),
+        "/bomb": () => new Response(bomb, { headers: { "content-encoding": "gzip" } }),
+      }),
+    );
+    const script = `
+      const { requestJson } = await import(${JSON.stringify(join(import.meta.dir, "../ingest.ts"))});
+      for (const path of ["/endless", "/bomb"]) {
+        const error = await requestJson(${JSON.stringify(api.url)} + path, { retries: 0, timeoutMs: 20000 }).catch((e) => e);
+        console.log(error.code);
+      }`;
+    const child = Bun.spawn([process.execPath, "-e", script], { stdout: "pipe", stderr: "pipe" });
+    const memory = watchPeakMemory(child.pid);
+    const [stdout, , exitCode] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+    const peakMb = memory.stop();
+    expect({ exitCode, codes: stdout.trim().split("\n") }).toEqual({ exitCode: 0, codes: ["TOO_LARGE", "TOO_LARGE"] });
+    if (!Number.isNaN(peakMb)) expect(peakMb).toBeLessThan(200);
   });
 });
 
