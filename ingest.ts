@@ -1159,6 +1159,7 @@ const USAGE = `Usage: bun ingest.ts [--pairs USD-BRL,EUR-BRL] [--daily --from YY
 
 Fetches quotes from AwesomeAPI, validates them and prints one JSON object per line
 (pair, ts, bid, ask, high, low, varBid, pctChange, source, fetchedAt). Nothing is stored.
+Warnings (a timestamp sent twice with different values, and which record was kept) go to stderr.
 
 Options:
   --pairs LIST   comma-separated pairs, e.g. USD-BRL,EUR-BRL (default ${DEFAULT_PAIRS.join(",")})
