@@ -1275,6 +1275,18 @@ describe("the CLI", () => {
     expect(stdout.trim().split("\n").map((line) => JSON.parse(line).bid)).toEqual(["5.0118", "5.0346", "5.0114", "4.9801", "4.9891"]);
   });
 
+  test("prints a daily conflict as a warning on stderr, the kept quote on stdout", async () => {
+    const body = fixtureJson(DAILY) as Record<string, unknown>[];
+    body.splice(1, 0, { ...body[0], code: undefined, codein: undefined, bid: "5.51" });
+    await using api = startFakeAwesomeApi(json(body));
+    const { stdout, stderr, code } = await run(["--daily", "--from", "2024-08-19", "--to", "2024-08-23"], { AWESOMEAPI_URL: api.url });
+    expect(code).toBe(0);
+    expect(stderr).toBe(
+      "warning: USD-BRL 2024-08-23: 2 records share timestamp 2024-08-23 17:39:40 UTC with different bids; kept the first (5.5037), dropped 5.51\n",
+    );
+    expect(stdout.trim().split("\n").map((line) => JSON.parse(line).bid)).toEqual(["5.4068", "5.4785", "5.4831", "5.5911", "5.5037"]);
+  });
+
   test("a failure exits 1 with one line on stderr that hides the token", async () => {
     await using api = startFakeAwesomeApi(html(403));
     const { stderr, code } = await run([], { AWESOMEAPI_URL: api.url, AWESOMEAPI_TOKEN: TOKEN });
