@@ -1049,9 +1049,9 @@ export interface DailyChunk {
 /**
  * Fetches one chunk. The API answers newest first and may stop short of `from` (it sends at
  * most N records, or fewer than asked): then the older part it left out, `from` up to the day
- * before its oldest record, is asked for next, until the chunk is covered or the API answers that
- * part with nothing (the pair's history begins later). The oldest day of a short answer is not
- * asked again: newest first, its latest record (the one kept) is in. At most
+ * before its oldest record, is asked for next, until every weekday of the chunk is covered or the
+ * API answers that part with nothing (the pair's history begins later). The oldest day of a short
+ * answer is not asked again: newest first, its latest record (the one kept) is in. At most
  * DAILY_MAX_REQUESTS_PER_CHUNK requests, else TRUNCATED.
  */
 async function fetchDailyChunk(pair: string, range: DateRange, options: IngestOptions): Promise<DailyChunk> {
@@ -1086,7 +1086,7 @@ async function fetchDailyChunk(pair: string, range: DateRange, options: IngestOp
       if (oldest === undefined || day < oldest) oldest = day;
     }
     if (oldest === undefined) {
-      // Nothing more: fine for the older part, or a stretch too short to be sure it has trading days.
+      // Nothing more: fine for the older part, or for a stretch too short to be sure it has trading days.
       if (requests === 0 && countWeekdays(range) >= MIN_WEEKDAYS_EXPECTING_DATA) {
         throw new IngestError(
           "NO_DATA",
@@ -1096,7 +1096,11 @@ async function fetchDailyChunk(pair: string, range: DateRange, options: IngestOp
       }
       break;
     }
-    missing = oldest > part.from ? { from: part.from, to: addDays(oldest, -1) } : undefined;
+    const older: DateRange | undefined = oldest > part.from ? { from: part.from, to: addDays(oldest, -1) } : undefined;
+    // A weekend left before a short answer's oldest day is taken as covered: asking for it would
+    // cost a request for every chunk that starts on a Saturday, for what is almost always nothing.
+    const mayHoldMore = older !== undefined && (countWeekdays(older) > 0 || parsed.length >= DAILY_MAX_RECORDS);
+    missing = mayHoldMore ? older : undefined;
   }
   const { quotes, conflicts } = normaliseDailyWithConflicts(received, range);
   const warnings = conflicts.slice(0, MAX_CONFLICT_LINES).map(describeConflict);
