@@ -15,6 +15,15 @@ import type { Quote } from "./database.ts";
 export const DEFAULT_AWESOMEAPI_URL = "https://economia.awesomeapi.com.br";
 /** Per-attempt timeout when AWESOMEAPI_TIMEOUT_MS is unset. */
 export const DEFAULT_TIMEOUT_MS = 10_000;
+/** The shortest AWESOMEAPI_TIMEOUT_MS accepted: under it not even a healthy answer arrives. */
+export const MIN_TIMEOUT_MS = 100;
+/** The longest timeout accepted (10 minutes): longer only hides a hung API, and timers overflow past ~24.8 days. */
+export const MAX_TIMEOUT_MS = 600_000;
+/**
+ * The most bytes of one answer's body the client reads, counted after decompression: a 360-record
+ * /json/daily answer is ~100 KB, so 8 MiB is ample, and an endless or gzip-bombed body stops there.
+ */
+export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
 /** Attempts after the first, for transient failures. */
 export const DEFAULT_RETRIES = 3;
 /** What the CLI fetches without --pairs. */
@@ -22,10 +31,21 @@ export const DEFAULT_PAIRS = ["USD-BRL"];
 /** The most records `/json/daily/PAIR/N` returns (the API's documented maximum for N). */
 export const DAILY_MAX_RECORDS = 360;
 /**
- * Calendar days per history request: ~215 weekdays, room under N for days sent twice; a denser
- * answer that fills N is split and fetched again.
+ * Calendar days per history chunk: ~215 weekdays, room under N for days sent twice; when an
+ * answer stops short of the chunk's first day, the older part is asked for next.
  */
 export const CHUNK_DAYS = 300;
+/**
+ * Requests one chunk may take: an API that answers fewer records than asked (100, say) needs
+ * 3 for 300 days; one that needs more than this is answering too little to trust.
+ */
+export const DAILY_MAX_REQUESTS_PER_CHUNK = 32;
+/** Conflict lines a chunk's `warnings` spell out; the rest are counted in one more line. */
+export const MAX_CONFLICT_LINES = 5;
+/** How far ahead of the clock a quote's `timestamp` may be (clocks differ a little); later is refused. */
+export const MAX_AHEAD_MS = 10 * 60_000;
+/** The earliest `timestamp` accepted: AwesomeAPI has nothing older, so an earlier one is a bad value. */
+export const EARLIEST_QUOTE_DATE = "1990-01-01";
 /** `Quote.source` of quotes from `/json/last`. */
 export const SOURCE_LAST = "awesomeapi:last";
 /** `Quote.source` of quotes from `/json/daily`. */
@@ -34,18 +54,19 @@ export const SOURCE_DAILY = "awesomeapi:daily";
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_CAP_MS = 8_000;
 const RETRY_AFTER_CAP_MS = 60_000;
-// A chunk is halved at most this often (300 days -> 1 day takes 9 halvings).
-const MAX_SPLIT_DEPTH = 9;
 // Fewer weekdays than this may all be holidays (Carnival, Christmas-New Year), so empty is fine.
 const MIN_WEEKDAYS_EXPECTING_DATA = 5;
 // A `timestamp` above this is milliseconds (the API's data from 2018 and before), else seconds.
 const MILLISECOND_TIMESTAMP_ABOVE = 1e11;
 const SAO_PAULO_TIME_ZONE = "America/Sao_Paulo";
+const EARLIEST_QUOTE_MS = Date.parse(`${EARLIEST_QUOTE_DATE}T00:00:00Z`);
 const MS_PER_DAY = 86_400_000;
 const MS_PER_HOUR = 3_600_000;
 // Bounds each time-zone cache (a century of days is ~36,500 entries).
 const DAY_CACHE_MAX_ENTRIES = 200_000;
 const SNIPPET_CHARS = 60;
+// A user or password shorter than this is masked only where it appears inside a URL.
+const MIN_MASKED_USERINFO_CHARS = 4;
 const EXIT_USAGE = 2;
 const EXIT_FAILURE = 1;
 
@@ -55,6 +76,9 @@ const POSITIVE_DECIMAL = /^\d+(\.\d+)?$/;
 const SIGNED_DECIMAL = /^-?\d+(\.\d+)?$/;
 const TIMESTAMP_DIGITS = /^\d{1,16}$/;
 const TOKEN_PARAMETER = /([?&]token=)[^&#\s"']*/gi;
+// A URL's userinfo within a message: greedy up to the last "@" of the word, since an unencoded
+// password may hold "/", "#" or "@" (hiding part of a host is better than showing a password).
+const URL_USERINFO = /(\b[a-z][a-z0-9+.-]*:\/\/)[^\s"'<>]*@/gi;
 
 // The API sends UTF-8, but captured bodies can hold stray Latin-1 bytes: replace, never fail.
 const BODY_DECODER = new TextDecoder("utf-8", { fatal: false });
@@ -73,7 +97,8 @@ export type IngestErrorCode =
   | "INVALID_PAYLOAD"
   | "UNKNOWN_PAIR"
   | "NO_DATA"
-  | "TRUNCATED";
+  | "TRUNCATED"
+  | "TOO_LARGE";
 
 /** A failed ingest step, with a message meant for the person running it and the number of requests made. */
 export class IngestError extends Error {
@@ -106,6 +131,8 @@ const RETRYABLE: Record<IngestErrorCode, boolean> = {
   UNKNOWN_PAIR: false,
   NO_DATA: false,
   TRUNCATED: false,
+  // The same request would bring the same flood.
+  TOO_LARGE: false,
 };
 
 const STATUS_HINTS: Record<number, string> = {
@@ -120,14 +147,51 @@ function isRetryableStatus(status: number): boolean {
   return status >= 500 || status === 429 || status === 409 || status === 408;
 }
 
-/** `text` with the `token` query parameter shown as `token=***`, safe to print. */
-export function maskToken(text: string, token?: string): string {
-  let masked = text.replace(TOKEN_PARAMETER, "$1***");
-  if (token) {
-    // The raw value too, in case a cause's message quoted it outside a URL.
-    for (const form of new Set([token, encodeURIComponent(token)])) masked = masked.split(form).join("***");
-  }
+/**
+ * `text` safe to print: every URL's user and password shown as `***@`, the `token` query
+ * parameter as `token=***`, and each of `secrets` (as given or URL-encoded) as `***`.
+ */
+export function maskSecrets(text: string, secrets: readonly (string | undefined)[] = []): string {
+  let masked = text.replace(URL_USERINFO, "$1***@").replace(TOKEN_PARAMETER, "$1***");
+  // The raw values too, in case a cause's message quoted them outside a URL.
+  const forms = new Set(secrets.flatMap((secret) => (secret ? [secret, encodeURIComponent(secret)] : [])));
+  // Longest first, so that a secret containing another is hidden whole.
+  for (const form of [...forms].sort((a, b) => b.length - a.length)) masked = masked.split(form).join("***");
   return masked;
+}
+
+/** `text` with the `token` query parameter (and any URL's user and password) masked, safe to print. */
+export function maskToken(text: string, token?: string): string {
+  return maskSecrets(text, [token]);
+}
+
+/** A URL as the user typed it, safe to quote even when it does not parse: all between "://" and the last "@" masked. */
+function maskUrlInput(input: string): string {
+  const scheme = input.indexOf("://");
+  const at = input.lastIndexOf("@");
+  const masked = scheme >= 0 && at > scheme ? `${input.slice(0, scheme + 3)}***${input.slice(at)}` : input;
+  return maskSecrets(masked);
+}
+
+/** What a URL carries that must never be printed: its token, user and password, decoded and as written. */
+function secretsOf(url: string): string[] {
+  try {
+    const parsed = new URL(url);
+    const userinfo: string[] = [];
+    for (const part of [parsed.username, parsed.password]) {
+      userinfo.push(part);
+      try {
+        userinfo.push(decodeURIComponent(part));
+      } catch {
+        // A malformed escape is masked as written.
+      }
+    }
+    // A user "me" masked as text would shred every message; in a URL the pattern hides it anyway.
+    const token = parsed.searchParams.get("token") ?? "";
+    return [token, ...userinfo.filter((part) => part.length >= MIN_MASKED_USERINFO_CHARS)].filter((secret) => secret !== "");
+  } catch {
+    return [];
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -152,7 +216,7 @@ const IngestEnvSchema = v.object({
     v.transform(emptyIsUnset),
     v.check(
       (url) => url === undefined || isHttpUrl(url),
-      (issue) => `must be an http:// or https:// URL without query or fragment, got "${maskToken(String(issue.input))}"`,
+      (issue) => `must be an http:// or https:// URL without query or fragment, got "${maskUrlInput(String(issue.input))}"`,
     ),
     // Paths are appended with "/", so one trailing slash (or several) must not double it.
     v.transform((url) => (url ?? DEFAULT_AWESOMEAPI_URL).replace(/\/+$/, "")),
@@ -169,8 +233,9 @@ const IngestEnvSchema = v.object({
     v.optional(v.string(), ""),
     v.transform(emptyIsUnset),
     v.check(
-      (ms) => ms === undefined || (/^\d+$/.test(ms) && Number(ms) > 0 && Number.isSafeInteger(Number(ms))),
-      (issue) => `must be a positive integer (milliseconds), got "${String(issue.input)}"`,
+      (ms) => ms === undefined || (/^\d{1,9}$/.test(ms) && Number(ms) >= MIN_TIMEOUT_MS && Number(ms) <= MAX_TIMEOUT_MS),
+      (issue) =>
+        `must be whole milliseconds from ${MIN_TIMEOUT_MS} to ${MAX_TIMEOUT_MS} (10 minutes), got "${String(issue.input)}", set it like AWESOMEAPI_TIMEOUT_MS=${DEFAULT_TIMEOUT_MS} or leave it unset`,
     ),
     v.transform((ms) => (ms === undefined ? DEFAULT_TIMEOUT_MS : Number(ms))),
   ),
@@ -281,17 +346,6 @@ export function planChunks(from: string, to: string, maxDays: number = CHUNK_DAY
     chunks.push({ from: dateOfDay(start), to: dateOfDay(Math.min(start + maxDays - 1, last)) });
   }
   return chunks;
-}
-
-function halves(range: DateRange): [DateRange, DateRange] | undefined {
-  const first = dayNumber(range.from);
-  const days = dayNumber(range.to) - first + 1;
-  if (days < 2) return undefined;
-  const end = first + Math.floor(days / 2) - 1;
-  return [
-    { from: range.from, to: dateOfDay(end) },
-    { from: dateOfDay(end + 1), to: range.to },
-  ];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -460,7 +514,47 @@ function toQuote(pair: string, record: AwesomeQuote, source: string, fetchedAt: 
 const isPlainObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value);
 
-/** Validates a `/json/last/...` answer (an object keyed by pair without dash) into one quote per requested pair. */
+/** "2024-10-25 18:00:00 UTC", for messages. */
+function utcText(date: Date): string {
+  return Number.isNaN(date.getTime()) ? "beyond any calendar date" : `${date.toISOString().slice(0, 19).replace("T", " ")} UTC`;
+}
+
+/**
+ * Refuses a well-formed record that cannot be what was asked for: a `timestamp` more than
+ * MAX_AHEAD_MS past `now` or before EARLIEST_QUOTE_DATE, or a `code`/`codein` (upper case from
+ * the API; compared ignoring case) that is not the pair's. `requireCodes`: /json/last sends them
+ * in every record, /json/daily only in the first, so there they are checked where present.
+ */
+function checkRecord(record: AwesomeQuote, raw: unknown, where: string, pair: string, now: Date, requireCodes: boolean): void {
+  const [base = "", quote = ""] = pair.split("-");
+  for (const [field, expected] of [["code", base], ["codein", quote]] as const) {
+    const value = record[field];
+    if (value === undefined && !requireCodes) continue;
+    if (value !== undefined && value.toUpperCase() === expected) continue;
+    const shown = value === undefined ? "missing" : showValue(value);
+    throw payloadError(
+      `${where} ${field} is ${shown}, expected "${expected}" as in ${pair}, the pair asked for, nothing of this answer was used; try again later`,
+    );
+  }
+  const ms = record.timestamp.getTime();
+  const stamp = isPlainObject(raw) ? showValue(raw.timestamp) : "";
+  const at = `${where} timestamp is ${stamp} (${utcText(record.timestamp)})`;
+  // NaN (beyond Date's range) fails the first test.
+  if (!(ms <= now.getTime() + MAX_AHEAD_MS)) {
+    throw payloadError(
+      `${at}, more than ${MAX_AHEAD_MS / 60_000} minutes ahead of this computer's clock (${utcText(now)}), nothing of this answer was used; check the clock, else try again later`,
+    );
+  }
+  if (ms < EARLIEST_QUOTE_MS) {
+    throw payloadError(`${at}, before ${EARLIEST_QUOTE_DATE}, older than any AwesomeAPI quote, nothing of this answer was used; try again later`);
+  }
+}
+
+/**
+ * Validates a `/json/last/...` answer (an object keyed by pair without dash) into one quote per
+ * requested pair. `fetchedAt` is also the clock that future timestamps are judged by; a record
+ * out of time or for another pair (checkRecord()) fails the whole answer.
+ */
 export function parseLatest(body: unknown, pairs: readonly string[], fetchedAt: Date): Quote[] {
   if (!isPlainObject(body)) {
     throw payloadError(`expected an object keyed by pair (like "USDBRL"), got ${showValue(body)}`);
@@ -475,27 +569,36 @@ export function parseLatest(body: unknown, pairs: readonly string[], fetchedAt: 
     if (!(key in body)) throw payloadError(`${pair} is missing from the answer (no "${key}" key)`);
     const result = v.safeParse(AwesomeQuoteSchema, body[key], { abortEarly: true });
     if (!result.success) throw payloadError(issueMessage(pair, result.issues));
+    checkRecord(result.output, body[key], pair, pair, fetchedAt, true);
     return toQuote(pair, result.output, SOURCE_LAST, fetchedAt);
   });
 }
 
-/** Validates a `/json/daily/...` answer (an array, newest first) into quotes, in the answer's order. */
+/**
+ * Validates a `/json/daily/...` answer (an array, newest first) into quotes, in the answer's
+ * order. `fetchedAt` is also the clock that future timestamps are judged by; one record out of
+ * time or for another pair (checkRecord()) fails the whole answer.
+ */
 export function parseDaily(body: unknown, pair: string, fetchedAt: Date): Quote[] {
   if (!Array.isArray(body)) {
     throw payloadError(`expected an array of ${pair} quotes, got ${showValue(body)}`);
   }
-  const quotes: Quote[] = [];
+  let records: AwesomeQuote[] = [];
   for (const element of body) {
     const record = wellFormedRecord(element);
-    if (!record) {
-      // The schema is the authority: it names the record, field and value that are wrong.
-      const result = v.safeParse(AwesomeDailySchema, body, { abortEarly: true });
-      if (!result.success) throw payloadError(issueMessage(pair, result.issues));
-      return result.output.map((valid) => toQuote(pair, valid, SOURCE_DAILY, fetchedAt));
-    }
-    quotes.push(toQuote(pair, record, SOURCE_DAILY, fetchedAt));
+    if (!record) break;
+    records.push(record);
   }
-  return quotes;
+  if (records.length < body.length) {
+    // The schema is the authority: it names the record, field and value that are wrong.
+    const result = v.safeParse(AwesomeDailySchema, body, { abortEarly: true });
+    if (!result.success) throw payloadError(issueMessage(pair, result.issues));
+    records = result.output;
+  }
+  return records.map((record, index) => {
+    checkRecord(record, body[index], `${pair} record ${index}`, pair, fetchedAt, false);
+    return toQuote(pair, record, SOURCE_DAILY, fetchedAt);
+  });
 }
 
 const isPrice = (value: unknown): value is string =>
@@ -521,6 +624,8 @@ function wellFormedRecord(element: unknown): AwesomeQuote | undefined {
   const stamp = Number(timestamp);
   if (!(stamp > 0)) return undefined;
   return {
+    code: code as string | undefined,
+    codein: codein as string | undefined,
     bid,
     ask,
     high: high as string | undefined,
@@ -531,12 +636,30 @@ function wellFormedRecord(element: unknown): AwesomeQuote | undefined {
   };
 }
 
+/** A day's kept quote and the records that shared its timestamp with other values, which were dropped. */
+export interface DailyConflict {
+  pair: string;
+  /** The São Paulo day, "YYYY-MM-DD". */
+  day: string;
+  ts: Date;
+  kept: Quote;
+  /** In the order received; identical duplicates are not listed (they are no conflict). */
+  dropped: Quote[];
+}
+
+const VALUE_FIELDS = ["bid", "ask", "high", "low", "varBid", "pctChange"] as const;
+const differingFields = (a: Quote, b: Quote) => VALUE_FIELDS.filter((field) => a[field] !== b[field]);
+
 /**
- * One quote per pair and São Paulo calendar day, the one with the latest timestamp (the day's
- * close; the API can send a day twice, or a late correction). Sorted by time, then pair.
+ * normaliseDaily(), also returning the conflicts: records of the kept timestamp whose values
+ * differ. The rule: of records sharing a timestamp, the first in the order given is kept, which
+ * for an answer is the first the API lists (it lists newest first). Twins of a record the day
+ * does not keep (an earlier one) change nothing stored, so they are not conflicts.
  */
-export function normaliseDaily(quotes: readonly Quote[], within?: DateRange): Quote[] {
+export function normaliseDailyWithConflicts(quotes: readonly Quote[], within?: DateRange): { quotes: Quote[]; conflicts: DailyConflict[] } {
   const byPair = new Map<string, Map<string, Quote>>();
+  // Only allocated for a conflict: history runs to millions of records, conflicts to a handful.
+  const droppedByKept = new Map<Quote, DailyConflict>();
   for (const quote of quotes) {
     const day = saoPauloDay(quote.ts);
     if (within && (day < within.from || day > within.to)) continue;
@@ -546,11 +669,51 @@ export function normaliseDaily(quotes: readonly Quote[], within?: DateRange): Qu
       byPair.set(quote.pair, byDay);
     }
     const kept = byDay.get(day);
-    if (!kept || quote.ts.getTime() > kept.ts.getTime()) byDay.set(day, quote);
+    if (!kept || quote.ts.getTime() > kept.ts.getTime()) {
+      byDay.set(day, quote);
+    } else if (quote.ts.getTime() === kept.ts.getTime() && differingFields(kept, quote).length > 0) {
+      let conflict = droppedByKept.get(kept);
+      if (!conflict) {
+        conflict = { pair: kept.pair, day, ts: kept.ts, kept, dropped: [] };
+        droppedByKept.set(kept, conflict);
+      }
+      if (!conflict.dropped.some((other) => differingFields(other, quote).length === 0)) conflict.dropped.push(quote);
+    }
   }
   const result: Quote[] = [];
-  for (const byDay of byPair.values()) for (const quote of byDay.values()) result.push(quote);
-  return result.sort((a, b) => a.ts.getTime() - b.ts.getTime() || (a.pair < b.pair ? -1 : a.pair > b.pair ? 1 : 0));
+  const conflicts: DailyConflict[] = [];
+  for (const byDay of byPair.values()) {
+    for (const quote of byDay.values()) {
+      result.push(quote);
+      const conflict = droppedByKept.size > 0 ? droppedByKept.get(quote) : undefined;
+      if (conflict) conflicts.push(conflict);
+    }
+  }
+  const byTimeThenPair = (a: { ts: Date; pair: string }, b: { ts: Date; pair: string }) =>
+    a.ts.getTime() - b.ts.getTime() || (a.pair < b.pair ? -1 : a.pair > b.pair ? 1 : 0);
+  return { quotes: result.sort(byTimeThenPair), conflicts: conflicts.sort(byTimeThenPair) };
+}
+
+/**
+ * One quote per pair and São Paulo calendar day, the one with the latest timestamp (the day's
+ * close; the API can send a day twice, or a late correction); of records sharing that timestamp,
+ * the first given (see normaliseDailyWithConflicts()). Sorted by time, then pair.
+ */
+export function normaliseDaily(quotes: readonly Quote[], within?: DateRange): Quote[] {
+  return normaliseDailyWithConflicts(quotes, within).quotes;
+}
+
+/**
+ * One line saying what a conflict was and what was kept, e.g. `USD-BRL 2024-08-23: 2 records share
+ * timestamp 2024-08-23 17:39:40 UTC with different bids; kept the first (5.5037), dropped 5.51`.
+ */
+export function describeConflict(conflict: DailyConflict): string {
+  const fields = VALUE_FIELDS.filter((field) => conflict.dropped.some((quote) => quote[field] !== conflict.kept[field]));
+  const only = fields.length === 1 ? fields[0] : undefined;
+  const what = only === "bid" ? "bids" : fields.join(" and ");
+  const show = (quote: Quote) => (only ? `${quote[only]}` : `(${fields.map((field) => `${field} ${quote[field]}`).join(", ")})`);
+  const kept = only ? `(${show(conflict.kept)})` : show(conflict.kept);
+  return `${conflict.pair} ${conflict.day}: ${conflict.dropped.length + 1} records share timestamp ${utcText(conflict.ts)} with different ${what}; kept the first ${kept}, dropped ${conflict.dropped.map(show).join(", ")}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -571,8 +734,10 @@ export interface RetryInfo {
 /** How requests are made; every I/O dependency has a default so tests can pass fakes. */
 export interface RequestOptions {
   fetch?: Fetch;
-  /** Per attempt. */
+  /** Per attempt, the whole body included. */
   timeoutMs?: number;
+  /** The most bytes of a body read, once decompressed (default DEFAULT_MAX_BODY_BYTES); more fails as TOO_LARGE. */
+  maxBodyBytes?: number;
   /** Attempts after the first one, for transient failures only. */
   retries?: number;
   sleep?: (ms: number) => Promise<unknown>;
@@ -593,11 +758,19 @@ export interface JsonResponse {
 const RequestSettingsSchema = v.object({
   timeoutMs: v.pipe(
     v.number(),
-    v.check((n) => Number.isSafeInteger(n) && n > 0, (i) => `'timeoutMs' must be a positive integer, got ${String(i.input)}`),
+    // No lower bound here: tests time out in a few ms. The upper one keeps the timer from overflowing.
+    v.check(
+      (n) => Number.isSafeInteger(n) && n > 0 && n <= MAX_TIMEOUT_MS,
+      (i) => `'timeoutMs' must be a positive integer of at most ${MAX_TIMEOUT_MS} (10 minutes), got ${String(i.input)}`,
+    ),
   ),
   retries: v.pipe(
     v.number(),
     v.check((n) => Number.isSafeInteger(n) && n >= 0, (i) => `'retries' must be a non-negative integer, got ${String(i.input)}`),
+  ),
+  maxBodyBytes: v.pipe(
+    v.number(),
+    v.check((n) => Number.isSafeInteger(n) && n > 0, (i) => `'maxBodyBytes' must be a positive integer, got ${String(i.input)}`),
   ),
 });
 
@@ -631,19 +804,84 @@ function describeNonJson(text: string, status: number, parseMessage: string): st
   return `the answer (HTTP ${status}) was not JSON (${parseMessage}), it starts ${showValue(trimmed)}`;
 }
 
-async function attemptRequest(
-  url: string,
-  shownUrl: string,
-  token: string | undefined,
-  fetch: Fetch,
-  timeoutMs: number,
-  now: () => Date,
-): Promise<{ ok: true; status: number; body: unknown } | { ok: false; failure: AttemptFailure }> {
+/** One request's fixed inputs, shared by its attempts. */
+interface Attempt {
+  url: string;
+  /** `url` with its secrets masked. */
+  shownUrl: string;
+  /** What `url` carries that no message may show. */
+  secrets: string[];
+  fetch: Fetch;
+  timeoutMs: number;
+  maxBodyBytes: number;
+  now: () => Date;
+}
+
+/** "8 MiB", "512 KiB" or "1000 bytes", for messages. */
+function byteSize(bytes: number): string {
+  if (bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)} MiB`;
+  if (bytes % 1024 === 0) return `${bytes / 1024} KiB`;
+  return `${bytes} bytes`;
+}
+
+/**
+ * Reads a body (already decompressed by fetch) up to `maxBytes`; undefined if there is more, and
+ * then the rest is never read: the transfer is cancelled. A read still pending when `signal`
+ * aborts rejects at once, so the timeout bounds the whole read even while bytes keep coming.
+ */
+async function readBody(response: Response, signal: AbortSignal, maxBytes: number): Promise<Uint8Array | undefined> {
+  const declared = Number(response.headers.get("content-length"));
+  // Without content-encoding the declared length is the body's: refuse it before reading a byte.
+  if (!response.headers.has("content-encoding") && declared > maxBytes) {
+    response.body?.cancel().catch(() => {});
+    return undefined;
+  }
+  if (!response.body) return new Uint8Array(0);
+  const reader = response.body.getReader();
+  let onAbort = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+  });
+  // Raced below; a rejection nobody awaits any more must not count as unhandled.
+  aborted.catch(() => {});
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  let complete = false;
+  try {
+    for (;;) {
+      const { done, value } = await Promise.race([reader.read(), aborted]);
+      if (done) {
+        complete = true;
+        break;
+      }
+      total += value.byteLength;
+      if (total > maxBytes) return undefined;
+      chunks.push(value);
+    }
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+    // Stops an endless, oversized or timed-out transfer; not awaited, since a stalled peer may never confirm.
+    if (!complete) reader.cancel().catch(() => {});
+  }
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
+}
+
+async function attemptRequest({ url, shownUrl, secrets, fetch, timeoutMs, maxBodyBytes, now }: Attempt): Promise<
+  { ok: true; status: number; body: unknown } | { ok: false; failure: AttemptFailure }
+> {
   const signal = AbortSignal.timeout(timeoutMs);
   const fail = (code: IngestErrorCode, message: string, extra: Partial<AttemptFailure> & { cause?: unknown; status?: number } = {}) => ({
     ok: false as const,
     failure: {
-      error: new IngestError(code, `Cannot fetch ${shownUrl}: ${maskToken(message, token)}`, {
+      error: new IngestError(code, `Cannot fetch ${shownUrl}: ${maskSecrets(message, secrets)}`, {
         cause: extra.cause,
         status: extra.status,
       }),
@@ -652,11 +890,11 @@ async function attemptRequest(
     },
   });
   let response: Response;
-  let bytes: Uint8Array;
+  let bytes: Uint8Array | undefined;
   try {
     response = await fetch(url, { signal, headers: { accept: "application/json" } });
     // Reading the body is part of the attempt: a stalled or cut-off body is a timeout or network error too.
-    bytes = new Uint8Array(await response.arrayBuffer());
+    bytes = await readBody(response, signal, maxBodyBytes);
   } catch (cause) {
     if (signal.aborted) {
       return fail("TIMEOUT", `no complete answer within ${timeoutMs} ms, check the connection or raise AWESOMEAPI_TIMEOUT_MS`, { cause });
@@ -665,6 +903,13 @@ async function attemptRequest(
     return fail("NETWORK", `network error (${reason}), check the connection and AWESOMEAPI_URL`, { cause });
   }
   const status = response.status;
+  if (bytes === undefined) {
+    return fail(
+      "TOO_LARGE",
+      `the answer is larger than ${byteSize(maxBodyBytes)} once decompressed, the most this client reads, check that AWESOMEAPI_URL is AwesomeAPI, else try again later`,
+      { status },
+    );
+  }
   const text = BODY_DECODER.decode(bytes);
   let body: unknown;
   let parseError: unknown;
@@ -698,7 +943,7 @@ async function attemptRequest(
 /**
  * GETs `url` and decodes its JSON body, retrying network errors, timeouts, 5xx, 429 and 409 with
  * exponential backoff and jitter (or the `Retry-After` the API sends). Every failure is an
- * `IngestError` whose message shows the URL with its token masked.
+ * `IngestError` whose message shows the URL with its token, user and password masked.
  */
 export async function requestJson(url: string, options: RequestOptions = {}): Promise<JsonResponse> {
   const {
@@ -711,34 +956,27 @@ export async function requestJson(url: string, options: RequestOptions = {}): Pr
   const settings = v.safeParse(RequestSettingsSchema, {
     timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     retries: options.retries ?? DEFAULT_RETRIES,
+    maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
   });
   if (!settings.success) throw new IngestError("USAGE", `Cannot fetch: ${settings.issues[0].message}`);
-  const { timeoutMs, retries } = settings.output;
-  const token = tokenOf(url);
-  const shownUrl = maskToken(url, token);
-  for (let attempt = 1; ; attempt++) {
-    const result = await attemptRequest(url, shownUrl, token, fetch, timeoutMs, now);
-    if (result.ok) return { status: result.status, body: result.body, attempts: attempt };
+  const { timeoutMs, retries, maxBodyBytes } = settings.output;
+  const secrets = secretsOf(url);
+  const attempt: Attempt = { url, shownUrl: maskSecrets(url, secrets), secrets, fetch, timeoutMs, maxBodyBytes, now };
+  for (let count = 1; ; count++) {
+    const result = await attemptRequest(attempt);
+    if (result.ok) return { status: result.status, body: result.body, attempts: count };
     const { error, retryable, retryAfter } = result.failure;
-    if (!retryable || attempt > retries) {
-      const after = attempt > 1 ? ` (gave up after ${attempt} attempts)` : "";
+    if (!retryable || count > retries) {
+      const after = count > 1 ? ` (gave up after ${count} attempts)` : "";
       throw new IngestError(error.code, `${error.message}${after}`, {
         cause: error.cause,
-        attempts: attempt,
+        attempts: count,
         status: error.status,
       });
     }
-    const delayMs = retryAfter ?? backoffDelay(attempt, random);
-    onRetry?.({ attempt, delayMs, error });
+    const delayMs = retryAfter ?? backoffDelay(count, random);
+    onRetry?.({ attempt: count, delayMs, error });
     await sleep(delayMs);
-  }
-}
-
-function tokenOf(url: string): string | undefined {
-  try {
-    return new URL(url).searchParams.get("token") ?? undefined;
-  } catch {
-    return undefined;
   }
 }
 
@@ -796,61 +1034,89 @@ export async function fetchLatest(pairs: readonly string[], options: IngestOptio
   }
 }
 
-/** One history request's result: the in-range quotes, one per São Paulo day, oldest first. */
+/** One history chunk's result: the in-range quotes, one per São Paulo day, oldest first. */
 export interface DailyChunk {
   pair: string;
   from: string;
   to: string;
   quotes: Quote[];
-}
-
-/** Fetches one range with one request; returns undefined if the answer filled N and may be cut off. */
-async function fetchDailyRange(pair: string, range: DateRange, options: IngestOptions): Promise<DailyChunk | undefined> {
-  const { now = () => new Date() } = options;
-  const url = endpointUrl(options, `/json/daily/${pair}/${DAILY_MAX_RECORDS}`, {
-    start_date: compactDate(range.from),
-    end_date: compactDate(range.to),
-  });
-  const response = await requestForPairs(url, [pair], `fetch the ${pair} history from ${range.from} to ${range.to}`, options);
-  let parsed: Quote[];
-  try {
-    parsed = parseDaily(response.body, pair, now());
-  } catch (error) {
-    throw withAttempts(error, response.attempts);
-  }
-  if (parsed.length >= DAILY_MAX_RECORDS) return undefined;
-  const inRange = normaliseDaily(parsed, range);
-  if (inRange.length === 0 && countWeekdays(range) >= MIN_WEEKDAYS_EXPECTING_DATA) {
-    throw new IngestError(
-      "NO_DATA",
-      `Cannot fetch the ${pair} history: the API sent no quotes from ${range.from} to ${range.to}, which has ${countWeekdays(range)} weekdays; if ${pair} has no history that far back, choose a later start date, else try again later`,
-      { attempts: response.attempts, status: response.status },
-    );
-  }
-  return { pair, from: range.from, to: range.to, quotes: inRange };
-}
-
-async function* fetchDailySplitting(pair: string, range: DateRange, depth: number, options: IngestOptions): AsyncGenerator<DailyChunk> {
-  const chunk = await fetchDailyRange(pair, range, options);
-  if (chunk) {
-    yield chunk;
-    return;
-  }
-  const parts = depth < MAX_SPLIT_DEPTH ? halves(range) : undefined;
-  if (!parts) {
-    throw new IngestError(
-      "TRUNCATED",
-      `Cannot fetch the ${pair} history from ${range.from} to ${range.to}: the answer holds ${DAILY_MAX_RECORDS} records, the most the API sends, even for a range this short, so some may be missing; report this, the API's daily data looks wrong`,
-    );
-  }
-  for (const part of parts) yield* fetchDailySplitting(pair, part, depth + 1, options);
+  /** Timestamps at which the API sent records with different values; the first of each was kept. */
+  conflicts: number;
+  /** One line per conflict (describeConflict()), at most MAX_CONFLICT_LINES and then one for the rest: for the run's output. */
+  warnings: string[];
 }
 
 /**
- * The daily history of `pair` over `range`, one request per chunk of at most CHUNK_DAYS days, oldest
- * first. A chunk whose answer fills the 360-record cap is split in half and fetched again. Each
- * yielded chunk holds one quote per São Paulo day; store it before asking for the next, and memory
- * stays bounded whatever the range. `to` is clamped to today. With `concurrency` above 1, that
+ * Fetches one chunk. The API answers newest first and may stop short of `from` (it sends at
+ * most N records, or fewer than asked): then the older part it left out, `from` up to the day
+ * before its oldest record, is asked for next, until every weekday of the chunk is covered or the
+ * API answers that part with nothing (the pair's history begins later). The oldest day of a short
+ * answer is not asked again: newest first, its latest record (the one kept) is in. At most
+ * DAILY_MAX_REQUESTS_PER_CHUNK requests, else TRUNCATED.
+ */
+async function fetchDailyChunk(pair: string, range: DateRange, options: IngestOptions): Promise<DailyChunk> {
+  const { now = () => new Date() } = options;
+  const received: Quote[] = [];
+  let missing: DateRange | undefined = range;
+  for (let requests = 0; missing; requests++) {
+    if (requests === DAILY_MAX_REQUESTS_PER_CHUNK) {
+      throw new IngestError(
+        "TRUNCATED",
+        `Cannot fetch the ${pair} history from ${range.from} to ${range.to}: after ${requests} requests the API's answers reach back only to ${addDays(missing.to, 1)}, so the days from ${missing.from} to ${missing.to} are missing; try again later, or report it: the API's daily data looks wrong`,
+        { attempts: requests },
+      );
+    }
+    const part: DateRange = missing;
+    const url = endpointUrl(options, `/json/daily/${pair}/${DAILY_MAX_RECORDS}`, {
+      start_date: compactDate(part.from),
+      end_date: compactDate(part.to),
+    });
+    const response = await requestForPairs(url, [pair], `fetch the ${pair} history from ${part.from} to ${part.to}`, options);
+    let parsed: Quote[];
+    try {
+      parsed = parseDaily(response.body, pair, now());
+    } catch (error) {
+      throw withAttempts(error, response.attempts);
+    }
+    let oldest: string | undefined;
+    for (const quote of parsed) {
+      const day = saoPauloDay(quote.ts);
+      if (day < part.from || day > part.to) continue;
+      received.push(quote);
+      if (oldest === undefined || day < oldest) oldest = day;
+    }
+    if (oldest === undefined) {
+      // Nothing more: fine for the older part, or for a stretch too short to be sure it has trading days.
+      if (requests === 0 && countWeekdays(range) >= MIN_WEEKDAYS_EXPECTING_DATA) {
+        throw new IngestError(
+          "NO_DATA",
+          `Cannot fetch the ${pair} history: the API sent no quotes from ${range.from} to ${range.to}, which has ${countWeekdays(range)} weekdays; if ${pair} has no history that far back, choose a later start date, else try again later`,
+          { attempts: response.attempts, status: response.status },
+        );
+      }
+      break;
+    }
+    const older: DateRange | undefined = oldest > part.from ? { from: part.from, to: addDays(oldest, -1) } : undefined;
+    // A weekend left before a short answer's oldest day is taken as covered: asking for it would
+    // cost a request for every chunk that starts on a Saturday, for what is almost always nothing.
+    const mayHoldMore = older !== undefined && (countWeekdays(older) > 0 || parsed.length >= DAILY_MAX_RECORDS);
+    missing = mayHoldMore ? older : undefined;
+  }
+  const { quotes, conflicts } = normaliseDailyWithConflicts(received, range);
+  const warnings = conflicts.slice(0, MAX_CONFLICT_LINES).map(describeConflict);
+  if (conflicts.length > MAX_CONFLICT_LINES) {
+    warnings.push(
+      `${pair} ${range.from}..${range.to}: ${conflicts.length - MAX_CONFLICT_LINES} more timestamps held records with different values; the first of each was kept`,
+    );
+  }
+  return { pair, from: range.from, to: range.to, quotes, conflicts: conflicts.length, warnings };
+}
+
+/**
+ * The daily history of `pair` over `range`, in chunks of at most CHUNK_DAYS days, oldest first:
+ * one request per chunk, more when the API's answer stops short of the chunk's start (see
+ * fetchDailyChunk()). Each yielded chunk holds one quote per São Paulo day; store it before asking
+ * for the next, and memory stays bounded whatever the range. `to` is clamped to today. With `concurrency` above 1, that
  * many chunks are fetched ahead while the caller works, and still yielded in order.
  */
 export async function* dailyChunks(
@@ -866,20 +1132,20 @@ export async function* dailyChunks(
     throw new IngestError("USAGE", `Cannot fetch the ${valid} history: 'from' (${checked.from}) is after today (${today}), choose a past date`);
   }
   const planned = planChunks(checked.from, checked.to > today ? today : checked.to);
-  const ahead: Promise<DailyChunk[]>[] = [];
+  const ahead: Promise<DailyChunk>[] = [];
   const fetchNext = () => {
-    const chunk = planned.shift();
-    if (!chunk) return;
-    const parts = Array.fromAsync(fetchDailySplitting(valid, chunk, 0, options));
+    const next = planned.shift();
+    if (!next) return;
+    const chunk = fetchDailyChunk(valid, next, options);
     // Awaited in order below; until then a failure must not count as unhandled.
-    parts.catch(() => {});
-    ahead.push(parts);
+    chunk.catch(() => {});
+    ahead.push(chunk);
   };
   for (let i = 0; i < Math.max(1, options.concurrency ?? 1); i++) fetchNext();
-  for (let parts = ahead.shift(); parts; parts = ahead.shift()) {
-    const chunks = await parts;
+  for (let chunk = ahead.shift(); chunk; chunk = ahead.shift()) {
+    const fetched = await chunk;
     fetchNext();
-    yield* chunks;
+    yield fetched;
   }
 }
 
@@ -897,6 +1163,7 @@ const USAGE = `Usage: bun ingest.ts [--pairs USD-BRL,EUR-BRL] [--daily --from YY
 
 Fetches quotes from AwesomeAPI, validates them and prints one JSON object per line
 (pair, ts, bid, ask, high, low, varBid, pctChange, source, fetchedAt). Nothing is stored.
+Warnings (a timestamp sent twice with different values, and which record was kept) go to stderr.
 
 Options:
   --pairs LIST   comma-separated pairs, e.g. USD-BRL,EUR-BRL (default ${DEFAULT_PAIRS.join(",")})
@@ -908,7 +1175,7 @@ Options:
 Environment:
   AWESOMEAPI_URL         API base URL (default ${DEFAULT_AWESOMEAPI_URL})
   AWESOMEAPI_TOKEN       API key, sent as the query parameter "token" (never printed)
-  AWESOMEAPI_TIMEOUT_MS  per-request timeout in milliseconds (default ${DEFAULT_TIMEOUT_MS})
+  AWESOMEAPI_TIMEOUT_MS  per-request timeout, ${MIN_TIMEOUT_MS} to ${MAX_TIMEOUT_MS} ms (default ${DEFAULT_TIMEOUT_MS})
 
 Exit codes: 0 done, 1 the fetch failed, 2 bad usage or configuration.`;
 
@@ -969,6 +1236,7 @@ export async function main(args: string[]): Promise<number> {
     parseRange(range, "read the arguments");
     for (const pair of pairs) {
       for await (const chunk of dailyChunks(pair, range, options)) {
+        for (const warning of chunk.warnings) console.error(`warning: ${warning}`);
         for (const quote of chunk.quotes) console.log(JSON.stringify(quote));
       }
     }

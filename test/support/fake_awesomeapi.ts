@@ -201,6 +201,8 @@ export interface DailyPoint {
 export interface DailySeriesOptions {
   /** Dates before this get millisecond timestamps, as the API's old data has. */
   msTimestampsBefore?: string;
+  /** The most records one answer holds, whatever N asks (an API that sends fewer than it should). */
+  maxRecords?: number;
 }
 
 /** The instant a series point stands for. */
@@ -216,7 +218,8 @@ const compactToIso = (text: string | null) =>
 /**
  * Serves `/json/daily/PAIR/N[?start_date=YYYYMMDD&end_date=YYYYMMDD]` from `series` (points by
  * pair) in AwesomeAPI's shape: newest first, every value a string, only the first element with
- * code/codein/name/create_date, at most N (<= 360) records, only dates in range. Other paths: 404.
+ * code/codein/name/create_date, at most N (<= 360, <= `maxRecords`) records, only dates in range.
+ * Other paths: 404.
  */
 export function dailySeries(series: Record<string, readonly DailyPoint[]>, options: DailySeriesOptions = {}): Reply {
   const msBefore = options.msTimestampsBefore ?? DEFAULT_MS_TIMESTAMPS_BEFORE;
@@ -249,7 +252,7 @@ export function dailySeries(series: Record<string, readonly DailyPoint[]>, optio
     const points = match?.[1] ? newestFirst.get(match[1]) : undefined;
     if (!match?.[1] || !points) return coinNotExists()(request, { url, path, count: 0 });
     const [code = "", codein = ""] = match[1].split("-");
-    const limit = Math.min(DAILY_MAX_RECORDS, Math.max(1, Number(match[2] ?? "1")));
+    const limit = Math.min(DAILY_MAX_RECORDS, options.maxRecords ?? DAILY_MAX_RECORDS, Math.max(1, Number(match[2] ?? "1")));
     const start = compactToIso(url.searchParams.get("start_date"));
     const end = compactToIso(url.searchParams.get("end_date"));
     // Dates descend: binary search for the newest point on or before `end`.
