@@ -43,6 +43,7 @@ import {
   parsePairs,
   planChunks,
   saoPauloDay,
+  type DailyChunk,
   type DateRange,
   type IngestOptions,
 } from "./ingest.ts";
@@ -104,7 +105,7 @@ export interface BackfillProgress {
   pair: string;
   pairIndex: number;
   pairCount: number;
-  /** Chunks done and planned for this pair (planned can grow when a chunk is split). */
+  /** Chunks done and planned for this pair. */
   chunk: number;
   chunks: number;
   doneThrough: string;
@@ -137,6 +138,8 @@ export interface RunSummary {
   unchanged: number;
   /** Gap days healed by a latest run. */
   healed: number;
+  /** Records that shared a timestamp with another of different values (the first was kept; see warnings). */
+  conflicts: number;
   /** One line per alert that fired or resolved. */
   alerts: string[];
   /** One line per failed webhook delivery, naming the webhook's host. */
@@ -162,6 +165,7 @@ interface Problem {
 interface Tally extends SaveCounts {
   fetched: number;
   healed: number;
+  conflicts: number;
   alerts: string[];
   undelivered: string[];
   warnings: string[];
@@ -169,7 +173,13 @@ interface Tally extends SaveCounts {
 }
 
 function emptyTally(): Tally {
-  return { fetched: 0, inserted: 0, updated: 0, unchanged: 0, healed: 0, alerts: [], undelivered: [], warnings: [], problems: [] };
+  return { fetched: 0, inserted: 0, updated: 0, unchanged: 0, healed: 0, conflicts: 0, alerts: [], undelivered: [], warnings: [], problems: [] };
+}
+
+/** Records sent twice with different values: the source kept one by its rule; the run says so. */
+function noteConflicts(tally: Tally, chunk: DailyChunk): void {
+  tally.conflicts += chunk.conflicts;
+  tally.warnings.push(...chunk.warnings);
 }
 
 function addCounts(tally: Tally, counts: SaveCounts): void {
@@ -251,7 +261,10 @@ export async function dryRun(options: PipelineOptions): Promise<RunSummary> {
   try {
     if (options.history) {
       for (const pair of pairs) {
-        for await (const chunk of dailyChunks(pair, options.history, options)) tally.fetched += chunk.quotes.length;
+        for await (const chunk of dailyChunks(pair, options.history, options)) {
+          tally.fetched += chunk.quotes.length;
+          noteConflicts(tally, chunk);
+        }
       }
     } else {
       const latest = await fetchLatestOfEach(pairs, options, tally);
@@ -276,6 +289,7 @@ function summary(runId: number | null, mode: RunSummary["mode"], pairs: string[]
     updated: tally.updated,
     unchanged: tally.unchanged,
     healed: tally.healed,
+    conflicts: tally.conflicts,
     alerts: tally.alerts,
     undelivered: tally.undelivered,
     warnings: tally.warnings,
@@ -328,7 +342,10 @@ async function storeLatest(sql: Sql, pairs: string[], options: PipelineOptions, 
     if (!plan.range) continue;
     try {
       const quotes: Quote[] = [];
-      for await (const chunk of dailyChunks(pair, plan.range, options)) quotes.push(...chunk.quotes);
+      for await (const chunk of dailyChunks(pair, plan.range, options)) {
+        quotes.push(...chunk.quotes);
+        noteConflicts(tally, chunk);
+      }
       healed.push(...quotes);
     } catch (error) {
       if (!(error instanceof IngestError)) throw error;
@@ -414,6 +431,7 @@ async function backfill(sql: Sql, pairs: string[], range: DateRange, options: Pi
       try {
         for await (const part of dailyChunks(pair, { from, to: last }, { ...options, concurrency: BACKFILL_CONCURRENCY })) {
           tally.fetched += part.quotes.length;
+          noteConflicts(tally, part);
           batch.push(...part.quotes);
           batchThrough = part.to;
           chunks = Math.max(chunks, ++chunk);
@@ -471,7 +489,8 @@ export function formatSummary(run: RunSummary): string {
     run.mode === "dry-run"
       ? `fetched ${run.fetched}, nothing written (dry run)`
       : `fetched ${run.fetched}, inserted ${run.inserted}, updated ${run.updated}, unchanged ${run.unchanged}` +
-        (run.healed ? ` (${run.healed} from gap healing)` : "");
+        (run.healed ? ` (${run.healed} from gap healing)` : "") +
+        (run.conflicts ? `, ${run.conflicts} conflicting record(s) dropped` : "");
   const id = run.runId === null ? "" : ` [run ${run.runId}]`;
   const seconds = (run.durationMs / 1000).toFixed(1);
   if (run.status === "succeeded") return `${run.mode} ${run.pairs.join(",")} ok: ${counts} in ${seconds} s${id}`;

@@ -150,6 +150,7 @@ describe("pure parts", () => {
       updated: 0,
       unchanged: 1,
       healed: 2,
+      conflicts: 0,
       alerts: [],
       undelivered: [],
       warnings: [],
@@ -428,6 +429,33 @@ describe("runPipeline(): backfill", () => {
       expect(stored?.bid).toBe("9.9999");
       const [progress] = await sql`select done_through::text as done from backfill_progress`;
       expect(progress?.done).toBe(range.to);
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+  });
+
+  test("a record sent twice with different values: one is kept, the summary counts it and a warning says which", async () => {
+    const sql = await freshDatabase();
+    const range = { from: "2023-03-01", to: "2023-03-31" };
+    const series = dailySeries({ "USD-BRL": ptax });
+    // The API repeats its newest record with another bid.
+    const twice: Reply = async (request, context) => {
+      const records = (await (await series(request, context)).json()) as Record<string, string>[];
+      const [first] = records;
+      return json(first ? [first, { ...first, code: undefined, codein: undefined, bid: "9.1234" }, ...records.slice(1)] : [])(request, context);
+    };
+    try {
+      await withApi(twice, async (api) => {
+        const run = await runPipeline(sql, against(api, { history: range, now: at }));
+        expect(run).toMatchObject({ status: "succeeded", conflicts: 1 });
+        expect(run.warnings).toHaveLength(1);
+        expect(run.warnings[0]).toMatch(/^USD-BRL 2023-03-31: 2 records share timestamp .* kept the first \(.*\), dropped 9\.1234/);
+        expect(formatSummary(run)).toContain(", 1 conflicting record(s) dropped");
+      });
+      const [kept] = await sql`select bid::text from quotes order by ts desc limit 1`;
+      expect(kept?.bid).not.toBe("9.1234");
+      const [record] = await sql`select warnings from pipeline_runs`;
+      expect(record?.warnings).toHaveLength(1);
     } finally {
       await sql.end({ timeout: 5 });
     }
@@ -732,7 +760,7 @@ describe("bun main_pipeline.ts --from: killed with -9 in the middle of a backfil
     } finally {
       await killed.end({ timeout: 5 });
     }
-  });
+   }, 60_000);
 });
 
 describe("bun main_pipeline.ts when the database goes away", () => {
@@ -812,7 +840,7 @@ describe("bun main_pipeline.ts when the database goes away", () => {
       } finally {
         await sql.end({ timeout: 5 });
       }
-    });
+    }, 60_000);
   }
 
   test("--every survives a database that died: the next cycle starts the embedded server again", async () => {
@@ -835,5 +863,5 @@ describe("bun main_pipeline.ts when the database goes away", () => {
       expect(restarted?.pid).toBeGreaterThan(0);
       expect(restarted?.pid).not.toBe(server!.pid);
     });
-  });
+  }, 60_000);
 });
