@@ -339,11 +339,10 @@ export function findEpisodes(points: readonly RulePoint[], params: RuleParams): 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Staleness (pure)
+// Time for people (pure)
 
 const SAO_PAULO_PARTS = new Intl.DateTimeFormat("en-US", {
   timeZone: SAO_PAULO,
-  weekday: "short",
   year: "numeric",
   month: "2-digit",
   day: "2-digit",
@@ -358,6 +357,24 @@ function saoPauloWallClock(at: Date): number {
   const parts = Object.fromEntries(SAO_PAULO_PARTS.formatToParts(at).map((part) => [part.type, part.value]));
   return Date.UTC(Number(parts.year), Number(parts.month) - 1, Number(parts.day), Number(parts.hour), Number(parts.minute), Number(parts.second));
 }
+
+/**
+ * An instant in São Paulo time, for people: `2026-11-27 18:00 -03` (with `seconds`,
+ * `2026-11-27 18:00:05 -03`). The offset is the one in force then (-02 in the summers before
+ * 2019). Machine output (JSON, webhook fields) keeps ISO 8601 UTC instead.
+ */
+export function formatSaoPauloTime(at: Date, { seconds = false }: { seconds?: boolean } = {}): string {
+  const wall = saoPauloWallClock(at);
+  const offsetMinutes = Math.round((wall - Math.floor(at.getTime() / 1000) * 1000) / 60_000);
+  const sign = offsetMinutes < 0 ? "-" : "+";
+  const hours = String(Math.floor(Math.abs(offsetMinutes) / 60)).padStart(2, "0");
+  const minutes = Math.abs(offsetMinutes) % 60;
+  const text = new Date(wall).toISOString();
+  return `${text.slice(0, 10)} ${text.slice(11, seconds ? 19 : 16)} ${sign}${hours}${minutes ? `:${String(minutes).padStart(2, "0")}` : ""}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Staleness (pure)
 
 const isWeekendDay = (wallClockMs: number) => {
   const weekday = new Date(wallClockMs).getUTCDay();
@@ -510,6 +527,10 @@ export interface Alert {
   threshold: number | null;
   windowDays: number | null;
   fingerprint: string;
+  /** When a run saw it fire; null for an episode a rescan found in history. */
+  firedSeenAt: Date | null;
+  /** When a run saw it resolve; null while firing or for history. */
+  resolvedSeenAt: Date | null;
 }
 
 /** A change of an alert's state: what is printed and sent. */
@@ -518,13 +539,31 @@ export interface Transition {
   alert: Alert;
 }
 
-function fingerprintOf(pair: string, kind: string, direction: string | null, startedAt: Date): string {
-  return createHash("sha256").update(`${pair}|${kind}|${direction ?? ""}|${startedAt.toISOString()}`).digest("hex").slice(0, 16);
+/**
+ * An alert's stable identity: pair, kind, direction and start, and for the n-th later episode
+ * with that same start (a corrected quote that fires again) "#n". History gives episode 0 (one
+ * episode per start), so a rescan finds the same fingerprints every time.
+ */
+function fingerprintOf(pair: string, kind: string, direction: string | null, startedAt: Date, episode = 0): string {
+  const key = `${pair}|${kind}|${direction ?? ""}|${startedAt.toISOString()}${episode > 0 ? `#${episode}` : ""}`;
+  return createHash("sha256").update(key).digest("hex").slice(0, 16);
+}
+
+/** The fingerprint of a new episode: the first one that no stored alert with this start has. */
+async function freshFingerprint(tx: Tx, pair: string, kind: Alert["kind"], direction: Direction | null, startedAt: Date): Promise<string> {
+  const rows = await tx<{ fingerprint: string }[]>`
+    select fingerprint from alerts
+    where pair = ${pair} and kind = ${kind} and direction is not distinct from ${direction} and started_at = ${startedAt}`;
+  const taken = new Set(rows.map((row) => row.fingerprint));
+  for (let episode = 0; ; episode++) {
+    const fingerprint = fingerprintOf(pair, kind, direction, startedAt, episode);
+    if (!taken.has(fingerprint)) return fingerprint;
+  }
 }
 
 const ALERT_COLUMNS = `id::int, pair, kind, direction, status, started_at as "startedAt", last_seen_at as "lastSeenAt",
   resolved_at as "resolvedAt", price::text, average, deviation, peak_deviation as "peakDeviation", peak_at as "peakAt",
-  threshold, window_days as "windowDays", fingerprint`;
+  threshold, window_days as "windowDays", fingerprint, fired_seen_at as "firedSeenAt", resolved_seen_at as "resolvedSeenAt"`;
 
 async function openAlert(tx: Tx, pair: string, kind: Alert["kind"]): Promise<Alert | undefined> {
   const [alert] = await tx<Alert[]>`
@@ -546,24 +585,25 @@ function episodeOf(alert: Alert): DeviationEpisode {
   };
 }
 
-async function insertDeviation(tx: Tx, pair: string, episode: DeviationEpisode, params: RuleParams): Promise<Alert> {
-  const fingerprint = fingerprintOf(pair, "deviation", episode.direction, episode.startedAt);
+async function insertDeviation(tx: Tx, pair: string, episode: DeviationEpisode, params: RuleParams, seenAt: Date): Promise<Alert> {
+  const fingerprint = await freshFingerprint(tx, pair, "deviation", episode.direction, episode.startedAt);
   const [alert] = await tx<Alert[]>`
     insert into alerts (pair, kind, direction, status, started_at, last_seen_at, resolved_at, price, average,
-                        deviation, peak_deviation, peak_at, threshold, window_days, fingerprint)
+                        deviation, peak_deviation, peak_at, threshold, window_days, fingerprint, fired_seen_at)
     values (${pair}, 'deviation', ${episode.direction}, ${episode.resolvedAt ? "resolved" : "firing"},
             ${episode.startedAt}, ${episode.lastSeenAt}, ${episode.resolvedAt}, ${episode.price}::numeric,
             ${episode.average}, ${episode.deviation}, ${episode.peakDeviation}, ${episode.peakAt},
-            ${params.threshold}, ${params.windowDays}, ${fingerprint})
+            ${params.threshold}, ${params.windowDays}, ${fingerprint}, ${seenAt})
     returning ${tx.unsafe(ALERT_COLUMNS)}`;
   return alert!;
 }
 
-async function updateDeviation(tx: Tx, id: number, episode: DeviationEpisode): Promise<Alert> {
+async function updateDeviation(tx: Tx, id: number, episode: DeviationEpisode, seenAt: Date): Promise<Alert> {
   const [alert] = await tx<Alert[]>`
     update alerts
     set last_seen_at = ${episode.lastSeenAt}, peak_deviation = ${episode.peakDeviation}, peak_at = ${episode.peakAt},
-        resolved_at = ${episode.resolvedAt}, status = ${episode.resolvedAt ? "resolved" : "firing"}
+        resolved_at = ${episode.resolvedAt}, status = ${episode.resolvedAt ? "resolved" : "firing"},
+        resolved_seen_at = ${episode.resolvedAt ? seenAt : null}
     where id = ${id}
     returning ${tx.unsafe(ALERT_COLUMNS)}`;
   return alert!;
@@ -574,21 +614,42 @@ async function updateDeviation(tx: Tx, id: number, episode: DeviationEpisode): P
 
 const endpointOf = (url: string) => createHash("sha256").update(url).digest("hex").slice(0, 16);
 const percent = (fraction: number | null) => (fraction === null || Number.isNaN(fraction) ? "?" : `${(fraction * 100).toFixed(2)}%`);
+/** A deviation for people: signed, two decimals of a percent. */
+const signedPercent = (fraction: number | null) => (fraction === null || Number.isNaN(fraction) ? "?" : `${fraction > 0 ? "+" : ""}${percent(fraction)}`);
+/** A computed price (an average) for people: four decimals, like the quotes. */
+const price = (value: number | null) => (value === null || Number.isNaN(value) ? "?" : value.toFixed(4));
 
-/** The one line a transition prints, and the text of its webhook message. */
+/** Two instants for people, with seconds when the minutes alone would read the same. */
+function twoTimes(first: Date, second: Date): [string, string] {
+  const plain: [string, string] = [formatSaoPauloTime(first), formatSaoPauloTime(second)];
+  if (plain[0] !== plain[1] || first.getTime() === second.getTime()) return plain;
+  return [formatSaoPauloTime(first, { seconds: true }), formatSaoPauloTime(second, { seconds: true })];
+}
+
+/**
+ * The one line a transition prints, and the text of its webhook message; times in São Paulo.
+ * A RESOLVED line says when a run saw the alert fire and resolve (one quote can do both, when
+ * the API corrects it), and falls back to the quotes' times for alerts stored before that.
+ */
 export function describeTransition({ transition, alert }: Transition): string {
   const state = transition === "firing" ? "FIRING" : "RESOLVED";
   if (alert.kind === "stale") {
-    return transition === "firing"
-      ? `${state} ${alert.pair} stale: no new quote since ${alert.lastSeenAt.toISOString()}`
-      : `${state} ${alert.pair} stale: quotes arrive again (stale from ${alert.startedAt.toISOString()} to ${alert.resolvedAt?.toISOString()})`;
+    if (transition === "firing") return `${state} ${alert.pair} stale: no new quote since ${formatSaoPauloTime(alert.lastSeenAt)}`;
+    const [from, to] = twoTimes(alert.startedAt, alert.resolvedAt ?? alert.startedAt);
+    return `${state} ${alert.pair} stale: quotes arrive again (stale from ${from} to ${to})`;
   }
   const side = alert.direction === "up" ? "above" : "below";
-  const window = `${alert.windowDays}-day average ${alert.average?.toFixed(4)}`;
+  const window = `${alert.windowDays}-day average`;
   if (transition === "firing") {
-    return `${state} ${alert.pair} ${alert.price} is ${percent(Math.abs(alert.deviation ?? Number.NaN))} ${side} its ${window} (threshold ${percent(alert.threshold)}, since ${alert.startedAt.toISOString()})`;
+    return `${state} ${alert.pair} ${alert.price} is ${percent(Math.abs(alert.deviation ?? Number.NaN))} ${side} its ${window} ${price(alert.average)} (threshold ${percent(alert.threshold)}; quote of ${formatSaoPauloTime(alert.startedAt)})`;
   }
-  return `${state} ${alert.pair} back near its average (peak ${percent(alert.peakDeviation)} at ${alert.peakAt?.toISOString()}, from ${alert.startedAt.toISOString()} to ${alert.resolvedAt?.toISOString()})`;
+  const peak = `peak ${signedPercent(alert.peakDeviation)} with the quote of ${formatSaoPauloTime(alert.peakAt ?? alert.startedAt)}`;
+  if (alert.firedSeenAt && alert.resolvedSeenAt) {
+    const [fired, resolved] = twoTimes(alert.firedSeenAt, alert.resolvedSeenAt);
+    return `${state} ${alert.pair} back near its ${window} (${peak}); fired ${fired}, resolved ${resolved}`;
+  }
+  const [fired, resolved] = twoTimes(alert.startedAt, alert.resolvedAt ?? alert.startedAt);
+  return `${state} ${alert.pair} back near its ${window} (${peak}); fired with the quote of ${fired}, resolved with the quote of ${resolved}`;
 }
 
 /**
@@ -744,7 +805,7 @@ export async function analyse(sql: Sql, pairs: readonly string[], options: Analy
     const evaluation = evaluateSeries(series, params);
     await sql.begin(async (tx) => {
       await tx`select pg_advisory_xact_lock(hashtext(${`cotacao:alerts:${pair}`}))`;
-      transitions.push(...(await advanceDeviation(tx, pair, series, evaluation, params, config.webhookUrls)));
+      transitions.push(...(await advanceDeviation(tx, pair, series, evaluation, params, config.webhookUrls, now)));
       transitions.push(...(await advanceStaleness(tx, pair, series.ats.at(-1), now, config)));
     });
   }
@@ -759,6 +820,7 @@ async function advanceDeviation(
   evaluation: Evaluation,
   params: RuleParams,
   webhookUrls: readonly string[],
+  now: Date,
 ): Promise<Transition[]> {
   if (series.dates.length === 0) return [];
   const [state] = await tx<{ day: string }[]>`select evaluated_day::text as day from alert_state where pair = ${pair}`;
@@ -773,16 +835,16 @@ async function advanceDeviation(
   for (const point of points) {
     const step = stepDeviation(open, point, params);
     if (step.resolved && openId !== undefined) {
-      const alert = await updateDeviation(tx, openId, step.resolved);
+      const alert = await updateDeviation(tx, openId, step.resolved, now);
       transitions.push({ transition: "resolved", alert });
       openId = undefined;
     }
     if (step.opened) {
-      const alert = await insertDeviation(tx, pair, step.opened, params);
+      const alert = await insertDeviation(tx, pair, step.opened, params, now);
       transitions.push({ transition: "firing", alert });
       openId = alert.id;
     } else if (step.open && openId !== undefined) {
-      await updateDeviation(tx, openId, step.open);
+      await updateDeviation(tx, openId, step.open, now);
     }
     open = step.open;
   }
@@ -800,15 +862,14 @@ async function advanceStaleness(tx: Tx, pair: string, newest: Date | undefined, 
   let change: Transition | undefined;
   if (stale && !current) {
     const [alert] = await tx<Alert[]>`
-      insert into alerts (pair, kind, status, started_at, last_seen_at, fingerprint)
-      values (${pair}, 'stale', 'firing', ${now}, ${newest}, ${fingerprintOf(pair, "stale", null, newest)})
-      on conflict (fingerprint) do nothing
+      insert into alerts (pair, kind, status, started_at, last_seen_at, fingerprint, fired_seen_at)
+      values (${pair}, 'stale', 'firing', ${now}, ${newest}, ${await freshFingerprint(tx, pair, "stale", null, now)}, ${now})
       returning ${tx.unsafe(ALERT_COLUMNS)}`;
-    if (alert) change = { transition: "firing", alert };
+    change = { transition: "firing", alert: alert! };
   } else if (current && newest > current.lastSeenAt) {
     // Fresh data arrived: resolved, whatever the day of the week.
     const [alert] = await tx<Alert[]>`
-      update alerts set status = 'resolved', resolved_at = ${now} where id = ${current.id}
+      update alerts set status = 'resolved', resolved_at = ${now}, resolved_seen_at = ${now} where id = ${current.id}
       returning ${tx.unsafe(ALERT_COLUMNS)}`;
     change = { transition: "resolved", alert: alert! };
   }
@@ -819,34 +880,46 @@ async function advanceStaleness(tx: Tx, pair: string, newest: Date | undefined, 
 
 /**
  * Recomputes the whole deviation alert history of `pair` from its stored quotes, for data
- * loaded by a backfill: the same result every time. Alerts whose episode still exists keep
- * their row (and delivery history); others are replaced. Nothing is sent: this is history.
+ * loaded by a backfill: the same result every time, and nothing is sent: this is history.
+ *
+ * It stores the episodes that ended; the live state is left to the pipeline, so a rescan never
+ * breaks or swallows the next live transition: an open (firing) alert is never touched (its
+ * RESOLVED will still be sent), an alert with a notification still to send is never deleted, and
+ * an episode still open in history is reported but not stored: if the price is still beyond the
+ * threshold, the next run opens it as a live alert, with its FIRING notification. Stored
+ * episodes that history no longer holds (other settings, corrected quotes) are removed.
  */
 export async function rescan(sql: Sql, pair: string, params: RuleParams): Promise<DeviationEpisode[]> {
   const series = await loadDailySeries(sql, pair);
   const episodes = findEpisodes(rulePoints(series, evaluateSeries(series, params)), params);
+  const ended = episodes.filter((episode) => episode.resolvedAt !== null);
   await sql.begin(async (tx) => {
     await tx`select pg_advisory_xact_lock(hashtext(${`cotacao:alerts:${pair}`}))`;
     const fingerprints = episodes.map((episode) => fingerprintOf(pair, "deviation", episode.direction, episode.startedAt));
-    await tx`delete from alerts where pair = ${pair} and kind = 'deviation' and fingerprint <> all(${fingerprints})`;
+    await tx`
+      delete from alerts a
+      where pair = ${pair} and kind = 'deviation' and status = 'resolved' and fingerprint <> all(${fingerprints})
+        and not exists (select from alert_notifications n where n.alert_id = a.id and n.delivered_at is null and n.failed_at is null)`;
     // One statement for the whole history: an episode already stored keeps its row (and its
-    // notifications); its end and peak are brought up to date.
-    const column = <T>(pick: (episode: DeviationEpisode) => T) => episodes.map(pick);
+    // notifications); its end and peak are brought up to date, unless it is live (firing).
+    const column = <T>(pick: (episode: DeviationEpisode) => T) => ended.map(pick);
     await tx`
       insert into alerts (pair, kind, direction, status, started_at, last_seen_at, resolved_at, price, average,
                           deviation, peak_deviation, peak_at, threshold, window_days, fingerprint)
-      select ${pair}, 'deviation', e.direction, case when e.resolved_at is null then 'firing' else 'resolved' end,
+      select ${pair}, 'deviation', e.direction, 'resolved',
              e.started_at, e.last_seen_at, e.resolved_at, e.price, e.average, e.deviation, e.peak_deviation, e.peak_at,
              ${params.threshold}, ${params.windowDays}, e.fingerprint
       from unnest(
         ${column((e) => e.direction)}::text[], ${column((e) => e.startedAt.toISOString())}::timestamptz[],
-        ${column((e) => e.lastSeenAt.toISOString())}::timestamptz[], ${column((e) => e.resolvedAt?.toISOString() ?? null)}::timestamptz[],
+        ${column((e) => e.lastSeenAt.toISOString())}::timestamptz[], ${column((e) => e.resolvedAt!.toISOString())}::timestamptz[],
         ${column((e) => e.price)}::numeric[], ${column((e) => e.average)}::float8[], ${column((e) => e.deviation)}::float8[],
-        ${column((e) => e.peakDeviation)}::float8[], ${column((e) => e.peakAt.toISOString())}::timestamptz[], ${fingerprints}::text[]
+        ${column((e) => e.peakDeviation)}::float8[], ${column((e) => e.peakAt.toISOString())}::timestamptz[],
+        ${column((e) => fingerprintOf(pair, "deviation", e.direction, e.startedAt))}::text[]
       ) as e(direction, started_at, last_seen_at, resolved_at, price, average, deviation, peak_deviation, peak_at, fingerprint)
       on conflict (fingerprint) do update set
-        status = excluded.status, last_seen_at = excluded.last_seen_at, resolved_at = excluded.resolved_at,
-        peak_deviation = excluded.peak_deviation, peak_at = excluded.peak_at`;
+        last_seen_at = excluded.last_seen_at, resolved_at = excluded.resolved_at,
+        peak_deviation = excluded.peak_deviation, peak_at = excluded.peak_at
+      where alerts.status = 'resolved'`;
     if (series.dates.length > 0) {
       await tx`
         insert into alert_state (pair, evaluated_day) values (${pair}, ${series.dates.at(-1)!})

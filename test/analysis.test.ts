@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import {
   AnalysisError,
   analyse,
+  describeTransition,
   evaluateSeries,
   findEpisodes,
   isStale,
@@ -404,6 +405,95 @@ describe("analyse(): alerts through their life, with a clock and a webhook recei
     expect((await analyse(db.sql, [weekend], at("2024-07-14T22:00:00"))).transitions).toEqual([]); // Sunday
   });
 
+  describe("the same quote firing again", () => {
+    // 90 days at 5.00 closing at 17:00 São Paulo, then the newest quote, corrected back and forth.
+    const history = (pair: string) => Array.from({ length: 90 }, (_, i) => quote(pair, sp(`${day(i)}T17:00:00`), "5.00"));
+    const latest = (pair: string, bid: string) => quote(pair, sp(`${day(90)}T17:00:00`), bid);
+    const at = (minute: number) => () => sp(`${day(90)}T17:${String(minute).padStart(2, "0")}:00`);
+    const fingerprints = async (pair: string) =>
+      (await db.sql<{ fingerprint: string; status: string }[]>`select fingerprint, status from alerts where pair = ${pair} and kind = 'deviation' order by id`).map(
+        (row) => [row.fingerprint, row.status],
+      );
+    const sentFor = (pair: string) => received.filter((body) => body.pair === pair).map((body) => [body.status, body.fingerprint]);
+
+    test("a corrected quote that fires, resolves and fires again opens a new alert, notified, and later runs succeed", async () => {
+      const pair = "AUD-BRL";
+      await saveQuotes(db.sql, [...history(pair), latest(pair, "5.40")]); // +8 %
+      const fired = await analyse(db.sql, [pair], { ...noWait, now: at(5) });
+      expect(fired.transitions.map((change) => change.transition)).toEqual(["firing"]);
+
+      await saveQuotes(db.sql, [latest(pair, "5.01")]); // the API corrects the same quote
+      const resolved = await analyse(db.sql, [pair], { ...noWait, now: at(10) });
+      expect(resolved.transitions.map((change) => change.transition)).toEqual(["resolved"]);
+      expect(describeTransition(resolved.transitions[0]!)).toContain(`fired ${day(90)} 17:05 -03, resolved ${day(90)} 17:10 -03`);
+
+      await saveQuotes(db.sql, [latest(pair, "5.40")]); // and undoes the correction
+      const again = await analyse(db.sql, [pair], { ...noWait, now: at(15) });
+      expect(again.transitions.map((change) => change.transition)).toEqual(["firing"]);
+      const [first, second] = await fingerprints(pair);
+      expect(first?.[1]).toBe("resolved");
+      expect(second?.[1]).toBe("firing");
+      expect(second?.[0]).not.toBe(first?.[0]);
+      for (const minute of [20, 25]) expect((await analyse(db.sql, [pair], { ...noWait, now: at(minute) })).transitions).toEqual([]);
+
+      await saveQuotes(db.sql, [latest(pair, "5.01")]);
+      expect((await analyse(db.sql, [pair], { ...noWait, now: at(30) })).transitions.map((change) => change.transition)).toEqual(["resolved"]);
+      expect(sentFor(pair)).toEqual([
+        ["firing", first?.[0]],
+        ["resolved", first?.[0]],
+        ["firing", second?.[0]],
+        ["resolved", second?.[0]],
+      ]);
+    });
+
+    test("a threshold raised for one run and set back resolves and fires a new alert, never a failed run", async () => {
+      const pair = "NZD-BRL";
+      await saveQuotes(db.sql, [...history(pair), latest(pair, "5.39")]); // +7.8 %
+      expect((await analyse(db.sql, [pair], { ...noWait, now: at(5) })).transitions.map((change) => change.transition)).toEqual(["firing"]);
+      const wide = loadAnalysisConfig({ COTACAO_ALERT_THRESHOLD_PCT: "10" });
+      const raised = await analyse(db.sql, [pair], { ...noWait, config: { ...wide, webhookUrls: config.webhookUrls }, now: at(10) });
+      expect(raised.transitions.map((change) => change.transition)).toEqual(["resolved"]);
+      const back = await analyse(db.sql, [pair], { ...noWait, now: at(15) });
+      expect(back.transitions.map((change) => change.transition)).toEqual(["firing"]);
+      expect(new Set((await fingerprints(pair)).map(([fingerprint]) => fingerprint)).size).toBe(2);
+      expect(sentFor(pair).map(([status]) => status)).toEqual(["firing", "resolved", "firing"]);
+    });
+
+    test("fire, resolve and fire again on new quotes the same day: two alerts, three notifications", async () => {
+      const pair = "SEK-BRL";
+      await saveQuotes(db.sql, [...history(pair), latest(pair, "5.40")]);
+      await analyse(db.sql, [pair], { ...noWait, now: at(5) });
+      await saveQuotes(db.sql, [quote(pair, sp(`${day(90)}T17:20:00`), "5.01")]);
+      await analyse(db.sql, [pair], { ...noWait, now: at(25) });
+      await saveQuotes(db.sql, [quote(pair, sp(`${day(90)}T17:40:00`), "5.40")]);
+      const last = await analyse(db.sql, [pair], { ...noWait, now: at(45) });
+      expect(last.transitions.map((change) => change.transition)).toEqual(["firing"]);
+      expect((await fingerprints(pair)).map(([, status]) => status)).toEqual(["resolved", "firing"]);
+      expect(sentFor(pair).map(([status]) => status)).toEqual(["firing", "resolved", "firing"]);
+    });
+
+    test("--rescan stores history without sending, and the next run still notifies what is live", async () => {
+      const pair = "NOK-BRL";
+      await saveQuotes(db.sql, [...history(pair), latest(pair, "5.40")]);
+      await analyse(db.sql, [pair], { ...noWait, now: at(5) });
+      await saveQuotes(db.sql, [latest(pair, "5.01")]);
+      await analyse(db.sql, [pair], { ...noWait, now: at(10) });
+      await saveQuotes(db.sql, [latest(pair, "5.40")]);
+      const episodes = await rescan(db.sql, pair, PARAMS);
+      expect(episodes.at(-1)?.resolvedAt).toBeNull(); // history says: open now
+      expect(await rescan(db.sql, pair, PARAMS)).toEqual(episodes); // the same every time
+      expect(sentFor(pair).map(([status]) => status)).toEqual(["firing", "resolved"]); // rescan sent nothing
+      const live = await analyse(db.sql, [pair], { ...noWait, now: at(15) });
+      expect(live.transitions.map((change) => change.transition)).toEqual(["firing"]);
+      expect(sentFor(pair).map(([status]) => status)).toEqual(["firing", "resolved", "firing"]);
+      await rescan(db.sql, pair, PARAMS); // a rescan never closes or removes a live alert
+      await saveQuotes(db.sql, [latest(pair, "5.01")]);
+      const resolved = await analyse(db.sql, [pair], { ...noWait, now: at(20) });
+      expect(resolved.transitions.map((change) => change.transition)).toEqual(["resolved"]);
+      expect(sentFor(pair).map(([status]) => status)).toEqual(["firing", "resolved", "firing", "resolved"]);
+    });
+  });
+
   test("the webhook body is what Slack, Discord and Alertmanager receivers read", () => {
     const body = webhookPayload({
       transition: "firing",
@@ -424,6 +514,8 @@ describe("analyse(): alerts through their life, with a clock and a webhook recei
         threshold: 0.03,
         windowDays: 20,
         fingerprint: "0123456789abcdef",
+        firedSeenAt: new Date("2024-08-05T20:05:00Z"),
+        resolvedSeenAt: null,
       },
     });
     expect(typeof body.text).toBe("string");
