@@ -31,9 +31,17 @@ const DEFAULT_STALE_AFTER_MS = 2 * 3_600_000;
 const RESUM_EVERY = 1024;
 // Rounding of the running maths must never flip a deviation that is exactly at the threshold.
 const RELATIVE_TOLERANCE = 1e-12;
+// How long a delivery round waits for one webhook request before it sends that URL nothing more
+// this round (the request itself may still answer, and count, until the round's budget ends).
 const WEBHOOK_TIMEOUT_MS = 5_000;
-const WEBHOOK_RETRIES = 2;
-const WEBHOOK_BACKOFF_MS = 500;
+// How long one delivery round may take in all; what is left waits for the next run.
+const WEBHOOK_BUDGET_MS = 15_000;
+// A notification that keeps failing (5xx, 408, 429, network) is retried across runs, with a
+// wait that doubles from a minute up to an hour, until this long after it was written.
+const DEFAULT_WEBHOOK_GIVE_UP_AFTER_MS = 24 * 3_600_000;
+const WEBHOOK_BACKOFF_FIRST_MS = 60_000;
+const WEBHOOK_BACKOFF_MAX_MS = 3_600_000;
+const MAX_WEBHOOK_GIVE_UP_AFTER_MS = 30 * MS_PER_DAY;
 const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: MS_PER_DAY };
 const PAIR_PATTERN = /^[A-Z0-9]{2,12}-[A-Z0-9]{2,12}$/;
 
@@ -55,6 +63,8 @@ export interface AnalysisConfig {
   perPair: Map<string, Partial<RuleParams>>;
   staleAfterMs: number;
   webhookUrls: string[];
+  /** A notification still failing this long after it was written is given up (24 h by default). */
+  webhookGiveUpAfterMs?: number;
 }
 
 /** Parses "60s", "5m", "2h", "1d", "250ms" or plain seconds into milliseconds; undefined if unreadable. */
@@ -121,6 +131,18 @@ const AnalysisEnvSchema = v.object({
     ),
     "",
   ),
+  ALERT_WEBHOOK_GIVE_UP_AFTER: v.optional(
+    v.pipe(
+      v.string(),
+      v.transform(emptyIsUnset),
+      v.check(
+        (text) => text === undefined || ((parseDuration(text) ?? 0) >= 60_000 && (parseDuration(text) ?? 0) <= MAX_WEBHOOK_GIVE_UP_AFTER_MS),
+        (issue) => `must be a duration from 1m to 30d like 6h or 2d, got "${String(issue.input)}"`,
+      ),
+      v.transform((text) => (text === undefined ? DEFAULT_WEBHOOK_GIVE_UP_AFTER_MS : (parseDuration(text) as number))),
+    ),
+    "",
+  ),
   ALERT_WEBHOOK_URLS: v.optional(
     v.pipe(
       v.string(),
@@ -168,7 +190,13 @@ export function loadAnalysisConfig(env: Record<string, string | undefined> = pro
     const share = COTACAO_ALERT_RECOVERY_PCT.perPair.has(pair) ? (params.recovery as number) : recoveryShare;
     params.recovery = threshold * share;
   }
-  return { defaults, perPair, staleAfterMs: result.output.COTACAO_STALE_AFTER, webhookUrls: result.output.ALERT_WEBHOOK_URLS };
+  return {
+    defaults,
+    perPair,
+    staleAfterMs: result.output.COTACAO_STALE_AFTER,
+    webhookUrls: result.output.ALERT_WEBHOOK_URLS,
+    webhookGiveUpAfterMs: result.output.ALERT_WEBHOOK_GIVE_UP_AFTER,
+  };
 }
 
 /** The rule's parameters for `pair`: its overrides over the defaults. */
@@ -698,78 +726,267 @@ export function webhookPayload(change: Transition): Record<string, unknown> {
   };
 }
 
-async function enqueue(tx: Tx, change: Transition, webhookUrls: readonly string[]): Promise<void> {
+async function enqueue(tx: Tx, change: Transition, webhookUrls: readonly string[], now: Date): Promise<void> {
   const payload = webhookPayload(change);
   for (const url of webhookUrls) {
     await tx`
-      insert into alert_notifications (alert_id, transition, endpoint, payload)
-      values (${change.alert.id}, ${change.transition}, ${endpointOf(url)}, ${tx.json(payload as postgres.JSONValue)})
+      insert into alert_notifications (alert_id, transition, endpoint, payload, created_at)
+      values (${change.alert.id}, ${change.transition}, ${endpointOf(url)}, ${tx.json(payload as postgres.JSONValue)}, ${now})
       on conflict (alert_id, transition, endpoint) do nothing`;
   }
 }
 
+/** How a delivery round sends and times its requests; every default is the production one. */
 export interface DeliveryOptions {
   fetch?: (input: string, init: RequestInit) => Promise<Response>;
-  sleep?: (ms: number) => Promise<unknown>;
+  /** How long to wait for one request before sending that URL nothing more this round (5 s). */
   timeoutMs?: number;
+  /** How long the whole round may take (15 s): a request still open then is aborted, and what is left waits for the next run. */
+  budgetMs?: number;
+  /** A notification still failing this long after it was written is given up (24 h). */
+  giveUpAfterMs?: number;
+  /** The clock: when a notification is due, and when it was written. */
+  now?: () => Date;
+  /** @deprecated Unused: failed deliveries are retried on later runs, never by sleeping in this one. */
+  sleep?: (ms: number) => Promise<unknown>;
+  /** @deprecated Unused, for the same reason. */
   retries?: number;
 }
 
-/** What a delivery round did. */
+/** What a delivery round did. Each line names the webhook by position and host, never its URL. */
 export interface DeliveryReport {
   delivered: number;
-  /** Still waiting, with the reason of the last failure, e.g. "webhook 1: HTTP 503". */
+  /** One line per failed attempt that will be retried on a later run. */
   pending: string[];
+  /** One line per notification given up for good (reported once: it is never sent again). */
+  failed: string[];
+}
+
+/** A webhook as people may see it: its position in ALERT_WEBHOOK_URLS and its host (the path is the secret). */
+interface Webhook {
+  url: string;
+  name: string;
+}
+
+function webhooksOf(urls: readonly string[]): Webhook[] {
+  return urls.map((url, index) => ({ url, name: `webhook ${index + 1} (${new URL(url).host})` }));
+}
+
+/** The answer to one webhook request, sorted by what it means for the notification. */
+type Outcome =
+  | { kind: "delivered"; status: number }
+  | { kind: "permanent"; reason: string }
+  | { kind: "transient"; reason: string };
+
+/** What an HTTP status means for a webhook notification: a table, so the choice is read in one place. */
+function outcomeOf(response: Response): Outcome {
+  const { status } = response;
+  if (status >= 200 && status < 300) return { kind: "delivered", status };
+  if (status >= 300 && status < 400) {
+    // A redirect is not a delivery: fetch would turn the POST into a GET with no body.
+    const location = response.headers.get("location");
+    const host = location && URL.canParse(location, response.url || "http://invalid/") ? new URL(location, response.url || "http://invalid/").host : "an unnamed location";
+    return { kind: "permanent", reason: `HTTP ${status} redirect to ${host}, not followed: put the final URL in ALERT_WEBHOOK_URLS` };
+  }
+  if (status === 408 || status === 429 || status >= 500) return { kind: "transient", reason: `HTTP ${status}` };
+  return { kind: "permanent", reason: `HTTP ${status}, not retried: check the URL` };
+}
+
+function failureOf(error: unknown, budgetMs: number): Outcome {
+  const name = (error as Error)?.name;
+  if (name === "TimeoutError" || name === "AbortError") return { kind: "transient", reason: `no answer within the ${budgetMs / 1000} s delivery budget` };
+  // The URL is a secret and error messages may quote it: report the error's code only.
+  const code = (error as { code?: unknown })?.code;
+  return { kind: "transient", reason: typeof code === "string" && /^[A-Za-z_]{1,40}$/.test(code) ? `network error (${code})` : "network error" };
+}
+
+/** The wait before the next attempt after `attempts` failed ones: one minute, doubling, at most an hour. */
+export function webhookBackoffMs(attempts: number): number {
+  return Math.min(WEBHOOK_BACKOFF_MAX_MS, WEBHOOK_BACKOFF_FIRST_MS * 2 ** Math.max(0, attempts - 1));
+}
+
+/** A POST of `body` to a webhook: no redirects followed, an idempotency key, aborted at `signal`. */
+function postWebhook(fetcher: NonNullable<DeliveryOptions["fetch"]>, url: string, body: Record<string, unknown>, key: string, signal: AbortSignal) {
+  return fetcher(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", "idempotency-key": key },
+    body: JSON.stringify({ ...body, idempotencyKey: key }),
+    redirect: "manual",
+    signal,
+  }).then(async (response) => {
+    await response.body?.cancel().catch(() => {});
+    return response;
+  });
+}
+
+interface Claimed {
+  id: number;
+  endpoint: string;
+  payload: Record<string, unknown>;
+  transition: Transition["transition"];
+  attempts: number;
+  createdAt: Date;
+  previousNextAttemptAt: Date | null;
+  pair: string;
+  kind: Alert["kind"];
+  fingerprint: string;
 }
 
 /**
- * Sends every undelivered notification to its webhook, oldest first: a timeout per attempt and
- * a few retries; a 2xx marks it delivered (it is never sent again), anything else leaves it for
- * the next run. Notifications for a URL no longer configured wait until it is again.
+ * Sends the notifications that are due, oldest first per webhook, to different webhooks at once,
+ * within a time budget (15 s); each request carries an `Idempotency-Key` (the alert's
+ * fingerprint and status), also in the body as `idempotencyKey`.
+ *
+ * A 2xx marks a notification delivered: it is never sent again. A 3xx (redirects are not
+ * followed) or a 4xx other than 408 and 429 fails it for good. Anything else (5xx, 408, 429, no
+ * answer, network) is retried on a later run, after a wait that doubles from a minute to an hour,
+ * until `giveUpAfterMs` after it was written; then it fails for good too. A webhook whose request
+ * takes longer than `timeoutMs` is sent nothing more this round, but that request is not aborted
+ * before the budget ends: a slow receiver's late 2xx still counts, so it never gets the same
+ * notification twice. A notification waits while an older one to the same webhook waits, so each
+ * webhook sees them in order. Notifications for a URL no longer configured wait until it is again.
  */
 export async function deliverPending(sql: Sql, webhookUrls: readonly string[], options: DeliveryOptions = {}): Promise<DeliveryReport> {
-  const { fetch = globalThis.fetch, sleep = Bun.sleep, timeoutMs = WEBHOOK_TIMEOUT_MS, retries = WEBHOOK_RETRIES } = options;
-  const byEndpoint = new Map(webhookUrls.map((url, index) => [endpointOf(url), { url, name: `webhook ${index + 1}` }]));
-  const report: DeliveryReport = { delivered: 0, pending: [] };
+  const {
+    fetch: fetcher = globalThis.fetch,
+    timeoutMs = WEBHOOK_TIMEOUT_MS,
+    budgetMs = WEBHOOK_BUDGET_MS,
+    giveUpAfterMs = DEFAULT_WEBHOOK_GIVE_UP_AFTER_MS,
+    now: clock = () => new Date(),
+  } = options;
+  const report: DeliveryReport = { delivered: 0, pending: [], failed: [] };
+  const byEndpoint = new Map(webhooksOf(webhookUrls).map((webhook) => [endpointOf(webhook.url), webhook]));
   if (byEndpoint.size === 0) return report;
-  const pending = await sql<{ id: number; endpoint: string; payload: unknown }[]>`
-    select id::int, endpoint, payload from alert_notifications
-    where delivered_at is null and endpoint in ${sql([...byEndpoint.keys()])}
-    order by id`;
-  for (const notification of pending) {
-    const target = byEndpoint.get(notification.endpoint)!;
-    let failure = "";
-    for (let attempt = 0; attempt <= retries; attempt++) {
-      if (attempt > 0) await sleep(WEBHOOK_BACKOFF_MS * 2 ** (attempt - 1));
-      try {
-        const response = await fetch(target.url, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify(notification.payload),
-          signal: AbortSignal.timeout(timeoutMs),
-        });
-        await response.body?.cancel();
-        if (response.ok) {
-          failure = "";
-          break;
-        }
-        failure = `HTTP ${response.status}`;
-        // A receiver that refuses the message will refuse it again: try next run, not now.
-        if (response.status < 500 && response.status !== 429 && response.status !== 408) break;
-      } catch (error) {
-        // The URL is a secret: report the kind of failure, never the message that may quote it.
-        failure = (error as Error).name === "TimeoutError" ? `no answer within ${timeoutMs} ms` : "network error";
-      }
-    }
-    if (failure) {
-      report.pending.push(`${target.name}: ${failure}`);
-      await sql`update alert_notifications set attempts = attempts + ${retries + 1}, last_error = ${failure} where id = ${notification.id}`;
-    } else {
+  const deadline = AbortSignal.timeout(budgetMs);
+  const claimed = await claimDue(sql, [...byEndpoint.keys()], clock(), budgetMs + timeoutMs);
+  const queues = Map.groupBy(claimed, (notification) => notification.endpoint);
+
+  const settle = async (notification: Claimed, webhook: Webhook, outcome: Outcome): Promise<void> => {
+    const at = clock();
+    const what = `the ${notification.transition.toUpperCase()} ${notification.pair}${notification.kind === "stale" ? " staleness" : ""} notification`;
+    if (outcome.kind === "delivered") {
       report.delivered++;
-      await sql`update alert_notifications set attempts = attempts + 1, delivered_at = now(), last_error = null where id = ${notification.id}`;
+      await sql`
+        update alert_notifications
+        set attempts = attempts + 1, last_attempt_at = ${at}, delivered_at = ${at}, last_error = null, next_attempt_at = null
+        where id = ${notification.id}`;
+      return;
     }
-  }
+    const givenUp = outcome.kind === "transient" && at.getTime() >= notification.createdAt.getTime() + giveUpAfterMs;
+    if (outcome.kind === "permanent" || givenUp) {
+      const reason = givenUp ? `${outcome.reason}, given up ${formatDuration(giveUpAfterMs)} after it was written: check the receiver` : outcome.reason;
+      report.failed.push(`${webhook.name}: ${reason}; ${what} is dropped`);
+      await sql`
+        update alert_notifications
+        set attempts = attempts + 1, last_attempt_at = ${at}, failed_at = ${at}, last_error = ${reason}, next_attempt_at = null
+        where id = ${notification.id}`;
+      return;
+    }
+    const next = new Date(at.getTime() + webhookBackoffMs(notification.attempts + 1));
+    report.pending.push(`${webhook.name}: ${outcome.reason}, retried after ${formatSaoPauloTime(next)}; ${what} is kept`);
+    await sql`
+      update alert_notifications
+      set attempts = attempts + 1, last_attempt_at = ${at}, last_error = ${outcome.reason}, next_attempt_at = ${next}
+      where id = ${notification.id}`;
+  };
+
+  const sendQueue = async (endpoint: string, queue: Claimed[]): Promise<void> => {
+    const webhook = byEndpoint.get(endpoint)!;
+    let sent = 0;
+    for (const notification of queue) {
+      if (deadline.aborted) break;
+      const key = `${notification.fingerprint}:${notification.transition}`;
+      const answer = postWebhook(fetcher, webhook.url, notification.payload, key, deadline).then(
+        (response) => outcomeOf(response),
+        (error: unknown) => failureOf(error, budgetMs),
+      );
+      sent++;
+      const settled = answer.then(async (outcome) => (await settle(notification, webhook, outcome), outcome));
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const waited = await Promise.race([settled, new Promise<undefined>((resolve) => (timer = setTimeout(resolve, timeoutMs, undefined)))]);
+      clearTimeout(timer);
+      if (!waited) {
+        // Slow: send this webhook nothing more this round, but let the request answer (or be
+        // aborted by the budget) and record it.
+        await settled;
+        break;
+      }
+      // A notification to retry later holds back the newer ones, so the webhook sees them in order.
+      if (waited.kind === "transient") break;
+    }
+    // What this round did not send is due again as before.
+    const unsent = queue.slice(sent);
+    for (const notification of unsent) {
+      await sql`update alert_notifications set next_attempt_at = ${notification.previousNextAttemptAt} where id = ${notification.id}`;
+    }
+  };
+
+  await Promise.all([...queues].map(([endpoint, queue]) => sendQueue(endpoint, queue)));
   return report;
+}
+
+/** One webhook's answer to the test notification. */
+export interface TestAnswer {
+  ok: boolean;
+  /** e.g. "webhook 1 (hooks.slack.com): HTTP 200 after 84 ms" */
+  line: string;
+}
+
+/**
+ * Sends one test notification (marked as a test in its text and in `test: true`) to every
+ * webhook at once, as a real one would be sent, and says how each answered. Stores nothing.
+ */
+export async function sendTestNotifications(webhookUrls: readonly string[], options: Pick<DeliveryOptions, "fetch" | "budgetMs" | "now"> = {}): Promise<TestAnswer[]> {
+  const { fetch: fetcher = globalThis.fetch, budgetMs = WEBHOOK_BUDGET_MS, now: clock = () => new Date() } = options;
+  const sentAt = clock();
+  const line = `TEST from cotacao (bun analysis.ts --test-webhook) at ${formatSaoPauloTime(sentAt)}: this webhook works; no alert is firing`;
+  const body = { text: line, content: line, test: true, receiver: "cotacao", status: "test", sentAt: sentAt.toISOString() };
+  const deadline = AbortSignal.timeout(budgetMs);
+  return Promise.all(
+    webhooksOf(webhookUrls).map(async (webhook) => {
+      const started = performance.now();
+      const outcome = await postWebhook(fetcher, webhook.url, body, `test:${sentAt.toISOString()}`, deadline).then(outcomeOf, (error: unknown) => failureOf(error, budgetMs));
+      const took = `after ${Math.round(performance.now() - started)} ms`;
+      if (outcome.kind === "delivered") return { ok: true, line: `${webhook.name}: HTTP ${outcome.status} ${took}` };
+      return { ok: false, line: `${webhook.name}: ${outcome.reason} (${took})` };
+    }),
+  );
+}
+
+/**
+ * Takes the notifications due now, per webhook the oldest ones up to the first that is not due
+ * (so each webhook gets them in order), and sets them ahead by a lease so that a concurrent
+ * round leaves them alone.
+ */
+async function claimDue(sql: Sql, endpoints: string[], now: Date, leaseMs: number): Promise<Claimed[]> {
+  return sql.begin(async (tx) => {
+    const rows = await tx<Claimed[]>`
+      select n.id::int, n.endpoint, n.payload, n.transition, n.attempts, n.created_at as "createdAt",
+             n.next_attempt_at as "previousNextAttemptAt", a.pair, a.kind, a.fingerprint
+      from alert_notifications n join alerts a on a.id = n.alert_id
+      where n.delivered_at is null and n.failed_at is null and n.endpoint in ${tx(endpoints)}
+      order by n.id
+      for update of n`;
+    const blocked = new Set<string>();
+    const due = rows.filter((row) => {
+      if (blocked.has(row.endpoint)) return false;
+      if (row.previousNextAttemptAt === null || row.previousNextAttemptAt <= now) return true;
+      blocked.add(row.endpoint);
+      return false;
+    });
+    if (due.length > 0) {
+      await tx`update alert_notifications set next_attempt_at = ${new Date(now.getTime() + leaseMs)} where id in ${tx(due.map((row) => row.id))}`;
+    }
+    return due;
+  });
+}
+
+/** A duration for people: "24 h", "90 min", "2 d". */
+function formatDuration(ms: number): string {
+  if (ms % MS_PER_DAY === 0 && ms >= 2 * MS_PER_DAY) return `${ms / MS_PER_DAY} d`;
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000} min`;
+  return `${Math.round(ms / 1000)} s`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -785,14 +1002,19 @@ export interface AnalysisSummary {
 export interface AnalyseOptions extends DeliveryOptions {
   config?: AnalysisConfig;
   now?: () => Date;
+  /**
+   * Deliver pending notifications after the analysis (true by default). The pipeline passes
+   * false to analyse inside its lock, then calls deliverPending() itself once it is released.
+   */
+  deliver?: boolean;
 }
 
 /**
  * The pipeline's analysis step: for each pair, looks at the days since the rule last looked
  * (the last of them again: its close may have moved), moves its deviation alert through its
  * lifecycle, fires or resolves its staleness alert, and records each transition for delivery
- * in the same transaction. Then delivers what is pending. Running it again over the same data
- * changes nothing.
+ * in the same transaction. Then, unless `deliver` is false, delivers what is pending (see
+ * deliverPending()). Running it again over the same data changes nothing.
  */
 export async function analyse(sql: Sql, pairs: readonly string[], options: AnalyseOptions = {}): Promise<AnalysisSummary> {
   const config = options.config ?? loadAnalysisConfig();
@@ -809,7 +1031,10 @@ export async function analyse(sql: Sql, pairs: readonly string[], options: Analy
       transitions.push(...(await advanceStaleness(tx, pair, series.ats.at(-1), now, config)));
     });
   }
-  const delivery = await deliverPending(sql, config.webhookUrls, options);
+  const delivery =
+    options.deliver === false
+      ? { delivered: 0, pending: [], failed: [] }
+      : await deliverPending(sql, config.webhookUrls, { ...options, giveUpAfterMs: options.giveUpAfterMs ?? config.webhookGiveUpAfterMs });
   return { pairs: [...pairs], transitions, delivery };
 }
 
@@ -851,7 +1076,7 @@ async function advanceDeviation(
   await tx`
     insert into alert_state (pair, evaluated_day) values (${pair}, ${series.dates.at(-1)!})
     on conflict (pair) do update set evaluated_day = excluded.evaluated_day, updated_at = now()`;
-  for (const change of transitions) await enqueue(tx, change, webhookUrls);
+  for (const change of transitions) await enqueue(tx, change, webhookUrls, now);
   return transitions;
 }
 
@@ -874,7 +1099,7 @@ async function advanceStaleness(tx: Tx, pair: string, newest: Date | undefined, 
     change = { transition: "resolved", alert: alert! };
   }
   if (!change) return [];
-  await enqueue(tx, change, config.webhookUrls);
+  await enqueue(tx, change, config.webhookUrls, now);
   return [change];
 }
 
@@ -935,6 +1160,7 @@ export async function rescan(sql: Sql, pair: string, params: RuleParams): Promis
 const USAGE = `Usage: bun analysis.ts [--pair P] [--json]
        bun analysis.ts --rescan [--pair P] [--json]
        bun analysis.ts --days --pair P [--json]
+       bun analysis.ts --test-webhook
 
 The moving-average rule: for each São Paulo day with quotes, the close is the bid of the day's
 latest quote; the average of day d is the mean of the closes in the W days before d (d
@@ -944,12 +1170,15 @@ excluded); a close is anomalous when it strays from that average by more than th
   --rescan    recompute the whole alert history from stored quotes (e.g. after a backfill) and
               print its episodes: start, end, direction, peak deviation. Sends nothing.
   --days      the daily series as the rule sees it: date, close, average, deviation, anomalous
+  --test-webhook  send one test notification to every URL in ALERT_WEBHOOK_URLS and print
+              each answer; exit 0 if all answered 2xx, else 1. Stores nothing.
   --pair P    one pair (default: every pair with quotes)
   --json      JSON instead of lines
 
 Settings (environment): COTACAO_MA_WINDOW_DAYS (20), COTACAO_MA_MIN_POINTS (10),
 COTACAO_ALERT_THRESHOLD_PCT (3), COTACAO_ALERT_RECOVERY_PCT (80, of the threshold), each with
-per-pair overrides like "3,BTC-BRL:8"; COTACAO_STALE_AFTER (2h); ALERT_WEBHOOK_URLS.
+per-pair overrides like "3,BTC-BRL:8"; COTACAO_STALE_AFTER (2h); ALERT_WEBHOOK_URLS;
+ALERT_WEBHOOK_GIVE_UP_AFTER (24h).
 
 Exit codes: 0 done, 1 failure, 2 bad usage or configuration.`;
 
@@ -1036,6 +1265,7 @@ export async function main(args: string[], env: Record<string, string | undefine
         json: { type: "boolean" },
         rescan: { type: "boolean" },
         days: { type: "boolean" },
+        "test-webhook": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -1046,10 +1276,21 @@ export async function main(args: string[], env: Record<string, string | undefine
     if (values.pair !== undefined && !PAIR_PATTERN.test(values.pair)) throw new AnalysisError("USAGE", `--pair must look like USD-BRL, got "${values.pair}"`);
     if (values.rescan && values.days) throw new AnalysisError("USAGE", "--rescan and --days do not go together: choose one");
     if (values.days && values.pair === undefined) throw new AnalysisError("USAGE", "--days needs --pair");
+    if (values["test-webhook"] && (values.rescan || values.days || values.pair !== undefined || values.json)) {
+      throw new AnalysisError("USAGE", "--test-webhook goes alone");
+    }
     config = loadAnalysisConfig(env);
+    if (values["test-webhook"] && config.webhookUrls.length === 0) {
+      throw new AnalysisError("CONFIG", "Cannot send a test notification: ALERT_WEBHOOK_URLS is not set, set it to your webhook URLs, comma-separated");
+    }
   } catch (error) {
     console.error(`${(error as Error).message.split("\n")[0]} (see bun analysis.ts --help)`);
     return 2;
+  }
+  if (values["test-webhook"]) {
+    const answers = await sendTestNotifications(config.webhookUrls);
+    for (const answer of answers) console.log(answer.line);
+    return answers.every((answer) => answer.ok) ? 0 : 1;
   }
   let sql: Sql | undefined;
   try {

@@ -1,7 +1,8 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import {
   AnalysisError,
   analyse,
+  deliverPending,
   describeTransition,
   evaluateSeries,
   findEpisodes,
@@ -11,6 +12,7 @@ import {
   paramsFor,
   parseDuration,
   rescan,
+  webhookBackoffMs,
   webhookPayload,
   weekdayTimeBetween,
   type AnalysisConfig,
@@ -320,6 +322,9 @@ describe("analyse(): alerts through their life, with a clock and a webhook recei
     },
   });
   afterAll(() => receiver.stop(true));
+  afterEach(() => {
+    receiverStatus = 200; // a failed test must not take the receiver down for the next ones
+  });
   const config: AnalysisConfig = { ...loadAnalysisConfig({}), webhookUrls: [`http://127.0.0.1:${receiver.port}/hook/secret-part`] };
   const noWait = { config, sleep: async () => {} };
   const PAIR = "GBP-BRL";
@@ -372,17 +377,20 @@ describe("analyse(): alerts through their life, with a clock and a webhook recei
     const down = await analyse(db.sql, [pair], { ...noWait, now });
     expect(down.transitions.map((change) => [change.transition, change.alert.direction])).toEqual([["firing", "down"]]);
     expect(down.delivery.delivered).toBe(0);
-    expect(down.delivery.pending).toEqual(["webhook 1: HTTP 503"]);
+    expect(down.delivery.pending).toEqual([
+      `webhook 1 (127.0.0.1:${receiver.port}): HTTP 503, retried after ${day(30)} 17:31 -03; the FIRING ${pair} notification is kept`,
+    ]);
     const [kept] = await db.sql`select delivered_at, last_error from alert_notifications n join alerts a on a.id = n.alert_id where a.pair = ${pair}`;
     expect(kept).toEqual({ delivered_at: null, last_error: "HTTP 503" });
 
     receiverStatus = 200;
-    const up = await analyse(db.sql, [pair], { ...noWait, now });
+    const later = () => sp(`${day(30)}T17:32:00`);
+    const up = await analyse(db.sql, [pair], { ...noWait, now: later });
     expect(up.transitions).toEqual([]);
     expect(up.delivery.delivered).toBe(1);
     expect(received.length).toBe(count + 1);
     expect(received.at(-1)).toMatchObject({ status: "firing", pair, direction: "down" });
-    await analyse(db.sql, [pair], { ...noWait, now });
+    await analyse(db.sql, [pair], { ...noWait, now: later });
     expect(received.length).toBe(count + 1);
   });
 
@@ -524,6 +532,186 @@ describe("analyse(): alerts through their life, with a clock and a webhook recei
     expect(body.alerts).toEqual([
       expect.objectContaining({ status: "firing", startsAt: "2024-08-05T20:00:00.000Z", endsAt: "0001-01-01T00:00:00Z", fingerprint: "0123456789abcdef" }),
     ]);
+  });
+});
+
+describe("deliverPending(): webhooks that fail, hang, lie or redirect", () => {
+  const db = useTestDatabase();
+  const servers: ReturnType<typeof Bun.serve>[] = [];
+  afterAll(() => servers.forEach((server) => server.stop(true)));
+
+  /** A local receiver that answers with `answer` and records every request it gets. */
+  function receiverOf(answer: (request: Request, count: number) => Response | Promise<Response>) {
+    const requests: { body: Record<string, unknown>; key: string | null; at: number }[] = [];
+    const server = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      idleTimeout: 30,
+      async fetch(request) {
+        requests.push({ body: (await request.json()) as Record<string, unknown>, key: request.headers.get("idempotency-key"), at: performance.now() });
+        return answer(request, requests.length);
+      },
+    });
+    servers.push(server);
+    return { url: `http://127.0.0.1:${server.port}/services/T000/B000/secret-token`, host: `127.0.0.1:${server.port}`, requests };
+  }
+
+  const day = (i: number) => dateOf(dayNumber("2025-03-01") + i);
+  let pairs = 0;
+  /** A new pair whose alert fires (and with `resolve`, then resolves) at `at`: its notifications are written, not sent. */
+  async function notifications(urls: string[], at: Date, { resolve = false } = {}): Promise<string> {
+    const pair = `T${String(++pairs).padStart(2, "0")}-BRL`;
+    const config = { ...loadAnalysisConfig({}), webhookUrls: urls };
+    await saveQuotes(db.sql, Array.from({ length: 30 }, (_, i) => quote(pair, sp(`${day(i)}T12:00:00`), "5.00")));
+    await saveQuotes(db.sql, [quote(pair, new Date(at.getTime() - 60_000), "5.40")]);
+    await analyse(db.sql, [pair], { config, now: () => at, deliver: false });
+    if (resolve) {
+      await saveQuotes(db.sql, [quote(pair, new Date(at.getTime() - 30_000), "5.01")]);
+      await analyse(db.sql, [pair], { config, now: () => at, deliver: false });
+    }
+    return pair;
+  }
+  const stateOf = async (pair: string) => [
+    ...(await db.sql`select n.transition, n.attempts, n.delivered_at is not null as delivered, n.failed_at is not null as failed, n.last_error
+           from alert_notifications n join alerts a on a.id = n.alert_id where a.pair = ${pair} order by n.id`),
+  ];
+  const T0 = sp(`${day(30)}T15:00:00`);
+  const after = (ms: number) => () => new Date(T0.getTime() + ms);
+
+  test("analyse({ deliver: false }) writes the notification and sends nothing", async () => {
+    const hook = receiverOf(() => new Response("ok"));
+    const pair = await notifications([hook.url], T0);
+    expect(hook.requests).toHaveLength(0);
+    expect(await stateOf(pair)).toEqual([{ transition: "firing", attempts: 0, delivered: false, failed: false, last_error: null }]);
+  });
+
+  test("a 404 fails the notification once, says why naming only the host, and is never retried", async () => {
+    const hook = receiverOf(() => new Response("no such hook", { status: 404 }));
+    const pair = await notifications([hook.url], T0);
+    const report = await deliverPending(db.sql, [hook.url], { now: after(0) });
+    expect(report).toEqual({
+      delivered: 0,
+      pending: [],
+      failed: [`webhook 1 (${hook.host}): HTTP 404, not retried: check the URL; the FIRING ${pair} notification is dropped`],
+    });
+    expect(report.failed[0]).not.toContain("secret-token");
+    for (const later of [after(60_000), after(2 * MS_PER_DAY)]) {
+      expect(await deliverPending(db.sql, [hook.url], { now: later })).toEqual({ delivered: 0, pending: [], failed: [] });
+    }
+    expect(hook.requests).toHaveLength(1);
+    expect(await stateOf(pair)).toEqual([{ transition: "firing", attempts: 1, delivered: false, failed: true, last_error: "HTTP 404, not retried: check the URL" }]);
+  });
+
+  test("a 503 is retried on later runs with a growing wait, not in the same run, counting real attempts", async () => {
+    const hook = receiverOf(() => new Response("busy", { status: 503 }));
+    const pair = await notifications([hook.url], T0);
+    const first = await deliverPending(db.sql, [hook.url], { now: after(0) });
+    expect(first.pending).toEqual([`webhook 1 (${hook.host}): HTTP 503, retried after ${day(30)} 15:01 -03; the FIRING ${pair} notification is kept`]);
+    expect(hook.requests).toHaveLength(1);
+    expect(await deliverPending(db.sql, [hook.url], { now: after(30_000) })).toEqual({ delivered: 0, pending: [], failed: [] }); // not due yet
+    const second = await deliverPending(db.sql, [hook.url], { now: after(61_000) });
+    expect(second.pending[0]).toContain(`retried after ${day(30)} 15:03 -03`); // two minutes after 15:01
+    expect(hook.requests).toHaveLength(2);
+    expect(await stateOf(pair)).toEqual([{ transition: "firing", attempts: 2, delivered: false, failed: false, last_error: "HTTP 503" }]);
+    expect(webhookBackoffMs(1)).toBe(60_000);
+    expect(webhookBackoffMs(20)).toBe(3_600_000);
+  });
+
+  test("still failing past the limit (24 h after it was written) it fails once and is reported once", async () => {
+    const hook = receiverOf(() => new Response("busy", { status: 503 }));
+    const pair = await notifications([hook.url], T0);
+    const late = await deliverPending(db.sql, [hook.url], { now: after(24 * 3_600_000 + 1000) });
+    expect(late.pending).toEqual([]);
+    expect(late.failed).toEqual([`webhook 1 (${hook.host}): HTTP 503, given up 24 h after it was written: check the receiver; the FIRING ${pair} notification is dropped`]);
+    expect(await deliverPending(db.sql, [hook.url], { now: after(30 * 3_600_000) })).toEqual({ delivered: 0, pending: [], failed: [] });
+    expect(hook.requests).toHaveLength(1);
+    const shorter = await notifications([hook.url], T0);
+    const custom = await deliverPending(db.sql, [hook.url], { now: after(3 * 3_600_000), giveUpAfterMs: 2 * 3_600_000 });
+    expect(custom.failed).toEqual([`webhook 1 (${hook.host}): HTTP 503, given up 2 h after it was written: check the receiver; the FIRING ${shorter} notification is dropped`]);
+  });
+
+  test("a notification waiting to be retried holds back the newer ones to the same webhook", async () => {
+    const hook = receiverOf((_, count) => new Response("", { status: count === 1 ? 503 : 200 }));
+    const pair = await notifications([hook.url], T0, { resolve: true });
+    expect((await deliverPending(db.sql, [hook.url], { now: after(0) })).pending).toHaveLength(1);
+    expect(hook.requests).toHaveLength(1);
+    expect(await deliverPending(db.sql, [hook.url], { now: after(61_000) })).toMatchObject({ delivered: 2 });
+    expect(hook.requests.map((request) => request.body.status)).toEqual(["firing", "firing", "resolved"]);
+    expect((await stateOf(pair)).map((row) => row.delivered)).toEqual([true, true]);
+  });
+
+  test("a receiver answering 200 later than the per-request wait gets each notification exactly once, with its idempotency key", async () => {
+    const hook = receiverOf(async () => (await Bun.sleep(300), new Response("ok"))); // the receiver is slow, not the test
+    const pair = await notifications([hook.url], T0, { resolve: true });
+    const options = { now: after(0), timeoutMs: 50, budgetMs: 5000 };
+    const first = await deliverPending(db.sql, [hook.url], options);
+    expect(first).toEqual({ delivered: 1, pending: [], failed: [] }); // slow: the newer one waits for the next run
+    expect(await deliverPending(db.sql, [hook.url], options)).toEqual({ delivered: 1, pending: [], failed: [] });
+    expect(await deliverPending(db.sql, [hook.url], { ...options, now: after(3 * 3_600_000) })).toEqual({ delivered: 0, pending: [], failed: [] });
+    const [alert] = await db.sql<{ fingerprint: string }[]>`select fingerprint from alerts where pair = ${pair}`;
+    expect(hook.requests.map((request) => [request.key, request.body.idempotencyKey, request.body.status])).toEqual([
+      [`${alert?.fingerprint}:firing`, `${alert?.fingerprint}:firing`, "firing"],
+      [`${alert?.fingerprint}:resolved`, `${alert?.fingerprint}:resolved`, "resolved"],
+    ]);
+    expect((await stateOf(pair)).map((row) => [row.attempts, row.delivered])).toEqual([
+      [1, true],
+      [1, true],
+    ]);
+  });
+
+  test("a hanging receiver costs one round's budget, and another webhook is served meanwhile", async () => {
+    const hanging = receiverOf(() => new Promise<Response>(() => {}));
+    const healthy = receiverOf(() => new Response("ok"));
+    const pair = await notifications([hanging.url, healthy.url], T0, { resolve: true });
+    const began = performance.now();
+    const report = await deliverPending(db.sql, [hanging.url, healthy.url], { now: after(0), timeoutMs: 100, budgetMs: 600 });
+    const took = performance.now() - began;
+    expect(took).toBeLessThan(3000);
+    expect(report.delivered).toBe(2);
+    expect(report.pending).toEqual([
+      `webhook 1 (${hanging.host}): no answer within the 0.6 s delivery budget, retried after ${day(30)} 15:01 -03; the FIRING ${pair} notification is kept`,
+    ]);
+    expect(hanging.requests).toHaveLength(1);
+    expect(healthy.requests.map((request) => request.body.status)).toEqual(["firing", "resolved"]);
+  });
+
+  test("a redirect is not a delivery: not followed, failed, naming the new location's host", async () => {
+    const elsewhere = receiverOf(() => new Response("ok"));
+    const moved = receiverOf(() => new Response(null, { status: 301, headers: { location: `${elsewhere.url}/moved` } }));
+    const pair = await notifications([moved.url], T0);
+    const report = await deliverPending(db.sql, [moved.url], { now: after(0) });
+    expect(report.failed).toEqual([
+      `webhook 1 (${moved.host}): HTTP 301 redirect to ${elsewhere.host}, not followed: put the final URL in ALERT_WEBHOOK_URLS; the FIRING ${pair} notification is dropped`,
+    ]);
+    expect(elsewhere.requests).toHaveLength(0);
+  });
+
+  test("ALERT_WEBHOOK_GIVE_UP_AFTER is 24 h by default, a duration otherwise, and checked", () => {
+    expect(loadAnalysisConfig({}).webhookGiveUpAfterMs).toBe(24 * 3_600_000);
+    expect(loadAnalysisConfig({ ALERT_WEBHOOK_GIVE_UP_AFTER: "6h" }).webhookGiveUpAfterMs).toBe(6 * 3_600_000);
+    for (const bad of ["soon", "0", "90d"]) {
+      expect(() => loadAnalysisConfig({ ALERT_WEBHOOK_GIVE_UP_AFTER: bad })).toThrow(/^Cannot start: ALERT_WEBHOOK_GIVE_UP_AFTER must be a duration from 1m to 30d/);
+    }
+  });
+
+  test("bun analysis.ts --test-webhook sends a marked test to every URL, prints each answer, stores nothing", async () => {
+    const good = receiverOf(() => new Response("ok"));
+    const bad = receiverOf(() => new Response("gone", { status: 410 }));
+    const before = await db.sql`select count(*)::int as n from alert_notifications`;
+    const both = await runScript("analysis.ts", ["--test-webhook"], { env: { DATABASE_URL: db.url, ALERT_WEBHOOK_URLS: `${good.url},${bad.url}` } });
+    expect(both.code).toBe(1);
+    const lines = both.stdout.trim().split("\n");
+    expect(lines[0]).toMatch(new RegExp(`^webhook 1 \\(${good.host}\\): HTTP 200 after \\d+ ms$`));
+    expect(lines[1]).toMatch(new RegExp(`^webhook 2 \\(${bad.host}\\): HTTP 410, not retried: check the URL \\(after \\d+ ms\\)$`));
+    expect(both.stdout).not.toContain("secret-token");
+    expect(good.requests[0]?.body).toMatchObject({ test: true, status: "test" });
+    expect(String(good.requests[0]?.body.text)).toStartWith("TEST from cotacao");
+    expect(await db.sql`select count(*)::int as n from alert_notifications`).toEqual(before);
+    const one = await runScript("analysis.ts", ["--test-webhook"], { env: { ALERT_WEBHOOK_URLS: good.url } });
+    expect(one.code).toBe(0);
+    const none = await runScript("analysis.ts", ["--test-webhook"]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toStartWith("Cannot send a test notification: ALERT_WEBHOOK_URLS is not set");
   });
 });
 
