@@ -402,38 +402,89 @@ export function formatSaoPauloTime(at: Date, { seconds = false }: { seconds?: bo
 }
 
 // ---------------------------------------------------------------------------------------------
-// Staleness (pure)
+// Staleness: the forex market's clock (pure)
 
-const isWeekendDay = (wallClockMs: number) => {
-  const weekday = new Date(wallClockMs).getUTCDay();
-  return weekday === 0 || weekday === 6;
-};
+// USD-BRL comes from the forex market, which trades from Sunday 17:00 to Friday 17:00 New York
+// time (with New York's own daylight saving time), and not on 25 December and 1 January.
+const NEW_YORK = "America/New_York";
+const MARKET_OPENS_SUNDAY_MS = 17 * 3_600_000;
+const MARKET_CLOSES_FRIDAY_MS = 17 * 3_600_000;
+/** Whole New York days without trading, as "MM-DD". */
+const MARKET_HOLIDAYS = new Set(["12-25", "01-01"]);
 
-/** Whether `at` falls on a Saturday or Sunday in São Paulo. */
-export function isSaoPauloWeekend(at: Date): boolean {
-  return isWeekendDay(saoPauloWallClock(at));
+const NEW_YORK_PARTS = new Intl.DateTimeFormat("en-US", {
+  timeZone: NEW_YORK,
+  year: "numeric",
+  month: "2-digit",
+  day: "2-digit",
+  hour: "2-digit",
+  minute: "2-digit",
+  second: "2-digit",
+  hourCycle: "h23",
+});
+
+function newYorkWallClock(at: number): number {
+  const parts = Object.fromEntries(NEW_YORK_PARTS.formatToParts(new Date(at)).map((part) => [part.type, part.value]));
+  return Date.UTC(Number(parts.year), Number(parts.month) - 1, Number(parts.day), Number(parts.hour), Number(parts.minute), Number(parts.second));
 }
 
-/** Time between two instants that falls on São Paulo weekdays (weekends never count). */
-export function weekdayTimeBetween(from: Date, to: Date): number {
-  let start = saoPauloWallClock(from);
-  const end = saoPauloWallClock(to);
+/**
+ * The instant at which New York's wall clock reads `wall` (a wall-clock time read as UTC). Only
+ * used for midnight and 17:00, which exist exactly once every day (the clocks change at 02:00).
+ */
+function newYorkInstant(wall: number): number {
+  let at = wall + 5 * 3_600_000; // a first guess: Eastern Standard Time
+  for (let i = 0; i < 2; i++) at = wall - (newYorkWallClock(at) - at);
+  return at;
+}
+
+/** The trading hours of one New York day (a day number), as wall-clock offsets from its midnight. */
+function tradingHours(day: number): [number, number] | undefined {
+  const date = new Date(day * MS_PER_DAY);
+  if (MARKET_HOLIDAYS.has(date.toISOString().slice(5, 10))) return undefined;
+  const weekday = date.getUTCDay();
+  if (weekday === 6) return undefined;
+  if (weekday === 0) return [MARKET_OPENS_SUNDAY_MS, MS_PER_DAY];
+  if (weekday === 5) return [0, MARKET_CLOSES_FRIDAY_MS];
+  return [0, MS_PER_DAY];
+}
+
+/**
+ * How much of the time between two instants the forex market was open (Sunday 17:00 to Friday
+ * 17:00 New York time, not on 25 December or 1 January), in milliseconds. One step per day, so a
+ * gap of years costs a few thousand steps; with `stopAbove`, it stops counting once past it.
+ */
+export function marketTimeBetween(from: Date, to: Date, stopAbove = Number.POSITIVE_INFINITY): number {
+  const start = from.getTime();
+  const end = to.getTime();
+  if (!(end > start)) return 0;
+  const lastDay = Math.floor(newYorkWallClock(end) / MS_PER_DAY);
   let total = 0;
-  while (start < end) {
-    const nextMidnight = (Math.floor(start / MS_PER_DAY) + 1) * MS_PER_DAY;
-    const stop = Math.min(end, nextMidnight);
-    if (!isWeekendDay(start)) total += stop - start;
-    start = stop;
+  for (let day = Math.floor(newYorkWallClock(start) / MS_PER_DAY); day <= lastDay && total <= stopAbove; day++) {
+    const hours = tradingHours(day);
+    if (!hours) continue;
+    const opens = newYorkInstant(day * MS_PER_DAY + hours[0]);
+    const closes = newYorkInstant(day * MS_PER_DAY + hours[1]);
+    total += Math.max(0, Math.min(closes, end) - Math.max(opens, start));
   }
   return total;
 }
 
+/** Whether the forex market is open at `at`. */
+export function isMarketOpen(at: Date): boolean {
+  const wall = newYorkWallClock(at.getTime());
+  const hours = tradingHours(Math.floor(wall / MS_PER_DAY));
+  const sinceMidnight = ((wall % MS_PER_DAY) + MS_PER_DAY) % MS_PER_DAY;
+  return hours !== undefined && sinceMidnight >= hours[0] && sinceMidnight < hours[1];
+}
+
 /**
- * Whether a pair whose newest quote is from `newest` is stale at `now`: only on São Paulo
- * weekdays, and counting weekday time only, since the market rests at weekends.
+ * Whether a pair whose newest quote is from `newest` is stale at `now`: more than `staleAfterMs`
+ * of market time has passed since, so a feed that stops with the market on Friday evening is
+ * not stale over the weekend, and is again once the market has been open that long.
  */
 export function isStale(newest: Date, now: Date, staleAfterMs: number): boolean {
-  return !isSaoPauloWeekend(now) && weekdayTimeBetween(newest, now) > staleAfterMs;
+  return marketTimeBetween(newest, now, staleAfterMs) > staleAfterMs;
 }
 
 // ---------------------------------------------------------------------------------------------

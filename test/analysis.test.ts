@@ -6,15 +6,16 @@ import {
   describeTransition,
   evaluateSeries,
   findEpisodes,
+  isMarketOpen,
   isStale,
   loadAnalysisConfig,
   loadDailySeries,
+  marketTimeBetween,
   paramsFor,
   parseDuration,
   rescan,
   webhookBackoffMs,
   webhookPayload,
-  weekdayTimeBetween,
   type AnalysisConfig,
   type DailySeries,
   type RuleParams,
@@ -247,19 +248,52 @@ describe("the README's worked example", () => {
   });
 });
 
-describe("staleness", () => {
-  test("counts weekday time only, in São Paulo", () => {
-    // Friday 17:00 to Monday 09:00 São Paulo: 7 h on Friday, 9 h on Monday.
-    expect(weekdayTimeBetween(sp("2024-07-12T17:00:00"), sp("2024-07-15T09:00:00"))).toBe(16 * 3_600_000);
-    expect(weekdayTimeBetween(sp("2024-07-10T10:00:00"), sp("2024-07-10T13:30:00"))).toBe(3.5 * 3_600_000);
+describe("staleness: the forex market's clock", () => {
+  const HOUR = 3_600_000;
+  const utc = (text: string) => new Date(`${text}Z`);
+  const limit = 2 * HOUR;
+
+  test("Friday 20:30 São Paulo, the last quote at 17:55: not stale (the market closed at 19:00 São Paulo)", () => {
+    // 2026-11-27 is a Friday; New York is on EST (UTC-5), São Paulo on UTC-3.
+    expect(marketTimeBetween(sp("2026-11-27T17:55:00"), sp("2026-11-27T20:30:00"))).toBe(65 * 60_000);
+    expect(isStale(sp("2026-11-27T17:55:00"), sp("2026-11-27T20:30:00"), limit)).toBe(false);
+    expect(isStale(sp("2026-11-27T17:55:00"), sp("2026-11-28T23:00:00"), limit)).toBe(false); // Saturday night
   });
 
-  test("fires on a weekday once the newest quote is older than the limit, never at the weekend", () => {
-    const limit = 2 * 3_600_000;
-    expect(isStale(sp("2024-07-10T10:00:00"), sp("2024-07-10T12:30:00"), limit)).toBe(true);
-    expect(isStale(sp("2024-07-10T10:00:00"), sp("2024-07-10T11:30:00"), limit)).toBe(false);
-    expect(isStale(sp("2024-07-12T16:00:00"), sp("2024-07-13T12:00:00"), limit)).toBe(false); // Saturday
-    expect(isStale(sp("2024-07-12T16:00:00"), sp("2024-07-14T23:00:00"), limit)).toBe(false); // Sunday
+  test("counting from Friday's close, Monday morning counts only from Sunday 17:00 New York on", () => {
+    // Friday 16:50 EST, then Sunday 17:00 EST to Monday 07:00 EST (09:00 São Paulo).
+    expect(marketTimeBetween(sp("2026-11-27T18:50:00"), sp("2026-11-30T09:00:00"))).toBe(14 * HOUR + 10 * 60_000);
+    expect(isStale(sp("2026-11-27T18:50:00"), sp("2026-11-29T18:00:00"), limit)).toBe(false); // Sunday 15:00 New York
+    expect(isStale(sp("2026-11-27T18:50:00"), sp("2026-11-29T21:00:00"), limit)).toBe(true); // open for 2 h since
+  });
+
+  test("follows New York's daylight saving time, not São Paulo's or UTC", () => {
+    // Clocks go forward on Sunday 2026-03-08: the market opens at 17:00 EDT, 21:00 UTC.
+    expect(marketTimeBetween(utc("2026-03-07T12:00:00"), utc("2026-03-08T22:00:00"))).toBe(1 * HOUR);
+    // and back on Sunday 2026-11-01: the Friday before closes at 21:00 UTC, Sunday opens at 22:00 UTC.
+    expect(marketTimeBetween(utc("2026-10-30T20:00:00"), utc("2026-10-31T00:00:00"))).toBe(1 * HOUR);
+    expect(marketTimeBetween(utc("2026-10-31T12:00:00"), utc("2026-11-01T23:00:00"))).toBe(1 * HOUR);
+    // A trading week is 120 hours, whichever offsets it starts and ends in.
+    expect(marketTimeBetween(utc("2026-03-06T22:00:00"), utc("2026-03-13T21:00:00"))).toBe(120 * HOUR);
+    expect(marketTimeBetween(utc("2026-10-30T21:00:00"), utc("2026-11-06T22:00:00"))).toBe(120 * HOUR);
+    expect([isMarketOpen(utc("2026-03-08T20:59:00")), isMarketOpen(utc("2026-03-08T21:00:00"))]).toEqual([false, true]);
+  });
+
+  test("25 December and 1 January do not count, whole days in New York", () => {
+    // Thursday 2026-12-24 12:00 EST to Monday 12:00 EST: 12 h on Thursday, none on Christmas
+    // (a Friday), Sunday from 17:00 (7 h), Monday 12 h.
+    expect(marketTimeBetween(utc("2026-12-24T17:00:00"), utc("2026-12-28T17:00:00"))).toBe(31 * HOUR);
+    expect(isStale(utc("2026-12-25T04:30:00"), utc("2026-12-25T20:00:00"), limit)).toBe(false); // 23:30 EST on the 24th
+    expect(marketTimeBetween(utc("2027-01-01T04:00:00"), utc("2027-01-03T23:00:00"))).toBe(2 * HOUR); // from 23:00 EST on 31 Dec: 1 h that night, 1 h on Sunday
+  });
+
+  test("a gap of years is counted in per-day steps, not per minute", () => {
+    const began = performance.now();
+    const years = marketTimeBetween(utc("2016-01-04T00:00:00"), utc("2026-01-04T00:00:00"));
+    expect(years).toBeGreaterThan(500 * 115 * HOUR);
+    expect(years).toBeLessThan(525 * 120 * HOUR);
+    expect(performance.now() - began).toBeLessThan(2000);
+    expect(isStale(utc("2016-01-04T00:00:00"), utc("2026-01-04T00:00:00"), limit)).toBe(true);
   });
 });
 
@@ -394,7 +428,7 @@ describe("analyse(): alerts through their life, with a clock and a webhook recei
     expect(received.length).toBe(count + 1);
   });
 
-  test("a stale pair fires on a weekday, not at the weekend, and resolves when quotes arrive", async () => {
+  test("a stale pair fires while the market is open, not at the weekend, and resolves when quotes arrive", async () => {
     const pair = "JPY-BRL";
     // Wednesday 2024-07-10, last quote 10:00 São Paulo.
     await saveQuotes(db.sql, [quote(pair, sp("2024-07-10T10:00:00"), "0.034")]);
@@ -409,8 +443,12 @@ describe("analyse(): alerts through their life, with a clock and a webhook recei
 
     const weekend = "MXN-BRL";
     await saveQuotes(db.sql, [quote(weekend, sp("2024-07-12T16:00:00"), "0.30")]);
+    // The forex market closed at 18:00 São Paulo (17:00 EDT) that Friday and opens again on
+    // Sunday at 18:00 São Paulo: stale only once it has been open for two more hours.
     expect((await analyse(db.sql, [weekend], at("2024-07-13T15:00:00"))).transitions).toEqual([]); // Saturday
-    expect((await analyse(db.sql, [weekend], at("2024-07-14T22:00:00"))).transitions).toEqual([]); // Sunday
+    expect((await analyse(db.sql, [weekend], at("2024-07-14T17:30:00"))).transitions).toEqual([]); // Sunday
+    const sunday = await analyse(db.sql, [weekend], at("2024-07-14T20:30:00"));
+    expect(sunday.transitions.map((change) => [change.transition, change.alert.kind])).toEqual([["firing", "stale"]]);
   });
 
   describe("the same quote firing again", () => {
