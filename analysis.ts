@@ -1235,61 +1235,135 @@ Exit codes: 0 done, 1 failure, 2 bad usage or configuration.`;
 
 const round = (value: number, digits = 6) => (Number.isNaN(value) ? null : Number(value.toFixed(digits)));
 
-async function statusCommand(sql: Sql, pairs: string[], config: AnalysisConfig, json: boolean): Promise<void> {
+/** The command that loads enough history for `pair`'s rule: a few windows' worth, at least 60 days. */
+export function backfillCommand(pair: string, windowDays: number): string {
+  return `bun main_pipeline.ts --pairs ${pair} --backfill ${Math.max(60, 3 * windowDays)}`;
+}
+
+const noQuotesLine = (pair: string, params: RuleParams) => `${pair}: no quotes stored yet; load them with ${backfillCommand(pair, params.windowDays)}`;
+const NO_DATA_LINE = "No quotes stored yet: load some history with bun main_pipeline.ts --backfill 60, then run bun analysis.ts again";
+
+/** How many closes the window of day `i` holds: the days in [day - W, day). */
+function closesInWindow(days: Int32Array, i: number, windowDays: number): number {
+  let count = 0;
+  for (let j = i - 1; j >= 0 && days[j]! >= days[i]! - windowDays; j--) count++;
+  return count;
+}
+
+/** Where a CLI command writes: lines for people on stdout, notes on stderr. */
+interface Output {
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+const CONSOLE: Output = { out: (line) => console.log(line), err: (line) => console.error(line) };
+
+async function statusCommand(sql: Sql, pairs: string[], config: AnalysisConfig, json: boolean, output: Output): Promise<number> {
+  if (pairs.length === 0) {
+    if (json) output.out("[]");
+    (json ? output.err : output.out)(NO_DATA_LINE);
+    return 0;
+  }
   const report = [];
   for (const pair of pairs) {
     const params = paramsFor(config, pair);
     const series = await recentSeries(sql, pair, params);
     const evaluation = evaluateSeries(series, params);
     const last = series.dates.length - 1;
+    const closes = last >= 0 ? closesInWindow(series.days, last, params.windowDays) : 0;
     const alerts = await sql<Alert[]>`
       select ${sql.unsafe(ALERT_COLUMNS)} from alerts where pair = ${pair} and status = 'firing' order by started_at`;
     report.push({
       pair,
       date: series.dates[last] ?? null,
+      quoteAt: series.ats[last] ?? null,
       close: series.closeTexts[last] ?? null,
       average: last >= 0 ? round(evaluation.average[last]!) : null,
       deviation: last >= 0 ? round(evaluation.deviation[last]!) : null,
       threshold: params.threshold,
       windowDays: params.windowDays,
-      openAlerts: alerts.map((alert) => ({ kind: alert.kind, direction: alert.direction, startedAt: alert.startedAt, fingerprint: alert.fingerprint })),
+      closesInWindow: closes,
+      missingCloses: Math.max(0, params.minPoints - closes),
+      openAlerts: alerts.map((alert) => ({
+        kind: alert.kind,
+        direction: alert.direction,
+        startedAt: alert.startedAt,
+        peakDeviation: alert.peakDeviation,
+        fingerprint: alert.fingerprint,
+      })),
     });
   }
-  if (json) return console.log(JSON.stringify(report));
+  if (json) output.out(JSON.stringify(report));
   for (const entry of report) {
-    const verdict = entry.deviation === null ? "insufficient history" : `${percent(entry.deviation)} from its ${entry.windowDays}-day average ${entry.average}`;
-    const alerts = entry.openAlerts.length ? entry.openAlerts.map((alert) => `${alert.kind}${alert.direction ? ` ${alert.direction}` : ""} since ${alert.startedAt.toISOString()}`).join("; ") : "none";
-    console.log(`${entry.pair} ${entry.date ?? "no quotes"} close ${entry.close ?? "-"}: ${verdict}; open alerts: ${alerts}`);
+    const params = paramsFor(config, entry.pair);
+    if (entry.date === null) {
+      (json ? output.err : output.out)(noQuotesLine(entry.pair, params));
+      continue;
+    }
+    if (json) continue;
+    const verdict =
+      entry.deviation === null
+        ? `insufficient history: ${entry.closesInWindow} closes in the ${entry.windowDays} days before it, the average needs ${params.minPoints} (${entry.missingCloses} more); load more with ${backfillCommand(entry.pair, entry.windowDays)}`
+        : `${signedPercent(entry.deviation)} from its ${entry.windowDays}-day average ${price(entry.average)} (threshold ${percent(entry.threshold)})`;
+    const alerts = entry.openAlerts.length
+      ? entry.openAlerts
+          .map((alert) =>
+            alert.kind === "stale"
+              ? `stale since ${formatSaoPauloTime(alert.startedAt)}`
+              : `${alert.direction} since the quote of ${formatSaoPauloTime(alert.startedAt)} (peak ${signedPercent(alert.peakDeviation)})`,
+          )
+          .join("; ")
+      : "none";
+    output.out(`${entry.pair} ${entry.date} close ${entry.close}: ${verdict}; newest quote ${formatSaoPauloTime(entry.quoteAt!)}; open alerts: ${alerts}`);
   }
+  return 0;
 }
 
-async function rescanCommand(sql: Sql, pairs: string[], config: AnalysisConfig, json: boolean): Promise<void> {
+async function rescanCommand(sql: Sql, pairs: string[], config: AnalysisConfig, json: boolean, output: Output): Promise<number> {
+  if (pairs.length === 0) {
+    if (json) output.out("[]");
+    (json ? output.err : output.out)(NO_DATA_LINE);
+    return 0;
+  }
   const report = [];
   for (const pair of pairs) {
     const episodes = await rescan(sql, pair, paramsFor(config, pair));
     report.push({
       pair,
       episodes: episodes.map((episode) => ({
-        start: episode.startedAt.toISOString(),
-        end: episode.resolvedAt?.toISOString() ?? null,
+        start: episode.startedAt,
+        end: episode.resolvedAt,
         direction: episode.direction,
         peakDeviation: round(episode.peakDeviation),
-        peakAt: episode.peakAt.toISOString(),
+        peakAt: episode.peakAt,
       })),
     });
   }
-  if (json) return console.log(JSON.stringify(report));
+  if (json) output.out(JSON.stringify(report));
   for (const { pair, episodes } of report) {
-    console.log(`${pair}: ${episodes.length} episode(s)`);
+    const params = paramsFor(config, pair);
+    if (episodes.length === 0 && (await sql`select 1 from quotes where pair = ${pair} limit 1`).length === 0) {
+      (json ? output.err : output.out)(noQuotesLine(pair, params));
+      continue;
+    }
+    if (json) continue;
+    output.out(`${pair}: ${episodes.length} episode(s) beyond ${percent(params.threshold)} of the ${params.windowDays}-day average`);
     for (const episode of episodes) {
-      console.log(`  ${episode.start.slice(0, 10)} to ${episode.end?.slice(0, 10) ?? "now (firing)"}  ${episode.direction.padEnd(4)} peak ${percent(episode.peakDeviation)} on ${episode.peakAt.slice(0, 10)}`);
+      const end = episode.end ? formatSaoPauloTime(episode.end) : "now (open in history: the pipeline alerts if it is still beyond the threshold)";
+      output.out(`  ${formatSaoPauloTime(episode.start)} to ${end}  ${episode.direction.padEnd(4)} peak ${signedPercent(episode.peakDeviation)} with the quote of ${formatSaoPauloTime(episode.peakAt)}`);
     }
   }
+  return 0;
 }
 
-async function daysCommand(sql: Sql, pair: string, config: AnalysisConfig, json: boolean): Promise<void> {
+async function daysCommand(sql: Sql, pair: string, config: AnalysisConfig, json: boolean, output: Output): Promise<number> {
+  const params = paramsFor(config, pair);
   const series = await loadDailySeries(sql, pair);
-  const evaluation = evaluateSeries(series, paramsFor(config, pair));
+  if (series.dates.length === 0) {
+    output.err(`Cannot show the daily series of ${pair}: no quotes stored for it, load them with ${backfillCommand(pair, params.windowDays)}`);
+    return 1;
+  }
+  const evaluation = evaluateSeries(series, params);
   const days = series.dates.map((date, i) => ({
     date,
     close: series.closeTexts[i]!,
@@ -1297,10 +1371,19 @@ async function daysCommand(sql: Sql, pair: string, config: AnalysisConfig, json:
     deviation: round(evaluation.deviation[i]!),
     anomalous: evaluation.anomalous[i] === 1,
   }));
-  if (json) return console.log(JSON.stringify(days));
-  for (const day of days) {
-    console.log(`${day.date} ${day.close} ${day.average ?? "-"} ${day.deviation === null ? "-" : percent(day.deviation)}${day.anomalous ? " ANOMALOUS" : ""}`);
+  if (json) {
+    output.out(JSON.stringify(days));
+    return 0;
   }
+  output.out(`date        close       average   deviation  (${params.windowDays}-day average, threshold ${percent(params.threshold)})`);
+  days.forEach((day, i) => {
+    const figures =
+      day.deviation === null
+        ? `insufficient history (${closesInWindow(series.days, i, params.windowDays)} of ${params.minPoints} closes)`
+        : `${price(day.average).padStart(9)} ${signedPercent(day.deviation).padStart(10)}${day.anomalous ? "  ANOMALOUS" : ""}`;
+    output.out(`${day.date}  ${day.close.padEnd(10)} ${figures}`);
+  });
+  return 0;
 }
 
 /** Runs the CLI and returns its exit code. */
@@ -1348,10 +1431,9 @@ export async function main(args: string[], env: Record<string, string | undefine
     sql = await connect(undefined, { max: 2 });
     await migrate(sql);
     const pairs = values.pair ? [values.pair] : await storedPairs(sql);
-    if (values.days) await daysCommand(sql, values.pair!, config, !!values.json);
-    else if (values.rescan) await rescanCommand(sql, pairs, config, !!values.json);
-    else await statusCommand(sql, pairs, config, !!values.json);
-    return 0;
+    if (values.days) return await daysCommand(sql, values.pair!, config, !!values.json, CONSOLE);
+    if (values.rescan) return await rescanCommand(sql, pairs, config, !!values.json, CONSOLE);
+    return await statusCommand(sql, pairs, config, !!values.json, CONSOLE);
   } catch (error) {
     console.error(databaseErrorLine(error));
     return error instanceof DatabaseError && error.code === "CONFIG" ? 2 : 1;

@@ -4,6 +4,7 @@ import {
   analyse,
   deliverPending,
   describeTransition,
+  formatSaoPauloTime,
   evaluateSeries,
   findEpisodes,
   isMarketOpen,
@@ -378,7 +379,8 @@ describe("analyse(): alerts through their life, with a clock and a webhook recei
     expect(fired.delivery.delivered).toBe(1);
     expect(received).toHaveLength(1);
     expect(received[0]).toMatchObject({ status: "firing", pair: PAIR, kind: "deviation", direction: "up", price: "7.28" });
-    expect(received[0]?.text).toContain(`FIRING ${PAIR} 7.28 is 4.00% above its 20-day average`);
+    expect(received[0]?.text).toBe(`FIRING ${PAIR} 7.28 is 4.00% above its 20-day average 7.0000 (threshold 3.00%; quote of ${day(30)} 17:00 -03)`);
+    expect(received[0]?.startedAt).toBe(sp(`${day(30)}T17:00:00`).toISOString()); // machine fields stay ISO 8601 UTC
     expect(received[0]?.content).toBe(received[0]?.text);
 
     const before = await alerts(db.sql);
@@ -570,6 +572,45 @@ describe("analyse(): alerts through their life, with a clock and a webhook recei
     expect(body.alerts).toEqual([
       expect.objectContaining({ status: "firing", startsAt: "2024-08-05T20:00:00.000Z", endsAt: "0001-01-01T00:00:00Z", fingerprint: "0123456789abcdef" }),
     ]);
+  });
+});
+
+describe("bun analysis.ts before there is data", () => {
+  const db = useTestDatabase();
+
+  test("on an empty database the status says there is no data yet and how to load it (exit 0)", async () => {
+    const plain = await runScript("analysis.ts", [], { env: { DATABASE_URL: db.url } });
+    expect(plain).toEqual({
+      code: 0,
+      stdout: "No quotes stored yet: load some history with bun main_pipeline.ts --backfill 60, then run bun analysis.ts again\n",
+      stderr: "",
+    });
+    const json = await runScript("analysis.ts", ["--json"], { env: { DATABASE_URL: db.url } });
+    expect([json.code, json.stdout]).toEqual([0, "[]\n"]);
+    expect(json.stderr).toStartWith("No quotes stored yet");
+    const rescanned = await runScript("analysis.ts", ["--rescan"], { env: { DATABASE_URL: db.url } });
+    expect([rescanned.code, rescanned.stdout]).toEqual([0, plain.stdout]);
+  });
+
+  test("--days for a pair with no quotes fails with one line saying how to load them (exit 1)", async () => {
+    const result = await runScript("analysis.ts", ["--days", "--pair", "USD-BRL", "--json"], { env: { DATABASE_URL: db.url } });
+    expect(result).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: "Cannot show the daily series of USD-BRL: no quotes stored for it, load them with bun main_pipeline.ts --pairs USD-BRL --backfill 60\n",
+    });
+  });
+
+  test("a pair with too few closes says how many are missing and which backfill loads them", async () => {
+    await saveQuotes(db.sql, ["2024-07-08", "2024-07-09", "2024-07-10", "2024-07-11"].map((date) => quote("EUR-BRL", sp(`${date}T17:00:00`), "6.01")));
+    const result = await runScript("analysis.ts", ["--pair", "EUR-BRL"], { env: { DATABASE_URL: db.url, COTACAO_MA_WINDOW_DAYS: "30" } });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe(
+      "EUR-BRL 2024-07-11 close 6.01: insufficient history: 3 closes in the 30 days before it, the average needs 10 (7 more); " +
+        "load more with bun main_pipeline.ts --pairs EUR-BRL --backfill 90; newest quote 2024-07-11 17:00 -03; open alerts: none\n",
+    );
+    const other = await runScript("analysis.ts", ["--pair", "GBP-BRL"], { env: { DATABASE_URL: db.url } });
+    expect([other.code, other.stdout]).toEqual([0, "GBP-BRL: no quotes stored yet; load them with bun main_pipeline.ts --pairs GBP-BRL --backfill 60\n"]);
   });
 });
 
@@ -779,6 +820,35 @@ describe("bun analysis.ts", () => {
     const status = await runScript("analysis.ts", [], { env: { DATABASE_URL: db.url } });
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(/^USD-BRL 2020-06-30 close \d+\.\d+: /);
+  });
+
+  test("people read São Paulo times, prices to 4 decimals and percents to 2; --json keeps UTC, stored decimals as strings", async () => {
+    const status = await runScript("analysis.ts", [], { env: { DATABASE_URL: db.url } });
+    expect(status.stdout.trim()).toMatch(
+      /^USD-BRL 2020-06-30 close \d+\.\d+: [+-]\d+\.\d{2}% from its 20-day average \d+\.\d{4} \(threshold 3\.00%\); newest quote 2020-06-30 \d\d:\d\d -03; open alerts: (none|.*since the quote of \d{4}-\d\d-\d\d \d\d:\d\d -0[23] .*)$/,
+    );
+    const json = await runScript("analysis.ts", ["--json"], { env: { DATABASE_URL: db.url } });
+    const [entry] = JSON.parse(json.stdout) as Record<string, unknown>[];
+    expect(typeof entry?.close).toBe("string");
+    expect(typeof entry?.average).toBe("number");
+    expect(typeof entry?.deviation).toBe("number");
+    expect(entry?.quoteAt).toMatch(/^2020-06-30T\d\d:\d\d:\d\d\.\d{3}Z$/);
+    const days = await runScript("analysis.ts", ["--days", "--pair", "USD-BRL"], { env: { DATABASE_URL: db.url } });
+    const lines = days.stdout.trim().split("\n");
+    expect(lines[0]).toStartWith("date        close       average   deviation  (20-day average, threshold 3.00%)");
+    expect(lines[1]).toMatch(/^2020-01-02  \d+\.\d+ +insufficient history \(0 of 10 closes\)$/);
+    expect(lines.find((line) => line.startsWith("2020-03-18"))).toMatch(/^2020-03-18  \d+\.\d+ +\d+\.\d{4} +\+\d+\.\d{2}%  ANOMALOUS$/);
+    const rescanned = await runScript("analysis.ts", ["--rescan"], { env: { DATABASE_URL: db.url } });
+    const episodes = rescanned.stdout.trim().split("\n");
+    expect(episodes[0]).toMatch(/^USD-BRL: \d+ episode\(s\) beyond 3\.00% of the 20-day average$/);
+    expect(episodes[1]).toMatch(/^ {2}2020-\d\d-\d\d \d\d:\d\d -03 to (2020-\d\d-\d\d \d\d:\d\d -03|now .*) +(up|down) +peak [+-]\d+\.\d{2}% with the quote of 2020-\d\d-\d\d \d\d:\d\d -03$/);
+  });
+
+  test("formatSaoPauloTime() writes São Paulo's offset of the day, with seconds on request", () => {
+    expect(formatSaoPauloTime(new Date("2026-11-27T21:00:00Z"))).toBe("2026-11-27 18:00 -03");
+    expect(formatSaoPauloTime(new Date("2026-11-27T21:00:05.900Z"), { seconds: true })).toBe("2026-11-27 18:00:05 -03");
+    expect(formatSaoPauloTime(new Date("2018-01-15T12:00:00Z"))).toBe("2018-01-15 10:00 -02"); // summer time, before 2019
+    expect(formatSaoPauloTime(new Date("2026-11-28T02:30:00Z"))).toBe("2026-11-27 23:30 -03"); // the São Paulo day, not UTC's
   });
 
   test("bad usage is one line and exit 2", async () => {
