@@ -9,7 +9,12 @@
  * is close / average - 1; a day is anomalous when |deviation| > threshold (3 % by default,
  * strictly). The newest quote of the current day is that day's close so far.
  *
- * CLI: `bun analysis.ts [--pair P] [--json]`, `--rescan`, `--days --pair P --json` (see --help).
+ * Staleness counts forex market time (Sunday 17:00 to Friday 17:00 New York time). Webhook
+ * notifications are written with their transition and delivered by rounds with a time budget,
+ * retried across runs (see deliverPending()).
+ *
+ * CLI: `bun analysis.ts [--pair P] [--json]`, `--rescan`, `--days --pair P --json`,
+ * `--test-webhook` (see --help).
  */
 import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
@@ -829,7 +834,7 @@ type Outcome =
   | { kind: "permanent"; reason: string }
   | { kind: "transient"; reason: string };
 
-/** What an HTTP status means for a webhook notification: a table, so the choice is read in one place. */
+/** What an HTTP answer means for a webhook notification, decided in this one place. */
 function outcomeOf(response: Response): Outcome {
   const { status } = response;
   if (status >= 200 && status < 300) return { kind: "delivered", status };
