@@ -633,15 +633,12 @@ function fingerprintOf(pair: string, kind: string, direction: string | null, sta
   return createHash("sha256").update(key).digest("hex").slice(0, 16);
 }
 
-/** The fingerprint of a new episode: the first one that no stored alert with this start has. */
+/** The fingerprint of a new episode: the first of episode 0, 1, 2... that no stored alert has. */
 async function freshFingerprint(tx: Tx, pair: string, kind: Alert["kind"], direction: Direction | null, startedAt: Date): Promise<string> {
-  const rows = await tx<{ fingerprint: string }[]>`
-    select fingerprint from alerts
-    where pair = ${pair} and kind = ${kind} and direction is not distinct from ${direction} and started_at = ${startedAt}`;
-  const taken = new Set(rows.map((row) => row.fingerprint));
   for (let episode = 0; ; episode++) {
     const fingerprint = fingerprintOf(pair, kind, direction, startedAt, episode);
-    if (!taken.has(fingerprint)) return fingerprint;
+    const [taken] = await tx`select 1 from alerts where fingerprint = ${fingerprint}`;
+    if (!taken) return fingerprint;
   }
 }
 
