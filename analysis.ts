@@ -981,7 +981,7 @@ export async function deliverPending(sql: Sql, webhookUrls: readonly string[], o
 /** One webhook's answer to the test notification. */
 export interface TestAnswer {
   ok: boolean;
-  /** e.g. "webhook 1 (hooks.slack.com): HTTP 200 after 84 ms" */
+  /** e.g. "webhook 1 (hooks.slack.com) after 84 ms: HTTP 200" */
   line: string;
 }
 
@@ -999,9 +999,9 @@ export async function sendTestNotifications(webhookUrls: readonly string[], opti
     webhooksOf(webhookUrls).map(async (webhook) => {
       const started = performance.now();
       const outcome = await postWebhook(fetcher, webhook.url, body, `test:${sentAt.toISOString()}`, deadline).then(outcomeOf, (error: unknown) => failureOf(error, budgetMs));
-      const took = `after ${Math.round(performance.now() - started)} ms`;
-      if (outcome.kind === "delivered") return { ok: true, line: `${webhook.name}: HTTP ${outcome.status} ${took}` };
-      return { ok: false, line: `${webhook.name}: ${outcome.reason} (${took})` };
+      const answered = `${webhook.name} after ${Math.round(performance.now() - started)} ms`;
+      if (outcome.kind === "delivered") return { ok: true, line: `${answered}: HTTP ${outcome.status}` };
+      return { ok: false, line: `${answered}: ${outcome.reason}` };
     }),
   );
 }
@@ -1413,7 +1413,7 @@ export async function main(args: string[], env: Record<string, string | undefine
     if (values.rescan && values.days) throw new AnalysisError("USAGE", "--rescan and --days do not go together: choose one");
     if (values.days && values.pair === undefined) throw new AnalysisError("USAGE", "--days needs --pair");
     if (values["test-webhook"] && (values.rescan || values.days || values.pair !== undefined || values.json)) {
-      throw new AnalysisError("USAGE", "--test-webhook goes alone");
+      throw new AnalysisError("USAGE", "Cannot send a test notification: --test-webhook takes no other option, run it alone");
     }
     config = loadAnalysisConfig(env);
     if (values["test-webhook"] && config.webhookUrls.length === 0) {

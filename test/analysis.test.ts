@@ -780,8 +780,8 @@ describe("deliverPending(): webhooks that fail, hang, lie or redirect", () => {
     const both = await runScript("analysis.ts", ["--test-webhook"], { env: { DATABASE_URL: db.url, ALERT_WEBHOOK_URLS: `${good.url},${bad.url}` } });
     expect(both.code).toBe(1);
     const lines = both.stdout.trim().split("\n");
-    expect(lines[0]).toMatch(new RegExp(`^webhook 1 \\(${good.host}\\): HTTP 200 after \\d+ ms$`));
-    expect(lines[1]).toMatch(new RegExp(`^webhook 2 \\(${bad.host}\\): HTTP 410, not retried: check the URL \\(after \\d+ ms\\)$`));
+    expect(lines[0]).toMatch(new RegExp(`^webhook 1 \\(${good.host}\\) after \\d+ ms: HTTP 200$`));
+    expect(lines[1]).toMatch(new RegExp(`^webhook 2 \\(${bad.host}\\) after \\d+ ms: HTTP 410, not retried: check the URL$`));
     expect(both.stdout).not.toContain("secret-token");
     expect(good.requests[0]?.body).toMatchObject({ test: true, status: "test" });
     expect(String(good.requests[0]?.body.text)).toStartWith("TEST from cotacao");
@@ -852,7 +852,7 @@ describe("bun analysis.ts", () => {
   });
 
   test("bad usage is one line and exit 2", async () => {
-    for (const args of [["--days"], ["--pair", "dollar"], ["--bogus"]]) {
+    for (const args of [["--days"], ["--pair", "dollar"], ["--bogus"], ["--test-webhook", "--json"]]) {
       const result = await runScript("analysis.ts", args);
       expect(result.code).toBe(2);
       expect(result.stderr.trim().split("\n")).toHaveLength(1);
