@@ -844,6 +844,21 @@ describe("bun analysis.ts", () => {
     expect(episodes[1]).toMatch(/^ {2}2020-\d\d-\d\d \d\d:\d\d -03 to (2020-\d\d-\d\d \d\d:\d\d -03|now .*) +(up|down) +peak [+-]\d+\.\d{2}% with the quote of 2020-\d\d-\d\d \d\d:\d\d -03$/);
   });
 
+  test("a RESOLVED line tells apart a fire and a resolution in the same minute, and falls back to the quotes' times", () => {
+    const alert = {
+      id: 1, pair: "USD-BRL", kind: "deviation" as const, direction: "up" as const, status: "resolved" as const,
+      startedAt: new Date("2026-11-27T20:59:00Z"), lastSeenAt: new Date("2026-11-27T20:59:00Z"), resolvedAt: new Date("2026-11-27T20:59:00Z"),
+      price: "5.40", average: 5, deviation: 0.08, peakDeviation: 0.08, peakAt: new Date("2026-11-27T20:59:00Z"), threshold: 0.03, windowDays: 20,
+      fingerprint: "0123456789abcdef", firedSeenAt: new Date("2026-11-27T21:00:05Z"), resolvedSeenAt: new Date("2026-11-27T21:00:50Z"),
+    };
+    expect(describeTransition({ transition: "resolved", alert })).toBe(
+      "RESOLVED USD-BRL back near its 20-day average (peak +8.00% with the quote of 2026-11-27 17:59 -03); fired 2026-11-27 18:00:05 -03, resolved 2026-11-27 18:00:50 -03",
+    );
+    expect(describeTransition({ transition: "resolved", alert: { ...alert, firedSeenAt: null, resolvedSeenAt: null, resolvedAt: new Date("2026-11-28T13:00:00Z") } })).toBe(
+      "RESOLVED USD-BRL back near its 20-day average (peak +8.00% with the quote of 2026-11-27 17:59 -03); fired with the quote of 2026-11-27 17:59 -03, resolved with the quote of 2026-11-28 10:00 -03",
+    );
+  });
+
   test("formatSaoPauloTime() writes São Paulo's offset of the day, with seconds on request", () => {
     expect(formatSaoPauloTime(new Date("2026-11-27T21:00:00Z"))).toBe("2026-11-27 18:00 -03");
     expect(formatSaoPauloTime(new Date("2026-11-27T21:00:05.900Z"), { seconds: true })).toBe("2026-11-27 18:00:05 -03");
