@@ -9,7 +9,12 @@
  * is close / average - 1; a day is anomalous when |deviation| > threshold (3 % by default,
  * strictly). The newest quote of the current day is that day's close so far.
  *
- * CLI: `bun analysis.ts [--pair P] [--json]`, `--rescan`, `--days --pair P --json` (see --help).
+ * Staleness counts forex market time (Sunday 17:00 to Friday 17:00 New York time). Webhook
+ * notifications are written with their transition and delivered by rounds with a time budget,
+ * retried across runs (see deliverPending()).
+ *
+ * CLI: `bun analysis.ts [--pair P] [--json]`, `--rescan`, `--days --pair P --json`,
+ * `--test-webhook` (see --help).
  */
 import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
@@ -31,9 +36,17 @@ const DEFAULT_STALE_AFTER_MS = 2 * 3_600_000;
 const RESUM_EVERY = 1024;
 // Rounding of the running maths must never flip a deviation that is exactly at the threshold.
 const RELATIVE_TOLERANCE = 1e-12;
+// How long a delivery round waits for one webhook request before it sends that URL nothing more
+// this round (the request itself may still answer, and count, until the round's budget ends).
 const WEBHOOK_TIMEOUT_MS = 5_000;
-const WEBHOOK_RETRIES = 2;
-const WEBHOOK_BACKOFF_MS = 500;
+// How long one delivery round may take in all; what is left waits for the next run.
+const WEBHOOK_BUDGET_MS = 15_000;
+// A notification that keeps failing (5xx, 408, 429, network) is retried across runs, with a
+// wait that doubles from a minute up to an hour, until this long after it was written.
+const DEFAULT_WEBHOOK_GIVE_UP_AFTER_MS = 24 * 3_600_000;
+const WEBHOOK_BACKOFF_FIRST_MS = 60_000;
+const WEBHOOK_BACKOFF_MAX_MS = 3_600_000;
+const MAX_WEBHOOK_GIVE_UP_AFTER_MS = 30 * MS_PER_DAY;
 const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: MS_PER_DAY };
 const PAIR_PATTERN = /^[A-Z0-9]{2,12}-[A-Z0-9]{2,12}$/;
 
@@ -55,6 +68,8 @@ export interface AnalysisConfig {
   perPair: Map<string, Partial<RuleParams>>;
   staleAfterMs: number;
   webhookUrls: string[];
+  /** A notification still failing this long after it was written is given up (24 h by default). */
+  webhookGiveUpAfterMs?: number;
 }
 
 /** Parses "60s", "5m", "2h", "1d", "250ms" or plain seconds into milliseconds; undefined if unreadable. */
@@ -121,6 +136,18 @@ const AnalysisEnvSchema = v.object({
     ),
     "",
   ),
+  ALERT_WEBHOOK_GIVE_UP_AFTER: v.optional(
+    v.pipe(
+      v.string(),
+      v.transform(emptyIsUnset),
+      v.check(
+        (text) => text === undefined || ((parseDuration(text) ?? 0) >= 60_000 && (parseDuration(text) ?? 0) <= MAX_WEBHOOK_GIVE_UP_AFTER_MS),
+        (issue) => `must be a duration from 1m to 30d like 6h or 2d, got "${String(issue.input)}"`,
+      ),
+      v.transform((text) => (text === undefined ? DEFAULT_WEBHOOK_GIVE_UP_AFTER_MS : (parseDuration(text) as number))),
+    ),
+    "",
+  ),
   ALERT_WEBHOOK_URLS: v.optional(
     v.pipe(
       v.string(),
@@ -168,7 +195,13 @@ export function loadAnalysisConfig(env: Record<string, string | undefined> = pro
     const share = COTACAO_ALERT_RECOVERY_PCT.perPair.has(pair) ? (params.recovery as number) : recoveryShare;
     params.recovery = threshold * share;
   }
-  return { defaults, perPair, staleAfterMs: result.output.COTACAO_STALE_AFTER, webhookUrls: result.output.ALERT_WEBHOOK_URLS };
+  return {
+    defaults,
+    perPair,
+    staleAfterMs: result.output.COTACAO_STALE_AFTER,
+    webhookUrls: result.output.ALERT_WEBHOOK_URLS,
+    webhookGiveUpAfterMs: result.output.ALERT_WEBHOOK_GIVE_UP_AFTER,
+  };
 }
 
 /** The rule's parameters for `pair`: its overrides over the defaults. */
@@ -339,11 +372,10 @@ export function findEpisodes(points: readonly RulePoint[], params: RuleParams): 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Staleness (pure)
+// Time for people (pure)
 
 const SAO_PAULO_PARTS = new Intl.DateTimeFormat("en-US", {
   timeZone: SAO_PAULO,
-  weekday: "short",
   year: "numeric",
   month: "2-digit",
   day: "2-digit",
@@ -359,36 +391,105 @@ function saoPauloWallClock(at: Date): number {
   return Date.UTC(Number(parts.year), Number(parts.month) - 1, Number(parts.day), Number(parts.hour), Number(parts.minute), Number(parts.second));
 }
 
-const isWeekendDay = (wallClockMs: number) => {
-  const weekday = new Date(wallClockMs).getUTCDay();
-  return weekday === 0 || weekday === 6;
-};
-
-/** Whether `at` falls on a Saturday or Sunday in São Paulo. */
-export function isSaoPauloWeekend(at: Date): boolean {
-  return isWeekendDay(saoPauloWallClock(at));
+/**
+ * An instant in São Paulo time, for people: `2026-11-27 18:00 -03` (with `seconds`,
+ * `2026-11-27 18:00:05 -03`). The offset is the one in force then (-02 in the summers before
+ * 2019). Machine output (JSON, webhook fields) keeps ISO 8601 UTC instead.
+ */
+export function formatSaoPauloTime(at: Date, { seconds = false }: { seconds?: boolean } = {}): string {
+  const wall = saoPauloWallClock(at);
+  const offsetMinutes = Math.round((wall - Math.floor(at.getTime() / 1000) * 1000) / 60_000);
+  const sign = offsetMinutes < 0 ? "-" : "+";
+  const hours = String(Math.floor(Math.abs(offsetMinutes) / 60)).padStart(2, "0");
+  const minutes = Math.abs(offsetMinutes) % 60;
+  const text = new Date(wall).toISOString();
+  return `${text.slice(0, 10)} ${text.slice(11, seconds ? 19 : 16)} ${sign}${hours}${minutes ? `:${String(minutes).padStart(2, "0")}` : ""}`;
 }
 
-/** Time between two instants that falls on São Paulo weekdays (weekends never count). */
-export function weekdayTimeBetween(from: Date, to: Date): number {
-  let start = saoPauloWallClock(from);
-  const end = saoPauloWallClock(to);
+// ---------------------------------------------------------------------------------------------
+// Staleness: the forex market's clock (pure)
+
+// USD-BRL comes from the forex market, which trades from Sunday 17:00 to Friday 17:00 New York
+// time (with New York's own daylight saving time), and not on 25 December and 1 January.
+const NEW_YORK = "America/New_York";
+const MARKET_OPENS_SUNDAY_MS = 17 * 3_600_000;
+const MARKET_CLOSES_FRIDAY_MS = 17 * 3_600_000;
+/** Whole New York days without trading, as "MM-DD". */
+const MARKET_HOLIDAYS = new Set(["12-25", "01-01"]);
+
+const NEW_YORK_PARTS = new Intl.DateTimeFormat("en-US", {
+  timeZone: NEW_YORK,
+  year: "numeric",
+  month: "2-digit",
+  day: "2-digit",
+  hour: "2-digit",
+  minute: "2-digit",
+  second: "2-digit",
+  hourCycle: "h23",
+});
+
+function newYorkWallClock(at: number): number {
+  const parts = Object.fromEntries(NEW_YORK_PARTS.formatToParts(new Date(at)).map((part) => [part.type, part.value]));
+  return Date.UTC(Number(parts.year), Number(parts.month) - 1, Number(parts.day), Number(parts.hour), Number(parts.minute), Number(parts.second));
+}
+
+/**
+ * The instant at which New York's wall clock reads `wall` (a wall-clock time read as UTC). Only
+ * used for midnight and 17:00, which exist exactly once every day (the clocks change at 02:00).
+ */
+function newYorkInstant(wall: number): number {
+  let at = wall + 5 * 3_600_000; // a first guess: Eastern Standard Time
+  for (let i = 0; i < 2; i++) at = wall - (newYorkWallClock(at) - at);
+  return at;
+}
+
+/** The trading hours of one New York day (a day number), as wall-clock offsets from its midnight. */
+function tradingHours(day: number): [number, number] | undefined {
+  const date = new Date(day * MS_PER_DAY);
+  if (MARKET_HOLIDAYS.has(date.toISOString().slice(5, 10))) return undefined;
+  const weekday = date.getUTCDay();
+  if (weekday === 6) return undefined;
+  if (weekday === 0) return [MARKET_OPENS_SUNDAY_MS, MS_PER_DAY];
+  if (weekday === 5) return [0, MARKET_CLOSES_FRIDAY_MS];
+  return [0, MS_PER_DAY];
+}
+
+/**
+ * How much of the time between two instants the forex market was open (Sunday 17:00 to Friday
+ * 17:00 New York time, not on 25 December or 1 January), in milliseconds. One step per day, so a
+ * gap of years costs a few thousand steps; with `stopAbove`, it stops counting once past it.
+ */
+export function marketTimeBetween(from: Date, to: Date, stopAbove = Number.POSITIVE_INFINITY): number {
+  const start = from.getTime();
+  const end = to.getTime();
+  if (!(end > start)) return 0;
+  const lastDay = Math.floor(newYorkWallClock(end) / MS_PER_DAY);
   let total = 0;
-  while (start < end) {
-    const nextMidnight = (Math.floor(start / MS_PER_DAY) + 1) * MS_PER_DAY;
-    const stop = Math.min(end, nextMidnight);
-    if (!isWeekendDay(start)) total += stop - start;
-    start = stop;
+  for (let day = Math.floor(newYorkWallClock(start) / MS_PER_DAY); day <= lastDay && total <= stopAbove; day++) {
+    const hours = tradingHours(day);
+    if (!hours) continue;
+    const opens = newYorkInstant(day * MS_PER_DAY + hours[0]);
+    const closes = newYorkInstant(day * MS_PER_DAY + hours[1]);
+    total += Math.max(0, Math.min(closes, end) - Math.max(opens, start));
   }
   return total;
 }
 
+/** Whether the forex market is open at `at`. */
+export function isMarketOpen(at: Date): boolean {
+  const wall = newYorkWallClock(at.getTime());
+  const hours = tradingHours(Math.floor(wall / MS_PER_DAY));
+  const sinceMidnight = ((wall % MS_PER_DAY) + MS_PER_DAY) % MS_PER_DAY;
+  return hours !== undefined && sinceMidnight >= hours[0] && sinceMidnight < hours[1];
+}
+
 /**
- * Whether a pair whose newest quote is from `newest` is stale at `now`: only on São Paulo
- * weekdays, and counting weekday time only, since the market rests at weekends.
+ * Whether a pair whose newest quote is from `newest` is stale at `now`: more than `staleAfterMs`
+ * of market time has passed since, so a feed that stops with the market on Friday evening is
+ * not stale over the weekend, and is again once the market has been open that long.
  */
 export function isStale(newest: Date, now: Date, staleAfterMs: number): boolean {
-  return !isSaoPauloWeekend(now) && weekdayTimeBetween(newest, now) > staleAfterMs;
+  return marketTimeBetween(newest, now, staleAfterMs) > staleAfterMs;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -510,6 +611,10 @@ export interface Alert {
   threshold: number | null;
   windowDays: number | null;
   fingerprint: string;
+  /** When a run saw it fire; null for an episode a rescan found in history. */
+  firedSeenAt: Date | null;
+  /** When a run saw it resolve; null while firing or for history. */
+  resolvedSeenAt: Date | null;
 }
 
 /** A change of an alert's state: what is printed and sent. */
@@ -518,13 +623,28 @@ export interface Transition {
   alert: Alert;
 }
 
-function fingerprintOf(pair: string, kind: string, direction: string | null, startedAt: Date): string {
-  return createHash("sha256").update(`${pair}|${kind}|${direction ?? ""}|${startedAt.toISOString()}`).digest("hex").slice(0, 16);
+/**
+ * An alert's stable identity: pair, kind, direction and start, and for the n-th later episode
+ * with that same start (a corrected quote that fires again) "#n". History gives episode 0 (one
+ * episode per start), so a rescan finds the same fingerprints every time.
+ */
+function fingerprintOf(pair: string, kind: string, direction: string | null, startedAt: Date, episode = 0): string {
+  const key = `${pair}|${kind}|${direction ?? ""}|${startedAt.toISOString()}${episode > 0 ? `#${episode}` : ""}`;
+  return createHash("sha256").update(key).digest("hex").slice(0, 16);
+}
+
+/** The fingerprint of a new episode: the first of episode 0, 1, 2... that no stored alert has. */
+async function freshFingerprint(tx: Tx, pair: string, kind: Alert["kind"], direction: Direction | null, startedAt: Date): Promise<string> {
+  for (let episode = 0; ; episode++) {
+    const fingerprint = fingerprintOf(pair, kind, direction, startedAt, episode);
+    const [taken] = await tx`select 1 from alerts where fingerprint = ${fingerprint}`;
+    if (!taken) return fingerprint;
+  }
 }
 
 const ALERT_COLUMNS = `id::int, pair, kind, direction, status, started_at as "startedAt", last_seen_at as "lastSeenAt",
   resolved_at as "resolvedAt", price::text, average, deviation, peak_deviation as "peakDeviation", peak_at as "peakAt",
-  threshold, window_days as "windowDays", fingerprint`;
+  threshold, window_days as "windowDays", fingerprint, fired_seen_at as "firedSeenAt", resolved_seen_at as "resolvedSeenAt"`;
 
 async function openAlert(tx: Tx, pair: string, kind: Alert["kind"]): Promise<Alert | undefined> {
   const [alert] = await tx<Alert[]>`
@@ -546,24 +666,25 @@ function episodeOf(alert: Alert): DeviationEpisode {
   };
 }
 
-async function insertDeviation(tx: Tx, pair: string, episode: DeviationEpisode, params: RuleParams): Promise<Alert> {
-  const fingerprint = fingerprintOf(pair, "deviation", episode.direction, episode.startedAt);
+async function insertDeviation(tx: Tx, pair: string, episode: DeviationEpisode, params: RuleParams, seenAt: Date): Promise<Alert> {
+  const fingerprint = await freshFingerprint(tx, pair, "deviation", episode.direction, episode.startedAt);
   const [alert] = await tx<Alert[]>`
     insert into alerts (pair, kind, direction, status, started_at, last_seen_at, resolved_at, price, average,
-                        deviation, peak_deviation, peak_at, threshold, window_days, fingerprint)
+                        deviation, peak_deviation, peak_at, threshold, window_days, fingerprint, fired_seen_at)
     values (${pair}, 'deviation', ${episode.direction}, ${episode.resolvedAt ? "resolved" : "firing"},
             ${episode.startedAt}, ${episode.lastSeenAt}, ${episode.resolvedAt}, ${episode.price}::numeric,
             ${episode.average}, ${episode.deviation}, ${episode.peakDeviation}, ${episode.peakAt},
-            ${params.threshold}, ${params.windowDays}, ${fingerprint})
+            ${params.threshold}, ${params.windowDays}, ${fingerprint}, ${seenAt})
     returning ${tx.unsafe(ALERT_COLUMNS)}`;
   return alert!;
 }
 
-async function updateDeviation(tx: Tx, id: number, episode: DeviationEpisode): Promise<Alert> {
+async function updateDeviation(tx: Tx, id: number, episode: DeviationEpisode, seenAt: Date): Promise<Alert> {
   const [alert] = await tx<Alert[]>`
     update alerts
     set last_seen_at = ${episode.lastSeenAt}, peak_deviation = ${episode.peakDeviation}, peak_at = ${episode.peakAt},
-        resolved_at = ${episode.resolvedAt}, status = ${episode.resolvedAt ? "resolved" : "firing"}
+        resolved_at = ${episode.resolvedAt}, status = ${episode.resolvedAt ? "resolved" : "firing"},
+        resolved_seen_at = ${episode.resolvedAt ? seenAt : null}
     where id = ${id}
     returning ${tx.unsafe(ALERT_COLUMNS)}`;
   return alert!;
@@ -574,21 +695,42 @@ async function updateDeviation(tx: Tx, id: number, episode: DeviationEpisode): P
 
 const endpointOf = (url: string) => createHash("sha256").update(url).digest("hex").slice(0, 16);
 const percent = (fraction: number | null) => (fraction === null || Number.isNaN(fraction) ? "?" : `${(fraction * 100).toFixed(2)}%`);
+/** A deviation for people: signed, two decimals of a percent. */
+const signedPercent = (fraction: number | null) => (fraction === null || Number.isNaN(fraction) ? "?" : `${fraction > 0 ? "+" : ""}${percent(fraction)}`);
+/** A computed price (an average) for people: four decimals, like the quotes. */
+const price = (value: number | null) => (value === null || Number.isNaN(value) ? "?" : value.toFixed(4));
 
-/** The one line a transition prints, and the text of its webhook message. */
+/** Two instants for people, with seconds when the minutes alone would read the same. */
+function twoTimes(first: Date, second: Date): [string, string] {
+  const plain: [string, string] = [formatSaoPauloTime(first), formatSaoPauloTime(second)];
+  if (plain[0] !== plain[1] || first.getTime() === second.getTime()) return plain;
+  return [formatSaoPauloTime(first, { seconds: true }), formatSaoPauloTime(second, { seconds: true })];
+}
+
+/**
+ * The one line a transition prints, and the text of its webhook message; times in São Paulo.
+ * A RESOLVED line says when a run saw the alert fire and resolve (one quote can do both, when
+ * the API corrects it), and falls back to the quotes' times for alerts stored before that.
+ */
 export function describeTransition({ transition, alert }: Transition): string {
   const state = transition === "firing" ? "FIRING" : "RESOLVED";
   if (alert.kind === "stale") {
-    return transition === "firing"
-      ? `${state} ${alert.pair} stale: no new quote since ${alert.lastSeenAt.toISOString()}`
-      : `${state} ${alert.pair} stale: quotes arrive again (stale from ${alert.startedAt.toISOString()} to ${alert.resolvedAt?.toISOString()})`;
+    if (transition === "firing") return `${state} ${alert.pair} stale: no new quote since ${formatSaoPauloTime(alert.lastSeenAt)}`;
+    const [from, to] = twoTimes(alert.startedAt, alert.resolvedAt ?? alert.startedAt);
+    return `${state} ${alert.pair} stale: quotes arrive again (stale from ${from} to ${to})`;
   }
   const side = alert.direction === "up" ? "above" : "below";
-  const window = `${alert.windowDays}-day average ${alert.average?.toFixed(4)}`;
+  const window = `${alert.windowDays}-day average`;
   if (transition === "firing") {
-    return `${state} ${alert.pair} ${alert.price} is ${percent(Math.abs(alert.deviation ?? Number.NaN))} ${side} its ${window} (threshold ${percent(alert.threshold)}, since ${alert.startedAt.toISOString()})`;
+    return `${state} ${alert.pair} ${alert.price} is ${percent(Math.abs(alert.deviation ?? Number.NaN))} ${side} its ${window} ${price(alert.average)} (threshold ${percent(alert.threshold)}; quote of ${formatSaoPauloTime(alert.startedAt)})`;
   }
-  return `${state} ${alert.pair} back near its average (peak ${percent(alert.peakDeviation)} at ${alert.peakAt?.toISOString()}, from ${alert.startedAt.toISOString()} to ${alert.resolvedAt?.toISOString()})`;
+  const peak = `peak ${signedPercent(alert.peakDeviation)} with the quote of ${formatSaoPauloTime(alert.peakAt ?? alert.startedAt)}`;
+  if (alert.firedSeenAt && alert.resolvedSeenAt) {
+    const [fired, resolved] = twoTimes(alert.firedSeenAt, alert.resolvedSeenAt);
+    return `${state} ${alert.pair} back near its ${window} (${peak}); fired ${fired}, resolved ${resolved}`;
+  }
+  const [fired, resolved] = twoTimes(alert.startedAt, alert.resolvedAt ?? alert.startedAt);
+  return `${state} ${alert.pair} back near its ${window} (${peak}); fired with the quote of ${fired}, resolved with the quote of ${resolved}`;
 }
 
 /**
@@ -637,78 +779,267 @@ export function webhookPayload(change: Transition): Record<string, unknown> {
   };
 }
 
-async function enqueue(tx: Tx, change: Transition, webhookUrls: readonly string[]): Promise<void> {
+async function enqueue(tx: Tx, change: Transition, webhookUrls: readonly string[], now: Date): Promise<void> {
   const payload = webhookPayload(change);
   for (const url of webhookUrls) {
     await tx`
-      insert into alert_notifications (alert_id, transition, endpoint, payload)
-      values (${change.alert.id}, ${change.transition}, ${endpointOf(url)}, ${tx.json(payload as postgres.JSONValue)})
+      insert into alert_notifications (alert_id, transition, endpoint, payload, created_at)
+      values (${change.alert.id}, ${change.transition}, ${endpointOf(url)}, ${tx.json(payload as postgres.JSONValue)}, ${now})
       on conflict (alert_id, transition, endpoint) do nothing`;
   }
 }
 
+/** How a delivery round sends and times its requests; every default is the production one. */
 export interface DeliveryOptions {
   fetch?: (input: string, init: RequestInit) => Promise<Response>;
-  sleep?: (ms: number) => Promise<unknown>;
+  /** How long to wait for one request before sending that URL nothing more this round (5 s). */
   timeoutMs?: number;
+  /** How long the whole round may take (15 s): a request still open then is aborted, and what is left waits for the next run. */
+  budgetMs?: number;
+  /** A notification still failing this long after it was written is given up (24 h). */
+  giveUpAfterMs?: number;
+  /** The clock: when a notification is due, and when it was written. */
+  now?: () => Date;
+  /** @deprecated Unused: failed deliveries are retried on later runs, never by sleeping in this one. */
+  sleep?: (ms: number) => Promise<unknown>;
+  /** @deprecated Unused, for the same reason. */
   retries?: number;
 }
 
-/** What a delivery round did. */
+/** What a delivery round did. Each line names the webhook by position and host, never its URL. */
 export interface DeliveryReport {
   delivered: number;
-  /** Still waiting, with the reason of the last failure, e.g. "webhook 1: HTTP 503". */
+  /** One line per failed attempt that will be retried on a later run. */
   pending: string[];
+  /** One line per notification given up for good (reported once: it is never sent again). */
+  failed: string[];
+}
+
+/** A webhook as people may see it: its position in ALERT_WEBHOOK_URLS and its host (the path is the secret). */
+interface Webhook {
+  url: string;
+  name: string;
+}
+
+function webhooksOf(urls: readonly string[]): Webhook[] {
+  return urls.map((url, index) => ({ url, name: `webhook ${index + 1} (${new URL(url).host})` }));
+}
+
+/** The answer to one webhook request, sorted by what it means for the notification. */
+type Outcome =
+  | { kind: "delivered"; status: number }
+  | { kind: "permanent"; reason: string }
+  | { kind: "transient"; reason: string };
+
+/** What an HTTP answer means for a webhook notification, decided in this one place. */
+function outcomeOf(response: Response): Outcome {
+  const { status } = response;
+  if (status >= 200 && status < 300) return { kind: "delivered", status };
+  if (status >= 300 && status < 400) {
+    // A redirect is not a delivery: fetch would turn the POST into a GET with no body.
+    const location = response.headers.get("location");
+    const host = location && URL.canParse(location, response.url || "http://invalid/") ? new URL(location, response.url || "http://invalid/").host : "an unnamed location";
+    return { kind: "permanent", reason: `HTTP ${status} redirect to ${host}, not followed: put the final URL in ALERT_WEBHOOK_URLS` };
+  }
+  if (status === 408 || status === 429 || status >= 500) return { kind: "transient", reason: `HTTP ${status}` };
+  return { kind: "permanent", reason: `HTTP ${status}, not retried: check the URL` };
+}
+
+function failureOf(error: unknown, budgetMs: number): Outcome {
+  const name = (error as Error)?.name;
+  if (name === "TimeoutError" || name === "AbortError") return { kind: "transient", reason: `no answer within the ${budgetMs / 1000} s delivery budget` };
+  // The URL is a secret and error messages may quote it: report the error's code only.
+  const code = (error as { code?: unknown })?.code;
+  return { kind: "transient", reason: typeof code === "string" && /^[A-Za-z_]{1,40}$/.test(code) ? `network error (${code})` : "network error" };
+}
+
+/** The wait before the next attempt after `attempts` failed ones: one minute, doubling, at most an hour. */
+export function webhookBackoffMs(attempts: number): number {
+  return Math.min(WEBHOOK_BACKOFF_MAX_MS, WEBHOOK_BACKOFF_FIRST_MS * 2 ** Math.max(0, attempts - 1));
+}
+
+/** A POST of `body` to a webhook: no redirects followed, an idempotency key, aborted at `signal`. */
+function postWebhook(fetcher: NonNullable<DeliveryOptions["fetch"]>, url: string, body: Record<string, unknown>, key: string, signal: AbortSignal) {
+  return fetcher(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", "idempotency-key": key },
+    body: JSON.stringify({ ...body, idempotencyKey: key }),
+    redirect: "manual",
+    signal,
+  }).then(async (response) => {
+    await response.body?.cancel().catch(() => {});
+    return response;
+  });
+}
+
+interface Claimed {
+  id: number;
+  endpoint: string;
+  payload: Record<string, unknown>;
+  transition: Transition["transition"];
+  attempts: number;
+  createdAt: Date;
+  previousNextAttemptAt: Date | null;
+  pair: string;
+  kind: Alert["kind"];
+  fingerprint: string;
 }
 
 /**
- * Sends every undelivered notification to its webhook, oldest first: a timeout per attempt and
- * a few retries; a 2xx marks it delivered (it is never sent again), anything else leaves it for
- * the next run. Notifications for a URL no longer configured wait until it is again.
+ * Sends the notifications that are due, oldest first per webhook, to different webhooks at once,
+ * within a time budget (15 s); each request carries an `Idempotency-Key` (the alert's
+ * fingerprint and status), also in the body as `idempotencyKey`.
+ *
+ * A 2xx marks a notification delivered: it is never sent again. A 3xx (redirects are not
+ * followed) or a 4xx other than 408 and 429 fails it for good. Anything else (5xx, 408, 429, no
+ * answer, network) is retried on a later run, after a wait that doubles from a minute to an hour,
+ * until `giveUpAfterMs` after it was written; then it fails for good too. A webhook whose request
+ * takes longer than `timeoutMs` is sent nothing more this round, but that request is not aborted
+ * before the budget ends: a slow receiver's late 2xx still counts, so it never gets the same
+ * notification twice. A notification waits while an older one to the same webhook waits, so each
+ * webhook sees them in order. Notifications for a URL no longer configured wait until it is again.
  */
 export async function deliverPending(sql: Sql, webhookUrls: readonly string[], options: DeliveryOptions = {}): Promise<DeliveryReport> {
-  const { fetch = globalThis.fetch, sleep = Bun.sleep, timeoutMs = WEBHOOK_TIMEOUT_MS, retries = WEBHOOK_RETRIES } = options;
-  const byEndpoint = new Map(webhookUrls.map((url, index) => [endpointOf(url), { url, name: `webhook ${index + 1}` }]));
-  const report: DeliveryReport = { delivered: 0, pending: [] };
+  const {
+    fetch: fetcher = globalThis.fetch,
+    timeoutMs = WEBHOOK_TIMEOUT_MS,
+    budgetMs = WEBHOOK_BUDGET_MS,
+    giveUpAfterMs = DEFAULT_WEBHOOK_GIVE_UP_AFTER_MS,
+    now: clock = () => new Date(),
+  } = options;
+  const report: DeliveryReport = { delivered: 0, pending: [], failed: [] };
+  const byEndpoint = new Map(webhooksOf(webhookUrls).map((webhook) => [endpointOf(webhook.url), webhook]));
   if (byEndpoint.size === 0) return report;
-  const pending = await sql<{ id: number; endpoint: string; payload: unknown }[]>`
-    select id::int, endpoint, payload from alert_notifications
-    where delivered_at is null and endpoint in ${sql([...byEndpoint.keys()])}
-    order by id`;
-  for (const notification of pending) {
-    const target = byEndpoint.get(notification.endpoint)!;
-    let failure = "";
-    for (let attempt = 0; attempt <= retries; attempt++) {
-      if (attempt > 0) await sleep(WEBHOOK_BACKOFF_MS * 2 ** (attempt - 1));
-      try {
-        const response = await fetch(target.url, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify(notification.payload),
-          signal: AbortSignal.timeout(timeoutMs),
-        });
-        await response.body?.cancel();
-        if (response.ok) {
-          failure = "";
-          break;
-        }
-        failure = `HTTP ${response.status}`;
-        // A receiver that refuses the message will refuse it again: try next run, not now.
-        if (response.status < 500 && response.status !== 429 && response.status !== 408) break;
-      } catch (error) {
-        // The URL is a secret: report the kind of failure, never the message that may quote it.
-        failure = (error as Error).name === "TimeoutError" ? `no answer within ${timeoutMs} ms` : "network error";
-      }
-    }
-    if (failure) {
-      report.pending.push(`${target.name}: ${failure}`);
-      await sql`update alert_notifications set attempts = attempts + ${retries + 1}, last_error = ${failure} where id = ${notification.id}`;
-    } else {
+  const deadline = AbortSignal.timeout(budgetMs);
+  const claimed = await claimDue(sql, [...byEndpoint.keys()], clock(), budgetMs + timeoutMs);
+  const queues = Map.groupBy(claimed, (notification) => notification.endpoint);
+
+  const settle = async (notification: Claimed, webhook: Webhook, outcome: Outcome): Promise<void> => {
+    const at = clock();
+    const what = `the ${notification.transition.toUpperCase()} ${notification.pair}${notification.kind === "stale" ? " staleness" : ""} notification`;
+    if (outcome.kind === "delivered") {
       report.delivered++;
-      await sql`update alert_notifications set attempts = attempts + 1, delivered_at = now(), last_error = null where id = ${notification.id}`;
+      await sql`
+        update alert_notifications
+        set attempts = attempts + 1, last_attempt_at = ${at}, delivered_at = ${at}, last_error = null, next_attempt_at = null
+        where id = ${notification.id}`;
+      return;
     }
-  }
+    const givenUp = outcome.kind === "transient" && at.getTime() >= notification.createdAt.getTime() + giveUpAfterMs;
+    if (outcome.kind === "permanent" || givenUp) {
+      const reason = givenUp ? `${outcome.reason}, given up ${formatDuration(giveUpAfterMs)} after it was written: check the receiver` : outcome.reason;
+      report.failed.push(`${webhook.name}: ${reason}; ${what} is dropped`);
+      await sql`
+        update alert_notifications
+        set attempts = attempts + 1, last_attempt_at = ${at}, failed_at = ${at}, last_error = ${reason}, next_attempt_at = null
+        where id = ${notification.id}`;
+      return;
+    }
+    const next = new Date(at.getTime() + webhookBackoffMs(notification.attempts + 1));
+    report.pending.push(`${webhook.name}: ${outcome.reason}, retried after ${formatSaoPauloTime(next)}; ${what} is kept`);
+    await sql`
+      update alert_notifications
+      set attempts = attempts + 1, last_attempt_at = ${at}, last_error = ${outcome.reason}, next_attempt_at = ${next}
+      where id = ${notification.id}`;
+  };
+
+  const sendQueue = async (endpoint: string, queue: Claimed[]): Promise<void> => {
+    const webhook = byEndpoint.get(endpoint)!;
+    let sent = 0;
+    for (const notification of queue) {
+      if (deadline.aborted) break;
+      const key = `${notification.fingerprint}:${notification.transition}`;
+      const answer = postWebhook(fetcher, webhook.url, notification.payload, key, deadline).then(
+        (response) => outcomeOf(response),
+        (error: unknown) => failureOf(error, budgetMs),
+      );
+      sent++;
+      const settled = answer.then(async (outcome) => (await settle(notification, webhook, outcome), outcome));
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const waited = await Promise.race([settled, new Promise<undefined>((resolve) => (timer = setTimeout(resolve, timeoutMs, undefined)))]);
+      clearTimeout(timer);
+      if (!waited) {
+        // Slow: send this webhook nothing more this round, but let the request answer (or be
+        // aborted by the budget) and record it.
+        await settled;
+        break;
+      }
+      // A notification to retry later holds back the newer ones, so the webhook sees them in order.
+      if (waited.kind === "transient") break;
+    }
+    // What this round did not send is due again as before.
+    const unsent = queue.slice(sent);
+    for (const notification of unsent) {
+      await sql`update alert_notifications set next_attempt_at = ${notification.previousNextAttemptAt} where id = ${notification.id}`;
+    }
+  };
+
+  await Promise.all([...queues].map(([endpoint, queue]) => sendQueue(endpoint, queue)));
   return report;
+}
+
+/** One webhook's answer to the test notification. */
+export interface TestAnswer {
+  ok: boolean;
+  /** e.g. "webhook 1 (hooks.slack.com) after 84 ms: HTTP 200" */
+  line: string;
+}
+
+/**
+ * Sends one test notification (marked as a test in its text and in `test: true`) to every
+ * webhook at once, as a real one would be sent, and says how each answered. Stores nothing.
+ */
+export async function sendTestNotifications(webhookUrls: readonly string[], options: Pick<DeliveryOptions, "fetch" | "budgetMs" | "now"> = {}): Promise<TestAnswer[]> {
+  const { fetch: fetcher = globalThis.fetch, budgetMs = WEBHOOK_BUDGET_MS, now: clock = () => new Date() } = options;
+  const sentAt = clock();
+  const line = `TEST from cotacao (bun analysis.ts --test-webhook) at ${formatSaoPauloTime(sentAt)}: this webhook works; no alert is firing`;
+  const body = { text: line, content: line, test: true, receiver: "cotacao", status: "test", sentAt: sentAt.toISOString() };
+  const deadline = AbortSignal.timeout(budgetMs);
+  return Promise.all(
+    webhooksOf(webhookUrls).map(async (webhook) => {
+      const started = performance.now();
+      const outcome = await postWebhook(fetcher, webhook.url, body, `test:${sentAt.toISOString()}`, deadline).then(outcomeOf, (error: unknown) => failureOf(error, budgetMs));
+      const answered = `${webhook.name} after ${Math.round(performance.now() - started)} ms`;
+      if (outcome.kind === "delivered") return { ok: true, line: `${answered}: HTTP ${outcome.status}` };
+      return { ok: false, line: `${answered}: ${outcome.reason}` };
+    }),
+  );
+}
+
+/**
+ * Takes the notifications due now, per webhook the oldest ones up to the first that is not due
+ * (so each webhook gets them in order), and sets them ahead by a lease so that a concurrent
+ * round leaves them alone.
+ */
+async function claimDue(sql: Sql, endpoints: string[], now: Date, leaseMs: number): Promise<Claimed[]> {
+  return sql.begin(async (tx) => {
+    const rows = await tx<Claimed[]>`
+      select n.id::int, n.endpoint, n.payload, n.transition, n.attempts, n.created_at as "createdAt",
+             n.next_attempt_at as "previousNextAttemptAt", a.pair, a.kind, a.fingerprint
+      from alert_notifications n join alerts a on a.id = n.alert_id
+      where n.delivered_at is null and n.failed_at is null and n.endpoint in ${tx(endpoints)}
+      order by n.id
+      for update of n`;
+    const blocked = new Set<string>();
+    const due = rows.filter((row) => {
+      if (blocked.has(row.endpoint)) return false;
+      if (row.previousNextAttemptAt === null || row.previousNextAttemptAt <= now) return true;
+      blocked.add(row.endpoint);
+      return false;
+    });
+    if (due.length > 0) {
+      await tx`update alert_notifications set next_attempt_at = ${new Date(now.getTime() + leaseMs)} where id in ${tx(due.map((row) => row.id))}`;
+    }
+    return due;
+  });
+}
+
+/** A duration for people: "24 h", "90 min", "2 d". */
+function formatDuration(ms: number): string {
+  if (ms % MS_PER_DAY === 0 && ms >= 2 * MS_PER_DAY) return `${ms / MS_PER_DAY} d`;
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000} min`;
+  return `${Math.round(ms / 1000)} s`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -724,14 +1055,19 @@ export interface AnalysisSummary {
 export interface AnalyseOptions extends DeliveryOptions {
   config?: AnalysisConfig;
   now?: () => Date;
+  /**
+   * Deliver pending notifications after the analysis (true by default). The pipeline passes
+   * false to analyse inside its lock, then calls deliverPending() itself once it is released.
+   */
+  deliver?: boolean;
 }
 
 /**
  * The pipeline's analysis step: for each pair, looks at the days since the rule last looked
  * (the last of them again: its close may have moved), moves its deviation alert through its
  * lifecycle, fires or resolves its staleness alert, and records each transition for delivery
- * in the same transaction. Then delivers what is pending. Running it again over the same data
- * changes nothing.
+ * in the same transaction. Then, unless `deliver` is false, delivers what is pending (see
+ * deliverPending()). Running it again over the same data changes nothing.
  */
 export async function analyse(sql: Sql, pairs: readonly string[], options: AnalyseOptions = {}): Promise<AnalysisSummary> {
   const config = options.config ?? loadAnalysisConfig();
@@ -744,11 +1080,14 @@ export async function analyse(sql: Sql, pairs: readonly string[], options: Analy
     const evaluation = evaluateSeries(series, params);
     await sql.begin(async (tx) => {
       await tx`select pg_advisory_xact_lock(hashtext(${`cotacao:alerts:${pair}`}))`;
-      transitions.push(...(await advanceDeviation(tx, pair, series, evaluation, params, config.webhookUrls)));
+      transitions.push(...(await advanceDeviation(tx, pair, series, evaluation, params, config.webhookUrls, now)));
       transitions.push(...(await advanceStaleness(tx, pair, series.ats.at(-1), now, config)));
     });
   }
-  const delivery = await deliverPending(sql, config.webhookUrls, options);
+  const delivery =
+    options.deliver === false
+      ? { delivered: 0, pending: [], failed: [] }
+      : await deliverPending(sql, config.webhookUrls, { ...options, giveUpAfterMs: options.giveUpAfterMs ?? config.webhookGiveUpAfterMs });
   return { pairs: [...pairs], transitions, delivery };
 }
 
@@ -759,6 +1098,7 @@ async function advanceDeviation(
   evaluation: Evaluation,
   params: RuleParams,
   webhookUrls: readonly string[],
+  now: Date,
 ): Promise<Transition[]> {
   if (series.dates.length === 0) return [];
   const [state] = await tx<{ day: string }[]>`select evaluated_day::text as day from alert_state where pair = ${pair}`;
@@ -773,23 +1113,23 @@ async function advanceDeviation(
   for (const point of points) {
     const step = stepDeviation(open, point, params);
     if (step.resolved && openId !== undefined) {
-      const alert = await updateDeviation(tx, openId, step.resolved);
+      const alert = await updateDeviation(tx, openId, step.resolved, now);
       transitions.push({ transition: "resolved", alert });
       openId = undefined;
     }
     if (step.opened) {
-      const alert = await insertDeviation(tx, pair, step.opened, params);
+      const alert = await insertDeviation(tx, pair, step.opened, params, now);
       transitions.push({ transition: "firing", alert });
       openId = alert.id;
     } else if (step.open && openId !== undefined) {
-      await updateDeviation(tx, openId, step.open);
+      await updateDeviation(tx, openId, step.open, now);
     }
     open = step.open;
   }
   await tx`
     insert into alert_state (pair, evaluated_day) values (${pair}, ${series.dates.at(-1)!})
     on conflict (pair) do update set evaluated_day = excluded.evaluated_day, updated_at = now()`;
-  for (const change of transitions) await enqueue(tx, change, webhookUrls);
+  for (const change of transitions) await enqueue(tx, change, webhookUrls, now);
   return transitions;
 }
 
@@ -800,53 +1140,64 @@ async function advanceStaleness(tx: Tx, pair: string, newest: Date | undefined, 
   let change: Transition | undefined;
   if (stale && !current) {
     const [alert] = await tx<Alert[]>`
-      insert into alerts (pair, kind, status, started_at, last_seen_at, fingerprint)
-      values (${pair}, 'stale', 'firing', ${now}, ${newest}, ${fingerprintOf(pair, "stale", null, newest)})
-      on conflict (fingerprint) do nothing
+      insert into alerts (pair, kind, status, started_at, last_seen_at, fingerprint, fired_seen_at)
+      values (${pair}, 'stale', 'firing', ${now}, ${newest}, ${await freshFingerprint(tx, pair, "stale", null, now)}, ${now})
       returning ${tx.unsafe(ALERT_COLUMNS)}`;
-    if (alert) change = { transition: "firing", alert };
+    change = { transition: "firing", alert: alert! };
   } else if (current && newest > current.lastSeenAt) {
     // Fresh data arrived: resolved, whatever the day of the week.
     const [alert] = await tx<Alert[]>`
-      update alerts set status = 'resolved', resolved_at = ${now} where id = ${current.id}
+      update alerts set status = 'resolved', resolved_at = ${now}, resolved_seen_at = ${now} where id = ${current.id}
       returning ${tx.unsafe(ALERT_COLUMNS)}`;
     change = { transition: "resolved", alert: alert! };
   }
   if (!change) return [];
-  await enqueue(tx, change, config.webhookUrls);
+  await enqueue(tx, change, config.webhookUrls, now);
   return [change];
 }
 
 /**
  * Recomputes the whole deviation alert history of `pair` from its stored quotes, for data
- * loaded by a backfill: the same result every time. Alerts whose episode still exists keep
- * their row (and delivery history); others are replaced. Nothing is sent: this is history.
+ * loaded by a backfill: the same result every time, and nothing is sent: this is history.
+ *
+ * It stores the episodes that ended; the live state is left to the pipeline, so a rescan never
+ * breaks or swallows the next live transition: an open (firing) alert is never touched (its
+ * RESOLVED will still be sent), an alert with a notification still to send is never deleted, and
+ * an episode still open in history is reported but not stored: if the price is still beyond the
+ * threshold, the next run opens it as a live alert, with its FIRING notification. Stored
+ * episodes that history no longer holds (other settings, corrected quotes) are removed.
  */
 export async function rescan(sql: Sql, pair: string, params: RuleParams): Promise<DeviationEpisode[]> {
   const series = await loadDailySeries(sql, pair);
   const episodes = findEpisodes(rulePoints(series, evaluateSeries(series, params)), params);
+  const ended = episodes.filter((episode) => episode.resolvedAt !== null);
   await sql.begin(async (tx) => {
     await tx`select pg_advisory_xact_lock(hashtext(${`cotacao:alerts:${pair}`}))`;
     const fingerprints = episodes.map((episode) => fingerprintOf(pair, "deviation", episode.direction, episode.startedAt));
-    await tx`delete from alerts where pair = ${pair} and kind = 'deviation' and fingerprint <> all(${fingerprints})`;
+    await tx`
+      delete from alerts a
+      where pair = ${pair} and kind = 'deviation' and status = 'resolved' and fingerprint <> all(${fingerprints})
+        and not exists (select from alert_notifications n where n.alert_id = a.id and n.delivered_at is null and n.failed_at is null)`;
     // One statement for the whole history: an episode already stored keeps its row (and its
-    // notifications); its end and peak are brought up to date.
-    const column = <T>(pick: (episode: DeviationEpisode) => T) => episodes.map(pick);
+    // notifications); its end and peak are brought up to date, unless it is live (firing).
+    const column = <T>(pick: (episode: DeviationEpisode) => T) => ended.map(pick);
     await tx`
       insert into alerts (pair, kind, direction, status, started_at, last_seen_at, resolved_at, price, average,
                           deviation, peak_deviation, peak_at, threshold, window_days, fingerprint)
-      select ${pair}, 'deviation', e.direction, case when e.resolved_at is null then 'firing' else 'resolved' end,
+      select ${pair}, 'deviation', e.direction, 'resolved',
              e.started_at, e.last_seen_at, e.resolved_at, e.price, e.average, e.deviation, e.peak_deviation, e.peak_at,
              ${params.threshold}, ${params.windowDays}, e.fingerprint
       from unnest(
         ${column((e) => e.direction)}::text[], ${column((e) => e.startedAt.toISOString())}::timestamptz[],
-        ${column((e) => e.lastSeenAt.toISOString())}::timestamptz[], ${column((e) => e.resolvedAt?.toISOString() ?? null)}::timestamptz[],
+        ${column((e) => e.lastSeenAt.toISOString())}::timestamptz[], ${column((e) => e.resolvedAt!.toISOString())}::timestamptz[],
         ${column((e) => e.price)}::numeric[], ${column((e) => e.average)}::float8[], ${column((e) => e.deviation)}::float8[],
-        ${column((e) => e.peakDeviation)}::float8[], ${column((e) => e.peakAt.toISOString())}::timestamptz[], ${fingerprints}::text[]
+        ${column((e) => e.peakDeviation)}::float8[], ${column((e) => e.peakAt.toISOString())}::timestamptz[],
+        ${column((e) => fingerprintOf(pair, "deviation", e.direction, e.startedAt))}::text[]
       ) as e(direction, started_at, last_seen_at, resolved_at, price, average, deviation, peak_deviation, peak_at, fingerprint)
       on conflict (fingerprint) do update set
-        status = excluded.status, last_seen_at = excluded.last_seen_at, resolved_at = excluded.resolved_at,
-        peak_deviation = excluded.peak_deviation, peak_at = excluded.peak_at`;
+        last_seen_at = excluded.last_seen_at, resolved_at = excluded.resolved_at,
+        peak_deviation = excluded.peak_deviation, peak_at = excluded.peak_at
+      where alerts.status = 'resolved'`;
     if (series.dates.length > 0) {
       await tx`
         insert into alert_state (pair, evaluated_day) values (${pair}, ${series.dates.at(-1)!})
@@ -862,6 +1213,7 @@ export async function rescan(sql: Sql, pair: string, params: RuleParams): Promis
 const USAGE = `Usage: bun analysis.ts [--pair P] [--json]
        bun analysis.ts --rescan [--pair P] [--json]
        bun analysis.ts --days --pair P [--json]
+       bun analysis.ts --test-webhook
 
 The moving-average rule: for each São Paulo day with quotes, the close is the bid of the day's
 latest quote; the average of day d is the mean of the closes in the W days before d (d
@@ -871,72 +1223,149 @@ excluded); a close is anomalous when it strays from that average by more than th
   --rescan    recompute the whole alert history from stored quotes (e.g. after a backfill) and
               print its episodes: start, end, direction, peak deviation. Sends nothing.
   --days      the daily series as the rule sees it: date, close, average, deviation, anomalous
+  --test-webhook  send one test notification to every URL in ALERT_WEBHOOK_URLS and print
+              each answer; exit 0 if all answered 2xx, else 1. Stores nothing.
   --pair P    one pair (default: every pair with quotes)
   --json      JSON instead of lines
 
 Settings (environment): COTACAO_MA_WINDOW_DAYS (20), COTACAO_MA_MIN_POINTS (10),
 COTACAO_ALERT_THRESHOLD_PCT (3), COTACAO_ALERT_RECOVERY_PCT (80, of the threshold), each with
-per-pair overrides like "3,BTC-BRL:8"; COTACAO_STALE_AFTER (2h); ALERT_WEBHOOK_URLS.
+per-pair overrides like "3,BTC-BRL:8"; COTACAO_STALE_AFTER (2h); ALERT_WEBHOOK_URLS;
+ALERT_WEBHOOK_GIVE_UP_AFTER (24h).
 
 Exit codes: 0 done, 1 failure, 2 bad usage or configuration.`;
 
 const round = (value: number, digits = 6) => (Number.isNaN(value) ? null : Number(value.toFixed(digits)));
 
-async function statusCommand(sql: Sql, pairs: string[], config: AnalysisConfig, json: boolean): Promise<void> {
+/** The command that loads enough history for `pair`'s rule: a few windows' worth, at least 60 days. */
+export function backfillCommand(pair: string, windowDays: number): string {
+  return `bun main_pipeline.ts --pairs ${pair} --backfill ${Math.max(60, 3 * windowDays)}`;
+}
+
+const noQuotesLine = (pair: string, params: RuleParams) => `${pair}: no quotes stored yet; load them with ${backfillCommand(pair, params.windowDays)}`;
+const NO_DATA_LINE = "No quotes stored yet: load some history with bun main_pipeline.ts --backfill 60, then run bun analysis.ts again";
+
+/** How many closes the window of day `i` holds: the days in [day - W, day). */
+function closesInWindow(days: Int32Array, i: number, windowDays: number): number {
+  let count = 0;
+  for (let j = i - 1; j >= 0 && days[j]! >= days[i]! - windowDays; j--) count++;
+  return count;
+}
+
+/** Where a CLI command writes: lines for people on stdout, notes on stderr. */
+interface Output {
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+const CONSOLE: Output = { out: (line) => console.log(line), err: (line) => console.error(line) };
+
+async function statusCommand(sql: Sql, pairs: string[], config: AnalysisConfig, json: boolean, output: Output): Promise<number> {
+  if (pairs.length === 0) {
+    if (json) output.out("[]");
+    (json ? output.err : output.out)(NO_DATA_LINE);
+    return 0;
+  }
   const report = [];
   for (const pair of pairs) {
     const params = paramsFor(config, pair);
     const series = await recentSeries(sql, pair, params);
     const evaluation = evaluateSeries(series, params);
     const last = series.dates.length - 1;
+    const closes = last >= 0 ? closesInWindow(series.days, last, params.windowDays) : 0;
     const alerts = await sql<Alert[]>`
       select ${sql.unsafe(ALERT_COLUMNS)} from alerts where pair = ${pair} and status = 'firing' order by started_at`;
     report.push({
       pair,
       date: series.dates[last] ?? null,
+      quoteAt: series.ats[last] ?? null,
       close: series.closeTexts[last] ?? null,
       average: last >= 0 ? round(evaluation.average[last]!) : null,
       deviation: last >= 0 ? round(evaluation.deviation[last]!) : null,
       threshold: params.threshold,
       windowDays: params.windowDays,
-      openAlerts: alerts.map((alert) => ({ kind: alert.kind, direction: alert.direction, startedAt: alert.startedAt, fingerprint: alert.fingerprint })),
+      closesInWindow: closes,
+      missingCloses: Math.max(0, params.minPoints - closes),
+      openAlerts: alerts.map((alert) => ({
+        kind: alert.kind,
+        direction: alert.direction,
+        startedAt: alert.startedAt,
+        peakDeviation: alert.peakDeviation,
+        fingerprint: alert.fingerprint,
+      })),
     });
   }
-  if (json) return console.log(JSON.stringify(report));
+  if (json) output.out(JSON.stringify(report));
   for (const entry of report) {
-    const verdict = entry.deviation === null ? "insufficient history" : `${percent(entry.deviation)} from its ${entry.windowDays}-day average ${entry.average}`;
-    const alerts = entry.openAlerts.length ? entry.openAlerts.map((alert) => `${alert.kind}${alert.direction ? ` ${alert.direction}` : ""} since ${alert.startedAt.toISOString()}`).join("; ") : "none";
-    console.log(`${entry.pair} ${entry.date ?? "no quotes"} close ${entry.close ?? "-"}: ${verdict}; open alerts: ${alerts}`);
+    const params = paramsFor(config, entry.pair);
+    if (entry.date === null) {
+      (json ? output.err : output.out)(noQuotesLine(entry.pair, params));
+      continue;
+    }
+    if (json) continue;
+    const verdict =
+      entry.deviation === null
+        ? `insufficient history: ${entry.closesInWindow} closes in the ${entry.windowDays} days before it, the average needs ${params.minPoints} (${entry.missingCloses} more); load more with ${backfillCommand(entry.pair, entry.windowDays)}`
+        : `${signedPercent(entry.deviation)} from its ${entry.windowDays}-day average ${price(entry.average)} (threshold ${percent(entry.threshold)})`;
+    const alerts = entry.openAlerts.length
+      ? entry.openAlerts
+          .map((alert) =>
+            alert.kind === "stale"
+              ? `stale since ${formatSaoPauloTime(alert.startedAt)}`
+              : `${alert.direction} since the quote of ${formatSaoPauloTime(alert.startedAt)} (peak ${signedPercent(alert.peakDeviation)})`,
+          )
+          .join("; ")
+      : "none";
+    output.out(`${entry.pair} ${entry.date} close ${entry.close}: ${verdict}; newest quote ${formatSaoPauloTime(entry.quoteAt!)}; open alerts: ${alerts}`);
   }
+  return 0;
 }
 
-async function rescanCommand(sql: Sql, pairs: string[], config: AnalysisConfig, json: boolean): Promise<void> {
+async function rescanCommand(sql: Sql, pairs: string[], config: AnalysisConfig, json: boolean, output: Output): Promise<number> {
+  if (pairs.length === 0) {
+    if (json) output.out("[]");
+    (json ? output.err : output.out)(NO_DATA_LINE);
+    return 0;
+  }
   const report = [];
   for (const pair of pairs) {
     const episodes = await rescan(sql, pair, paramsFor(config, pair));
     report.push({
       pair,
       episodes: episodes.map((episode) => ({
-        start: episode.startedAt.toISOString(),
-        end: episode.resolvedAt?.toISOString() ?? null,
+        start: episode.startedAt,
+        end: episode.resolvedAt,
         direction: episode.direction,
         peakDeviation: round(episode.peakDeviation),
-        peakAt: episode.peakAt.toISOString(),
+        peakAt: episode.peakAt,
       })),
     });
   }
-  if (json) return console.log(JSON.stringify(report));
+  if (json) output.out(JSON.stringify(report));
   for (const { pair, episodes } of report) {
-    console.log(`${pair}: ${episodes.length} episode(s)`);
+    const params = paramsFor(config, pair);
+    if (episodes.length === 0 && (await sql`select 1 from quotes where pair = ${pair} limit 1`).length === 0) {
+      (json ? output.err : output.out)(noQuotesLine(pair, params));
+      continue;
+    }
+    if (json) continue;
+    output.out(`${pair}: ${episodes.length} episode(s) beyond ${percent(params.threshold)} of the ${params.windowDays}-day average`);
     for (const episode of episodes) {
-      console.log(`  ${episode.start.slice(0, 10)} to ${episode.end?.slice(0, 10) ?? "now (firing)"}  ${episode.direction.padEnd(4)} peak ${percent(episode.peakDeviation)} on ${episode.peakAt.slice(0, 10)}`);
+      const end = episode.end ? formatSaoPauloTime(episode.end) : "now (open in history: the pipeline alerts if it is still beyond the threshold)";
+      output.out(`  ${formatSaoPauloTime(episode.start)} to ${end}  ${episode.direction.padEnd(4)} peak ${signedPercent(episode.peakDeviation)} with the quote of ${formatSaoPauloTime(episode.peakAt)}`);
     }
   }
+  return 0;
 }
 
-async function daysCommand(sql: Sql, pair: string, config: AnalysisConfig, json: boolean): Promise<void> {
+async function daysCommand(sql: Sql, pair: string, config: AnalysisConfig, json: boolean, output: Output): Promise<number> {
+  const params = paramsFor(config, pair);
   const series = await loadDailySeries(sql, pair);
-  const evaluation = evaluateSeries(series, paramsFor(config, pair));
+  if (series.dates.length === 0) {
+    output.err(`Cannot show the daily series of ${pair}: no quotes stored for it, load them with ${backfillCommand(pair, params.windowDays)}`);
+    return 1;
+  }
+  const evaluation = evaluateSeries(series, params);
   const days = series.dates.map((date, i) => ({
     date,
     close: series.closeTexts[i]!,
@@ -944,10 +1373,19 @@ async function daysCommand(sql: Sql, pair: string, config: AnalysisConfig, json:
     deviation: round(evaluation.deviation[i]!),
     anomalous: evaluation.anomalous[i] === 1,
   }));
-  if (json) return console.log(JSON.stringify(days));
-  for (const day of days) {
-    console.log(`${day.date} ${day.close} ${day.average ?? "-"} ${day.deviation === null ? "-" : percent(day.deviation)}${day.anomalous ? " ANOMALOUS" : ""}`);
+  if (json) {
+    output.out(JSON.stringify(days));
+    return 0;
   }
+  output.out(`date        close       average   deviation  (${params.windowDays}-day average, threshold ${percent(params.threshold)})`);
+  days.forEach((day, i) => {
+    const figures =
+      day.deviation === null
+        ? `insufficient history (${closesInWindow(series.days, i, params.windowDays)} of ${params.minPoints} closes)`
+        : `${price(day.average).padStart(9)} ${signedPercent(day.deviation).padStart(10)}${day.anomalous ? "  ANOMALOUS" : ""}`;
+    output.out(`${day.date}  ${day.close.padEnd(10)} ${figures}`);
+  });
+  return 0;
 }
 
 /** Runs the CLI and returns its exit code. */
@@ -963,6 +1401,7 @@ export async function main(args: string[], env: Record<string, string | undefine
         json: { type: "boolean" },
         rescan: { type: "boolean" },
         days: { type: "boolean" },
+        "test-webhook": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -973,20 +1412,30 @@ export async function main(args: string[], env: Record<string, string | undefine
     if (values.pair !== undefined && !PAIR_PATTERN.test(values.pair)) throw new AnalysisError("USAGE", `--pair must look like USD-BRL, got "${values.pair}"`);
     if (values.rescan && values.days) throw new AnalysisError("USAGE", "--rescan and --days do not go together: choose one");
     if (values.days && values.pair === undefined) throw new AnalysisError("USAGE", "--days needs --pair");
+    if (values["test-webhook"] && (values.rescan || values.days || values.pair !== undefined || values.json)) {
+      throw new AnalysisError("USAGE", "Cannot send a test notification: --test-webhook takes no other option, run it alone");
+    }
     config = loadAnalysisConfig(env);
+    if (values["test-webhook"] && config.webhookUrls.length === 0) {
+      throw new AnalysisError("CONFIG", "Cannot send a test notification: ALERT_WEBHOOK_URLS is not set, set it to your webhook URLs, comma-separated");
+    }
   } catch (error) {
     console.error(`${(error as Error).message.split("\n")[0]} (see bun analysis.ts --help)`);
     return 2;
+  }
+  if (values["test-webhook"]) {
+    const answers = await sendTestNotifications(config.webhookUrls);
+    for (const answer of answers) console.log(answer.line);
+    return answers.every((answer) => answer.ok) ? 0 : 1;
   }
   let sql: Sql | undefined;
   try {
     sql = await connect(undefined, { max: 2 });
     await migrate(sql);
     const pairs = values.pair ? [values.pair] : await storedPairs(sql);
-    if (values.days) await daysCommand(sql, values.pair!, config, !!values.json);
-    else if (values.rescan) await rescanCommand(sql, pairs, config, !!values.json);
-    else await statusCommand(sql, pairs, config, !!values.json);
-    return 0;
+    if (values.days) return await daysCommand(sql, values.pair!, config, !!values.json, CONSOLE);
+    if (values.rescan) return await rescanCommand(sql, pairs, config, !!values.json, CONSOLE);
+    return await statusCommand(sql, pairs, config, !!values.json, CONSOLE);
   } catch (error) {
     console.error(databaseErrorLine(error));
     return error instanceof DatabaseError && error.code === "CONFIG" ? 2 : 1;

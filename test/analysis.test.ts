@@ -1,17 +1,22 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import {
   AnalysisError,
   analyse,
+  deliverPending,
+  describeTransition,
+  formatSaoPauloTime,
   evaluateSeries,
   findEpisodes,
+  isMarketOpen,
   isStale,
   loadAnalysisConfig,
   loadDailySeries,
+  marketTimeBetween,
   paramsFor,
   parseDuration,
   rescan,
+  webhookBackoffMs,
   webhookPayload,
-  weekdayTimeBetween,
   type AnalysisConfig,
   type DailySeries,
   type RuleParams,
@@ -244,19 +249,52 @@ describe("the README's worked example", () => {
   });
 });
 
-describe("staleness", () => {
-  test("counts weekday time only, in São Paulo", () => {
-    // Friday 17:00 to Monday 09:00 São Paulo: 7 h on Friday, 9 h on Monday.
-    expect(weekdayTimeBetween(sp("2024-07-12T17:00:00"), sp("2024-07-15T09:00:00"))).toBe(16 * 3_600_000);
-    expect(weekdayTimeBetween(sp("2024-07-10T10:00:00"), sp("2024-07-10T13:30:00"))).toBe(3.5 * 3_600_000);
+describe("staleness: the forex market's clock", () => {
+  const HOUR = 3_600_000;
+  const utc = (text: string) => new Date(`${text}Z`);
+  const limit = 2 * HOUR;
+
+  test("Friday 20:30 São Paulo, the last quote at 17:55: not stale (the market closed at 19:00 São Paulo)", () => {
+    // 2026-11-27 is a Friday; New York is on EST (UTC-5), São Paulo on UTC-3.
+    expect(marketTimeBetween(sp("2026-11-27T17:55:00"), sp("2026-11-27T20:30:00"))).toBe(65 * 60_000);
+    expect(isStale(sp("2026-11-27T17:55:00"), sp("2026-11-27T20:30:00"), limit)).toBe(false);
+    expect(isStale(sp("2026-11-27T17:55:00"), sp("2026-11-28T23:00:00"), limit)).toBe(false); // Saturday night
   });
 
-  test("fires on a weekday once the newest quote is older than the limit, never at the weekend", () => {
-    const limit = 2 * 3_600_000;
-    expect(isStale(sp("2024-07-10T10:00:00"), sp("2024-07-10T12:30:00"), limit)).toBe(true);
-    expect(isStale(sp("2024-07-10T10:00:00"), sp("2024-07-10T11:30:00"), limit)).toBe(false);
-    expect(isStale(sp("2024-07-12T16:00:00"), sp("2024-07-13T12:00:00"), limit)).toBe(false); // Saturday
-    expect(isStale(sp("2024-07-12T16:00:00"), sp("2024-07-14T23:00:00"), limit)).toBe(false); // Sunday
+  test("counting from Friday's close, Monday morning counts only from Sunday 17:00 New York on", () => {
+    // Friday 16:50 EST, then Sunday 17:00 EST to Monday 07:00 EST (09:00 São Paulo).
+    expect(marketTimeBetween(sp("2026-11-27T18:50:00"), sp("2026-11-30T09:00:00"))).toBe(14 * HOUR + 10 * 60_000);
+    expect(isStale(sp("2026-11-27T18:50:00"), sp("2026-11-29T18:00:00"), limit)).toBe(false); // Sunday 15:00 New York
+    expect(isStale(sp("2026-11-27T18:50:00"), sp("2026-11-29T21:00:00"), limit)).toBe(true); // open for 2 h since
+  });
+
+  test("follows New York's daylight saving time, not São Paulo's or UTC", () => {
+    // Clocks go forward on Sunday 2026-03-08: the market opens at 17:00 EDT, 21:00 UTC.
+    expect(marketTimeBetween(utc("2026-03-07T12:00:00"), utc("2026-03-08T22:00:00"))).toBe(1 * HOUR);
+    // and back on Sunday 2026-11-01: the Friday before closes at 21:00 UTC, Sunday opens at 22:00 UTC.
+    expect(marketTimeBetween(utc("2026-10-30T20:00:00"), utc("2026-10-31T00:00:00"))).toBe(1 * HOUR);
+    expect(marketTimeBetween(utc("2026-10-31T12:00:00"), utc("2026-11-01T23:00:00"))).toBe(1 * HOUR);
+    // A trading week is 120 hours, whichever offsets it starts and ends in.
+    expect(marketTimeBetween(utc("2026-03-06T22:00:00"), utc("2026-03-13T21:00:00"))).toBe(120 * HOUR);
+    expect(marketTimeBetween(utc("2026-10-30T21:00:00"), utc("2026-11-06T22:00:00"))).toBe(120 * HOUR);
+    expect([isMarketOpen(utc("2026-03-08T20:59:00")), isMarketOpen(utc("2026-03-08T21:00:00"))]).toEqual([false, true]);
+  });
+
+  test("25 December and 1 January do not count, whole days in New York", () => {
+    // Thursday 2026-12-24 12:00 EST to Monday 12:00 EST: 12 h on Thursday, none on Christmas
+    // (a Friday), Sunday from 17:00 (7 h), Monday 12 h.
+    expect(marketTimeBetween(utc("2026-12-24T17:00:00"), utc("2026-12-28T17:00:00"))).toBe(31 * HOUR);
+    expect(isStale(utc("2026-12-25T04:30:00"), utc("2026-12-25T20:00:00"), limit)).toBe(false); // 23:30 EST on the 24th
+    expect(marketTimeBetween(utc("2027-01-01T04:00:00"), utc("2027-01-03T23:00:00"))).toBe(2 * HOUR); // from 23:00 EST on 31 Dec: 1 h that night, 1 h on Sunday
+  });
+
+  test("a gap of years is counted in per-day steps, not per minute", () => {
+    const began = performance.now();
+    const years = marketTimeBetween(utc("2016-01-04T00:00:00"), utc("2026-01-04T00:00:00"));
+    expect(years).toBeGreaterThan(500 * 115 * HOUR);
+    expect(years).toBeLessThan(525 * 120 * HOUR);
+    expect(performance.now() - began).toBeLessThan(2000);
+    expect(isStale(utc("2016-01-04T00:00:00"), utc("2026-01-04T00:00:00"), limit)).toBe(true);
   });
 });
 
@@ -319,6 +357,9 @@ describe("analyse(): alerts through their life, with a clock and a webhook recei
     },
   });
   afterAll(() => receiver.stop(true));
+  afterEach(() => {
+    receiverStatus = 200; // a failed test must not take the receiver down for the next ones
+  });
   const config: AnalysisConfig = { ...loadAnalysisConfig({}), webhookUrls: [`http://127.0.0.1:${receiver.port}/hook/secret-part`] };
   const noWait = { config, sleep: async () => {} };
   const PAIR = "GBP-BRL";
@@ -338,7 +379,8 @@ describe("analyse(): alerts through their life, with a clock and a webhook recei
     expect(fired.delivery.delivered).toBe(1);
     expect(received).toHaveLength(1);
     expect(received[0]).toMatchObject({ status: "firing", pair: PAIR, kind: "deviation", direction: "up", price: "7.28" });
-    expect(received[0]?.text).toContain(`FIRING ${PAIR} 7.28 is 4.00% above its 20-day average`);
+    expect(received[0]?.text).toBe(`FIRING ${PAIR} 7.28 is 4.00% above its 20-day average 7.0000 (threshold 3.00%; quote of ${day(30)} 17:00 -03)`);
+    expect(received[0]?.startedAt).toBe(sp(`${day(30)}T17:00:00`).toISOString()); // machine fields stay ISO 8601 UTC
     expect(received[0]?.content).toBe(received[0]?.text);
 
     const before = await alerts(db.sql);
@@ -371,21 +413,24 @@ describe("analyse(): alerts through their life, with a clock and a webhook recei
     const down = await analyse(db.sql, [pair], { ...noWait, now });
     expect(down.transitions.map((change) => [change.transition, change.alert.direction])).toEqual([["firing", "down"]]);
     expect(down.delivery.delivered).toBe(0);
-    expect(down.delivery.pending).toEqual(["webhook 1: HTTP 503"]);
+    expect(down.delivery.pending).toEqual([
+      `webhook 1 (127.0.0.1:${receiver.port}): HTTP 503, retried after ${day(30)} 17:31 -03; the FIRING ${pair} notification is kept`,
+    ]);
     const [kept] = await db.sql`select delivered_at, last_error from alert_notifications n join alerts a on a.id = n.alert_id where a.pair = ${pair}`;
     expect(kept).toEqual({ delivered_at: null, last_error: "HTTP 503" });
 
     receiverStatus = 200;
-    const up = await analyse(db.sql, [pair], { ...noWait, now });
+    const later = () => sp(`${day(30)}T17:32:00`);
+    const up = await analyse(db.sql, [pair], { ...noWait, now: later });
     expect(up.transitions).toEqual([]);
     expect(up.delivery.delivered).toBe(1);
     expect(received.length).toBe(count + 1);
     expect(received.at(-1)).toMatchObject({ status: "firing", pair, direction: "down" });
-    await analyse(db.sql, [pair], { ...noWait, now });
+    await analyse(db.sql, [pair], { ...noWait, now: later });
     expect(received.length).toBe(count + 1);
   });
 
-  test("a stale pair fires on a weekday, not at the weekend, and resolves when quotes arrive", async () => {
+  test("a stale pair fires while the market is open, not at the weekend, and resolves when quotes arrive", async () => {
     const pair = "JPY-BRL";
     // Wednesday 2024-07-10, last quote 10:00 São Paulo.
     await saveQuotes(db.sql, [quote(pair, sp("2024-07-10T10:00:00"), "0.034")]);
@@ -400,8 +445,101 @@ describe("analyse(): alerts through their life, with a clock and a webhook recei
 
     const weekend = "MXN-BRL";
     await saveQuotes(db.sql, [quote(weekend, sp("2024-07-12T16:00:00"), "0.30")]);
+    // The forex market closed at 18:00 São Paulo (17:00 EDT) that Friday and opens again on
+    // Sunday at 18:00 São Paulo: stale only once it has been open for two more hours.
     expect((await analyse(db.sql, [weekend], at("2024-07-13T15:00:00"))).transitions).toEqual([]); // Saturday
-    expect((await analyse(db.sql, [weekend], at("2024-07-14T22:00:00"))).transitions).toEqual([]); // Sunday
+    expect((await analyse(db.sql, [weekend], at("2024-07-14T17:30:00"))).transitions).toEqual([]); // Sunday
+    const sunday = await analyse(db.sql, [weekend], at("2024-07-14T20:30:00"));
+    expect(sunday.transitions.map((change) => [change.transition, change.alert.kind])).toEqual([["firing", "stale"]]);
+  });
+
+  describe("the same quote firing again", () => {
+    // 90 days at 5.00 closing at 17:00 São Paulo, then the newest quote, corrected back and forth.
+    const history = (pair: string) => Array.from({ length: 90 }, (_, i) => quote(pair, sp(`${day(i)}T17:00:00`), "5.00"));
+    const latest = (pair: string, bid: string) => quote(pair, sp(`${day(90)}T17:00:00`), bid);
+    const at = (minute: number) => () => sp(`${day(90)}T17:${String(minute).padStart(2, "0")}:00`);
+    const fingerprints = async (pair: string) =>
+      (await db.sql<{ fingerprint: string; status: string }[]>`select fingerprint, status from alerts where pair = ${pair} and kind = 'deviation' order by id`).map(
+        (row) => [row.fingerprint, row.status],
+      );
+    const sentFor = (pair: string) => received.filter((body) => body.pair === pair).map((body) => [body.status, body.fingerprint]);
+
+    test("a corrected quote that fires, resolves and fires again opens a new alert, notified, and later runs succeed", async () => {
+      const pair = "AUD-BRL";
+      await saveQuotes(db.sql, [...history(pair), latest(pair, "5.40")]); // +8 %
+      const fired = await analyse(db.sql, [pair], { ...noWait, now: at(5) });
+      expect(fired.transitions.map((change) => change.transition)).toEqual(["firing"]);
+
+      await saveQuotes(db.sql, [latest(pair, "5.01")]); // the API corrects the same quote
+      const resolved = await analyse(db.sql, [pair], { ...noWait, now: at(10) });
+      expect(resolved.transitions.map((change) => change.transition)).toEqual(["resolved"]);
+      expect(describeTransition(resolved.transitions[0]!)).toContain(`fired ${day(90)} 17:05 -03, resolved ${day(90)} 17:10 -03`);
+
+      await saveQuotes(db.sql, [latest(pair, "5.40")]); // and undoes the correction
+      const again = await analyse(db.sql, [pair], { ...noWait, now: at(15) });
+      expect(again.transitions.map((change) => change.transition)).toEqual(["firing"]);
+      const [first, second] = await fingerprints(pair);
+      expect(first?.[1]).toBe("resolved");
+      expect(second?.[1]).toBe("firing");
+      expect(second?.[0]).not.toBe(first?.[0]);
+      for (const minute of [20, 25]) expect((await analyse(db.sql, [pair], { ...noWait, now: at(minute) })).transitions).toEqual([]);
+
+      await saveQuotes(db.sql, [latest(pair, "5.01")]);
+      expect((await analyse(db.sql, [pair], { ...noWait, now: at(30) })).transitions.map((change) => change.transition)).toEqual(["resolved"]);
+      expect(sentFor(pair)).toEqual([
+        ["firing", first?.[0]],
+        ["resolved", first?.[0]],
+        ["firing", second?.[0]],
+        ["resolved", second?.[0]],
+      ]);
+    });
+
+    test("a threshold raised for one run and set back resolves and fires a new alert, never a failed run", async () => {
+      const pair = "NZD-BRL";
+      await saveQuotes(db.sql, [...history(pair), latest(pair, "5.39")]); // +7.8 %
+      expect((await analyse(db.sql, [pair], { ...noWait, now: at(5) })).transitions.map((change) => change.transition)).toEqual(["firing"]);
+      const wide = loadAnalysisConfig({ COTACAO_ALERT_THRESHOLD_PCT: "10" });
+      const raised = await analyse(db.sql, [pair], { ...noWait, config: { ...wide, webhookUrls: config.webhookUrls }, now: at(10) });
+      expect(raised.transitions.map((change) => change.transition)).toEqual(["resolved"]);
+      const back = await analyse(db.sql, [pair], { ...noWait, now: at(15) });
+      expect(back.transitions.map((change) => change.transition)).toEqual(["firing"]);
+      expect(new Set((await fingerprints(pair)).map(([fingerprint]) => fingerprint)).size).toBe(2);
+      expect(sentFor(pair).map(([status]) => status)).toEqual(["firing", "resolved", "firing"]);
+    });
+
+    test("fire, resolve and fire again on new quotes the same day: two alerts, three notifications", async () => {
+      const pair = "SEK-BRL";
+      await saveQuotes(db.sql, [...history(pair), latest(pair, "5.40")]);
+      await analyse(db.sql, [pair], { ...noWait, now: at(5) });
+      await saveQuotes(db.sql, [quote(pair, sp(`${day(90)}T17:20:00`), "5.01")]);
+      await analyse(db.sql, [pair], { ...noWait, now: at(25) });
+      await saveQuotes(db.sql, [quote(pair, sp(`${day(90)}T17:40:00`), "5.40")]);
+      const last = await analyse(db.sql, [pair], { ...noWait, now: at(45) });
+      expect(last.transitions.map((change) => change.transition)).toEqual(["firing"]);
+      expect((await fingerprints(pair)).map(([, status]) => status)).toEqual(["resolved", "firing"]);
+      expect(sentFor(pair).map(([status]) => status)).toEqual(["firing", "resolved", "firing"]);
+    });
+
+    test("--rescan stores history without sending, and the next run still notifies what is live", async () => {
+      const pair = "NOK-BRL";
+      await saveQuotes(db.sql, [...history(pair), latest(pair, "5.40")]);
+      await analyse(db.sql, [pair], { ...noWait, now: at(5) });
+      await saveQuotes(db.sql, [latest(pair, "5.01")]);
+      await analyse(db.sql, [pair], { ...noWait, now: at(10) });
+      await saveQuotes(db.sql, [latest(pair, "5.40")]);
+      const episodes = await rescan(db.sql, pair, PARAMS);
+      expect(episodes.at(-1)?.resolvedAt).toBeNull(); // history says: open now
+      expect(await rescan(db.sql, pair, PARAMS)).toEqual(episodes); // the same every time
+      expect(sentFor(pair).map(([status]) => status)).toEqual(["firing", "resolved"]); // rescan sent nothing
+      const live = await analyse(db.sql, [pair], { ...noWait, now: at(15) });
+      expect(live.transitions.map((change) => change.transition)).toEqual(["firing"]);
+      expect(sentFor(pair).map(([status]) => status)).toEqual(["firing", "resolved", "firing"]);
+      await rescan(db.sql, pair, PARAMS); // a rescan never closes or removes a live alert
+      await saveQuotes(db.sql, [latest(pair, "5.01")]);
+      const resolved = await analyse(db.sql, [pair], { ...noWait, now: at(20) });
+      expect(resolved.transitions.map((change) => change.transition)).toEqual(["resolved"]);
+      expect(sentFor(pair).map(([status]) => status)).toEqual(["firing", "resolved", "firing", "resolved"]);
+    });
   });
 
   test("the webhook body is what Slack, Discord and Alertmanager receivers read", () => {
@@ -424,6 +562,8 @@ describe("analyse(): alerts through their life, with a clock and a webhook recei
         threshold: 0.03,
         windowDays: 20,
         fingerprint: "0123456789abcdef",
+        firedSeenAt: new Date("2024-08-05T20:05:00Z"),
+        resolvedSeenAt: null,
       },
     });
     expect(typeof body.text).toBe("string");
@@ -432,6 +572,225 @@ describe("analyse(): alerts through their life, with a clock and a webhook recei
     expect(body.alerts).toEqual([
       expect.objectContaining({ status: "firing", startsAt: "2024-08-05T20:00:00.000Z", endsAt: "0001-01-01T00:00:00Z", fingerprint: "0123456789abcdef" }),
     ]);
+  });
+});
+
+describe("bun analysis.ts before there is data", () => {
+  const db = useTestDatabase();
+
+  test("on an empty database the status says there is no data yet and how to load it (exit 0)", async () => {
+    const plain = await runScript("analysis.ts", [], { env: { DATABASE_URL: db.url } });
+    expect(plain).toEqual({
+      code: 0,
+      stdout: "No quotes stored yet: load some history with bun main_pipeline.ts --backfill 60, then run bun analysis.ts again\n",
+      stderr: "",
+    });
+    const json = await runScript("analysis.ts", ["--json"], { env: { DATABASE_URL: db.url } });
+    expect([json.code, json.stdout]).toEqual([0, "[]\n"]);
+    expect(json.stderr).toStartWith("No quotes stored yet");
+    const rescanned = await runScript("analysis.ts", ["--rescan"], { env: { DATABASE_URL: db.url } });
+    expect([rescanned.code, rescanned.stdout]).toEqual([0, plain.stdout]);
+  });
+
+  test("--days for a pair with no quotes fails with one line saying how to load them (exit 1)", async () => {
+    const result = await runScript("analysis.ts", ["--days", "--pair", "USD-BRL", "--json"], { env: { DATABASE_URL: db.url } });
+    expect(result).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: "Cannot show the daily series of USD-BRL: no quotes stored for it, load them with bun main_pipeline.ts --pairs USD-BRL --backfill 60\n",
+    });
+  });
+
+  test("a pair with too few closes says how many are missing and which backfill loads them", async () => {
+    await saveQuotes(db.sql, ["2024-07-08", "2024-07-09", "2024-07-10", "2024-07-11"].map((date) => quote("EUR-BRL", sp(`${date}T17:00:00`), "6.01")));
+    const result = await runScript("analysis.ts", ["--pair", "EUR-BRL"], { env: { DATABASE_URL: db.url, COTACAO_MA_WINDOW_DAYS: "30" } });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe(
+      "EUR-BRL 2024-07-11 close 6.01: insufficient history: 3 closes in the 30 days before it, the average needs 10 (7 more); " +
+        "load more with bun main_pipeline.ts --pairs EUR-BRL --backfill 90; newest quote 2024-07-11 17:00 -03; open alerts: none\n",
+    );
+    const other = await runScript("analysis.ts", ["--pair", "GBP-BRL"], { env: { DATABASE_URL: db.url } });
+    expect([other.code, other.stdout]).toEqual([0, "GBP-BRL: no quotes stored yet; load them with bun main_pipeline.ts --pairs GBP-BRL --backfill 60\n"]);
+  });
+});
+
+describe("deliverPending(): webhooks that fail, hang, lie or redirect", () => {
+  const db = useTestDatabase();
+  const servers: ReturnType<typeof Bun.serve>[] = [];
+  afterAll(() => servers.forEach((server) => server.stop(true)));
+
+  /** A local receiver that answers with `answer` and records every request it gets. */
+  function receiverOf(answer: (request: Request, count: number) => Response | Promise<Response>) {
+    const requests: { body: Record<string, unknown>; key: string | null; at: number }[] = [];
+    const server = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      idleTimeout: 30,
+      async fetch(request) {
+        requests.push({ body: (await request.json()) as Record<string, unknown>, key: request.headers.get("idempotency-key"), at: performance.now() });
+        return answer(request, requests.length);
+      },
+    });
+    servers.push(server);
+    return { url: `http://127.0.0.1:${server.port}/services/T000/B000/secret-token`, host: `127.0.0.1:${server.port}`, requests };
+  }
+
+  const day = (i: number) => dateOf(dayNumber("2025-03-01") + i);
+  let pairs = 0;
+  /** A new pair whose alert fires (and with `resolve`, then resolves) at `at`: its notifications are written, not sent. */
+  async function notifications(urls: string[], at: Date, { resolve = false } = {}): Promise<string> {
+    const pair = `T${String(++pairs).padStart(2, "0")}-BRL`;
+    const config = { ...loadAnalysisConfig({}), webhookUrls: urls };
+    await saveQuotes(db.sql, Array.from({ length: 30 }, (_, i) => quote(pair, sp(`${day(i)}T12:00:00`), "5.00")));
+    await saveQuotes(db.sql, [quote(pair, new Date(at.getTime() - 60_000), "5.40")]);
+    await analyse(db.sql, [pair], { config, now: () => at, deliver: false });
+    if (resolve) {
+      await saveQuotes(db.sql, [quote(pair, new Date(at.getTime() - 30_000), "5.01")]);
+      await analyse(db.sql, [pair], { config, now: () => at, deliver: false });
+    }
+    return pair;
+  }
+  const stateOf = async (pair: string) => [
+    ...(await db.sql`select n.transition, n.attempts, n.delivered_at is not null as delivered, n.failed_at is not null as failed, n.last_error
+           from alert_notifications n join alerts a on a.id = n.alert_id where a.pair = ${pair} order by n.id`),
+  ];
+  const T0 = sp(`${day(30)}T15:00:00`);
+  const after = (ms: number) => () => new Date(T0.getTime() + ms);
+
+  test("analyse({ deliver: false }) writes the notification and sends nothing", async () => {
+    const hook = receiverOf(() => new Response("ok"));
+    const pair = await notifications([hook.url], T0);
+    expect(hook.requests).toHaveLength(0);
+    expect(await stateOf(pair)).toEqual([{ transition: "firing", attempts: 0, delivered: false, failed: false, last_error: null }]);
+  });
+
+  test("a 404 fails the notification once, says why naming only the host, and is never retried", async () => {
+    const hook = receiverOf(() => new Response("no such hook", { status: 404 }));
+    const pair = await notifications([hook.url], T0);
+    const report = await deliverPending(db.sql, [hook.url], { now: after(0) });
+    expect(report).toEqual({
+      delivered: 0,
+      pending: [],
+      failed: [`webhook 1 (${hook.host}): HTTP 404, not retried: check the URL; the FIRING ${pair} notification is dropped`],
+    });
+    expect(report.failed[0]).not.toContain("secret-token");
+    for (const later of [after(60_000), after(2 * MS_PER_DAY)]) {
+      expect(await deliverPending(db.sql, [hook.url], { now: later })).toEqual({ delivered: 0, pending: [], failed: [] });
+    }
+    expect(hook.requests).toHaveLength(1);
+    expect(await stateOf(pair)).toEqual([{ transition: "firing", attempts: 1, delivered: false, failed: true, last_error: "HTTP 404, not retried: check the URL" }]);
+  });
+
+  test("a 503 is retried on later runs with a growing wait, not in the same run, counting real attempts", async () => {
+    const hook = receiverOf(() => new Response("busy", { status: 503 }));
+    const pair = await notifications([hook.url], T0);
+    const first = await deliverPending(db.sql, [hook.url], { now: after(0) });
+    expect(first.pending).toEqual([`webhook 1 (${hook.host}): HTTP 503, retried after ${day(30)} 15:01 -03; the FIRING ${pair} notification is kept`]);
+    expect(hook.requests).toHaveLength(1);
+    expect(await deliverPending(db.sql, [hook.url], { now: after(30_000) })).toEqual({ delivered: 0, pending: [], failed: [] }); // not due yet
+    const second = await deliverPending(db.sql, [hook.url], { now: after(61_000) });
+    expect(second.pending[0]).toContain(`retried after ${day(30)} 15:03 -03`); // two minutes after 15:01
+    expect(hook.requests).toHaveLength(2);
+    expect(await stateOf(pair)).toEqual([{ transition: "firing", attempts: 2, delivered: false, failed: false, last_error: "HTTP 503" }]);
+    expect(webhookBackoffMs(1)).toBe(60_000);
+    expect(webhookBackoffMs(20)).toBe(3_600_000);
+  });
+
+  test("still failing past the limit (24 h after it was written) it fails once and is reported once", async () => {
+    const hook = receiverOf(() => new Response("busy", { status: 503 }));
+    const pair = await notifications([hook.url], T0);
+    const late = await deliverPending(db.sql, [hook.url], { now: after(24 * 3_600_000 + 1000) });
+    expect(late.pending).toEqual([]);
+    expect(late.failed).toEqual([`webhook 1 (${hook.host}): HTTP 503, given up 24 h after it was written: check the receiver; the FIRING ${pair} notification is dropped`]);
+    expect(await deliverPending(db.sql, [hook.url], { now: after(30 * 3_600_000) })).toEqual({ delivered: 0, pending: [], failed: [] });
+    expect(hook.requests).toHaveLength(1);
+    const shorter = await notifications([hook.url], T0);
+    const custom = await deliverPending(db.sql, [hook.url], { now: after(3 * 3_600_000), giveUpAfterMs: 2 * 3_600_000 });
+    expect(custom.failed).toEqual([`webhook 1 (${hook.host}): HTTP 503, given up 2 h after it was written: check the receiver; the FIRING ${shorter} notification is dropped`]);
+  });
+
+  test("a notification waiting to be retried holds back the newer ones to the same webhook", async () => {
+    const hook = receiverOf((_, count) => new Response("", { status: count === 1 ? 503 : 200 }));
+    const pair = await notifications([hook.url], T0, { resolve: true });
+    expect((await deliverPending(db.sql, [hook.url], { now: after(0) })).pending).toHaveLength(1);
+    expect(hook.requests).toHaveLength(1);
+    expect(await deliverPending(db.sql, [hook.url], { now: after(61_000) })).toMatchObject({ delivered: 2 });
+    expect(hook.requests.map((request) => request.body.status)).toEqual(["firing", "firing", "resolved"]);
+    expect((await stateOf(pair)).map((row) => row.delivered)).toEqual([true, true]);
+  });
+
+  test("a receiver answering 200 later than the per-request wait gets each notification exactly once, with its idempotency key", async () => {
+    const hook = receiverOf(async () => (await Bun.sleep(300), new Response("ok"))); // the receiver is slow, not the test
+    const pair = await notifications([hook.url], T0, { resolve: true });
+    const options = { now: after(0), timeoutMs: 50, budgetMs: 5000 };
+    const first = await deliverPending(db.sql, [hook.url], options);
+    expect(first).toEqual({ delivered: 1, pending: [], failed: [] }); // slow: the newer one waits for the next run
+    expect(await deliverPending(db.sql, [hook.url], options)).toEqual({ delivered: 1, pending: [], failed: [] });
+    expect(await deliverPending(db.sql, [hook.url], { ...options, now: after(3 * 3_600_000) })).toEqual({ delivered: 0, pending: [], failed: [] });
+    const [alert] = await db.sql<{ fingerprint: string }[]>`select fingerprint from alerts where pair = ${pair}`;
+    expect(hook.requests.map((request) => [request.key, request.body.idempotencyKey, request.body.status])).toEqual([
+      [`${alert?.fingerprint}:firing`, `${alert?.fingerprint}:firing`, "firing"],
+      [`${alert?.fingerprint}:resolved`, `${alert?.fingerprint}:resolved`, "resolved"],
+    ]);
+    expect((await stateOf(pair)).map((row) => [row.attempts, row.delivered])).toEqual([
+      [1, true],
+      [1, true],
+    ]);
+  });
+
+  test("a hanging receiver costs one round's budget, and another webhook is served meanwhile", async () => {
+    const hanging = receiverOf(() => new Promise<Response>(() => {}));
+    const healthy = receiverOf(() => new Response("ok"));
+    const pair = await notifications([hanging.url, healthy.url], T0, { resolve: true });
+    const began = performance.now();
+    const report = await deliverPending(db.sql, [hanging.url, healthy.url], { now: after(0), timeoutMs: 100, budgetMs: 600 });
+    const took = performance.now() - began;
+    expect(took).toBeLessThan(3000);
+    expect(report.delivered).toBe(2);
+    expect(report.pending).toEqual([
+      `webhook 1 (${hanging.host}): no answer within the 0.6 s delivery budget, retried after ${day(30)} 15:01 -03; the FIRING ${pair} notification is kept`,
+    ]);
+    expect(hanging.requests).toHaveLength(1);
+    expect(healthy.requests.map((request) => request.body.status)).toEqual(["firing", "resolved"]);
+  });
+
+  test("a redirect is not a delivery: not followed, failed, naming the new location's host", async () => {
+    const elsewhere = receiverOf(() => new Response("ok"));
+    const moved = receiverOf(() => new Response(null, { status: 301, headers: { location: `${elsewhere.url}/moved` } }));
+    const pair = await notifications([moved.url], T0);
+    const report = await deliverPending(db.sql, [moved.url], { now: after(0) });
+    expect(report.failed).toEqual([
+      `webhook 1 (${moved.host}): HTTP 301 redirect to ${elsewhere.host}, not followed: put the final URL in ALERT_WEBHOOK_URLS; the FIRING ${pair} notification is dropped`,
+    ]);
+    expect(elsewhere.requests).toHaveLength(0);
+  });
+
+  test("ALERT_WEBHOOK_GIVE_UP_AFTER is 24 h by default, a duration otherwise, and checked", () => {
+    expect(loadAnalysisConfig({}).webhookGiveUpAfterMs).toBe(24 * 3_600_000);
+    expect(loadAnalysisConfig({ ALERT_WEBHOOK_GIVE_UP_AFTER: "6h" }).webhookGiveUpAfterMs).toBe(6 * 3_600_000);
+    for (const bad of ["soon", "0", "90d"]) {
+      expect(() => loadAnalysisConfig({ ALERT_WEBHOOK_GIVE_UP_AFTER: bad })).toThrow(/^Cannot start: ALERT_WEBHOOK_GIVE_UP_AFTER must be a duration from 1m to 30d/);
+    }
+  });
+
+  test("bun analysis.ts --test-webhook sends a marked test to every URL, prints each answer, stores nothing", async () => {
+    const good = receiverOf(() => new Response("ok"));
+    const bad = receiverOf(() => new Response("gone", { status: 410 }));
+    const before = await db.sql`select count(*)::int as n from alert_notifications`;
+    const both = await runScript("analysis.ts", ["--test-webhook"], { env: { DATABASE_URL: db.url, ALERT_WEBHOOK_URLS: `${good.url},${bad.url}` } });
+    expect(both.code).toBe(1);
+    const lines = both.stdout.trim().split("\n");
+    expect(lines[0]).toMatch(new RegExp(`^webhook 1 \\(${good.host}\\) after \\d+ ms: HTTP 200$`));
+    expect(lines[1]).toMatch(new RegExp(`^webhook 2 \\(${bad.host}\\) after \\d+ ms: HTTP 410, not retried: check the URL$`));
+    expect(both.stdout).not.toContain("secret-token");
+    expect(good.requests[0]?.body).toMatchObject({ test: true, status: "test" });
+    expect(String(good.requests[0]?.body.text)).toStartWith("TEST from cotacao");
+    expect(await db.sql`select count(*)::int as n from alert_notifications`).toEqual(before);
+    const one = await runScript("analysis.ts", ["--test-webhook"], { env: { ALERT_WEBHOOK_URLS: good.url } });
+    expect(one.code).toBe(0);
+    const none = await runScript("analysis.ts", ["--test-webhook"]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toStartWith("Cannot send a test notification: ALERT_WEBHOOK_URLS is not set");
   });
 });
 
@@ -463,8 +822,52 @@ describe("bun analysis.ts", () => {
     expect(status.stdout).toMatch(/^USD-BRL 2020-06-30 close \d+\.\d+: /);
   });
 
+  test("people read São Paulo times, prices to 4 decimals and percents to 2; --json keeps UTC, stored decimals as strings", async () => {
+    const status = await runScript("analysis.ts", [], { env: { DATABASE_URL: db.url } });
+    expect(status.stdout.trim()).toMatch(
+      /^USD-BRL 2020-06-30 close \d+\.\d+: [+-]\d+\.\d{2}% from its 20-day average \d+\.\d{4} \(threshold 3\.00%\); newest quote 2020-06-30 \d\d:\d\d -03; open alerts: (none|.*since the quote of \d{4}-\d\d-\d\d \d\d:\d\d -0[23] .*)$/,
+    );
+    const json = await runScript("analysis.ts", ["--json"], { env: { DATABASE_URL: db.url } });
+    const [entry] = JSON.parse(json.stdout) as Record<string, unknown>[];
+    expect(typeof entry?.close).toBe("string");
+    expect(typeof entry?.average).toBe("number");
+    expect(typeof entry?.deviation).toBe("number");
+    expect(entry?.quoteAt).toMatch(/^2020-06-30T\d\d:\d\d:\d\d\.\d{3}Z$/);
+    const days = await runScript("analysis.ts", ["--days", "--pair", "USD-BRL"], { env: { DATABASE_URL: db.url } });
+    const lines = days.stdout.trim().split("\n");
+    expect(lines[0]).toStartWith("date        close       average   deviation  (20-day average, threshold 3.00%)");
+    expect(lines[1]).toMatch(/^2020-01-02  \d+\.\d+ +insufficient history \(0 of 10 closes\)$/);
+    expect(lines.find((line) => line.startsWith("2020-03-18"))).toMatch(/^2020-03-18  \d+\.\d+ +\d+\.\d{4} +\+\d+\.\d{2}%  ANOMALOUS$/);
+    const rescanned = await runScript("analysis.ts", ["--rescan"], { env: { DATABASE_URL: db.url } });
+    const episodes = rescanned.stdout.trim().split("\n");
+    expect(episodes[0]).toMatch(/^USD-BRL: \d+ episode\(s\) beyond 3\.00% of the 20-day average$/);
+    expect(episodes[1]).toMatch(/^ {2}2020-\d\d-\d\d \d\d:\d\d -03 to (2020-\d\d-\d\d \d\d:\d\d -03|now .*) +(up|down) +peak [+-]\d+\.\d{2}% with the quote of 2020-\d\d-\d\d \d\d:\d\d -03$/);
+  });
+
+  test("a RESOLVED line tells apart a fire and a resolution in the same minute, and falls back to the quotes' times", () => {
+    const alert = {
+      id: 1, pair: "USD-BRL", kind: "deviation" as const, direction: "up" as const, status: "resolved" as const,
+      startedAt: new Date("2026-11-27T20:59:00Z"), lastSeenAt: new Date("2026-11-27T20:59:00Z"), resolvedAt: new Date("2026-11-27T20:59:00Z"),
+      price: "5.40", average: 5, deviation: 0.08, peakDeviation: 0.08, peakAt: new Date("2026-11-27T20:59:00Z"), threshold: 0.03, windowDays: 20,
+      fingerprint: "0123456789abcdef", firedSeenAt: new Date("2026-11-27T21:00:05Z"), resolvedSeenAt: new Date("2026-11-27T21:00:50Z"),
+    };
+    expect(describeTransition({ transition: "resolved", alert })).toBe(
+      "RESOLVED USD-BRL back near its 20-day average (peak +8.00% with the quote of 2026-11-27 17:59 -03); fired 2026-11-27 18:00:05 -03, resolved 2026-11-27 18:00:50 -03",
+    );
+    expect(describeTransition({ transition: "resolved", alert: { ...alert, firedSeenAt: null, resolvedSeenAt: null, resolvedAt: new Date("2026-11-28T13:00:00Z") } })).toBe(
+      "RESOLVED USD-BRL back near its 20-day average (peak +8.00% with the quote of 2026-11-27 17:59 -03); fired with the quote of 2026-11-27 17:59 -03, resolved with the quote of 2026-11-28 10:00 -03",
+    );
+  });
+
+  test("formatSaoPauloTime() writes São Paulo's offset of the day, with seconds on request", () => {
+    expect(formatSaoPauloTime(new Date("2026-11-27T21:00:00Z"))).toBe("2026-11-27 18:00 -03");
+    expect(formatSaoPauloTime(new Date("2026-11-27T21:00:05.900Z"), { seconds: true })).toBe("2026-11-27 18:00:05 -03");
+    expect(formatSaoPauloTime(new Date("2018-01-15T12:00:00Z"))).toBe("2018-01-15 10:00 -02"); // summer time, before 2019
+    expect(formatSaoPauloTime(new Date("2026-11-28T02:30:00Z"))).toBe("2026-11-27 23:30 -03"); // the São Paulo day, not UTC's
+  });
+
   test("bad usage is one line and exit 2", async () => {
-    for (const args of [["--days"], ["--pair", "dollar"], ["--bogus"]]) {
+    for (const args of [["--days"], ["--pair", "dollar"], ["--bogus"], ["--test-webhook", "--json"]]) {
       const result = await runScript("analysis.ts", args);
       expect(result.code).toBe(2);
       expect(result.stderr.trim().split("\n")).toHaveLength(1);
