@@ -1002,7 +1002,7 @@ export interface RunOutcome {
 }
 
 /** The steps of a run, as pipeline_runs.failed_step names them. */
-export type RunStep = "start" | "fetch" | "store" | "analyse";
+export type RunStep = "start" | "fetch" | "store" | "analyse" | "deliver";
 
 /** Records the start of a pipeline run; returns its id. */
 export async function startRun(sql: Sql, pairs: readonly string[]): Promise<number> {
@@ -1021,14 +1021,16 @@ export async function recordFailedRun(sql: Sql, pairs: readonly string[], error:
 }
 
 /**
- * Marks runs still "running" as failed: call it holding the pipeline lock, when no other run can
- * be in progress, so these are runs whose process died (kill -9, power loss). Returns how many.
+ * Marks runs still "running" as failed when their process died (kill -9, power loss): a live
+ * run holds its claim (PipelineSession.claimRun) until it has recorded how it ended, even after
+ * it released the pipeline lock to deliver webhooks. Call it holding the pipeline lock. Returns how many.
  */
 export async function closeInterruptedRuns(sql: Sql): Promise<number> {
+  // A claim that can be taken is one whose session is gone; taken per transaction, it ends with this statement.
   const closed = await sql`
     update pipeline_runs set status = 'failed', finished_at = now(),
       error = 'interrupted: the run stopped before it finished (killed, or the machine went down)'
-    where status = 'running'`;
+    where status = 'running' and pg_try_advisory_xact_lock(hashtext('cotacao:run'), id::int)`;
   return closed.count;
 }
 
@@ -1043,12 +1045,20 @@ export async function finishRun(sql: Sql, id: number, outcome: RunOutcome): Prom
     where id = ${id}`;
 }
 
+/** The session of a run in progress, as withPipelineLock() hands it to the run. */
+export interface PipelineSession {
+  /** Marks run `id` as alive for as long as this session lasts, so no other run takes it for interrupted. */
+  claimRun(id: number): Promise<void>;
+  /** Lets the next run start (e.g. before slow webhook deliveries); the claimed run stays alive. */
+  releaseLock(): Promise<void>;
+}
+
 /**
  * Runs `fn` holding the pipeline's advisory lock, so that runs never overlap. Waits up to
  * `timeoutMs` for a run in progress, then throws a DatabaseError with code "LOCKED". A run
- * that dies loses its session, and with it the lock.
+ * that dies loses its session, and with it its locks.
  */
-export async function withPipelineLock<T>(sql: Sql, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+export async function withPipelineLock<T>(sql: Sql, timeoutMs: number, fn: (session: PipelineSession) => Promise<T>): Promise<T> {
   const session = await sql.reserve();
   try {
     await session`select set_config('lock_timeout', ${`${Math.max(1, Math.round(timeoutMs))}ms`}, false)`;
@@ -1062,10 +1072,22 @@ export async function withPipelineLock<T>(sql: Sql, timeoutMs: number, fn: () =>
         { cause: error },
       );
     }
-    try {
-      return await fn();
-    } finally {
+    let locked = true;
+    const releaseLock = async () => {
+      if (!locked) return;
+      locked = false;
       await session`select pg_advisory_unlock(hashtext('cotacao:pipeline'))`;
+    };
+    // Session-level locks end with the session: the next release() does not keep them.
+    try {
+      return await fn({
+        claimRun: async (id) => void (await session`select pg_advisory_lock(hashtext('cotacao:run'), ${id}::int)`),
+        releaseLock,
+      });
+    } finally {
+      // A session that died has lost its locks already, and its error is not the one to report.
+      await releaseLock().catch(() => {});
+      await session`select pg_advisory_unlock_all()`.catch(() => {});
     }
   } finally {
     session.release();

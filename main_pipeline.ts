@@ -1,13 +1,21 @@
 /**
  * main_pipeline.ts: one ETL cycle, the cron entry point. It orders the steps (fetch, store,
- * analyse, record); each step lives in its own script.
+ * analyse, deliver, record); each step lives in its own script.
  *
  * CLI: `bun main_pipeline.ts [--pairs A-B,C-D] [--backfill DAYS | --from DATE [--to DATE]] ...`
  * (see `--help`).
  */
 import { parseArgs } from "node:util";
 import * as v from "valibot";
-import { analyse, describeTransition, loadAnalysisConfig, parseDuration, type AnalysisConfig } from "./analysis.ts";
+import {
+  analyse,
+  deliverPending,
+  describeTransition,
+  loadAnalysisConfig,
+  parseDuration,
+  type AnalysisConfig,
+  type DeliveryOptions,
+} from "./analysis.ts";
 import {
   DatabaseError,
   backfillDoneThrough,
@@ -123,6 +131,8 @@ export interface PipelineOptions extends IngestOptions {
   backfillBatchRows?: number;
   /** The alert rule's settings; read from the environment when absent. */
   analysis?: AnalysisConfig;
+  /** How webhooks are reached (tests pass their own fetch, budget or clock). */
+  delivery?: DeliveryOptions;
 }
 
 /** What one run did: the summary line, or JSON with --json. */
@@ -190,7 +200,8 @@ function addCounts(tally: Tally, counts: SaveCounts): void {
 
 /**
  * One run: migrate, take the pipeline lock, fetch and store (latest quotes with gap healing, or
- * a backfill), analyse, and record the run in pipeline_runs whatever happens. Never throws for
+ * a backfill), analyse, release the lock, deliver the alerts' webhooks, and record the run in
+ * pipeline_runs whatever happens. Never throws for
  * a failed run: the summary says how it ended, at which step, and which exit code that means.
  * One pair's failure never costs another pair its data, and a failure of the analysis step
  * never undoes the quotes stored before it.
@@ -204,20 +215,32 @@ export async function runPipeline(sql: Sql, options: PipelineOptions): Promise<R
   let step = "start" as RunStep;
   try {
     await migrate(sql);
-    await withPipelineLock(sql, options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, async () => {
-      // Holding the lock, no other run is in progress: a "running" row is one whose process died.
+    await withPipelineLock(sql, options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS, async (session) => {
+      // Holding the lock, no other run is fetching: a "running" row without its claim is one whose process died.
       await closeInterruptedRuns(sql);
       runId = await startRun(sql, pairs);
+      await session.claimRun(runId);
       step = "fetch";
       if (options.history) await backfill(sql, pairs, options.history, options, tally);
       else await storeLatest(sql, pairs, options, tally, () => (step = "store"));
       step = "analyse";
+      const config = options.analysis ?? loadAnalysisConfig();
       try {
         // Every pair, those whose fetch failed too: a feed that stopped is what staleness is for.
-        await runAnalysis(sql, pairs, options, tally);
+        const { transitions } = await analyse(sql, pairs, { config, now: options.now, deliver: false });
+        tally.alerts.push(...transitions.map(describeTransition));
       } catch (error) {
         tally.problems.push({ step: "analyse", message: `the analysis step failed (the quotes are stored): ${errorLine(error)}` });
       }
+      // A receiver that hangs must not hold back the next run: deliver outside the lock.
+      await session.releaseLock();
+      step = "deliver";
+      const delivery = await deliverPending(sql, config.webhookUrls, {
+        now: options.now,
+        giveUpAfterMs: config.webhookGiveUpAfterMs,
+        ...options.delivery,
+      });
+      tally.undelivered.push(...delivery.pending, ...delivery.failed);
       await finishRun(sql, runId, outcomeOf(tally));
     });
     return summary(runId, mode, pairs, tally, began);
@@ -245,13 +268,6 @@ function outcomeOf(tally: Tally): RunOutcome {
 }
 
 const failedPairs = (tally: Tally) => [...new Set(tally.problems.flatMap((problem) => (problem.pair ? [problem.pair] : [])))];
-
-/** The analysis step: alert transitions become lines of the summary; undelivered webhooks, warnings. */
-async function runAnalysis(sql: Sql, pairs: string[], options: PipelineOptions, tally: Tally): Promise<void> {
-  const { transitions, delivery } = await analyse(sql, pairs, { config: options.analysis, now: options.now, sleep: options.sleep });
-  tally.alerts.push(...transitions.map(describeTransition));
-  for (const failure of delivery.pending) tally.undelivered.push(`alert notification not delivered yet (${failure}); it is kept and sent on the next run`);
-}
 
 /** Fetches and validates, as a run would, and writes nothing: no database is touched. */
 export async function dryRun(options: PipelineOptions): Promise<RunSummary> {

@@ -12,6 +12,7 @@ import {
   runPipeline,
   type PipelineOptions,
 } from "../main_pipeline.ts";
+import { loadAnalysisConfig } from "../analysis.ts";
 import { cleanEnv, runScript } from "./support/cli.ts";
 import { createTestDatabase, dropTestDatabase, makeTempDir, useTestDatabase } from "./support/database.ts";
 import {
@@ -681,6 +682,37 @@ describe("bun main_pipeline.ts", () => {
     }
   });
 
+  test("a webhook that refuses (404) is one line on stderr even with --quiet, naming its host, and only once", async () => {
+    const refusing = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response("no such hook", { status: 404 }) });
+    try {
+      const url = await createTestDatabase();
+      try {
+        const sql = connectUrl(url, { max: 1 });
+        const yesterday = Date.now() - 86_400_000;
+        await saveQuotes(sql, Array.from({ length: 30 }, (_, i) => ({ ...SEED, ts: new Date(yesterday - i * 86_400_000), bid: "5.00" })));
+        await sql.end({ timeout: 5 });
+        await withApi(FRESH, async (api) => {
+          const secretPath = "/services/T000/B000/very-secret-token";
+          const env = { DATABASE_URL: url, AWESOMEAPI_URL: api.url, ALERT_WEBHOOK_URLS: `http://127.0.0.1:${refusing.port}${secretPath}` };
+          const result = await runScript("main_pipeline.ts", ["--quiet"], { env });
+          expect(result.code).toBe(0);
+          expect(result.stdout).toMatch(/^alert: FIRING USD-BRL/);
+          const lines = result.stderr.trim().split("\n");
+          expect(lines).toHaveLength(1);
+          expect(lines[0]).toStartWith(`webhook: webhook 1 (127.0.0.1:${refusing.port})`);
+          expect(lines[0]).toContain("404");
+          expect(result.stderr).not.toContain(secretPath);
+          const again = await runScript("main_pipeline.ts", ["--quiet"], { env });
+          expect(again).toEqual({ code: 0, stdout: "", stderr: "" });
+        });
+      } finally {
+        await dropTestDatabase(url);
+      }
+    } finally {
+      refusing.stop(true);
+    }
+  });
+
   test("--dry-run writes nothing", async () => {
     await withApi(FRESH, async (api) => {
       const runsBefore = await db.sql`select count(*)::int as n from pipeline_runs`;
@@ -864,4 +896,112 @@ describe("bun main_pipeline.ts when the database goes away", () => {
       expect(restarted?.pid).not.toBe(server!.pid);
     });
   }, 60_000);
+});
+
+describe("runPipeline(): an alert that fires again on the same quote", () => {
+  const db = useTestDatabase();
+  const usd = (fixtureJson(LAST_USD) as { USDBRL: Record<string, string> }).USDBRL;
+  // 90 days of closes at 5.60 up to the day before the fixture's quote.
+  const days: DailyPoint[] = [];
+  for (let day = Date.UTC(2024, 6, 27); day <= Date.UTC(2024, 9, 24); day += 86_400_000) {
+    const weekday = new Date(day).getUTCDay();
+    if (weekday !== 0 && weekday !== 6) days.push({ date: new Date(day).toISOString().slice(0, 10), bid: "5.60" });
+  }
+  const latest = (bid: string) => json({ USDBRL: { ...usd, bid, ask: bid } });
+
+  test("fires, resolves and fires again on one corrected quote, and a threshold changed for one run: every run succeeds", async () => {
+    const hooks: { status: string; fingerprint: string }[] = [];
+    const receiver = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      fetch: async (request) => (hooks.push((await request.json()) as { status: string; fingerprint: string }), new Response("ok")),
+    });
+    try {
+      const analysis = loadAnalysisConfig({ ALERT_WEBHOOK_URLS: `http://127.0.0.1:${receiver.port}/hook` });
+      let reply: Reply = dailySeries({ "USD-BRL": days });
+      const api = startFakeAwesomeApi((request, context) => reply(request, context));
+      try {
+        // Minutes after each quote: nothing is stale.
+        const afterQuote = () => new Date("2024-10-25T15:30:00Z");
+        const run = (extra: Partial<PipelineOptions> = {}) => runPipeline(db.sql, against(api, { analysis, now: afterQuote, ...extra }));
+        const history = { from: "2024-07-27", to: "2024-10-24" };
+        expect(await run({ history, now: () => new Date("2024-10-24T20:30:00Z") })).toMatchObject({ status: "succeeded", alerts: [] });
+        const steps: [string, Partial<PipelineOptions>, RegExp | null][] = [
+          ["6.0480", {}, /^FIRING USD-BRL 6\.0480 is 8\.00% above/],
+          ["5.6100", {}, /^RESOLVED USD-BRL/],
+          ["6.0480", {}, /^FIRING USD-BRL 6\.0480/],
+          ["6.0480", {}, null],
+          // A wider threshold for one run resolves it; the default fires it again, on the same quote.
+          ["6.0480", { analysis: { ...analysis, defaults: { ...analysis.defaults, threshold: 0.12, recovery: 0.096 } } }, /^RESOLVED USD-BRL/],
+          ["6.0480", {}, /^FIRING USD-BRL 6\.0480/],
+          ["6.0480", {}, null],
+        ];
+        for (const [bid, extra, expected] of steps) {
+          reply = routes({ [LAST_USD_PATH]: latest(bid) });
+          const result = await run(extra);
+          expect(result.error).toBeUndefined();
+          expect(result.status).toBe("succeeded");
+          if (expected) {
+            expect(result.alerts).toHaveLength(1);
+            expect(result.alerts[0]).toMatch(expected);
+          } else {
+            expect(result.alerts).toEqual([]);
+          }
+        }
+      } finally {
+        await api.stop();
+      }
+      const alerts = await db.sql`select status, fingerprint from alerts where kind = 'deviation' order by id`;
+      expect(alerts.map((alert) => alert.status)).toEqual(["resolved", "resolved", "firing"]);
+      expect(new Set(alerts.map((alert) => alert.fingerprint)).size).toBe(3);
+      // Each episode sent its own FIRING and RESOLVED, once.
+      expect(hooks.map((hook) => hook.status)).toEqual(["firing", "resolved", "firing", "resolved", "firing"]);
+      expect(new Set(hooks.map((hook) => `${hook.fingerprint}:${hook.status}`)).size).toBe(5);
+    } finally {
+      receiver.stop(true);
+    }
+  });
+});
+
+describe("runPipeline(): webhook receivers that hang or refuse", () => {
+  const db = useTestDatabase();
+  const usd = (fixtureJson(LAST_USD) as { USDBRL: Record<string, string> }).USDBRL;
+  const days: DailyPoint[] = [];
+  for (let day = Date.UTC(2024, 8, 1); day <= Date.UTC(2024, 9, 24); day += 86_400_000) {
+    const weekday = new Date(day).getUTCDay();
+    if (weekday !== 0 && weekday !== 6) days.push({ date: new Date(day).toISOString().slice(0, 10), bid: "5.60" });
+  }
+  const afterQuote = () => new Date("2024-10-25T15:30:00Z");
+
+  test("a receiver that never answers delays no other run: delivery happens after the lock is released", async () => {
+    // Accepts connections and stays silent.
+    const silent = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const analysis = loadAnalysisConfig({ ALERT_WEBHOOK_URLS: `http://127.0.0.1:${silent.port}/hook` });
+    const reply = routes({ [LAST_USD_PATH]: json({ USDBRL: { ...usd, bid: "6.0480", ask: "6.0480" } }) }, dailySeries({ "USD-BRL": days }));
+    try {
+      await withApi(reply, async (api) => {
+        const seed = await runPipeline(db.sql, against(api, { analysis, history: { from: "2024-09-01", to: "2024-10-24" }, now: () => new Date("2024-10-24T20:30:00Z") }));
+        expect(seed.status).toBe("succeeded");
+        const options = { analysis, now: afterQuote, delivery: { timeoutMs: 200, budgetMs: 3_000 } };
+        const firing = runPipeline(db.sql, against(api, options));
+        // While the first run waits on the receiver, a second one takes the lock at once.
+        for (let waited = 0; api.count(LAST_USD_PATH) === 0 && waited < 10_000; waited += 10) await Bun.sleep(10);
+        await Bun.sleep(500);
+        const began = performance.now();
+        const second = await runPipeline(db.sql, against(api, { ...options, lockTimeoutMs: 1_000 }));
+        expect(second.status).toBe("succeeded");
+        expect(performance.now() - began).toBeLessThan(2_500);
+        const first = await firing;
+        expect(first).toMatchObject({ status: "succeeded" });
+        expect(first.alerts[0]).toMatch(/^FIRING USD-BRL/);
+        expect(first.undelivered).toHaveLength(1);
+        expect(first.undelivered[0]).toContain(`127.0.0.1:${silent.port}`);
+      });
+      // The second run did not take the first, still delivering, for an interrupted one.
+      const runs = await db.sql`select status, error from pipeline_runs order by id`;
+      expect(runs.map((run) => run.status)).toEqual(["succeeded", "succeeded", "succeeded"]);
+    } finally {
+      silent.stop(true);
+    }
+  });
 });
