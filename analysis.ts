@@ -83,31 +83,39 @@ export function parseDuration(text: string): number | undefined {
  * A setting with per-pair overrides: "20" or "20,BTC-BRL:10" (the default, then PAIR:value
  * items). Returns the issue's message when the text is malformed.
  */
-function perPairNumbers(text: string, isValid: (n: number) => boolean, expected: string): { fallback?: number; perPair: Map<string, number> } | string {
+function perPairNumbers(text: string, setting: PerPairSetting): { fallback?: number; perPair: Map<string, number> } | string {
   const perPair = new Map<string, number>();
   let fallback: number | undefined;
   for (const item of text.split(",").map((part) => part.trim()).filter(Boolean)) {
-    const [pair, value] = item.includes(":") ? item.split(":", 2).map((part) => part.trim()) : [undefined, item];
-    const number = Number(value);
-    if (value === undefined || value === "" || !Number.isFinite(number) || !isValid(number)) {
-      return `must be ${expected}, or PAIR:value items like "BTC-BRL:${value || 5}", got "${item}"`;
+    const [pair, value = ""] = item.includes(":") ? item.split(":", 2).map((part) => part.trim()) : [undefined, item];
+    // Plain decimals only: Number() would also read "1e3", "0x10" and "Infinity".
+    const number = /^\d+(\.\d+)?$/.test(value) ? Number(value) : Number.NaN;
+    if (!setting.isValid(number)) {
+      return `must be ${setting.expected}, optionally followed by PAIR:value items, like "${setting.example}"; got "${item}"`;
     }
     if (pair === undefined) fallback = number;
-    else if (!PAIR_PATTERN.test(pair)) return `names "${pair}", which is not a pair like "USD-BRL"`;
+    else if (!PAIR_PATTERN.test(pair)) return `names "${pair}", which is not a pair like "USD-BRL"; write items like "${setting.example}"`;
     else perPair.set(pair, number);
   }
   return { fallback, perPair };
 }
 
+/** How a setting with per-pair overrides is checked and explained. */
+interface PerPairSetting {
+  isValid: (n: number) => boolean;
+  expected: string;
+  example: string;
+}
+
 const emptyIsUnset = (value: string) => (value.trim() ? value.trim() : undefined);
 
 // Each variable is optional: its default ("") still goes through the pipe, so the output is whole.
-function perPairSchema(isValid: (n: number) => boolean, expected: string) {
+function perPairSchema(setting: PerPairSetting) {
   return v.optional(
     v.pipe(
       v.string(),
       v.rawTransform(({ dataset, addIssue, NEVER }) => {
-        const parsed = perPairNumbers(dataset.value, isValid, expected);
+        const parsed = perPairNumbers(dataset.value, setting);
         if (typeof parsed === "string") {
           addIssue({ message: parsed });
           return NEVER;
@@ -119,19 +127,28 @@ function perPairSchema(isValid: (n: number) => boolean, expected: string) {
   );
 }
 
-const isPositiveInteger = (n: number) => Number.isInteger(n) && n > 0;
+// Ten years of days: a window or a minimum beyond it has no data to work on.
+const MAX_WINDOW_DAYS = 3650;
+const isDayCount = (n: number) => Number.isInteger(n) && n > 0 && n <= MAX_WINDOW_DAYS;
 const isPercent = (n: number) => n > 0 && n < 100;
+const STALE_AFTER_BOUNDS_MS = [60_000, 30 * MS_PER_DAY] as const;
 
 const AnalysisEnvSchema = v.object({
-  COTACAO_MA_WINDOW_DAYS: perPairSchema(isPositiveInteger, "a whole number of days"),
-  COTACAO_MA_MIN_POINTS: perPairSchema(isPositiveInteger, "a whole number of points"),
-  COTACAO_ALERT_THRESHOLD_PCT: perPairSchema(isPercent, "a percentage between 0 and 100"),
-  COTACAO_ALERT_RECOVERY_PCT: perPairSchema(isPercent, "a percentage of the threshold between 0 and 100"),
+  COTACAO_MA_WINDOW_DAYS: perPairSchema({ isValid: isDayCount, expected: `a whole number of days from 1 to ${MAX_WINDOW_DAYS}`, example: "20,BTC-BRL:10" }),
+  COTACAO_MA_MIN_POINTS: perPairSchema({ isValid: isDayCount, expected: `a whole number of closes from 1 to ${MAX_WINDOW_DAYS}`, example: "10,BTC-BRL:5" }),
+  COTACAO_ALERT_THRESHOLD_PCT: perPairSchema({ isValid: isPercent, expected: "a percentage between 0 and 100", example: "3,BTC-BRL:8" }),
+  COTACAO_ALERT_RECOVERY_PCT: perPairSchema({ isValid: isPercent, expected: "a percentage of the threshold between 0 and 100", example: "80,BTC-BRL:50" }),
   COTACAO_STALE_AFTER: v.optional(
     v.pipe(
       v.string(),
       v.transform(emptyIsUnset),
-      v.check((text) => text === undefined || (parseDuration(text) ?? 0) > 0, (issue) => `must be a duration like 90m or 2h, got "${String(issue.input)}"`),
+      v.check(
+        (text) => {
+          const ms = text === undefined ? DEFAULT_STALE_AFTER_MS : (parseDuration(text) ?? 0);
+          return ms >= STALE_AFTER_BOUNDS_MS[0] && ms <= STALE_AFTER_BOUNDS_MS[1];
+        },
+        (issue) => `must be a duration from 1m to 30d like 90m or 2h, got "${String(issue.input)}"`,
+      ),
       v.transform((text) => (text === undefined ? DEFAULT_STALE_AFTER_MS : (parseDuration(text) as number))),
     ),
     "",

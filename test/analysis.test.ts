@@ -104,6 +104,15 @@ describe("configuration", () => {
       [{ COTACAO_ALERT_THRESHOLD_PCT: "3,usd:2" }, /COTACAO_ALERT_THRESHOLD_PCT names "usd"/],
       [{ COTACAO_ALERT_THRESHOLD_PCT: "150" }, /COTACAO_ALERT_THRESHOLD_PCT must be a percentage/],
       [{ COTACAO_STALE_AFTER: "later" }, /COTACAO_STALE_AFTER must be a duration/],
+      // Settings that pass a loose reading but make no sense are refused at start, with an
+      // example that is not the bad value.
+      [{ COTACAO_MA_WINDOW_DAYS: "1e3" }, /COTACAO_MA_WINDOW_DAYS must be a whole number of days from 1 to 3650, .* like "20,BTC-BRL:10"; got "1e3"/],
+      [{ COTACAO_MA_WINDOW_DAYS: "0x10" }, /COTACAO_MA_WINDOW_DAYS .* got "0x10"/],
+      [{ COTACAO_MA_WINDOW_DAYS: "99999999999999999999" }, /COTACAO_MA_WINDOW_DAYS .* got "99999999999999999999"/],
+      [{ COTACAO_MA_MIN_POINTS: "Infinity" }, /COTACAO_MA_MIN_POINTS .* got "Infinity"/],
+      [{ COTACAO_ALERT_THRESHOLD_PCT: "abc" }, /like "3,BTC-BRL:8"; got "abc"$/],
+      [{ COTACAO_STALE_AFTER: "400d" }, /COTACAO_STALE_AFTER must be a duration from 1m to 30d/],
+      [{ COTACAO_STALE_AFTER: "1ms" }, /COTACAO_STALE_AFTER must be a duration from 1m to 30d/],
       [{ ALERT_WEBHOOK_URLS: "https://hooks.example/ok,ftp://secret-token@x" }, /ALERT_WEBHOOK_URLS .* URL number 2 is not one/],
     ];
     for (const [env, message] of cases) {
