@@ -143,20 +143,34 @@ export function maskUrl(url: string): string {
 export interface ConnectOptions {
   /** Pool size; the scripts need few connections. */
   max?: number;
+  /**
+   * Receives the one-line notice that the embedded server's cluster was just created (first use
+   * only). connect() writes it to stderr unless given another writer; connectUrl() ignores it.
+   */
+  notice?: (line: string) => void;
 }
+
+const writeToStderr = (line: string) => void process.stderr.write(`${line}\n`);
 
 /**
  * Opens a connection pool to cotacao's database: `DATABASE_URL` when set, else the embedded
  * server, started on first use and left running for the next process.
  */
 export async function connect(config: DatabaseConfig = databaseConfig(), options: ConnectOptions = {}): Promise<Sql> {
-  const url = config.databaseUrl ?? (await embeddedServerUrl(config.dataDir));
+  const url = config.databaseUrl ?? (await embeddedServerUrl(config.dataDir, options.notice ?? writeToStderr));
   return connectUrl(url, options);
 }
 
-async function embeddedServerUrl(dataDir: string): Promise<string> {
-  const server = (await runningEmbeddedServer(dataDir)) ?? (await startEmbeddedServer(dataDir)).server;
+async function embeddedServerUrl(dataDir: string, notice: (line: string) => void): Promise<string> {
+  const server =
+    (await runningEmbeddedServer(dataDir)) ??
+    (await startEmbeddedServer(dataDir, { onCreated: () => notice(createdNotice(dataDir)) })).server;
   return server.url;
+}
+
+/** What a person sees once, when the first use of the database created the embedded cluster. */
+export function createdNotice(dataDir: string): string {
+  return `Created a PostgreSQL cluster in ${relativeToProject(dataDir)} and left its server running; "bun database.ts stop" stops it`;
 }
 
 /** Opens a connection pool to the server `url` names (libpq's `?host=/socket/dir` included). */
@@ -226,7 +240,14 @@ export function isInitialised(dataDir: string): boolean {
  */
 export async function startEmbeddedServer(
   dataDir: string,
-  { settings = {} }: { settings?: Record<string, string> } = {},
+  {
+    settings = {},
+    onCreated,
+  }: {
+    settings?: Record<string, string>;
+    /** Called once the server runs on a cluster this call created (never on later starts). */
+    onCreated?: (server: EmbeddedServer) => void;
+  } = {},
 ): Promise<{ server: EmbeddedServer; started: boolean; initialised: boolean }> {
   const running = await runningEmbeddedServer(dataDir);
   if (running) return { server: running, started: false, initialised: false };
@@ -242,6 +263,7 @@ export async function startEmbeddedServer(
       initialised = true;
     }
     const server = await launchServer(dataDir, binaries, osUser, settings);
+    if (initialised) onCreated?.(server);
     return { server, started: true, initialised };
   });
 }

@@ -3,7 +3,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { PROJECT_DIR, connectUrl, runningEmbeddedServer, stopEmbeddedServer } from "../database.ts";
+import { DEFAULT_DATA_DIR, PROJECT_DIR, connectUrl, createdNotice, runningEmbeddedServer, stopEmbeddedServer } from "../database.ts";
 import { runScript } from "./support/cli.ts";
 import { makeTempDir } from "./support/database.ts";
 
@@ -68,6 +68,27 @@ describe("bun database.ts with the embedded server", () => {
     const after = await cli(["status"], env);
     expect(after.code).toBe(3);
     expect(after.stdout).toContain("server: stopped");
+  });
+
+  test("the first script to create it says so once on stderr, with how to stop it; later runs say nothing", async () => {
+    const { dataDir } = await serverDir();
+    const env = { COTACAO_DATA_DIR: dataDir };
+    const first = await cli(["migrate"], env);
+    expect(first.code).toBe(0);
+    expect(first.stderr.trim().split("\n")).toEqual([
+      `Created a PostgreSQL cluster in ${dataDir} and left its server running; "bun database.ts stop" stops it`,
+    ]);
+    const second = await runScript("monitor.ts", [], { env });
+    expect(second.stderr).not.toContain("Created a PostgreSQL cluster");
+    expect(second.stderr).toContain("No quote stored");
+    await stopEmbeddedServer(dataDir);
+    const restarted = await cli(["migrate"], env);
+    expect(restarted.code).toBe(0);
+    expect(restarted.stderr).toBe("");
+  });
+
+  test("the creation notice names the data folder relative to the project when it is inside it", () => {
+    expect(createdNotice(DEFAULT_DATA_DIR)).toStartWith("Created a PostgreSQL cluster in .data/postgres and left");
   });
 
   test("two processes starting it at once: exactly one starts it, both can use it", async () => {
