@@ -181,6 +181,6 @@ describe("bun database.ts with DATABASE_URL", () => {
   test("an unknown command is bad usage, exit 2", async () => {
     const result = await cli(["frobnicate"], {});
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain("status, start, stop, migrate or url");
+    expect(result.stderr).toContain("status, start, stop, migrate, url, dump or restore");
   });
 });
