@@ -48,6 +48,8 @@ const POLL_MS = 20;
 const COPY_LINES_PER_WRITE = 5_000;
 const MIGRATION_FILE = /^(\d{3})_([a-z0-9_]+)\.sql$/;
 
+// The only variables of the caller's environment the embedded server sees (see serverEnv()).
+const SERVER_ENV_PASSED = ["PATH", "TZ", "TMPDIR", "LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH", "DYLD_FALLBACK_LIBRARY_PATH"];
 // Appended to postgresql.conf of the embedded cluster.
 const EMBEDDED_SERVER_SETTINGS = `
 # cotacao: an embedded server for local clients only. No TCP: clients use the Unix socket in
@@ -146,9 +148,19 @@ function isPostgresUrl(url: string): boolean {
   }
 }
 
-/** The URL with any password replaced by `***`, safe to print. */
+/**
+ * The URL with its password replaced by `***`, safe to print; parsed or not. The user info runs
+ * to the last "@": people write passwords with "/", "#", "?" or "@" unescaped, and a URL parser
+ * would then take part of the password for the host or the path. Masking too much (an "@" later
+ * in the URL) is the safe way to be wrong.
+ */
 export function maskUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/?#@]*:)[^@/?#]*@/i, "$1***@");
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0];
+  if (!scheme) return url;
+  const at = url.lastIndexOf("@");
+  const colon = url.indexOf(":", scheme.length);
+  if (at < scheme.length || colon < 0 || colon > at) return url;
+  return `${url.slice(0, colon + 1)}***${url.slice(at)}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -464,13 +476,17 @@ function runServerTool(
   });
 }
 
-/** The server must not pick up the client's PG* settings or a locale we did not ask for. */
+/**
+ * The server (and initdb) get only what they need, never the caller's environment: it would sit
+ * in /proc/<pid>/environ for the server's lifetime, tokens and webhook URLs included, and PG* or
+ * LC_* settings would change how the cluster is made.
+ */
 function serverEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (value !== undefined && !key.startsWith("PG") && !key.startsWith("LC_")) env[key] = value;
+  const env: Record<string, string> = { LC_ALL: "C", LANG: "C" };
+  for (const key of SERVER_ENV_PASSED) {
+    const value = process.env[key];
+    if (value !== undefined) env[key] = value;
   }
-  env.LC_ALL = "C";
   return env;
 }
 

@@ -91,6 +91,24 @@ describe("bun database.ts with the embedded server", () => {
     expect(createdNotice(DEFAULT_DATA_DIR)).toStartWith("Created a PostgreSQL cluster in .data/postgres and left");
   });
 
+  test("the server does not inherit the caller's environment: no token, webhook URL or PG password in its environ", async () => {
+    const { dataDir } = await serverDir();
+    const secrets = {
+      AWESOMEAPI_TOKEN: "token-secret-1234",
+      ALERT_WEBHOOK_URLS: "http://127.0.0.1:9/hook-secret-5678",
+      PGPASSWORD: "pg-secret-9012",
+    };
+    const start = await cli(["start"], { COTACAO_DATA_DIR: dataDir, ...secrets });
+    expect(start.code).toBe(0);
+    const server = await runningEmbeddedServer(dataDir);
+    const environ = (await readFile(`/proc/${server!.pid}/environ`, "utf8")).split("\0");
+    expect(environ).toContain("LC_ALL=C");
+    for (const [name, value] of Object.entries(secrets)) {
+      expect(environ.join("\n")).not.toContain(name);
+      expect(environ.join("\n")).not.toContain(value);
+    }
+  });
+
   test("two processes starting it at once: exactly one starts it, both can use it", async () => {
     const { dataDir } = await serverDir();
     const env = { COTACAO_DATA_DIR: dataDir };

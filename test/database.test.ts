@@ -77,6 +77,15 @@ describe("maskUrl()", () => {
     );
   });
 
+  test("masks a password holding /, #, ? or @ entirely, parsable URL or not", () => {
+    for (const password of ["pa/ss", "pa#ss", "pa?ss", "p@ss", "a/b#c?d@e", "123/abc"]) {
+      const masked = maskUrl(`postgres://app:${password}@db.example:5432/quotes`);
+      expect(masked).toBe("postgres://app:***@db.example:5432/quotes");
+    }
+    expect(maskUrl("postgres://app:p@ss w/rd@db:99999/x")).toBe("postgres://app:***@db:99999/x");
+    expect(maskUrl("https://user:t0k/en@api.example/json")).toBe("https://user:***@api.example/json");
+  });
+
   test("leaves URLs without a password alone", () => {
     expect(maskUrl("postgresql://cotacao@localhost/cotacao?host=/tmp/pg")).toBe(
       "postgresql://cotacao@localhost/cotacao?host=/tmp/pg",
