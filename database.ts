@@ -18,8 +18,8 @@ import {
   readdirSync,
   writeSync,
 } from "node:fs";
-import { chmod, chown, mkdir, open, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { chown, mkdir, mkdtemp, open, readFile, rename, rm, rmdir, stat, writeFile } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
 import { Readable, pipeline as streamPipeline } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { tmpdir } from "node:os";
@@ -43,6 +43,8 @@ const SERVER_STOP_TIMEOUT_MS = 60_000;
 const START_LOCK_TIMEOUT_MS = 120_000;
 // sun_path holds 104 bytes on macOS, 108 on Linux; PostgreSQL also needs room for ".lock".
 const MAX_SOCKET_PATH = 100;
+// Socket folders made in the temp dir when the data folder's path is too long for a socket.
+const SOCKET_DIR_PREFIX = "cotacao-pg-";
 const POLL_MS = 20;
 // Lines of COPY text sent to the server per write.
 const COPY_LINES_PER_WRITE = 5_000;
@@ -309,6 +311,7 @@ export async function stopEmbeddedServer(dataDir: string): Promise<boolean> {
     }
     await Bun.sleep(POLL_MS);
   }
+  await removeSocketDirectory(dataDir, pidFile.socketDir);
   return true;
 }
 
@@ -554,15 +557,35 @@ async function prepareServerLog(dataDir: string, osUser: OsUser | null): Promise
   return serverLog;
 }
 
-/** The data directory itself, unless its path is too long for a socket; then a private folder in the temp dir. */
+/**
+ * The data directory itself, unless its path is too long for a socket; then a new private folder
+ * in the temp dir, made by mkdtemp: a random name nobody can plant a symlink or a folder at
+ * beforehand (a predictable name was followed through a planted link, and the link's target
+ * chowned, by a start as root). Clients find it in postmaster.pid; stop removes it.
+ */
 async function socketDirectory(dataDir: string, osUser: OsUser | null): Promise<string> {
   if (`${dataDir}/.s.PGSQL.${EMBEDDED_PORT}`.length <= MAX_SOCKET_PATH) return dataDir;
   const hash = createHash("sha256").update(dataDir).digest("hex").slice(0, 12);
-  const dir = join(tmpdir(), `cotacao-pg-${hash}`);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  await chmod(dir, 0o700);
+  const dir = await mkdtemp(join(tmpdir(), `${SOCKET_DIR_PREFIX}${hash}-`));
+  if (`${dir}/.s.PGSQL.${EMBEDDED_PORT}`.length > MAX_SOCKET_PATH) {
+    await rmdir(dir);
+    throw new DatabaseError(
+      "EMBEDDED_START",
+      `Cannot start the embedded PostgreSQL: both its data folder and the temp folder ${tmpdir()} make socket paths over ${MAX_SOCKET_PATH} bytes; set COTACAO_DATA_DIR or TMPDIR to a shorter path`,
+    );
+  }
+  // mkdtemp made it 0700 and ours; under root it becomes the server user's.
   if (osUser) await chown(dir, osUser.uid, osUser.gid);
   return dir;
+}
+
+/** Removes a socket folder socketDirectory() made, once the server has left it empty. */
+async function removeSocketDirectory(dataDir: string, socketDir: string): Promise<void> {
+  if (socketDir === dataDir || !basename(socketDir).startsWith(SOCKET_DIR_PREFIX) || dirname(socketDir) !== tmpdir()) return;
+  await rmdir(socketDir).catch((error: NodeJS.ErrnoException) => {
+    // Not empty (a server killed with -9 leaves its socket behind) or already gone: leave it.
+    if (error.code !== "ENOTEMPTY" && error.code !== "ENOENT") throw error;
+  });
 }
 
 interface PostmasterPid {

@@ -1,8 +1,11 @@
 // The embedded server, driven through `bun database.ts` in separate processes, as cron, the
 // monitor and the dashboard would.
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { chmod, lstat, mkdir, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { DEFAULT_DATA_DIR, PROJECT_DIR, connectUrl, createdNotice, runningEmbeddedServer, stopEmbeddedServer } from "../database.ts";
 import { runScript } from "./support/cli.ts";
 import { makeTempDir } from "./support/database.ts";
@@ -106,6 +109,42 @@ describe("bun database.ts with the embedded server", () => {
     for (const [name, value] of Object.entries(secrets)) {
       expect(environ.join("\n")).not.toContain(name);
       expect(environ.join("\n")).not.toContain(value);
+    }
+  });
+
+  test("a long data path's socket folder: a symlink planted at the old predictable name is left alone, stop removes the folder", async () => {
+    const { root } = await serverDir();
+    const dataDir = join(root, "a-folder-name-long-enough-that-the-socket-path-passes-the-limit-of-sun-path", "pg");
+    dirs.push(dirname(dataDir));
+    const predicted = join(tmpdir(), `cotacao-pg-${createHash("sha256").update(dataDir).digest("hex").slice(0, 12)}`);
+    const target = join(root, "not-yours");
+    await mkdir(target, { mode: 0o755 });
+    await chmod(target, 0o755);
+    await symlink(target, predicted);
+    try {
+      const before = await stat(target);
+      const start = await cli(["start"], { COTACAO_DATA_DIR: dataDir });
+      expect(start.stderr).toBe("");
+      expect(start.code).toBe(0);
+      const after = await stat(target);
+      expect([after.uid, after.gid, after.mode]).toEqual([before.uid, before.gid, before.mode]);
+      expect(await readdir(target)).toEqual([]);
+      const server = await runningEmbeddedServer(dataDir);
+      expect(server!.socketDir).not.toBe(predicted);
+      expect(dirname(server!.socketDir)).toBe(tmpdir());
+      const socketDir = await lstat(server!.socketDir);
+      expect(socketDir.isDirectory() && !socketDir.isSymbolicLink()).toBe(true);
+      expect(socketDir.mode & 0o777).toBe(0o700);
+      const sql = connectUrl(server!.url, { max: 1 });
+      try {
+        expect([...(await sql`select 1 as one`)]).toEqual([{ one: 1 }]);
+      } finally {
+        await sql.end({ timeout: 5 });
+      }
+      expect((await cli(["stop"], { COTACAO_DATA_DIR: dataDir })).code).toBe(0);
+      expect(existsSync(server!.socketDir)).toBe(false);
+    } finally {
+      await rm(predicted, { force: true });
     }
   });
 
