@@ -41,6 +41,8 @@ const SERVER_OS_USER_WHEN_ROOT = "postgres";
 const SERVER_START_TIMEOUT_MS = 60_000;
 const SERVER_STOP_TIMEOUT_MS = 60_000;
 const START_LOCK_TIMEOUT_MS = 120_000;
+// A start lock file that names no process is stale once this old.
+const UNREADABLE_LOCK_STALE_MS = 5_000;
 // sun_path holds 104 bytes on macOS, 108 on Linux; PostgreSQL also needs room for ".lock".
 const MAX_SOCKET_PATH = 100;
 // Socket folders made in the temp dir when the data folder's path is too long for a socket.
@@ -362,6 +364,10 @@ async function withStartLock<T>(dataDir: string, fn: () => Promise<T>): Promise<
       const fd = openSync(lockPath, fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_WRONLY, 0o644);
       try {
         writeSync(fd, `${process.pid}\n`);
+      } catch (error) {
+        // Disk full: an empty lock file would only hold up the next start; take it away.
+        await rm(lockPath, { force: true });
+        throw error;
       } finally {
         closeSync(fd);
       }
@@ -381,10 +387,17 @@ async function withStartLock<T>(dataDir: string, fn: () => Promise<T>): Promise<
       await rm(lockPath, { force: true });
       continue;
     }
+    // One without a pid (its writer ran out of disk, or died between creating and writing it)
+    // is stale too, once older than any writer takes to write a line.
+    const age = Date.now() - ((await stat(lockPath).catch(() => null))?.mtimeMs ?? Date.now());
+    if (!(Number.isInteger(holder) && holder > 0) && age > UNREADABLE_LOCK_STALE_MS) {
+      await rm(lockPath, { force: true });
+      continue;
+    }
     if (Date.now() > deadline) {
       throw new DatabaseError(
         "EMBEDDED_LOCK",
-        `Cannot start the embedded PostgreSQL: process ${holder} has been starting it for over ${START_LOCK_TIMEOUT_MS / 1000} s; if no such process runs, remove ${lockPath}`,
+        `Cannot start the embedded PostgreSQL: ${Number.isInteger(holder) ? `process ${holder}` : "another process"} has been starting it for over ${START_LOCK_TIMEOUT_MS / 1000} s; if no such process runs, remove ${lockPath}`,
       );
     }
     await Bun.sleep(POLL_MS * 2);

@@ -3,7 +3,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { chmod, lstat, mkdir, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
+import { chmod, lstat, mkdir, readdir, readFile, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { DEFAULT_DATA_DIR, PROJECT_DIR, connectUrl, createdNotice, runningEmbeddedServer, stopEmbeddedServer } from "../database.ts";
@@ -146,6 +146,20 @@ describe("bun database.ts with the embedded server", () => {
     } finally {
       await rm(predicted, { force: true });
     }
+  });
+
+  test("an empty start lock left by a full disk does not hold up the next start", async () => {
+    const { dataDir } = await serverDir();
+    const lock = `${dataDir}.lock`;
+    await writeFile(lock, "");
+    const aMinuteAgo = new Date(Date.now() - 60_000);
+    await utimes(lock, aMinuteAgo, aMinuteAgo);
+    const began = performance.now();
+    const start = await cli(["start"], { COTACAO_DATA_DIR: dataDir });
+    expect(start.code).toBe(0);
+    expect(start.stdout).toContain("created and started");
+    expect(performance.now() - began).toBeLessThan(30_000);
+    expect(existsSync(lock)).toBe(false);
   });
 
   test("two processes starting it at once: exactly one starts it, both can use it", async () => {
