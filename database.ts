@@ -194,7 +194,7 @@ export async function connect(config: DatabaseConfig = databaseConfig(), options
 async function embeddedServerUrl(dataDir: string, notice: (line: string) => void): Promise<string> {
   const server =
     (await runningEmbeddedServer(dataDir)) ??
-    (await startEmbeddedServer(dataDir, { onCreated: () => notice(createdNotice(dataDir)) })).server;
+    (await startEmbeddedServer(dataDir, { notice })).server;
   return server.url;
 }
 
@@ -272,11 +272,14 @@ export async function startEmbeddedServer(
   dataDir: string,
   {
     settings = {},
-    onCreated,
+    notice,
   }: {
     settings?: Record<string, string>;
-    /** Called once the server runs on a cluster this call created (never on later starts). */
-    onCreated?: (server: EmbeddedServer) => void;
+    /**
+     * Receives a line for the person running the program when this call created the cluster
+     * (never on later starts), or recreated a database missing from it.
+     */
+    notice?: (line: string) => void;
   } = {},
 ): Promise<{ server: EmbeddedServer; started: boolean; initialised: boolean }> {
   const running = await runningEmbeddedServer(dataDir);
@@ -293,9 +296,31 @@ export async function startEmbeddedServer(
       initialised = true;
     }
     const server = await launchServer(dataDir, binaries, osUser, settings);
-    if (initialised) onCreated?.(server);
+    if (initialised) notice?.(createdNotice(dataDir));
+    else if (await ensureDatabase(server)) {
+      notice?.(`The embedded PostgreSQL in ${relativeToProject(dataDir)} had no "${EMBEDDED_DATABASE}" database (its first start was interrupted); created it empty`);
+    }
     return { server, started: true, initialised };
   });
+}
+
+/**
+ * Creates cotacao's database in a cluster that lacks it: one whose first start was cut short
+ * by an older cotacao, which could leave the cluster without it. Returns whether it did.
+ */
+async function ensureDatabase(server: EmbeddedServer): Promise<boolean> {
+  const maintenance = new URL(server.url);
+  maintenance.pathname = "/postgres";
+  const sql = connectUrl(maintenance.toString(), { max: 1 });
+  try {
+    const [row] = await sql<{ present: boolean }[]>`
+      select exists (select 1 from pg_database where datname = ${EMBEDDED_DATABASE}) as present`;
+    if (row?.present) return false;
+    await sql`create database ${sql(EMBEDDED_DATABASE)}`;
+    return true;
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
 }
 
 /** Stops the embedded server in `dataDir` (fast shutdown: clients are disconnected). Returns false if it was not running. */
@@ -444,6 +469,15 @@ async function initialiseCluster(dataDir: string, binaries: ServerBinaries, osUs
     osUser,
     "create the cotacao database",
     `create database ${EMBEDDED_DATABASE};\n`,
+  );
+  // Single-user mode reports a failed statement (disk full, say) and still exits 0; connecting to
+  // the new database is the proof that it exists. Until then the cluster stays in the staging folder.
+  await runServerTool(
+    binaries.postgres,
+    ["--single", "-D", staging, "-c", "log_min_messages=warning", EMBEDDED_DATABASE],
+    osUser,
+    "create the cotacao database",
+    "select 1;\n",
   );
   await writeFile(join(staging, "postgresql.conf"), EMBEDDED_SERVER_SETTINGS, { flag: "a" });
   if (osUser) await chown(join(staging, "postgresql.conf"), osUser.uid, osUser.gid);
@@ -1660,6 +1694,9 @@ export async function main(args: string[]): Promise<number> {
 export function errorLine(error: unknown): string {
   if (error instanceof DatabaseError) return error.message;
   const message = error instanceof Error ? error.message : String(error);
+  if ((error as { code?: unknown }).code === "3D000") {
+    return `Cannot connect: ${message.split("\n")[0]}; if it is the embedded server, run "bun database.ts stop" and try again (the next start creates it), else create it on your server (createdb)`;
+  }
   return `Cannot complete the database operation: ${message.split("\n")[0]}`;
 }
 

@@ -162,6 +162,30 @@ describe("bun database.ts with the embedded server", () => {
     expect(existsSync(lock)).toBe(false);
   });
 
+  test("a cluster left without its database by an interrupted first start gets it back at the next start, and says so", async () => {
+    const { dataDir } = await serverDir();
+    const env = { COTACAO_DATA_DIR: dataDir };
+    expect((await cli(["start"], env)).code).toBe(0);
+    const server = await runningEmbeddedServer(dataDir);
+    const maintenance = new URL(server!.url);
+    maintenance.pathname = "/postgres";
+    const admin = connectUrl(maintenance.toString(), { max: 1 });
+    try {
+      await admin`drop database cotacao with (force)`;
+    } finally {
+      await admin.end({ timeout: 5 });
+    }
+    const broken = await runScript("monitor.ts", [], { env });
+    expect(broken.code).toBe(1);
+    expect(broken.stderr).toContain(`database "cotacao" does not exist; if it is the embedded server, run "bun database.ts stop"`);
+    expect((await cli(["stop"], env)).code).toBe(0);
+
+    const repaired = await cli(["migrate"], env);
+    expect(repaired.code).toBe(0);
+    expect(repaired.stderr.trim()).toBe(`The embedded PostgreSQL in ${dataDir} had no "cotacao" database (its first start was interrupted); created it empty`);
+    expect(repaired.stdout).toContain("applied");
+  });
+
   test("two processes starting it at once: exactly one starts it, both can use it", async () => {
     const { dataDir } = await serverDir();
     const env = { COTACAO_DATA_DIR: dataDir };
