@@ -244,7 +244,7 @@ interface OsUser {
 /** The embedded server in `dataDir` if it is up and accepting connections, else null. Cheap: reads one file. */
 export async function runningEmbeddedServer(dataDir: string): Promise<EmbeddedServer | null> {
   const pidFile = await readPostmasterPid(dataDir);
-  if (!pidFile || pidFile.status !== "ready" || !isPostmasterAlive(pidFile.pid)) return null;
+  if (!pidFile || pidFile.status !== "ready" || !isPostmasterAlive(pidFile.pid, dataDir)) return null;
   return {
     pid: pidFile.pid,
     dataDir,
@@ -326,10 +326,10 @@ async function ensureDatabase(server: EmbeddedServer): Promise<boolean> {
 /** Stops the embedded server in `dataDir` (fast shutdown: clients are disconnected). Returns false if it was not running. */
 export async function stopEmbeddedServer(dataDir: string): Promise<boolean> {
   const pidFile = await readPostmasterPid(dataDir);
-  if (!pidFile || !isPostmasterAlive(pidFile.pid)) return false;
+  if (!pidFile || !isPostmasterAlive(pidFile.pid, dataDir)) return false;
   process.kill(pidFile.pid, "SIGINT");
   const deadline = Date.now() + SERVER_STOP_TIMEOUT_MS;
-  while (isPostmasterAlive(pidFile.pid)) {
+  while (isPostmasterAlive(pidFile.pid, dataDir)) {
     if (Date.now() > deadline) {
       throw new DatabaseError(
         "EMBEDDED_STOP",
@@ -669,7 +669,7 @@ async function removeStaleLockFiles(dataDir: string, socketDir: string): Promise
     [`${socket}.lock`, [socket]],
   ] as const) {
     const pid = Number.parseInt(await readFile(lockFile, "utf8").catch(() => ""), 10);
-    if (Number.isInteger(pid) && !isPostmasterAlive(pid)) {
+    if (Number.isInteger(pid) && !isPostmasterAlive(pid, dataDir)) {
       for (const path of [lockFile, ...alsoRemove]) await rm(path, { force: true });
     }
   }
@@ -685,16 +685,32 @@ function isProcessAlive(pid: number): boolean {
   }
 }
 
-function isPostmasterAlive(pid: number): boolean {
+/**
+ * Whether `pid` is the postmaster of the cluster in `dataDir`. After a kill -9 the pid in a
+ * stale postmaster.pid may belong to any process by now, another PostgreSQL's included: its
+ * name is not enough, its command line must name this data directory (we start it with -D).
+ */
+function isPostmasterAlive(pid: number, dataDir: string): boolean {
   if (!isProcessAlive(pid)) return false;
+  let stat: string;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // A zombie (state Z) has exited; the name must be postgres, or the pid was reused.
-    const match = /^\d+ \((.*)\) (\S)/.exec(stat);
-    return match?.[1] === "postgres" && match[2] !== "Z";
+    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   } catch {
-    return true; // no /proc (macOS): trust kill(0)
+    // No /proc (macOS): ask ps for its command line.
+    const ps = spawnSync("ps", ["-p", String(pid), "-o", "command="], { encoding: "utf8" });
+    return ps.status === 0 && ps.stdout.includes(` -D ${dataDir} `);
   }
+  // A zombie (state Z) has exited; the name must be postgres, or the pid was reused.
+  const match = /^\d+ \((.*)\) (\S)/.exec(stat);
+  if (match?.[1] !== "postgres" || match[2] === "Z") return false;
+  let args: string[];
+  try {
+    args = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return false; // it exited just now
+    throw error;
+  }
+  return args.some((arg, index) => arg === "-D" && args[index + 1] === dataDir);
 }
 
 function lastLines(text: string, count = 3): string {
@@ -1555,7 +1571,12 @@ async function statusCommand(config: DatabaseConfig): Promise<number> {
     const server = await runningEmbeddedServer(config.dataDir);
     console.log(`database: embedded PostgreSQL in ${config.dataDir}`);
     if (!server) {
-      console.log(isInitialised(config.dataDir) ? "server: stopped" : "server: not created yet (created on first use)");
+      const pidFile = await readPostmasterPid(config.dataDir);
+      const stale =
+        pidFile && isProcessAlive(pidFile.pid)
+          ? ` (postmaster.pid names process ${pidFile.pid}, which is not this server: the file was left by a server that was killed; the next start replaces it)`
+          : "";
+      console.log(isInitialised(config.dataDir) ? `server: stopped${stale}` : "server: not created yet (created on first use)");
       return 3;
     }
     console.log(`server: running, pid ${server.pid}, socket ${server.socketDir}`);

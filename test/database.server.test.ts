@@ -3,7 +3,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { chmod, lstat, mkdir, readdir, readFile, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
+import { chmod, cp, lstat, mkdir, readdir, readFile, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { DEFAULT_DATA_DIR, PROJECT_DIR, connectUrl, createdNotice, runningEmbeddedServer, stopEmbeddedServer } from "../database.ts";
@@ -184,6 +184,32 @@ describe("bun database.ts with the embedded server", () => {
     expect(repaired.code).toBe(0);
     expect(repaired.stderr.trim()).toBe(`The embedded PostgreSQL in ${dataDir} had no "cotacao" database (its first start was interrupted); created it empty`);
     expect(repaired.stdout).toContain("applied");
+  });
+
+  test("a stale postmaster.pid naming another live postgres process: status says stopped and why, start starts it", async () => {
+    const { root, dataDir } = await serverDir();
+    const env = { COTACAO_DATA_DIR: dataDir };
+    expect((await cli(["start"], env)).code).toBe(0);
+    expect((await cli(["stop"], env)).code).toBe(0);
+    // Another process called postgres now has the pid the file names (as after a kill -9 and a reboot).
+    await mkdir(join(root, "bin"));
+    const impostor = join(root, "bin", "postgres");
+    await cp(Bun.which("sleep")!, impostor);
+    const other = Bun.spawn([impostor, "300"]);
+    try {
+      await writeFile(join(dataDir, "postmaster.pid"), `${other.pid}\n${dataDir}\n1700000000\n5432\n${dataDir}\n\n 0 0\nready   \n`);
+      const status = await cli(["status"], env);
+      expect(status.code).toBe(3);
+      expect(status.stdout).toContain(`server: stopped (postmaster.pid names process ${other.pid}, which is not this server`);
+      const start = await cli(["start"], env);
+      expect(start.stderr).toBe("");
+      expect(start.code).toBe(0);
+      expect(start.stdout).toMatch(/started \(pid \d+/);
+      expect((await runningEmbeddedServer(dataDir))?.pid).not.toBe(other.pid);
+      expect(other.exitCode).toBeNull(); // nobody signalled it
+    } finally {
+      other.kill();
+    }
   });
 
   test("two processes starting it at once: exactly one starts it, both can use it", async () => {
