@@ -48,6 +48,7 @@ const MAX_SOCKET_PATH = 100;
 // Socket folders made in the temp dir when the data folder's path is too long for a socket.
 const SOCKET_DIR_PREFIX = "cotacao-pg-";
 const POLL_MS = 20;
+const DEFAULT_CONNECT_TIMEOUT_SECONDS = 10;
 // Lines of COPY text sent to the server per write.
 const COPY_LINES_PER_WRITE = 5_000;
 const MIGRATION_FILE = /^(\d{3})_([a-z0-9_]+)\.sql$/;
@@ -178,6 +179,11 @@ export interface ConnectOptions {
    * only). connect() writes it to stderr unless given another writer; connectUrl() ignores it.
    */
   notice?: (line: string) => void;
+  /**
+   * Seconds to wait for a new connection to be ready (TCP, TLS and the server's first answer)
+   * before failing with CONNECT_TIMEOUT; default 10.
+   */
+  connectTimeoutSeconds?: number;
 }
 
 const writeToStderr = (line: string) => void process.stderr.write(`${line}\n`);
@@ -204,7 +210,10 @@ export function createdNotice(dataDir: string): string {
 }
 
 /** Opens a connection pool to the server `url` names (libpq's `?host=/socket/dir` included). */
-export function connectUrl(url: string, { max = 4 }: ConnectOptions = {}): Sql {
+export function connectUrl(
+  url: string,
+  { max = 4, connectTimeoutSeconds = DEFAULT_CONNECT_TIMEOUT_SECONDS }: ConnectOptions = {},
+): Sql {
   // postgres.js does not understand libpq's `?host=/socket/dir`; the embedded server's URL uses it.
   const parsed = new URL(url);
   const socketDir = parsed.searchParams.get("host");
@@ -212,6 +221,8 @@ export function connectUrl(url: string, { max = 4 }: ConnectOptions = {}): Sql {
   return postgres(parsed.toString(), {
     ...(socketDir ? { host: socketDir } : {}),
     max,
+    // A server that accepts the connection and never answers must not hang a run for minutes.
+    connect_timeout: connectTimeoutSeconds,
     onnotice: () => {},
     connection: { application_name: "cotacao" },
   });
@@ -1715,6 +1726,9 @@ export async function main(args: string[]): Promise<number> {
 export function errorLine(error: unknown): string {
   if (error instanceof DatabaseError) return error.message;
   const message = error instanceof Error ? error.message : String(error);
+  if ((error as { code?: unknown }).code === "CONNECT_TIMEOUT") {
+    return `Cannot connect to PostgreSQL: no answer within the connect timeout (${message.split("\n")[0]}); check that the server is up and that DATABASE_URL names it`;
+  }
   if ((error as { code?: unknown }).code === "3D000") {
     return `Cannot connect: ${message.split("\n")[0]}; if it is the embedded server, run "bun database.ts stop" and try again (the next start creates it), else create it on your server (createdb)`;
   }
