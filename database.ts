@@ -1610,7 +1610,7 @@ async function startCommand(config: DatabaseConfig): Promise<number> {
     return 0;
   }
   const began = performance.now();
-  const { server, started, initialised } = await startEmbeddedServer(config.dataDir);
+  const { server, started, initialised } = await startEmbeddedServer(config.dataDir, { notice: console.error });
   const ms = Math.round(performance.now() - began);
   const what = initialised ? "created and started" : started ? "started" : "already running";
   console.log(`embedded PostgreSQL ${what} (pid ${server.pid}, ${config.dataDir}${started ? `, ${ms} ms` : ""})`);

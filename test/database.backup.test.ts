@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { gunzipSync, gzipSync } from "node:zlib";
 import {
   DatabaseError,
+  PROJECT_DIR,
   connectUrl,
   dumpToFile,
   readMigrations,
@@ -13,7 +14,7 @@ import {
   saveQuotes,
   type Sql,
 } from "../database.ts";
-import { runScript } from "./support/cli.ts";
+import { cleanEnv, runScript } from "./support/cli.ts";
 import { createTestDatabase, dropTestDatabase, makeTempDir } from "./support/database.ts";
 import { sampleQuote } from "./support/quotes.ts";
 
@@ -232,6 +233,31 @@ describe("bun database.ts dump and restore", () => {
     expect(again.code).toBe(1);
     expect(again.stderr.trim().split("\n")).toHaveLength(1);
     expect(again.stderr).toContain("already holds data");
+  });
+
+  test("dump - writes to stdout and restore - reads stdin, with the summary on stderr and stdout", async () => {
+    const source = await database(true);
+    await fill(source.sql);
+    const run = (args: string[], url: string, stdin?: Blob) =>
+      Bun.spawn([process.execPath, join(PROJECT_DIR, "database.ts"), ...args], {
+        env: cleanEnv({ DATABASE_URL: url }),
+        stdin: stdin ?? "ignore",
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+    const dump = run(["dump", "-"], source.url);
+    const [bytes, dumpErr, dumpCode] = await Promise.all([new Response(dump.stdout).arrayBuffer(), new Response(dump.stderr).text(), dump.exited]);
+    expect(dumpCode).toBe(0);
+    expect(dumpErr).toMatch(/^dumped \d+ rows .* to standard output/);
+    expect(gunzipSync(new Uint8Array(bytes)).toString("utf8")).toStartWith('{"format":"cotacao-dump"');
+
+    const target = await database(false);
+    const restore = run(["restore", "-"], target.url, new Blob([bytes]));
+    const [out, err, code] = await Promise.all([new Response(restore.stdout).text(), new Response(restore.stderr).text(), restore.exited]);
+    expect(err).toBe("");
+    expect(code).toBe(0);
+    expect(out).toContain("from standard input");
+    expect(await everyRow(target.sql)).toEqual(await everyRow(source.sql));
   });
 
   test("restore of a missing file and dump without a FILE are bad usage, exit 2", async () => {

@@ -124,7 +124,7 @@ describe("bun database.ts with the embedded server", () => {
     try {
       const before = await stat(target);
       const start = await cli(["start"], { COTACAO_DATA_DIR: dataDir });
-      expect(start.stderr).toBe("");
+      expect(start.stderr.trim()).toBe(createdNotice(dataDir));
       expect(start.code).toBe(0);
       const after = await stat(target);
       expect([after.uid, after.gid, after.mode]).toEqual([before.uid, before.gid, before.mode]);
