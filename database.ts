@@ -1,17 +1,29 @@
 /**
  * database.ts: every PostgreSQL connection cotacao makes, the schema migrations in `sql/`, the
- * queries the other scripts share, and the embedded server used when `DATABASE_URL` is not set.
+ * queries the other scripts share, dumps and restores, and the embedded server used when
+ * `DATABASE_URL` is not set.
  *
- * CLI: `bun database.ts status|start|stop|migrate|url` (see `--help`).
+ * CLI: `bun database.ts status|start|stop|migrate|url|dump|restore` (see `--help`).
  */
 import { spawn, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, constants as fsConstants, existsSync, openSync, readFileSync, readdirSync, writeSync } from "node:fs";
-import { chmod, chown, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
-import { Readable } from "node:stream";
+import {
+  closeSync,
+  constants as fsConstants,
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  writeSync,
+} from "node:fs";
+import { chown, mkdir, mkdtemp, open, readFile, rename, rm, rmdir, stat, writeFile } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
+import { Readable, pipeline as streamPipeline } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { tmpdir } from "node:os";
+import { createGunzip, createGzip } from "node:zlib";
 import postgres from "postgres";
 import * as v from "valibot";
 
@@ -29,13 +41,20 @@ const SERVER_OS_USER_WHEN_ROOT = "postgres";
 const SERVER_START_TIMEOUT_MS = 60_000;
 const SERVER_STOP_TIMEOUT_MS = 60_000;
 const START_LOCK_TIMEOUT_MS = 120_000;
+// A start lock file that names no process is stale once this old.
+const UNREADABLE_LOCK_STALE_MS = 5_000;
 // sun_path holds 104 bytes on macOS, 108 on Linux; PostgreSQL also needs room for ".lock".
 const MAX_SOCKET_PATH = 100;
+// Socket folders made in the temp dir when the data folder's path is too long for a socket.
+const SOCKET_DIR_PREFIX = "cotacao-pg-";
 const POLL_MS = 20;
+const DEFAULT_CONNECT_TIMEOUT_SECONDS = 10;
 // Lines of COPY text sent to the server per write.
 const COPY_LINES_PER_WRITE = 5_000;
 const MIGRATION_FILE = /^(\d{3})_([a-z0-9_]+)\.sql$/;
 
+// The only variables of the caller's environment the embedded server sees (see serverEnv()).
+const SERVER_ENV_PASSED = ["PATH", "TZ", "TMPDIR", "LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH", "DYLD_FALLBACK_LIBRARY_PATH"];
 // Appended to postgresql.conf of the embedded cluster.
 const EMBEDDED_SERVER_SETTINGS = `
 # cotacao: an embedded server for local clients only. No TCP: clients use the Unix socket in
@@ -60,6 +79,8 @@ export type DatabaseErrorCode =
   | "EMBEDDED_STOP"
   | "EMBEDDED_LOCK"
   | "MIGRATION"
+  | "DUMP"
+  | "RESTORE"
   | "LOCKED";
 
 /** A failure of cotacao's own database logic, with a message meant for the person running it. */
@@ -132,9 +153,19 @@ function isPostgresUrl(url: string): boolean {
   }
 }
 
-/** The URL with any password replaced by `***`, safe to print. */
+/**
+ * The URL with its password replaced by `***`, safe to print; parsed or not. The user info runs
+ * to the last "@": people write passwords with "/", "#", "?" or "@" unescaped, and a URL parser
+ * would then take part of the password for the host or the path. Masking too much (an "@" later
+ * in the URL) is the safe way to be wrong.
+ */
 export function maskUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/?#@]*:)[^@/?#]*@/i, "$1***@");
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0];
+  if (!scheme) return url;
+  const at = url.lastIndexOf("@");
+  const colon = url.indexOf(":", scheme.length);
+  if (at < scheme.length || colon < 0 || colon > at) return url;
+  return `${url.slice(0, colon + 1)}***${url.slice(at)}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -143,24 +174,46 @@ export function maskUrl(url: string): string {
 export interface ConnectOptions {
   /** Pool size; the scripts need few connections. */
   max?: number;
+  /**
+   * Receives the one-line notice that the embedded server's cluster was just created (first use
+   * only). connect() writes it to stderr unless given another writer; connectUrl() ignores it.
+   */
+  notice?: (line: string) => void;
+  /**
+   * Seconds to wait for a new connection to be ready (TCP, TLS and the server's first answer)
+   * before failing with CONNECT_TIMEOUT; default 10.
+   */
+  connectTimeoutSeconds?: number;
 }
+
+const writeToStderr = (line: string) => void process.stderr.write(`${line}\n`);
 
 /**
  * Opens a connection pool to cotacao's database: `DATABASE_URL` when set, else the embedded
  * server, started on first use and left running for the next process.
  */
 export async function connect(config: DatabaseConfig = databaseConfig(), options: ConnectOptions = {}): Promise<Sql> {
-  const url = config.databaseUrl ?? (await embeddedServerUrl(config.dataDir));
+  const url = config.databaseUrl ?? (await embeddedServerUrl(config.dataDir, options.notice ?? writeToStderr));
   return connectUrl(url, options);
 }
 
-async function embeddedServerUrl(dataDir: string): Promise<string> {
-  const server = (await runningEmbeddedServer(dataDir)) ?? (await startEmbeddedServer(dataDir)).server;
+async function embeddedServerUrl(dataDir: string, notice: (line: string) => void): Promise<string> {
+  const server =
+    (await runningEmbeddedServer(dataDir)) ??
+    (await startEmbeddedServer(dataDir, { notice })).server;
   return server.url;
 }
 
+/** What a person sees once, when the first use of the database created the embedded cluster. */
+export function createdNotice(dataDir: string): string {
+  return `Created a PostgreSQL cluster in ${relativeToProject(dataDir)} and left its server running; "bun database.ts stop" stops it`;
+}
+
 /** Opens a connection pool to the server `url` names (libpq's `?host=/socket/dir` included). */
-export function connectUrl(url: string, { max = 4 }: ConnectOptions = {}): Sql {
+export function connectUrl(
+  url: string,
+  { max = 4, connectTimeoutSeconds = DEFAULT_CONNECT_TIMEOUT_SECONDS }: ConnectOptions = {},
+): Sql {
   // postgres.js does not understand libpq's `?host=/socket/dir`; the embedded server's URL uses it.
   const parsed = new URL(url);
   const socketDir = parsed.searchParams.get("host");
@@ -168,6 +221,8 @@ export function connectUrl(url: string, { max = 4 }: ConnectOptions = {}): Sql {
   return postgres(parsed.toString(), {
     ...(socketDir ? { host: socketDir } : {}),
     max,
+    // A server that accepts the connection and never answers must not hang a run for minutes.
+    connect_timeout: connectTimeoutSeconds,
     onnotice: () => {},
     connection: { application_name: "cotacao" },
   });
@@ -223,7 +278,7 @@ interface OsUser {
 /** The embedded server in `dataDir` if it is up and accepting connections, else null. Cheap: reads one file. */
 export async function runningEmbeddedServer(dataDir: string): Promise<EmbeddedServer | null> {
   const pidFile = await readPostmasterPid(dataDir);
-  if (!pidFile || pidFile.status !== "ready" || !isPostmasterAlive(pidFile.pid)) return null;
+  if (!pidFile || pidFile.status !== "ready" || !isPostmasterAlive(pidFile.pid, dataDir)) return null;
   return {
     pid: pidFile.pid,
     dataDir,
@@ -249,7 +304,17 @@ export function isInitialised(dataDir: string): boolean {
  */
 export async function startEmbeddedServer(
   dataDir: string,
-  { settings = {} }: { settings?: Record<string, string> } = {},
+  {
+    settings = {},
+    notice,
+  }: {
+    settings?: Record<string, string>;
+    /**
+     * Receives a line for the person running the program when this call created the cluster
+     * (never on later starts), or recreated a database missing from it.
+     */
+    notice?: (line: string) => void;
+  } = {},
 ): Promise<{ server: EmbeddedServer; started: boolean; initialised: boolean }> {
   const running = await runningEmbeddedServer(dataDir);
   if (running) return { server: running, started: false, initialised: false };
@@ -265,17 +330,40 @@ export async function startEmbeddedServer(
       initialised = true;
     }
     const server = await launchServer(dataDir, binaries, osUser, settings);
+    if (initialised) notice?.(createdNotice(dataDir));
+    else if (await ensureDatabase(server)) {
+      notice?.(`The embedded PostgreSQL in ${relativeToProject(dataDir)} had no "${EMBEDDED_DATABASE}" database (its first start was interrupted); created it empty`);
+    }
     return { server, started: true, initialised };
   });
+}
+
+/**
+ * Creates cotacao's database in a cluster that lacks it: one whose first start was cut short
+ * by an older cotacao, which could leave the cluster without it. Returns whether it did.
+ */
+async function ensureDatabase(server: EmbeddedServer): Promise<boolean> {
+  const maintenance = new URL(server.url);
+  maintenance.pathname = "/postgres";
+  const sql = connectUrl(maintenance.toString(), { max: 1 });
+  try {
+    const [row] = await sql<{ present: boolean }[]>`
+      select exists (select 1 from pg_database where datname = ${EMBEDDED_DATABASE}) as present`;
+    if (row?.present) return false;
+    await sql`create database ${sql(EMBEDDED_DATABASE)}`;
+    return true;
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
 }
 
 /** Stops the embedded server in `dataDir` (fast shutdown: clients are disconnected). Returns false if it was not running. */
 export async function stopEmbeddedServer(dataDir: string): Promise<boolean> {
   const pidFile = await readPostmasterPid(dataDir);
-  if (!pidFile || !isPostmasterAlive(pidFile.pid)) return false;
+  if (!pidFile || !isPostmasterAlive(pidFile.pid, dataDir)) return false;
   process.kill(pidFile.pid, "SIGINT");
   const deadline = Date.now() + SERVER_STOP_TIMEOUT_MS;
-  while (isPostmasterAlive(pidFile.pid)) {
+  while (isPostmasterAlive(pidFile.pid, dataDir)) {
     if (Date.now() > deadline) {
       throw new DatabaseError(
         "EMBEDDED_STOP",
@@ -284,6 +372,7 @@ export async function stopEmbeddedServer(dataDir: string): Promise<boolean> {
     }
     await Bun.sleep(POLL_MS);
   }
+  await removeSocketDirectory(dataDir, pidFile.socketDir);
   return true;
 }
 
@@ -334,6 +423,10 @@ async function withStartLock<T>(dataDir: string, fn: () => Promise<T>): Promise<
       const fd = openSync(lockPath, fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_WRONLY, 0o644);
       try {
         writeSync(fd, `${process.pid}\n`);
+      } catch (error) {
+        // Disk full: an empty lock file would only hold up the next start; take it away.
+        await rm(lockPath, { force: true });
+        throw error;
       } finally {
         closeSync(fd);
       }
@@ -353,10 +446,17 @@ async function withStartLock<T>(dataDir: string, fn: () => Promise<T>): Promise<
       await rm(lockPath, { force: true });
       continue;
     }
+    // One without a pid (its writer ran out of disk, or died between creating and writing it)
+    // is stale too, once older than any writer takes to write a line.
+    const age = Date.now() - ((await stat(lockPath).catch(() => null))?.mtimeMs ?? Date.now());
+    if (!(Number.isInteger(holder) && holder > 0) && age > UNREADABLE_LOCK_STALE_MS) {
+      await rm(lockPath, { force: true });
+      continue;
+    }
     if (Date.now() > deadline) {
       throw new DatabaseError(
         "EMBEDDED_LOCK",
-        `Cannot start the embedded PostgreSQL: process ${holder} has been starting it for over ${START_LOCK_TIMEOUT_MS / 1000} s; if no such process runs, remove ${lockPath}`,
+        `Cannot start the embedded PostgreSQL: ${Number.isInteger(holder) ? `process ${holder}` : "another process"} has been starting it for over ${START_LOCK_TIMEOUT_MS / 1000} s; if no such process runs, remove ${lockPath}`,
       );
     }
     await Bun.sleep(POLL_MS * 2);
@@ -403,6 +503,15 @@ async function initialiseCluster(dataDir: string, binaries: ServerBinaries, osUs
     osUser,
     "create the cotacao database",
     `create database ${EMBEDDED_DATABASE};\n`,
+  );
+  // Single-user mode reports a failed statement (disk full, say) and still exits 0; connecting to
+  // the new database is the proof that it exists. Until then the cluster stays in the staging folder.
+  await runServerTool(
+    binaries.postgres,
+    ["--single", "-D", staging, "-c", "log_min_messages=warning", EMBEDDED_DATABASE],
+    osUser,
+    "create the cotacao database",
+    "select 1;\n",
   );
   await writeFile(join(staging, "postgresql.conf"), EMBEDDED_SERVER_SETTINGS, { flag: "a" });
   if (osUser) await chown(join(staging, "postgresql.conf"), osUser.uid, osUser.gid);
@@ -451,13 +560,17 @@ function runServerTool(
   });
 }
 
-/** The server must not pick up the client's PG* settings or a locale we did not ask for. */
+/**
+ * The server (and initdb) get only what they need, never the caller's environment: it would sit
+ * in /proc/<pid>/environ for the server's lifetime, tokens and webhook URLs included, and PG* or
+ * LC_* settings would change how the cluster is made.
+ */
 function serverEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (value !== undefined && !key.startsWith("PG") && !key.startsWith("LC_")) env[key] = value;
+  const env: Record<string, string> = { LC_ALL: "C", LANG: "C" };
+  for (const key of SERVER_ENV_PASSED) {
+    const value = process.env[key];
+    if (value !== undefined) env[key] = value;
   }
-  env.LC_ALL = "C";
   return env;
 }
 
@@ -525,15 +638,35 @@ async function prepareServerLog(dataDir: string, osUser: OsUser | null): Promise
   return serverLog;
 }
 
-/** The data directory itself, unless its path is too long for a socket; then a private folder in the temp dir. */
+/**
+ * The data directory itself, unless its path is too long for a socket; then a new private folder
+ * in the temp dir, made by mkdtemp: a random name nobody can plant a symlink or a folder at
+ * beforehand (a predictable name was followed through a planted link, and the link's target
+ * chowned, by a start as root). Clients find it in postmaster.pid; stop removes it.
+ */
 async function socketDirectory(dataDir: string, osUser: OsUser | null): Promise<string> {
   if (`${dataDir}/.s.PGSQL.${EMBEDDED_PORT}`.length <= MAX_SOCKET_PATH) return dataDir;
   const hash = createHash("sha256").update(dataDir).digest("hex").slice(0, 12);
-  const dir = join(tmpdir(), `cotacao-pg-${hash}`);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  await chmod(dir, 0o700);
+  const dir = await mkdtemp(join(tmpdir(), `${SOCKET_DIR_PREFIX}${hash}-`));
+  if (`${dir}/.s.PGSQL.${EMBEDDED_PORT}`.length > MAX_SOCKET_PATH) {
+    await rmdir(dir);
+    throw new DatabaseError(
+      "EMBEDDED_START",
+      `Cannot start the embedded PostgreSQL: both its data folder and the temp folder ${tmpdir()} make socket paths over ${MAX_SOCKET_PATH} bytes; set COTACAO_DATA_DIR or TMPDIR to a shorter path`,
+    );
+  }
+  // mkdtemp made it 0700 and ours; under root it becomes the server user's.
   if (osUser) await chown(dir, osUser.uid, osUser.gid);
   return dir;
+}
+
+/** Removes a socket folder socketDirectory() made, once the server has left it empty. */
+async function removeSocketDirectory(dataDir: string, socketDir: string): Promise<void> {
+  if (socketDir === dataDir || !basename(socketDir).startsWith(SOCKET_DIR_PREFIX) || dirname(socketDir) !== tmpdir()) return;
+  await rmdir(socketDir).catch((error: NodeJS.ErrnoException) => {
+    // Not empty (a server killed with -9 leaves its socket behind) or already gone: leave it.
+    if (error.code !== "ENOTEMPTY" && error.code !== "ENOENT") throw error;
+  });
 }
 
 interface PostmasterPid {
@@ -570,7 +703,7 @@ async function removeStaleLockFiles(dataDir: string, socketDir: string): Promise
     [`${socket}.lock`, [socket]],
   ] as const) {
     const pid = Number.parseInt(await readFile(lockFile, "utf8").catch(() => ""), 10);
-    if (Number.isInteger(pid) && !isPostmasterAlive(pid)) {
+    if (Number.isInteger(pid) && !isPostmasterAlive(pid, dataDir)) {
       for (const path of [lockFile, ...alsoRemove]) await rm(path, { force: true });
     }
   }
@@ -586,16 +719,32 @@ function isProcessAlive(pid: number): boolean {
   }
 }
 
-function isPostmasterAlive(pid: number): boolean {
+/**
+ * Whether `pid` is the postmaster of the cluster in `dataDir`. After a kill -9 the pid in a
+ * stale postmaster.pid may belong to any process by now, another PostgreSQL's included: its
+ * name is not enough, its command line must name this data directory (we start it with -D).
+ */
+function isPostmasterAlive(pid: number, dataDir: string): boolean {
   if (!isProcessAlive(pid)) return false;
+  let stat: string;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // A zombie (state Z) has exited; the name must be postgres, or the pid was reused.
-    const match = /^\d+ \((.*)\) (\S)/.exec(stat);
-    return match?.[1] === "postgres" && match[2] !== "Z";
+    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   } catch {
-    return true; // no /proc (macOS): trust kill(0)
+    // No /proc (macOS): ask ps for its command line.
+    const ps = spawnSync("ps", ["-p", String(pid), "-o", "command="], { encoding: "utf8" });
+    return ps.status === 0 && ps.stdout.includes(` -D ${dataDir} `);
   }
+  // A zombie (state Z) has exited; the name must be postgres, or the pid was reused.
+  const match = /^\d+ \((.*)\) (\S)/.exec(stat);
+  if (match?.[1] !== "postgres" || match[2] === "Z") return false;
+  let args: string[];
+  try {
+    args = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return false; // it exited just now
+    throw error;
+  }
+  return args.some((arg, index) => arg === "-D" && args[index + 1] === dataDir);
 }
 
 function lastLines(text: string, count = 3): string {
@@ -673,22 +822,36 @@ export async function migrate(sql: Sql, dir: string = SQL_DIR): Promise<Migratio
   return sql.begin(async (tx) => {
     // Held until commit: a second migrator waits here, then finds nothing left to do.
     await tx`select pg_advisory_xact_lock(hashtext('cotacao:migrate'))`;
-    await tx`
-      create table if not exists schema_migrations (
-        version integer primary key,
-        name text not null,
-        checksum text not null,
-        applied_at timestamptz not null default now()
-      )`;
+    await createMigrationsTable(tx);
     const pending = pendingMigrations(migrations, await appliedMigrations(tx));
-    for (const migration of pending) {
-      await tx.unsafe(migration.content);
-      await tx`
-        insert into schema_migrations (version, name, checksum)
-        values (${migration.version}, ${migration.name}, ${migration.checksum})`;
-    }
+    await applyMigrations(tx, pending);
     return { applied: pending.map((migration) => migration.name), current };
   });
+}
+
+/**
+ * Call it right after taking the migration lock and before reading schema_migrations: besides
+ * creating the table, it makes this session see the catalog as a migrator that just committed
+ * left it (an advisory lock alone does not refresh the session's view of the catalog).
+ */
+async function createMigrationsTable(tx: postgres.TransactionSql): Promise<void> {
+  await tx`
+    create table if not exists schema_migrations (
+      version integer primary key,
+      name text not null,
+      checksum text not null,
+      applied_at timestamptz not null default now()
+    )`;
+}
+
+/** Applies `pending` in order inside the caller's transaction, which holds the migration lock. */
+async function applyMigrations(tx: postgres.TransactionSql, pending: readonly Migration[]): Promise<void> {
+  for (const migration of pending) {
+    await tx.unsafe(migration.content);
+    await tx`
+      insert into schema_migrations (version, name, checksum)
+      values (${migration.version}, ${migration.name}, ${migration.checksum})`;
+  }
 }
 
 /** Applied and pending migrations, for `status`. Read-only. */
@@ -721,6 +884,355 @@ function pendingMigrations(files: Migration[], applied: AppliedMigration[]): Mig
     }
   }
   return files.slice(applied.length);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backups: dump and restore
+
+/*
+ * A dump is one gzip stream:
+ *   line 1   a JSON header: format, version, the schema's migrations (version, name, checksum),
+ *            and each table with its columns and row count
+ *   then     each table's rows as COPY text, in the header's order, each ended by a line "\."
+ *            (a data line never is: COPY escapes every backslash in the data)
+ *   last     a JSON trailer line, {"end": "cotacao-dump"}
+ * Plain COPY text keeps every digit and needs nothing but PostgreSQL to read; gzip's CRC and the
+ * row counts catch a truncated or damaged file before anything is committed.
+ */
+const DUMP_FORMAT = "cotacao-dump";
+const DUMP_VERSION = 1;
+const DUMP_TRAILER = JSON.stringify({ end: DUMP_FORMAT });
+// The header is a few KB; anything this long before the first line break is not a dump.
+const MAX_DUMP_HEADER_BYTES = 1024 * 1024;
+const COPY_END_LINE = Buffer.from("\\.\n");
+
+const DumpHeaderSchema = v.object({
+  format: v.literal(DUMP_FORMAT),
+  version: v.literal(DUMP_VERSION),
+  createdAt: v.string(),
+  serverVersion: v.string(),
+  migrations: v.array(
+    v.object({ version: v.pipe(v.number(), v.integer(), v.minValue(1)), name: v.string(), checksum: v.string() }),
+  ),
+  tables: v.array(
+    v.object({
+      name: v.pipe(v.string(), v.minLength(1)),
+      columns: v.pipe(v.array(v.pipe(v.string(), v.minLength(1))), v.minLength(1)),
+      rows: v.pipe(v.number(), v.integer(), v.minValue(0)),
+    }),
+  ),
+});
+/** The first line of a dump. */
+export type DumpHeader = v.InferOutput<typeof DumpHeaderSchema>;
+
+/** What a dump or a restore moved. */
+export interface BackupResult {
+  /** The schema's migration count. */
+  schema: number;
+  tables: { name: string; rows: number }[];
+  rows: number;
+}
+
+interface TableShape {
+  name: string;
+  columns: string[];
+  identity: string[];
+}
+
+/**
+ * cotacao's tables in the current schema (all but schema_migrations), each after the tables its
+ * foreign keys point to, so that loading them in this order satisfies every key.
+ */
+async function cotacaoTables(tx: postgres.TransactionSql): Promise<TableShape[]> {
+  const rows = await tx<{ name: string; columns: string[]; identity: string[]; refs: string[] }[]>`
+    select c.relname as name,
+      array(select a.attname::text from pg_attribute a
+            where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped and a.attgenerated = ''
+            order by a.attnum) as columns,
+      array(select a.attname::text from pg_attribute a
+            where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped and a.attidentity <> ''
+            order by a.attnum) as identity,
+      array(select distinct r.relname::text from pg_constraint k join pg_class r on r.oid = k.confrelid
+            where k.conrelid = c.oid and k.contype = 'f' and r.oid <> c.oid) as refs
+    from pg_class c
+    where c.relnamespace = current_schema()::regnamespace and c.relkind in ('r', 'p')
+      and not c.relispartition and c.relname <> 'schema_migrations'
+    order by c.relname`;
+  const ordered: TableShape[] = [];
+  const placed = new Set<string>();
+  while (ordered.length < rows.length) {
+    const ready = rows.filter((row) => !placed.has(row.name) && row.refs.every((ref) => placed.has(ref)));
+    // A cycle of foreign keys (none exists today) is loaded in name order.
+    for (const row of ready.length ? ready : rows.filter((row) => !placed.has(row.name))) {
+      placed.add(row.name);
+      ordered.push({ name: row.name, columns: row.columns, identity: row.identity });
+    }
+  }
+  return ordered;
+}
+
+/** Output every server renders the same way, whatever the session's defaults. */
+async function setPortableOutput(tx: postgres.TransactionSql): Promise<void> {
+  await tx`
+    select set_config('datestyle', 'ISO, YMD', true), set_config('timezone', 'UTC', true),
+           set_config('intervalstyle', 'postgres', true), set_config('extra_float_digits', '1', true)`;
+}
+
+/**
+ * Writes a consistent snapshot of every cotacao table to `output` as a gzip-compressed dump: one
+ * repeatable-read, read-only transaction, each table streamed with COPY (never held in memory).
+ */
+export async function dumpDatabase(sql: Sql, output: NodeJS.WritableStream): Promise<BackupResult> {
+  return sql.begin("isolation level repeatable read read only", async (tx) => {
+    await setPortableOutput(tx);
+    const migrations = await appliedMigrations(tx);
+    const tables: DumpHeader["tables"] = [];
+    for (const table of await cotacaoTables(tx)) {
+      const [count] = await tx<{ rows: string }[]>`select count(*)::text as rows from ${tx(table.name)}`;
+      tables.push({ name: table.name, columns: table.columns, rows: Number(count?.rows ?? 0) });
+    }
+    const [server] = await tx<{ version: string }[]>`select current_setting('server_version') as version`;
+    const header: DumpHeader = {
+      format: DUMP_FORMAT,
+      version: DUMP_VERSION,
+      createdAt: new Date().toISOString(),
+      serverVersion: server?.version ?? "",
+      migrations: migrations.map(({ version, name, checksum }) => ({ version, name, checksum })),
+      tables,
+    };
+    async function* content(): AsyncGenerator<string | Buffer> {
+      yield `${JSON.stringify(header)}\n`;
+      for (const table of tables) {
+        const rows = await tx`copy ${tx(table.name)} (${tx(table.columns)}) to stdout`.readable();
+        for await (const chunk of rows) yield chunk as Buffer;
+        yield COPY_END_LINE;
+      }
+      yield `${DUMP_TRAILER}\n`;
+    }
+    await pipeline(Readable.from(content()), createGzip(), output);
+    return backupResult(header);
+  });
+}
+
+/**
+ * dumpDatabase() into `file`, written as `file.tmp` and renamed once complete and on disk, so an
+ * interrupted dump never leaves a partial file under the name asked for.
+ */
+export async function dumpToFile(sql: Sql, file: string): Promise<BackupResult> {
+  const tmp = `${file}.tmp`;
+  try {
+    const result = await dumpDatabase(sql, createWriteStream(tmp, { mode: 0o600 }));
+    const handle = await open(tmp, "r");
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(tmp, file);
+    return result;
+  } catch (error) {
+    await rm(tmp, { force: true });
+    if (error instanceof DatabaseError) throw error;
+    throw new DatabaseError("DUMP", `Cannot dump to ${file}: ${firstLine(error)}; check that the folder exists, is writable and has room`, {
+      cause: error,
+    });
+  }
+}
+
+function backupResult(header: DumpHeader): BackupResult {
+  return {
+    schema: header.migrations.length,
+    tables: header.tables.map(({ name, rows }) => ({ name, rows })),
+    rows: header.tables.reduce((sum, table) => sum + table.rows, 0),
+  };
+}
+
+function firstLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split("\n")[0] ?? "";
+}
+
+/** Reads a dump's decompressed bytes: its header and trailer lines, and each table's COPY text. */
+class DumpReader {
+  private buffered: Buffer = Buffer.alloc(0);
+  private readonly chunks: AsyncIterator<Buffer>;
+
+  constructor(input: AsyncIterable<Buffer>) {
+    this.chunks = input[Symbol.asyncIterator]();
+  }
+
+  private async more(): Promise<boolean> {
+    const next = await this.chunks.next();
+    if (next.done) return false;
+    this.buffered = this.buffered.length ? Buffer.concat([this.buffered, next.value]) : next.value;
+    return true;
+  }
+
+  /** The next line, without its line break; null at the end of the input. */
+  async line(maxBytes: number): Promise<string | null> {
+    for (;;) {
+      const end = this.buffered.indexOf(10);
+      if (end >= 0) {
+        const line = this.buffered.subarray(0, end).toString("utf8");
+        this.buffered = this.buffered.subarray(end + 1);
+        return line;
+      }
+      if (this.buffered.length > maxBytes) throw new Error("a line is far longer than any in a dump");
+      if (!(await this.more())) {
+        if (this.buffered.length) throw new Error("it ends in the middle of a line");
+        return null;
+      }
+    }
+  }
+
+  /** One table's COPY text up to its "\." line, in whole lines; `counted` receives its row count. */
+  async *table(counted: (rows: number) => void): AsyncGenerator<Buffer> {
+    let rows = 0;
+    for (;;) {
+      const lastBreak = this.buffered.lastIndexOf(10);
+      if (lastBreak < 0) {
+        if (!(await this.more())) throw new Error("it ends in the middle of a table");
+        continue;
+      }
+      const whole = this.buffered.subarray(0, lastBreak + 1);
+      for (let start = 0; start < whole.length; ) {
+        const end = whole.indexOf(10, start);
+        if (end - start === 2 && whole[start] === 0x5c && whole[start + 1] === 0x2e) {
+          if (start > 0) yield whole.subarray(0, start);
+          this.buffered = this.buffered.subarray(end + 1);
+          counted(rows);
+          return;
+        }
+        rows++;
+        start = end + 1;
+      }
+      yield whole;
+      this.buffered = this.buffered.subarray(lastBreak + 1);
+      if (!(await this.more()) && this.buffered.length === 0) throw new Error("it ends in the middle of a table");
+    }
+  }
+}
+
+/** How restoreDatabase() treats a database that already holds data. */
+export interface RestoreOptions {
+  /** Replace whatever the database holds (in the same transaction) instead of refusing. */
+  force?: boolean;
+  /** The migrations folder (tests use copies). */
+  dir?: string;
+}
+
+/**
+ * Loads a dump made by dumpDatabase() into the database of `sql`, all or nothing, in one
+ * transaction: applies the migrations the dump's schema has (refusing a dump from a schema this
+ * code does not know), refuses a database that holds data unless `force`, copies every table in,
+ * checks every row count against the header, and moves identity sequences past the restored ids.
+ * A damaged or truncated dump is refused and the database is left as it was. `name` names the
+ * dump in messages.
+ */
+export async function restoreDatabase(
+  sql: Sql,
+  input: AsyncIterable<Buffer>,
+  { force = false, dir = SQL_DIR }: RestoreOptions = {},
+  name = "the dump",
+): Promise<BackupResult> {
+  const cannot = (what: string, cause?: unknown) =>
+    new DatabaseError("RESTORE", `Cannot restore ${name}: ${what}`, cause === undefined ? {} : { cause });
+  const damaged = (cause: unknown) =>
+    cannot(`the file is damaged, truncated or not a cotacao dump (${firstLine(cause)}); nothing was restored, use a complete file made by "bun database.ts dump"`, cause);
+  const reader = new DumpReader(input);
+  let header: DumpHeader;
+  try {
+    const line = await reader.line(MAX_DUMP_HEADER_BYTES);
+    header = v.parse(DumpHeaderSchema, JSON.parse(line ?? ""));
+  } catch (error) {
+    throw damaged(error);
+  }
+  const files = readMigrations(dir);
+  for (const [index, migration] of header.migrations.entries()) {
+    if (migration.version !== index + 1) throw damaged(new Error("its list of migrations has gaps"));
+    const file = files[index];
+    if (!file) {
+      throw cannot(`it was made with a newer schema (migration "${migration.name}"), which this copy of cotacao does not have; update cotacao, then restore`);
+    }
+    if (file.name !== migration.name || file.checksum !== migration.checksum) {
+      throw cannot(`its migration "${migration.name}" differs from this copy's "${file.name}" (checksum); restore it with the version of cotacao that made it`);
+    }
+  }
+  const schema = header.migrations.length;
+  await sql.begin(async (tx) => {
+    await setPortableOutput(tx);
+    await tx`select pg_advisory_xact_lock(hashtext('cotacao:migrate'))`;
+    await createMigrationsTable(tx);
+    const applied = await appliedMigrations(tx);
+    if (applied.length > schema) {
+      throw cannot(`the database's schema (${applied.length} migrations) is newer than the dump's (${schema}); restore into an empty database`);
+    }
+    await applyMigrations(tx, pendingMigrations(files.slice(0, schema), applied));
+    const tables = await cotacaoTables(tx);
+    const shape = (list: { name: string; columns: string[] }[]) =>
+      JSON.stringify(list.map(({ name, columns }) => [name, columns]).sort());
+    if (shape(tables) !== shape(header.tables)) {
+      throw cannot(`its tables do not match cotacao's schema at migration ${schema}; was it edited? Use a file made by "bun database.ts dump"`);
+    }
+    // No other writer may slip rows in between the check and the load; readers carry on.
+    for (const table of tables) await tx`lock table ${tx(table.name)} in exclusive mode`;
+    if (force) {
+      if (tables.length) await tx`truncate ${tx(tables.map((table) => table.name))} restart identity cascade`;
+    } else {
+      const held: string[] = [];
+      for (const table of tables) {
+        const [row] = await tx<{ rows: string }[]>`select count(*)::text as rows from ${tx(table.name)}`;
+        if (row && row.rows !== "0") held.push(`${row.rows} ${table.name}`);
+      }
+      if (held.length) {
+        throw cannot(`the database already holds data (${held.join(", ")}); restore into an empty database, or add --force to replace everything in it`);
+      }
+    }
+    for (const table of header.tables) {
+      let rows = -1;
+      try {
+        const copy = await tx`copy ${tx(table.name)} (${tx(table.columns)}) from stdin`.writable();
+        await pipeline(Readable.from(reader.table((counted) => (rows = counted))), copy);
+      } catch (error) {
+        if (error instanceof DatabaseError) throw error;
+        throw damaged(error);
+      }
+      if (rows !== table.rows) throw damaged(new Error(`table ${table.name} holds ${rows} rows, its header says ${table.rows}`));
+      const [stored] = await tx<{ rows: string }[]>`select count(*)::text as rows from ${tx(table.name)}`;
+      if (Number(stored?.rows) !== table.rows) {
+        throw damaged(new Error(`table ${table.name} has ${stored?.rows} rows after loading, its header says ${table.rows}`));
+      }
+    }
+    let trailer: string | null;
+    try {
+      trailer = await reader.line(MAX_DUMP_HEADER_BYTES);
+      if (trailer !== DUMP_TRAILER) throw new Error("its last line is missing");
+      if ((await reader.line(MAX_DUMP_HEADER_BYTES)) !== null) throw new Error("there is more after its last line");
+    } catch (error) {
+      throw damaged(error);
+    }
+    // New rows must not collide with restored ids.
+    for (const table of tables) {
+      for (const column of table.identity) {
+        await tx`
+          select setval(pg_get_serial_sequence(${table.name}, ${column}), coalesce(max(${tx(column)}), 0) + 1, false)
+          from ${tx(table.name)}`;
+      }
+    }
+  });
+  return backupResult(header);
+}
+
+/** restoreDatabase() from a dump file (`-`: standard input). */
+export async function restoreFromFile(sql: Sql, file: string, options: RestoreOptions = {}): Promise<BackupResult> {
+  const source = file === "-" ? process.stdin : createReadStream(file);
+  const gunzip = createGunzip();
+  // Errors of either stream end the reading with that error; the restore then rolls back.
+  streamPipeline(source, gunzip, () => {});
+  try {
+    return await restoreDatabase(sql, gunzip, options, file === "-" ? "standard input" : file);
+  } finally {
+    gunzip.destroy();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1108,6 +1620,9 @@ Commands:
   stop      stop the embedded server
   migrate   apply pending migrations from sql/
   url       print the connection URL (any password masked)
+  dump FILE          write a consistent, compressed snapshot of every table to FILE (- for stdout)
+  restore FILE       load a dump into the database, all or nothing (- for stdin); the database
+                     must hold no data, unless --force: then everything in it is replaced
 
 Exit codes: 0 ok, 1 failure, 2 bad usage or configuration, 3 (status) not running.`;
 
@@ -1131,7 +1646,12 @@ async function statusCommand(config: DatabaseConfig): Promise<number> {
     const server = await runningEmbeddedServer(config.dataDir);
     console.log(`database: embedded PostgreSQL in ${config.dataDir}`);
     if (!server) {
-      console.log(isInitialised(config.dataDir) ? "server: stopped" : "server: not created yet (created on first use)");
+      const pidFile = await readPostmasterPid(config.dataDir);
+      const stale =
+        pidFile && isProcessAlive(pidFile.pid)
+          ? ` (postmaster.pid names process ${pidFile.pid}, which is not this server: the file was left by a server that was killed; the next start replaces it)`
+          : "";
+      console.log(isInitialised(config.dataDir) ? `server: stopped${stale}` : "server: not created yet (created on first use)");
       return 3;
     }
     console.log(`server: running, pid ${server.pid}, socket ${server.socketDir}`);
@@ -1154,7 +1674,7 @@ async function startCommand(config: DatabaseConfig): Promise<number> {
     return 0;
   }
   const began = performance.now();
-  const { server, started, initialised } = await startEmbeddedServer(config.dataDir);
+  const { server, started, initialised } = await startEmbeddedServer(config.dataDir, { notice: console.error });
   const ms = Math.round(performance.now() - began);
   const what = initialised ? "created and started" : started ? "started" : "already running";
   console.log(`embedded PostgreSQL ${what} (pid ${server.pid}, ${config.dataDir}${started ? `, ${ms} ms` : ""})`);
@@ -1190,13 +1710,57 @@ async function urlCommand(config: DatabaseConfig): Promise<number> {
   return 0;
 }
 
-const COMMANDS: Record<string, (config: DatabaseConfig) => Promise<number>> = {
-  status: statusCommand,
-  start: startCommand,
-  stop: stopCommand,
-  migrate: migrateCommand,
-  url: urlCommand,
+async function dumpCommand(config: DatabaseConfig, [file]: string[]): Promise<number> {
+  if (!file) return usageError("Cannot dump: no FILE given; use \"bun database.ts dump FILE\" (- for stdout)");
+  const began = performance.now();
+  const result = await withPool(config, (sql) => (file === "-" ? dumpDatabase(sql, process.stdout) : dumpToFile(sql, file)));
+  // With "-" the dump is stdout: the summary goes to stderr.
+  (file === "-" ? console.error : console.log)(`dumped ${backupSummary(result)} to ${file === "-" ? "standard output" : file} in ${seconds(began)}`);
+  return 0;
+}
+
+async function restoreCommand(config: DatabaseConfig, args: string[]): Promise<number> {
+  const force = args.includes("--force");
+  const files = args.filter((arg) => arg !== "--force");
+  const [file] = files;
+  if (!file || files.length > 1) {
+    return usageError("Cannot restore: give one FILE; use \"bun database.ts restore FILE [--force]\" (- for stdin)");
+  }
+  if (file !== "-" && !existsSync(file)) return usageError(`Cannot restore ${file}: no such file; give the path of a dump made by "bun database.ts dump"`);
+  const began = performance.now();
+  const { result, migrated } = await withPool(config, async (sql) => {
+    const result = await restoreFromFile(sql, file, { force });
+    return { result, migrated: await migrate(sql) };
+  });
+  const upgraded = migrated.applied.length ? `; then applied ${migrated.applied.join(", ")}` : "";
+  console.log(`restored ${backupSummary(result)} from ${file === "-" ? "standard input" : file} in ${seconds(began)}${upgraded}`);
+  return 0;
+}
+
+function backupSummary(result: BackupResult): string {
+  return `${result.rows} rows of ${result.tables.length} tables (schema at migration ${result.schema})`;
+}
+
+function seconds(began: number): string {
+  return `${((performance.now() - began) / 1000).toFixed(1)} s`;
+}
+
+function usageError(line: string): number {
+  console.error(line);
+  return 2;
+}
+
+/** Each command, and whether it takes arguments. */
+const COMMANDS: Record<string, { run: (config: DatabaseConfig, args: string[]) => Promise<number>; takesArgs?: boolean }> = {
+  status: { run: statusCommand },
+  start: { run: startCommand },
+  stop: { run: stopCommand },
+  migrate: { run: migrateCommand },
+  url: { run: urlCommand },
+  dump: { run: dumpCommand, takesArgs: true },
+  restore: { run: restoreCommand, takesArgs: true },
 };
+const COMMAND_NAMES = "status, start, stop, migrate, url, dump or restore";
 
 /** Runs the CLI and returns its exit code. */
 export async function main(args: string[]): Promise<number> {
@@ -1205,17 +1769,17 @@ export async function main(args: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const run = command === undefined ? undefined : COMMANDS[command];
-  if (!run || rest.length > 0) {
+  const found = command === undefined ? undefined : COMMANDS[command];
+  if (!found || (rest.length > 0 && !found.takesArgs)) {
     console.error(
       command === undefined
-        ? "Missing command: use status, start, stop, migrate or url (see --help)"
-        : `Unknown arguments "${args.join(" ")}": use status, start, stop, migrate or url (see --help)`,
+        ? `Missing command: use ${COMMAND_NAMES} (see --help)`
+        : `Unknown arguments "${args.join(" ")}": use ${COMMAND_NAMES} (see --help)`,
     );
     return 2;
   }
   try {
-    return await run(loadDatabaseConfig());
+    return await found.run(loadDatabaseConfig(), rest);
   } catch (error) {
     console.error(errorLine(error));
     return error instanceof DatabaseError && error.code === "CONFIG" ? 2 : 1;
@@ -1226,6 +1790,12 @@ export async function main(args: string[]): Promise<number> {
 export function errorLine(error: unknown): string {
   if (error instanceof DatabaseError) return error.message;
   const message = error instanceof Error ? error.message : String(error);
+  if ((error as { code?: unknown }).code === "CONNECT_TIMEOUT") {
+    return `Cannot connect to PostgreSQL: no answer within the connect timeout (${message.split("\n")[0]}); check that the server is up and that DATABASE_URL names it`;
+  }
+  if ((error as { code?: unknown }).code === "3D000") {
+    return `Cannot connect: ${message.split("\n")[0]}; if it is the embedded server, run "bun database.ts stop" and try again (the next start creates it), else create it on your server (createdb)`;
+  }
   return `Cannot complete the database operation: ${message.split("\n")[0]}`;
 }
 

@@ -1,9 +1,12 @@
 // The embedded server, driven through `bun database.ts` in separate processes, as cron, the
 // monitor and the dashboard would.
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
-import { PROJECT_DIR, connectUrl, runningEmbeddedServer, stopEmbeddedServer } from "../database.ts";
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { chmod, cp, lstat, mkdir, readdir, readFile, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { DEFAULT_DATA_DIR, PROJECT_DIR, connectUrl, createdNotice, runningEmbeddedServer, stopEmbeddedServer } from "../database.ts";
 import { runScript } from "./support/cli.ts";
 import { makeTempDir } from "./support/database.ts";
 
@@ -68,6 +71,145 @@ describe("bun database.ts with the embedded server", () => {
     const after = await cli(["status"], env);
     expect(after.code).toBe(3);
     expect(after.stdout).toContain("server: stopped");
+  });
+
+  test("the first script to create it says so once on stderr, with how to stop it; later runs say nothing", async () => {
+    const { dataDir } = await serverDir();
+    const env = { COTACAO_DATA_DIR: dataDir };
+    const first = await cli(["migrate"], env);
+    expect(first.code).toBe(0);
+    expect(first.stderr.trim().split("\n")).toEqual([
+      `Created a PostgreSQL cluster in ${dataDir} and left its server running; "bun database.ts stop" stops it`,
+    ]);
+    const second = await runScript("monitor.ts", [], { env });
+    expect(second.stderr).not.toContain("Created a PostgreSQL cluster");
+    expect(second.stderr).toContain("No quote stored");
+    await stopEmbeddedServer(dataDir);
+    const restarted = await cli(["migrate"], env);
+    expect(restarted.code).toBe(0);
+    expect(restarted.stderr).toBe("");
+  });
+
+  test("the creation notice names the data folder relative to the project when it is inside it", () => {
+    expect(createdNotice(DEFAULT_DATA_DIR)).toStartWith("Created a PostgreSQL cluster in .data/postgres and left");
+  });
+
+  test("the server does not inherit the caller's environment: no token, webhook URL or PG password in its environ", async () => {
+    const { dataDir } = await serverDir();
+    const secrets = {
+      AWESOMEAPI_TOKEN: "token-secret-1234",
+      ALERT_WEBHOOK_URLS: "http://127.0.0.1:9/hook-secret-5678",
+      PGPASSWORD: "pg-secret-9012",
+    };
+    const start = await cli(["start"], { COTACAO_DATA_DIR: dataDir, ...secrets });
+    expect(start.code).toBe(0);
+    const server = await runningEmbeddedServer(dataDir);
+    const environ = (await readFile(`/proc/${server!.pid}/environ`, "utf8")).split("\0");
+    expect(environ).toContain("LC_ALL=C");
+    for (const [name, value] of Object.entries(secrets)) {
+      expect(environ.join("\n")).not.toContain(name);
+      expect(environ.join("\n")).not.toContain(value);
+    }
+  });
+
+  test("a long data path's socket folder: a symlink planted at the old predictable name is left alone, stop removes the folder", async () => {
+    const { root } = await serverDir();
+    const dataDir = join(root, "a-folder-name-long-enough-that-the-socket-path-passes-the-limit-of-sun-path", "pg");
+    dirs.push(dirname(dataDir));
+    const predicted = join(tmpdir(), `cotacao-pg-${createHash("sha256").update(dataDir).digest("hex").slice(0, 12)}`);
+    const target = join(root, "not-yours");
+    await mkdir(target, { mode: 0o755 });
+    await chmod(target, 0o755);
+    await symlink(target, predicted);
+    try {
+      const before = await stat(target);
+      const start = await cli(["start"], { COTACAO_DATA_DIR: dataDir });
+      expect(start.stderr.trim()).toBe(createdNotice(dataDir));
+      expect(start.code).toBe(0);
+      const after = await stat(target);
+      expect([after.uid, after.gid, after.mode]).toEqual([before.uid, before.gid, before.mode]);
+      expect(await readdir(target)).toEqual([]);
+      const server = await runningEmbeddedServer(dataDir);
+      expect(server!.socketDir).not.toBe(predicted);
+      expect(dirname(server!.socketDir)).toBe(tmpdir());
+      const socketDir = await lstat(server!.socketDir);
+      expect(socketDir.isDirectory() && !socketDir.isSymbolicLink()).toBe(true);
+      expect(socketDir.mode & 0o777).toBe(0o700);
+      const sql = connectUrl(server!.url, { max: 1 });
+      try {
+        expect([...(await sql`select 1 as one`)]).toEqual([{ one: 1 }]);
+      } finally {
+        await sql.end({ timeout: 5 });
+      }
+      expect((await cli(["stop"], { COTACAO_DATA_DIR: dataDir })).code).toBe(0);
+      expect(existsSync(server!.socketDir)).toBe(false);
+    } finally {
+      await rm(predicted, { force: true });
+    }
+  });
+
+  test("an empty start lock left by a full disk does not hold up the next start", async () => {
+    const { dataDir } = await serverDir();
+    const lock = `${dataDir}.lock`;
+    await writeFile(lock, "");
+    const aMinuteAgo = new Date(Date.now() - 60_000);
+    await utimes(lock, aMinuteAgo, aMinuteAgo);
+    const began = performance.now();
+    const start = await cli(["start"], { COTACAO_DATA_DIR: dataDir });
+    expect(start.code).toBe(0);
+    expect(start.stdout).toContain("created and started");
+    expect(performance.now() - began).toBeLessThan(30_000);
+    expect(existsSync(lock)).toBe(false);
+  });
+
+  test("a cluster left without its database by an interrupted first start gets it back at the next start, and says so", async () => {
+    const { dataDir } = await serverDir();
+    const env = { COTACAO_DATA_DIR: dataDir };
+    expect((await cli(["start"], env)).code).toBe(0);
+    const server = await runningEmbeddedServer(dataDir);
+    const maintenance = new URL(server!.url);
+    maintenance.pathname = "/postgres";
+    const admin = connectUrl(maintenance.toString(), { max: 1 });
+    try {
+      await admin`drop database cotacao with (force)`;
+    } finally {
+      await admin.end({ timeout: 5 });
+    }
+    const broken = await runScript("monitor.ts", [], { env });
+    expect(broken.code).toBe(1);
+    expect(broken.stderr).toContain(`database "cotacao" does not exist; if it is the embedded server, run "bun database.ts stop"`);
+    expect((await cli(["stop"], env)).code).toBe(0);
+
+    const repaired = await cli(["migrate"], env);
+    expect(repaired.code).toBe(0);
+    expect(repaired.stderr.trim()).toBe(`The embedded PostgreSQL in ${dataDir} had no "cotacao" database (its first start was interrupted); created it empty`);
+    expect(repaired.stdout).toContain("applied");
+  });
+
+  test("a stale postmaster.pid naming another live postgres process: status says stopped and why, start starts it", async () => {
+    const { root, dataDir } = await serverDir();
+    const env = { COTACAO_DATA_DIR: dataDir };
+    expect((await cli(["start"], env)).code).toBe(0);
+    expect((await cli(["stop"], env)).code).toBe(0);
+    // Another process called postgres now has the pid the file names (as after a kill -9 and a reboot).
+    await mkdir(join(root, "bin"));
+    const impostor = join(root, "bin", "postgres");
+    await cp(Bun.which("sleep")!, impostor);
+    const other = Bun.spawn([impostor, "300"]);
+    try {
+      await writeFile(join(dataDir, "postmaster.pid"), `${other.pid}\n${dataDir}\n1700000000\n5432\n${dataDir}\n\n 0 0\nready   \n`);
+      const status = await cli(["status"], env);
+      expect(status.code).toBe(3);
+      expect(status.stdout).toContain(`server: stopped (postmaster.pid names process ${other.pid}, which is not this server`);
+      const start = await cli(["start"], env);
+      expect(start.stderr).toBe("");
+      expect(start.code).toBe(0);
+      expect(start.stdout).toMatch(/started \(pid \d+/);
+      expect((await runningEmbeddedServer(dataDir))?.pid).not.toBe(other.pid);
+      expect(other.exitCode).toBeNull(); // nobody signalled it
+    } finally {
+      other.kill();
+    }
   });
 
   test("two processes starting it at once: exactly one starts it, both can use it", async () => {
@@ -160,6 +302,6 @@ describe("bun database.ts with DATABASE_URL", () => {
   test("an unknown command is bad usage, exit 2", async () => {
     const result = await cli(["frobnicate"], {});
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain("status, start, stop, migrate or url");
+    expect(result.stderr).toContain("status, start, stop, migrate, url, dump or restore");
   });
 });

@@ -13,6 +13,7 @@ import {
   withPipelineLock,
   SQL_DIR,
   connectUrl,
+  errorLine,
   latestQuote,
   loadDatabaseConfig,
   maskUrl,
@@ -77,10 +78,44 @@ describe("maskUrl()", () => {
     );
   });
 
+  test("masks a password holding /, #, ? or @ entirely, parsable URL or not", () => {
+    for (const password of ["pa/ss", "pa#ss", "pa?ss", "p@ss", "a/b#c?d@e", "123/abc"]) {
+      const masked = maskUrl(`postgres://app:${password}@db.example:5432/quotes`);
+      expect(masked).toBe("postgres://app:***@db.example:5432/quotes");
+    }
+    expect(maskUrl("postgres://app:p@ss w/rd@db:99999/x")).toBe("postgres://app:***@db:99999/x");
+    expect(maskUrl("https://user:t0k/en@api.example/json")).toBe("https://user:***@api.example/json");
+  });
+
   test("leaves URLs without a password alone", () => {
     expect(maskUrl("postgresql://cotacao@localhost/cotacao?host=/tmp/pg")).toBe(
       "postgresql://cotacao@localhost/cotacao?host=/tmp/pg",
     );
+  });
+});
+
+describe("connectUrl()", () => {
+  test("a server that accepts the connection and never answers fails after the connect timeout", async () => {
+    const silent = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const sql = connectUrl(`postgres://cotacao@127.0.0.1:${silent.port}/cotacao`, { max: 1, connectTimeoutSeconds: 1 });
+    try {
+      const began = performance.now();
+      const error = await sql`select 1`.catch((caught: unknown) => caught);
+      const seconds = (performance.now() - began) / 1000;
+      expect((error as { code?: string }).code).toBe("CONNECT_TIMEOUT");
+      expect(errorLine(error)).toStartWith("Cannot connect to PostgreSQL: no answer within the connect timeout");
+      expect(seconds).toBeGreaterThanOrEqual(0.9);
+      expect(seconds).toBeLessThan(5);
+    } finally {
+      await sql.end({ timeout: 1 });
+      silent.stop(true);
+    }
+  });
+
+  test("waits 10 s for a connection by default", async () => {
+    const sql = connectUrl("postgres://cotacao@127.0.0.1:1/cotacao");
+    expect(sql.options.connect_timeout).toBe(10);
+    await sql.end();
   });
 });
 

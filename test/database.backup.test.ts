@@ -1,0 +1,271 @@
+// Dumps and restores (database.ts): every table round-trips; a damaged file changes nothing.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { gunzipSync, gzipSync } from "node:zlib";
+import {
+  DatabaseError,
+  PROJECT_DIR,
+  connectUrl,
+  dumpToFile,
+  readMigrations,
+  restoreFromFile,
+  saveQuotes,
+  type Sql,
+} from "../database.ts";
+import { cleanEnv, runScript } from "./support/cli.ts";
+import { createTestDatabase, dropTestDatabase, makeTempDir } from "./support/database.ts";
+import { sampleQuote } from "./support/quotes.ts";
+
+const pools: Sql[] = [];
+const databases: string[] = [];
+let scratch: string;
+
+beforeAll(async () => {
+  scratch = await makeTempDir("cotacao-backup-");
+});
+
+afterAll(async () => {
+  await Promise.all(pools.map((pool) => pool.end({ timeout: 5 })));
+  for (const url of databases) await dropTestDatabase(url);
+  await rm(scratch, { recursive: true, force: true });
+});
+
+async function database(migrated: boolean): Promise<{ url: string; sql: Sql }> {
+  const url = await createTestDatabase({ migrated });
+  databases.push(url);
+  const sql = connectUrl(url, { max: 2 });
+  pools.push(sql);
+  return { url, sql };
+}
+
+/** Every row of every table (and the applied migrations), as text, in a stable order. */
+async function everyRow(sql: Sql): Promise<Record<string, string[]>> {
+  const tables = await sql<{ name: string }[]>`
+    select tablename as name from pg_tables where schemaname = current_schema() order by tablename`;
+  const rows: Record<string, string[]> = {};
+  for (const { name } of tables) {
+    const text =
+      name === "schema_migrations"
+        ? await sql<{ row: string }[]>`select (version, name, checksum)::text as row from schema_migrations order by 1`
+        : await sql<{ row: string }[]>`select t::text as row from ${sql(name)} t order by 1`;
+    rows[name] = text.map((row) => row.row);
+  }
+  return rows;
+}
+
+/** A row or more in every table, with the awkward values: long decimals, nulls, tabs, JSON. */
+async function fill(sql: Sql): Promise<void> {
+  await saveQuotes(sql, [
+    sampleQuote(),
+    sampleQuote({ ts: new Date("2024-08-22T17:00:00Z"), bid: "123456789.123456789012345678", ask: "0.00000001", high: null, low: null, varBid: null, pctChange: null }),
+    sampleQuote({ pair: "EUR-BRL", source: "odd\tsource\nwith \\N and \\ back\rslash, ção" }),
+  ]);
+  await saveQuotes(sql, [sampleQuote({ bid: "5.6" })]);
+  await saveQuotes(sql, [sampleQuote({ bid: "5.7" })]);
+  // A gap in the ids, as deletions leave.
+  await sql`delete from quote_revisions where id = (select min(id) from quote_revisions)`;
+  await sql`insert into pipeline_runs (pairs) values ('{USD-BRL}'), ('{USD-BRL,EUR-BRL}'), ('{EUR-BRL}')`;
+  await sql`
+    update pipeline_runs set status = 'failed', finished_at = '2024-08-23T17:41:00Z', rows_fetched = 2,
+      error = ${"Cannot fetch: HTTP 522\twith a tab"}
+    where id = (select min(id) from pipeline_runs)`;
+  await sql`delete from pipeline_runs where id = (select max(id) from pipeline_runs)`;
+  await sql`
+    insert into backfill_progress (pair, range_from, range_to, done_through)
+    values ('USD-BRL', '2024-01-01', '2024-12-31', '2024-06-30')`;
+  await sql`
+    insert into alerts (pair, kind, direction, status, started_at, last_seen_at, resolved_at, price, average,
+                        deviation, peak_deviation, peak_at, threshold, window_days, fingerprint)
+    values ('USD-BRL', 'deviation', 'up', 'resolved', '2024-08-05T18:00:00Z', '2024-08-06T18:00:00Z',
+            '2024-08-07T18:00:00Z', 5.20, 5.0, 0.04, 0.041234567890123, '2024-08-06T18:00:00Z', 0.03, 20, 'fp-1'),
+           ('EUR-BRL', 'stale', null, 'firing', '2024-08-23T20:30:00Z', '2024-08-23T21:00:00Z',
+            null, null, null, null, null, null, null, null, 'fp-2')`;
+  await sql`
+    insert into alert_notifications (alert_id, transition, endpoint, payload, attempts, last_error)
+    select id, 'firing', 'sha256:abc', ${sql.json({ text: "alert: FIRING USD-BRL", deviation: 0.04 })}, 2, 'HTTP 500'
+    from alerts`;
+  await sql`insert into alert_state (pair, evaluated_day) values ('USD-BRL', '2024-08-23')`;
+}
+
+describe("dump and restore", () => {
+  let source: { url: string; sql: Sql };
+  let file: string;
+  beforeAll(async () => {
+    source = await database(true);
+    await fill(source.sql);
+    file = join(scratch, "full.dump.gz");
+    await dumpToFile(source.sql, file);
+  });
+
+  test("a dump restored into an empty, unmigrated database holds every row of every table", async () => {
+    const target = await database(false);
+    const restored = await restoreFromFile(target.sql, file);
+    expect(restored.schema).toBe(readMigrations().length);
+    const rows = await everyRow(source.sql);
+    expect(Object.values(rows).every((table) => table.length > 0)).toBe(true);
+    expect(await everyRow(target.sql)).toEqual(rows);
+    expect(restored.rows).toBe(Object.entries(rows).reduce((sum, [name, table]) => sum + (name === "schema_migrations" ? 0 : table.length), 0));
+    expect(existsSync(`${file}.tmp`)).toBe(false);
+  });
+
+  test("new rows after a restore take ids after the restored ones", async () => {
+    const target = await database(true);
+    await restoreFromFile(target.sql, file);
+    const [run] = await target.sql<{ id: string }[]>`insert into pipeline_runs (pairs) values ('{USD-BRL}') returning id::text`;
+    const [before] = await source.sql<{ max: string }[]>`select max(id)::text as max from pipeline_runs`;
+    expect(Number(run?.id)).toBe(Number(before?.max) + 1);
+    const [revision] = await target.sql<{ id: string }[]>`
+      insert into quote_revisions (pair, ts, bid, ask, source, fetched_at)
+      values ('USD-BRL', '2024-08-23T17:39:40Z', 5.1, 5.2, 'test', now()) returning id::text`;
+    const [restored] = await source.sql<{ max: string }[]>`select max(id)::text as max from quote_revisions`;
+    expect(Number(revision?.id)).toBe(Number(restored?.max) + 1);
+  });
+
+  test("refuses a database that already holds data and leaves it as it was; --force replaces it", async () => {
+    const target = await database(true);
+    await saveQuotes(target.sql, [sampleQuote({ pair: "JPY-BRL" })]);
+    const before = await everyRow(target.sql);
+    const error = await restoreFromFile(target.sql, file).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(DatabaseError);
+    expect((error as Error).message).toContain("already holds data (1 quotes)");
+    expect((error as Error).message).toContain("--force");
+    expect(await everyRow(target.sql)).toEqual(before);
+
+    await restoreFromFile(target.sql, file, { force: true });
+    expect(await everyRow(target.sql)).toEqual(await everyRow(source.sql));
+  });
+
+  test("a truncated file is refused with one line and leaves the database as it was", async () => {
+    const bytes = await readFile(file);
+    const truncated = join(scratch, "truncated.dump.gz");
+    await writeFile(truncated, bytes.subarray(0, Math.floor(bytes.length * 0.8)));
+    const target = await database(false);
+    const error = await restoreFromFile(target.sql, truncated).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(DatabaseError);
+    expect((error as Error).message).toStartWith(`Cannot restore ${truncated}: the file is damaged, truncated or not a cotacao dump`);
+    expect((error as Error).message).not.toContain("\n");
+    expect(await everyRow(target.sql)).toEqual({});
+  });
+
+  test("a file whose rows do not match its header's counts is refused and changes nothing", async () => {
+    const text = gunzipSync(await readFile(file)).toString("utf8");
+    // Drop one quote line: the gzip is valid, the content is not.
+    const lines = text.split("\n");
+    const quoteLine = lines.findIndex((line) => line.startsWith("EUR-BRL\t"));
+    expect(quoteLine).toBeGreaterThan(0);
+    lines.splice(quoteLine, 1);
+    const edited = join(scratch, "edited.dump.gz");
+    await writeFile(edited, gzipSync(lines.join("\n")));
+    const target = await database(true);
+    const error = await restoreFromFile(target.sql, edited).catch((caught: unknown) => caught);
+    expect((error as Error).message).toMatch(/damaged.*table quotes holds 2 rows, its header says 3/);
+    expect(Object.values(await everyRow(target.sql)).flat().length).toBe(readMigrations().length);
+  });
+
+  test("a file that is not a dump at all is refused", async () => {
+    const notADump = join(scratch, "notes.txt");
+    await writeFile(notADump, "hello\n");
+    const target = await database(false);
+    await expect(restoreFromFile(target.sql, notADump)).rejects.toThrow(/damaged, truncated or not a cotacao dump/);
+  });
+
+  test("refuses a dump from a newer schema, or whose migrations differ, before touching the database", async () => {
+    const text = gunzipSync(await readFile(file)).toString("utf8");
+    const newline = text.indexOf("\n");
+    const header = JSON.parse(text.slice(0, newline));
+    const variant = async (name: string, edit: (header: { migrations: { version: number; name: string; checksum: string }[] }) => void) => {
+      const copy = structuredClone(header);
+      edit(copy);
+      const path = join(scratch, name);
+      await writeFile(path, gzipSync(JSON.stringify(copy) + text.slice(newline)));
+      return path;
+    };
+    const newer = await variant("newer.dump.gz", (h) => h.migrations.push({ version: h.migrations.length + 1, name: "999_future.sql", checksum: "x" }));
+    const changed = await variant("changed.dump.gz", (h) => (h.migrations[0]!.checksum = "0000"));
+    const target = await database(false);
+    await expect(restoreFromFile(target.sql, newer)).rejects.toThrow(/newer schema \(migration "999_future.sql"\).*update cotacao/);
+    await expect(restoreFromFile(target.sql, changed)).rejects.toThrow(/differs from this copy's/);
+    expect(await everyRow(target.sql)).toEqual({});
+  });
+
+  test("a dump of an empty database restores", async () => {
+    const empty = await database(true);
+    const emptyFile = join(scratch, "empty.dump.gz");
+    const dumped = await dumpToFile(empty.sql, emptyFile);
+    expect(dumped.rows).toBe(0);
+    const target = await database(false);
+    await restoreFromFile(target.sql, emptyFile);
+    expect(await everyRow(target.sql)).toEqual(await everyRow(empty.sql));
+  });
+
+  test("a dump that fails half-way (disk full) leaves the previous FILE intact and no FILE.tmp", async () => {
+    const previous = join(scratch, "nightly.dump.gz");
+    await writeFile(previous, "yesterday's dump");
+    await symlink("/dev/full", `${previous}.tmp`);
+    const error = await dumpToFile(source.sql, previous).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(DatabaseError);
+    expect((error as Error).message).toStartWith(`Cannot dump to ${previous}:`);
+    expect(await readFile(previous, "utf8")).toBe("yesterday's dump");
+    expect(existsSync(`${previous}.tmp`)).toBe(false);
+  });
+});
+
+describe("bun database.ts dump and restore", () => {
+  test("dump FILE then restore FILE into another database: the same rows, exit 0 both", async () => {
+    const source = await database(true);
+    await fill(source.sql);
+    const file = join(scratch, "cli.dump.gz");
+    const dump = await runScript("database.ts", ["dump", file], { env: { DATABASE_URL: source.url } });
+    expect(dump.stderr).toBe("");
+    expect(dump.code).toBe(0);
+    expect(dump.stdout).toMatch(/^dumped \d+ rows of \d+ tables \(schema at migration \d+\) to .* in [\d.]+ s\n$/);
+
+    const target = await database(false);
+    const restore = await runScript("database.ts", ["restore", file], { env: { DATABASE_URL: target.url } });
+    expect(restore.stderr).toBe("");
+    expect(restore.code).toBe(0);
+    expect(restore.stdout).toStartWith("restored ");
+    expect(await everyRow(target.sql)).toEqual(await everyRow(source.sql));
+
+    const again = await runScript("database.ts", ["restore", file], { env: { DATABASE_URL: target.url } });
+    expect(again.code).toBe(1);
+    expect(again.stderr.trim().split("\n")).toHaveLength(1);
+    expect(again.stderr).toContain("already holds data");
+  });
+
+  test("dump - writes to stdout and restore - reads stdin, with the summary on stderr and stdout", async () => {
+    const source = await database(true);
+    await fill(source.sql);
+    const run = (args: string[], url: string, stdin?: Blob) =>
+      Bun.spawn([process.execPath, join(PROJECT_DIR, "database.ts"), ...args], {
+        env: cleanEnv({ DATABASE_URL: url }),
+        stdin: stdin ?? "ignore",
+        stdout: "pipe",
+        stderr: "pipe",
+      });
+    const dump = run(["dump", "-"], source.url);
+    const [bytes, dumpErr, dumpCode] = await Promise.all([new Response(dump.stdout).arrayBuffer(), new Response(dump.stderr).text(), dump.exited]);
+    expect(dumpCode).toBe(0);
+    expect(dumpErr).toMatch(/^dumped \d+ rows .* to standard output/);
+    expect(gunzipSync(new Uint8Array(bytes)).toString("utf8")).toStartWith('{"format":"cotacao-dump"');
+
+    const target = await database(false);
+    const restore = run(["restore", "-"], target.url, new Blob([bytes]));
+    const [out, err, code] = await Promise.all([new Response(restore.stdout).text(), new Response(restore.stderr).text(), restore.exited]);
+    expect(err).toBe("");
+    expect(code).toBe(0);
+    expect(out).toContain("from standard input");
+    expect(await everyRow(target.sql)).toEqual(await everyRow(source.sql));
+  });
+
+  test("restore of a missing file and dump without a FILE are bad usage, exit 2", async () => {
+    const missing = await runScript("database.ts", ["restore", join(scratch, "nope.gz")], { env: { DATABASE_URL: "postgres://u@127.0.0.1:1/x" } });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("no such file");
+    const noFile = await runScript("database.ts", ["dump"], { env: { DATABASE_URL: "postgres://u@127.0.0.1:1/x" } });
+    expect(noFile.code).toBe(2);
+    expect(noFile.stderr).toContain("no FILE given");
+  });
+});
