@@ -882,6 +882,8 @@ const DUMP_TRAILER = JSON.stringify({ end: DUMP_FORMAT });
 // The header is a few KB; anything this long before the first line break is not a dump.
 const MAX_DUMP_HEADER_BYTES = 1024 * 1024;
 const COPY_END_LINE = Buffer.from("\\.\n");
+// Bytes of COPY text handed to gzip at a time.
+const DUMP_WRITE_BYTES = 1024 * 1024;
 
 const DumpHeaderSchema = v.object({
   format: v.literal(DUMP_FORMAT),
@@ -981,8 +983,24 @@ export async function dumpDatabase(sql: Sql, output: NodeJS.WritableStream): Pro
       yield `${JSON.stringify(header)}\n`;
       for (const table of tables) {
         const rows = await tx`copy ${tx(table.name)} (${tx(table.columns)}) to stdout`.readable();
-        for await (const chunk of rows) yield chunk as Buffer;
-        yield COPY_END_LINE;
+        // The server sends one message per row: gzip them a megabyte at a time, not row by row.
+        let batch: Buffer[] = [];
+        let size = 0;
+        for await (const chunk of rows) {
+          batch.push(chunk as Buffer);
+          size += (chunk as Buffer).length;
+          if (size >= DUMP_WRITE_BYTES) {
+            yield Buffer.concat(batch, size);
+            batch = [];
+            size = 0;
+          }
+        }
+        // postgres.js pauses the socket when the stream is full and resumes it when the stream
+        // asks for more; if the end of the COPY came in the same read, the ended stream never
+        // asks again and the connection hangs (porsager/postgres#499). Ask once more.
+        (rows as Readable)._read(0);
+        batch.push(COPY_END_LINE);
+        yield Buffer.concat(batch);
       }
       yield `${DUMP_TRAILER}\n`;
     }
