@@ -175,8 +175,9 @@ export interface ConnectOptions {
   /** Pool size; the scripts need few connections. */
   max?: number;
   /**
-   * Receives the one-line notice that the embedded server's cluster was just created (first use
-   * only). connect() writes it to stderr unless given another writer; connectUrl() ignores it.
+   * Receives the embedded server's one-line notices: its cluster was just created (first use
+   * only), or a missing database recreated. connect() writes them to stderr unless given another
+   * writer; connectUrl() ignores it.
    */
   notice?: (line: string) => void;
   /**
@@ -703,16 +704,16 @@ function isProcessAlive(pid: number): boolean {
  */
 function isPostmasterAlive(pid: number, dataDir: string): boolean {
   if (!isProcessAlive(pid)) return false;
-  let stat: string;
+  let procStat: string;
   try {
-    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    procStat = readFileSync(`/proc/${pid}/stat`, "utf8");
   } catch {
     // No /proc (macOS): ask ps for its command line.
     const ps = spawnSync("ps", ["-p", String(pid), "-o", "command="], { encoding: "utf8" });
     return ps.status === 0 && ps.stdout.includes(` -D ${dataDir} `);
   }
   // A zombie (state Z) has exited; the name must be postgres, or the pid was reused.
-  const match = /^\d+ \((.*)\) (\S)/.exec(stat);
+  const match = /^\d+ \((.*)\) (\S)/.exec(procStat);
   if (match?.[1] !== "postgres" || match[2] === "Z") return false;
   let args: string[];
   try {
