@@ -18,7 +18,7 @@ import {
   readdirSync,
   writeSync,
 } from "node:fs";
-import { chown, mkdir, mkdtemp, open, readFile, rename, rm, rmdir, stat, writeFile } from "node:fs/promises";
+import { chown, lstat, mkdir, mkdtemp, open, readFile, rename, rm, rmdir, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { Readable, pipeline as streamPipeline } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -559,6 +559,7 @@ async function launchServer(
   settings: Record<string, string>,
 ): Promise<EmbeddedServer> {
   if (osUser) assertReachable(osUser, [join(dataDir, "PG_VERSION"), binaries.postgres]);
+  await removeStaleSocketDirectory(dataDir);
   const socketDir = await socketDirectory(dataDir, osUser);
   const serverLog = await prepareServerLog(dataDir, osUser);
   const settingArgs = Object.entries(settings).flatMap(([name, value]) => ["-c", `${name}=${value}`]);
@@ -638,9 +639,27 @@ async function socketDirectory(dataDir: string, osUser: OsUser | null): Promise<
   return dir;
 }
 
+function isTempSocketDirectory(dataDir: string, socketDir: string): boolean {
+  return socketDir !== dataDir && basename(socketDir).startsWith(SOCKET_DIR_PREFIX) && dirname(socketDir) === tmpdir();
+}
+
+/**
+ * A server killed with -9 leaves its socket folder in the temp dir, socket and lock inside:
+ * the start that replaces it clears them (we hold the start lock). Only a real folder, never
+ * a link, and only the two files PostgreSQL puts there.
+ */
+async function removeStaleSocketDirectory(dataDir: string): Promise<void> {
+  const previous = await readPostmasterPid(dataDir);
+  if (!previous || !isTempSocketDirectory(dataDir, previous.socketDir) || isPostmasterAlive(previous.pid, dataDir)) return;
+  const info = await lstat(previous.socketDir).catch(() => null);
+  if (!info?.isDirectory()) return;
+  await removeStaleLockFiles(dataDir, previous.socketDir);
+  await removeSocketDirectory(dataDir, previous.socketDir);
+}
+
 /** Removes a socket folder socketDirectory() made, once the server has left it empty. */
 async function removeSocketDirectory(dataDir: string, socketDir: string): Promise<void> {
-  if (socketDir === dataDir || !basename(socketDir).startsWith(SOCKET_DIR_PREFIX) || dirname(socketDir) !== tmpdir()) return;
+  if (!isTempSocketDirectory(dataDir, socketDir)) return;
   await rmdir(socketDir).catch((error: NodeJS.ErrnoException) => {
     // Not empty (a server killed with -9 leaves its socket behind) or already gone: leave it.
     if (error.code !== "ENOTEMPTY" && error.code !== "ENOENT") throw error;
