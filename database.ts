@@ -18,7 +18,7 @@ import {
   readdirSync,
   writeSync,
 } from "node:fs";
-import { chown, mkdir, mkdtemp, open, readFile, rename, rm, rmdir, stat, writeFile } from "node:fs/promises";
+import { chown, lstat, mkdir, mkdtemp, open, readFile, rename, rm, rmdir, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { Readable, pipeline as streamPipeline } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -175,8 +175,9 @@ export interface ConnectOptions {
   /** Pool size; the scripts need few connections. */
   max?: number;
   /**
-   * Receives the one-line notice that the embedded server's cluster was just created (first use
-   * only). connect() writes it to stderr unless given another writer; connectUrl() ignores it.
+   * Receives the embedded server's one-line notices: its cluster was just created (first use
+   * only), or a missing database recreated. connect() writes them to stderr unless given another
+   * writer; connectUrl() ignores it.
    */
   notice?: (line: string) => void;
   /**
@@ -581,6 +582,7 @@ async function launchServer(
   settings: Record<string, string>,
 ): Promise<EmbeddedServer> {
   if (osUser) assertReachable(osUser, [join(dataDir, "PG_VERSION"), binaries.postgres]);
+  await removeStaleSocketDirectory(dataDir);
   const socketDir = await socketDirectory(dataDir, osUser);
   const serverLog = await prepareServerLog(dataDir, osUser);
   const settingArgs = Object.entries(settings).flatMap(([name, value]) => ["-c", `${name}=${value}`]);
@@ -660,9 +662,27 @@ async function socketDirectory(dataDir: string, osUser: OsUser | null): Promise<
   return dir;
 }
 
+function isTempSocketDirectory(dataDir: string, socketDir: string): boolean {
+  return socketDir !== dataDir && basename(socketDir).startsWith(SOCKET_DIR_PREFIX) && dirname(socketDir) === tmpdir();
+}
+
+/**
+ * A server killed with -9 leaves its socket folder in the temp dir, socket and lock inside:
+ * the start that replaces it clears them (we hold the start lock). Only a real folder, never
+ * a link, and only the two files PostgreSQL puts there.
+ */
+async function removeStaleSocketDirectory(dataDir: string): Promise<void> {
+  const previous = await readPostmasterPid(dataDir);
+  if (!previous || !isTempSocketDirectory(dataDir, previous.socketDir) || isPostmasterAlive(previous.pid, dataDir)) return;
+  const info = await lstat(previous.socketDir).catch(() => null);
+  if (!info?.isDirectory()) return;
+  await removeStaleLockFiles(dataDir, previous.socketDir);
+  await removeSocketDirectory(dataDir, previous.socketDir);
+}
+
 /** Removes a socket folder socketDirectory() made, once the server has left it empty. */
 async function removeSocketDirectory(dataDir: string, socketDir: string): Promise<void> {
-  if (socketDir === dataDir || !basename(socketDir).startsWith(SOCKET_DIR_PREFIX) || dirname(socketDir) !== tmpdir()) return;
+  if (!isTempSocketDirectory(dataDir, socketDir)) return;
   await rmdir(socketDir).catch((error: NodeJS.ErrnoException) => {
     // Not empty (a server killed with -9 leaves its socket behind) or already gone: leave it.
     if (error.code !== "ENOTEMPTY" && error.code !== "ENOENT") throw error;
@@ -726,16 +746,16 @@ function isProcessAlive(pid: number): boolean {
  */
 function isPostmasterAlive(pid: number, dataDir: string): boolean {
   if (!isProcessAlive(pid)) return false;
-  let stat: string;
+  let procStat: string;
   try {
-    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    procStat = readFileSync(`/proc/${pid}/stat`, "utf8");
   } catch {
     // No /proc (macOS): ask ps for its command line.
     const ps = spawnSync("ps", ["-p", String(pid), "-o", "command="], { encoding: "utf8" });
     return ps.status === 0 && ps.stdout.includes(` -D ${dataDir} `);
   }
   // A zombie (state Z) has exited; the name must be postgres, or the pid was reused.
-  const match = /^\d+ \((.*)\) (\S)/.exec(stat);
+  const match = /^\d+ \((.*)\) (\S)/.exec(procStat);
   if (match?.[1] !== "postgres" || match[2] === "Z") return false;
   let args: string[];
   try {
@@ -905,6 +925,8 @@ const DUMP_TRAILER = JSON.stringify({ end: DUMP_FORMAT });
 // The header is a few KB; anything this long before the first line break is not a dump.
 const MAX_DUMP_HEADER_BYTES = 1024 * 1024;
 const COPY_END_LINE = Buffer.from("\\.\n");
+// Bytes of COPY text handed to gzip at a time.
+const DUMP_WRITE_BYTES = 1024 * 1024;
 
 const DumpHeaderSchema = v.object({
   format: v.literal(DUMP_FORMAT),
@@ -1004,8 +1026,24 @@ export async function dumpDatabase(sql: Sql, output: NodeJS.WritableStream): Pro
       yield `${JSON.stringify(header)}\n`;
       for (const table of tables) {
         const rows = await tx`copy ${tx(table.name)} (${tx(table.columns)}) to stdout`.readable();
-        for await (const chunk of rows) yield chunk as Buffer;
-        yield COPY_END_LINE;
+        // The server sends one message per row: gzip them a megabyte at a time, not row by row.
+        let batch: Buffer[] = [];
+        let size = 0;
+        for await (const chunk of rows) {
+          batch.push(chunk as Buffer);
+          size += (chunk as Buffer).length;
+          if (size >= DUMP_WRITE_BYTES) {
+            yield Buffer.concat(batch, size);
+            batch = [];
+            size = 0;
+          }
+        }
+        // postgres.js pauses the socket when the stream is full and resumes it when the stream
+        // asks for more; if the end of the COPY came in the same read, the ended stream never
+        // asks again and the connection hangs (porsager/postgres#499). Ask once more.
+        (rows as Readable)._read(0);
+        batch.push(COPY_END_LINE);
+        yield Buffer.concat(batch);
       }
       yield `${DUMP_TRAILER}\n`;
     }

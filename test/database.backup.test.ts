@@ -3,11 +3,13 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { Writable } from "node:stream";
 import { gunzipSync, gzipSync } from "node:zlib";
 import {
   DatabaseError,
   PROJECT_DIR,
   connectUrl,
+  dumpDatabase,
   dumpToFile,
   readMigrations,
   restoreFromFile,
@@ -199,6 +201,31 @@ describe("dump and restore", () => {
     await restoreFromFile(target.sql, emptyFile);
     expect(await everyRow(target.sql)).toEqual(await everyRow(empty.sql));
   });
+
+  test(
+    "a dump into a slow destination completes and leaves the connection usable",
+    async () => {
+      const big = await database(true);
+      await big.sql`
+        insert into quotes (pair, ts, bid, ask, source)
+        select 'USD-BRL', timestamptz '2000-01-01' + g * interval '1 minute', 5 + g / 1e6, 5.1, 'test'
+        from generate_series(1, 100000) g`;
+      let written = 0;
+      // A slow disk: every write completes on a later turn of the event loop.
+      const slow = new Writable({
+        highWaterMark: 1024,
+        write(chunk: Buffer, _encoding, done) {
+          written += chunk.length;
+          setImmediate(done);
+        },
+      });
+      const result = await dumpDatabase(big.sql, slow);
+      expect(result.rows).toBe(100_000);
+      expect(written).toBeGreaterThan(100_000);
+      expect([...(await big.sql`select 1 as ok`)]).toEqual([{ ok: 1 }]);
+    },
+    20_000,
+  );
 
   test("a dump that fails half-way (disk full) leaves the previous FILE intact and no FILE.tmp", async () => {
     const previous = join(scratch, "nightly.dump.gz");

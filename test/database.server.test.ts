@@ -112,7 +112,7 @@ describe("bun database.ts with the embedded server", () => {
     }
   });
 
-  test("a long data path's socket folder: a symlink planted at the old predictable name is left alone, stop removes the folder", async () => {
+  test("a long data path's socket folder: a symlink planted at the old predictable name is left alone, stop (or the start after a kill -9) removes the folder", async () => {
     const { root } = await serverDir();
     const dataDir = join(root, "a-folder-name-long-enough-that-the-socket-path-passes-the-limit-of-sun-path", "pg");
     dirs.push(dirname(dataDir));
@@ -143,6 +143,16 @@ describe("bun database.ts with the embedded server", () => {
       }
       expect((await cli(["stop"], { COTACAO_DATA_DIR: dataDir })).code).toBe(0);
       expect(existsSync(server!.socketDir)).toBe(false);
+
+      // Killed with -9, it leaves its socket folder behind; the next start clears it.
+      expect((await cli(["start"], { COTACAO_DATA_DIR: dataDir })).code).toBe(0);
+      const killed = await runningEmbeddedServer(dataDir);
+      process.kill(killed!.pid, "SIGKILL");
+      expect(existsSync(join(killed!.socketDir, ".s.PGSQL.5432.lock"))).toBe(true);
+      const restart = await cli(["start"], { COTACAO_DATA_DIR: dataDir });
+      expect(restart.code).toBe(0);
+      expect(existsSync(killed!.socketDir)).toBe(false);
+      expect(existsSync((await runningEmbeddedServer(dataDir))!.socketDir)).toBe(true);
     } finally {
       await rm(predicted, { force: true });
     }
