@@ -20,8 +20,25 @@ import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
 import type postgres from "postgres";
 import * as v from "valibot";
-import { dateOfDay, dayNumber } from "./ingest.ts";
-import { DatabaseError, connect, errorLine as databaseErrorLine, migrate, type Sql } from "./database.ts";
+import {
+  CotacaoError,
+  EXIT,
+  connect,
+  describeError,
+  durationSetting,
+  envIssue,
+  formatDuration,
+  loadDailySeries,
+  loadDatabaseConfig,
+  migrate,
+  parseDuration,
+  readFlags,
+  storedPairs,
+  usageError,
+  type DatabaseConfig,
+  type Sql,
+  type StoredSeries,
+} from "./database.ts";
 
 const SAO_PAULO = "America/Sao_Paulo";
 const MS_PER_DAY = 86_400_000;
@@ -47,7 +64,6 @@ const DEFAULT_WEBHOOK_GIVE_UP_AFTER_MS = 24 * 3_600_000;
 const WEBHOOK_BACKOFF_FIRST_MS = 60_000;
 const WEBHOOK_BACKOFF_MAX_MS = 3_600_000;
 const MAX_WEBHOOK_GIVE_UP_AFTER_MS = 30 * MS_PER_DAY;
-const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: MS_PER_DAY };
 const PAIR_PATTERN = /^[A-Z0-9]{2,12}-[A-Z0-9]{2,12}$/;
 
 // ---------------------------------------------------------------------------------------------
@@ -70,13 +86,6 @@ export interface AnalysisConfig {
   webhookUrls: string[];
   /** A notification still failing this long after it was written is given up (24 h by default). */
   webhookGiveUpAfterMs?: number;
-}
-
-/** Parses "60s", "5m", "2h", "1d", "250ms" or plain seconds into milliseconds; undefined if unreadable. */
-export function parseDuration(text: string): number | undefined {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
-  if (!match) return undefined;
-  return Math.round(Number(match[1]) * (DURATION_UNITS_MS[match[2] ?? "s"] ?? 1000));
 }
 
 /**
@@ -107,8 +116,6 @@ interface PerPairSetting {
   example: string;
 }
 
-const emptyIsUnset = (value: string) => (value.trim() ? value.trim() : undefined);
-
 // Each variable is optional: its default ("") still goes through the pipe, so the output is whole.
 function perPairSchema(setting: PerPairSetting) {
   return v.optional(
@@ -138,33 +145,8 @@ const AnalysisEnvSchema = v.object({
   COTACAO_MA_MIN_POINTS: perPairSchema({ isValid: isDayCount, expected: `a whole number of closes from 1 to ${MAX_WINDOW_DAYS}`, example: "10,BTC-BRL:5" }),
   COTACAO_ALERT_THRESHOLD_PCT: perPairSchema({ isValid: isPercent, expected: "a percentage between 0 and 100", example: "3,BTC-BRL:8" }),
   COTACAO_ALERT_RECOVERY_PCT: perPairSchema({ isValid: isPercent, expected: "a percentage of the threshold between 0 and 100", example: "80,BTC-BRL:50" }),
-  COTACAO_STALE_AFTER: v.optional(
-    v.pipe(
-      v.string(),
-      v.transform(emptyIsUnset),
-      v.check(
-        (text) => {
-          const ms = text === undefined ? DEFAULT_STALE_AFTER_MS : (parseDuration(text) ?? 0);
-          return ms >= STALE_AFTER_BOUNDS_MS[0] && ms <= STALE_AFTER_BOUNDS_MS[1];
-        },
-        (issue) => `must be a duration from 1m to 30d like 90m or 2h, got "${String(issue.input)}"`,
-      ),
-      v.transform((text) => (text === undefined ? DEFAULT_STALE_AFTER_MS : (parseDuration(text) as number))),
-    ),
-    "",
-  ),
-  ALERT_WEBHOOK_GIVE_UP_AFTER: v.optional(
-    v.pipe(
-      v.string(),
-      v.transform(emptyIsUnset),
-      v.check(
-        (text) => text === undefined || ((parseDuration(text) ?? 0) >= 60_000 && (parseDuration(text) ?? 0) <= MAX_WEBHOOK_GIVE_UP_AFTER_MS),
-        (issue) => `must be a duration from 1m to 30d like 6h or 2d, got "${String(issue.input)}"`,
-      ),
-      v.transform((text) => (text === undefined ? DEFAULT_WEBHOOK_GIVE_UP_AFTER_MS : (parseDuration(text) as number))),
-    ),
-    "",
-  ),
+  COTACAO_STALE_AFTER: durationSetting(DEFAULT_STALE_AFTER_MS, STALE_AFTER_BOUNDS_MS, "90m"),
+  ALERT_WEBHOOK_GIVE_UP_AFTER: durationSetting(DEFAULT_WEBHOOK_GIVE_UP_AFTER_MS, [60_000, MAX_WEBHOOK_GIVE_UP_AFTER_MS], "6h"),
   ALERT_WEBHOOK_URLS: v.optional(
     v.pipe(
       v.string(),
@@ -184,13 +166,9 @@ const AnalysisEnvSchema = v.object({
 });
 
 /** Reads and validates the analysis settings from the environment; throws a one-line error naming the variable. */
-export function loadAnalysisConfig(env: Record<string, string | undefined> = process.env): AnalysisConfig {
+export function loadAnalysisConfig(env: Record<string, string | undefined>): AnalysisConfig {
   const result = v.safeParse(AnalysisEnvSchema, env);
-  if (!result.success) {
-    const issue = result.issues[0];
-    const variable = issue.path?.[0]?.key ?? "environment";
-    throw new AnalysisError("CONFIG", `Cannot start: ${String(variable)} ${issue.message}`);
-  }
+  if (!result.success) throw envIssue(result.issues);
   const { COTACAO_MA_WINDOW_DAYS, COTACAO_MA_MIN_POINTS, COTACAO_ALERT_THRESHOLD_PCT, COTACAO_ALERT_RECOVERY_PCT } = result.output;
   const defaults: RuleParams = {
     windowDays: COTACAO_MA_WINDOW_DAYS.fallback ?? DEFAULT_WINDOW_DAYS,
@@ -224,17 +202,6 @@ export function loadAnalysisConfig(env: Record<string, string | undefined> = pro
 /** The rule's parameters for `pair`: its overrides over the defaults. */
 export function paramsFor(config: AnalysisConfig, pair: string): RuleParams {
   return { ...config.defaults, ...config.perPair.get(pair) };
-}
-
-/** A failure of the analysis, with a message for the person running it. */
-export class AnalysisError extends Error {
-  constructor(
-    readonly code: "CONFIG" | "USAGE",
-    message: string,
-  ) {
-    super(message);
-    this.name = "AnalysisError";
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -510,71 +477,15 @@ export function isStale(newest: Date, now: Date, staleAfterMs: number): boolean 
 }
 
 // ---------------------------------------------------------------------------------------------
-// The daily series in PostgreSQL
-
-/** A pair's daily series with what the output needs beside the maths. */
-export interface StoredSeries extends DailySeries {
-  /** "YYYY-MM-DD" per day. */
-  dates: string[];
-  /** The close as stored, exact. */
-  closeTexts: string[];
-  /** The time of each day's last quote. */
-  ats: Date[];
-}
-
-
-/**
- * The daily series of `pair`, computed in SQL: from the newest quote, each step jumps to the
- * latest quote before the start of that quote's São Paulo day, one index probe per day, so
- * ten years of minute quotes cost a few thousand probes, not a scan of millions of rows.
- */
-export async function loadDailySeries(sql: Sql, pair: string, fromDate?: string): Promise<StoredSeries> {
-  // Without `fromDate` the whole history; with it, the days from that São Paulo date on.
-  const since = fromDate === undefined ? null : fromDate;
-  const rows = await sql<{ date: string; at: Date; close: string }[]>`
-    with recursive closes as (
-      (select ts, bid from quotes where pair = ${pair} order by ts desc limit 1)
-      union all
-      select previous.ts, previous.bid
-      from closes c
-      cross join lateral (
-        select ts, bid from quotes
-        where pair = ${pair} and ts < date_trunc('day', c.ts, ${SAO_PAULO})
-        order by ts desc
-        limit 1
-      ) previous
-      where ${since}::date is null or (c.ts at time zone ${SAO_PAULO})::date > ${since}::date
-    )
-    select to_char(ts at time zone ${SAO_PAULO}, 'YYYY-MM-DD') as date, ts as at, bid::text as close
-    from closes
-    where ${since}::date is null or (ts at time zone ${SAO_PAULO})::date >= ${since}::date
-    order by ts`;
-  const days = new Int32Array(rows.length);
-  const closes = new Float64Array(rows.length);
-  const dates: string[] = [];
-  const closeTexts: string[] = [];
-  const ats: Date[] = [];
-  rows.forEach((row, i) => {
-    days[i] = dayNumber(row.date);
-    closes[i] = Number(row.close);
-    dates.push(row.date);
-    closeTexts.push(row.close);
-    ats.push(row.at);
-  });
-  return { days, closes, dates, closeTexts, ats };
-}
+// The daily series the rule looks at
 
 /**
  * The days the alert lifecycle looks at (from the last day it evaluated, or the newest day) and
  * the window before them: a pair with decades of history costs a few dozen index probes.
  */
 async function recentSeries(sql: Sql, pair: string, params: RuleParams): Promise<StoredSeries> {
-  const [bounds] = await sql<{ evaluated: string | null; newest: string | null }[]>`
-    select (select evaluated_day::text from alert_state where pair = ${pair}) as evaluated,
-           (select to_char(max(ts) at time zone ${SAO_PAULO}, 'YYYY-MM-DD') from quotes where pair = ${pair}) as newest`;
-  const newest = bounds?.newest ?? "9999-12-31";
-  const first = bounds?.evaluated && bounds.evaluated < newest ? bounds.evaluated : newest;
-  return loadDailySeries(sql, pair, dateOfDay(dayNumber(first) - params.windowDays));
+  const [state] = await sql<{ evaluated: string }[]>`select evaluated_day::text as evaluated from alert_state where pair = ${pair}`;
+  return loadDailySeries(sql, pair, { since: state?.evaluated ?? null, daysBefore: params.windowDays });
 }
 
 /** The points the alert lifecycle sees, from `index` on. */
@@ -590,19 +501,6 @@ function rulePoints(series: StoredSeries, evaluation: Evaluation, from = 0): Rul
     });
   }
   return points;
-}
-
-/** The pairs that have quotes. */
-export async function storedPairs(sql: Sql): Promise<string[]> {
-  // A loose index scan: one probe per pair instead of reading every quote.
-  const rows = await sql<{ pair: string }[]>`
-    with recursive pairs as (
-      (select pair from quotes order by pair limit 1)
-      union all
-      select (select pair from quotes where pair > p.pair order by pair limit 1) from pairs p where p.pair is not null
-    )
-    select pair from pairs where pair is not null`;
-  return rows.map((row) => row.pair);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1051,14 +949,6 @@ async function claimDue(sql: Sql, endpoints: string[], now: Date, leaseMs: numbe
   });
 }
 
-/** A duration for people: "24 h", "90 min", "2 d". */
-function formatDuration(ms: number): string {
-  if (ms % MS_PER_DAY === 0 && ms >= 2 * MS_PER_DAY) return `${ms / MS_PER_DAY} d`;
-  if (ms % 3_600_000 === 0) return `${ms / 3_600_000} h`;
-  if (ms % 60_000 === 0) return `${ms / 60_000} min`;
-  return `${Math.round(ms / 1000)} s`;
-}
-
 // ---------------------------------------------------------------------------------------------
 // The analysis step
 
@@ -1070,7 +960,8 @@ export interface AnalysisSummary {
 }
 
 export interface AnalyseOptions extends DeliveryOptions {
-  config?: AnalysisConfig;
+  /** The rule's settings: loadAnalysisConfig(env) in a script's main(). */
+  config: AnalysisConfig;
   now?: () => Date;
   /**
    * Deliver pending notifications after the analysis (true by default). The pipeline passes
@@ -1086,8 +977,8 @@ export interface AnalyseOptions extends DeliveryOptions {
  * in the same transaction. Then, unless `deliver` is false, delivers what is pending (see
  * deliverPending()). Running it again over the same data changes nothing.
  */
-export async function analyse(sql: Sql, pairs: readonly string[], options: AnalyseOptions = {}): Promise<AnalysisSummary> {
-  const config = options.config ?? loadAnalysisConfig();
+export async function analyse(sql: Sql, pairs: readonly string[], options: AnalyseOptions): Promise<AnalysisSummary> {
+  const { config } = options;
   const now = (options.now ?? (() => new Date()))();
   const transitions: Transition[] = [];
   for (const pair of pairs) {
@@ -1405,57 +1296,57 @@ async function daysCommand(sql: Sql, pair: string, config: AnalysisConfig, json:
   return 0;
 }
 
+const FLAGS = {
+  pair: { type: "string" },
+  json: { type: "boolean" },
+  rescan: { type: "boolean" },
+  days: { type: "boolean" },
+  "test-webhook": { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/** What the command line and the environment ask of `bun analysis.ts`, checked before any I/O. */
+function readInvocation(args: string[], env: Record<string, string | undefined>) {
+  const flags = readFlags(args, FLAGS, "analysis.ts");
+  if (flags.help) return { flags };
+  const usage = (message: string) => usageError(message, "analysis.ts");
+  if (flags.pair !== undefined && !PAIR_PATTERN.test(flags.pair)) throw usage(`--pair must look like USD-BRL, got "${flags.pair}"`);
+  if (flags.rescan && flags.days) throw usage("--rescan and --days do not go together: choose one");
+  if (flags.days && flags.pair === undefined) throw usage("--days needs --pair");
+  if (flags["test-webhook"] && (flags.rescan || flags.days || flags.pair !== undefined || flags.json)) {
+    throw usage("Cannot send a test notification: --test-webhook takes no other option, run it alone");
+  }
+  const config = loadAnalysisConfig(env);
+  if (flags["test-webhook"] && config.webhookUrls.length === 0) {
+    throw new CotacaoError("CONFIG", "Cannot send a test notification: ALERT_WEBHOOK_URLS is not set, set it to your webhook URLs, comma-separated", { exitCode: EXIT.usage });
+  }
+  return { flags, config, database: loadDatabaseConfig(env) };
+}
+
 /** Runs the CLI and returns its exit code. */
 export async function main(args: string[], env: Record<string, string | undefined> = process.env): Promise<number> {
-  let values;
-  let config: AnalysisConfig;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      options: {
-        pair: { type: "string" },
-        json: { type: "boolean" },
-        rescan: { type: "boolean" },
-        days: { type: "boolean" },
-        "test-webhook": { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
-    }
-    if (values.pair !== undefined && !PAIR_PATTERN.test(values.pair)) throw new AnalysisError("USAGE", `--pair must look like USD-BRL, got "${values.pair}"`);
-    if (values.rescan && values.days) throw new AnalysisError("USAGE", "--rescan and --days do not go together: choose one");
-    if (values.days && values.pair === undefined) throw new AnalysisError("USAGE", "--days needs --pair");
-    if (values["test-webhook"] && (values.rescan || values.days || values.pair !== undefined || values.json)) {
-      throw new AnalysisError("USAGE", "Cannot send a test notification: --test-webhook takes no other option, run it alone");
-    }
-    config = loadAnalysisConfig(env);
-    if (values["test-webhook"] && config.webhookUrls.length === 0) {
-      throw new AnalysisError("CONFIG", "Cannot send a test notification: ALERT_WEBHOOK_URLS is not set, set it to your webhook URLs, comma-separated");
-    }
-  } catch (error) {
-    console.error(`${(error as Error).message.split("\n")[0]} (see bun analysis.ts --help)`);
-    return 2;
-  }
-  if (values["test-webhook"]) {
-    const answers = await sendTestNotifications(config.webhookUrls);
-    for (const answer of answers) console.log(answer.line);
-    return answers.every((answer) => answer.ok) ? 0 : 1;
-  }
   let sql: Sql | undefined;
   try {
-    sql = await connect(undefined, { max: 2 });
+    const { flags, config, database } = readInvocation(args, env);
+    if (!config || !database) {
+      console.log(USAGE);
+      return EXIT.ok;
+    }
+    if (flags["test-webhook"]) {
+      const answers = await sendTestNotifications(config.webhookUrls);
+      for (const answer of answers) console.log(answer.line);
+      return answers.every((answer) => answer.ok) ? EXIT.ok : EXIT.failure;
+    }
+    sql = await connect(database, { max: 2 });
     await migrate(sql);
-    const pairs = values.pair ? [values.pair] : await storedPairs(sql);
-    if (values.days) return await daysCommand(sql, values.pair!, config, !!values.json, CONSOLE);
-    if (values.rescan) return await rescanCommand(sql, pairs, config, !!values.json, CONSOLE);
-    return await statusCommand(sql, pairs, config, !!values.json, CONSOLE);
+    const pairs = flags.pair ? [flags.pair] : await storedPairs(sql);
+    if (flags.days && flags.pair) return await daysCommand(sql, flags.pair, config, !!flags.json, CONSOLE);
+    if (flags.rescan) return await rescanCommand(sql, pairs, config, !!flags.json, CONSOLE);
+    return await statusCommand(sql, pairs, config, !!flags.json, CONSOLE);
   } catch (error) {
-    console.error(databaseErrorLine(error));
-    return error instanceof DatabaseError && error.code === "CONFIG" ? 2 : 1;
+    const { line, exitCode } = describeError(error, "analyse");
+    console.error(line);
+    return exitCode;
   } finally {
     await sql?.end({ timeout: 5 });
   }

@@ -10,7 +10,7 @@ import { serveStatic } from "hono/bun";
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import * as v from "valibot";
-import { DatabaseError, PROJECT_DIR, connect, errorLine, latestQuote, migrate, type Sql } from "./database.ts";
+import { PROJECT_DIR, connect, describeError, latestQuote, loadDatabaseConfig, migrate, type Sql } from "./database.ts";
 
 const DEFAULT_PORT = 8080;
 const DEFAULT_HOST = "127.0.0.1";
@@ -37,7 +37,7 @@ export function createApp(sql: Sql): Hono {
   app.onError((error, c) => {
     if (error instanceof HTTPException) return c.json({ error: error.message }, error.status);
     // Internals stay in the server's log, not in the answer.
-    console.error(errorLine(error));
+    console.error(describeError(error, "answer the request").line);
     return c.json({ error: "internal error" }, 500);
   });
   return app;
@@ -62,14 +62,15 @@ async function main(args: string[]): Promise<number> {
     return 2;
   }
   try {
-    const sql = await connect();
+    const sql = await connect(loadDatabaseConfig(process.env));
     await migrate(sql);
     const server = Bun.serve({ port: options.port, hostname: options.host, fetch: createApp(sql).fetch });
     console.log(`cotacao dashboard on http://${server.hostname}:${server.port}/`);
     return 0;
   } catch (error) {
-    console.error(errorLine(error));
-    return error instanceof DatabaseError && error.code === "CONFIG" ? 2 : 1;
+    const { line, exitCode } = describeError(error, "serve the dashboard");
+    console.error(line);
+    return exitCode;
   }
 }
 

@@ -6,7 +6,7 @@
  * CLI: `bun database.ts status|start|stop|migrate|url|dump|restore` (see `--help`).
  */
 import { spawn, spawnSync } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import {
   closeSync,
   constants as fsConstants,
@@ -23,6 +23,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { Readable, pipeline as streamPipeline } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { tmpdir } from "node:os";
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import { createGunzip, createGzip } from "node:zlib";
 import postgres from "postgres";
 import * as v from "valibot";
@@ -32,6 +33,8 @@ export const PROJECT_DIR = import.meta.dir;
 export const SQL_DIR = join(PROJECT_DIR, "sql");
 export const DEFAULT_DATA_DIR = join(PROJECT_DIR, ".data", "postgres");
 
+// Days are São Paulo calendar days, in SQL as everywhere.
+const SAO_PAULO = "America/Sao_Paulo";
 const EMBEDDED_USER = "cotacao";
 const EMBEDDED_DATABASE = "cotacao";
 // With TCP off, the port only names the socket file (.s.PGSQL.5432): it cannot clash with anything.
@@ -69,7 +72,30 @@ const SERVER_LOG_ROTATE_BYTES = 10 * 1024 * 1024;
 export type Sql = postgres.Sql;
 
 // ---------------------------------------------------------------------------------------------
-// Errors
+// Errors and exit codes: one family for every script
+
+/** The exit codes of every script but monitor.ts, which speaks the monitoring plugins' own. */
+export const EXIT = { ok: 0, failure: 1, usage: 2, locked: 75 } as const;
+
+/**
+ * A failure cotacao expects and explains: a stable `code` callers test (as porsager/postgres's
+ * errors have), a message for the person running it (`Cannot <action>: <what is wrong>, <what
+ * to do>`), the exit code it calls for, and its cause. Every script's errors are of this family;
+ * ingest.ts, which imports no project file, gives its IngestError the same shape.
+ */
+export class CotacaoError extends Error {
+  readonly exitCode: number;
+
+  constructor(
+    readonly code: string,
+    message: string,
+    options: { cause?: unknown; exitCode?: number } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "CotacaoError";
+    this.exitCode = options.exitCode ?? EXIT.failure;
+  }
+}
 
 /** Codes that let callers (and the CLIs' exit codes) tell failures apart. */
 export type DatabaseErrorCode =
@@ -83,33 +109,136 @@ export type DatabaseErrorCode =
   | "RESTORE"
   | "LOCKED";
 
+const DATABASE_EXIT_CODES: Partial<Record<DatabaseErrorCode, number>> = { CONFIG: EXIT.usage, LOCKED: EXIT.locked };
+
 /** A failure of cotacao's own database logic, with a message meant for the person running it. */
-export class DatabaseError extends Error {
-  constructor(
-    readonly code: DatabaseErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+export class DatabaseError extends CotacaoError {
+  declare readonly code: DatabaseErrorCode;
+
+  constructor(code: DatabaseErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(code, message, { ...options, exitCode: DATABASE_EXIT_CODES[code] ?? EXIT.failure });
     this.name = "DatabaseError";
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Configuration
+/** An error of the family, whichever file made it: a stable code, a message for people, an exit code. */
+function isExplained(error: unknown): error is Error & { code: string; exitCode: number } {
+  return error instanceof Error && typeof (error as { code?: unknown }).code === "string" && typeof (error as { exitCode?: unknown }).exitCode === "number";
+}
 
-const emptyIsUnset = (value: string | undefined) => (value?.trim() ? value.trim() : undefined);
+/**
+ * The one line and the exit code any error calls for, in every script's main(): the family's
+ * own message; a lost connection, a connect timeout or a missing database worded with what to
+ * do; anything else (a bug, PostgreSQL refusing a statement) as `Cannot <action>: <its first
+ * line>`. Never a stack, never a query's parameters.
+ */
+export function describeError(error: unknown, action: string): { line: string; exitCode: number } {
+  if (isExplained(error)) return { line: error.message.split("\n")[0] ?? "", exitCode: error.exitCode };
+  const message = (error instanceof Error ? error.message : String(error)).split("\n")[0];
+  const { code } = (error ?? {}) as { code?: unknown };
+  if (code === "CONNECT_TIMEOUT") {
+    return {
+      line: `Cannot ${action}: PostgreSQL did not answer within the connect timeout (${message}); check that the server is up and that DATABASE_URL names it`,
+      exitCode: EXIT.failure,
+    };
+  }
+  if (isConnectionLost(error)) {
+    return {
+      line: `Cannot ${action}: lost the connection to PostgreSQL (${String(code)}); what was committed before stays stored, check the server (bun database.ts status) and run again`,
+      exitCode: EXIT.failure,
+    };
+  }
+  if (code === "3D000") {
+    return {
+      line: `Cannot ${action}: ${message}; if it is the embedded server, run "bun database.ts stop" and try again (the next start creates it), else create it on your server (createdb)`,
+      exitCode: EXIT.failure,
+    };
+  }
+  return { line: `Cannot ${action}: ${message}`, exitCode: EXIT.failure };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configuration: what every script's settings are made of
+
+/**
+ * The one-line error of a bad setting: the variable, what it expects, an example that is not
+ * the bad value, and the bad value unless it is a secret.
+ */
+export function settingError(variable: string, expected: string, example: string, got?: string): CotacaoError {
+  const shown = got === undefined ? "" : `, got "${got}"`;
+  return new CotacaoError("CONFIG", `Cannot start: ${variable} must be ${expected}, like ${variable}=${example}${shown}`, { exitCode: EXIT.usage });
+}
+
+/** The first issue of a failed parse of the environment, as a CONFIG error naming its variable. */
+export function envIssue(issues: readonly v.BaseIssue<unknown>[]): CotacaoError {
+  const [issue] = issues;
+  const variable = String(issue?.path?.[0]?.key ?? "the environment");
+  return new CotacaoError("CONFIG", `Cannot start: ${variable} ${issue?.message ?? "is invalid"}`, { exitCode: EXIT.usage });
+}
+
+/** A bad command line: one line that points at the script's --help, exit 2. */
+export function usageError(message: string, script: string): CotacaoError {
+  return new CotacaoError("USAGE", `${message} (see bun ${script} --help)`, { exitCode: EXIT.usage });
+}
+
+/** node:util's parseArgs, strict, with its errors turned into one USAGE line. */
+export function readFlags<const O extends ParseArgsOptionsConfig>(args: string[], options: O, script: string) {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: false }).values;
+  } catch (error) {
+    throw usageError(`Cannot read the arguments: ${(error as Error).message.split("\n")[0]}`, script);
+  }
+}
+
+const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Parses "60s", "5m", "2h", "1d", "250ms" or plain seconds into milliseconds; undefined if unreadable. */
+export function parseDuration(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
+  if (!match) return undefined;
+  return Math.round(Number(match[1]) * (DURATION_UNITS_MS[match[2] ?? "s"] ?? 1000));
+}
+
+/** "90s", "2h", "30d": a bound as people write it. */
+export function formatDuration(ms: number): string {
+  if (ms === 0) return "0s";
+  // Days from two on: "24h" reads better than "1d".
+  if (ms >= 2 * 86_400_000 && ms % 86_400_000 === 0) return `${ms / 86_400_000}d`;
+  for (const [unit, size] of [["h", 3_600_000], ["m", 60_000], ["s", 1000]] as const) {
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
+}
+
+/**
+ * A duration setting: unset or empty means `fallbackMs`; otherwise a duration within `bounds`.
+ * The message names the bounds and an example, never only the bad value.
+ */
+export function durationSetting(fallbackMs: number, [min, max]: readonly [number, number], example: string) {
+  return v.pipe(
+    v.optional(v.string(), ""),
+    v.trim(),
+    v.check(
+      (text) => {
+        const ms = text === "" ? fallbackMs : (parseDuration(text) ?? Number.NaN);
+        return ms >= min && ms <= max;
+      },
+      (issue) => `must be a duration from ${formatDuration(min)} to ${formatDuration(max)}, like ${example}, got "${String(issue.input)}"`,
+    ),
+    v.transform((text) => (text === "" ? fallbackMs : (parseDuration(text) as number))),
+  );
+}
 
 const DatabaseEnvSchema = v.object({
   DATABASE_URL: v.pipe(
-    v.optional(v.string()),
-    v.transform(emptyIsUnset),
+    v.optional(v.string(), ""),
+    v.trim(),
     v.check(
-      (url) => url === undefined || isPostgresUrl(url),
-      (issue) => `must be a postgres:// or postgresql:// URL, got "${maskUrl(String(issue.input))}"`,
+      (url) => url === "" || isPostgresUrl(url),
+      (issue) => `must be a postgres:// or postgresql:// URL, like DATABASE_URL=postgres://user:password@localhost:5432/cotacao, got "${maskUrl(String(issue.input))}"`,
     ),
   ),
-  COTACAO_DATA_DIR: v.pipe(v.optional(v.string()), v.transform(emptyIsUnset)),
+  COTACAO_DATA_DIR: v.pipe(v.optional(v.string(), ""), v.trim()),
 });
 
 /** Where cotacao's database is: a server the user runs, or the embedded one in `dataDir`. */
@@ -120,27 +249,16 @@ export interface DatabaseConfig {
   dataDir: string;
 }
 
-/** Reads and validates the database settings from the environment; throws a one-line error naming the variable. */
-export function loadDatabaseConfig(env: Record<string, string | undefined> = process.env): DatabaseConfig {
+/** Reads and validates the database settings from `env`; throws a one-line CONFIG error naming the variable. */
+export function loadDatabaseConfig(env: Record<string, string | undefined>): DatabaseConfig {
   const result = v.safeParse(DatabaseEnvSchema, env);
-  if (!result.success) {
-    const issue = result.issues[0];
-    const variable = issue.path?.[0]?.key ?? "environment";
-    throw new DatabaseError("CONFIG", `Cannot start: ${String(variable)} ${issue.message}`);
-  }
+  if (!result.success) throw envIssue(result.issues);
   const { DATABASE_URL, COTACAO_DATA_DIR } = result.output;
   return {
-    databaseUrl: DATABASE_URL,
+    ...(DATABASE_URL ? { databaseUrl: DATABASE_URL } : {}),
     // Relative to the project, not the working directory: cron starts jobs in $HOME.
     dataDir: COTACAO_DATA_DIR ? resolve(PROJECT_DIR, COTACAO_DATA_DIR) : DEFAULT_DATA_DIR,
   };
-}
-
-let cachedConfig: DatabaseConfig | undefined;
-/** The process's database settings, read from the environment once. */
-export function databaseConfig(): DatabaseConfig {
-  cachedConfig ??= loadDatabaseConfig();
-  return cachedConfig;
 }
 
 function isPostgresUrl(url: string): boolean {
@@ -193,7 +311,7 @@ const writeToStderr = (line: string) => void process.stderr.write(`${line}\n`);
  * Opens a connection pool to cotacao's database: `DATABASE_URL` when set, else the embedded
  * server, started on first use and left running for the next process.
  */
-export async function connect(config: DatabaseConfig = databaseConfig(), options: ConnectOptions = {}): Promise<Sql> {
+export async function connect(config: DatabaseConfig, options: ConnectOptions = {}): Promise<Sql> {
   const url = config.databaseUrl ?? (await embeddedServerUrl(config.dataDir, options.notice ?? writeToStderr));
   return connectUrl(url, options);
 }
@@ -1276,8 +1394,11 @@ export async function restoreFromFile(sql: Sql, file: string, options: RestoreOp
 // ---------------------------------------------------------------------------------------------
 // Queries
 
-/** One quote as stored: decimals are strings, exactly as the source wrote them. */
-export interface Quote {
+/**
+ * One quote as stored: decimals are strings, exactly as the source wrote them. The source's
+ * quotes (ingest.ts's Quote) have this shape; this file imports no other to say so.
+ */
+export interface StoredQuote {
   /** "USD-BRL" */
   pair: string;
   /** The quote's own timestamp. */
@@ -1328,7 +1449,7 @@ export interface SaveOptions {
  * are left alone. Within a batch the last quote for a (pair, ts) wins. Decimals travel as text
  * and are cast to numeric by the server, so no digit is lost.
  */
-export async function saveQuotes(sql: Sql, quotes: readonly Quote[], options: SaveOptions = {}): Promise<SaveCounts> {
+export async function saveQuotes(sql: Sql, quotes: readonly StoredQuote[], options: SaveOptions = {}): Promise<SaveCounts> {
   const counts: SaveCounts = { inserted: 0, updated: 0, unchanged: 0 };
   if (quotes.length === 0 && !options.progress) return counts;
   await sql.begin(async (tx) => {
@@ -1354,7 +1475,7 @@ function copyField(value: string | null): string {
 const QUOTE_COLUMNS = "pair, ts, bid, ask, high, low, var_bid, pct_change, source, fetched_at";
 
 /** The batch as COPY text, a few thousand lines per piece; `numbered` prefixes each line with its index. */
-function* copyLines(quotes: readonly Quote[], numbered: boolean): Generator<string> {
+function* copyLines(quotes: readonly StoredQuote[], numbered: boolean): Generator<string> {
   // A batch is usually fetched at one moment: format that moment once.
   let fetchedAtMs = Number.NaN;
   let fetchedAt = "";
@@ -1374,7 +1495,7 @@ function* copyLines(quotes: readonly Quote[], numbered: boolean): Generator<stri
 }
 
 /** Whether any stored quote of the batch's pairs falls within the batch's time span for that pair. */
-async function overlapsStored(tx: postgres.TransactionSql, quotes: readonly Quote[]): Promise<boolean> {
+async function overlapsStored(tx: postgres.TransactionSql, quotes: readonly StoredQuote[]): Promise<boolean> {
   const spans = new Map<string, { first: Date; last: Date }>();
   for (const { pair, ts } of quotes) {
     const span = spans.get(pair);
@@ -1401,7 +1522,7 @@ async function overlapsStored(tx: postgres.TransactionSql, quotes: readonly Quot
  * copied straight into quotes: the fastest way in. Otherwise, or if a row turns out to collide
  * after all (a duplicate in the batch, a concurrent writer), it is merged.
  */
-async function upsertQuotes(tx: postgres.TransactionSql, quotes: readonly Quote[]): Promise<SaveCounts> {
+async function upsertQuotes(tx: postgres.TransactionSql, quotes: readonly StoredQuote[]): Promise<SaveCounts> {
   if (!(await overlapsStored(tx, quotes))) {
     const copied = await tx
       .savepoint(async (savepoint) => {
@@ -1422,7 +1543,7 @@ async function upsertQuotes(tx: postgres.TransactionSql, quotes: readonly Quote[
  * The batch goes into a session-private staging table with COPY, then one statement merges it
  * into quotes. Numeric parsing happens in the server, from the text as received.
  */
-async function mergeQuotes(tx: postgres.TransactionSql, quotes: readonly Quote[]): Promise<SaveCounts> {
+async function mergeQuotes(tx: postgres.TransactionSql, quotes: readonly StoredQuote[]): Promise<SaveCounts> {
   // Temporary tables live in the session's own buffers and write no WAL; "on commit delete rows"
   // empties this one at every commit, so each session creates it once.
   await tx`
@@ -1500,7 +1621,7 @@ export async function resetBackfillProgress(sql: Sql, pair: string, from: string
 /** Channel of the notifications sent after quotes are stored; the payload is JSON `{pair, ts}`. */
 export const QUOTES_CHANNEL = "quotes";
 
-async function notifyNewest(tx: postgres.TransactionSql, quotes: readonly Quote[]): Promise<void> {
+async function notifyNewest(tx: postgres.TransactionSql, quotes: readonly StoredQuote[]): Promise<void> {
   const newest = new Map<string, number>();
   for (const quote of quotes) {
     const ms = quote.ts.getTime();
@@ -1512,8 +1633,8 @@ async function notifyNewest(tx: postgres.TransactionSql, quotes: readonly Quote[
 }
 
 /** The newest stored quote for `pair`, or undefined. */
-export async function latestQuote(sql: Sql, pair: string): Promise<Quote | undefined> {
-  const [row] = await sql<Quote[]>`
+export async function latestQuote(sql: Sql, pair: string): Promise<StoredQuote | undefined> {
+  const [row] = await sql<StoredQuote[]>`
     select pair, ts, bid::text, ask::text, high::text, low::text,
            var_bid::text as "varBid", pct_change::text as "pctChange", source, fetched_at as "fetchedAt"
     from quotes
@@ -1521,6 +1642,93 @@ export async function latestQuote(sql: Sql, pair: string): Promise<Quote | undef
     order by ts desc
     limit 1`;
   return row;
+}
+
+/** The pairs that have quotes. */
+export async function storedPairs(sql: Sql): Promise<string[]> {
+  // A loose index scan: one probe per pair instead of reading every quote.
+  const rows = await sql<{ pair: string }[]>`
+    with recursive pairs as (
+      (select pair from quotes order by pair limit 1)
+      union all
+      select (select pair from quotes where pair > p.pair order by pair limit 1) from pairs p where p.pair is not null
+    )
+    select pair from pairs where pair is not null`;
+  return rows.map((row) => row.pair);
+}
+
+/**
+ * A pair's daily series: for each São Paulo day with quotes, the day's last quote (its close).
+ * Columnar, oldest first, ready for the rule's maths and for charts.
+ */
+export interface StoredSeries {
+  /** Days since 1970-01-01 (São Paulo calendar), ascending. */
+  days: Int32Array;
+  /** Each day's close, as a number for the maths. */
+  closes: Float64Array;
+  /** "YYYY-MM-DD" per day. */
+  dates: string[];
+  /** The close as stored, exact. */
+  closeTexts: string[];
+  /** The time of each day's last quote. */
+  ats: Date[];
+}
+
+/** Where a daily series starts: a São Paulo date, or the newest stored day; then `daysBefore` days earlier. */
+export interface SeriesStart {
+  /** "YYYY-MM-DD"; a date after the newest stored day counts as that day. Default: the newest stored day. */
+  since?: string | null;
+  daysBefore?: number;
+}
+
+/**
+ * The daily series of `pair`, computed in SQL: from the newest quote, each step jumps to the
+ * latest quote before the start of that quote's São Paulo day, one index probe per day, so
+ * ten years of minute quotes cost a few thousand probes, not a scan of millions of rows.
+ * Without `start`, the whole history.
+ */
+export async function loadDailySeries(sql: Sql, pair: string, start?: SeriesStart): Promise<StoredSeries> {
+  const rows = await sql<{ day: number; date: string; at: Date; close: string }[]>`
+    with recursive first_day as (
+      select case when ${start === undefined} then null
+                  else least(coalesce(${start?.since ?? null}::date, 'infinity'),
+                             (select (max(ts) at time zone ${SAO_PAULO})::date from quotes where pair = ${pair}))
+                       - ${start?.daysBefore ?? 0}::int
+             end as day
+    ),
+    closes as (
+      (select ts, bid from quotes where pair = ${pair} order by ts desc limit 1)
+      union all
+      select previous.ts, previous.bid
+      from closes c
+      cross join lateral (
+        select ts, bid from quotes
+        where pair = ${pair} and ts < date_trunc('day', c.ts, ${SAO_PAULO})
+        order by ts desc
+        limit 1
+      ) previous
+      where (select day from first_day) is null or (c.ts at time zone ${SAO_PAULO})::date > (select day from first_day)
+    )
+    select (ts at time zone ${SAO_PAULO})::date - date '1970-01-01' as day,
+           to_char(ts at time zone ${SAO_PAULO}, 'YYYY-MM-DD') as date, ts as at, bid::text as close
+    from closes
+    where (select day from first_day) is null or (ts at time zone ${SAO_PAULO})::date >= (select day from first_day)
+    order by ts`;
+  const series: StoredSeries = {
+    days: new Int32Array(rows.length),
+    closes: new Float64Array(rows.length),
+    dates: [],
+    closeTexts: [],
+    ats: [],
+  };
+  rows.forEach((row, i) => {
+    series.days[i] = row.day;
+    series.closes[i] = Number(row.close);
+    series.dates.push(row.date);
+    series.closeTexts.push(row.close);
+    series.ats.push(row.at);
+  });
+  return series;
 }
 
 /** The newest stored timestamp of each pair that has quotes. */
@@ -1749,7 +1957,7 @@ async function urlCommand(config: DatabaseConfig): Promise<number> {
 }
 
 async function dumpCommand(config: DatabaseConfig, [file]: string[]): Promise<number> {
-  if (!file) return usageError("Cannot dump: no FILE given; use \"bun database.ts dump FILE\" (- for stdout)");
+  if (!file) throw usageError("Cannot dump: no FILE given; use \"bun database.ts dump FILE\" (- for stdout)", "database.ts");
   const began = performance.now();
   const result = await withPool(config, (sql) => (file === "-" ? dumpDatabase(sql, process.stdout) : dumpToFile(sql, file)));
   // With "-" the dump is stdout: the summary goes to stderr.
@@ -1762,9 +1970,9 @@ async function restoreCommand(config: DatabaseConfig, args: string[]): Promise<n
   const files = args.filter((arg) => arg !== "--force");
   const [file] = files;
   if (!file || files.length > 1) {
-    return usageError("Cannot restore: give one FILE; use \"bun database.ts restore FILE [--force]\" (- for stdin)");
+    throw usageError("Cannot restore: give one FILE; use \"bun database.ts restore FILE [--force]\" (- for stdin)", "database.ts");
   }
-  if (file !== "-" && !existsSync(file)) return usageError(`Cannot restore ${file}: no such file; give the path of a dump made by "bun database.ts dump"`);
+  if (file !== "-" && !existsSync(file)) throw usageError(`Cannot restore ${file}: no such file; give the path of a dump made by "bun database.ts dump"`, "database.ts");
   const began = performance.now();
   const { result, migrated } = await withPool(config, async (sql) => {
     const result = await restoreFromFile(sql, file, { force });
@@ -1781,11 +1989,6 @@ function backupSummary(result: BackupResult): string {
 
 function seconds(began: number): string {
   return `${((performance.now() - began) / 1000).toFixed(1)} s`;
-}
-
-function usageError(line: string): number {
-  console.error(line);
-  return 2;
 }
 
 /** Each command, and whether it takes arguments. */
@@ -1817,24 +2020,12 @@ export async function main(args: string[]): Promise<number> {
     return 2;
   }
   try {
-    return await found.run(loadDatabaseConfig(), rest);
+    return await found.run(loadDatabaseConfig(process.env), rest);
   } catch (error) {
-    console.error(errorLine(error));
-    return error instanceof DatabaseError && error.code === "CONFIG" ? 2 : 1;
+    const { line, exitCode } = describeError(error, "complete the database operation");
+    console.error(line);
+    return exitCode;
   }
-}
-
-/** One line for the person running the command; never includes query parameters. */
-export function errorLine(error: unknown): string {
-  if (error instanceof DatabaseError) return error.message;
-  const message = error instanceof Error ? error.message : String(error);
-  if ((error as { code?: unknown }).code === "CONNECT_TIMEOUT") {
-    return `Cannot connect to PostgreSQL: no answer within the connect timeout (${message.split("\n")[0]}); check that the server is up and that DATABASE_URL names it`;
-  }
-  if ((error as { code?: unknown }).code === "3D000") {
-    return `Cannot connect: ${message.split("\n")[0]}; if it is the embedded server, run "bun database.ts stop" and try again (the next start creates it), else create it on your server (createdb)`;
-  }
-  return `Cannot complete the database operation: ${message.split("\n")[0]}`;
 }
 
 if (import.meta.main) {

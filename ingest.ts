@@ -9,7 +9,23 @@
  */
 import { parseArgs } from "node:util";
 import * as v from "valibot";
-import type { Quote } from "./database.ts";
+
+/** One quote as the source gives it: decimals are strings, exactly as the API wrote them. */
+export interface Quote {
+  /** "USD-BRL" */
+  pair: string;
+  /** The quote's own timestamp. */
+  ts: Date;
+  bid: string;
+  ask: string;
+  high: string | null;
+  low: string | null;
+  varBid: string | null;
+  pctChange: string | null;
+  /** Where it came from, e.g. "awesomeapi:last". */
+  source: string;
+  fetchedAt: Date;
+}
 
 /** The public API, used when AWESOMEAPI_URL is unset. */
 export const DEFAULT_AWESOMEAPI_URL = "https://economia.awesomeapi.com.br";
@@ -67,8 +83,8 @@ const DAY_CACHE_MAX_ENTRIES = 200_000;
 const SNIPPET_CHARS = 60;
 // A user or password shorter than this is masked only where it appears inside a URL.
 const MIN_MASKED_USERINFO_CHARS = 4;
-const EXIT_USAGE = 2;
-const EXIT_FAILURE = 1;
+// The exit codes of the family every script shares (database.ts's EXIT; this file imports none).
+const EXIT_CODES: Partial<Record<IngestErrorCode, number>> = { USAGE: 2, CONFIG: 2 };
 
 const PAIR_PATTERN = /^[A-Z0-9]{2,12}-[A-Z0-9]{2,12}$/;
 const DATE_PATTERN = /^\d{4}-\d{2}-\d{2}$/;
@@ -106,6 +122,8 @@ export class IngestError extends Error {
   readonly attempts: number;
   /** The HTTP status of the last answer, when there was one. */
   readonly status: number | undefined;
+  /** The exit code this failure calls for: 2 for bad usage or configuration, else 1. */
+  readonly exitCode: number;
 
   constructor(
     readonly code: IngestErrorCode,
@@ -114,6 +132,7 @@ export class IngestError extends Error {
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "IngestError";
+    this.exitCode = EXIT_CODES[code] ?? 1;
     this.attempts = options.attempts ?? 0;
     this.status = options.status;
   }
@@ -197,8 +216,6 @@ function secretsOf(url: string): string[] {
 // ---------------------------------------------------------------------------------------------
 // Configuration
 
-const emptyIsUnset = (value: string): string | undefined => value.trim() || undefined;
-
 function isHttpUrl(text: string): boolean {
   if (!/^https?:\/\//i.test(text)) return false;
   try {
@@ -209,35 +226,34 @@ function isHttpUrl(text: string): boolean {
   }
 }
 
+// Each variable's default ("") runs through its pipe like an empty value: empty means unset.
 const IngestEnvSchema = v.object({
   AWESOMEAPI_URL: v.pipe(
-    // The default makes a missing variable run through the pipe like an empty one.
     v.optional(v.string(), ""),
-    v.transform(emptyIsUnset),
+    v.trim(),
     v.check(
-      (url) => url === undefined || isHttpUrl(url),
-      (issue) => `must be an http:// or https:// URL without query or fragment, got "${maskUrlInput(String(issue.input))}"`,
+      (url) => url === "" || isHttpUrl(url),
+      (issue) =>
+        `must be an http:// or https:// URL without query or fragment, like AWESOMEAPI_URL=${DEFAULT_AWESOMEAPI_URL}, got "${maskUrlInput(String(issue.input))}"`,
     ),
     // Paths are appended with "/", so one trailing slash (or several) must not double it.
-    v.transform((url) => (url ?? DEFAULT_AWESOMEAPI_URL).replace(/\/+$/, "")),
+    v.transform((url) => (url || DEFAULT_AWESOMEAPI_URL).replace(/\/+$/, "")),
   ),
   AWESOMEAPI_TOKEN: v.pipe(
-    // The default makes a missing variable run through the pipe like an empty one.
     v.optional(v.string(), ""),
-    v.transform(emptyIsUnset),
+    v.trim(),
     // Never echo the value: it is a secret.
-    v.check((token) => token === undefined || !/[\s&#]/.test(token), "must not contain spaces, '&' or '#'"),
+    v.check((token) => !/[\s&#]/.test(token), "must be the key AwesomeAPI gave you, without spaces, '&' or '#'"),
   ),
   AWESOMEAPI_TIMEOUT_MS: v.pipe(
-    // The default makes a missing variable run through the pipe like an empty one.
     v.optional(v.string(), ""),
-    v.transform(emptyIsUnset),
+    v.trim(),
     v.check(
-      (ms) => ms === undefined || (/^\d{1,9}$/.test(ms) && Number(ms) >= MIN_TIMEOUT_MS && Number(ms) <= MAX_TIMEOUT_MS),
+      (ms) => ms === "" || (/^\d{1,9}$/.test(ms) && Number(ms) >= MIN_TIMEOUT_MS && Number(ms) <= MAX_TIMEOUT_MS),
       (issue) =>
         `must be whole milliseconds from ${MIN_TIMEOUT_MS} to ${MAX_TIMEOUT_MS} (10 minutes), got "${String(issue.input)}", set it like AWESOMEAPI_TIMEOUT_MS=${DEFAULT_TIMEOUT_MS} or leave it unset`,
     ),
-    v.transform((ms) => (ms === undefined ? DEFAULT_TIMEOUT_MS : Number(ms))),
+    v.transform((ms) => (ms === "" ? DEFAULT_TIMEOUT_MS : Number(ms))),
   ),
 });
 
@@ -251,7 +267,7 @@ export interface IngestConfig {
 }
 
 /** Reads and validates the AwesomeAPI settings from the environment; throws a one-line CONFIG error naming the variable. */
-export function loadIngestConfig(env: Record<string, string | undefined> = process.env): IngestConfig {
+export function loadIngestConfig(env: Record<string, string | undefined>): IngestConfig {
   const result = v.safeParse(IngestEnvSchema, env);
   if (!result.success) {
     const issue = result.issues[0];
@@ -983,7 +999,7 @@ export async function requestJson(url: string, options: RequestOptions = {}): Pr
 // ---------------------------------------------------------------------------------------------
 // Endpoints
 
-/** Where AwesomeAPI is, plus how to reach it; `{ ...loadIngestConfig(), fetch }` fits. */
+/** Where AwesomeAPI is, plus how to reach it; `{ ...loadIngestConfig(env), fetch }` fits. */
 export interface IngestOptions extends RequestOptions {
   baseUrl?: string;
   token?: string;
@@ -1187,13 +1203,6 @@ const CliArgsSchema = v.object({
   help: v.optional(v.boolean()),
 });
 
-/** One line for the person running the command. */
-export function errorLine(error: unknown): string {
-  if (error instanceof IngestError) return error.message;
-  const message = error instanceof Error ? error.message : String(error);
-  return `Cannot ingest: ${message.split("\n")[0]}`;
-}
-
 /** Runs the CLI and returns its exit code. */
 export async function main(args: string[]): Promise<number> {
   let flags: v.InferOutput<typeof CliArgsSchema>;
@@ -1213,7 +1222,7 @@ export async function main(args: string[]): Promise<number> {
     flags = v.parse(CliArgsSchema, values);
   } catch (error) {
     console.error(`Cannot read the arguments: ${(error as Error).message.split("\n")[0]}, see --help`);
-    return EXIT_USAGE;
+    return EXIT_CODES.USAGE ?? 2;
   }
   if (flags.help) {
     console.log(USAGE);
@@ -1242,8 +1251,10 @@ export async function main(args: string[]): Promise<number> {
     }
     return 0;
   } catch (error) {
-    console.error(errorLine(error));
-    return error instanceof IngestError && (error.code === "USAGE" || error.code === "CONFIG") ? EXIT_USAGE : EXIT_FAILURE;
+    // Every expected failure is an IngestError; anything else is a bug, and its stack says where.
+    if (!(error instanceof IngestError)) throw error;
+    console.error(error.message);
+    return error.exitCode;
   }
 }
 

@@ -5,14 +5,12 @@
  * CLI: `bun main_pipeline.ts [--pairs A-B,C-D] [--backfill DAYS | --from DATE [--to DATE]] ...`
  * (see `--help`).
  */
-import { parseArgs } from "node:util";
 import * as v from "valibot";
 import {
   analyse,
   deliverPending,
   describeTransition,
   loadAnalysisConfig,
-  parseDuration,
   type AnalysisConfig,
   type DeliveryOptions,
 } from "./analysis.ts";
@@ -22,8 +20,13 @@ import {
   closeInterruptedRuns,
   connect,
   finishRun,
-  isConnectionLost,
+  EXIT,
+  describeError,
+  formatDuration,
   loadDatabaseConfig,
+  parseDuration,
+  readFlags,
+  usageError,
   migrate,
   newestStored,
   recordFailedRun,
@@ -33,7 +36,6 @@ import {
   withPipelineLock,
   type BackfillStep,
   type DatabaseConfig,
-  type Quote,
   type RunOutcome,
   type RunStep,
   type SaveCounts,
@@ -53,6 +55,7 @@ import {
   saoPauloDay,
   type DailyChunk,
   type DateRange,
+  type Quote,
   type IngestOptions,
 } from "./ingest.ts";
 
@@ -73,8 +76,6 @@ const EARLIEST_HISTORY_DAY = "1990-01-01";
 /** Gap healing fetches at most this many days back; an older gap is reported with the command that fills it. */
 export const GAP_HEAL_MAX_DAYS = 30;
 
-/** Exit codes, as README and --help list them. */
-export const EXIT = { ok: 0, failure: 1, usage: 2, locked: 75 } as const;
 
 // ---------------------------------------------------------------------------------------------
 // Plans (pure)
@@ -129,8 +130,8 @@ export interface PipelineOptions extends IngestOptions {
   onProgress?: (progress: BackfillProgress) => void;
   /** Rows per backfill transaction (default 20,000). */
   backfillBatchRows?: number;
-  /** The alert rule's settings; read from the environment when absent. */
-  analysis?: AnalysisConfig;
+  /** The alert rule's settings. */
+  analysis: AnalysisConfig;
   /** How webhooks are reached (tests pass their own fetch, budget or clock). */
   delivery?: DeliveryOptions;
 }
@@ -224,7 +225,7 @@ export async function runPipeline(sql: Sql, options: PipelineOptions): Promise<R
       if (options.history) await backfill(sql, pairs, options.history, options, tally);
       else await storeLatest(sql, pairs, options, tally, () => (step = "store"));
       step = "analyse";
-      const config = options.analysis ?? loadAnalysisConfig();
+      const config = options.analysis;
       try {
         // Every pair, those whose fetch failed too: a feed that stopped is what staleness is for.
         const { transitions } = await analyse(sql, pairs, { config, now: options.now, deliver: false });
@@ -252,7 +253,7 @@ export async function runPipeline(sql: Sql, options: PipelineOptions): Promise<R
     // The run's own record must not hide the failure that ended it (the database may be what failed).
     if (runId !== null) await finishRun(sql, runId, outcome).catch(() => {});
     else runId = await recordFailedRun(sql, pairs, outcome.error ?? "").catch(() => null);
-    return { ...summary(runId, mode, pairs, tally, began), exitCode: exitCodeOf(error) };
+    return { ...summary(runId, mode, pairs, tally, began), exitCode: describeError(error, ACTION).exitCode };
   }
 }
 
@@ -288,7 +289,7 @@ export async function dryRun(options: PipelineOptions): Promise<RunSummary> {
     }
   } catch (error) {
     tally.problems.push({ step: "fetch", message: errorLine(error) });
-    return { ...summary(null, "dry-run", pairs, tally, began), exitCode: exitCodeOf(error) };
+    return { ...summary(null, "dry-run", pairs, tally, began), exitCode: describeError(error, ACTION).exitCode };
   }
   return summary(null, "dry-run", pairs, tally, began);
 }
@@ -476,25 +477,10 @@ async function backfill(sql: Sql, pairs: string[], range: DateRange, options: Pi
   }
 }
 
-function exitCodeOf(error: unknown): number {
-  if (error instanceof DatabaseError) {
-    if (error.code === "LOCKED") return EXIT.locked;
-    if (error.code === "CONFIG") return EXIT.usage;
-  }
-  if (error instanceof IngestError && (error.code === "CONFIG" || error.code === "USAGE")) return EXIT.usage;
-  return EXIT.failure;
-}
+const ACTION = "complete the run";
 
 /** One line for the person running it (or cron's mail); never a stack, never a query parameter. */
-export function errorLine(error: unknown): string {
-  if (error instanceof DatabaseError || error instanceof IngestError) return error.message;
-  if (isConnectionLost(error)) {
-    const { code } = error as { code: string };
-    return `Cannot complete the run: lost the connection to PostgreSQL (${code}); what was committed before stays stored, check the server (bun database.ts status) and run again`;
-  }
-  const message = error instanceof Error ? error.message : String(error);
-  return `Cannot complete the run: ${message.split("\n")[0]}`;
-}
+const errorLine = (error: unknown): string => describeError(error, ACTION).line;
 
 // ---------------------------------------------------------------------------------------------
 // Output
@@ -598,74 +584,65 @@ export interface Invocation {
   help: boolean;
 }
 
-class UsageError extends Error {}
+/** Reads and checks the flags (and COTACAO_PAIRS) before any I/O; throws a one-line USAGE error. */
+const FLAGS = {
+  pairs: { type: "string" },
+  backfill: { type: "string" },
+  from: { type: "string" },
+  to: { type: "string" },
+  "lock-timeout": { type: "string" },
+  every: { type: "string" },
+  "dry-run": { type: "boolean" },
+  json: { type: "boolean" },
+  quiet: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
 
-/** Reads and checks the flags (and COTACAO_PAIRS) before any I/O; throws a one-line UsageError. */
+const usage = (message: string) => usageError(message, "main_pipeline.ts");
+
 export function parseInvocation(args: string[], env: Record<string, string | undefined>, today: string): Invocation {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      options: {
-        pairs: { type: "string" },
-        backfill: { type: "string" },
-        from: { type: "string" },
-        to: { type: "string" },
-        "lock-timeout": { type: "string" },
-        every: { type: "string" },
-        "dry-run": { type: "boolean" },
-        json: { type: "boolean" },
-        quiet: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    }));
-  } catch (error) {
-    throw new UsageError(`${(error as Error).message.split("\n")[0]} (see --help)`);
-  }
+  const values = readFlags(args, FLAGS, "main_pipeline.ts");
   const base = { dryRun: !!values["dry-run"], json: !!values.json, quiet: !!values.quiet, help: !!values.help };
   if (base.help) return { ...base, pairs: [...DEFAULT_PAIRS], lockTimeoutMs: DEFAULT_LOCK_TIMEOUT_MS };
 
   const pairsText = values.pairs ?? (env.COTACAO_PAIRS?.trim() || DEFAULT_PAIRS.join(","));
   const pairs = v.safeParse(PairsSchema, pairsText);
   if (!pairs.success) {
-    throw new UsageError(`${values.pairs === undefined ? "COTACAO_PAIRS" : "--pairs"}: ${pairs.issues[0].message}`);
+    throw usage(`${values.pairs === undefined ? "COTACAO_PAIRS" : "--pairs"}: ${pairs.issues[0].message}`);
   }
   const duration = (flag: string, text: string | undefined, [min, max]: readonly [number, number]) => {
     if (text === undefined) return undefined;
     const ms = parseDuration(text);
-    if (ms === undefined) throw new UsageError(`--${flag} must be a duration like 30s, 5m or 2h, got "${text}"`);
-    if (ms < min || ms > max) throw new UsageError(`--${flag} must be between ${formatBound(min)} and ${formatBound(max)}, got "${text}"`);
+    if (ms === undefined) throw usage(`--${flag} must be a duration like 30s, 5m or 2h, got "${text}"`);
+    if (ms < min || ms > max) throw usage(`--${flag} must be between ${formatDuration(min)} and ${formatDuration(max)}, got "${text}"`);
     return ms;
   };
   const lockTimeoutMs = duration("lock-timeout", values["lock-timeout"], LOCK_TIMEOUT_BOUNDS_MS) ?? DEFAULT_LOCK_TIMEOUT_MS;
   const everyMs = duration("every", values.every, EVERY_BOUNDS_MS);
-  if (values.json && values.quiet) throw new UsageError("--json and --quiet do not go together: choose one");
+  if (values.json && values.quiet) throw usage("--json and --quiet do not go together: choose one");
 
   let history: DateRange | undefined;
   if (values.backfill !== undefined) {
-    if (values.from !== undefined || values.to !== undefined) throw new UsageError("--backfill and --from/--to do not go together: choose one");
+    if (values.from !== undefined || values.to !== undefined) throw usage("--backfill and --from/--to do not go together: choose one");
     const maxDays = dayNumber(today) - dayNumber(EARLIEST_HISTORY_DAY);
     if (!/^\d+$/.test(values.backfill) || Number(values.backfill) < 1 || Number(values.backfill) > maxDays) {
-      throw new UsageError(`--backfill takes a number of days from 1 to ${maxDays} (back to ${EARLIEST_HISTORY_DAY}), got "${values.backfill}"`);
+      throw usage(`--backfill takes a number of days from 1 to ${maxDays} (back to ${EARLIEST_HISTORY_DAY}), got "${values.backfill}"`);
     }
     history = { from: addDays(today, -Number(values.backfill)), to: today };
   } else if (values.from !== undefined) {
     history = { from: values.from, to: values.to ?? today };
     for (const [flag, day] of [["--from", history.from], ["--to", history.to]] as const) {
-      if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || addDays(day, 0) !== day) throw new UsageError(`${flag} must be a date like 2024-08-23, got "${day}"`);
+      if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || addDays(day, 0) !== day) throw usage(`${flag} must be a date like 2024-08-23, got "${day}"`);
     }
-    if (history.from < EARLIEST_HISTORY_DAY) throw new UsageError(`--from must not be before ${EARLIEST_HISTORY_DAY}, got "${history.from}"`);
-    if (history.from > history.to) throw new UsageError(`--from (${history.from}) is after --to (${history.to})`);
-    if (history.from > today) throw new UsageError(`--from (${history.from}) is in the future`);
+    if (history.from < EARLIEST_HISTORY_DAY) throw usage(`--from must not be before ${EARLIEST_HISTORY_DAY}, got "${history.from}"`);
+    if (history.from > history.to) throw usage(`--from (${history.from}) is after --to (${history.to})`);
+    if (history.from > today) throw usage(`--from (${history.from}) is in the future`);
   } else if (values.to !== undefined) {
-    throw new UsageError("--to needs --from");
+    throw usage("--to needs --from");
   }
-  if (history && everyMs !== undefined) throw new UsageError("--every repeats the latest-quote cycle; it does not go with a backfill");
+  if (history && everyMs !== undefined) throw usage("--every repeats the latest-quote cycle; it does not go with a backfill");
   return { ...base, pairs: pairs.output, history, lockTimeoutMs, everyMs };
 }
-
-const formatBound = (ms: number) => (ms % 3_600_000 === 0 && ms > 0 ? `${ms / 3_600_000}h` : ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`);
 
 /** Prints a run the way the flags ask; errors always reach stderr. */
 function report(run: RunSummary, invocation: Invocation): void {
@@ -700,7 +677,7 @@ async function connectAndRun(database: DatabaseConfig, options: PipelineOptions)
   } catch (error) {
     const tally = emptyTally();
     tally.problems.push({ step: "start", message: errorLine(error) });
-    return { ...summary(null, options.history ? "backfill" : "latest", [...options.pairs], tally, began), exitCode: exitCodeOf(error) };
+    return { ...summary(null, options.history ? "backfill" : "latest", [...options.pairs], tally, began), exitCode: describeError(error, ACTION).exitCode };
   }
   try {
     return await runPipeline(sql, options);
@@ -725,8 +702,9 @@ export async function main(args: string[], env: Record<string, string | undefine
     analysis = loadAnalysisConfig(env);
     database = loadDatabaseConfig(env);
   } catch (error) {
-    console.error(error instanceof UsageError ? error.message : errorLine(error));
-    return EXIT.usage;
+    const { line, exitCode } = describeError(error, "start");
+    console.error(line);
+    return exitCode;
   }
   const progressOnTty = process.stderr.isTTY && !invocation.quiet && !invocation.json;
   const options: PipelineOptions = {

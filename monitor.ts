@@ -3,7 +3,7 @@
  * migrates or writes.
  */
 import { parseArgs } from "node:util";
-import { DatabaseError, connect, errorLine, latestQuote, type Quote, type Sql } from "./database.ts";
+import { EXIT, connect, describeError, latestQuote, loadDatabaseConfig, type StoredQuote as Quote, type Sql } from "./database.ts";
 
 const DEFAULT_PAIR = "USD-BRL";
 
@@ -34,7 +34,7 @@ async function main(args: string[]): Promise<number> {
   }
   let sql: Sql | undefined;
   try {
-    sql = await connect(undefined, { max: 1 });
+    sql = await connect(loadDatabaseConfig(process.env), { max: 1 });
     const quote = await latestQuote(sql, pair);
     if (!quote) {
       console.error(`No quote stored for ${pair}: run bun main_pipeline.ts --pairs ${pair}`);
@@ -43,8 +43,9 @@ async function main(args: string[]): Promise<number> {
     console.log(formatQuote(quote));
     return 0;
   } catch (error) {
-    console.error(errorLine(error));
-    return error instanceof DatabaseError && error.code === "CONFIG" ? 2 : 1;
+    const { line, exitCode } = describeError(error, "read the newest quote");
+    console.error(line);
+    return exitCode === EXIT.usage ? EXIT.usage : EXIT.failure;
   } finally {
     await sql?.end({ timeout: 5 });
   }

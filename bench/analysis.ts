@@ -12,8 +12,8 @@ import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { evaluateSeries, loadAnalysisConfig, loadDailySeries, rescan } from "../analysis.ts";
-import { PROJECT_DIR, connectUrl, migrate, startEmbeddedServer, stopEmbeddedServer } from "../database.ts";
+import { evaluateSeries, loadAnalysisConfig, rescan } from "../analysis.ts";
+import { PROJECT_DIR, connectUrl, loadDailySeries, migrate, startEmbeddedServer, stopEmbeddedServer } from "../database.ts";
 import { watchPeakMemory } from "./peak_memory.ts";
 
 const PURE_POINTS = 1_000_000;

@@ -21,7 +21,7 @@ import {
   saveQuotes,
   startEmbeddedServer,
   stopEmbeddedServer,
-  type Quote,
+  type StoredQuote as Quote,
   type Sql,
 } from "../database.ts";
 import { watchPeakMemory } from "./peak_memory.ts";

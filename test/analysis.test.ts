@@ -1,6 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import {
-  AnalysisError,
   analyse,
   deliverPending,
   describeTransition,
@@ -10,10 +9,8 @@ import {
   isMarketOpen,
   isStale,
   loadAnalysisConfig,
-  loadDailySeries,
   marketTimeBetween,
   paramsFor,
-  parseDuration,
   rescan,
   webhookBackoffMs,
   webhookPayload,
@@ -21,7 +18,7 @@ import {
   type DailySeries,
   type RuleParams,
 } from "../analysis.ts";
-import { saveQuotes, type Quote, type Sql } from "../database.ts";
+import { CotacaoError, loadDailySeries, parseDuration, saveQuotes, type StoredQuote as Quote, type Sql } from "../database.ts";
 import { runScript } from "./support/cli.ts";
 import { useTestDatabase } from "./support/database.ts";
 import { loadPtaxSeries, pointTime } from "./support/fake_awesomeapi.ts";
@@ -122,7 +119,8 @@ describe("configuration", () => {
       } catch (caught) {
         error = caught;
       }
-      expect(error).toBeInstanceOf(AnalysisError);
+      expect(error).toBeInstanceOf(CotacaoError);
+      expect((error as CotacaoError).code).toBe("CONFIG");
       expect((error as Error).message).toMatch(message);
       expect((error as Error).message).not.toContain("secret-token");
     }
@@ -320,7 +318,7 @@ describe("the daily series and rescans in PostgreSQL", () => {
   });
 
   test("from a date on, the series is the same days, and no more", async () => {
-    const stored = await loadDailySeries(db.sql, "USD-BRL", "2020-03-02");
+    const stored = await loadDailySeries(db.sql, "USD-BRL", { since: "2020-03-02" });
     expect(stored.dates).toEqual(PTAX.filter((point) => point.date >= "2020-03-02").map((point) => point.date));
   });
 
@@ -710,12 +708,12 @@ describe("deliverPending(): webhooks that fail, hang, lie or redirect", () => {
     const pair = await notifications([hook.url], T0);
     const late = await deliverPending(db.sql, [hook.url], { now: after(24 * 3_600_000 + 1000) });
     expect(late.pending).toEqual([]);
-    expect(late.failed).toEqual([`webhook 1 (${hook.host}): HTTP 503, given up 24 h after it was written: check the receiver; the FIRING ${pair} notification is dropped`]);
+    expect(late.failed).toEqual([`webhook 1 (${hook.host}): HTTP 503, given up 24h after it was written: check the receiver; the FIRING ${pair} notification is dropped`]);
     expect(await deliverPending(db.sql, [hook.url], { now: after(30 * 3_600_000) })).toEqual({ delivered: 0, pending: [], failed: [] });
     expect(hook.requests).toHaveLength(1);
     const shorter = await notifications([hook.url], T0);
     const custom = await deliverPending(db.sql, [hook.url], { now: after(3 * 3_600_000), giveUpAfterMs: 2 * 3_600_000 });
-    expect(custom.failed).toEqual([`webhook 1 (${hook.host}): HTTP 503, given up 2 h after it was written: check the receiver; the FIRING ${shorter} notification is dropped`]);
+    expect(custom.failed).toEqual([`webhook 1 (${hook.host}): HTTP 503, given up 2h after it was written: check the receiver; the FIRING ${shorter} notification is dropped`]);
   });
 
   test("a notification waiting to be retried holds back the newer ones to the same webhook", async () => {

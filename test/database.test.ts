@@ -13,7 +13,8 @@ import {
   withPipelineLock,
   SQL_DIR,
   connectUrl,
-  errorLine,
+  CotacaoError,
+  describeError,
   latestQuote,
   loadDatabaseConfig,
   maskUrl,
@@ -63,8 +64,9 @@ describe("loadDatabaseConfig()", () => {
     } catch (caught) {
       error = caught;
     }
-    expect(error).toBeInstanceOf(DatabaseError);
-    expect((error as DatabaseError).code).toBe("CONFIG");
+    expect(error).toBeInstanceOf(CotacaoError);
+    expect((error as CotacaoError).code).toBe("CONFIG");
+    expect((error as CotacaoError).exitCode).toBe(2);
     expect((error as Error).message).toContain("DATABASE_URL");
     expect((error as Error).message).not.toContain("hunter2");
     expect((error as Error).message).not.toContain("\n");
@@ -103,7 +105,10 @@ describe("connectUrl()", () => {
       const error = await sql`select 1`.catch((caught: unknown) => caught);
       const seconds = (performance.now() - began) / 1000;
       expect((error as { code?: string }).code).toBe("CONNECT_TIMEOUT");
-      expect(errorLine(error)).toStartWith("Cannot connect to PostgreSQL: no answer within the connect timeout");
+      expect(describeError(error, "connect")).toEqual({
+        line: expect.stringContaining("Cannot connect: PostgreSQL did not answer within the connect timeout") as unknown as string,
+        exitCode: 1,
+      });
       expect(seconds).toBeGreaterThanOrEqual(0.9);
       expect(seconds).toBeLessThan(5);
     } finally {

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import * as v from "valibot";
 import { watchPeakMemory } from "../bench/peak_memory.ts";
-import type { Quote } from "../database.ts";
+import type { Quote } from "../ingest.ts";
 import {
   AwesomeQuoteSchema,
   backoffDelay,

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { connectUrl, runningEmbeddedServer, saveQuotes, startEmbeddedServer, stopEmbeddedServer, type Quote, type Sql } from "../database.ts";
+import { EXIT, connectUrl, runningEmbeddedServer, saveQuotes, startEmbeddedServer, stopEmbeddedServer, type StoredQuote as Quote, type Sql } from "../database.ts";
 import {
-  EXIT,
   dryRun,
   formatProgress,
   formatSummary,
@@ -50,6 +49,7 @@ function against(api: FakeAwesomeApi, extra: Partial<PipelineOptions> = {}): Pip
     sleep: async (ms: number) => void sleeps.push(ms),
     now: () => NOW,
     lockTimeoutMs: 5_000,
+    analysis: loadAnalysisConfig({}),
     sleeps,
     ...extra,
   };
