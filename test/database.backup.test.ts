@@ -1,16 +1,18 @@
 // Dumps and restores (database.ts): every table round-trips; a damaged file changes nothing.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
-import { readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { cp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { gunzipSync, gzipSync } from "node:zlib";
 import {
   DatabaseError,
   PROJECT_DIR,
+  SQL_DIR,
   connectUrl,
   dumpDatabase,
   dumpToFile,
+  migrate,
   readMigrations,
   restoreFromFile,
   saveQuotes,
@@ -190,6 +192,20 @@ describe("dump and restore", () => {
     await expect(restoreFromFile(target.sql, newer)).rejects.toThrow(/newer schema \(migration "999_future.sql"\).*update cotacao/);
     await expect(restoreFromFile(target.sql, changed)).rejects.toThrow(/differs from this copy's/);
     expect(await everyRow(target.sql)).toEqual({});
+  });
+
+  test("refuses a database whose schema is newer than the dump's, and changes nothing", async () => {
+    const sqlDir = join(scratch, "sql-ahead");
+    await cp(SQL_DIR, sqlDir, { recursive: true });
+    const next = String(readMigrations().length + 1).padStart(3, "0");
+    await writeFile(join(sqlDir, `${next}_ahead.sql`), "create table ahead (id int);");
+    const target = await database(false);
+    await migrate(target.sql, sqlDir);
+    const before = await everyRow(target.sql);
+    await expect(restoreFromFile(target.sql, file, { dir: sqlDir })).rejects.toThrow(
+      /the database's schema \(\d+ migrations\) is newer than the dump's \(\d+\); restore into an empty database/,
+    );
+    expect(await everyRow(target.sql)).toEqual(before);
   });
 
   test("a dump of an empty database restores", async () => {
