@@ -17,7 +17,6 @@
  * `--test-webhook` (see --help).
  */
 import { createHash } from "node:crypto";
-import { parseArgs } from "node:util";
 import type postgres from "postgres";
 import * as v from "valibot";
 import {
@@ -31,11 +30,9 @@ import {
   loadDailySeries,
   loadDatabaseConfig,
   migrate,
-  parseDuration,
   readFlags,
   storedPairs,
   usageError,
-  type DatabaseConfig,
   type Sql,
   type StoredSeries,
 } from "./database.ts";
@@ -296,7 +293,7 @@ export interface DeviationEpisode {
  * same side; it resolves below that level, or when history becomes insufficient. A jump to the
  * other side beyond the threshold resolves it and opens another.
  */
-export function stepDeviation(
+function stepDeviation(
   open: DeviationEpisode | null,
   point: RulePoint,
   params: RuleParams,
@@ -562,6 +559,7 @@ const ALERT_COLUMNS = `id::int, pair, kind, direction, status, started_at as "st
   threshold, window_days as "windowDays", fingerprint, fired_seen_at as "firedSeenAt", resolved_seen_at as "resolvedSeenAt"`;
 
 async function openAlert(tx: Tx, pair: string, kind: Alert["kind"]): Promise<Alert | undefined> {
+  // unsafe: ALERT_COLUMNS is this file's constant column list; no input reaches it.
   const [alert] = await tx<Alert[]>`
     select ${tx.unsafe(ALERT_COLUMNS)} from alerts where pair = ${pair} and kind = ${kind} and status = 'firing'`;
   return alert;
@@ -583,6 +581,7 @@ function episodeOf(alert: Alert): DeviationEpisode {
 
 async function insertDeviation(tx: Tx, pair: string, episode: DeviationEpisode, params: RuleParams, seenAt: Date): Promise<Alert> {
   const fingerprint = await freshFingerprint(tx, pair, "deviation", episode.direction, episode.startedAt);
+  // unsafe: ALERT_COLUMNS is this file's constant column list; no input reaches it.
   const [alert] = await tx<Alert[]>`
     insert into alerts (pair, kind, direction, status, started_at, last_seen_at, resolved_at, price, average,
                         deviation, peak_deviation, peak_at, threshold, window_days, fingerprint, fired_seen_at)
@@ -595,6 +594,7 @@ async function insertDeviation(tx: Tx, pair: string, episode: DeviationEpisode, 
 }
 
 async function updateDeviation(tx: Tx, id: number, episode: DeviationEpisode, seenAt: Date): Promise<Alert> {
+  // unsafe: ALERT_COLUMNS is this file's constant column list; no input reaches it.
   const [alert] = await tx<Alert[]>`
     update alerts
     set last_seen_at = ${episode.lastSeenAt}, peak_deviation = ${episode.peakDeviation}, peak_at = ${episode.peakAt},
@@ -904,7 +904,7 @@ export interface TestAnswer {
  * Sends one test notification (marked as a test in its text and in `test: true`) to every
  * webhook at once, as a real one would be sent, and says how each answered. Stores nothing.
  */
-export async function sendTestNotifications(webhookUrls: readonly string[], options: Pick<DeliveryOptions, "fetch" | "budgetMs" | "now"> = {}): Promise<TestAnswer[]> {
+async function sendTestNotifications(webhookUrls: readonly string[], options: Pick<DeliveryOptions, "fetch" | "budgetMs" | "now"> = {}): Promise<TestAnswer[]> {
   const { fetch: fetcher = globalThis.fetch, budgetMs = WEBHOOK_BUDGET_MS, now: clock = () => new Date() } = options;
   const sentAt = clock();
   const line = `TEST from cotacao (bun analysis.ts --test-webhook) at ${formatSaoPauloTime(sentAt)}: this webhook works; no alert is firing`;
@@ -1047,6 +1047,7 @@ async function advanceStaleness(tx: Tx, pair: string, newest: Date | undefined, 
   const stale = isStale(newest, now, config.staleAfterMs);
   let change: Transition | undefined;
   if (stale && !current) {
+    // unsafe: ALERT_COLUMNS is this file's constant column list; no input reaches it.
     const [alert] = await tx<Alert[]>`
       insert into alerts (pair, kind, status, started_at, last_seen_at, fingerprint, fired_seen_at)
       values (${pair}, 'stale', 'firing', ${now}, ${newest}, ${await freshFingerprint(tx, pair, "stale", null, now)}, ${now})
@@ -1054,6 +1055,7 @@ async function advanceStaleness(tx: Tx, pair: string, newest: Date | undefined, 
     change = { transition: "firing", alert: alert! };
   } else if (current && newest > current.lastSeenAt) {
     // Fresh data arrived: resolved, whatever the day of the week.
+    // unsafe: ALERT_COLUMNS is this file's constant column list; no input reaches it.
     const [alert] = await tx<Alert[]>`
       update alerts set status = 'resolved', resolved_at = ${now}, resolved_seen_at = ${now} where id = ${current.id}
       returning ${tx.unsafe(ALERT_COLUMNS)}`;
@@ -1146,7 +1148,7 @@ Exit codes: 0 done, 1 failure, 2 bad usage or configuration.`;
 const round = (value: number, digits = 6) => (Number.isNaN(value) ? null : Number(value.toFixed(digits)));
 
 /** The command that loads enough history for `pair`'s rule: a few windows' worth, at least 60 days. */
-export function backfillCommand(pair: string, windowDays: number): string {
+function backfillCommand(pair: string, windowDays: number): string {
   return `bun main_pipeline.ts --pairs ${pair} --backfill ${Math.max(60, 3 * windowDays)}`;
 }
 
@@ -1181,6 +1183,7 @@ async function statusCommand(sql: Sql, pairs: string[], config: AnalysisConfig, 
     const evaluation = evaluateSeries(series, params);
     const last = series.dates.length - 1;
     const closes = last >= 0 ? closesInWindow(series.days, last, params.windowDays) : 0;
+    // unsafe: ALERT_COLUMNS is this file's constant column list; no input reaches it.
     const alerts = await sql<Alert[]>`
       select ${sql.unsafe(ALERT_COLUMNS)} from alerts where pair = ${pair} and status = 'firing' order by started_at`;
     report.push({

@@ -160,15 +160,6 @@ export function describeError(error: unknown, action: string): { line: string; e
 // ---------------------------------------------------------------------------------------------
 // Configuration: what every script's settings are made of
 
-/**
- * The one-line error of a bad setting: the variable, what it expects, an example that is not
- * the bad value, and the bad value unless it is a secret.
- */
-export function settingError(variable: string, expected: string, example: string, got?: string): CotacaoError {
-  const shown = got === undefined ? "" : `, got "${got}"`;
-  return new CotacaoError("CONFIG", `Cannot start: ${variable} must be ${expected}, like ${variable}=${example}${shown}`, { exitCode: EXIT.usage });
-}
-
 /** The first issue of a failed parse of the environment, as a CONFIG error naming its variable. */
 export function envIssue(issues: readonly v.BaseIssue<unknown>[]): CotacaoError {
   const [issue] = issues;
@@ -363,7 +354,7 @@ const CONNECTION_LOST_CODES: ReadonlySet<string> = new Set([
 ]);
 
 /** Whether `error` says the connection to PostgreSQL was lost, or could not be made. */
-export function isConnectionLost(error: unknown): boolean {
+function isConnectionLost(error: unknown): boolean {
   const { code, syscall } = (error ?? {}) as { code?: unknown; syscall?: unknown };
   if (typeof code !== "string") return false;
   // A Unix socket that is gone (the embedded server stopped) is ENOENT on connect.
@@ -413,7 +404,7 @@ function embeddedUrl(socketDir: string): string {
 }
 
 /** Whether `dataDir` holds an initialised cluster. */
-export function isInitialised(dataDir: string): boolean {
+function isInitialised(dataDir: string): boolean {
   return existsSync(join(dataDir, "PG_VERSION"));
 }
 
@@ -985,6 +976,7 @@ async function createMigrationsTable(tx: postgres.TransactionSql): Promise<void>
 /** Applies `pending` in order inside the caller's transaction, which holds the migration lock. */
 async function applyMigrations(tx: postgres.TransactionSql, pending: readonly Migration[]): Promise<void> {
   for (const migration of pending) {
+    // unsafe: a migration file of sql/, checked against its recorded checksum; it holds several statements.
     await tx.unsafe(migration.content);
     await tx`
       insert into schema_migrations (version, name, checksum)
@@ -1284,7 +1276,7 @@ export interface RestoreOptions {
  * A damaged or truncated dump is refused and the database is left as it was. `name` names the
  * dump in messages.
  */
-export async function restoreDatabase(
+async function restoreDatabase(
   sql: Sql,
   input: AsyncIterable<Buffer>,
   { force = false, dir = SQL_DIR }: RestoreOptions = {},
@@ -1526,6 +1518,7 @@ async function upsertQuotes(tx: postgres.TransactionSql, quotes: readonly Stored
   if (!(await overlapsStored(tx, quotes))) {
     const copied = await tx
       .savepoint(async (savepoint) => {
+        // unsafe: QUOTE_COLUMNS is this file's constant column list; no input reaches it.
         const copy = await savepoint`copy quotes (${savepoint.unsafe(QUOTE_COLUMNS)}) from stdin`.writable();
         await pipeline(Readable.from(copyLines(quotes, false)), copy);
         return true;
@@ -1552,11 +1545,13 @@ async function mergeQuotes(tx: postgres.TransactionSql, quotes: readonly StoredQ
       var_bid numeric, pct_change numeric, source text, fetched_at timestamptz
     ) on commit delete rows`;
   await tx`truncate incoming_quotes`;
+  // unsafe: QUOTE_COLUMNS is this file's constant column list; no input reaches it.
   const copy = await tx`copy incoming_quotes (n, ${tx.unsafe(QUOTE_COLUMNS)}) from stdin`.writable();
   await pipeline(Readable.from(copyLines(quotes, true)), copy);
   // Every part of one statement sees quotes as it was before the statement. "inserted" adds the
   // new keys; "changed" looks only at the others, updates those whose values differ and returns
   // their old values (through the "old" alias) for quote_revisions. No row is touched twice.
+  // unsafe: QUOTE_COLUMNS is this file's constant column list; no input reaches it.
   const [result] = await tx<{ inserted: number; updated: number; received: number }[]>`
     with received as (
       select distinct on (pair, ts) ${tx.unsafe(QUOTE_COLUMNS)}

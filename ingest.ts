@@ -28,20 +28,20 @@ export interface Quote {
 }
 
 /** The public API, used when AWESOMEAPI_URL is unset. */
-export const DEFAULT_AWESOMEAPI_URL = "https://economia.awesomeapi.com.br";
+const DEFAULT_AWESOMEAPI_URL = "https://economia.awesomeapi.com.br";
 /** Per-attempt timeout when AWESOMEAPI_TIMEOUT_MS is unset. */
-export const DEFAULT_TIMEOUT_MS = 10_000;
+const DEFAULT_TIMEOUT_MS = 10_000;
 /** The shortest AWESOMEAPI_TIMEOUT_MS accepted: under it not even a healthy answer arrives. */
-export const MIN_TIMEOUT_MS = 100;
+const MIN_TIMEOUT_MS = 100;
 /** The longest timeout accepted (10 minutes): longer only hides a hung API, and timers overflow past ~24.8 days. */
-export const MAX_TIMEOUT_MS = 600_000;
+const MAX_TIMEOUT_MS = 600_000;
 /**
  * The most bytes of one answer's body the client reads, counted after decompression: a 360-record
  * /json/daily answer is ~100 KB, so 8 MiB is ample, and an endless or gzip-bombed body stops there.
  */
 export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
 /** Attempts after the first, for transient failures. */
-export const DEFAULT_RETRIES = 3;
+const DEFAULT_RETRIES = 3;
 /** What the CLI fetches without --pairs. */
 export const DEFAULT_PAIRS = ["USD-BRL"];
 /** The most records `/json/daily/PAIR/N` returns (the API's documented maximum for N). */
@@ -59,13 +59,13 @@ export const DAILY_MAX_REQUESTS_PER_CHUNK = 32;
 /** Conflict lines a chunk's `warnings` spell out; the rest are counted in one more line. */
 export const MAX_CONFLICT_LINES = 5;
 /** How far ahead of the clock a quote's `timestamp` may be (clocks differ a little); later is refused. */
-export const MAX_AHEAD_MS = 10 * 60_000;
+const MAX_AHEAD_MS = 10 * 60_000;
 /** The earliest `timestamp` accepted: AwesomeAPI has nothing older, so an earlier one is a bad value. */
-export const EARLIEST_QUOTE_DATE = "1990-01-01";
+const EARLIEST_QUOTE_DATE = "1990-01-01";
 /** `Quote.source` of quotes from `/json/last`. */
-export const SOURCE_LAST = "awesomeapi:last";
+const SOURCE_LAST = "awesomeapi:last";
 /** `Quote.source` of quotes from `/json/daily`. */
-export const SOURCE_DAILY = "awesomeapi:daily";
+const SOURCE_DAILY = "awesomeapi:daily";
 
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_CAP_MS = 8_000;
@@ -170,18 +170,13 @@ function isRetryableStatus(status: number): boolean {
  * `text` safe to print: every URL's user and password shown as `***@`, the `token` query
  * parameter as `token=***`, and each of `secrets` (as given or URL-encoded) as `***`.
  */
-export function maskSecrets(text: string, secrets: readonly (string | undefined)[] = []): string {
+function maskSecrets(text: string, secrets: readonly (string | undefined)[] = []): string {
   let masked = text.replace(URL_USERINFO, "$1***@").replace(TOKEN_PARAMETER, "$1***");
   // The raw values too, in case a cause's message quoted them outside a URL.
   const forms = new Set(secrets.flatMap((secret) => (secret ? [secret, encodeURIComponent(secret)] : [])));
   // Longest first, so that a secret containing another is hidden whole.
   for (const form of [...forms].sort((a, b) => b.length - a.length)) masked = masked.split(form).join("***");
   return masked;
-}
-
-/** `text` with the `token` query parameter (and any URL's user and password) masked, safe to print. */
-export function maskToken(text: string, token?: string): string {
-  return maskSecrets(text, [token]);
 }
 
 /** A URL as the user typed it, safe to quote even when it does not parse: all between "://" and the last "@" masked. */
@@ -306,7 +301,7 @@ export function parsePairs(input: string | readonly string[]): string[] {
 }
 
 /** A span of São Paulo calendar days, both ends included, as "YYYY-MM-DD". */
-export const DateRangeSchema = v.pipe(
+const DateRangeSchema = v.pipe(
   v.object({
     from: v.pipe(v.string(), v.check(isCalendarDate, (i) => `'from' must be a date like 2024-08-23, got "${String(i.input)}"`)),
     to: v.pipe(v.string(), v.check(isCalendarDate, (i) => `'to' must be a date like 2024-08-23, got "${String(i.input)}"`)),
@@ -334,7 +329,7 @@ function parseRange(range: DateRange, action: string): DateRange {
 /** Days since 1970-01-01 of a valid "YYYY-MM-DD". */
 export const dayNumber = (date: string): number => Date.parse(`${date}T00:00:00Z`) / MS_PER_DAY;
 /** The "YYYY-MM-DD" of a day number. */
-export const dateOfDay = (day: number): string => new Date(day * MS_PER_DAY).toISOString().slice(0, 10);
+const dateOfDay = (day: number): string => new Date(day * MS_PER_DAY).toISOString().slice(0, 10);
 /** "YYYY-MM-DD" shifted by `days`. */
 export const addDays = (date: string, days: number): string => dateOfDay(dayNumber(date) + days);
 const compactDate = (date: string) => date.replaceAll("-", "");

@@ -15,7 +15,6 @@ import {
   type DeliveryOptions,
 } from "./analysis.ts";
 import {
-  DatabaseError,
   backfillDoneThrough,
   closeInterruptedRuns,
   connect,
@@ -74,7 +73,7 @@ const LOCK_TIMEOUT_BOUNDS_MS = [0, 86_400_000] as const;
 const EVERY_BOUNDS_MS = [1_000, 86_400_000] as const;
 const EARLIEST_HISTORY_DAY = "1990-01-01";
 /** Gap healing fetches at most this many days back; an older gap is reported with the command that fills it. */
-export const GAP_HEAL_MAX_DAYS = 30;
+const GAP_HEAL_MAX_DAYS = 30;
 
 
 // ---------------------------------------------------------------------------------------------
