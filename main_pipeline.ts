@@ -681,7 +681,8 @@ async function connectAndRun(database: DatabaseConfig, options: PipelineOptions)
   try {
     return await runPipeline(sql, options);
   } finally {
-    await sql.end({ timeout: 5 });
+    // Every query has been awaited: ending only says goodbye, and a dead server will not answer it.
+    await sql.end({ timeout: 1 });
   }
 }
 
