@@ -355,22 +355,27 @@ export function findEpisodes(points: readonly RulePoint[], params: RuleParams): 
 // ---------------------------------------------------------------------------------------------
 // Time for people (pure)
 
-const SAO_PAULO_PARTS = new Intl.DateTimeFormat("en-US", {
-  timeZone: SAO_PAULO,
-  year: "numeric",
-  month: "2-digit",
-  day: "2-digit",
-  hour: "2-digit",
-  minute: "2-digit",
-  second: "2-digit",
-  hourCycle: "h23",
-});
+/** A formatter that reads an instant's wall clock in `timeZone`, field by field. */
+function wallClockFormat(timeZone: string): Intl.DateTimeFormat {
+  return new Intl.DateTimeFormat("en-US", {
+    timeZone,
+    year: "numeric",
+    month: "2-digit",
+    day: "2-digit",
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+    hourCycle: "h23",
+  });
+}
 
-/** The São Paulo wall clock of an instant, read as if it were UTC (so day arithmetic is plain). */
-function saoPauloWallClock(at: Date): number {
-  const parts = Object.fromEntries(SAO_PAULO_PARTS.formatToParts(at).map((part) => [part.type, part.value]));
+/** The wall clock of instant `at` (ms) in the formatter's zone, read as if it were UTC (so day arithmetic is plain). */
+function wallClock(format: Intl.DateTimeFormat, at: number): number {
+  const parts = Object.fromEntries(format.formatToParts(new Date(at)).map((part) => [part.type, part.value]));
   return Date.UTC(Number(parts.year), Number(parts.month) - 1, Number(parts.day), Number(parts.hour), Number(parts.minute), Number(parts.second));
 }
+
+const SAO_PAULO_CLOCK = wallClockFormat(SAO_PAULO);
 
 /**
  * An instant in São Paulo time, for people: `2026-11-27 18:00 -03` (with `seconds`,
@@ -378,7 +383,7 @@ function saoPauloWallClock(at: Date): number {
  * 2019). Machine output (JSON, webhook fields) keeps ISO 8601 UTC instead.
  */
 export function formatSaoPauloTime(at: Date, { seconds = false }: { seconds?: boolean } = {}): string {
-  const wall = saoPauloWallClock(at);
+  const wall = wallClock(SAO_PAULO_CLOCK, at.getTime());
   const offsetMinutes = Math.round((wall - Math.floor(at.getTime() / 1000) * 1000) / 60_000);
   const sign = offsetMinutes < 0 ? "-" : "+";
   const hours = String(Math.floor(Math.abs(offsetMinutes) / 60)).padStart(2, "0");
@@ -398,21 +403,8 @@ const MARKET_CLOSES_FRIDAY_MS = 17 * 3_600_000;
 /** Whole New York days without trading, as "MM-DD". */
 const MARKET_HOLIDAYS = new Set(["12-25", "01-01"]);
 
-const NEW_YORK_PARTS = new Intl.DateTimeFormat("en-US", {
-  timeZone: NEW_YORK,
-  year: "numeric",
-  month: "2-digit",
-  day: "2-digit",
-  hour: "2-digit",
-  minute: "2-digit",
-  second: "2-digit",
-  hourCycle: "h23",
-});
-
-function newYorkWallClock(at: number): number {
-  const parts = Object.fromEntries(NEW_YORK_PARTS.formatToParts(new Date(at)).map((part) => [part.type, part.value]));
-  return Date.UTC(Number(parts.year), Number(parts.month) - 1, Number(parts.day), Number(parts.hour), Number(parts.minute), Number(parts.second));
-}
+const NEW_YORK_CLOCK = wallClockFormat(NEW_YORK);
+const newYorkWallClock = (at: number) => wallClock(NEW_YORK_CLOCK, at);
 
 /**
  * The instant at which New York's wall clock reads `wall` (a wall-clock time read as UTC). Only
