@@ -22,6 +22,7 @@ import * as v from "valibot";
 import {
   CotacaoError,
   EXIT,
+  PairSchema,
   connect,
   describeError,
   durationSetting,
@@ -61,7 +62,6 @@ const DEFAULT_WEBHOOK_GIVE_UP_AFTER_MS = 24 * 3_600_000;
 const WEBHOOK_BACKOFF_FIRST_MS = 60_000;
 const WEBHOOK_BACKOFF_MAX_MS = 3_600_000;
 const MAX_WEBHOOK_GIVE_UP_AFTER_MS = 30 * MS_PER_DAY;
-const PAIR_PATTERN = /^[A-Z0-9]{2,12}-[A-Z0-9]{2,12}$/;
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
@@ -99,9 +99,10 @@ function perPairNumbers(text: string, setting: PerPairSetting): { fallback?: num
     if (!setting.isValid(number)) {
       return `must be ${setting.expected}, optionally followed by PAIR:value items, like "${setting.example}"; got "${item}"`;
     }
-    if (pair === undefined) fallback = number;
-    else if (!PAIR_PATTERN.test(pair)) return `names "${pair}", which is not a pair like "USD-BRL"; write items like "${setting.example}"`;
-    else perPair.set(pair, number);
+    const named = pair === undefined ? undefined : v.safeParse(PairSchema, pair);
+    if (named === undefined) fallback = number;
+    else if (!named.success) return `names "${pair}", which is not a pair like "USD-BRL"; write items like "${setting.example}"`;
+    else perPair.set(named.output, number);
   }
   return { fallback, perPair };
 }
@@ -1305,7 +1306,8 @@ function readInvocation(args: string[], env: Record<string, string | undefined>)
   const flags = readFlags(args, FLAGS, "analysis.ts");
   if (flags.help) return { flags };
   const usage = (message: string) => usageError(message, "analysis.ts");
-  if (flags.pair !== undefined && !PAIR_PATTERN.test(flags.pair)) throw usage(`--pair must look like USD-BRL, got "${flags.pair}"`);
+  const pair = flags.pair === undefined ? undefined : v.safeParse(PairSchema, flags.pair);
+  if (pair && !pair.success) throw usage(`--pair must look like USD-BRL, got "${flags.pair}"`);
   if (flags.rescan && flags.days) throw usage("--rescan and --days do not go together: choose one");
   if (flags.days && flags.pair === undefined) throw usage("--days needs --pair");
   if (flags["test-webhook"] && (flags.rescan || flags.days || flags.pair !== undefined || flags.json)) {
@@ -1315,14 +1317,14 @@ function readInvocation(args: string[], env: Record<string, string | undefined>)
   if (flags["test-webhook"] && config.webhookUrls.length === 0) {
     throw new CotacaoError("CONFIG", "Cannot send a test notification: ALERT_WEBHOOK_URLS is not set, set it to your webhook URLs, comma-separated", { exitCode: EXIT.usage });
   }
-  return { flags, config, database: loadDatabaseConfig(env) };
+  return { flags, pair: pair?.output, config, database: loadDatabaseConfig(env) };
 }
 
 /** Runs the CLI and returns its exit code. */
 export async function main(args: string[], env: Record<string, string | undefined> = process.env): Promise<number> {
   let sql: Sql | undefined;
   try {
-    const { flags, config, database } = readInvocation(args, env);
+    const { flags, pair, config, database } = readInvocation(args, env);
     if (!config || !database) {
       console.log(USAGE);
       return EXIT.ok;
@@ -1334,8 +1336,8 @@ export async function main(args: string[], env: Record<string, string | undefine
     }
     sql = await connect(database, { max: 2 });
     await migrate(sql);
-    const pairs = flags.pair ? [flags.pair] : await storedPairs(sql);
-    if (flags.days && flags.pair) return await daysCommand(sql, flags.pair, config, !!flags.json, CONSOLE);
+    const pairs = pair ? [pair] : await storedPairs(sql);
+    if (flags.days && pair) return await daysCommand(sql, pair, config, !!flags.json, CONSOLE);
     if (flags.rescan) return await rescanCommand(sql, pairs, config, !!flags.json, CONSOLE);
     return await statusCommand(sql, pairs, config, !!flags.json, CONSOLE);
   } catch (error) {

@@ -10,7 +10,7 @@ import { serveStatic } from "hono/bun";
 import { parseArgs } from "node:util";
 import { join } from "node:path";
 import * as v from "valibot";
-import { PROJECT_DIR, connect, describeError, latestQuote, loadDatabaseConfig, migrate, type Sql } from "./database.ts";
+import { PROJECT_DIR, PairSchema, connect, describeError, latestQuote, loadDatabaseConfig, migrate, type Sql } from "./database.ts";
 
 const DEFAULT_PORT = 8080;
 const DEFAULT_HOST = "127.0.0.1";
@@ -21,7 +21,6 @@ Serves the cotacao page and its JSON API, on loopback unless --host says otherwi
   GET /                   the page
   GET /api/latest?pair=   the newest stored quote of a pair (default USD-BRL)`;
 
-const PairSchema = v.pipe(v.string(), v.toUpperCase(), v.regex(/^[A-Z0-9]{2,12}-[A-Z0-9]{2,12}$/, "pair must look like USD-BRL"));
 
 /** The dashboard's routes over an open pool; tests call `app.request()` on it. */
 export function createApp(sql: Sql): Hono {

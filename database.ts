@@ -181,6 +181,18 @@ export function readFlags<const O extends ParseArgsOptionsConfig>(args: string[]
   }
 }
 
+/**
+ * A pair at every boundary but the source's (flags, settings, query parameters): any case in,
+ * upper case out, like "USD-BRL". (ingest.ts, which may import nothing, applies the same rule to
+ * what it sends to AwesomeAPI.)
+ */
+export const PairSchema = v.pipe(
+  v.string(),
+  v.trim(),
+  v.check((text) => /^[A-Za-z0-9]{2,12}-[A-Za-z0-9]{2,12}$/.test(text), (issue) => `"${String(issue.input)}" is not a pair like "USD-BRL"`),
+  v.toUpperCase(),
+);
+
 const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** Parses "60s", "5m", "2h", "1d", "250ms" or plain seconds into milliseconds; undefined if unreadable. */

@@ -86,7 +86,8 @@ const MIN_MASKED_USERINFO_CHARS = 4;
 // The exit codes of the family every script shares (database.ts's EXIT; this file imports none).
 const EXIT_CODES: Partial<Record<IngestErrorCode, number>> = { USAGE: 2, CONFIG: 2 };
 
-const PAIR_PATTERN = /^[A-Z0-9]{2,12}-[A-Z0-9]{2,12}$/;
+// The rule of database.ts's PairSchema, which this file may not import: any case in, upper case out.
+const PAIR_PATTERN = /^[A-Za-z0-9]{2,12}-[A-Za-z0-9]{2,12}$/;
 const DATE_PATTERN = /^\d{4}-\d{2}-\d{2}$/;
 const POSITIVE_DECIMAL = /^\d+(\.\d+)?$/;
 const SIGNED_DECIMAL = /^-?\d+(\.\d+)?$/;
@@ -280,7 +281,7 @@ export function loadIngestConfig(env: Record<string, string | undefined>): Inges
 // ---------------------------------------------------------------------------------------------
 // Pairs and dates (pure)
 
-/** Parses "USD-BRL,EUR-BRL" (or a list) into validated, trimmed, deduplicated pairs; throws USAGE naming a bad one. */
+/** Parses "USD-BRL,eur-brl" (or a list) into validated, trimmed, upper-case, deduplicated pairs; throws USAGE naming a bad one. */
 export function parsePairs(input: string | readonly string[]): string[] {
   const items = (typeof input === "string" ? input.split(",") : input).map((item) => item.trim());
   const pairs: string[] = [];
@@ -289,10 +290,11 @@ export function parsePairs(input: string | readonly string[]): string[] {
     if (!PAIR_PATTERN.test(item)) {
       throw new IngestError(
         "USAGE",
-        `Cannot read the pairs: "${item}" is not a pair like "USD-BRL", use upper-case letters or digits, 2 to 12 on each side of one dash`,
+        `Cannot read the pairs: "${item}" is not a pair like "USD-BRL", use letters or digits, 2 to 12 on each side of one dash`,
       );
     }
-    if (!pairs.includes(item)) pairs.push(item);
+    const pair = item.toUpperCase();
+    if (!pairs.includes(pair)) pairs.push(pair);
   }
   if (pairs.length === 0) {
     throw new IngestError("USAGE", `Cannot read the pairs: none given, name at least one like "USD-BRL"`);
@@ -314,7 +316,8 @@ const DateRangeSchema = v.pipe(
 /** A validated span of São Paulo calendar days. */
 export type DateRange = v.InferOutput<typeof DateRangeSchema>;
 
-function isCalendarDate(text: string): boolean {
+/** Whether `text` is a real calendar date written YYYY-MM-DD (2024-02-30 is not). */
+export function isCalendarDate(text: string): boolean {
   if (!DATE_PATTERN.test(text)) return false;
   const ms = Date.parse(`${text}T00:00:00Z`);
   return Number.isFinite(ms) && new Date(ms).toISOString().slice(0, 10) === text;

@@ -48,6 +48,7 @@ import {
   dailyChunks,
   dayNumber,
   fetchLatest,
+  isCalendarDate,
   loadIngestConfig,
   parsePairs,
   planChunks,
@@ -631,7 +632,7 @@ export function parseInvocation(args: string[], env: Record<string, string | und
   } else if (values.from !== undefined) {
     history = { from: values.from, to: values.to ?? today };
     for (const [flag, day] of [["--from", history.from], ["--to", history.to]] as const) {
-      if (!/^\d{4}-\d{2}-\d{2}$/.test(day) || addDays(day, 0) !== day) throw usage(`${flag} must be a date like 2024-08-23, got "${day}"`);
+      if (!isCalendarDate(day)) throw usage(`${flag} must be a date like 2024-08-23, got "${day}"`);
     }
     if (history.from < EARLIEST_HISTORY_DAY) throw usage(`--from must not be before ${EARLIEST_HISTORY_DAY}, got "${history.from}"`);
     if (history.from > history.to) throw usage(`--from (${history.from}) is after --to (${history.to})`);

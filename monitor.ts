@@ -2,8 +2,8 @@
  * monitor.ts: "what is the dollar now, and is anything wrong?" in a blink. Read-only: it never
  * migrates or writes.
  */
-import { parseArgs } from "node:util";
-import { EXIT, connect, describeError, latestQuote, loadDatabaseConfig, type StoredQuote as Quote, type Sql } from "./database.ts";
+import * as v from "valibot";
+import { EXIT, PairSchema, connect, describeError, readFlags, usageError, latestQuote, loadDatabaseConfig, type StoredQuote as Quote, type Sql } from "./database.ts";
 
 const DEFAULT_PAIR = "USD-BRL";
 
@@ -22,15 +22,18 @@ export function formatQuote(quote: Quote, now: Date = new Date()): string {
 async function main(args: string[]): Promise<number> {
   let pair = DEFAULT_PAIR;
   try {
-    const { values } = parseArgs({ args, options: { pair: { type: "string" }, help: { type: "boolean", short: "h" } } });
+    const values = readFlags(args, { pair: { type: "string" }, help: { type: "boolean", short: "h" } }, "monitor.ts");
     if (values.help) {
       console.log(USAGE);
       return 0;
     }
-    pair = values.pair?.toUpperCase() ?? DEFAULT_PAIR;
+    const parsed = v.safeParse(PairSchema, values.pair ?? DEFAULT_PAIR);
+    if (!parsed.success) throw usageError(`--pair must look like USD-BRL, got "${values.pair}"`, "monitor.ts");
+    pair = parsed.output;
   } catch (error) {
-    console.error(`${(error as Error).message} (see bun monitor.ts --help)`);
-    return 2;
+    const { line, exitCode } = describeError(error, "read the arguments");
+    console.error(line);
+    return exitCode;
   }
   let sql: Sql | undefined;
   try {

@@ -92,6 +92,8 @@ describe("configuration", () => {
     expect(paramsFor(config, "USD-BRL")).toMatchObject({ windowDays: 30, threshold: 0.025 });
     expect(paramsFor(config, "BTC-BRL")).toMatchObject({ windowDays: 10, threshold: 0.08 });
     expect(paramsFor(config, "BTC-BRL").recovery).toBeCloseTo(0.064, 12);
+    // A pair named in any case is the same pair, as everywhere else.
+    expect(paramsFor(loadAnalysisConfig({ COTACAO_ALERT_THRESHOLD_PCT: "3,btc-brl:8" }), "BTC-BRL").threshold).toBe(0.08);
     expect(config.staleAfterMs).toBe(5_400_000);
   });
 

@@ -1,3 +1,4 @@
+import * as v from "valibot";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { cp, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -14,6 +15,7 @@ import {
   SQL_DIR,
   connectUrl,
   CotacaoError,
+  PairSchema,
   describeError,
   latestQuote,
   loadDatabaseConfig,
@@ -70,6 +72,18 @@ describe("loadDatabaseConfig()", () => {
     expect((error as Error).message).toContain("DATABASE_URL");
     expect((error as Error).message).not.toContain("hunter2");
     expect((error as Error).message).not.toContain("\n");
+  });
+});
+
+describe("PairSchema", () => {
+  test("takes any case and gives upper case; refuses what is not a pair, quoting it as typed", () => {
+    expect(v.parse(PairSchema, " usd-brl ")).toBe("USD-BRL");
+    expect(v.parse(PairSchema, "USD-BRLPTAX")).toBe("USD-BRLPTAX");
+    for (const bad of ["usd/brl", "USDBRL", "USD-BRL-EUR", "U-BRL", "USD_BRL", "'; drop table quotes; --"]) {
+      const result = v.safeParse(PairSchema, bad);
+      expect(result.success).toBe(false);
+      expect(result.issues?.[0]?.message).toBe(`"${bad}" is not a pair like "USD-BRL"`);
+    }
   });
 });
 

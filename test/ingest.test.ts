@@ -184,8 +184,12 @@ describe("parsePairs", () => {
     expect(parsePairs(["BTC-BRL", "USD-BRLPTAX"])).toEqual(["BTC-BRL", "USD-BRLPTAX"]);
   });
 
+  test("takes any case and gives upper case, as every other boundary does", () => {
+    expect(parsePairs("usd-brl, Eur-Brl,USD-BRL")).toEqual(["USD-BRL", "EUR-BRL"]);
+  });
+
   test("a malformed pair fails as USAGE naming it", () => {
-    for (const bad of ["usd-brl", "USDBRL", "USD-BRL-EUR", "U-BRL", "USD-ABCDEFGHIJKLM", "USD_BRL"]) {
+    for (const bad of ["usd/brl", "USDBRL", "USD-BRL-EUR", "U-BRL", "USD-ABCDEFGHIJKLM", "USD_BRL"]) {
       const error = thrown(() => parsePairs(`EUR-BRL,${bad}`), "USAGE");
       expect(error.message).toStartWith(`Cannot read the pairs: "${bad}" is not a pair like "USD-BRL"`);
     }
@@ -1214,7 +1218,7 @@ describe("dailyChunks and fetchDaily", () => {
     const error = await failure(fetchDaily("XYZ-BRL", { from: "2024-08-01", to: "2024-08-16" }, options), "UNKNOWN_PAIR");
     expect(error.message).toContain('unknown pair "XYZ-BRL"');
     expect(api.count()).toBe(1);
-    await failure(fetchDaily("usd-brl", { from: "2024-08-01", to: "2024-08-16" }, options), "USAGE");
+    await failure(fetchDaily("usd/brl", { from: "2024-08-01", to: "2024-08-16" }, options), "USAGE");
     await failure(fetchDaily("USD-BRL", { from: "2024-08-16", to: "2024-08-01" }, options), "USAGE");
     expect(api.count()).toBe(1);
   });
@@ -1256,7 +1260,7 @@ describe("the CLI", () => {
   });
 
   test("bad usage exits 2 with one line on stderr", async () => {
-    for (const args of [["--pairs", "usd-brl"], ["--daily"], ["--from", "2024-01-01"], ["--bogus"]]) {
+    for (const args of [["--pairs", "usd/brl"], ["--daily"], ["--from", "2024-01-01"], ["--bogus"]]) {
       const { stderr, code, stdout } = await run(args);
       expect(code).toBe(2);
       expect(stdout).toBe("");

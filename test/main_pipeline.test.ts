@@ -115,6 +115,9 @@ describe("pure parts", () => {
     const today = "2024-10-25";
     expect(parseInvocation([], {}, today)).toMatchObject({ pairs: ["USD-BRL"], lockTimeoutMs: 30_000, dryRun: false });
     expect(parseInvocation([], { COTACAO_PAIRS: "EUR-BRL, USD-BRL" }, today).pairs).toEqual(["EUR-BRL", "USD-BRL"]);
+    // Any case in, upper case out, as at every boundary.
+    expect(parseInvocation(["--pairs", "usd-brl,Eur-Brl"], {}, today).pairs).toEqual(["USD-BRL", "EUR-BRL"]);
+    expect(parseInvocation([], { COTACAO_PAIRS: "btc-brl" }, today).pairs).toEqual(["BTC-BRL"]);
     expect(parseInvocation(["--backfill", "10"], {}, today).history).toEqual({ from: "2024-10-15", to: today });
     expect(parseInvocation(["--from", "2024-01-01"], {}, today).history).toEqual({ from: "2024-01-01", to: today });
     expect(parseInvocation(["--every", "60s", "--lock-timeout", "5s"], {}, today)).toMatchObject({ everyMs: 60_000, lockTimeoutMs: 5_000 });
