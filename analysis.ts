@@ -708,10 +708,8 @@ export interface DeliveryOptions {
   giveUpAfterMs?: number;
   /** The clock: when a notification is due, and when it was written. */
   now?: () => Date;
-  /** @deprecated Unused: failed deliveries are retried on later runs, never by sleeping in this one. */
-  sleep?: (ms: number) => Promise<unknown>;
-  /** @deprecated Unused, for the same reason. */
-  retries?: number;
+  /** In [0, 1): spreads the wait before a retry, as the source's backoff does. */
+  random?: () => number;
 }
 
 /** What a delivery round did. Each line names the webhook by position and host, never its URL. */
@@ -749,7 +747,9 @@ function outcomeOf(response: Response): Outcome {
     const host = location && URL.canParse(location, response.url || "http://invalid/") ? new URL(location, response.url || "http://invalid/").host : "an unnamed location";
     return { kind: "permanent", reason: `HTTP ${status} redirect to ${host}, not followed: put the final URL in ALERT_WEBHOOK_URLS` };
   }
-  if (status === 408 || status === 429 || status >= 500) return { kind: "transient", reason: `HTTP ${status}` };
+  // The source's rule for what passes if asked again: timeouts, throttling (429, and 409 as
+  // AwesomeAPI uses it), server errors.
+  if (status === 408 || status === 409 || status === 429 || status >= 500) return { kind: "transient", reason: `HTTP ${status}` };
   return { kind: "permanent", reason: `HTTP ${status}, not retried: check the URL` };
 }
 
@@ -762,8 +762,10 @@ function failureOf(error: unknown, budgetMs: number): Outcome {
 }
 
 /** The wait before the next attempt after `attempts` failed ones: one minute, doubling, at most an hour. */
-export function webhookBackoffMs(attempts: number): number {
-  return Math.min(WEBHOOK_BACKOFF_MAX_MS, WEBHOOK_BACKOFF_FIRST_MS * 2 ** Math.max(0, attempts - 1));
+export function webhookBackoffMs(attempts: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(WEBHOOK_BACKOFF_MAX_MS, WEBHOOK_BACKOFF_FIRST_MS * 2 ** Math.max(0, attempts - 1));
+  // Half of it jittered, as the source's backoff is, so that many pipelines do not retry in step.
+  return Math.round(ceiling / 2 + (ceiling / 2) * random());
 }
 
 /** A POST of `body` to a webhook: no redirects followed, an idempotency key, aborted at `signal`. */
@@ -814,6 +816,7 @@ export async function deliverPending(sql: Sql, webhookUrls: readonly string[], o
     budgetMs = WEBHOOK_BUDGET_MS,
     giveUpAfterMs = DEFAULT_WEBHOOK_GIVE_UP_AFTER_MS,
     now: clock = () => new Date(),
+    random = Math.random,
   } = options;
   const report: DeliveryReport = { delivered: 0, pending: [], failed: [] };
   const byEndpoint = new Map(webhooksOf(webhookUrls).map((webhook) => [endpointOf(webhook.url), webhook]));
@@ -843,7 +846,7 @@ export async function deliverPending(sql: Sql, webhookUrls: readonly string[], o
         where id = ${notification.id}`;
       return;
     }
-    const next = new Date(at.getTime() + webhookBackoffMs(notification.attempts + 1));
+    const next = new Date(at.getTime() + webhookBackoffMs(notification.attempts + 1, random));
     report.pending.push(`${webhook.name}: ${outcome.reason}, retried after ${formatSaoPauloTime(next)}; ${what} is kept`);
     await sql`
       update alert_notifications

@@ -370,7 +370,8 @@ describe("analyse(): alerts through their life, with a clock and a webhook recei
     receiverStatus = 200; // a failed test must not take the receiver down for the next ones
   });
   const config: AnalysisConfig = { ...loadAnalysisConfig({}), webhookUrls: [`http://127.0.0.1:${receiver.port}/hook/secret-part`] };
-  const noWait = { config, sleep: async () => {} };
+  // Retries wait the whole backoff, not a jittered share of it: the test's clock knows when they are due.
+  const noWait = { config, random: () => 1 };
   const PAIR = "GBP-BRL";
   // Thirty weekdays' worth of calendar days at 7.00, closing at 17:00 São Paulo time.
   const day = (i: number) => dateOf(dayNumber("2024-06-01") + i);
@@ -676,7 +677,7 @@ describe("deliverPending(): webhooks that fail, hang, lie or redirect", () => {
   test("a 404 fails the notification once, says why naming only the host, and is never retried", async () => {
     const hook = receiverOf(() => new Response("no such hook", { status: 404 }));
     const pair = await notifications([hook.url], T0);
-    const report = await deliverPending(db.sql, [hook.url], { now: after(0) });
+    const report = await deliverPending(db.sql, [hook.url], { random: () => 1, now: after(0) });
     expect(report).toEqual({
       delivered: 0,
       pending: [],
@@ -684,7 +685,7 @@ describe("deliverPending(): webhooks that fail, hang, lie or redirect", () => {
     });
     expect(report.failed[0]).not.toContain("secret-token");
     for (const later of [after(60_000), after(2 * MS_PER_DAY)]) {
-      expect(await deliverPending(db.sql, [hook.url], { now: later })).toEqual({ delivered: 0, pending: [], failed: [] });
+      expect(await deliverPending(db.sql, [hook.url], { random: () => 1, now: later })).toEqual({ delivered: 0, pending: [], failed: [] });
     }
     expect(hook.requests).toHaveLength(1);
     expect(await stateOf(pair)).toEqual([{ transition: "firing", attempts: 1, delivered: false, failed: true, last_error: "HTTP 404, not retried: check the URL" }]);
@@ -693,37 +694,40 @@ describe("deliverPending(): webhooks that fail, hang, lie or redirect", () => {
   test("a 503 is retried on later runs with a growing wait, not in the same run, counting real attempts", async () => {
     const hook = receiverOf(() => new Response("busy", { status: 503 }));
     const pair = await notifications([hook.url], T0);
-    const first = await deliverPending(db.sql, [hook.url], { now: after(0) });
+    const first = await deliverPending(db.sql, [hook.url], { random: () => 1, now: after(0) });
     expect(first.pending).toEqual([`webhook 1 (${hook.host}): HTTP 503, retried after ${day(30)} 15:01 -03; the FIRING ${pair} notification is kept`]);
     expect(hook.requests).toHaveLength(1);
-    expect(await deliverPending(db.sql, [hook.url], { now: after(30_000) })).toEqual({ delivered: 0, pending: [], failed: [] }); // not due yet
-    const second = await deliverPending(db.sql, [hook.url], { now: after(61_000) });
+    expect(await deliverPending(db.sql, [hook.url], { random: () => 1, now: after(30_000) })).toEqual({ delivered: 0, pending: [], failed: [] }); // not due yet
+    const second = await deliverPending(db.sql, [hook.url], { random: () => 1, now: after(61_000) });
     expect(second.pending[0]).toContain(`retried after ${day(30)} 15:03 -03`); // two minutes after 15:01
     expect(hook.requests).toHaveLength(2);
     expect(await stateOf(pair)).toEqual([{ transition: "firing", attempts: 2, delivered: false, failed: false, last_error: "HTTP 503" }]);
-    expect(webhookBackoffMs(1)).toBe(60_000);
-    expect(webhookBackoffMs(20)).toBe(3_600_000);
+    expect(webhookBackoffMs(1, () => 1)).toBe(60_000);
+    expect(webhookBackoffMs(20, () => 1)).toBe(3_600_000);
+    // Half of the wait is jittered, as the source's backoff is.
+    expect(webhookBackoffMs(1, () => 0)).toBe(30_000);
+    expect(webhookBackoffMs(2, () => 0.5)).toBe(90_000);
   });
 
   test("still failing past the limit (24 h after it was written) it fails once and is reported once", async () => {
     const hook = receiverOf(() => new Response("busy", { status: 503 }));
     const pair = await notifications([hook.url], T0);
-    const late = await deliverPending(db.sql, [hook.url], { now: after(24 * 3_600_000 + 1000) });
+    const late = await deliverPending(db.sql, [hook.url], { random: () => 1, now: after(24 * 3_600_000 + 1000) });
     expect(late.pending).toEqual([]);
     expect(late.failed).toEqual([`webhook 1 (${hook.host}): HTTP 503, given up 24h after it was written: check the receiver; the FIRING ${pair} notification is dropped`]);
-    expect(await deliverPending(db.sql, [hook.url], { now: after(30 * 3_600_000) })).toEqual({ delivered: 0, pending: [], failed: [] });
+    expect(await deliverPending(db.sql, [hook.url], { random: () => 1, now: after(30 * 3_600_000) })).toEqual({ delivered: 0, pending: [], failed: [] });
     expect(hook.requests).toHaveLength(1);
     const shorter = await notifications([hook.url], T0);
-    const custom = await deliverPending(db.sql, [hook.url], { now: after(3 * 3_600_000), giveUpAfterMs: 2 * 3_600_000 });
+    const custom = await deliverPending(db.sql, [hook.url], { random: () => 1, now: after(3 * 3_600_000), giveUpAfterMs: 2 * 3_600_000 });
     expect(custom.failed).toEqual([`webhook 1 (${hook.host}): HTTP 503, given up 2h after it was written: check the receiver; the FIRING ${shorter} notification is dropped`]);
   });
 
   test("a notification waiting to be retried holds back the newer ones to the same webhook", async () => {
     const hook = receiverOf((_, count) => new Response("", { status: count === 1 ? 503 : 200 }));
     const pair = await notifications([hook.url], T0, { resolve: true });
-    expect((await deliverPending(db.sql, [hook.url], { now: after(0) })).pending).toHaveLength(1);
+    expect((await deliverPending(db.sql, [hook.url], { random: () => 1, now: after(0) })).pending).toHaveLength(1);
     expect(hook.requests).toHaveLength(1);
-    expect(await deliverPending(db.sql, [hook.url], { now: after(61_000) })).toMatchObject({ delivered: 2 });
+    expect(await deliverPending(db.sql, [hook.url], { random: () => 1, now: after(61_000) })).toMatchObject({ delivered: 2 });
     expect(hook.requests.map((request) => request.body.status)).toEqual(["firing", "firing", "resolved"]);
     expect((await stateOf(pair)).map((row) => row.delivered)).toEqual([true, true]);
   });
@@ -752,7 +756,7 @@ describe("deliverPending(): webhooks that fail, hang, lie or redirect", () => {
     const healthy = receiverOf(() => new Response("ok"));
     const pair = await notifications([hanging.url, healthy.url], T0, { resolve: true });
     const began = performance.now();
-    const report = await deliverPending(db.sql, [hanging.url, healthy.url], { now: after(0), timeoutMs: 100, budgetMs: 600 });
+    const report = await deliverPending(db.sql, [hanging.url, healthy.url], { random: () => 1, now: after(0), timeoutMs: 100, budgetMs: 600 });
     const took = performance.now() - began;
     expect(took).toBeLessThan(3000);
     expect(report.delivered).toBe(2);
@@ -767,7 +771,7 @@ describe("deliverPending(): webhooks that fail, hang, lie or redirect", () => {
     const elsewhere = receiverOf(() => new Response("ok"));
     const moved = receiverOf(() => new Response(null, { status: 301, headers: { location: `${elsewhere.url}/moved` } }));
     const pair = await notifications([moved.url], T0);
-    const report = await deliverPending(db.sql, [moved.url], { now: after(0) });
+    const report = await deliverPending(db.sql, [moved.url], { random: () => 1, now: after(0) });
     expect(report.failed).toEqual([
       `webhook 1 (${moved.host}): HTTP 301 redirect to ${elsewhere.host}, not followed: put the final URL in ALERT_WEBHOOK_URLS; the FIRING ${pair} notification is dropped`,
     ]);
