@@ -1352,6 +1352,7 @@ export async function main(args: string[], env: Record<string, string | undefine
   }
 }
 
+// No top-level await: monitor.ts, which imports this file, compiles to bytecode (bun run build:monitor).
 if (import.meta.main) {
-  process.exitCode = await main(Bun.argv.slice(2));
+  void main(Bun.argv.slice(2)).then((code) => (process.exitCode = code));
 }

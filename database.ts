@@ -416,7 +416,7 @@ function embeddedUrl(socketDir: string): string {
 }
 
 /** Whether `dataDir` holds an initialised cluster. */
-function isInitialised(dataDir: string): boolean {
+export function isInitialised(dataDir: string): boolean {
   return existsSync(join(dataDir, "PG_VERSION"));
 }
 
@@ -1738,6 +1738,71 @@ export async function loadDailySeries(sql: Sql, pair: string, start?: SeriesStar
   return series;
 }
 
+/** What the monitor shows of one pair, read in one round trip with every other pair's. */
+export interface PairSnapshot {
+  pair: string;
+  /** The newest quote, or null when the pair has none. */
+  latest: { ts: Date; bid: string; ask: string } | null;
+  /** The daily closes of the days before the newest quote's, and of its own, oldest first. */
+  closes: { day: number; ts: Date; close: string }[];
+  /** Alerts firing now. */
+  alerts: { kind: string; direction: string | null; startedAt: Date }[];
+  /** The newest pipeline run that included the pair. */
+  lastRun: { id: number; status: string; startedAt: Date; finishedAt: Date | null; failedStep: string | null; error: string | null } | null;
+}
+
+/**
+ * Everything the monitor prints, for `pairs` (or every stored pair when null), in ONE query:
+ * the newest quote, the closes of the `days` days before it (one index probe per day), the firing
+ * alerts and the newest run. Read-only.
+ */
+export async function readSnapshot(sql: Sql, pairs: readonly string[] | null, days: number): Promise<PairSnapshot[]> {
+  const rows = await sql<{ pair: string; latest: unknown; closes: unknown; alerts: unknown; run: unknown }[]>`
+    with recursive stored as (
+      (select pair from quotes order by pair limit 1)
+      union all
+      select (select pair from quotes where pair > s.pair order by pair limit 1) from stored s where s.pair is not null
+    ),
+    wanted as (
+      select pair from unnest(coalesce(${pairs === null ? null : [...pairs]}::text[], array(select pair from stored where pair is not null))) as pair
+    )
+    select w.pair,
+      (select json_build_object('ts', ts, 'bid', bid::text, 'ask', ask::text)
+         from quotes where pair = w.pair order by ts desc limit 1) as latest,
+      (select json_agg(json_build_object('day', c.day, 'ts', c.ts, 'close', c.close) order by c.ts)
+         from (
+           select distinct on (probe.ts) (probe.ts at time zone ${SAO_PAULO})::date - date '1970-01-01' as day, probe.ts, probe.bid::text as close
+           from (select (max(ts) at time zone ${SAO_PAULO})::date as day from quotes where pair = w.pair) newest
+           cross join generate_series(0, ${days}::int) as g(n)
+           cross join lateral (
+             select ts, bid from quotes
+             where pair = w.pair and ts < ((newest.day - g.n + 1)::timestamp at time zone ${SAO_PAULO})
+             order by ts desc limit 1
+           ) probe
+           where (probe.ts at time zone ${SAO_PAULO})::date >= newest.day - ${days}::int
+         ) c) as closes,
+      (select json_agg(json_build_object('kind', kind, 'direction', direction, 'startedAt', started_at) order by started_at)
+         from alerts where pair = w.pair and status = 'firing') as alerts,
+      (select json_build_object('id', id, 'status', status, 'startedAt', started_at, 'finishedAt', finished_at,
+                                'failedStep', failed_step, 'error', error)
+         from pipeline_runs where w.pair = any(pairs) order by started_at desc limit 1) as run
+    from wanted w
+    order by w.pair`;
+  type Raw<T> = { [K in keyof T]: T[K] extends Date ? string : T[K] extends Date | null ? string | null : T[K] };
+  const date = (text: string) => new Date(text);
+  return rows.map((row) => {
+    const latest = row.latest as Raw<NonNullable<PairSnapshot["latest"]>> | null;
+    const run = row.run as Raw<NonNullable<PairSnapshot["lastRun"]>> | null;
+    return {
+      pair: row.pair,
+      latest: latest && { ts: date(latest.ts), bid: latest.bid, ask: latest.ask },
+      closes: ((row.closes ?? []) as Raw<PairSnapshot["closes"][number]>[]).map((c) => ({ day: c.day, ts: date(c.ts), close: c.close })),
+      alerts: ((row.alerts ?? []) as Raw<PairSnapshot["alerts"][number]>[]).map((a) => ({ kind: a.kind, direction: a.direction, startedAt: date(a.startedAt) })),
+      lastRun: run && { ...run, startedAt: date(run.startedAt), finishedAt: run.finishedAt === null ? null : date(run.finishedAt) },
+    };
+  });
+}
+
 /** The newest stored timestamp of each pair that has quotes. */
 export async function newestStored(sql: Sql, pairs: readonly string[]): Promise<Map<string, Date>> {
   const rows = await sql<{ pair: string; ts: Date }[]>`
@@ -2035,6 +2100,7 @@ export async function main(args: string[]): Promise<number> {
   }
 }
 
+// No top-level await: monitor.ts, which imports this file, compiles to bytecode (bun run build:monitor).
 if (import.meta.main) {
-  process.exitCode = await main(Bun.argv.slice(2));
+  void main(Bun.argv.slice(2)).then((code) => (process.exitCode = code));
 }

@@ -1,59 +1,434 @@
 /**
- * monitor.ts: "what is the dollar now, and is anything wrong?" in a blink. Read-only: it never
- * migrates or writes.
+ * monitor.ts: "what is the dollar now, and is anything wrong?" in a blink, for a person, for
+ * Nagios/Icinga and for cron. Read-only: it never migrates, writes, or creates a cluster.
+ *
+ * CLI: `bun monitor.ts [--pair P]... [--format text|json|nagios] [--max-age DUR] [-w RANGE] [-c RANGE]`
+ * (see `--help`). Exit codes are the monitoring plugins': 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
  */
 import * as v from "valibot";
-import { EXIT, PairSchema, connect, describeError, readFlags, usageError, latestQuote, loadDatabaseConfig, type StoredQuote as Quote, type Sql } from "./database.ts";
+import { evaluateSeries, formatSaoPauloTime, isStale, loadAnalysisConfig, marketTimeBetween, paramsFor, type AnalysisConfig } from "./analysis.ts";
+import {
+  CotacaoError,
+  PairSchema,
+  connect,
+  describeError,
+  formatDuration,
+  isInitialised,
+  loadDatabaseConfig,
+  parseDuration,
+  readFlags,
+  readSnapshot,
+  runningEmbeddedServer,
+  usageError,
+  type DatabaseConfig,
+  type PairSnapshot,
+  type Sql,
+} from "./database.ts";
 
-const DEFAULT_PAIR = "USD-BRL";
+/** The monitoring plugins' states, worst last; each is its exit code. */
+export const STATE = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 } as const;
+export type State = keyof typeof STATE;
 
-const USAGE = `Usage: bun monitor.ts [--pair USD-BRL] [--help]
+const DEFAULT_TIMEOUT_MS = 10_000;
+const TIMEOUT_BOUNDS_MS = [100, 300_000] as const;
+const MAX_AGE_BOUNDS_MS = [60_000, 30 * 86_400_000] as const;
+const NO_DATA = "no data yet: run `bun main_pipeline.ts` (and `bun main_pipeline.ts --backfill 60` for history)";
 
-Prints the newest stored quote of a pair and its age. Read-only.
+// ---------------------------------------------------------------------------------------------
+// Threshold ranges, as the monitoring plugin guidelines write them (pure)
 
-Exit codes: 0 a quote is stored, 1 failure or no quote stored, 2 bad usage.`;
-
-/** One line for a terminal: pair, bid, ask, the quote's time (UTC) and its age. */
-export function formatQuote(quote: Quote, now: Date = new Date()): string {
-  const ageMinutes = Math.max(0, Math.round((now.getTime() - quote.ts.getTime()) / 60_000));
-  return `${quote.pair} bid ${quote.bid} ask ${quote.ask} at ${quote.ts.toISOString()} (${ageMinutes} min ago)`;
+/** A plugin range: alert when the value is outside [start, end], or inside it with "@". */
+export interface PluginRange {
+  start: number;
+  end: number;
+  inside: boolean;
+  text: string;
 }
 
-async function main(args: string[]): Promise<number> {
-  let pair = DEFAULT_PAIR;
-  try {
-    const values = readFlags(args, { pair: { type: "string" }, help: { type: "boolean", short: "h" } }, "monitor.ts");
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
+/**
+ * Parses `10`, `10:`, `~:10`, `10:20` and `@10:20` (Nagios plugin guidelines): `10` is 0..10,
+ * `10:` is 10..infinity, `~` is minus infinity. Undefined if malformed.
+ */
+export function parsePluginRange(text: string): PluginRange | undefined {
+  const match = /^(@)?(?:(~|-?\d+(?:\.\d+)?):)?(-?\d+(?:\.\d+)?)?$/.exec(text.trim());
+  if (!match || text.trim() === "" || text.trim() === "@") return undefined;
+  const [, at, low, high] = match;
+  const hasColon = text.includes(":");
+  if (!hasColon && high === undefined) return undefined;
+  const start = low === "~" ? Number.NEGATIVE_INFINITY : low === undefined ? (hasColon ? Number.NEGATIVE_INFINITY : 0) : Number(low);
+  const end = high === undefined ? Number.POSITIVE_INFINITY : Number(high);
+  if (start > end) return undefined;
+  return { start, end, inside: at === "@", text: text.trim() };
+}
+
+/** Whether `value` should raise an alert under `range`. */
+export function breaches(range: PluginRange, value: number): boolean {
+  const within = value >= range.start && value <= range.end;
+  return range.inside ? within : !within;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A pair's state (pure)
+
+/** What the monitor knows about one pair: every figure of the text line, and the state. */
+export interface PairReport {
+  pair: string;
+  state: State;
+  /** Why the state is not OK, in a few words each. */
+  reasons: string[];
+  bid: string | null;
+  ask: string | null;
+  ts: Date | null;
+  /** Seconds since the quote, on the wall clock. */
+  ageSeconds: number | null;
+  /** Seconds since the quote that the market was open: what --max-age and staleness count. */
+  marketAgeSeconds: number | null;
+  previousClose: string | null;
+  /** Percent change against the previous day's close. */
+  changePct: number | null;
+  windowDays: number;
+  /** The rule's moving average and the deviation from it, in percent; null with too little history. */
+  average: number | null;
+  deviationPct: number | null;
+  thresholdPct: number;
+  alerts: { kind: string; direction: string | null; startedAt: Date }[];
+  lastRun: PairSnapshot["lastRun"];
+}
+
+/** How the state is decided. */
+export interface Checks {
+  config: AnalysisConfig;
+  maxAgeMs: number;
+  /** On |deviation| in percent: WARNING and CRITICAL when given. */
+  warning?: PluginRange;
+  critical?: PluginRange;
+}
+
+const WORSE: Record<State, number> = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 };
+const worst = (states: State[]): State => states.reduce<State>((a, b) => (WORSE[b] > WORSE[a] ? b : a), "OK");
+
+/** A pair's figures, as the analysis rule sees them, and its state. */
+export function assess(snapshot: PairSnapshot, checks: Checks, now: Date): PairReport {
+  const params = paramsFor(checks.config, snapshot.pair);
+  const base = {
+    pair: snapshot.pair,
+    windowDays: params.windowDays,
+    thresholdPct: params.threshold * 100,
+    alerts: snapshot.alerts,
+    lastRun: snapshot.lastRun,
+  };
+  const { latest } = snapshot;
+  if (!latest) {
+    return {
+      ...base,
+      state: "UNKNOWN",
+      reasons: ["no quotes stored"],
+      bid: null,
+      ask: null,
+      ts: null,
+      ageSeconds: null,
+      marketAgeSeconds: null,
+      previousClose: null,
+      changePct: null,
+      average: null,
+      deviationPct: null,
+    };
+  }
+  // The rule's own maths over the closes it would see: today's close so far is the newest bid.
+  const days = Int32Array.from(snapshot.closes, (close) => close.day);
+  const closes = Float64Array.from(snapshot.closes, (close) => Number(close.close));
+  const evaluation = evaluateSeries({ days, closes }, params);
+  const last = snapshot.closes.length - 1;
+  const average = last >= 0 ? evaluation.average[last]! : Number.NaN;
+  const deviation = last >= 0 ? evaluation.deviation[last]! : Number.NaN;
+  const previous = last >= 1 ? snapshot.closes[last - 1]! : undefined;
+  const marketAgeMs = marketTimeBetween(latest.ts, now);
+
+  const states: State[] = [];
+  const reasons: string[] = [];
+  const flag = (state: State, reason: string) => (states.push(state), reasons.push(reason));
+  for (const alert of snapshot.alerts) {
+    if (alert.kind === "deviation") flag("WARNING", `${alert.direction ?? ""} alert firing since ${formatSaoPauloTime(alert.startedAt)}`.trim());
+  }
+  if (isStale(latest.ts, now, checks.maxAgeMs)) flag("CRITICAL", `quote older than ${formatDuration(checks.maxAgeMs)} of market time`);
+  if (snapshot.lastRun?.status === "failed") flag("CRITICAL", `last run ${snapshot.lastRun.id} failed${snapshot.lastRun.failedStep ? ` at the ${snapshot.lastRun.failedStep} step` : ""}`);
+  const deviationPct = Number.isNaN(deviation) ? null : deviation * 100;
+  if (deviationPct !== null) {
+    const magnitude = Math.abs(deviationPct);
+    if (checks.critical && breaches(checks.critical, magnitude)) flag("CRITICAL", `deviation ${signedPct(deviationPct)} beyond -c ${checks.critical.text}`);
+    else if (checks.warning && breaches(checks.warning, magnitude)) flag("WARNING", `deviation ${signedPct(deviationPct)} beyond -w ${checks.warning.text}`);
+  }
+  return {
+    ...base,
+    state: worst(states),
+    reasons,
+    bid: latest.bid,
+    ask: latest.ask,
+    ts: latest.ts,
+    ageSeconds: Math.max(0, Math.round((now.getTime() - latest.ts.getTime()) / 1000)),
+    marketAgeSeconds: Math.round(marketAgeMs / 1000),
+    previousClose: previous?.close ?? null,
+    changePct: previous ? (Number(latest.bid) / Number(previous.close) - 1) * 100 : null,
+    average: Number.isNaN(average) ? null : average,
+    deviationPct,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output (pure)
+
+const signedPct = (pct: number) => `${pct >= 0 ? "+" : ""}${pct.toFixed(2)}%`;
+
+/** "3 min ago", "2 h ago", "4 d ago". */
+export function formatAge(seconds: number): string {
+  if (seconds < 90) return `${seconds} s ago`;
+  if (seconds < 90 * 60) return `${Math.round(seconds / 60)} min ago`;
+  if (seconds < 36 * 3600) return `${Math.round(seconds / 3600)} h ago`;
+  return `${Math.round(seconds / 86_400)} d ago`;
+}
+
+/** The line a person reads, e.g. `USD-BRL 5.7008 / 5.7017 · 2024-10-25 12:26:56 -03 (3 min ago) · +0.65% d/d · MA20d 5.6120 (+1.58%) · OK`. */
+export function formatText(report: PairReport): string {
+  if (!report.ts) return `${report.pair} · ${report.reasons.join("; ")} · ${report.state}`;
+  const parts = [
+    `${report.pair} ${report.bid} / ${report.ask}`,
+    `${formatSaoPauloTime(report.ts, { seconds: true })} (${formatAge(report.ageSeconds ?? 0)})`,
+    report.changePct === null ? "no previous close" : `${signedPct(report.changePct)} d/d`,
+    report.average === null || report.deviationPct === null
+      ? `MA${report.windowDays}d n/a (too little history)`
+      : `MA${report.windowDays}d ${report.average.toFixed(4)} (${signedPct(report.deviationPct)})`,
+  ];
+  if (report.lastRun) parts.push(`last run ${report.lastRun.status}`);
+  parts.push(report.reasons.length ? `${report.state}: ${report.reasons.join("; ")}` : report.state);
+  return parts.join(" · ");
+}
+
+/** The report as JSON: decimals as the database holds them (strings), computed figures as numbers, times ISO 8601 UTC. */
+export function toJson(report: PairReport): Record<string, unknown> {
+  return {
+    ...report,
+    exitCode: STATE[report.state],
+    ts: report.ts?.toISOString() ?? null,
+    alerts: report.alerts.map((alert) => ({ ...alert, startedAt: alert.startedAt.toISOString() })),
+    lastRun: report.lastRun && {
+      ...report.lastRun,
+      startedAt: report.lastRun.startedAt.toISOString(),
+      finishedAt: report.lastRun.finishedAt?.toISOString() ?? null,
+    },
+  };
+}
+
+/**
+ * The plugin output: `COTACAO STATE - summary | perfdata`. One pair's labels are 'bid', 'age'
+ * and 'deviation'; with several, each label starts with the pair.
+ */
+export function formatNagios(reports: readonly PairReport[], checks: Checks): string {
+  const state = worst(reports.map((report) => report.state));
+  const summary = reports.map((report) => `${report.pair} ${report.bid ?? "-"}${report.reasons.length ? ` (${report.reasons.join("; ")})` : ""}`).join(", ");
+  const maxAge = Math.round(checks.maxAgeMs / 1000);
+  const perfdata = reports.flatMap((report) => {
+    const label = (name: string) => `'${reports.length > 1 ? `${report.pair} ` : ""}${name}'`;
+    const data: string[] = [];
+    if (report.bid !== null) data.push(`${label("bid")}=${report.bid};;;0`);
+    if (report.marketAgeSeconds !== null) data.push(`${label("age")}=${report.marketAgeSeconds}s;${Math.round(maxAge / 2)};${maxAge};0`);
+    if (report.deviationPct !== null) {
+      const warn = checks.warning?.text ?? String(report.thresholdPct);
+      data.push(`${label("deviation")}=${report.deviationPct.toFixed(2)}%;${warn};${checks.critical?.text ?? ""}`);
     }
-    const parsed = v.safeParse(PairSchema, values.pair ?? DEFAULT_PAIR);
-    if (!parsed.success) throw usageError(`--pair must look like USD-BRL, got "${values.pair}"`, "monitor.ts");
-    pair = parsed.output;
+    return data;
+  });
+  return `COTACAO ${state} - ${summary}${perfdata.length ? ` | ${perfdata.join(" ")}` : ""}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// CLI
+
+const USAGE = `Usage: bun monitor.ts [--pair P]... [--format text|json|nagios] [--max-age DUR]
+                      [-w RANGE] [-c RANGE] [--timeout DUR]
+
+What is the dollar now, how old is that, and is anything wrong: one line per pair (every pair
+with quotes, else COTACAO_PAIRS) with bid and ask, the quote's time in São Paulo and its age,
+the change against the previous day's close, the moving average and the deviation from it as
+the alert rule sees them, open alerts and the last pipeline run. Read-only.
+
+Options:
+  --pair P        a pair, any case (repeatable; default: every stored pair, else COTACAO_PAIRS)
+  --format F      text (default), json (one object per pair), nagios (status line + perfdata)
+  --max-age DUR   CRITICAL when the newest quote is older than this, counting market time
+                  only, as the staleness alert does (default COTACAO_STALE_AFTER, 2h)
+  -w RANGE        WARNING when |deviation| in percent breaches this plugin range (e.g. 3, 0:3, @5:10)
+  -c RANGE        CRITICAL likewise (e.g. 5)
+  --timeout DUR   give up, UNKNOWN, after this long (default 10s)
+  -h, --help      show this help
+
+Exit codes, as monitoring plugins use them: 0 OK; 1 WARNING (an anomaly alert is firing, or
+|deviation| breaches -w); 2 CRITICAL (the quote is older than --max-age, the last pipeline run
+failed, or |deviation| breaches -c); 3 UNKNOWN (no data yet, the database unreachable, the
+timeout elapsed, or bad usage, as the plugin guidelines ask). With several pairs the worst wins.`;
+
+const FLAGS = {
+  pair: { type: "string", multiple: true },
+  format: { type: "string" },
+  "max-age": { type: "string" },
+  w: { type: "string", short: "w" },
+  c: { type: "string", short: "c" },
+  timeout: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+const FORMATS = ["text", "json", "nagios"] as const;
+type Format = (typeof FORMATS)[number];
+
+/** What `bun monitor.ts` was asked, checked before any I/O. */
+export interface Invocation {
+  help: boolean;
+  pairs: string[] | null;
+  fallbackPairs: string[];
+  format: Format;
+  timeoutMs: number;
+  checks: Checks;
+  database: DatabaseConfig;
+}
+
+const MonitorEnvSchema = v.object({ COTACAO_PAIRS: v.optional(v.string(), "") });
+
+/** Reads the flags and the environment; throws one USAGE or CONFIG line. */
+export function readInvocation(args: string[], env: Record<string, string | undefined>): Invocation {
+  const flags = readFlags(args, FLAGS, "monitor.ts");
+  const usage = (message: string) => usageError(message, "monitor.ts");
+  const config = loadAnalysisConfig(env);
+  const database = loadDatabaseConfig(env);
+  const settings = v.parse(MonitorEnvSchema, env);
+  const pairList = (items: readonly string[], source: string) =>
+    [...new Set(items.map((item) => {
+      const parsed = v.safeParse(PairSchema, item);
+      if (!parsed.success) throw usage(`${source} must name pairs like USD-BRL, got "${item}"`);
+      return parsed.output;
+    }))];
+  const format = (flags.format ?? "text") as Format;
+  if (!FORMATS.includes(format)) throw usage(`--format must be text, json or nagios, got "${flags.format}"`);
+  const duration = (flag: string, text: string | undefined, fallback: number, [min, max]: readonly [number, number]) => {
+    if (text === undefined) return fallback;
+    const ms = parseDuration(text);
+    if (ms === undefined || ms < min || ms > max) throw usage(`--${flag} must be a duration from ${formatDuration(min)} to ${formatDuration(max)} like 90m, got "${text}"`);
+    return ms;
+  };
+  const range = (flag: string, text: string | undefined) => {
+    if (text === undefined) return undefined;
+    const parsed = parsePluginRange(text);
+    if (!parsed) throw usage(`-${flag} must be a plugin range like 3, 0:3, ~:3 or @5:10, got "${text}"`);
+    return parsed;
+  };
+  return {
+    help: !!flags.help,
+    pairs: flags.pair ? pairList(flags.pair, "--pair") : null,
+    fallbackPairs: pairList(settings.COTACAO_PAIRS.split(",").map((item) => item.trim()).filter(Boolean), "COTACAO_PAIRS"),
+    format,
+    timeoutMs: duration("timeout", flags.timeout, DEFAULT_TIMEOUT_MS, TIMEOUT_BOUNDS_MS),
+    checks: {
+      config,
+      maxAgeMs: duration("max-age", flags["max-age"], config.staleAfterMs, MAX_AGE_BOUNDS_MS),
+      ...(flags.w === undefined ? {} : { warning: range("w", flags.w) }),
+      ...(flags.c === undefined ? {} : { critical: range("c", flags.c) }),
+    },
+    database,
+  };
+}
+
+class Unknown extends CotacaoError {
+  constructor(message: string, cause?: unknown) {
+    super("UNKNOWN", message, { cause, exitCode: STATE.UNKNOWN });
+  }
+}
+
+/**
+ * Opens the database without creating anything: no cluster on a fresh checkout. A cluster whose
+ * server is stopped (after a reboot) is started, and stderr says so.
+ */
+async function openReadOnly(database: DatabaseConfig, timeoutMs: number, notice: (line: string) => void): Promise<Sql> {
+  const connectTimeoutSeconds = Math.max(1, Math.ceil(timeoutMs / 1000));
+  if (database.databaseUrl) return connect(database, { max: 1, connectTimeoutSeconds });
+  if (!isInitialised(database.dataDir)) throw new Unknown(NO_DATA);
+  if (!(await runningEmbeddedServer(database.dataDir))) notice(`The embedded PostgreSQL in ${database.dataDir} was stopped; starting it`);
+  return connect(database, { max: 1, connectTimeoutSeconds, notice });
+}
+
+/** Reads and assesses every pair asked for; the worst state is the exit code. */
+export async function check(sql: Sql, invocation: Invocation, now: Date): Promise<PairReport[]> {
+  let snapshots: PairSnapshot[];
+  try {
+    snapshots = await readSnapshot(sql, invocation.pairs, invocation.checks.config.defaults.windowDays + maxWindowOverride(invocation.checks.config));
   } catch (error) {
-    const { line, exitCode } = describeError(error, "read the arguments");
-    console.error(line);
-    return exitCode;
+    // No tables yet: a database nobody has run the pipeline on.
+    if ((error as { code?: unknown }).code === "42P01") throw new Unknown(NO_DATA, error);
+    throw error;
+  }
+  if (snapshots.length === 0 && invocation.fallbackPairs.length > 0) {
+    snapshots = invocation.fallbackPairs.map((pair) => ({ pair, latest: null, closes: [], alerts: [], lastRun: null }));
+  }
+  if (snapshots.length === 0 || snapshots.every((snapshot) => !snapshot.latest && !invocation.pairs)) throw new Unknown(NO_DATA);
+  return snapshots.map((snapshot) => assess(snapshot, invocation.checks, now));
+}
+
+/** The longest window any pair's rule looks back over, beyond the default's. */
+function maxWindowOverride(config: AnalysisConfig): number {
+  let extra = 0;
+  for (const params of config.perPair.values()) extra = Math.max(extra, (params.windowDays ?? 0) - config.defaults.windowDays);
+  return extra;
+}
+
+function render(reports: readonly PairReport[], invocation: Invocation): string {
+  if (invocation.format === "json") return JSON.stringify(reports.map(toJson));
+  if (invocation.format === "nagios") return formatNagios(reports, invocation.checks);
+  return reports.map(formatText).join("\n");
+}
+
+/** Runs the CLI and returns its exit code: the plugin state. */
+export async function main(args: string[], env: Record<string, string | undefined> = process.env): Promise<number> {
+  let invocation: Invocation;
+  try {
+    invocation = readInvocation(args, env);
+  } catch (error) {
+    console.error(describeError(error, "read the arguments").line);
+    // Bad usage is UNKNOWN for a monitoring plugin.
+    return STATE.UNKNOWN;
+  }
+  if (invocation.help) {
+    console.log(USAGE);
+    return STATE.OK;
   }
   let sql: Sql | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Unknown(`Cannot check: no answer within ${formatDuration(invocation.timeoutMs)}; check the database (bun database.ts status)`)), invocation.timeoutMs);
+  });
   try {
-    sql = await connect(loadDatabaseConfig(process.env), { max: 1 });
-    const quote = await latestQuote(sql, pair);
-    if (!quote) {
-      console.error(`No quote stored for ${pair}: run bun main_pipeline.ts --pairs ${pair}`);
-      return 1;
-    }
-    console.log(formatQuote(quote));
-    return 0;
+    const reports = await Promise.race([
+      (async () => {
+        sql = await openReadOnly(invocation.database, invocation.timeoutMs, (line) => console.error(line));
+        return check(sql, invocation, new Date());
+      })(),
+      timedOut,
+    ]);
+    console.log(render(reports, invocation));
+    return STATE[worst(reports.map((report) => report.state))];
   } catch (error) {
-    const { line, exitCode } = describeError(error, "read the newest quote");
-    console.error(line);
-    return exitCode === EXIT.usage ? EXIT.usage : EXIT.failure;
+    const { line } = describeError(error, "check");
+    if (invocation.format === "nagios") console.log(`COTACAO UNKNOWN - ${line}`);
+    else console.error(line);
+    return STATE.UNKNOWN;
   } finally {
-    await sql?.end({ timeout: 5 });
+    clearTimeout(timer);
+    // Never wait on a server that stopped answering: every query has settled or been given up.
+    await (sql as Sql | undefined)?.end({ timeout: 0 });
   }
 }
 
+// No top-level await: `bun build --compile --bytecode` (bun run build:monitor) does not take it.
 if (import.meta.main) {
-  process.exitCode = await main(Bun.argv.slice(2));
+  void main(Bun.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+    // A monitor never hangs: a socket to a server that stopped answering must not keep it alive.
+    setTimeout(() => process.exit(), 50).unref();
+  });
 }

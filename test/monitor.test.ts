@@ -1,44 +1,287 @@
-import { describe, expect, test } from "bun:test";
-import { saveQuotes } from "../database.ts";
-import { formatQuote } from "../monitor.ts";
+import { afterAll, describe, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import { loadAnalysisConfig } from "../analysis.ts";
+import { connectUrl, migrate, runningEmbeddedServer, saveQuotes, startEmbeddedServer, stopEmbeddedServer, type PairSnapshot } from "../database.ts";
+import { assess, breaches, formatAge, formatNagios, formatText, parsePluginRange, type Checks } from "../monitor.ts";
 import { runScript } from "./support/cli.ts";
-import { useTestDatabase } from "./support/database.ts";
+import { createTestDatabase, dropTestDatabase, makeTempDir, useTestDatabase } from "./support/database.ts";
 import { sampleQuote } from "./support/quotes.ts";
 
-const QUOTE = sampleQuote();
+const CONFIG = loadAnalysisConfig({});
+const CHECKS: Checks = { config: CONFIG, maxAgeMs: 2 * 3_600_000 };
+const DAY_MS = 86_400_000;
 
-describe("formatQuote()", () => {
-  test("shows the decimals as stored and the age in minutes", () => {
-    expect(formatQuote(QUOTE, new Date("2024-08-23T18:09:40Z"))).toBe(
-      "USD-BRL bid 5.5037 ask 5.506 at 2024-08-23T17:39:40.000Z (30 min ago)",
+/** A snapshot of `pair` with 25 daily closes at 5.00 before `newest`, whose bid is `bid`. */
+function snapshot(newest: Date, bid: string, extra: Partial<PairSnapshot> = {}): PairSnapshot {
+  const day = Math.floor(newest.getTime() / DAY_MS);
+  const closes = Array.from({ length: 25 }, (_, i) => ({ day: day - 25 + i, ts: new Date(newest.getTime() - (25 - i) * DAY_MS), close: "5.00" }));
+  closes.push({ day, ts: newest, close: bid });
+  return { pair: "USD-BRL", latest: { ts: newest, bid, ask: bid }, closes, alerts: [], lastRun: null, ...extra };
+}
+
+describe("plugin ranges", () => {
+  test("parsePluginRange() reads the guidelines' forms, and breaches() alerts outside (or inside with @)", () => {
+    const cases: [string, number, boolean][] = [
+      ["10", 11, true],
+      ["10", 10, false],
+      ["10", -1, true],
+      ["10:", 9, true],
+      ["10:", 1e9, false],
+      ["~:10", -1e9, false],
+      ["~:10", 11, true],
+      ["10:20", 15, false],
+      ["10:20", 21, true],
+      ["@10:20", 15, true],
+      ["@10:20", 9, false],
+      ["3", 3.01, true],
+    ];
+    for (const [text, value, alert] of cases) expect([text, value, breaches(parsePluginRange(text)!, value)]).toEqual([text, value, alert]);
+    for (const bad of ["", "@", "abc", "20:10", "1:2:3", "5%"]) expect(parsePluginRange(bad)).toBeUndefined();
+  });
+});
+
+describe("assess(): the state of a pair (pure)", () => {
+  // Wednesday 2024-10-23, 15:00 São Paulo.
+  const wednesday = new Date("2024-10-23T18:00:00Z");
+
+  test("fresh, near its average, no alert: OK, with the rule's average and deviation", () => {
+    const report = assess(snapshot(new Date(wednesday.getTime() - 60_000), "5.0500"), CHECKS, wednesday);
+    expect(report).toMatchObject({ state: "OK", reasons: [], bid: "5.0500", previousClose: "5.00", average: 5, windowDays: 20 });
+    expect(report.deviationPct).toBeCloseTo(1, 10);
+    expect(report.changePct).toBeCloseTo(1, 10);
+    expect(formatText(report)).toBe("USD-BRL 5.0500 / 5.0500 · 2024-10-23 14:59:00 -03 (60 s ago) · +1.00% d/d · MA20d 5.0000 (+1.00%) · OK");
+  });
+
+  test("older than --max-age on a weekday is CRITICAL; the same age over a weekend is not", () => {
+    const stale = assess(snapshot(new Date(wednesday.getTime() - 3 * 3_600_000), "5.01"), CHECKS, wednesday);
+    expect(stale.state).toBe("CRITICAL");
+    expect(stale.reasons[0]).toContain("older than 2h of market time");
+    // Friday 16:00 New York to Sunday 16:00 New York: the market was closed but for one hour.
+    const friday = new Date("2024-10-25T20:00:00Z");
+    const sunday = new Date("2024-10-27T20:00:00Z");
+    expect(assess(snapshot(friday, "5.01"), CHECKS, sunday).state).toBe("OK");
+  });
+
+  test("a firing alert is WARNING; a failed last run is CRITICAL; -w and -c judge |deviation|", () => {
+    const now = wednesday;
+    const fresh = new Date(now.getTime() - 60_000);
+    const firing = assess(snapshot(fresh, "5.30", { alerts: [{ kind: "deviation", direction: "up", startedAt: fresh }] }), CHECKS, now);
+    expect(firing.state).toBe("WARNING");
+    const run = { id: 7, status: "failed", startedAt: fresh, finishedAt: fresh, failedStep: "fetch", error: "boom" };
+    expect(assess(snapshot(fresh, "5.01", { lastRun: run }), CHECKS, now)).toMatchObject({ state: "CRITICAL", reasons: ["last run 7 failed at the fetch step"] });
+    const ranges = { ...CHECKS, warning: parsePluginRange("2")!, critical: parsePluginRange("5")! };
+    expect(assess(snapshot(fresh, "5.15"), ranges, now).state).toBe("WARNING");
+    expect(assess(snapshot(fresh, "4.70"), ranges, now).state).toBe("CRITICAL");
+    expect(assess(snapshot(fresh, "5.05"), ranges, now).state).toBe("OK");
+  });
+
+  test("too little history is said, never guessed; no quote at all is UNKNOWN", () => {
+    const few = snapshot(new Date(wednesday.getTime() - 60_000), "5.01");
+    few.closes = few.closes.slice(-3);
+    const report = assess(few, CHECKS, wednesday);
+    expect(report).toMatchObject({ state: "OK", average: null, deviationPct: null });
+    expect(formatText(report)).toContain("MA20d n/a (too little history)");
+    expect(assess({ pair: "EUR-BRL", latest: null, closes: [], alerts: [], lastRun: null }, CHECKS, wednesday)).toMatchObject({ state: "UNKNOWN", reasons: ["no quotes stored"] });
+  });
+
+  test("formatAge() says seconds, minutes, hours or days", () => {
+    expect([formatAge(59), formatAge(180), formatAge(7200), formatAge(3 * 86_400)]).toEqual(["59 s ago", "3 min ago", "2 h ago", "3 d ago"]);
+  });
+});
+
+describe("formatNagios()", () => {
+  test("the status line's perfdata parses back, field by field", () => {
+    const now = new Date("2024-10-23T18:00:00Z");
+    const report = assess(snapshot(new Date(now.getTime() - 180_000), "5.0790"), { ...CHECKS, critical: parsePluginRange("5")! }, now);
+    const line = formatNagios([report], { ...CHECKS, critical: parsePluginRange("5")! });
+    const [status, perfdata] = line.split(" | ");
+    expect(status).toBe("COTACAO OK - USD-BRL 5.0790");
+    const fields = Object.fromEntries(
+      perfdata!.split(" ").map((item) => {
+        const match = /^'([^']+)'=(-?[\d.]+)(s|%)?;([^;]*);([^;]*)(?:;([^;]*))?(?:;([^;]*))?$/.exec(item);
+        expect(match).not.toBeNull();
+        const [, label, value, unit, warn, crit, min] = match!;
+        return [label, { value: Number(value), unit: unit ?? "", warn, crit, min }];
+      }),
     );
+    expect(fields.bid).toEqual({ value: 5.079, unit: "", warn: "", crit: "", min: "0" });
+    expect(fields.age).toEqual({ value: 180, unit: "s", warn: "3600", crit: "7200", min: "0" });
+    expect(fields.deviation).toEqual({ value: 1.58, unit: "%", warn: "3", crit: "5", min: undefined });
   });
 });
 
 describe("bun monitor.ts", () => {
   const db = useTestDatabase();
+  const env = () => ({ DATABASE_URL: db.url });
+  const fresh = () => new Date(Date.now() - 60_000);
+  const dirs: string[] = [];
+  afterAll(async () => {
+    for (const dir of dirs) {
+      await stopEmbeddedServer(join(dir, "pg"));
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 
-  test("--help says what it does", async () => {
+  test("--help lists the formats and the plugin exit codes", async () => {
     const result = await runScript("monitor.ts", ["--help"]);
     expect(result.code).toBe(0);
-    expect(result.stdout).toContain("Usage: bun monitor.ts");
+    expect(result.stdout).toContain("--format F");
+    expect(result.stdout).toContain("3 UNKNOWN");
   });
 
-  test("prints the newest quote of the pair, exit 0", async () => {
-    await saveQuotes(db.sql, [QUOTE, { ...QUOTE, ts: new Date("2024-08-22T17:00:00Z"), bid: "5.4831" }]);
-    const result = await runScript("monitor.ts", ["--pair", "usd-brl"], { env: { DATABASE_URL: db.url } });
+  test("an empty database is UNKNOWN: no data yet, and what to run", async () => {
+    const result = await runScript("monitor.ts", [], { env: env() });
+    expect(result.code).toBe(3);
+    expect(result.stderr.trim()).toBe("no data yet: run `bun main_pipeline.ts` (and `bun main_pipeline.ts --backfill 60` for history)");
+  });
+
+  test("fresh data: OK, exit 0, one line per pair with every figure", async () => {
+    const now = fresh();
+    const days = Array.from({ length: 25 }, (_, i) => sampleQuote({ ts: new Date(now.getTime() - (i + 1) * DAY_MS), bid: "5.0000", ask: "5.0010" }));
+    await saveQuotes(db.sql, [...days, sampleQuote({ ts: now, bid: "5.0500", ask: "5.0510" })]);
+    const result = await runScript("monitor.ts", ["--pair", "usd-brl"], { env: env() });
+    expect(result.stderr).toBe("");
     expect(result.code).toBe(0);
-    expect(result.stdout).toStartWith("USD-BRL bid 5.5037 ask 5.506 at 2024-08-23T17:39:40.000Z");
+    expect(result.stdout.trim()).toMatch(/^USD-BRL 5\.0500 \/ 5\.0510 · \d{4}-\d\d-\d\d \d\d:\d\d:\d\d -0[23] \(\d+ s ago\) · \+1\.00% d\/d · MA20d 5\.0000 \(\+1\.00%\) · OK$/);
   });
 
-  test("a pair with nothing stored is exit 1 with what to run", async () => {
-    const result = await runScript("monitor.ts", ["--pair", "EUR-BRL"], { env: { DATABASE_URL: db.url } });
-    expect(result.code).toBe(1);
-    expect(result.stderr.trim()).toBe("No quote stored for EUR-BRL: run bun main_pipeline.ts --pairs EUR-BRL");
+  test("--format json: one object per pair, decimals as stored, and --format nagios", async () => {
+    const json = await runScript("monitor.ts", ["--format", "json"], { env: env() });
+    expect(json.code).toBe(0);
+    const [report] = JSON.parse(json.stdout) as Record<string, unknown>[];
+    expect(report).toMatchObject({ pair: "USD-BRL", bid: "5.0500", ask: "5.0510", previousClose: "5.0000", average: 5, state: "OK", exitCode: 0 });
+    expect(typeof report?.ts).toBe("string");
+    const nagios = await runScript("monitor.ts", ["--format", "nagios", "-w", "0.5", "-c", "5"], { env: env() });
+    expect(nagios.code).toBe(1);
+    expect(nagios.stdout).toMatch(/^COTACAO WARNING - USD-BRL 5\.0500 \(deviation \+1\.00% beyond -w 0\.5\) \| 'bid'=5\.0500;;;0 'age'=\d+s;3600;7200;0 'deviation'=1\.00%;0\.5;5\n$/);
   });
 
-  test("an unknown flag is bad usage, exit 2", async () => {
-    const result = await runScript("monitor.ts", ["--bogus"]);
-    expect(result.code).toBe(2);
+  test("a firing alert is WARNING (1); a failed last run is CRITICAL (2); with several pairs the worst wins", async () => {
+    await db.sql`
+      insert into alerts (pair, kind, direction, status, started_at, last_seen_at, fingerprint)
+      values ('USD-BRL', 'deviation', 'up', 'firing', now(), now(), 'test-firing')`;
+    const warning = await runScript("monitor.ts", [], { env: env() });
+    expect(warning.code).toBe(1);
+    expect(warning.stdout).toContain("WARNING: up alert firing since");
+    const now = fresh();
+    await saveQuotes(db.sql, [sampleQuote({ pair: "EUR-BRL", ts: now, bid: "6.10", ask: "6.11" })]);
+    await db.sql`insert into pipeline_runs (pairs, status, finished_at, error, failed_step) values ('{EUR-BRL}', 'failed', now(), 'boom', 'fetch')`;
+    const both = await runScript("monitor.ts", [], { env: env() });
+    expect(both.code).toBe(2);
+    const lines = both.stdout.trim().split("\n");
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(/^EUR-BRL .* · last run failed · CRITICAL: last run \d+ failed at the fetch step$/);
+    expect(lines[1]).toMatch(/^USD-BRL .* · WARNING: up alert firing since/);
+    // Asked for alone, each pair has its own state.
+    expect((await runScript("monitor.ts", ["--pair", "USD-BRL"], { env: env() })).code).toBe(1);
+    // A pair with nothing stored is UNKNOWN, and UNKNOWN is the worst.
+    const unknown = await runScript("monitor.ts", ["--pair", "USD-BRL", "--pair", "GBP-BRL"], { env: env() });
+    expect(unknown.code).toBe(3);
+    expect(unknown.stdout).toContain("GBP-BRL · no quotes stored · UNKNOWN");
+  });
+
+  test("bad usage is UNKNOWN (3), one line: a malformed pair, a bad range, an unknown flag", async () => {
+    for (const args of [["--pair", "dollar"], ["-w", "abc"], ["--format", "xml"], ["--bogus"], ["--timeout", "0s"]]) {
+      const result = await runScript("monitor.ts", args, { env: env() });
+      expect([args, result.code]).toEqual([args, 3]);
+      expect(result.stderr.trim().split("\n")).toHaveLength(1);
+    }
+  });
+
+  test("a query slower than --timeout is UNKNOWN within the timeout", async () => {
+    const blocker = connectUrl(db.url, { max: 1 });
+    try {
+      const held = blocker.begin(async (tx) => {
+        await tx`lock table quotes in access exclusive mode`;
+        await tx`select pg_sleep(4)`;
+      });
+      await Bun.sleep(200);
+      const began = performance.now();
+      const result = await runScript("monitor.ts", ["--timeout", "1s"], { env: env() });
+      const seconds = (performance.now() - began) / 1000;
+      expect(result.code).toBe(3);
+      expect(result.stderr).toContain("no answer within 1s");
+      expect(seconds).toBeLessThan(3.5);
+      await held;
+    } finally {
+      await blocker.end({ timeout: 5 });
+    }
+  });
+
+  test("an unreachable database is UNKNOWN within the timeout", async () => {
+    const silent = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    try {
+      const began = performance.now();
+      const result = await runScript("monitor.ts", ["--timeout", "1s", "--format", "nagios"], { env: { DATABASE_URL: `postgres://u:secret@127.0.0.1:${silent.port}/x` } });
+      expect(result.code).toBe(3);
+      expect(result.stdout).toStartWith("COTACAO UNKNOWN - ");
+      expect(result.stdout).not.toContain("secret");
+      expect((performance.now() - began) / 1000).toBeLessThan(4);
+    } finally {
+      silent.stop(true);
+    }
+  });
+
+  test("a database without cotacao's tables is UNKNOWN: no data yet, and nothing is created", async () => {
+    const url = await createTestDatabase({ migrated: false });
+    try {
+      const result = await runScript("monitor.ts", [], { env: { DATABASE_URL: url } });
+      expect(result.code).toBe(3);
+      expect(result.stderr).toStartWith("no data yet");
+      const sql = connectUrl(url, { max: 1 });
+      const [tables] = await sql`select count(*)::int as n from pg_tables where schemaname = 'public'`;
+      await sql.end({ timeout: 5 });
+      expect(tables?.n).toBe(0);
+    } finally {
+      await dropTestDatabase(url);
+    }
+  });
+
+  test("a fresh checkout, no data folder: UNKNOWN, and no cluster is created", async () => {
+    const dir = await makeTempDir();
+    dirs.push(dir);
+    const dataDir = join(dir, "pg");
+    const result = await runScript("monitor.ts", [], { env: { COTACAO_DATA_DIR: dataDir } });
+    expect(result.code).toBe(3);
+    expect(result.stderr.trim()).toStartWith("no data yet");
+    expect(existsSync(dataDir)).toBe(false);
+    expect(existsSync(`${dataDir}.init`)).toBe(false);
+  });
+
+  test("bun run build:monitor makes one executable that answers like bun monitor.ts", async () => {
+    const dir = await makeTempDir();
+    dirs.push(dir);
+    const outfile = join(dir, "monitor");
+    const build = Bun.spawn([process.execPath, "build", "--compile", "--bytecode", "monitor.ts", "--outfile", outfile], {
+      cwd: `${import.meta.dir}/..`,
+      stdout: "ignore",
+      stderr: "pipe",
+    });
+    expect([await build.exited, await new Response(build.stderr).text()]).toEqual([0, expect.any(String) as unknown as string]);
+    const compiled = Bun.spawn([outfile, "--format", "json", "--pair", "EUR-BRL"], { env: { PATH: process.env.PATH ?? "", DATABASE_URL: db.url }, stdout: "pipe", stderr: "pipe" });
+    const [stdout, code] = await Promise.all([new Response(compiled.stdout).text(), compiled.exited]);
+    const viaBun = await runScript("monitor.ts", ["--format", "json", "--pair", "EUR-BRL"], { env: env() });
+    expect(code).toBe(viaBun.code);
+    const strip = (text: string) => (JSON.parse(text) as Record<string, unknown>[]).map(({ ageSeconds: _a, marketAgeSeconds: _m, ...rest }) => rest);
+    expect(strip(stdout)).toEqual(strip(viaBun.stdout));
+  }, 60_000);
+
+  test("an embedded cluster whose server is stopped is started, and stderr says so", async () => {
+    const dir = await makeTempDir();
+    dirs.push(dir);
+    const dataDir = join(dir, "pg");
+    const { server } = await startEmbeddedServer(dataDir);
+    const sql = connectUrl(server.url, { max: 1 });
+    await migrate(sql);
+    await saveQuotes(sql, [sampleQuote({ ts: fresh() })]);
+    await sql.end({ timeout: 5 });
+    await stopEmbeddedServer(dataDir);
+    const result = await runScript("monitor.ts", [], { env: { COTACAO_DATA_DIR: dataDir } });
+    expect(result.stderr).toContain("was stopped; starting it");
+    expect(result.stdout).toStartWith("USD-BRL 5.5037 / 5.506");
+    expect(result.code).toBe(0);
+    expect(await runningEmbeddedServer(dataDir)).not.toBeNull();
   });
 });
