@@ -17,6 +17,7 @@ import {
   loadDatabaseConfig,
   parseDuration,
   readFlags,
+  QUOTES_CHANNEL,
   readSnapshot,
   runningEmbeddedServer,
   usageError,
@@ -244,7 +245,7 @@ export function formatNagios(reports: readonly PairReport[], checks: Checks): st
 // CLI
 
 const USAGE = `Usage: bun monitor.ts [--pair P]... [--format text|json|nagios] [--max-age DUR]
-                      [-w RANGE] [-c RANGE] [--timeout DUR]
+                      [-w RANGE] [-c RANGE] [--timeout DUR] [--watch [SECONDS]]
 
 What is the dollar now, how old is that, and is anything wrong: one line per pair (every pair
 with quotes, else COTACAO_PAIRS) with bid and ask, the quote's time in São Paulo and its age,
@@ -259,6 +260,8 @@ Options:
   -w RANGE        WARNING when |deviation| in percent breaches this plugin range (e.g. 3, 0:3, @5:10)
   -c RANGE        CRITICAL likewise (e.g. 5)
   --timeout DUR   give up, UNKNOWN, after this long (default 10s)
+  --watch [SEC]   check again every SEC seconds (default 10) and as soon as the pipeline stores
+                  a quote; on a terminal the screen is redrawn in place; Ctrl-C exits 0
   -h, --help      show this help
 
 Exit codes, as monitoring plugins use them: 0 OK; 1 WARNING (an anomaly alert is firing, or
@@ -288,13 +291,37 @@ export interface Invocation {
   timeoutMs: number;
   checks: Checks;
   database: DatabaseConfig;
+  /** --watch: redraw every this many ms, and whenever the pipeline stores a quote. */
+  watchMs?: number;
+}
+
+const DEFAULT_WATCH_MS = 10_000;
+const WATCH_BOUNDS_MS = [1_000, 3_600_000] as const;
+
+/**
+ * `--watch [SECONDS]` takes an optional value, which node:util's parseArgs cannot say: it is
+ * taken out of the arguments here, the rest goes to readFlags().
+ */
+function takeWatch(args: string[]): { rest: string[]; watchMs?: number } {
+  const index = args.findIndex((arg) => arg === "--watch" || arg.startsWith("--watch="));
+  if (index === -1) return { rest: args };
+  const arg = args[index]!;
+  const next = args[index + 1];
+  const inline = arg.startsWith("--watch=") ? arg.slice("--watch=".length) : undefined;
+  const value = inline ?? (next !== undefined && /^\d+(\.\d+)?$/.test(next) ? next : undefined);
+  const rest = args.filter((_, i) => i !== index && !(inline === undefined && value !== undefined && i === index + 1));
+  if (value === undefined) return { rest, watchMs: DEFAULT_WATCH_MS };
+  const ms = /^\d+(\.\d+)?$/.test(value) ? Number(value) * 1000 : Number.NaN;
+  if (!(ms >= WATCH_BOUNDS_MS[0] && ms <= WATCH_BOUNDS_MS[1])) throw usageError(`--watch takes seconds from 1 to 3600, got "${value}"`, "monitor.ts");
+  return { rest, watchMs: ms };
 }
 
 const MonitorEnvSchema = v.object({ COTACAO_PAIRS: v.optional(v.string(), "") });
 
 /** Reads the flags and the environment; throws one USAGE or CONFIG line. */
 export function readInvocation(args: string[], env: Record<string, string | undefined>): Invocation {
-  const flags = readFlags(args, FLAGS, "monitor.ts");
+  const { rest, watchMs } = takeWatch(args);
+  const flags = readFlags(rest, FLAGS, "monitor.ts");
   const usage = (message: string) => usageError(message, "monitor.ts");
   const config = loadAnalysisConfig(env);
   const database = loadDatabaseConfig(env);
@@ -332,6 +359,7 @@ export function readInvocation(args: string[], env: Record<string, string | unde
       ...(flags.c === undefined ? {} : { critical: range("c", flags.c) }),
     },
     database,
+    ...(watchMs === undefined ? {} : { watchMs }),
   };
 }
 
@@ -397,6 +425,7 @@ export async function main(args: string[], env: Record<string, string | undefine
     console.log(USAGE);
     return STATE.OK;
   }
+  if (invocation.watchMs !== undefined) return watch(invocation, invocation.watchMs);
   let sql: Sql | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timedOut = new Promise<never>((_, reject) => {
@@ -421,6 +450,51 @@ export async function main(args: string[], env: Record<string, string | undefine
     clearTimeout(timer);
     // Never wait on a server that stopped answering: every query has settled or been given up.
     await (sql as Sql | undefined)?.end({ timeout: 0 });
+  }
+}
+
+/**
+ * --watch: the same check, again every `intervalMs` and as soon as the pipeline stores a quote
+ * (LISTEN on the channel it notifies). On a terminal the screen is redrawn in place; otherwise
+ * each check is printed after the last. Ctrl-C (or SIGTERM) ends it with exit 0.
+ */
+async function watch(invocation: Invocation, intervalMs: number): Promise<number> {
+  const tty = process.stdout.isTTY === true;
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  let sql: Sql | undefined;
+  let wake = () => {};
+  // A quote stored while a check runs must not wait for the next interval.
+  let stored = false;
+  try {
+    sql = await openReadOnly(invocation.database, invocation.timeoutMs, (line) => console.error(line));
+    await sql.listen(QUOTES_CHANNEL, () => ((stored = true), wake()));
+    while (!stop.signal.aborted) {
+      stored = false;
+      let output: string;
+      try {
+        output = render(await check(sql, invocation, new Date()), invocation);
+      } catch (error) {
+        output = describeError(error, "check").line;
+      }
+      process.stdout.write(tty ? `\x1b[H\x1b[2J${output}\n` : `${output}\n`);
+      if (stored) continue;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, intervalMs);
+        wake = () => (clearTimeout(timer), resolve());
+        stop.signal.addEventListener("abort", wake, { once: true });
+      });
+    }
+    return STATE.OK;
+  } catch (error) {
+    console.error(describeError(error, "watch").line);
+    return STATE.UNKNOWN;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    await sql?.end({ timeout: 0 });
   }
 }
 

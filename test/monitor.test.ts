@@ -250,6 +250,39 @@ describe("bun monitor.ts", () => {
     expect(existsSync(`${dataDir}.init`)).toBe(false);
   });
 
+  test("--watch shows a quote another connection stores within a second, and Ctrl-C exits 0", async () => {
+    const child = Bun.spawn([process.execPath, "monitor.ts", "--watch", "30", "--pair", "USD-BRL"], {
+      cwd: `${import.meta.dir}/..`,
+      env: { PATH: process.env.PATH ?? "", DATABASE_URL: db.url },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const reader = child.stdout.getReader();
+    let seen = "";
+    const waitFor = async (text: string, ms: number) => {
+      const deadline = performance.now() + ms;
+      while (!seen.includes(text)) {
+        const left = deadline - performance.now();
+        if (left <= 0) return false;
+        const chunk = await Promise.race([reader.read(), Bun.sleep(left).then(() => undefined)]);
+        if (!chunk || chunk.done) return seen.includes(text);
+        seen += new TextDecoder().decode(chunk.value);
+      }
+      return true;
+    };
+    try {
+      expect(await waitFor("USD-BRL ", 10_000)).toBe(true);
+      const stored = performance.now();
+      await saveQuotes(db.sql, [sampleQuote({ ts: new Date(), bid: "5.4321", ask: "5.4329" })], { notify: true });
+      expect(await waitFor("USD-BRL 5.4321 / 5.4329", 1_000)).toBe(true);
+      expect(performance.now() - stored).toBeLessThan(1_000);
+      child.kill("SIGINT");
+      expect(await child.exited).toBe(0);
+    } finally {
+      child.kill("SIGKILL");
+    }
+  });
+
   test("bun run build:monitor makes one executable that answers like bun monitor.ts", async () => {
     const dir = await makeTempDir();
     dirs.push(dir);
