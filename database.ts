@@ -306,6 +306,11 @@ export interface ConnectOptions {
    * before failing with CONNECT_TIMEOUT; default 10.
    */
   connectTimeoutSeconds?: number;
+  /**
+   * false: skip postgres.js's look-up of the server's array types, one round trip at every new
+   * connection. Then no query may pass a JS array as a parameter (the monitor passes none).
+   */
+  fetchTypes?: boolean;
 }
 
 const writeToStderr = (line: string) => void process.stderr.write(`${line}\n`);
@@ -334,7 +339,7 @@ export function createdNotice(dataDir: string): string {
 /** Opens a connection pool to the server `url` names (libpq's `?host=/socket/dir` included). */
 export function connectUrl(
   url: string,
-  { max = 4, connectTimeoutSeconds = DEFAULT_CONNECT_TIMEOUT_SECONDS }: ConnectOptions = {},
+  { max = 4, connectTimeoutSeconds = DEFAULT_CONNECT_TIMEOUT_SECONDS, fetchTypes = true }: ConnectOptions = {},
 ): Sql {
   // postgres.js does not understand libpq's `?host=/socket/dir`; the embedded server's URL uses it.
   const parsed = new URL(url);
@@ -345,6 +350,7 @@ export function connectUrl(
     max,
     // A server that accepts the connection and never answers must not hang a run for minutes.
     connect_timeout: connectTimeoutSeconds,
+    fetch_types: fetchTypes,
     onnotice: () => {},
     connection: { application_name: "cotacao" },
   });
@@ -1764,7 +1770,10 @@ export async function readSnapshot(sql: Sql, pairs: readonly string[] | null, da
       select (select pair from quotes where pair > s.pair order by pair limit 1) from stored s where s.pair is not null
     ),
     wanted as (
-      select pair from unnest(coalesce(${pairs === null ? null : [...pairs]}::text[], array(select pair from stored where pair is not null))) as pair
+      -- Pairs travel as one text (they hold no comma): no array parameter, so the monitor's
+      -- connection can skip fetching array types.
+      select pair from unnest(coalesce(string_to_array(${pairs === null ? null : pairs.join(",")}::text, ','),
+                                       array(select pair from stored where pair is not null))) as pair
     )
     select w.pair,
       (select json_build_object('ts', ts, 'bid', bid::text, 'ask', ask::text)
