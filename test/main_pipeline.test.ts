@@ -808,7 +808,7 @@ describe("bun main_pipeline.ts when the database goes away", () => {
       await stopEmbeddedServer(join(dir, "pg"));
       await rm(dir, { recursive: true, force: true });
     }
-  });
+  }, 60_000);
 
   /** An embedded server of the test's own, which the test may stop or kill. */
   async function ownServer(): Promise<string> {

@@ -122,7 +122,7 @@ describe("bun monitor.ts", () => {
       await stopEmbeddedServer(join(dir, "pg"));
       await rm(dir, { recursive: true, force: true });
     }
-  });
+  }, 60_000);
 
   test("--help lists the formats and the plugin exit codes", async () => {
     const result = await runScript("monitor.ts", ["--help"]);
