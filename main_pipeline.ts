@@ -73,6 +73,8 @@ const BACKFILL_WRITERS = 4;
 const LOCK_TIMEOUT_BOUNDS_MS = [0, 86_400_000] as const;
 const EVERY_BOUNDS_MS = [1_000, 86_400_000] as const;
 const EARLIEST_HISTORY_DAY = "1990-01-01";
+// A latest-quote run takes seconds, a minute with every retry and the lock's wait.
+const RUN_DEADLINE_MS = 15 * 60_000;
 /** Gap healing fetches at most this many days back; an older gap is reported with the command that fills it. */
 const GAP_HEAL_MAX_DAYS = 30;
 
@@ -670,6 +672,25 @@ function sleepUnless(ms: number, signal: AbortSignal): Promise<void> {
  */
 async function connectAndRun(database: DatabaseConfig, options: PipelineOptions): Promise<RunSummary> {
   const began = performance.now();
+  // A safety net, not a timeout: postgres.js under Bun has been seen (rarely, under load) to leave
+  // a run waiting forever on a connection that died as it opened, the event loop spinning. A
+  // latest-quote run takes seconds; one still going after this is ended, exit 1, so that cron
+  // jobs cannot pile up.
+  const deadline = options.history
+    ? undefined
+    : setTimeout(() => {
+        console.error(`Cannot complete the run: it did not finish within ${formatDuration(RUN_DEADLINE_MS)}; stopped (check the database: bun database.ts status)`);
+        process.exit(EXIT.failure);
+      }, RUN_DEADLINE_MS);
+  deadline?.unref();
+  try {
+    return await connectAndRunOnce(database, options, began);
+  } finally {
+    clearTimeout(deadline);
+  }
+}
+
+async function connectAndRunOnce(database: DatabaseConfig, options: PipelineOptions, began: number): Promise<RunSummary> {
   let sql: Sql;
   try {
     // The lock's session, the run's own queries, and the backfill's writers.

@@ -878,25 +878,38 @@ describe("bun main_pipeline.ts when the database goes away", () => {
     }, 60_000);
   }
 
-  test("--every survives a database that died: the next cycle starts the embedded server again", async () => {
+  test("--every survives a database that died between cycles: the next cycle starts the embedded server again", async () => {
     const dataDir = await ownServer();
     const fixture = (fixtureJson(LAST_USD) as { USDBRL: Record<string, string> }).USDBRL;
     const fresh = json({ USDBRL: { ...fixture, timestamp: String(Math.floor(Date.now() / 1000) - 60) } });
     await withApi(fresh, async (api) => {
       const env = cleanEnv({ COTACAO_DATA_DIR: dataDir, AWESOMEAPI_URL: api.url });
-      const child = Bun.spawn([process.execPath, "main_pipeline.ts", "--every", "1s", "--json"], { cwd: `${import.meta.dir}/..`, env, stdout: "pipe", stderr: "pipe" });
-      for (let waited = 0; (await storedCount(dataDir)) === 0 && waited < 20_000; waited += 50) await Bun.sleep(50);
-      const server = await runningEmbeddedServer(dataDir);
-      process.kill(server!.pid, "SIGKILL");
-      const requests = api.count();
-      for (let waited = 0; api.count() < requests + 2 && waited < 20_000; waited += 50) await Bun.sleep(50);
-      child.kill("SIGTERM");
-      expect(await child.exited).toBe(0);
-      const statuses = (await new Response(child.stdout).text()).trim().split("\n").map((line) => JSON.parse(line).status);
-      expect(statuses.at(-1)).toBe("succeeded");
-      const restarted = await runningEmbeddedServer(dataDir);
-      expect(restarted?.pid).toBeGreaterThan(0);
-      expect(restarted?.pid).not.toBe(server!.pid);
+      const child = Bun.spawn([process.execPath, "main_pipeline.ts", "--every", "3s", "--json"], { cwd: `${import.meta.dir}/..`, env, stdout: "pipe", stderr: "pipe" });
+      const reader = child.stdout.getReader();
+      let output = "";
+      const lines = async (count: number) => {
+        const deadline = performance.now() + 20_000;
+        while (output.split("\n").filter(Boolean).length < count && performance.now() < deadline) {
+          const chunk = await Promise.race([reader.read(), Bun.sleep(deadline - performance.now()).then(() => undefined)]);
+          if (!chunk || chunk.done) break;
+          output += new TextDecoder().decode(chunk.value);
+        }
+        return output.split("\n").filter(Boolean).map((line) => JSON.parse(line).status as string);
+      };
+      try {
+        // Right after a cycle has reported, the next one is 3 s away: the server dies in between.
+        expect(await lines(1)).toEqual(["succeeded"]);
+        const server = await runningEmbeddedServer(dataDir);
+        process.kill(server!.pid, "SIGKILL");
+        expect(await lines(3)).toEqual(["succeeded", "succeeded", "succeeded"]);
+        child.kill("SIGTERM");
+        expect(await child.exited).toBe(0);
+        const restarted = await runningEmbeddedServer(dataDir);
+        expect(restarted?.pid).toBeGreaterThan(0);
+        expect(restarted?.pid).not.toBe(server!.pid);
+      } finally {
+        child.kill("SIGKILL");
+      }
     });
   }, 60_000);
 });
