@@ -11,8 +11,8 @@
  *     newest quote, one line out), built here from Debian's golang-go and
  *     golang-github-jackc-pgx-v4-dev (installed with apt-get when absent, if run as root);
  *   - the floor: the psql binary itself, `/usr/lib/postgresql/15/bin/psql -X -Atc`;
- *   - where Bun's time goes: `bun -e 0`, and bench/monitor/bare.ts (import postgres.js, one
- *     query), run as a script and compiled.
+ *   - where Bun's time goes: `bun -e 0`, `bun -e 'import "postgres"'`, and bench/monitor/bare.ts
+ *     (import postgres.js, one query), run as a script and compiled.
  * A contender that cannot be built is skipped, loudly; the others still run. An exit code 0..2
  * counts as a run (the monitor's OK, WARNING, CRITICAL), anything else as a failed run.
  * Targets (issue 10): compiled <= 1.0x Go; `bun monitor.ts` <= 3x Go; the query under 1 ms
@@ -46,6 +46,7 @@ const GO_PACKAGES = ["golang-go", "golang-github-jackc-pgx-v4-dev"];
 const GOPATH = "/usr/share/gocode";
 const PGX_SOURCE = join(GOPATH, "src/github.com/jackc/pgx/v4");
 const BASELINE = "Go pgx (the original)";
+const IMPORT_ONLY = "bun, import postgres.js";
 const TARGETS = [
   { contender: "compiled monitor", maxRatio: 1.0 },
   { contender: "bun monitor.ts", maxRatio: 3.0 },
@@ -247,6 +248,7 @@ async function buildContenders(root: string, server: EmbeddedServer): Promise<Co
   else skip("psql binary (floor)", `${PSQL} is not there (Debian's postgresql-client-15)`);
 
   add("bun -e 0", [bun, "-e", "0"]);
+  add(IMPORT_ONLY, [bun, "-e", 'import "postgres"']);
   const bare = join(import.meta.dir, "monitor", "bare.ts");
   add("bare bun + postgres.js", [bun, bare, PAIR]);
   const bareCompiled = join(root, "bare");
@@ -304,11 +306,13 @@ function report(contenders: Contender[], runs: number): void {
 
   const medianOf = (name: string) => percentile(contenders.find((contender) => contender.name === name)?.samples ?? [], 0.5);
   const bunStart = medianOf("bun -e 0");
+  const imported = medianOf(IMPORT_ONLY);
   const bare = medianOf("bare bun + postgres.js");
   const monitor = medianOf("bun monitor.ts");
   console.log(`\nwhere bun monitor.ts's ${monitor.toFixed(1)} ms go (differences of medians):`);
-  console.log(`  Bun's start (bun -e 0):                                 ${bunStart.toFixed(1)} ms`);
-  console.log(`  + importing postgres.js, connecting, one query, closing: ${(bare - bunStart).toFixed(1)} ms`);
+  console.log(`  Bun's start (bun -e 0):                                   ${bunStart.toFixed(1)} ms`);
+  console.log(`  + importing postgres.js:                                  ${(imported - bunStart).toFixed(1)} ms`);
+  console.log(`  + connecting, one query, closing (bare script):           ${(bare - imported).toFixed(1)} ms`);
   console.log(`  + what monitor.ts adds (its modules, settings, its query): ${(monitor - bare).toFixed(1)} ms`);
 
   console.log(`\ntargets (issue 10):`);
