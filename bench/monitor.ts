@@ -1,0 +1,328 @@
+/**
+ * bun bench/monitor.ts [--rows 1000000] [--runs 30]: how long `bun monitor.ts --pair USD-BRL`
+ * takes as a whole process, against what a user could run instead.
+ *
+ * A throwaway embedded PostgreSQL holds `--rows` minute quotes of USD-BRL plus 20 other pairs
+ * (3,000 quotes each). Each contender is run `--runs` times, interleaved (a, b, c, ..., a, b,
+ * c, ...) after one warm-up round, so every contender sees the same warm server and caches:
+ *   - `bun monitor.ts --pair USD-BRL` (DATABASE_URL = the server's socket URL);
+ *   - the same compiled here with `bun build --compile --bytecode`;
+ *   - the baseline: a Go pgx program doing what the original's monitor.go did (one query for the
+ *     newest quote, one line out), built here from Debian's golang-go and
+ *     golang-github-jackc-pgx-v4-dev (installed with apt-get when absent, if run as root);
+ *   - the floor: the psql binary itself, `/usr/lib/postgresql/15/bin/psql -X -Atc`;
+ *   - where Bun's time goes: `bun -e 0`, `bun -e 'import "postgres"'`, and bench/monitor/bare.ts
+ *     (import postgres.js, one query), run as a script and compiled.
+ * A contender that cannot be built is skipped, loudly; the others still run. An exit code 0..2
+ * counts as a run (the monitor's OK, WARNING, CRITICAL), anything else as a failed run.
+ * Targets (issue 10): compiled <= 1.0x Go; `bun monitor.ts` <= 3x Go; the query under 1 ms
+ * (EXPLAIN (ANALYZE, BUFFERS) printed at the end). Traffic goes only to the server's Unix socket.
+ */
+import { existsSync } from "node:fs";
+import { chmod, mkdtemp, rm, stat } from "node:fs/promises";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import * as v from "valibot";
+import { PROJECT_DIR, connectUrl, describeError, migrate, readFlags, startEmbeddedServer, stopEmbeddedServer, usageError, type EmbeddedServer } from "../database.ts";
+
+const PAIR = "USD-BRL";
+const OTHER_PAIRS = [
+  "EUR-BRL", "GBP-BRL", "JPY-BRL", "ARS-BRL", "CAD-BRL", "AUD-BRL", "CHF-BRL", "CNY-BRL", "BTC-BRL", "ETH-BRL",
+  "EUR-USD", "GBP-USD", "USD-JPY", "USD-CAD", "USD-CHF", "USD-CNY", "USD-MXN", "USD-CLP", "USD-ARS", "MXN-BRL",
+];
+const OTHER_PAIR_QUOTES = 3_000;
+const DEFAULT_ROWS = 1_000_000;
+const DEFAULT_RUNS = 30;
+/** One run that takes longer than this is killed and counted as failed. */
+const RUN_TIMEOUT_MS = 15_000;
+/** The measuring loop stops after this long even if it has not reached --runs (and says so). */
+const MEASURE_BUDGET_MS = 6 * 60_000;
+const BUILD_TIMEOUT_MS = 3 * 60_000;
+const APT_TIMEOUT_MS = 8 * 60_000;
+// --bytecode alone builds CommonJS, where the scripts' top-level await is a syntax error.
+const COMPILE_FLAGS = ["build", "--compile", "--bytecode", "--format=esm"];
+const PSQL = "/usr/lib/postgresql/15/bin/psql";
+const GO_PACKAGES = ["golang-go", "golang-github-jackc-pgx-v4-dev"];
+const GOPATH = "/usr/share/gocode";
+const PGX_SOURCE = join(GOPATH, "src/github.com/jackc/pgx/v4");
+const BASELINE = "Go pgx (the original)";
+const IMPORT_ONLY = "bun, import postgres.js";
+const TARGETS = [
+  { contender: "compiled monitor", maxRatio: 1.0 },
+  { contender: "bun monitor.ts", maxRatio: 3.0 },
+] as const;
+const TARGET_QUERY_MS = 1;
+// The newest quote of a pair, as the original monitor.go asked it; psql gets it with the pair inlined.
+const NEWEST_QUOTE_SQL = "select bid, ask, ts from quotes where pair=$1 order by ts desc limit 1";
+
+const FlagsSchema = v.object({
+  rows: v.pipe(v.string(), v.transform(Number), v.integer("--rows must be a whole number"), v.minValue(1_000, "--rows must be at least 1000"), v.maxValue(50_000_000, "--rows must be at most 50000000")),
+  runs: v.pipe(v.string(), v.transform(Number), v.integer("--runs must be a whole number"), v.minValue(30, "--runs must be at least 30"), v.maxValue(1_000, "--runs must be at most 1000")),
+});
+
+interface Contender {
+  name: string;
+  cmd: string[];
+  samples: number[];
+  failures: number;
+  /** The first line the warm-up run printed, to show that every contender answered the same question. */
+  firstLine?: string;
+}
+
+function percentile(samples: readonly number[], p: number): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)] ?? Number.NaN;
+}
+
+/** Runs `cmd` to completion; returns its wall time, exit code (null if killed) and output. */
+function runOnce(cmd: string[], env: Record<string, string | undefined>, timeout = RUN_TIMEOUT_MS) {
+  const began = performance.now();
+  const result = Bun.spawnSync({ cmd, env, cwd: PROJECT_DIR, stdout: "pipe", stderr: "pipe", timeout });
+  return { ms: performance.now() - began, exitCode: result.exitCode, stdout: result.stdout.toString(), stderr: result.stderr.toString() };
+}
+
+/** Says loudly on stderr why a contender is left out. */
+function skip(name: string, why: string): void {
+  console.error(`\n*** SKIPPED: ${name}: ${why} ***\n`);
+}
+
+/** The Go toolchain and pgx v4 from Debian, installed with apt-get if absent (root only). True when both are there. */
+function ensureGo(): boolean {
+  const present = () => Bun.which("go") !== null && existsSync(PGX_SOURCE);
+  if (present()) return true;
+  if (process.getuid?.() !== 0 || !Bun.which("apt-get")) return false;
+  console.error(`installing ${GO_PACKAGES.join(" ")} with apt-get (absent)...`);
+  const aptEnv = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  const install = () => runOnce(["apt-get", "install", "-y", "-qq", ...GO_PACKAGES], aptEnv, APT_TIMEOUT_MS);
+  if (install().exitCode !== 0) {
+    runOnce(["apt-get", "update", "-qq"], aptEnv, APT_TIMEOUT_MS);
+    const retried = install();
+    if (retried.exitCode !== 0) console.error(retried.stderr.trim().split("\n").slice(-3).join("\n"));
+  }
+  return present();
+}
+
+/** Builds `what` with `cmd`, printing its time and the binary's size; false (with the reason on stderr) if it failed. */
+async function build(what: string, cmd: string[], outfile: string, env: Record<string, string | undefined>): Promise<boolean> {
+  const { ms, exitCode, stderr } = runOnce(cmd, env, BUILD_TIMEOUT_MS);
+  if (exitCode !== 0 || !existsSync(outfile)) {
+    skip(what, `the build failed (exit ${exitCode}): ${stderr.trim().split("\n").slice(-5).join(" | ")}`);
+    return false;
+  }
+  console.log(`built ${what} in ${(ms / 1000).toFixed(1)} s: ${((await stat(outfile)).size / 1024 / 1024).toFixed(1)} MB`);
+  return true;
+}
+
+/** Fills the quotes table: `rows` minute quotes of PAIR ending now, and OTHER_PAIR_QUOTES of each other pair. */
+async function loadQuotes(sql: ReturnType<typeof connectUrl>, rows: number): Promise<void> {
+  await sql`
+    insert into quotes (pair, ts, bid, ask, source, fetched_at)
+    select ${PAIR}, ts, bid, bid + 0.0010, 'bench', ts
+    from (
+      select ts, round((5 + 0.4 * sin(extract(epoch from ts) / 3456000) + 0.3 * sin(extract(epoch from ts) / 604800))::numeric, 4) as bid
+      from generate_series(date_trunc('minute', now()) - (${rows - 1} * interval '1 minute'), date_trunc('minute', now()), interval '1 minute') as ts
+    ) minutes`;
+  await sql`
+    insert into quotes (pair, ts, bid, ask, source, fetched_at)
+    select pair, ts, round((1 + n % 97 + 0.01 * sin(extract(epoch from ts) / 86400))::numeric, 4), round((1.001 + n % 97)::numeric, 4), 'bench', ts
+    from unnest(${sql.array(OTHER_PAIRS)}::text[]) with ordinality as pairs(pair, n),
+         generate_series(date_trunc('minute', now()) - (${OTHER_PAIR_QUOTES - 1} * interval '1 minute'), date_trunc('minute', now()), interval '1 minute') as ts`;
+  await sql`vacuum analyze quotes`;
+}
+
+const USAGE = `Usage: bun bench/monitor.ts [--rows ${DEFAULT_ROWS}] [--runs ${DEFAULT_RUNS}]
+
+Whole-process wall time of bun monitor.ts, the compiled monitor, a Go pgx program and psql,
+interleaved, against a throwaway embedded PostgreSQL holding --rows quotes of ${PAIR}.`;
+
+/** The options, or undefined when --help was asked for (the usage is printed). */
+function readOptions(args: string[]): v.InferOutput<typeof FlagsSchema> | undefined {
+  const { help, ...values } = readFlags(
+    args,
+    { rows: { type: "string", default: String(DEFAULT_ROWS) }, runs: { type: "string", default: String(DEFAULT_RUNS) }, help: { type: "boolean", short: "h" } },
+    "bench/monitor.ts",
+  );
+  if (help) {
+    console.log(USAGE);
+    return undefined;
+  }
+  const parsed = v.safeParse(FlagsSchema, values);
+  if (!parsed.success) throw usageError(`Cannot run the benchmark: ${parsed.issues[0].message}, got "${String(parsed.issues[0].input)}"`, "bench/monitor.ts");
+  return parsed.output;
+}
+
+async function main(args: string[]): Promise<number> {
+  let options: v.InferOutput<typeof FlagsSchema> | undefined;
+  try {
+    options = readOptions(args);
+  } catch (error) {
+    const { line, exitCode } = describeError(error, "run the benchmark");
+    console.error(line);
+    return exitCode;
+  }
+  if (!options) return 0;
+  const root = await mkdtemp(join(tmpdir(), "cotacao-bench-"));
+  await chmod(root, 0o755);
+  const dataDir = join(root, "pg");
+  try {
+    const { server } = await startEmbeddedServer(dataDir);
+    const loaded = await prepareDatabase(server, options.rows);
+    const contenders = await buildContenders(root, server);
+    const env = childEnv(server);
+    const measured = measure(contenders, env, options.runs);
+    report(measured, options.runs);
+    console.log(`\n${loaded}`);
+    return 0;
+  } finally {
+    await stopEmbeddedServer(dataDir).catch(() => {});
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+/** Migrates and loads the throwaway database; returns the EXPLAIN section to print at the end. */
+async function prepareDatabase(server: EmbeddedServer, rows: number): Promise<string> {
+  const sql = connectUrl(server.url, { max: 1 });
+  try {
+    await migrate(sql);
+    const began = performance.now();
+    await loadQuotes(sql, rows);
+    const [counts] = await sql<{ pair: number; total: number }[]>`
+      select count(*) filter (where pair = ${PAIR})::int as pair, count(*)::int as total from quotes`;
+    console.log(
+      `${(counts?.pair ?? 0).toLocaleString("en-US")} minute quotes of ${PAIR} + ${OTHER_PAIRS.length} pairs x ${OTHER_PAIR_QUOTES.toLocaleString("en-US")} ` +
+        `(${(counts?.total ?? 0).toLocaleString("en-US")} rows), loaded and vacuumed in ${((performance.now() - began) / 1000).toFixed(1)} s`,
+    );
+    // The first EXPLAIN reads the pages into the cache; the second shows the warm query the monitor runs.
+    const explain = () => sql<{ "QUERY PLAN": string }[]>`explain (analyze, buffers) select bid, ask, ts from quotes where pair = ${PAIR} order by ts desc limit 1`;
+    await explain();
+    const plan = (await explain()).map((row) => `  ${row["QUERY PLAN"]}`);
+    const executionMs = Number(/Execution Time: ([\d.]+) ms/.exec(plan.join("\n"))?.[1] ?? Number.NaN);
+    return [
+      `EXPLAIN (ANALYZE, BUFFERS) ${NEWEST_QUOTE_SQL.replace("$1", `'${PAIR}'`)}  -- at ${rows.toLocaleString("en-US")} rows of ${PAIR}, warm:`,
+      ...plan,
+      `query under ${TARGET_QUERY_MS} ms at ${rows.toLocaleString("en-US")} rows: ${executionMs} ms: ${executionMs < TARGET_QUERY_MS ? "PASS" : "MISS"}`,
+    ].join("\n");
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+/** The environment every contender runs with: the server's socket URL, and the same as PG* variables for psql and postgres.js. */
+function childEnv(server: EmbeddedServer): Record<string, string | undefined> {
+  const url = new URL(server.url);
+  return {
+    ...process.env,
+    DATABASE_URL: server.url,
+    PGHOST: server.socketDir,
+    PGPORT: String(server.port),
+    PGUSER: decodeURIComponent(url.username),
+    PGDATABASE: decodeURIComponent(url.pathname.slice(1)),
+  };
+}
+
+/** Builds what needs building; returns the contenders that can run, in the order they are run each round. */
+async function buildContenders(root: string, server: EmbeddedServer): Promise<Contender[]> {
+  const bun = process.execPath;
+  const contenders: Contender[] = [];
+  const add = (name: string, cmd: string[]) => contenders.push({ name, cmd, samples: [], failures: 0 });
+
+  add("bun monitor.ts", [bun, join(PROJECT_DIR, "monitor.ts"), "--pair", PAIR]);
+  const compiled = join(root, "monitor");
+  if (await build("compiled monitor", [bun, ...COMPILE_FLAGS, join(PROJECT_DIR, "monitor.ts"), "--outfile", compiled], compiled, process.env)) {
+    add("compiled monitor", [compiled, "--pair", PAIR]);
+  }
+
+  if (!ensureGo()) {
+    skip(BASELINE, `no Go toolchain or no pgx v4 source in ${GOPATH} (apt-get install ${GO_PACKAGES.join(" ")} as root); ratios to Go are left out`);
+  } else {
+    const goBinary = join(root, "monitor-go");
+    // GOPATH mode builds offline from Debian's sources; the build cache stays in the throwaway folder.
+    const goEnv = { ...process.env, GO111MODULE: "off", GOPATH, GOFLAGS: "", GOPROXY: "off", GOCACHE: join(root, "go-cache") };
+    if (await build(BASELINE, ["go", "build", "-o", goBinary, join(import.meta.dir, "monitor", "monitor.go")], goBinary, goEnv)) {
+      const env = childEnv(server);
+      add(BASELINE, [goBinary, `host=${env.PGHOST} port=${env.PGPORT} user=${env.PGUSER} dbname=${env.PGDATABASE}`, PAIR]);
+    }
+  }
+
+  if (existsSync(PSQL)) add("psql binary (floor)", [PSQL, "-X", "-Atc", NEWEST_QUOTE_SQL.replace("$1", `'${PAIR}'`)]);
+  else skip("psql binary (floor)", `${PSQL} is not there (Debian's postgresql-client-15)`);
+
+  add("bun -e 0", [bun, "-e", "0"]);
+  add(IMPORT_ONLY, [bun, "-e", 'import "postgres"']);
+  const bare = join(import.meta.dir, "monitor", "bare.ts");
+  add("bare bun + postgres.js", [bun, bare, PAIR]);
+  const bareCompiled = join(root, "bare");
+  if (await build("bare, compiled", [bun, ...COMPILE_FLAGS, bare, "--outfile", bareCompiled], bareCompiled, process.env)) {
+    add("bare, compiled", [bareCompiled, PAIR]);
+  }
+  return contenders;
+}
+
+/** One warm-up round (which also drops a contender that cannot run at all), then `runs` interleaved rounds. */
+function measure(contenders: Contender[], env: Record<string, string | undefined>, runs: number): Contender[] {
+  const running = contenders.filter((contender) => {
+    const warmUp = runOnce(contender.cmd, env);
+    if (warmUp.exitCode === null || warmUp.exitCode > 2) {
+      skip(contender.name, `its warm-up run failed (exit ${warmUp.exitCode}): ${warmUp.stderr.trim().split("\n").slice(-3).join(" | ")}`);
+      return false;
+    }
+    contender.firstLine = warmUp.stdout.trim().split("\n")[0] ?? "";
+    return true;
+  });
+  // Another process busy on the same cores shows in every contender; the load average says so.
+  const loadBefore = loadavg()[0] ?? Number.NaN;
+  const began = performance.now();
+  for (let round = 0; round < runs; round++) {
+    if (performance.now() - began > MEASURE_BUDGET_MS) {
+      console.error(`\n*** STOPPED EARLY: ${MEASURE_BUDGET_MS / 60_000} min budget spent after ${round} of ${runs} rounds ***\n`);
+      break;
+    }
+    for (const contender of running) {
+      const { ms, exitCode } = runOnce(contender.cmd, env);
+      if (exitCode === null || exitCode > 2) contender.failures++;
+      else contender.samples.push(ms);
+    }
+  }
+  console.log(`\n${runs} interleaved rounds of ${running.length} contenders in ${((performance.now() - began) / 1000).toFixed(1)} s (after one warm-up round); 1-min load average ${loadBefore.toFixed(2)} before, ${(loadavg()[0] ?? Number.NaN).toFixed(2)} after, on ${availableParallelism()} cores`);
+  return running;
+}
+
+function report(contenders: Contender[], runs: number): void {
+  const go = contenders.find((contender) => contender.name === BASELINE);
+  const goMedian = go ? percentile(go.samples, 0.5) : Number.NaN;
+  const ratio = (ms: number) => (go ? `${(ms / goMedian).toFixed(2)}x` : "n/a");
+  const width = Math.max(...contenders.map((contender) => contender.name.length));
+  console.log(`\nwhole-process wall time (${runs} runs each, interleaved; ratio = median / Go's median):`);
+  console.log(`${"contender".padEnd(width)}  runs  median ms  p90 ms  x Go`);
+  for (const contender of contenders) {
+    const median = percentile(contender.samples, 0.5);
+    const failed = contender.failures ? `  (${contender.failures} FAILED runs left out)` : "";
+    console.log(
+      `${contender.name.padEnd(width)}  ${String(contender.samples.length).padStart(4)}  ${median.toFixed(1).padStart(9)}  ${percentile(contender.samples, 0.9).toFixed(1).padStart(6)}  ${ratio(median).padStart(5)}${failed}`,
+    );
+  }
+  console.log(`\nwhat each printed (warm-up run):`);
+  for (const contender of contenders) console.log(`  ${contender.name.padEnd(width)}  ${contender.firstLine}`);
+
+  const medianOf = (name: string) => percentile(contenders.find((contender) => contender.name === name)?.samples ?? [], 0.5);
+  const bunStart = medianOf("bun -e 0");
+  const imported = medianOf(IMPORT_ONLY);
+  const bare = medianOf("bare bun + postgres.js");
+  const monitor = medianOf("bun monitor.ts");
+  console.log(`\nwhere bun monitor.ts's ${monitor.toFixed(1)} ms go (differences of medians):`);
+  console.log(`  Bun's start (bun -e 0):                                   ${bunStart.toFixed(1)} ms`);
+  console.log(`  + importing postgres.js:                                  ${(imported - bunStart).toFixed(1)} ms`);
+  console.log(`  + connecting, one query, closing (bare script):           ${(bare - imported).toFixed(1)} ms`);
+  console.log(`  + what monitor.ts adds (its modules, settings, its query): ${(monitor - bare).toFixed(1)} ms`);
+
+  console.log(`\ntargets (issue 10):`);
+  for (const { contender, maxRatio } of TARGETS) {
+    const median = medianOf(contender);
+    if (!go || Number.isNaN(median)) console.log(`  ${contender} <= ${maxRatio.toFixed(1)}x Go: n/a (${go ? contender : BASELINE} was skipped)`);
+    else console.log(`  ${contender} <= ${maxRatio.toFixed(1)}x Go: ${(median / goMedian).toFixed(2)}x: ${median / goMedian <= maxRatio ? "PASS" : "MISS"}`);
+  }
+}
+
+if (import.meta.main) {
+  process.exitCode = await main(Bun.argv.slice(2));
+}
