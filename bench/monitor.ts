@@ -39,7 +39,7 @@ const RUN_TIMEOUT_MS = 15_000;
 const MEASURE_BUDGET_MS = 6 * 60_000;
 const BUILD_TIMEOUT_MS = 3 * 60_000;
 const APT_TIMEOUT_MS = 8 * 60_000;
-// --bytecode alone builds CommonJS, where the scripts' top-level await is a syntax error.
+// --format=esm: without it --bytecode builds CommonJS, where a top-level await would not parse.
 const COMPILE_FLAGS = ["build", "--compile", "--bytecode", "--format=esm"];
 const PSQL = "/usr/lib/postgresql/15/bin/psql";
 const GO_PACKAGES = ["golang-go", "golang-github-jackc-pgx-v4-dev"];
