@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { EXIT, connectUrl, runningEmbeddedServer, saveQuotes, startEmbeddedServer, stopEmbeddedServer, type StoredQuote as Quote, type Sql } from "../database.ts";
 import {
@@ -13,7 +12,7 @@ import {
 } from "../main_pipeline.ts";
 import { loadAnalysisConfig } from "../analysis.ts";
 import { cleanEnv, runScript } from "./support/cli.ts";
-import { createTestDatabase, dropTestDatabase, makeTempDir, useTestDatabase } from "./support/database.ts";
+import { createTestDatabase, dropTestDatabase, useTempDirs, useTestDatabase } from "./support/database.ts";
 import {
   dailySeries,
   delay,
@@ -358,9 +357,18 @@ describe("runPipeline(): backfill", () => {
     return connectUrl(url);
   }
 
-  test("24 years of PTAX arrive complete: every business day stored once, values exact", async () => {
+  /** `fn` with a pool on a database of its own, closed after it. */
+  async function withFreshDatabase(fn: (sql: Sql) => Promise<void>): Promise<void> {
     const sql = await freshDatabase();
     try {
+      await fn(sql);
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+  }
+
+  test("24 years of PTAX arrive complete: every business day stored once, values exact", async () => {
+    await withFreshDatabase(async (sql) => {
       await withApi(dailySeries({ "USD-BRL": ptax }), async (api) => {
         const run = await runPipeline(sql, against(api, { history: RANGE, now: at }));
         expect(run).toMatchObject({ status: "succeeded", mode: "backfill", fetched: inRange.length, inserted: inRange.length });
@@ -372,9 +380,7 @@ describe("runPipeline(): backfill", () => {
         const again = await runPipeline(sql, against(api, { history: RANGE, now: at }));
         expect(again).toMatchObject({ status: "succeeded", fetched: inRange.length, inserted: 0, updated: 0, unchanged: inRange.length });
       });
-    } finally {
-      await sql.end({ timeout: 5 });
-    }
+    });
   });
 
   test("a backfill that fails halfway carries on from its last stored chunk and ends equal to a clean run", async () => {
@@ -408,11 +414,11 @@ describe("runPipeline(): backfill", () => {
       await resumed.end({ timeout: 5 });
     }
   });
+
   test("a completed range run again is fetched again: lost rows come back, corrections become revisions", async () => {
-    const sql = await freshDatabase();
     const range = { from: "2023-01-01", to: "2023-12-31" };
     const year = ptax.filter((point) => point.date >= range.from && point.date <= range.to);
-    try {
+    await withFreshDatabase(async (sql) => {
       await withApi(dailySeries({ "USD-BRL": ptax }), async (api) => {
         const first = await runPipeline(sql, against(api, { history: range, now: at }));
         expect(first).toMatchObject({ status: "succeeded", inserted: year.length });
@@ -433,13 +439,10 @@ describe("runPipeline(): backfill", () => {
       expect(stored?.bid).toBe("9.9999");
       const [progress] = await sql`select done_through::text as done from backfill_progress`;
       expect(progress?.done).toBe(range.to);
-    } finally {
-      await sql.end({ timeout: 5 });
-    }
+    });
   });
 
   test("a record sent twice with different values: one is kept, the summary counts it and a warning says which", async () => {
-    const sql = await freshDatabase();
     const range = { from: "2023-03-01", to: "2023-03-31" };
     const series = dailySeries({ "USD-BRL": ptax });
     // The API repeats its newest record with another bid.
@@ -448,7 +451,7 @@ describe("runPipeline(): backfill", () => {
       const [first] = records;
       return json(first ? [first, { ...first, code: undefined, codein: undefined, bid: "9.1234" }, ...records.slice(1)] : [])(request, context);
     };
-    try {
+    await withFreshDatabase(async (sql) => {
       await withApi(twice, async (api) => {
         const run = await runPipeline(sql, against(api, { history: range, now: at }));
         expect(run).toMatchObject({ status: "succeeded", conflicts: 1 });
@@ -460,16 +463,13 @@ describe("runPipeline(): backfill", () => {
       expect(kept?.bid).not.toBe("9.1234");
       const [record] = await sql`select warnings from pipeline_runs`;
       expect(record?.warnings).toHaveLength(1);
-    } finally {
-      await sql.end({ timeout: 5 });
-    }
+    });
   });
 
   test("one pair's failure costs the other pairs nothing: an unknown pair in a backfill", async () => {
-    const sql = await freshDatabase();
     const range = { from: "2023-01-01", to: "2023-06-30" };
     const half = ptax.filter((point) => point.date >= range.from && point.date <= range.to);
-    try {
+    await withFreshDatabase(async (sql) => {
       await withApi(dailySeries({ "USD-BRL": ptax }), async (api) => {
         const run = await runPipeline(sql, against(api, { pairs: ["XXX-BRL", "USD-BRL"], history: range, now: at }));
         expect(run).toMatchObject({ status: "failed", exitCode: EXIT.failure, failedStep: "fetch", failedPairs: ["XXX-BRL"], inserted: half.length });
@@ -479,9 +479,7 @@ describe("runPipeline(): backfill", () => {
       expect(count?.n).toBe(half.length);
       const [record] = await sql`select status, failed_step, failed_pairs, rows_inserted from pipeline_runs`;
       expect(record).toEqual({ status: "failed", failed_step: "fetch", failed_pairs: ["XXX-BRL"], rows_inserted: half.length });
-    } finally {
-      await sql.end({ timeout: 5 });
-    }
+    });
   });
 });
 
@@ -649,6 +647,20 @@ describe("bun main_pipeline.ts", () => {
     });
   });
 
+  /** `fn` with the URL of a database holding a month of closes at 5.00 up to yesterday: the API's 5.66 or so is far above. */
+  async function withFlatMonth(fn: (url: string) => Promise<void>): Promise<void> {
+    const url = await createTestDatabase();
+    try {
+      const sql = connectUrl(url, { max: 1 });
+      const yesterday = Date.now() - 86_400_000;
+      await saveQuotes(sql, Array.from({ length: 30 }, (_, i) => ({ ...SEED, ts: new Date(yesterday - i * 86_400_000), bid: "5.00" })));
+      await sql.end({ timeout: 5 });
+      await fn(url);
+    } finally {
+      await dropTestDatabase(url);
+    }
+  }
+
   test("an alert that fires prints one line, even with --quiet, and reaches the webhook", async () => {
     const hooks: Record<string, unknown>[] = [];
     const receiver = Bun.serve({
@@ -657,13 +669,7 @@ describe("bun main_pipeline.ts", () => {
       fetch: async (request) => (hooks.push((await request.json()) as Record<string, unknown>), new Response("ok")),
     });
     try {
-      const url = await createTestDatabase();
-      try {
-        // A month of closes at 5.00 up to yesterday; the API now says 5.66 or so: far above.
-        const sql = connectUrl(url, { max: 1 });
-        const yesterday = Date.now() - 86_400_000;
-        await saveQuotes(sql, Array.from({ length: 30 }, (_, i) => ({ ...SEED, ts: new Date(yesterday - i * 86_400_000), bid: "5.00" })));
-        await sql.end({ timeout: 5 });
+      await withFlatMonth(async (url) => {
         await withApi(FRESH, async (api) => {
           const env = { DATABASE_URL: url, AWESOMEAPI_URL: api.url, ALERT_WEBHOOK_URLS: `http://127.0.0.1:${receiver.port}/hook` };
           const result = await runScript("main_pipeline.ts", ["--quiet"], { env });
@@ -677,9 +683,7 @@ describe("bun main_pipeline.ts", () => {
           expect(again).toEqual({ code: 0, stdout: "", stderr: "" });
           expect(hooks).toHaveLength(1);
         });
-      } finally {
-        await dropTestDatabase(url);
-      }
+      });
     } finally {
       receiver.stop(true);
     }
@@ -688,12 +692,7 @@ describe("bun main_pipeline.ts", () => {
   test("a webhook that refuses (404) is one line on stderr even with --quiet, naming its host, and only once", async () => {
     const refusing = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response("no such hook", { status: 404 }) });
     try {
-      const url = await createTestDatabase();
-      try {
-        const sql = connectUrl(url, { max: 1 });
-        const yesterday = Date.now() - 86_400_000;
-        await saveQuotes(sql, Array.from({ length: 30 }, (_, i) => ({ ...SEED, ts: new Date(yesterday - i * 86_400_000), bid: "5.00" })));
-        await sql.end({ timeout: 5 });
+      await withFlatMonth(async (url) => {
         await withApi(FRESH, async (api) => {
           const secretPath = "/services/T000/B000/very-secret-token";
           const env = { DATABASE_URL: url, AWESOMEAPI_URL: api.url, ALERT_WEBHOOK_URLS: `http://127.0.0.1:${refusing.port}${secretPath}` };
@@ -708,9 +707,7 @@ describe("bun main_pipeline.ts", () => {
           const again = await runScript("main_pipeline.ts", ["--quiet"], { env });
           expect(again).toEqual({ code: 0, stdout: "", stderr: "" });
         });
-      } finally {
-        await dropTestDatabase(url);
-      }
+      });
     } finally {
       refusing.stop(true);
     }
@@ -795,26 +792,18 @@ describe("bun main_pipeline.ts --from: killed with -9 in the middle of a backfil
     } finally {
       await killed.end({ timeout: 5 });
     }
-   }, 60_000);
+  }, 60_000);
 });
 
 describe("bun main_pipeline.ts when the database goes away", () => {
   const ptax = loadPtaxSeries();
   const range = ["--from", "2000-01-01", "--to", "2023-12-31"];
   const inRange = ptax.filter((point) => point.date >= "2000-01-01" && point.date <= "2023-12-31");
-  const dirs: string[] = [];
-  afterAll(async () => {
-    for (const dir of dirs) {
-      await stopEmbeddedServer(join(dir, "pg"));
-      await rm(dir, { recursive: true, force: true });
-    }
-  }, 60_000);
+  const tempDir = useTempDirs();
 
   /** An embedded server of the test's own, which the test may stop or kill. */
   async function ownServer(): Promise<string> {
-    const dir = await makeTempDir();
-    dirs.push(dir);
-    const dataDir = join(dir, "pg");
+    const dataDir = join(await tempDir(), "pg");
     await startEmbeddedServer(dataDir);
     return dataDir;
   }

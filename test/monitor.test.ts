@@ -1,12 +1,11 @@
-import { afterAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
-import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { loadAnalysisConfig } from "../analysis.ts";
 import { connectUrl, migrate, runningEmbeddedServer, saveQuotes, startEmbeddedServer, stopEmbeddedServer, type PairSnapshot } from "../database.ts";
 import { assess, breaches, formatAge, formatNagios, formatText, parsePluginRange, type Checks } from "../monitor.ts";
 import { runScript } from "./support/cli.ts";
-import { createTestDatabase, dropTestDatabase, makeTempDir, useTestDatabase } from "./support/database.ts";
+import { createTestDatabase, dropTestDatabase, useTempDirs, useTestDatabase } from "./support/database.ts";
 import { sampleQuote } from "./support/quotes.ts";
 
 const CONFIG = loadAnalysisConfig({});
@@ -116,13 +115,7 @@ describe("bun monitor.ts", () => {
   const db = useTestDatabase();
   const env = () => ({ DATABASE_URL: db.url });
   const fresh = () => new Date(Date.now() - 60_000);
-  const dirs: string[] = [];
-  afterAll(async () => {
-    for (const dir of dirs) {
-      await stopEmbeddedServer(join(dir, "pg"));
-      await rm(dir, { recursive: true, force: true });
-    }
-  }, 60_000);
+  const tempDir = useTempDirs();
 
   test("--help lists the formats and the plugin exit codes", async () => {
     const result = await runScript("monitor.ts", ["--help"]);
@@ -240,8 +233,7 @@ describe("bun monitor.ts", () => {
   });
 
   test("a fresh checkout, no data folder: UNKNOWN, and no cluster is created", async () => {
-    const dir = await makeTempDir();
-    dirs.push(dir);
+    const dir = await tempDir();
     const dataDir = join(dir, "pg");
     const result = await runScript("monitor.ts", [], { env: { COTACAO_DATA_DIR: dataDir } });
     expect(result.code).toBe(3);
@@ -284,8 +276,7 @@ describe("bun monitor.ts", () => {
   });
 
   test("bun run build:monitor makes one executable that answers like bun monitor.ts", async () => {
-    const dir = await makeTempDir();
-    dirs.push(dir);
+    const dir = await tempDir();
     const outfile = join(dir, "monitor");
     const build = Bun.spawn([process.execPath, "build", "--compile", "--bytecode", "monitor.ts", "--outfile", outfile], {
       cwd: `${import.meta.dir}/..`,
@@ -302,8 +293,7 @@ describe("bun monitor.ts", () => {
   }, 60_000);
 
   test("an embedded cluster whose server is stopped is started, and stderr says so", async () => {
-    const dir = await makeTempDir();
-    dirs.push(dir);
+    const dir = await tempDir();
     const dataDir = join(dir, "pg");
     const { server } = await startEmbeddedServer(dataDir);
     const sql = connectUrl(server.url, { max: 1 });

@@ -116,6 +116,27 @@ export function useTestDatabase(options: { migrated?: boolean } = {}): { readonl
   };
 }
 
+/**
+ * Temporary folders for a test file, for embedded servers of its own (in `<folder>/pg`) that its
+ * tests may stop or kill: each call makes one; after the file, its server is stopped and the
+ * folder removed.
+ */
+export function useTempDirs(): () => Promise<string> {
+  const dirs: string[] = [];
+  // Stopping several servers takes longer than a hook's default 5 s.
+  afterAll(async () => {
+    for (const dir of dirs) {
+      await stopEmbeddedServer(join(dir, "pg"));
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+  return async () => {
+    const dir = await makeTempDir();
+    dirs.push(dir);
+    return dir;
+  };
+}
+
 /** Removes what this run made on the server; stops and deletes the embedded one. */
 export async function removeTestServer(): Promise<void> {
   if (!server) return;
