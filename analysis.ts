@@ -738,7 +738,7 @@ type Outcome =
   | { kind: "transient"; reason: string };
 
 /** What an HTTP answer means for a webhook notification, decided in this one place. */
-function outcomeOf(response: Response): Outcome {
+export function outcomeOf(response: Response): Outcome {
   const { status } = response;
   if (status >= 200 && status < 300) return { kind: "delivered", status };
   if (status >= 300 && status < 400) {

@@ -1845,18 +1845,16 @@ export type RunStep = "start" | "fetch" | "store" | "analyse" | "deliver";
 
 /** Records the start of a pipeline run; returns its id. */
 export async function startRun(sql: Sql, pairs: readonly string[]): Promise<number> {
-  const [run] = await sql<{ id: number }[]>`insert into pipeline_runs (pairs) values (${[...pairs]}) returning id::int`;
-  if (!run) throw new Error("insert into pipeline_runs returned no row");
-  return run.id;
+  const rows = await sql<{ id: number }[]>`insert into pipeline_runs (pairs) values (${[...pairs]}) returning id::int`;
+  return rows[0]!.id; // insert ... returning yields exactly one row
 }
 
 /** Records a run that failed before it could start (e.g. another run held the lock). */
 export async function recordFailedRun(sql: Sql, pairs: readonly string[], error: string): Promise<number> {
-  const [run] = await sql<{ id: number }[]>`
+  const rows = await sql<{ id: number }[]>`
     insert into pipeline_runs (pairs, status, finished_at, error, failed_step)
     values (${[...pairs]}, 'failed', now(), ${error}, 'start') returning id::int`;
-  if (!run) throw new Error("insert into pipeline_runs returned no row");
-  return run.id;
+  return rows[0]!.id; // insert ... returning yields exactly one row
 }
 
 /**

@@ -86,7 +86,7 @@ const MIN_MASKED_USERINFO_CHARS = 4;
 // The exit codes of the family every script shares (database.ts's EXIT; this file imports none).
 const EXIT_CODES: Partial<Record<IngestErrorCode, number>> = { USAGE: 2, CONFIG: 2 };
 
-// The rule of database.ts's PairSchema, which this file may not import: any case in, upper case out.
+// The rule of database.ts's PairSchema, which this file may not import (a test holds the two equal): any case in, upper case out.
 const PAIR_PATTERN = /^[A-Za-z0-9]{2,12}-[A-Za-z0-9]{2,12}$/;
 const DATE_PATTERN = /^\d{4}-\d{2}-\d{2}$/;
 const POSITIVE_DECIMAL = /^\d+(\.\d+)?$/;
@@ -163,7 +163,8 @@ const STATUS_HINTS: Record<number, string> = {
   429: "the API is throttling this client; wait and try again, or set AWESOMEAPI_TOKEN",
 };
 
-function isRetryableStatus(status: number): boolean {
+/** Whether an HTTP status may pass if asked again; analysis.ts's webhook delivery applies the same rule (a test holds them equal). */
+export function isRetryableStatus(status: number): boolean {
   return status >= 500 || status === 429 || status === 409 || status === 408;
 }
 

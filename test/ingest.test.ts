@@ -2,6 +2,8 @@ import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import * as v from "valibot";
 import { watchPeakMemory } from "../bench/peak_memory.ts";
+import { formatSaoPauloTime, outcomeOf } from "../analysis.ts";
+import { PairSchema, type StoredQuote } from "../database.ts";
 import type { Quote } from "../ingest.ts";
 import {
   AwesomeQuoteSchema,
@@ -18,6 +20,7 @@ import {
   fetchLatest,
   IngestError,
   type IngestErrorCode,
+  isRetryableStatus,
   type IngestOptions,
   loadIngestConfig,
   MAX_CONFLICT_LINES,
@@ -1357,5 +1360,61 @@ describe("parseDaily()'s fast path", () => {
         }
       }
     }
+  });
+});
+
+// ingest.ts may import no project file (issue 9), so three small rules live here and in another
+// file at once. These tests hold each pair of them equal, so neither can drift alone.
+describe("rules ingest.ts shares with files it may not import", () => {
+  test("parsePairs accepts, rejects and upper-cases exactly as database.ts's PairSchema does", () => {
+    const inputs = ["USD-BRL", "usd-brl", "Btc-Brl", "USD-BRLPTAX", "AB-CD", "ABCDEFGHIJKL-XY", "ABCDEFGHIJKLM-XY",
+      "A-BRL", "USD-B", "USDBRL", "USD--BRL", "USD-BRL-EUR", "USD_BRL", "USD-BRL;", "'; drop table quotes; --", "", "ÜSD-BRL", "123-456"];
+    let accepted = 0;
+    for (const input of inputs) {
+      const schema = v.safeParse(PairSchema, input);
+      let parsed: string | undefined;
+      try {
+        parsed = parsePairs([input])[0];
+      } catch (error) {
+        expect((error as IngestError).code).toBe("USAGE");
+      }
+      expect({ input, parsed }).toEqual({ input, parsed: schema.success ? schema.output : undefined });
+      if (parsed !== undefined) accepted++;
+    }
+    expect(accepted).toBe(7);
+  });
+
+  test("saoPauloDay gives the day analysis.ts's São Paulo clock shows, hour by hour across daylight-saving switches", () => {
+    // Brazil's last switches (2018-11-04 on, 2019-02-17 off) and a span of plain days around them.
+    const spans = [Date.UTC(2018, 10, 2), Date.UTC(2019, 1, 15), Date.UTC(2024, 9, 24)];
+    let checked = 0;
+    for (const start of spans) {
+      for (let at = start; at < start + 5 * 86_400_000; at += 1_800_000) {
+        expect(saoPauloDay(at)).toBe(formatSaoPauloTime(new Date(at)).slice(0, 10));
+        checked++;
+      }
+    }
+    expect(checked).toBe(720);
+  });
+
+  test("the source and the webhook retry the same HTTP statuses", () => {
+    const retried: number[] = [];
+    for (let status = 400; status <= 599; status++) {
+      const webhookRetries = outcomeOf(new Response(null, { status })).kind === "transient";
+      expect({ status, retried: isRetryableStatus(status) }).toEqual({ status, retried: webhookRetries });
+      if (webhookRetries) retried.push(status);
+    }
+    expect(retried.slice(0, 3)).toEqual([408, 409, 429]);
+    expect(retried.length).toBe(103);
+  });
+
+  test("a Quote is what the store saves, field for field (the compiler checks both directions)", () => {
+    const quote: Quote = {
+      pair: "USD-BRL", ts: new Date(0), bid: "5.7008", ask: "5.7017", high: null, low: null,
+      varBid: null, pctChange: null, source: "awesomeapi:last", fetchedAt: new Date(0),
+    };
+    const stored: StoredQuote = quote;
+    const back: Quote = stored;
+    expect(Object.keys(back).sort()).toEqual(Object.keys(quote).sort());
   });
 });
