@@ -16,7 +16,6 @@
  * CLI: `bun analysis.ts [--pair P] [--json]`, `--rescan`, `--days --pair P --json`,
  * `--test-webhook` (see --help).
  */
-import { createHash } from "node:crypto";
 import type postgres from "postgres";
 import * as v from "valibot";
 import {
@@ -535,7 +534,7 @@ export interface Transition {
  */
 function fingerprintOf(pair: string, kind: string, direction: string | null, startedAt: Date, episode = 0): string {
   const key = `${pair}|${kind}|${direction ?? ""}|${startedAt.toISOString()}${episode > 0 ? `#${episode}` : ""}`;
-  return createHash("sha256").update(key).digest("hex").slice(0, 16);
+  return new Bun.CryptoHasher("sha256").update(key).digest("hex").slice(0, 16);
 }
 
 /** The fingerprint of a new episode: the first of episode 0, 1, 2... that no stored alert has. */
@@ -601,7 +600,7 @@ async function updateDeviation(tx: Tx, id: number, episode: DeviationEpisode, se
 // ---------------------------------------------------------------------------------------------
 // Notifications
 
-const endpointOf = (url: string) => createHash("sha256").update(url).digest("hex").slice(0, 16);
+const endpointOf = (url: string) => new Bun.CryptoHasher("sha256").update(url).digest("hex").slice(0, 16);
 const percent = (fraction: number | null) => (fraction === null || Number.isNaN(fraction) ? "?" : `${(fraction * 100).toFixed(2)}%`);
 /** A deviation for people: signed, two decimals of a percent. */
 const signedPercent = (fraction: number | null) => (fraction === null || Number.isNaN(fraction) ? "?" : `${fraction > 0 ? "+" : ""}${percent(fraction)}`);

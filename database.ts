@@ -5,8 +5,6 @@
  *
  * CLI: `bun database.ts status|start|stop|migrate|url|dump|restore` (see `--help`).
  */
-import { spawn, spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import {
   closeSync,
   constants as fsConstants,
@@ -20,13 +18,20 @@ import {
 } from "node:fs";
 import { chown, lstat, mkdir, mkdtemp, open, readFile, rename, rm, rmdir, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
-import { Readable, pipeline as streamPipeline } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import type { Readable } from "node:stream";
 import { tmpdir } from "node:os";
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
-import { createGunzip, createGzip } from "node:zlib";
 import postgres from "postgres";
 import * as v from "valibot";
+
+// Loaded on first use: the monitor's path needs none of these, and under Bun each costs a
+// short-lived process milliseconds at start-up (bench/monitor.ts).
+const childProcess = () => process.getBuiltinModule("node:child_process");
+const stream = () => process.getBuiltinModule("node:stream");
+const zlib = () => process.getBuiltinModule("node:zlib");
+const streamPromises = () => process.getBuiltinModule("node:stream/promises");
+/** SHA-256 in hex, with Bun's native hasher (node:crypto would be loaded just for this). */
+const sha256 = (data: string | Uint8Array) => new Bun.CryptoHasher("sha256").update(data).digest("hex");
 
 /** The folder this file lives in: the project, wherever the process was started from. */
 export const PROJECT_DIR = import.meta.dir;
@@ -529,7 +534,7 @@ async function serverBinaries(): Promise<ServerBinaries> {
 /** The OS user the server runs as: ourselves, or `postgres` when we are root. */
 function serverOsUser(): OsUser | null {
   if (process.getuid?.() !== 0) return null;
-  const id = (flag: string) => spawnSync("id", [flag, SERVER_OS_USER_WHEN_ROOT], { encoding: "utf8" });
+  const id = (flag: string) => childProcess().spawnSync("id", [flag, SERVER_OS_USER_WHEN_ROOT], { encoding: "utf8" });
   const uid = id("-u");
   const gid = id("-g");
   if (uid.status !== 0 || gid.status !== 0) {
@@ -650,7 +655,7 @@ async function initialiseCluster(dataDir: string, binaries: ServerBinaries, osUs
 
 function assertReachable(osUser: OsUser, paths: string[]): void {
   for (const path of paths) {
-    const probe = spawnSync("test", ["-r", path], { uid: osUser.uid, gid: osUser.gid });
+    const probe = childProcess().spawnSync("test", ["-r", path], { uid: osUser.uid, gid: osUser.gid });
     if (probe.status !== 0) {
       throw new DatabaseError(
         "EMBEDDED_START",
@@ -668,7 +673,7 @@ function runServerTool(
   input?: string,
 ): Promise<void> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(binary, args, {
+    const child = childProcess().spawn(binary, args, {
       ...(osUser ? { uid: osUser.uid, gid: osUser.gid } : {}),
       cwd: tmpdir(),
       env: serverEnv(),
@@ -721,7 +726,7 @@ async function launchServer(
     await removeStaleLockFiles(dataDir, socketDir);
     const logOffset = (await stat(serverLog)).size;
     const logFd = openSync(serverLog, "a");
-    const child = spawn(binaries.postgres, ["-D", dataDir, "-k", socketDir, "-p", String(EMBEDDED_PORT), ...settingArgs], {
+    const child = childProcess().spawn(binaries.postgres, ["-D", dataDir, "-k", socketDir, "-p", String(EMBEDDED_PORT), ...settingArgs], {
       ...(osUser ? { uid: osUser.uid, gid: osUser.gid } : {}),
       cwd: dataDir,
       env: serverEnv(),
@@ -775,7 +780,7 @@ async function prepareServerLog(dataDir: string, osUser: OsUser | null): Promise
  */
 async function socketDirectory(dataDir: string, osUser: OsUser | null): Promise<string> {
   if (`${dataDir}/.s.PGSQL.${EMBEDDED_PORT}`.length <= MAX_SOCKET_PATH) return dataDir;
-  const hash = createHash("sha256").update(dataDir).digest("hex").slice(0, 12);
+  const hash = sha256(dataDir).slice(0, 12);
   const dir = await mkdtemp(join(tmpdir(), `${SOCKET_DIR_PREFIX}${hash}-`));
   if (`${dir}/.s.PGSQL.${EMBEDDED_PORT}`.length > MAX_SOCKET_PATH) {
     await rmdir(dir);
@@ -878,7 +883,7 @@ function isPostmasterAlive(pid: number, dataDir: string): boolean {
     procStat = readFileSync(`/proc/${pid}/stat`, "utf8");
   } catch {
     // No /proc (macOS): ask ps for its command line.
-    const ps = spawnSync("ps", ["-p", String(pid), "-o", "command="], { encoding: "utf8" });
+    const ps = childProcess().spawnSync("ps", ["-p", String(pid), "-o", "command="], { encoding: "utf8" });
     return ps.status === 0 && ps.stdout.includes(` -D ${dataDir} `);
   }
   // A zombie (state Z) has exited; the name must be postgres, or the pid was reused.
@@ -930,7 +935,7 @@ export function readMigrations(dir: string = SQL_DIR): Migration[] {
       return {
         version: Number(match[1]),
         name: file,
-        checksum: createHash("sha256").update(content).digest("hex"),
+        checksum: sha256(content),
         content,
       };
     })
@@ -1175,7 +1180,7 @@ export async function dumpDatabase(sql: Sql, output: NodeJS.WritableStream): Pro
       }
       yield `${DUMP_TRAILER}\n`;
     }
-    await pipeline(Readable.from(content()), createGzip(), output);
+    await streamPromises().pipeline(stream().Readable.from(content()), zlib().createGzip(), output);
     return backupResult(header);
   });
 }
@@ -1357,7 +1362,7 @@ async function restoreDatabase(
       let rows = -1;
       try {
         const copy = await tx`copy ${tx(table.name)} (${tx(table.columns)}) from stdin`.writable();
-        await pipeline(Readable.from(reader.table((counted) => (rows = counted))), copy);
+        await streamPromises().pipeline(stream().Readable.from(reader.table((counted) => (rows = counted))), copy);
       } catch (error) {
         if (error instanceof DatabaseError) throw error;
         throw damaged(error);
@@ -1391,9 +1396,9 @@ async function restoreDatabase(
 /** restoreDatabase() from a dump file (`-`: standard input). */
 export async function restoreFromFile(sql: Sql, file: string, options: RestoreOptions = {}): Promise<BackupResult> {
   const source = file === "-" ? process.stdin : createReadStream(file);
-  const gunzip = createGunzip();
+  const gunzip = zlib().createGunzip();
   // Errors of either stream end the reading with that error; the restore then rolls back.
-  streamPipeline(source, gunzip, () => {});
+  stream().pipeline(source, gunzip, () => {});
   try {
     return await restoreDatabase(sql, gunzip, options, file === "-" ? "standard input" : file);
   } finally {
@@ -1538,7 +1543,7 @@ async function upsertQuotes(tx: postgres.TransactionSql, quotes: readonly Stored
       .savepoint(async (savepoint) => {
         // unsafe: QUOTE_COLUMNS is this file's constant column list; no input reaches it.
         const copy = await savepoint`copy quotes (${savepoint.unsafe(QUOTE_COLUMNS)}) from stdin`.writable();
-        await pipeline(Readable.from(copyLines(quotes, false)), copy);
+        await streamPromises().pipeline(stream().Readable.from(copyLines(quotes, false)), copy);
         return true;
       })
       .catch((error: { code?: string }) => {
@@ -1565,7 +1570,7 @@ async function mergeQuotes(tx: postgres.TransactionSql, quotes: readonly StoredQ
   await tx`truncate incoming_quotes`;
   // unsafe: QUOTE_COLUMNS is this file's constant column list; no input reaches it.
   const copy = await tx`copy incoming_quotes (n, ${tx.unsafe(QUOTE_COLUMNS)}) from stdin`.writable();
-  await pipeline(Readable.from(copyLines(quotes, true)), copy);
+  await streamPromises().pipeline(stream().Readable.from(copyLines(quotes, true)), copy);
   // Every part of one statement sees quotes as it was before the statement. "inserted" adds the
   // new keys; "changed" looks only at the others, updates those whose values differ and returns
   // their old values (through the "old" alias) for quote_revisions. No row is touched twice.

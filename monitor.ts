@@ -450,8 +450,9 @@ export async function main(args: string[], env: Record<string, string | undefine
     return STATE.UNKNOWN;
   } finally {
     clearTimeout(timer);
-    // Never wait on a server that stopped answering: every query has settled or been given up.
-    await (sql as Sql | undefined)?.end({ timeout: 0 });
+    // Not awaited: the answer is out, and the goodbye costs ~10 ms of a run that takes ~100 (a
+    // server that stopped answering would not acknowledge it at all). The CLI exits at once.
+    void (sql as Sql | undefined)?.end({ timeout: 0 });
   }
 }
 
