@@ -1165,12 +1165,14 @@ interface Output {
 
 const CONSOLE: Output = { out: (line) => console.log(line), err: (line) => console.error(line) };
 
+/** An empty database: an empty JSON list (the line then on stderr), or the line that says how to load data. */
+function noData(json: boolean, output: Output): number {
+  if (json) output.out("[]");
+  (json ? output.err : output.out)(NO_DATA_LINE);
+  return 0;
+}
+
 async function statusCommand(sql: Sql, pairs: string[], config: AnalysisConfig, json: boolean, output: Output): Promise<number> {
-  if (pairs.length === 0) {
-    if (json) output.out("[]");
-    (json ? output.err : output.out)(NO_DATA_LINE);
-    return 0;
-  }
   const report = [];
   for (const pair of pairs) {
     const params = paramsFor(config, pair);
@@ -1228,11 +1230,6 @@ async function statusCommand(sql: Sql, pairs: string[], config: AnalysisConfig, 
 }
 
 async function rescanCommand(sql: Sql, pairs: string[], config: AnalysisConfig, json: boolean, output: Output): Promise<number> {
-  if (pairs.length === 0) {
-    if (json) output.out("[]");
-    (json ? output.err : output.out)(NO_DATA_LINE);
-    return 0;
-  }
   const report = [];
   for (const pair of pairs) {
     const episodes = await rescan(sql, pair, paramsFor(config, pair));
@@ -1340,6 +1337,7 @@ export async function main(args: string[], env: Record<string, string | undefine
     await migrate(sql);
     const pairs = pair ? [pair] : await storedPairs(sql);
     if (flags.days && pair) return await daysCommand(sql, pair, config, !!flags.json, CONSOLE);
+    if (pairs.length === 0) return noData(!!flags.json, CONSOLE);
     if (flags.rescan) return await rescanCommand(sql, pairs, config, !!flags.json, CONSOLE);
     return await statusCommand(sql, pairs, config, !!flags.json, CONSOLE);
   } catch (error) {

@@ -200,8 +200,8 @@ async function prepareDatabase(server: EmbeddedServer, rows: number): Promise<st
     await explain();
     const plan = (await explain()).map((row) => `  ${row["QUERY PLAN"]}`);
     const original = timesOf(plan);
-    const onePair = await explainSnapshot(server.url, [PAIR]);
-    const everyPair = await explainSnapshot(server.url, null);
+    const onePair = await explainSnapshot(server, [PAIR]);
+    const everyPair = await explainSnapshot(server, null);
     const at = `at ${rows.toLocaleString("en-US")} rows of ${PAIR}`;
     const verdict = (ms: number) => `${ms < TARGET_QUERY_MS ? "PASS" : "MISS"} (target: execution under ${TARGET_QUERY_MS} ms)`;
     return [
@@ -232,9 +232,12 @@ function timesOf(plan: readonly string[]): { planning: number; execution: number
  * EXPLAIN ANALYZE of the very query readSnapshot sends (captured through postgres.js's debug
  * hook, so the benchmark cannot drift from the code), once in a new backend, then repeated.
  */
-async function explainSnapshot(url: string, pairs: string[] | null) {
+async function explainSnapshot(server: EmbeddedServer, pairs: string[] | null) {
+  const { PGHOST: host, PGPORT: port, PGUSER: user, PGDATABASE: database } = childEnv(server);
+  // No type fetching, as the monitor connects: the first query sent is then readSnapshot's.
+  const options = { host, port: Number(port), user, database, max: 1, onnotice: () => {}, fetch_types: false };
   let captured: { text: string; parameters: unknown[] } | undefined;
-  const capture = postgres(url, { max: 1, onnotice: () => {}, debug: (_connection, text, parameters) => (captured ??= { text, parameters }) });
+  const capture = postgres({ ...options, debug: (_connection, text, parameters) => (captured ??= { text, parameters }) });
   try {
     await readSnapshot(capture, pairs, loadAnalysisConfig({}).defaults.windowDays);
   } finally {
@@ -242,7 +245,7 @@ async function explainSnapshot(url: string, pairs: string[] | null) {
   }
   if (!captured) throw new Error("readSnapshot sent no query");
   const { text, parameters } = captured;
-  const fresh = postgres(url, { max: 1, onnotice: () => {} });
+  const fresh = postgres(options);
   try {
     const run = async () => (await fresh.unsafe<{ "QUERY PLAN": string }[]>(`explain (analyze, buffers) ${text}`, parameters as postgres.ParameterOrJSON<never>[])).map((row) => row["QUERY PLAN"]);
     const cold = timesOf(await run());
