@@ -88,7 +88,7 @@ export interface AnalysisConfig {
  * A setting with per-pair overrides: "20" or "20,BTC-BRL:10" (the default, then PAIR:value
  * items). Returns the issue's message when the text is malformed.
  */
-function perPairNumbers(text: string, setting: PerPairSetting): { fallback?: number; perPair: Map<string, number> } | string {
+function perPairNumbers(text: string, setting: PerPairSetting): { fallback: number | undefined; perPair: Map<string, number> } | string {
   const perPair = new Map<string, number>();
   let fallback: number | undefined;
   for (const item of text.split(",").map((part) => part.trim()).filter(Boolean)) {
@@ -371,8 +371,9 @@ function wallClockFormat(timeZone: string): Intl.DateTimeFormat {
 
 /** The wall clock of instant `at` (ms) in the formatter's zone, read as if it were UTC (so day arithmetic is plain). */
 function wallClock(format: Intl.DateTimeFormat, at: number): number {
-  const parts = Object.fromEntries(format.formatToParts(new Date(at)).map((part) => [part.type, part.value]));
-  return Date.UTC(Number(parts.year), Number(parts.month) - 1, Number(parts.day), Number(parts.hour), Number(parts.minute), Number(parts.second));
+  const parts = Object.fromEntries(format.formatToParts(new Date(at)).map((part) => [part.type, Number(part.value)]));
+  const field = (type: Intl.DateTimeFormatPartTypes) => parts[type] ?? Number.NaN;
+  return Date.UTC(field("year"), field("month") - 1, field("day"), field("hour"), field("minute"), field("second"));
 }
 
 const SAO_PAULO_CLOCK = wallClockFormat(SAO_PAULO);
@@ -704,7 +705,7 @@ export interface DeliveryOptions {
   /** How long the whole round may take (15 s): a request still open then is aborted, and what is left waits for the next run. */
   budgetMs?: number;
   /** A notification still failing this long after it was written is given up (24 h). */
-  giveUpAfterMs?: number;
+  giveUpAfterMs?: number | undefined;
   /** The clock: when a notification is due, and when it was written. */
   now?: () => Date;
   /** In [0, 1): spreads the wait before a retry, as the source's backoff does. */

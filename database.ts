@@ -252,7 +252,7 @@ const DatabaseEnvSchema = v.object({
 /** Where cotacao's database is: a server the user runs, or the embedded one in `dataDir`. */
 export interface DatabaseConfig {
   /** Set: connect to this server. Unset: use the embedded server. */
-  databaseUrl?: string;
+  databaseUrl?: string | undefined;
   /** The embedded server's data directory (absolute). */
   dataDir: string;
 }
@@ -1015,7 +1015,7 @@ export async function migrationStatus(sql: Sql, dir: string = SQL_DIR): Promise<
 }
 
 async function appliedMigrations(sql: Sql | postgres.TransactionSql): Promise<AppliedMigration[]> {
-  const [table] = await sql`select to_regclass('schema_migrations') is not null as present`;
+  const [table] = await sql<{ present: boolean }[]>`select to_regclass('schema_migrations') is not null as present`;
   if (!table?.present) return [];
   return sql<AppliedMigration[]>`select version, name, checksum from schema_migrations order by version`;
 }

@@ -233,11 +233,24 @@ function timesOf(plan: readonly string[]): { planning: number; execution: number
  * hook, so the benchmark cannot drift from the code), once in a new backend, then repeated.
  */
 async function explainSnapshot(server: EmbeddedServer, pairs: string[] | null) {
-  const { PGHOST: host, PGPORT: port, PGUSER: user, PGDATABASE: database } = childEnv(server);
+  const url = new URL(server.url);
   // No type fetching, as the monitor connects: the first query sent is then readSnapshot's.
-  const options = { host, port: Number(port), user, database, max: 1, onnotice: () => {}, fetch_types: false };
+  const options = {
+    host: server.socketDir,
+    port: server.port,
+    user: decodeURIComponent(url.username),
+    database: decodeURIComponent(url.pathname.slice(1)),
+    max: 1,
+    onnotice: () => {},
+    fetch_types: false,
+  };
   let captured: { text: string; parameters: unknown[] } | undefined;
-  const capture = postgres({ ...options, debug: (_connection, text, parameters) => (captured ??= { text, parameters }) });
+  const capture = postgres({
+    ...options,
+    debug: (_connection: number, text: string, parameters: unknown[]) => {
+      captured ??= { text, parameters };
+    },
+  });
   try {
     await readSnapshot(capture, pairs, loadAnalysisConfig({}).defaults.windowDays);
   } finally {
@@ -295,7 +308,7 @@ async function buildContenders(root: string, server: EmbeddedServer): Promise<Co
     const goEnv = { ...process.env, GO111MODULE: "off", GOPATH, GOFLAGS: "", GOPROXY: "off", GOCACHE: join(root, "go-cache") };
     if (await build(BASELINE, ["go", "build", "-o", goBinary, join(import.meta.dir, "monitor", "monitor.go")], goBinary, goEnv)) {
       const env = childEnv(server);
-      add(BASELINE, [goBinary, `host=${env.PGHOST} port=${env.PGPORT} user=${env.PGUSER} dbname=${env.PGDATABASE}`, PAIR]);
+      add(BASELINE, [goBinary, `host=${env["PGHOST"]} port=${env["PGPORT"]} user=${env["PGUSER"]} dbname=${env["PGDATABASE"]}`, PAIR]);
     }
   }
 

@@ -222,7 +222,7 @@ describe("migrate() under concurrency and misuse", () => {
         const error = await migrate(sql, dir).catch((caught: unknown) => caught);
         expect(error).toBeInstanceOf(DatabaseError);
         expect((error as Error).message).toContain("was changed after it was applied");
-        const [sneaky] = await sql`select to_regclass('sneaky') is not null as present`;
+        const [sneaky] = await sql<{ present: boolean }[]>`select to_regclass('sneaky') is not null as present`;
         expect(sneaky?.present).toBe(false);
       } finally {
         await sql.end({ timeout: 5 });
@@ -354,7 +354,7 @@ describe("saveQuotes()", () => {
   test("text with tabs, line breaks and backslashes arrives intact; a value that is no decimal is refused", async () => {
     const source = "odd\tsource\nwith \\N and \\ back\rslash";
     await saveQuotes(db.sql, [quote({ pair: "MXN-BRL", ts: new Date("2024-09-01T12:00:00Z"), source })]);
-    const [row] = await db.sql`select source from quotes where pair = 'MXN-BRL'`;
+    const [row] = await db.sql<{ source: string }[]>`select source from quotes where pair = 'MXN-BRL'`;
     expect(row?.source).toBe(source);
     await expect(saveQuotes(db.sql, [quote({ pair: "MXN-BRL", bid: "5.1\t9" })])).rejects.toThrow(/numeric|extra data/);
   });
