@@ -129,7 +129,7 @@ export class IngestError extends Error {
   constructor(
     readonly code: IngestErrorCode,
     message: string,
-    options: { cause?: unknown; attempts?: number; status?: number } = {},
+    options: { cause?: unknown; attempts?: number; status?: number | undefined } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "IngestError";
@@ -383,7 +383,7 @@ const dateByLocalDay = new Map<number, string>();
 
 /** São Paulo's offset from UTC at an instant, in ms (negative), straight from Intl. */
 function intlOffsetMs(ms: number): number {
-  const fields: Record<string, number> = {};
+  const fields: Partial<Record<Intl.DateTimeFormatPartTypes, number>> = {};
   for (const part of SAO_PAULO_CLOCK.formatToParts(ms)) if (part.type !== "literal") fields[part.type] = Number(part.value);
   const local = Date.UTC(fields.year ?? 0, (fields.month ?? 1) - 1, fields.day ?? 1, fields.hour ?? 0, fields.minute ?? 0, fields.second ?? 0);
   return local - Math.floor(ms / 1000) * 1000;
@@ -552,7 +552,7 @@ function checkRecord(record: AwesomeQuote, raw: unknown, where: string, pair: st
     );
   }
   const ms = record.timestamp.getTime();
-  const stamp = isPlainObject(raw) ? showValue(raw.timestamp) : "";
+  const stamp = isPlainObject(raw) ? showValue(raw["timestamp"]) : "";
   const at = `${where} timestamp is ${stamp} (${utcText(record.timestamp)})`;
   // NaN (beyond Date's range) fails the first test.
   if (!(ms <= now.getTime() + MAX_AHEAD_MS)) {
@@ -807,7 +807,7 @@ export function retryAfterMs(header: string | null, now: Date): number | undefin
 interface AttemptFailure {
   error: IngestError;
   retryable: boolean;
-  retryAfter?: number;
+  retryAfter?: number | undefined;
 }
 
 function describeNonJson(text: string, status: number, parseMessage: string): string {
@@ -944,8 +944,8 @@ async function attemptRequest({ url, shownUrl, secrets, fetch, timeoutMs, maxBod
       retryAfter,
     });
   }
-  if (status === 404 && isPlainObject(body) && body.code === "CoinNotExists") {
-    const apiMessage = typeof body.message === "string" ? body.message : "CoinNotExists";
+  if (status === 404 && isPlainObject(body) && body["code"] === "CoinNotExists") {
+    const apiMessage = typeof body["message"] === "string" ? body["message"] : "CoinNotExists";
     return fail("UNKNOWN_PAIR", `the API does not know the pair (${apiMessage})`, { status, cause: body });
   }
   if (!response.ok) {
@@ -1019,7 +1019,7 @@ async function requestForPairs(url: string, pairs: readonly string[], action: st
   } catch (error) {
     if (!(error instanceof IngestError) || error.code !== "UNKNOWN_PAIR") throw error;
     // The API's message names the culprit ("moeda nao encontrada USD-USD"); fall back to all of them.
-    const apiMessage = isPlainObject(error.cause) && typeof error.cause.message === "string" ? error.cause.message : "";
+    const apiMessage = isPlainObject(error.cause) && typeof error.cause["message"] === "string" ? error.cause["message"] : "";
     const named = pairs.filter((pair) => apiMessage.includes(pair));
     const culprits = (named.length > 0 ? named : pairs).map((pair) => `"${pair}"`).join(", ");
     throw new IngestError(

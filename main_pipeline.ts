@@ -127,9 +127,9 @@ export interface BackfillProgress {
 export interface PipelineOptions extends IngestOptions {
   pairs: readonly string[];
   /** Load this history instead of the latest quotes. */
-  history?: DateRange;
+  history?: DateRange | undefined;
   lockTimeoutMs?: number;
-  onProgress?: (progress: BackfillProgress) => void;
+  onProgress?: ((progress: BackfillProgress) => void) | undefined;
   /** Rows per backfill transaction (default 20,000). */
   backfillBatchRows?: number;
   /** The alert rule's settings. */
@@ -228,9 +228,11 @@ export async function runPipeline(sql: Sql, options: PipelineOptions): Promise<R
       else await storeLatest(sql, pairs, options, tally, () => (step = "store"));
       step = "analyse";
       const config = options.analysis;
+      // Given only when set: analyse() and deliverPending() keep their own defaults.
+      const clock = options.now === undefined ? {} : { now: options.now };
       try {
         // Every pair, those whose fetch failed too: a feed that stopped is what staleness is for.
-        const { transitions } = await analyse(sql, pairs, { config, now: options.now, deliver: false });
+        const { transitions } = await analyse(sql, pairs, { config, ...clock, deliver: false });
         tally.alerts.push(...transitions.map(describeTransition));
       } catch (error) {
         tally.problems.push({ step: "analyse", message: `the analysis step failed (the quotes are stored): ${errorLine(error)}` });
@@ -239,8 +241,8 @@ export async function runPipeline(sql: Sql, options: PipelineOptions): Promise<R
       await session.releaseLock();
       step = "deliver";
       const delivery = await deliverPending(sql, config.webhookUrls, {
-        now: options.now,
-        giveUpAfterMs: config.webhookGiveUpAfterMs,
+        ...clock,
+        ...(config.webhookGiveUpAfterMs === undefined ? {} : { giveUpAfterMs: config.webhookGiveUpAfterMs }),
         ...options.delivery,
       });
       tally.undelivered.push(...delivery.pending, ...delivery.failed);
@@ -264,8 +266,7 @@ function outcomeOf(tally: Tally): RunOutcome {
   return {
     status: first ? "failed" : "succeeded",
     ...tally,
-    error: first ? tally.problems.map((problem) => problem.message).join("; ") : undefined,
-    failedStep: first?.step,
+    ...(first ? { error: tally.problems.map((problem) => problem.message).join("; "), failedStep: first.step } : {}),
     failedPairs: failedPairs(tally),
   };
 }
@@ -338,7 +339,7 @@ async function fetchLatestOfEach(pairs: string[], options: PipelineOptions, tall
   const quotes: Quote[] = [];
   answers.forEach((answer, index) => {
     if (answer.status === "fulfilled") quotes.push(...answer.value);
-    else tally.problems.push({ step: "fetch", pair: pairs[index], message: errorLine(answer.reason) });
+    else tally.problems.push({ step: "fetch", pair: pairs[index]!, message: errorLine(answer.reason) });
   });
   return quotes;
 }
@@ -577,9 +578,9 @@ const PairsSchema = v.pipe(
 /** What the command line and the environment asked for. */
 export interface Invocation {
   pairs: string[];
-  history?: DateRange;
+  history?: DateRange | undefined;
   lockTimeoutMs: number;
-  everyMs?: number;
+  everyMs?: number | undefined;
   dryRun: boolean;
   json: boolean;
   quiet: boolean;
@@ -607,7 +608,7 @@ export function parseInvocation(args: string[], env: Record<string, string | und
   const base = { dryRun: !!values["dry-run"], json: !!values.json, quiet: !!values.quiet, help: !!values.help };
   if (base.help) return { ...base, pairs: [...DEFAULT_PAIRS], lockTimeoutMs: DEFAULT_LOCK_TIMEOUT_MS };
 
-  const pairsText = values.pairs ?? (env.COTACAO_PAIRS?.trim() || DEFAULT_PAIRS.join(","));
+  const pairsText = values.pairs ?? (env["COTACAO_PAIRS"]?.trim() || DEFAULT_PAIRS.join(","));
   const pairs = v.safeParse(PairsSchema, pairsText);
   if (!pairs.success) {
     throw usage(`${values.pairs === undefined ? "COTACAO_PAIRS" : "--pairs"}: ${pairs.issues[0].message}`);

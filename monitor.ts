@@ -340,8 +340,7 @@ export function readInvocation(args: string[], env: Record<string, string | unde
     if (ms === undefined || ms < min || ms > max) throw usage(`--${flag} must be a duration from ${formatDuration(min)} to ${formatDuration(max)} like 90m, got "${text}"`);
     return ms;
   };
-  const range = (flag: string, text: string | undefined) => {
-    if (text === undefined) return undefined;
+  const range = (flag: string, text: string) => {
     const parsed = parsePluginRange(text);
     if (!parsed) throw usage(`-${flag} must be a plugin range like 3, 0:3, ~:3 or @5:10, got "${text}"`);
     return parsed;

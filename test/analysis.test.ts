@@ -389,9 +389,9 @@ describe("analyse(): alerts through their life, with a clock and a webhook recei
     expect(fired.delivery.delivered).toBe(1);
     expect(received).toHaveLength(1);
     expect(received[0]).toMatchObject({ status: "firing", pair: PAIR, kind: "deviation", direction: "up", price: "7.28" });
-    expect(received[0]?.text).toBe(`FIRING ${PAIR} 7.28 is 4.00% above its 20-day average 7.0000 (threshold 3.00%; quote of ${day(30)} 17:00 -03)`);
-    expect(received[0]?.startedAt).toBe(sp(`${day(30)}T17:00:00`).toISOString()); // machine fields stay ISO 8601 UTC
-    expect(received[0]?.content).toBe(received[0]?.text);
+    expect(received[0]?.["text"]).toBe(`FIRING ${PAIR} 7.28 is 4.00% above its 20-day average 7.0000 (threshold 3.00%; quote of ${day(30)} 17:00 -03)`);
+    expect(received[0]?.["startedAt"]).toBe(sp(`${day(30)}T17:00:00`).toISOString()); // machine fields stay ISO 8601 UTC
+    expect(received[0]?.["content"]).toBe(received[0]?.["text"]);
 
     const before = await alerts(db.sql);
     const rerun = await analyse(db.sql, [PAIR], { ...noWait, now: now(30) });
@@ -402,16 +402,16 @@ describe("analyse(): alerts through their life, with a clock and a webhook recei
     await saveQuotes(db.sql, [close(31, "7.35")]); // higher still: the peak moves, nothing is sent
     expect((await analyse(db.sql, [PAIR], { ...noWait, now: now(31) })).transitions).toEqual([]);
     const [open] = await alerts(db.sql);
-    expect(open?.status).toBe("firing");
-    expect(open?.peak_deviation).toBeGreaterThan(0.045);
+    expect(open?.["status"]).toBe("firing");
+    expect(open?.["peak_deviation"]).toBeGreaterThan(0.045);
 
     await saveQuotes(db.sql, [close(32, "7.05")]);
     const resolved = await analyse(db.sql, [PAIR], { ...noWait, now: now(32) });
     expect(resolved.transitions.map((change) => change.transition)).toEqual(["resolved"]);
-    expect(received.map((body) => body.status)).toEqual(["firing", "resolved"]);
-    expect(received[1]?.fingerprint).toBe(received[0]?.fingerprint);
+    expect(received.map((body) => body["status"])).toEqual(["firing", "resolved"]);
+    expect(received[1]?.["fingerprint"]).toBe(received[0]?.["fingerprint"]);
     expect(await analyse(db.sql, [PAIR], { ...noWait, now: now(32) })).toMatchObject({ transitions: [] });
-    expect((await alerts(db.sql)).map((alert) => alert.status)).toEqual(["resolved"]);
+    expect((await alerts(db.sql)).map((alert) => alert["status"])).toEqual(["resolved"]);
   });
 
   test("with the receiver down the notification is kept, then delivered once on the next run", async () => {
@@ -472,7 +472,7 @@ describe("analyse(): alerts through their life, with a clock and a webhook recei
       (await db.sql<{ fingerprint: string; status: string }[]>`select fingerprint, status from alerts where pair = ${pair} and kind = 'deviation' order by id`).map(
         (row) => [row.fingerprint, row.status],
       );
-    const sentFor = (pair: string) => received.filter((body) => body.pair === pair).map((body) => [body.status, body.fingerprint]);
+    const sentFor = (pair: string) => received.filter((body) => body["pair"] === pair).map((body) => [body["status"], body["fingerprint"]]);
 
     test("a corrected quote that fires, resolves and fires again opens a new alert, notified, and later runs succeed", async () => {
       const pair = "AUD-BRL";
@@ -576,10 +576,10 @@ describe("analyse(): alerts through their life, with a clock and a webhook recei
         resolvedSeenAt: null,
       },
     });
-    expect(typeof body.text).toBe("string");
-    expect(body.content).toBe(body.text);
+    expect(typeof body["text"]).toBe("string");
+    expect(body["content"]).toBe(body["text"]);
     expect(body).toMatchObject({ status: "firing", version: "4", pair: "USD-BRL", kind: "deviation", fingerprint: "0123456789abcdef", endedAt: null });
-    expect(body.alerts).toEqual([
+    expect(body["alerts"]).toEqual([
       expect.objectContaining({ status: "firing", startsAt: "2024-08-05T20:00:00.000Z", endsAt: "0001-01-01T00:00:00Z", fingerprint: "0123456789abcdef" }),
     ]);
   });
@@ -728,8 +728,8 @@ describe("deliverPending(): webhooks that fail, hang, lie or redirect", () => {
     expect((await deliverPending(db.sql, [hook.url], { random: () => 1, now: after(0) })).pending).toHaveLength(1);
     expect(hook.requests).toHaveLength(1);
     expect(await deliverPending(db.sql, [hook.url], { random: () => 1, now: after(61_000) })).toMatchObject({ delivered: 2 });
-    expect(hook.requests.map((request) => request.body.status)).toEqual(["firing", "firing", "resolved"]);
-    expect((await stateOf(pair)).map((row) => row.delivered)).toEqual([true, true]);
+    expect(hook.requests.map((request) => request.body["status"])).toEqual(["firing", "firing", "resolved"]);
+    expect((await stateOf(pair)).map((row) => row["delivered"])).toEqual([true, true]);
   });
 
   test("a receiver answering 200 later than the per-request wait gets each notification exactly once, with its idempotency key", async () => {
@@ -741,11 +741,11 @@ describe("deliverPending(): webhooks that fail, hang, lie or redirect", () => {
     expect(await deliverPending(db.sql, [hook.url], options)).toEqual({ delivered: 1, pending: [], failed: [] });
     expect(await deliverPending(db.sql, [hook.url], { ...options, now: after(3 * 3_600_000) })).toEqual({ delivered: 0, pending: [], failed: [] });
     const [alert] = await db.sql<{ fingerprint: string }[]>`select fingerprint from alerts where pair = ${pair}`;
-    expect(hook.requests.map((request) => [request.key, request.body.idempotencyKey, request.body.status])).toEqual([
+    expect(hook.requests.map((request) => [request.key, request.body["idempotencyKey"], request.body["status"]])).toEqual([
       [`${alert?.fingerprint}:firing`, `${alert?.fingerprint}:firing`, "firing"],
       [`${alert?.fingerprint}:resolved`, `${alert?.fingerprint}:resolved`, "resolved"],
     ]);
-    expect((await stateOf(pair)).map((row) => [row.attempts, row.delivered])).toEqual([
+    expect((await stateOf(pair)).map((row) => [row["attempts"], row["delivered"]])).toEqual([
       [1, true],
       [1, true],
     ]);
@@ -764,7 +764,7 @@ describe("deliverPending(): webhooks that fail, hang, lie or redirect", () => {
       `webhook 1 (${hanging.host}): no answer within the 0.6 s delivery budget, retried after ${day(30)} 15:01 -03; the FIRING ${pair} notification is kept`,
     ]);
     expect(hanging.requests).toHaveLength(1);
-    expect(healthy.requests.map((request) => request.body.status)).toEqual(["firing", "resolved"]);
+    expect(healthy.requests.map((request) => request.body["status"])).toEqual(["firing", "resolved"]);
   });
 
   test("a redirect is not a delivery: not followed, failed, naming the new location's host", async () => {
@@ -797,7 +797,7 @@ describe("deliverPending(): webhooks that fail, hang, lie or redirect", () => {
     expect(lines[1]).toMatch(new RegExp(`^webhook 2 \\(${bad.host}\\) after \\d+ ms: HTTP 410, not retried: check the URL$`));
     expect(both.stdout).not.toContain("secret-token");
     expect(good.requests[0]?.body).toMatchObject({ test: true, status: "test" });
-    expect(String(good.requests[0]?.body.text)).toStartWith("TEST from cotacao");
+    expect(String(good.requests[0]?.body["text"])).toStartWith("TEST from cotacao");
     expect(await db.sql`select count(*)::int as n from alert_notifications`).toEqual(before);
     const one = await runScript("analysis.ts", ["--test-webhook"], { env: { ALERT_WEBHOOK_URLS: good.url } });
     expect(one.code).toBe(0);
@@ -842,10 +842,10 @@ describe("bun analysis.ts", () => {
     );
     const json = await runScript("analysis.ts", ["--json"], { env: { DATABASE_URL: db.url } });
     const [entry] = JSON.parse(json.stdout) as Record<string, unknown>[];
-    expect(typeof entry?.close).toBe("string");
-    expect(typeof entry?.average).toBe("number");
-    expect(typeof entry?.deviation).toBe("number");
-    expect(entry?.quoteAt).toMatch(/^2020-06-30T\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(typeof entry?.["close"]).toBe("string");
+    expect(typeof entry?.["average"]).toBe("number");
+    expect(typeof entry?.["deviation"]).toBe("number");
+    expect(entry?.["quoteAt"]).toMatch(/^2020-06-30T\d\d:\d\d:\d\d\.\d{3}Z$/);
     const days = await runScript("analysis.ts", ["--days", "--pair", "USD-BRL"], { env: { DATABASE_URL: db.url } });
     const lines = days.stdout.trim().split("\n");
     expect(lines[0]).toStartWith("date        close       average   deviation  (20-day average, threshold 3.00%)");

@@ -253,7 +253,7 @@ describe("fetchLatest", () => {
 
   test("a millisecond timestamp (the API's older data) is read as milliseconds", async () => {
     const body = fixtureJson(ONE_PAIR) as { USDBRL: Record<string, unknown> };
-    body.USDBRL.timestamp = "1538136540000";
+    body.USDBRL["timestamp"] = "1538136540000";
     await using api = startFakeAwesomeApi(json(body));
     const [quote] = await fetchLatest(["USD-BRL"], fakeOptions(api.url).options);
     expect(quote?.ts.toISOString()).toBe("2018-09-28T12:09:00.000Z");
@@ -297,7 +297,7 @@ describe("fetchLatest", () => {
 
   test("numbers where strings are expected fail naming the pair and field, without coercion", async () => {
     const body = fixtureJson(ONE_PAIR) as { USDBRL: Record<string, unknown> };
-    body.USDBRL.bid = 5.7008;
+    body.USDBRL["bid"] = 5.7008;
     await using api = startFakeAwesomeApi(json(body));
     const error = await failure(fetchLatest(["USD-BRL"], fakeOptions(api.url).options), "INVALID_PAYLOAD");
     expect(error.message).toBe(
@@ -308,7 +308,7 @@ describe("fetchLatest", () => {
 
   test("a numeric timestamp fails too", async () => {
     const body = fixtureJson(ONE_PAIR) as { USDBRL: Record<string, unknown> };
-    body.USDBRL.timestamp = 1729870016;
+    body.USDBRL["timestamp"] = 1729870016;
     await using api = startFakeAwesomeApi(json(body));
     const error = await failure(fetchLatest(["USD-BRL"], fakeOptions(api.url).options), "INVALID_PAYLOAD");
     expect(error.message).toContain("USD-BRL timestamp is 1729870016 (a number)");
@@ -341,12 +341,12 @@ describe("parseLatest", () => {
 
   test("a missing bid or timestamp fails saying it is missing", () => {
     const edited = body();
-    delete edited.USDBRL.bid;
+    delete edited.USDBRL["bid"];
     expect(thrown(() => parseLatest(edited, ["USD-BRL"], NOW), "INVALID_PAYLOAD").message).toBe(
       "Cannot read the AwesomeAPI answer: USD-BRL bid is missing, expected a positive decimal",
     );
     const daily = fixtureJson(DAILY) as Record<string, unknown>[];
-    delete daily[2]?.timestamp;
+    delete daily[2]?.["timestamp"];
     expect(thrown(() => parseDaily(daily, "USD-BRL", NOW), "INVALID_PAYLOAD").message).toBe(
       "Cannot read the AwesomeAPI answer: USD-BRL record 2 timestamp is missing, expected Unix seconds or milliseconds",
     );
@@ -361,8 +361,8 @@ describe("parseLatest", () => {
 
   test("optional ranges and changes become null when the API leaves them out", () => {
     const edited = body();
-    delete edited.USDBRL.high;
-    delete edited.USDBRL.varBid;
+    delete edited.USDBRL["high"];
+    delete edited.USDBRL["varBid"];
     const [quote] = parseLatest(edited, ["USD-BRL"], NOW);
     expect(quote).toMatchObject({ high: null, varBid: null, low: "5.6602", pctChange: "0.65" });
   });
@@ -386,7 +386,7 @@ describe("answers that lie: timestamps out of time", () => {
     ];
     for (const [timestamp, message] of cases) {
       const body = latest();
-      body.USDBRL.timestamp = timestamp;
+      body.USDBRL["timestamp"] = timestamp;
       expect(thrown(() => parseLatest(body, ["USD-BRL"], NOW), "INVALID_PAYLOAD").message).toBe(prefix + message);
     }
   });
@@ -394,7 +394,7 @@ describe("answers that lie: timestamps out of time", () => {
   test("a latest quote stamped before 1990 fails naming pair, field, value and date", () => {
     for (const [timestamp, date] of [["631151999", "1989-12-31 23:59:59"], ["1", "1970-01-01 00:00:01"], ["99999999", "1973-03-03 09:46:39"]]) {
       const body = latest();
-      body.USDBRL.timestamp = timestamp;
+      body.USDBRL["timestamp"] = timestamp;
       expect(thrown(() => parseLatest(body, ["USD-BRL"], NOW), "INVALID_PAYLOAD").message).toBe(
         `${prefix}USD-BRL timestamp is "${timestamp}" (${date} UTC), ${past}`,
       );
@@ -404,14 +404,14 @@ describe("answers that lie: timestamps out of time", () => {
   test("the edges are accepted: exactly 10 minutes ahead, and 1990-01-01 00:00 UTC", () => {
     for (const timestamp of ["1729879800", "631152000", "631152000000"]) {
       const body = latest();
-      body.USDBRL.timestamp = timestamp;
+      body.USDBRL["timestamp"] = timestamp;
       expect(parseLatest(body, ["USD-BRL"], NOW)[0]?.ts.getTime()).toBe(Number(timestamp) * (timestamp.length > 11 ? 1 : 1000));
     }
   });
 
   test("one pair from the future fails the whole /json/last answer: no quote is returned", async () => {
     const body = fixtureJson(TWO_PAIRS) as Record<string, Record<string, unknown>>;
-    body.EURBRL!.timestamp = "99999999999";
+    body["EURBRL"]!["timestamp"] = "99999999999";
     await using api = startFakeAwesomeApi(json(body));
     const error = await failure(fetchLatest(["USD-BRL", "EUR-BRL"], fakeOptions(api.url).options), "INVALID_PAYLOAD");
     expect(error.message).toStartWith(`${prefix}EUR-BRL timestamp is "99999999999" (5138-11-16 09:46:39 UTC)`);
@@ -426,14 +426,14 @@ describe("answers that lie: timestamps out of time", () => {
     ];
     for (const [index, timestamp, message] of cases) {
       const body = fixtureJson(DAILY) as Record<string, unknown>[];
-      body[index]!.timestamp = timestamp;
+      body[index]!["timestamp"] = timestamp;
       expect(thrown(() => parseDaily(body, "USD-BRL", NOW), "INVALID_PAYLOAD").message).toBe(prefix + message);
     }
   });
 
   test("a history request whose answer holds a record from the future fails, and nothing of it is yielded", async () => {
     const body = fixtureJson(DAILY) as Record<string, unknown>[];
-    body[5]!.timestamp = "1950000000";
+    body[5]!["timestamp"] = "1950000000";
     await using api = startFakeAwesomeApi(json(body));
     const seen: unknown[] = [];
     const run = (async () => {
@@ -466,7 +466,7 @@ describe("answers that lie: another pair than the one asked", () => {
 
   test("codes are compared without regard to case, and suffixed pairs like USD-BRLT match their codein", () => {
     const body = latest();
-    body.USDBRL.code = "usd";
+    body.USDBRL["code"] = "usd";
     expect(parseLatest(body, ["USD-BRL"], NOW)).toHaveLength(1);
     // As the API answers /json/last/USD-BRLT.
     const tourism = { USDBRLT: { ...latest().USDBRL, codein: "BRLT", name: "Dólar Americano/Real Brasileiro Turismo" } };
@@ -475,7 +475,7 @@ describe("answers that lie: another pair than the one asked", () => {
 
   test("a mismatch in one pair of several fails the whole answer", async () => {
     const body = fixtureJson(LATIN1) as Record<string, Record<string, unknown>>;
-    body.EURBRL!.code = "JPY";
+    body["EURBRL"]!["code"] = "JPY";
     await using api = startFakeAwesomeApi(json(body));
     const options = fakeOptions(api.url, { now: () => new Date("2022-08-08T15:00:00Z") }).options;
     const error = await failure(fetchLatest(["USD-BRL", "EUR-BRL", "BTC-BRL"], options), "INVALID_PAYLOAD");
@@ -484,14 +484,14 @@ describe("answers that lie: another pair than the one asked", () => {
 
   test("a daily answer for EUR/JPY given for USD-BRL fails naming record, field, value and pair", () => {
     const body = fixtureJson(DAILY) as Record<string, unknown>[];
-    body[0]!.code = "EUR";
-    body[0]!.codein = "JPY";
+    body[0]!["code"] = "EUR";
+    body[0]!["codein"] = "JPY";
     expect(thrown(() => parseDaily(body, "USD-BRL", NOW), "INVALID_PAYLOAD").message).toBe(
       `${prefix}USD-BRL record 0 code is "EUR", expected "USD" as in USD-BRL, the pair asked for, nothing of this answer was used; try again later`,
     );
     // Only the first daily record carries the codes, but any record that does is checked.
     const later = fixtureJson(DAILY) as Record<string, unknown>[];
-    later[6]!.codein = "JPY";
+    later[6]!["codein"] = "JPY";
     expect(thrown(() => parseDaily(later, "USD-BRL", NOW), "INVALID_PAYLOAD").message).toStartWith(
       `${prefix}USD-BRL record 6 codein is "JPY", expected "BRL"`,
     );
@@ -499,8 +499,8 @@ describe("answers that lie: another pair than the one asked", () => {
 
   test("a history request answered with another pair's records stores nothing", async () => {
     const body = fixtureJson(DAILY) as Record<string, unknown>[];
-    body[0]!.code = "EUR";
-    body[0]!.codein = "JPY";
+    body[0]!["code"] = "EUR";
+    body[0]!["codein"] = "JPY";
     await using api = startFakeAwesomeApi(json(body));
     const error = await failure(fetchDaily("USD-BRL", { from: "2024-08-09", to: "2024-08-23" }, fakeOptions(api.url).options), "INVALID_PAYLOAD");
     expect(error.message).toContain('record 0 code is "EUR", expected "USD"');
@@ -555,7 +555,7 @@ describe("parseDaily and normaliseDaily", () => {
 
   test("a bad daily record fails naming pair, record, field and value", () => {
     const body = fixtureJson(DAILY) as Record<string, unknown>[];
-    (body[3] as Record<string, unknown>).ask = 5.4795;
+    (body[3] as Record<string, unknown>)["ask"] = 5.4795;
     expect(thrown(() => parseDaily(body, "USD-BRL", NOW), "INVALID_PAYLOAD").message).toBe(
       "Cannot read the AwesomeAPI answer: USD-BRL record 3 ask is 5.4795 (a number), expected a positive decimal as a JSON string",
     );
@@ -1248,7 +1248,7 @@ describe("dailyChunks and fetchDaily", () => {
 describe("the CLI", () => {
   const run = async (args: string[], env: Record<string, string> = {}) => {
     const child = Bun.spawn([process.execPath, join(import.meta.dir, "../ingest.ts"), ...args], {
-      env: { PATH: process.env.PATH ?? "", ...env },
+      env: { PATH: process.env["PATH"] ?? "", ...env },
       stdout: "pipe",
       stderr: "pipe",
     });

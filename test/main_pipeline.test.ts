@@ -195,9 +195,9 @@ describe("runPipeline(): the latest quotes", () => {
     await withApi(replay(LAST_USD), async (api) => {
       const first = await runPipeline(db.sql, against(api));
       expect(first).toMatchObject({ status: "succeeded", exitCode: 0, fetched: 1, inserted: 1, updated: 0, unchanged: 0 });
-      const fixture = (fixtureJson(LAST_USD) as Record<string, Record<string, string>>).USDBRL!;
+      const fixture = (fixtureJson(LAST_USD) as Record<string, Record<string, string>>)["USDBRL"]!;
       const [row] = await db.sql`select bid::text, ask::text, ts from quotes where pair = 'USD-BRL'`;
-      expect(row).toEqual({ bid: fixture.bid, ask: fixture.ask, ts: new Date(Number(fixture.timestamp) * 1000) });
+      expect(row).toEqual({ bid: fixture["bid"], ask: fixture["ask"], ts: new Date(Number(fixture["timestamp"]) * 1000) });
       expect(await lastRun(db.sql)).toEqual({
         status: "succeeded",
         pairs: ["USD-BRL"],
@@ -210,7 +210,7 @@ describe("runPipeline(): the latest quotes", () => {
       const second = await runPipeline(db.sql, against(api));
       expect(second).toMatchObject({ status: "succeeded", fetched: 1, inserted: 0, updated: 0, unchanged: 1 });
       const [count] = await db.sql`select count(*)::int as n from quotes`;
-      expect(count?.n).toBe(1);
+      expect(count?.["n"]).toBe(1);
     });
   });
 });
@@ -281,12 +281,12 @@ describe("runPipeline() when AwesomeAPI misbehaves", () => {
         expect(run.status).toBe(scenario.outcome);
         if (scenario.sleeps) expect(options.sleeps).toEqual(scenario.sleeps);
         const recorded = await lastRun(db.sql);
-        expect(recorded?.status).toBe(scenario.outcome);
+        expect(recorded?.["status"]).toBe(scenario.outcome);
         if (scenario.outcome === "failed") {
           expect(run.exitCode).toBe(EXIT.failure);
           expect(run.error).toMatch(scenario.message!);
           expect(run.error).not.toContain("\n");
-          expect(recorded?.error).toBe(run.error);
+          expect(recorded?.["error"]).toBe(run.error);
           expect(await quoteRows(db.sql)).toEqual(before);
         } else {
           expect(run.inserted).toBe(1);
@@ -297,12 +297,12 @@ describe("runPipeline() when AwesomeAPI misbehaves", () => {
 
   test("millisecond timestamps are read as milliseconds", async () => {
     const fixture = (fixtureJson(LAST_USD) as { USDBRL: Record<string, string> }).USDBRL;
-    const ms = String(Number(fixture.timestamp) * 1000);
+    const ms = String(Number(fixture["timestamp"]) * 1000);
     await withApi(json({ USDBRL: { ...fixture, timestamp: ms } }), async (api) => {
       await db.sql`delete from quotes where source <> 'seed'`;
       expect((await runPipeline(db.sql, against(api))).status).toBe("succeeded");
       const [row] = await db.sql`select ts from quotes where source <> 'seed'`;
-      expect(row?.ts).toEqual(new Date(Number(ms)));
+      expect(row?.["ts"]).toEqual(new Date(Number(ms)));
     });
   });
 
@@ -312,7 +312,7 @@ describe("runPipeline() when AwesomeAPI misbehaves", () => {
       const run = await runPipeline(db.sql, against(api, { pairs: ["USD-BRL", "EUR-BRL", "BTC-BRL"], now: () => new Date("2022-08-08T20:00:00Z") }));
       expect(run).toMatchObject({ status: "succeeded", inserted: 3 });
       const rows = await db.sql`select pair from quotes where source <> 'seed' order by pair`;
-      expect(rows.map((row) => row.pair)).toEqual(["BTC-BRL", "EUR-BRL", "USD-BRL"]);
+      expect(rows.map((row) => row["pair"])).toEqual(["BTC-BRL", "EUR-BRL", "USD-BRL"]);
     });
   });
 });
@@ -375,7 +375,7 @@ describe("runPipeline(): backfill", () => {
         const rows = await sql`
           select to_char(ts at time zone 'America/Sao_Paulo', 'YYYY-MM-DD') as date, bid::text as bid
           from quotes where pair = 'USD-BRL' order by ts`;
-        expect(rows.map((row) => ({ date: row.date, bid: row.bid }))).toEqual(inRange.map((p) => ({ date: p.date, bid: p.bid })));
+        expect(rows.map((row) => ({ date: row["date"], bid: row["bid"] }))).toEqual(inRange.map((p) => ({ date: p.date, bid: p.bid })));
         // Run again once complete, the range is fetched again and nothing is written twice.
         const again = await runPipeline(sql, against(api, { history: RANGE, now: at }));
         expect(again).toMatchObject({ status: "succeeded", fetched: inRange.length, inserted: 0, updated: 0, unchanged: inRange.length });
@@ -398,7 +398,7 @@ describe("runPipeline(): backfill", () => {
         const first = await runPipeline(resumed, against(api, { history: RANGE, now: at, backfillBatchRows: 500 }));
         expect(first.status).toBe("failed");
         const [progress] = await resumed`select done_through::text as done from backfill_progress`;
-        expect(progress?.done > RANGE.from && progress?.done < RANGE.to).toBe(true);
+        expect(progress?.["done"] > RANGE.from && progress?.["done"] < RANGE.to).toBe(true);
         const storedSoFar = first.inserted;
         failing = false;
         const requestsBefore = api.count();
@@ -433,12 +433,12 @@ describe("runPipeline(): backfill", () => {
         expect(formatSummary(again)).toContain(`inserted 15, updated 1, unchanged ${year.length - 16}`);
       });
       const [revision] = await sql`select bid::text from quote_revisions`;
-      expect(revision?.bid).toBe(corrected.bid);
+      expect(revision?.["bid"]).toBe(corrected.bid);
       const [stored] = await sql`
         select bid::text from quotes where (ts at time zone 'America/Sao_Paulo')::date = ${corrected.date}::date`;
-      expect(stored?.bid).toBe("9.9999");
+      expect(stored?.["bid"]).toBe("9.9999");
       const [progress] = await sql`select done_through::text as done from backfill_progress`;
-      expect(progress?.done).toBe(range.to);
+      expect(progress?.["done"]).toBe(range.to);
     });
   });
 
@@ -460,9 +460,9 @@ describe("runPipeline(): backfill", () => {
         expect(formatSummary(run)).toContain(", 1 conflicting record(s) dropped");
       });
       const [kept] = await sql`select bid::text from quotes order by ts desc limit 1`;
-      expect(kept?.bid).not.toBe("9.1234");
+      expect(kept?.["bid"]).not.toBe("9.1234");
       const [record] = await sql`select warnings from pipeline_runs`;
-      expect(record?.warnings).toHaveLength(1);
+      expect(record?.["warnings"]).toHaveLength(1);
     });
   });
 
@@ -476,7 +476,7 @@ describe("runPipeline(): backfill", () => {
         expect(run.error).toContain('unknown pair "XXX-BRL"');
       });
       const [count] = await sql`select count(*)::int as n from quotes where pair = 'USD-BRL'`;
-      expect(count?.n).toBe(half.length);
+      expect(count?.["n"]).toBe(half.length);
       const [record] = await sql`select status, failed_step, failed_pairs, rows_inserted from pipeline_runs`;
       expect(record).toEqual({ status: "failed", failed_step: "fetch", failed_pairs: ["XXX-BRL"], rows_inserted: half.length });
     });
@@ -498,7 +498,7 @@ describe("runPipeline(): one pair's failure, and the analysis step's", () => {
       expect(formatSummary(run)).toMatch(/^latest USD-BRL,XXX-BRL failed at the fetch step after .*unknown pair "XXX-BRL".*; stored all the same: fetched 1, inserted 1/);
     });
     const [stored] = await db.sql`select pair, bid::text from quotes`;
-    expect(stored).toEqual({ pair: "USD-BRL", bid: usd.bid });
+    expect(stored).toEqual({ pair: "USD-BRL", bid: usd["bid"] });
     const [record] = await db.sql`select status, failed_step, failed_pairs, rows_inserted from pipeline_runs order by id desc limit 1`;
     expect(record).toEqual({ status: "failed", failed_step: "fetch", failed_pairs: ["XXX-BRL"], rows_inserted: 1 });
   });
@@ -536,7 +536,7 @@ describe("runPipeline(): one pair's failure, and the analysis step's", () => {
       const [record] = await db.sql`select status, failed_step, rows_inserted, error from pipeline_runs order by id desc limit 1`;
       expect(record).toMatchObject({ status: "failed", failed_step: "analyse", rows_inserted: 1 });
       const [count] = await db.sql`select count(*)::int as n from quotes`;
-      expect(count?.n).toBe(1);
+      expect(count?.["n"]).toBe(1);
     } finally {
       await db.sql.unsafe("drop trigger refuse on alert_state; drop function refuse()");
     }
@@ -621,7 +621,7 @@ describe("bun main_pipeline.ts", () => {
       expect(api.requests[0]?.url.searchParams.get("token")).toBe(token);
       expect(result.stdout + result.stderr).not.toContain(token);
       const [run] = await db.sql`select error from pipeline_runs order by id desc limit 1`;
-      expect(run?.error).not.toContain(token);
+      expect(run?.["error"]).not.toContain(token);
     });
   });
 
@@ -641,9 +641,9 @@ describe("bun main_pipeline.ts", () => {
       const inserted = [JSON.parse(a.stdout).inserted, JSON.parse(b.stdout).inserted].sort();
       expect(inserted).toEqual([0, 1]);
       const [count] = await db.sql`select count(*)::int as n from quotes`;
-      expect(count?.n).toBe(1);
+      expect(count?.["n"]).toBe(1);
       const [locked] = await db.sql`select status, error from pipeline_runs where error like '%lock%'`;
-      expect(locked?.status).toBe("failed");
+      expect(locked?.["status"]).toBe("failed");
     });
   });
 
@@ -766,15 +766,15 @@ describe("bun main_pipeline.ts --from: killed with -9 in the middle of a backfil
         // Let it store a few chunks, then pull the plug.
         for (let waited = 0; waited < 30_000; waited += 20) {
           const [progress] = await killed`select count(*)::int as n from quotes`;
-          if ((progress?.n ?? 0) > 500) break;
+          if ((progress?.["n"] ?? 0) > 500) break;
           await Bun.sleep(20);
         }
         child.kill("SIGKILL");
         await child.exited;
         const [partial] = await killed`select count(*)::int as n from quotes`;
-        expect(partial!.n).toBeGreaterThan(0);
+        expect(partial!["n"]).toBeGreaterThan(0);
         const [interrupted] = await killed`select status from pipeline_runs`;
-        expect(interrupted?.status).toBe("running");
+        expect(interrupted?.["status"]).toBe("running");
 
         const rerun = await runScript("main_pipeline.ts", [...range, "--json"], { env: { DATABASE_URL: killedUrl, AWESOMEAPI_URL: api.url } });
         expect(rerun.code).toBe(0);
@@ -787,8 +787,8 @@ describe("bun main_pipeline.ts --from: killed with -9 in the middle of a backfil
         await clean.end({ timeout: 5 });
       }
       const runs = await killed`select status, error from pipeline_runs order by id`;
-      expect(runs.map((run) => run.status)).toEqual(["failed", "succeeded"]);
-      expect(runs[0]?.error).toContain("interrupted");
+      expect(runs.map((run) => run["status"])).toEqual(["failed", "succeeded"]);
+      expect(runs[0]?.["error"]).toContain("interrupted");
     } finally {
       await killed.end({ timeout: 5 });
     }
@@ -858,9 +858,9 @@ describe("bun main_pipeline.ts when the database goes away", () => {
         const rows = await sql`
           select to_char(ts at time zone 'America/Sao_Paulo', 'YYYY-MM-DD') as date, bid::text as bid
           from quotes order by ts`;
-        expect(rows.map((row) => ({ date: row.date, bid: row.bid }))).toEqual(inRange.map((point) => ({ date: point.date, bid: point.bid })));
+        expect(rows.map((row) => ({ date: row["date"], bid: row["bid"] }))).toEqual(inRange.map((point) => ({ date: point.date, bid: point.bid })));
         const runs = await sql`select status from pipeline_runs order by id`;
-        expect(runs.map((run) => run.status)).toEqual(["failed", "succeeded"]);
+        expect(runs.map((run) => run["status"])).toEqual(["failed", "succeeded"]);
       } finally {
         await sql.end({ timeout: 5 });
       }
@@ -957,8 +957,8 @@ describe("runPipeline(): an alert that fires again on the same quote", () => {
         await api.stop();
       }
       const alerts = await db.sql`select status, fingerprint from alerts where kind = 'deviation' order by id`;
-      expect(alerts.map((alert) => alert.status)).toEqual(["resolved", "resolved", "firing"]);
-      expect(new Set(alerts.map((alert) => alert.fingerprint)).size).toBe(3);
+      expect(alerts.map((alert) => alert["status"])).toEqual(["resolved", "resolved", "firing"]);
+      expect(new Set(alerts.map((alert) => alert["fingerprint"])).size).toBe(3);
       // Each episode sent its own FIRING and RESOLVED, once.
       expect(hooks.map((hook) => hook.status)).toEqual(["firing", "resolved", "firing", "resolved", "firing"]);
       expect(new Set(hooks.map((hook) => `${hook.fingerprint}:${hook.status}`)).size).toBe(5);
@@ -1004,7 +1004,7 @@ describe("runPipeline(): webhook receivers that hang or refuse", () => {
       });
       // The second run did not take the first, still delivering, for an interrupted one.
       const runs = await db.sql`select status, error from pipeline_runs order by id`;
-      expect(runs.map((run) => run.status)).toEqual(["succeeded", "succeeded", "succeeded"]);
+      expect(runs.map((run) => run["status"])).toEqual(["succeeded", "succeeded", "succeeded"]);
     } finally {
       silent.stop(true);
     }

@@ -145,7 +145,7 @@ describe("bun monitor.ts", () => {
     expect(json.code).toBe(0);
     const [report] = JSON.parse(json.stdout) as Record<string, unknown>[];
     expect(report).toMatchObject({ pair: "USD-BRL", bid: "5.0500", ask: "5.0510", previousClose: "5.0000", average: 5, state: "OK", exitCode: 0 });
-    expect(typeof report?.ts).toBe("string");
+    expect(typeof report?.["ts"]).toBe("string");
     const nagios = await runScript("monitor.ts", ["--format", "nagios", "-w", "0.5", "-c", "5"], { env: env() });
     expect(nagios.code).toBe(1);
     expect(nagios.stdout).toMatch(/^COTACAO WARNING - USD-BRL 5\.0500 \(deviation \+1\.00% beyond -w 0\.5\) \| 'bid'=5\.0500;;;0 'age'=\d+s;3600;7200;0 'deviation'=1\.00%;0\.5;5\n$/);
@@ -226,7 +226,7 @@ describe("bun monitor.ts", () => {
       const sql = connectUrl(url, { max: 1 });
       const [tables] = await sql`select count(*)::int as n from pg_tables where schemaname = 'public'`;
       await sql.end({ timeout: 5 });
-      expect(tables?.n).toBe(0);
+      expect(tables?.["n"]).toBe(0);
     } finally {
       await dropTestDatabase(url);
     }
@@ -245,7 +245,7 @@ describe("bun monitor.ts", () => {
   test("--watch shows a quote another connection stores within a second, and Ctrl-C exits 0", async () => {
     const child = Bun.spawn([process.execPath, "monitor.ts", "--watch", "30", "--pair", "USD-BRL"], {
       cwd: `${import.meta.dir}/..`,
-      env: { PATH: process.env.PATH ?? "", DATABASE_URL: db.url },
+      env: { PATH: process.env["PATH"] ?? "", DATABASE_URL: db.url },
       stdout: "pipe",
       stderr: "pipe",
     });
@@ -284,7 +284,7 @@ describe("bun monitor.ts", () => {
       stderr: "pipe",
     });
     expect([await build.exited, await new Response(build.stderr).text()]).toEqual([0, expect.any(String) as unknown as string]);
-    const compiled = Bun.spawn([outfile, "--format", "json", "--pair", "EUR-BRL"], { env: { PATH: process.env.PATH ?? "", DATABASE_URL: db.url }, stdout: "pipe", stderr: "pipe" });
+    const compiled = Bun.spawn([outfile, "--format", "json", "--pair", "EUR-BRL"], { env: { PATH: process.env["PATH"] ?? "", DATABASE_URL: db.url }, stdout: "pipe", stderr: "pipe" });
     const [stdout, code] = await Promise.all([new Response(compiled.stdout).text(), compiled.exited]);
     const viaBun = await runScript("monitor.ts", ["--format", "json", "--pair", "EUR-BRL"], { env: env() });
     expect(code).toBe(viaBun.code);

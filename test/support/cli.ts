@@ -21,7 +21,7 @@ export function cleanEnv(extra: Record<string, string> = {}): Record<string, str
 export async function runScript(
   script: string,
   args: string[],
-  { env = {}, cwd = PROJECT_DIR }: { env?: Record<string, string>; cwd?: string } = {},
+  { env = {}, cwd = PROJECT_DIR }: { env?: Record<string, string>; cwd?: string | undefined } = {},
 ): Promise<ScriptResult> {
   const child = Bun.spawn([process.execPath, join(PROJECT_DIR, script), ...args], {
     cwd,

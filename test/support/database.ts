@@ -32,7 +32,7 @@ export async function makeTempDir(prefix = "cotacao-test-"): Promise<string> {
 
 function testServer(): Promise<TestServer> {
   server ??= (async () => {
-    const external = process.env.TEST_DATABASE_URL?.trim();
+    const external = process.env["TEST_DATABASE_URL"]?.trim();
     if (external) return { adminUrl: external };
     const ownDir = await makeTempDir();
     const { server: embedded } = await startEmbeddedServer(join(ownDir, "pg"), { settings: THROWAWAY_SETTINGS });
