@@ -707,7 +707,7 @@ export interface DeliveryOptions {
   /** A notification still failing this long after it was written is given up (24 h). */
   giveUpAfterMs?: number | undefined;
   /** The clock: when a notification is due, and when it was written. */
-  now?: () => Date;
+  now?: (() => Date) | undefined;
   /** In [0, 1): spreads the wait before a retry, as the source's backoff does. */
   random?: () => number;
 }
@@ -958,7 +958,6 @@ export interface AnalysisSummary {
 export interface AnalyseOptions extends DeliveryOptions {
   /** The rule's settings: loadAnalysisConfig(env) in a script's main(). */
   config: AnalysisConfig;
-  now?: () => Date;
   /**
    * Deliver pending notifications after the analysis (true by default). The pipeline passes
    * false to analyse inside its lock, then calls deliverPending() itself once it is released.

@@ -228,11 +228,9 @@ export async function runPipeline(sql: Sql, options: PipelineOptions): Promise<R
       else await storeLatest(sql, pairs, options, tally, () => (step = "store"));
       step = "analyse";
       const config = options.analysis;
-      // Given only when set: analyse() and deliverPending() keep their own defaults.
-      const clock = options.now === undefined ? {} : { now: options.now };
       try {
         // Every pair, those whose fetch failed too: a feed that stopped is what staleness is for.
-        const { transitions } = await analyse(sql, pairs, { config, ...clock, deliver: false });
+        const { transitions } = await analyse(sql, pairs, { config, now: options.now, deliver: false });
         tally.alerts.push(...transitions.map(describeTransition));
       } catch (error) {
         tally.problems.push({ step: "analyse", message: `the analysis step failed (the quotes are stored): ${errorLine(error)}` });
@@ -241,8 +239,8 @@ export async function runPipeline(sql: Sql, options: PipelineOptions): Promise<R
       await session.releaseLock();
       step = "deliver";
       const delivery = await deliverPending(sql, config.webhookUrls, {
-        ...clock,
-        ...(config.webhookGiveUpAfterMs === undefined ? {} : { giveUpAfterMs: config.webhookGiveUpAfterMs }),
+        now: options.now,
+        giveUpAfterMs: config.webhookGiveUpAfterMs,
         ...options.delivery,
       });
       tally.undelivered.push(...delivery.pending, ...delivery.failed);
