@@ -316,6 +316,12 @@ export interface ConnectOptions {
    * connection. Then no query may pass a JS array as a parameter (the monitor passes none).
    */
   fetchTypes?: boolean;
+  /**
+   * true: a Unix-socket connection (the embedded server's) goes through Bun's own sockets instead
+   * of node:net, whose import and first connect cost a short-lived process ~25 ms (see
+   * bunUnixSocket). For connections that run no COPY; TCP connections ignore it.
+   */
+  lean?: boolean;
 }
 
 const writeToStderr = (line: string) => void process.stderr.write(`${line}\n`);
@@ -344,7 +350,7 @@ export function createdNotice(dataDir: string): string {
 /** Opens a connection pool to the server `url` names (libpq's `?host=/socket/dir` included). */
 export function connectUrl(
   url: string,
-  { max = 4, connectTimeoutSeconds = DEFAULT_CONNECT_TIMEOUT_SECONDS, fetchTypes = true }: ConnectOptions = {},
+  { max = 4, connectTimeoutSeconds = DEFAULT_CONNECT_TIMEOUT_SECONDS, fetchTypes = true, lean = false }: ConnectOptions = {},
 ): Sql {
   // postgres.js does not understand libpq's `?host=/socket/dir`; the embedded server's URL uses it.
   const parsed = new URL(url);
@@ -352,6 +358,7 @@ export function connectUrl(
   parsed.searchParams.delete("host");
   return postgres(parsed.toString(), {
     ...(socketDir ? { host: socketDir } : {}),
+    ...(socketDir && lean ? { socket: ({ path }: { path?: string }) => bunUnixSocket(path ?? `${socketDir}/.s.PGSQL.${parsed.port || 5432}`) } : {}),
     max,
     // A server that accepts the connection and never answers must not hang a run for minutes.
     connect_timeout: connectTimeoutSeconds,
@@ -359,6 +366,109 @@ export function connectUrl(
     onnotice: () => {},
     connection: { application_name: "cotacao" },
   });
+}
+
+type Listener = (...args: never[]) => void;
+
+/**
+ * What postgres.js uses of a net.Socket for queries and LISTEN, over Bun.connect: the data, drain,
+ * error and close events, write with backpressure, end, destroy and readyState. Not COPY's
+ * pause/resume, hence ConnectOptions.lean. Rejects as net does when nothing listens (ENOENT,
+ * ECONNREFUSED with syscall "connect"), so isConnectionLost() reads both the same.
+ */
+class BunUnixSocket {
+  readyState: "open" | "closed" = "open";
+  readonly #listeners = new Map<string, { fn: Listener; once: boolean }[]>();
+  readonly #unsent: { data: Uint8Array; callback: ((error?: Error) => void) | undefined }[] = [];
+  #ending = false;
+
+  constructor(private readonly socket: Bun.Socket<undefined>) {}
+
+  on(event: string, fn: Listener, once = false): this {
+    this.#listeners.set(event, [...(this.#listeners.get(event) ?? []), { fn, once }]);
+    return this;
+  }
+  once(event: string, fn: Listener): this {
+    return this.on(event, fn, true);
+  }
+  removeListener(event: string, fn: Listener): this {
+    this.#listeners.set(event, (this.#listeners.get(event) ?? []).filter((entry) => entry.fn !== fn));
+    return this;
+  }
+  removeAllListeners(): this {
+    this.#listeners.clear();
+    return this;
+  }
+  emit(event: string, ...args: unknown[]): void {
+    const entries = this.#listeners.get(event) ?? [];
+    this.#listeners.set(event, entries.filter((entry) => !entry.once));
+    for (const { fn } of entries) (fn as (...args: unknown[]) => void)(...args);
+  }
+
+  /** Queues what the kernel does not take now; false (as net's) until it is all sent. */
+  write(data: Uint8Array, callback?: (error?: Error) => void): boolean {
+    if (this.readyState === "closed") {
+      callback?.(new Error("write after the socket closed"));
+      return false;
+    }
+    this.#unsent.push({ data, callback });
+    return this.flush();
+  }
+  end(data?: Uint8Array): void {
+    if (data) this.write(data);
+    this.#ending = true;
+    this.flush();
+  }
+  destroy(): void {
+    this.socket.terminate();
+  }
+
+  /** Sends what is queued, as far as the kernel takes it; on the drain handler, again. */
+  flush(): boolean {
+    while (this.#unsent[0]) {
+      const head = this.#unsent[0];
+      const sent = this.socket.write(head.data);
+      if (sent < head.data.length) {
+        head.data = head.data.subarray(Math.max(sent, 0));
+        return false;
+      }
+      this.#unsent.shift();
+      head.callback?.();
+    }
+    if (this.#ending) this.socket.end();
+    return true;
+  }
+  closed(error?: Error): void {
+    if (this.readyState === "closed") return;
+    this.readyState = "closed";
+    for (const { callback } of this.#unsent.splice(0)) callback?.(new Error("the socket closed"));
+    if (error) this.emit("error", error);
+    this.emit("close", !!error);
+  }
+}
+
+/**
+ * postgres.js's `socket` option for a Unix socket (ConnectOptions.lean): connects with Bun's own
+ * sockets, so node:net is never loaded.
+ */
+async function bunUnixSocket(path: string): Promise<BunUnixSocket> {
+  let adapter: BunUnixSocket | undefined;
+  const socket = await Bun.connect({
+    unix: path,
+    socket: {
+      binaryType: "buffer",
+      data: (_socket, data) => adapter?.emit("data", data),
+      drain: () => {
+        if (adapter?.flush()) adapter.emit("drain");
+      },
+      // The server closed its side (it stopped, or ended this backend): close ours too.
+      end: (socket) => void socket.end(),
+      error: (_socket, error) => adapter?.closed(error),
+      close: (_socket, error) => adapter?.closed(error),
+    },
+  });
+  adapter = new BunUnixSocket(socket);
+  return adapter;
 }
 
 // Error codes that mean the server went away or could not be reached: postgres.js's own, the

@@ -374,8 +374,9 @@ class Unknown extends CotacaoError {
  */
 async function openReadOnly(database: DatabaseConfig, timeoutMs: number, notice: (line: string) => void): Promise<Sql> {
   const connectTimeoutSeconds = Math.max(1, Math.ceil(timeoutMs / 1000));
-  // No type look-up: one round trip less at start; the monitor's one query passes no array.
-  const options = { max: 1, connectTimeoutSeconds, fetchTypes: false };
+  // No type look-up: one round trip less at start; the monitor's one query passes no array. Lean:
+  // the embedded server's socket through Bun's own sockets, without loading node:net.
+  const options = { max: 1, connectTimeoutSeconds, fetchTypes: false, lean: true };
   if (database.databaseUrl) return connect(database, options);
   if (!isInitialised(database.dataDir)) throw new Unknown(NO_DATA);
   if (!(await runningEmbeddedServer(database.dataDir))) notice(`The embedded PostgreSQL in ${database.dataDir} was stopped; starting it`);

@@ -1,12 +1,12 @@
 // The embedded server, driven through `bun database.ts` in separate processes, as cron, the
 // monitor and the dashboard would.
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { chmod, cp, lstat, mkdir, readdir, readFile, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { DEFAULT_DATA_DIR, PROJECT_DIR, connectUrl, createdNotice, runningEmbeddedServer, stopEmbeddedServer } from "../database.ts";
+import { DEFAULT_DATA_DIR, PROJECT_DIR, connectUrl, createdNotice, runningEmbeddedServer, startEmbeddedServer, stopEmbeddedServer } from "../database.ts";
 import { runScript } from "./support/cli.ts";
 import { makeTempDir } from "./support/database.ts";
 
@@ -30,15 +30,22 @@ function cli(args: string[], env: Record<string, string>, cwd?: string) {
   return runScript("database.ts", args, { env, cwd });
 }
 
+/**
+ * The postmasters serving `dataDir`. A backend just forked by one shows the same command line
+ * until it sets its title, so a process whose parent also matches is not counted.
+ */
 async function postmasterCount(dataDir: string): Promise<number> {
-  let count = 0;
+  const parents = new Map<string, string>();
   for (const pid of await readdir("/proc")) {
     if (!/^\d+$/.test(pid)) continue;
     const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
     const args = cmdline.split("\0");
-    if (args[0]?.endsWith("/postgres") && args[1] === "-D" && args[2] === dataDir) count++;
+    if (!(args[0]?.endsWith("/postgres") && args[1] === "-D" && args[2] === dataDir)) continue;
+    // /proc/PID/stat: "pid (comm) state ppid ..."; comm may hold spaces, so read after the last ")".
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+    parents.set(pid, stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1] ?? "");
   }
-  return count;
+  return [...parents.values()].filter((parent) => !parents.has(parent)).length;
 }
 
 describe("bun database.ts with the embedded server", () => {
@@ -315,5 +322,87 @@ describe("bun database.ts with DATABASE_URL", () => {
     const result = await cli(["frobnicate"], {});
     expect(result.code).toBe(2);
     expect(result.stderr).toContain("status, start, stop, migrate, url, dump or restore");
+  });
+});
+
+describe("lean connections: Bun's own sockets to the embedded server (ConnectOptions.lean)", () => {
+  let url = "";
+  let dataDir = "";
+  beforeAll(async () => {
+    ({ dataDir } = await serverDir());
+    url = (await startEmbeddedServer(dataDir, { notice: () => {} })).server.url;
+  }, 60_000);
+
+  const lean = () => connectUrl(url, { max: 1, lean: true, fetchTypes: false });
+
+  test("runs queries whose parameters and results span many writes and reads", async () => {
+    const sql = lean();
+    try {
+      // 4 MB out in one parameter (more than a socket takes at once) and back, and 20,000 rows.
+      const big = "x".repeat(4 * 1024 * 1024);
+      const [echo] = await sql<{ length: number; same: boolean }[]>`select length(${big}::text)::int as length, ${big}::text = repeat('x', 4194304) as same`;
+      expect(echo).toEqual({ length: 4 * 1024 * 1024, same: true });
+      const rows = await sql<{ n: number }[]>`select n::int from generate_series(1, 20000) as n`;
+      expect(rows.length).toBe(20_000);
+      expect(rows.at(-1)?.n).toBe(20_000);
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+  });
+
+  test("hears NOTIFY on a LISTEN channel", async () => {
+    const sql = lean();
+    const other = connectUrl(url, { max: 1 });
+    try {
+      let hear = (_payload: string) => {};
+      const heard = new Promise<string>((resolve) => (hear = resolve));
+      await sql.listen("lean_test", (payload) => hear(payload));
+      await other`select pg_notify('lean_test', 'hello')`;
+      expect(await Promise.race([heard, Bun.sleep(5_000).then(() => "nothing within 5 s")])).toBe("hello");
+    } finally {
+      await sql.end({ timeout: 5 });
+      await other.end({ timeout: 5 });
+    }
+  });
+
+  test("a backend ended by the server fails its query as a lost connection, and the next query connects again", async () => {
+    const sql = lean();
+    const admin = connectUrl(url, { max: 1 });
+    try {
+      const [{ pid } = { pid: 0 }] = await sql<{ pid: number }[]>`select pg_backend_pid() as pid`;
+      const pending = sql`select pg_sleep(10)`.catch((error: unknown) => error);
+      for (let tries = 0; tries < 100; tries++) {
+        const [busy] = await admin`select 1 from pg_stat_activity where pid = ${pid} and query like 'select pg_sleep%' and state = 'active'`;
+        if (busy) break;
+        await Bun.sleep(20);
+      }
+      await admin`select pg_terminate_backend(${pid})`;
+      const error = (await pending) as { code?: string };
+      expect(["57P01", "CONNECTION_CLOSED", "ECONNRESET"]).toContain(error.code ?? "none");
+      // A query sent before the close is read meets the same end (as with node:net); then it connects anew.
+      let again: number | undefined;
+      for (let attempt = 0; attempt < 3 && again === undefined; attempt++) {
+        again = await sql<{ pid: number }[]>`select pg_backend_pid() as pid`.then(([row]) => row?.pid, () => undefined);
+      }
+      expect(again).toBeGreaterThan(0);
+      expect(again).not.toBe(pid);
+    } finally {
+      await sql.end({ timeout: 5 });
+      await admin.end({ timeout: 5 });
+    }
+  });
+
+  test("a server that is not there fails at once, as node:net would (ENOENT on connect)", async () => {
+    const gone = new URL(url);
+    gone.searchParams.set("host", join(dataDir, "no-such-dir"));
+    const sql = connectUrl(gone.toString(), { max: 1, lean: true, connectTimeoutSeconds: 5 });
+    try {
+      const began = performance.now();
+      const error = (await sql`select 1`.catch((caught: unknown) => caught)) as { code?: string; syscall?: string };
+      expect({ code: error.code, syscall: error.syscall }).toEqual({ code: "ENOENT", syscall: "connect" });
+      expect(performance.now() - began).toBeLessThan(2_000);
+    } finally {
+      await sql.end({ timeout: 1 });
+    }
   });
 });
