@@ -127,6 +127,7 @@ const $ = {
   zoneLabel: byId("zone-label"),
   latestPair: byId("latest-pair"),
   status: byId("status"),
+  statusDetail: byId("status-detail"),
   bid: byId("bid"),
   change: byId("change"),
   ask: byId("ask"),
@@ -165,7 +166,7 @@ function currency() {
   return quoteCurrency(state.pair ?? "USD-BRL");
 }
 
-/** @param {number|null|undefined} value */
+/** @param {number|string|null|undefined} value */
 function money(value) {
   return formatPrice(value, currency(), state.locale);
 }
@@ -321,8 +322,8 @@ function renderCard() {
     $.status.className = "status none";
     return;
   }
-  $.bid.textContent = money(Number(latest.bid));
-  $.ask.textContent = money(Number(latest.ask));
+  $.bid.textContent = money(latest.bid);
+  $.ask.textContent = money(latest.ask);
   const ts = toSeconds(latest.ts);
   $.quotedAt.textContent = ts === null ? "–" : formatTime(ts, state.zone, { locale: state.locale, seconds: true });
   const pct = latest.changePct;
@@ -341,6 +342,10 @@ function renderAge() {
   const status = describeStatus(latest.status, Date.now() / 1000, state.zone, state.locale);
   $.status.textContent = status.text;
   $.status.className = `status ${status.tone}`;
+  // The server's explanation (which run failed, and why) under the card when something is wrong.
+  const detail = status.tone === "ok" ? "" : (latest.status?.message ?? "");
+  $.statusDetail.textContent = detail;
+  $.statusDetail.hidden = detail === "";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -703,11 +708,14 @@ function cell(text, className) {
   return td;
 }
 
-/** @param {unknown} value */
-function pctText(value) {
+/**
+ * A deviation as the alerts store it (a fraction: close / average - 1), in percent with its sign.
+ * @param {unknown} value
+ */
+function deviationText(value) {
   const number = typeof value === "number" ? value : Number(value);
   if (value === null || value === undefined || !Number.isFinite(number)) return "–";
-  return `${formatNumber(number, 2, state.locale)} %`;
+  return formatChange(number * 100, state.locale);
 }
 
 async function loadAlerts() {
@@ -735,7 +743,7 @@ async function loadAlerts() {
           ? cell(firing ? "still firing" : "–", firing ? "tag bad" : "")
           : cell(whenShort(ended)),
         cell(kind),
-        cell(pctText(alert.peakDeviation ?? alert.deviation), "num"),
+        cell(deviationText(alert.peakDeviation ?? alert.deviation), "num"),
       );
       return row;
     }),
