@@ -54,6 +54,8 @@ const ZOOM_DEBOUNCE_MS = 250;
 /** The status is the server's judgement; asked again this often even without events. */
 const LATEST_REFRESH_MS = 30_000;
 const ALERTS_SHOWN = 20;
+/** The chart shades every episode of the range; the server's cap. */
+const ALERTS_ASKED = 500;
 const RUNS_SHOWN = 20;
 const DEFAULT_PRESET = /** @type {RangePreset} */ ("All");
 const BROWSER_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
@@ -148,6 +150,7 @@ const $ = {
   csv: /** @type {HTMLAnchorElement} */ (byId("csv")),
   alerts: byId("alerts"),
   alertsEmpty: byId("alerts-empty"),
+  alertsCount: byId("alerts-count"),
   runs: byId("runs"),
   runsEmpty: byId("runs-empty"),
   streamState: byId("stream-state"),
@@ -171,9 +174,28 @@ function money(value) {
   return formatPrice(value, currency(), state.locale);
 }
 
-/** A moment in a table row, two-digit year (narrow screens). @param {number} seconds */
-function whenShort(seconds) {
-  return formatTime(seconds, state.zone, { locale: state.locale, short: true });
+/**
+ * A table cell with a moment: date (two-digit year) and time in spans of their own, so that a
+ * narrow screen can drop the time.
+ * @param {number|null} seconds
+ * @param {string} [fallback]  when there is no moment
+ * @param {string} [className]
+ */
+function timeCell(seconds, fallback = "–", className = "") {
+  const td = document.createElement("td");
+  td.className = className;
+  if (seconds === null) {
+    td.textContent = fallback;
+    return td;
+  }
+  const date = document.createElement("span");
+  date.textContent = formatTime(seconds, state.zone, { locale: state.locale, short: true, time: false });
+  const time = document.createElement("span");
+  time.className = "time";
+  time.textContent = ` ${formatTime(seconds, state.zone, { locale: state.locale, date: false })}`;
+  td.append(date, time);
+  td.title = formatTime(seconds, state.zone, { locale: state.locale });
+  return td;
 }
 
 /** What failed, by action, until that action next succeeds. */
@@ -342,8 +364,8 @@ function renderAge() {
   const status = describeStatus(latest.status, Date.now() / 1000, state.zone, state.locale);
   $.status.textContent = status.text;
   $.status.className = `status ${status.tone}`;
-  // The server's explanation (which run failed, and why) under the card when something is wrong.
-  const detail = status.tone === "ok" ? "" : (latest.status?.message ?? "");
+  // Which run failed, and why, under the card (a stale feed's badge says all there is to say).
+  const detail = status.tone === "bad" ? (latest.status?.message ?? "") : "";
   $.statusDetail.textContent = detail;
   $.statusDetail.hidden = detail === "";
 }
@@ -371,7 +393,7 @@ function themeColors() {
 
 function chartSize() {
   const width = Math.max(200, Math.floor($.chart.clientWidth));
-  const height = Math.round(Math.min(420, Math.max(220, width * 0.5)));
+  const height = Math.round(Math.min(420, Math.max(260, width * 0.5)));
   return { width, height };
 }
 
@@ -434,7 +456,8 @@ function chartOptions() {
     tzDate: (ts) => (state.zone === BROWSER_ZONE ? new Date(ts * 1000) : uPlot.tzDate(new Date(ts * 1000), state.zone)),
     fmtDate: (template) => uPlot.fmtDate(template, names),
     legend: { show: false },
-    padding: [8, 8, 0, 0],
+    // Room on the right for the last x label, which uPlot centres on its tick.
+    padding: [8, 18, 0, 0],
     cursor: {
       drag: { x: true, y: false, setScale: true },
       // Each series' legend value is its nearest real point, not a gap of the merged axis.
@@ -721,7 +744,7 @@ function deviationText(value) {
 async function loadAlerts() {
   if (!state.pair) return;
   const info = state.pairs.find((candidate) => candidate.pair === state.pair);
-  const body = await getJson("alerts", "/api/alerts", { pair: state.pair, from: info?.first, to: new Date().toISOString() });
+  const body = await getJson("alerts", "/api/alerts", { pair: state.pair, from: info?.first, to: new Date().toISOString(), limit: ALERTS_ASKED });
   if (!body) return;
   /** @type {Record<string, any>[]} */
   const alerts = body.alerts ?? [];
@@ -730,18 +753,32 @@ async function loadAlerts() {
   const newestFirst = [...alerts].sort(
     (a, b) => (toSeconds(b.firedAt ?? b.startedAt) ?? 0) - (toSeconds(a.firedAt ?? a.startedAt) ?? 0),
   );
+  const shown = newestFirst.slice(0, ALERTS_SHOWN);
+  const total = `${alerts.length}${alerts.length >= ALERTS_ASKED ? "+" : ""}`;
+  $.alertsCount.textContent = alerts.length > shown.length ? `the newest ${shown.length} of ${total}` : "";
   $.alerts.replaceChildren(
-    ...newestFirst.slice(0, ALERTS_SHOWN).map((alert) => {
+    ...shown.map((alert) => {
       const row = document.createElement("tr");
       const started = toSeconds(alert.firedAt ?? alert.startedAt);
       const ended = toSeconds(alert.resolvedAt);
       const firing = (alert.state ?? alert.status) === "firing";
-      const kind = alert.kind === "deviation" && alert.direction ? (alert.direction === "up" ? "▲ above avg." : "▼ below avg.") : String(alert.kind ?? "–");
+      const kind = alert.kind === "deviation" && alert.direction ? (alert.direction === "up" ? "▲ above" : "▼ below") : String(alert.kind ?? "–");
+      const start = timeCell(started);
+      if (started !== null) {
+        // The start is a button that shows the episode on the chart.
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "link-button";
+        button.title = "Show this episode on the chart";
+        button.append(...start.childNodes);
+        button.addEventListener("click", () => showEpisode(started, ended ?? state.newest));
+        start.replaceChildren(button);
+      }
+      const lasted = started === null ? "–" : formatAge((ended ?? Date.now() / 1000) - started);
       row.append(
-        cell(started === null ? "–" : whenShort(started)),
-        ended === null
-          ? cell(firing ? "still firing" : "–", firing ? "tag bad" : "")
-          : cell(whenShort(ended)),
+        start,
+        timeCell(ended, firing ? "still firing" : "–", `wide-only${firing ? " tag bad" : ""}`),
+        cell(firing && ended === null ? `${lasted} so far` : lasted, "num"),
         cell(kind),
         cell(deviationText(alert.peakDeviation ?? alert.deviation), "num"),
       );
@@ -749,6 +786,21 @@ async function loadAlerts() {
     }),
   );
   $.alertsEmpty.hidden = alerts.length > 0;
+}
+
+/**
+ * Zooms the chart to an alert episode, with some of the days around it.
+ * @param {number} from
+ * @param {number} to
+ */
+function showEpisode(from, to) {
+  if (!state.chart) return;
+  const margin = Math.max((to - from) * 0.5, 5 * 86_400);
+  const min = from - margin;
+  const max = Math.min(to + margin, Math.max(state.newest, to));
+  state.chart.setScale("x", { min, max });
+  onZoom(min, max);
+  $.chartPanel.scrollIntoView({ block: "nearest" });
 }
 
 const RUN_TONES = /** @type {Record<string, string>} */ ({ succeeded: "ok", failed: "bad", running: "warn" });
@@ -766,12 +818,12 @@ async function loadRuns() {
       const took = started !== null && finished !== null ? formatAge(finished - started) : "–";
       const stored = run.rowsInserted === undefined ? "–" : String((run.rowsInserted ?? 0) + (run.rowsUpdated ?? 0));
       row.append(
-        cell(String(run.id ?? "")),
-        cell(started === null ? "–" : whenShort(started)),
+        cell(String(run.id ?? ""), "wide-only"),
+        timeCell(started),
         cell(String(run.status ?? "–"), `tag ${RUN_TONES[run.status] ?? ""}`),
         cell(took, "num"),
         cell(stored, "num"),
-        cell(Array.isArray(run.pairs) ? run.pairs.join(", ") : ""),
+        cell(Array.isArray(run.pairs) ? run.pairs.join(", ") : "", "wide-only"),
       );
       if (!run.error) return [row];
       // The error gets a row of its own, as wide as the table, so a narrow screen can read it.

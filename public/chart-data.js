@@ -260,18 +260,16 @@ export function tickDecimals(increment) {
  * A moment, to the minute (or second), in `zone`: `23/08/2024 14:39` in pt-BR.
  * @param {number} seconds
  * @param {string} zone  an IANA zone
- * @param {{ locale?: string, seconds?: boolean, date?: boolean, short?: boolean }} [options]
+ * @param {{ locale?: string, seconds?: boolean, date?: boolean, time?: boolean, short?: boolean }} [options]
  *   short: a two-digit year, for tables
  */
-export function formatTime(seconds, zone, { locale = DEFAULT_LOCALE, seconds: withSeconds = false, date = true, short = false } = {}) {
-  const format = cached(`time:${locale}:${zone}:${withSeconds}:${date}:${short}`, () =>
+export function formatTime(seconds, zone, { locale = DEFAULT_LOCALE, seconds: withSeconds = false, date = true, time = true, short = false } = {}) {
+  const format = cached(`time:${locale}:${zone}:${withSeconds}:${date}:${time}:${short}`, () =>
     new Intl.DateTimeFormat(locale, {
       timeZone: zone,
       ...(date ? { day: "2-digit", month: "2-digit", year: short ? "2-digit" : "numeric" } : {}),
-      hour: "2-digit",
-      minute: "2-digit",
-      ...(withSeconds ? { second: "2-digit" } : {}),
-      hourCycle: "h23",
+      ...(time ? { hour: "2-digit", minute: "2-digit", hourCycle: "h23" } : {}),
+      ...(time && withSeconds ? { second: "2-digit" } : {}),
     }),
   );
   return format.format(new Date(seconds * 1000));
