@@ -1631,8 +1631,22 @@ export async function resetBackfillProgress(sql: Sql, pair: string, from: string
   await sql`delete from backfill_progress where pair = ${pair} and range_from = ${from} and range_to = ${to}`;
 }
 
-/** Channel of the notifications sent after quotes are stored; the payload is JSON `{pair, ts}`. */
+/**
+ * Channel of the notifications the pipeline sends as it commits: new quotes, finished runs and
+ * alert transitions, each a JSON ChangeNotice (monitor.ts --watch and the dashboard listen).
+ */
 export const QUOTES_CHANNEL = "quotes";
+
+/** What a notification on QUOTES_CHANNEL says changed; the listener reads the rest from the tables. */
+export type ChangeNotice =
+  | { kind: "quote"; pair: string; ts: string }
+  | { kind: "run"; id: number; status: string }
+  | { kind: "alert"; id: number; pair: string; transition: "firing" | "resolved" };
+
+/** Sends `notice` on QUOTES_CHANNEL, delivered when the caller's transaction commits. */
+export async function notifyChange(tx: Sql | postgres.TransactionSql, notice: ChangeNotice): Promise<void> {
+  await tx`select pg_notify(${QUOTES_CHANNEL}, ${JSON.stringify(notice)})`;
+}
 
 async function notifyNewest(tx: postgres.TransactionSql, quotes: readonly StoredQuote[]): Promise<void> {
   const newest = new Map<string, number>();
@@ -1640,9 +1654,7 @@ async function notifyNewest(tx: postgres.TransactionSql, quotes: readonly Stored
     const ms = quote.ts.getTime();
     if (!(ms <= (newest.get(quote.pair) ?? Number.NEGATIVE_INFINITY))) newest.set(quote.pair, ms);
   }
-  for (const [pair, ms] of newest) {
-    await tx`select pg_notify(${QUOTES_CHANNEL}, ${JSON.stringify({ pair, ts: new Date(ms).toISOString() })})`;
-  }
+  for (const [pair, ms] of newest) await notifyChange(tx, { kind: "quote", pair, ts: new Date(ms).toISOString() });
 }
 
 /** The newest stored quote for `pair`, or undefined. */
@@ -1851,9 +1863,13 @@ export async function startRun(sql: Sql, pairs: readonly string[]): Promise<numb
 
 /** Records a run that failed before it could start (e.g. another run held the lock). */
 export async function recordFailedRun(sql: Sql, pairs: readonly string[], error: string): Promise<number> {
+  // The notification goes out with the row, in the same statement (and so the same commit).
   const rows = await sql<{ id: number }[]>`
-    insert into pipeline_runs (pairs, status, finished_at, error, failed_step)
-    values (${[...pairs]}, 'failed', now(), ${error}, 'start') returning id::int`;
+    with recorded as (
+      insert into pipeline_runs (pairs, status, finished_at, error, failed_step)
+      values (${[...pairs]}, 'failed', now(), ${error}, 'start') returning id::int
+    )
+    select id, pg_notify(${QUOTES_CHANNEL}, json_build_object('kind', 'run', 'id', id, 'status', 'failed')::text) from recorded`;
   return rows[0]!.id; // insert ... returning yields exactly one row
 }
 
@@ -1873,13 +1889,18 @@ export async function closeInterruptedRuns(sql: Sql): Promise<number> {
 
 /** Records how a pipeline run ended. */
 export async function finishRun(sql: Sql, id: number, outcome: RunOutcome): Promise<void> {
+  // The notification goes out with the update, in the same statement (and so the same commit).
   await sql`
-    update pipeline_runs
-    set status = ${outcome.status}, finished_at = now(), rows_fetched = ${outcome.fetched},
-        rows_inserted = ${outcome.inserted}, rows_updated = ${outcome.updated}, rows_unchanged = ${outcome.unchanged ?? 0},
-        error = ${outcome.error ?? null}, failed_step = ${outcome.failedStep ?? null},
-        failed_pairs = ${[...(outcome.failedPairs ?? [])]}, warnings = ${[...(outcome.warnings ?? [])]}
-    where id = ${id}`;
+    with finished as (
+      update pipeline_runs
+      set status = ${outcome.status}, finished_at = now(), rows_fetched = ${outcome.fetched},
+          rows_inserted = ${outcome.inserted}, rows_updated = ${outcome.updated}, rows_unchanged = ${outcome.unchanged ?? 0},
+          error = ${outcome.error ?? null}, failed_step = ${outcome.failedStep ?? null},
+          failed_pairs = ${[...(outcome.failedPairs ?? [])]}, warnings = ${[...(outcome.warnings ?? [])]}
+      where id = ${id}
+      returning id::int, status
+    )
+    select pg_notify(${QUOTES_CHANNEL}, json_build_object('kind', 'run', 'id', id, 'status', status)::text) from finished`;
 }
 
 /** The session of a run in progress, as withPipelineLock() hands it to the run. */

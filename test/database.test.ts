@@ -398,8 +398,8 @@ describe("saveQuotes() options", () => {
       );
       for (let waited = 0; received.length < 2 && waited < 5_000; waited += 10) await Bun.sleep(10);
       expect(received.map((payload) => JSON.parse(payload)).sort((a, b) => a.pair.localeCompare(b.pair))).toEqual([
-        { pair: "AUD-BRL", ts: "2024-07-01T12:00:00.000Z" },
-        { pair: "CAD-BRL", ts: "2024-07-02T12:00:00.000Z" },
+        { kind: "quote", pair: "AUD-BRL", ts: "2024-07-01T12:00:00.000Z" },
+        { kind: "quote", pair: "CAD-BRL", ts: "2024-07-02T12:00:00.000Z" },
       ]);
     } finally {
       await subscription.unlisten();
@@ -494,3 +494,4 @@ describe("the quotes table", () => {
     await expect(insert("USD-BRL", "5.1")).resolves.toBeDefined();
   });
 });
+
