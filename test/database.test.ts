@@ -25,6 +25,7 @@ import {
   migrate,
   migrationStatus,
   readMigrations,
+  recordFailedRun,
   saveQuotes,
   type Sql,
 } from "../database.ts";
@@ -571,5 +572,28 @@ describe("the hourly and daily rollups (sql/006)", () => {
     // Each day's start is its first instant in São Paulo: 01:00 local on 2018-11-04.
     expect(new Date(rollup.dayStarts[1]! * 1000).toISOString()).toBe("2018-11-04T03:00:00.000Z");
     expect(new Date(rollup.dayStarts[4]! * 1000).toISOString()).toBe("2024-08-23T03:00:00.000Z");
+  });
+});
+
+describe("run notifications", () => {
+  const db = useTestDatabase();
+
+  test("finishRun() and recordFailedRun() notify the quotes channel with the run's id and status", async () => {
+    const listener = connectUrl(db.url, { max: 1 });
+    const received: unknown[] = [];
+    const subscription = await listener.listen(QUOTES_CHANNEL, (payload) => received.push(JSON.parse(payload)));
+    try {
+      const id = await startRun(db.sql, ["USD-BRL"]);
+      await finishRun(db.sql, id, { status: "succeeded", fetched: 1, inserted: 1, updated: 0 });
+      const failed = await recordFailedRun(db.sql, ["USD-BRL"], "Cannot run the pipeline: locked");
+      for (let waited = 0; received.length < 2 && waited < 5_000; waited += 10) await Bun.sleep(10);
+      expect(received).toEqual([
+        { kind: "run", id, status: "succeeded" },
+        { kind: "run", id: failed, status: "failed" },
+      ]);
+    } finally {
+      await subscription.unlisten();
+      await listener.end({ timeout: 5 });
+    }
   });
 });
