@@ -32,6 +32,8 @@ export const SERIES = /** @type {const} */ ({ lower: 1, upper: 2, ma: 3, min: 4,
 /**
  * @typedef {object} QuotesAnswer  GET /api/quotes
  * @property {string} pair
+ * @property {string} [from]  ISO: the range the answer covers
+ * @property {string} [to]
  * @property {number} bucketSeconds  0: every stored quote, else the width of one bucket
  * @property {[number[], (number|null)[], (number|null)[], (number|null)[], (number|null)[]]} data
  *   [ts seconds, first, min, max, last]
@@ -273,6 +275,34 @@ export function formatTime(seconds, zone, { locale = DEFAULT_LOCALE, seconds: wi
     }),
   );
   return format.format(new Date(seconds * 1000));
+}
+
+/**
+ * A Date whose local-time fields read the wall-clock time of `seconds` in `zone`, as uPlot's
+ * `tzDate` option wants. uPlot.tzDate() does the same with a toLocaleString() per call, which
+ * costs a new formatter each time; this one is made once per zone.
+ * @param {number} seconds
+ * @param {string} zone
+ */
+export function zonedDate(seconds, zone) {
+  const format = cached(`parts:${zone}`, () =>
+    new Intl.DateTimeFormat("en-US", {
+      timeZone: zone,
+      hourCycle: "h23",
+      year: "numeric",
+      month: "numeric",
+      day: "numeric",
+      hour: "numeric",
+      minute: "numeric",
+      second: "numeric",
+    }),
+  );
+  const ms = seconds * 1000;
+  /** @type {Record<string, number>} */
+  const field = {};
+  for (const part of format.formatToParts(new Date(ms))) field[part.type] = Number(part.value);
+  const { year = 1970, month = 1, day = 1, hour = 0, minute = 0, second = 0 } = field;
+  return new Date(year, month - 1, day, hour, minute, second, ((ms % 1000) + 1000) % 1000);
 }
 
 /**

@@ -16,6 +16,7 @@ import {
   rangeBounds,
   tickDecimals,
   timeAxisStamps,
+  zonedDate,
   zoomNeedsFetch,
 } from "../public/chart-data.js";
 
@@ -174,4 +175,12 @@ test("describePoint() names a bucket's span, or the moment of a full-resolution 
   expect(describePoint(1_724_434_780, 0, SAO_PAULO)).toBe("23/08/2024, 14:39");
   expect(describePoint(Date.parse("2024-07-01T03:00:00Z") / 1000, 7 * DAY, SAO_PAULO)).toBe("01/07/2024 – 07/07/2024");
   expect(describePoint(Date.parse("2024-08-23T17:00:00Z") / 1000, 3600, SAO_PAULO)).toBe("23/08/2024, 14:00 – 15:00");
+});
+
+test("zonedDate() gives the wall-clock fields of a moment in a zone, as uPlot's tzDate wants", () => {
+  const date = zonedDate(1_724_434_780.25, SAO_PAULO);
+  expect([date.getFullYear(), date.getMonth(), date.getDate(), date.getHours(), date.getMinutes(), date.getSeconds(), date.getMilliseconds()]).toEqual([
+    2024, 7, 23, 14, 39, 40, 250,
+  ]);
+  expect(zonedDate(Date.parse("2024-01-01T03:00:00Z") / 1000, SAO_PAULO).getHours()).toBe(0);
 });

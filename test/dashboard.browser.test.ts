@@ -340,6 +340,9 @@ describe.skipIf(!hasChromium)("the dashboard page on an empty database", () => {
         expect(await page.isVisible("#empty")).toBe(true);
         expect(await page.isVisible("#chart-panel")).toBe(false);
         expect(await page.textContent("#empty")).toContain("bun main_pipeline.ts --from");
+        const path = join(await makeTempDir("cotacao-browser-empty-"), "dashboard-empty.png");
+        await page.screenshot({ path, fullPage: true });
+        console.log(`screenshot: ${path}`);
         const ts = new Date(Math.floor(Date.now() / 1000) * 1000);
         await saveQuotes(sql!, [{ ...storedQuote("USD-BRL", { date: "2000-01-01", bid: "5.7008" }), ts, fetchedAt: ts }], { notify: true });
         await page.waitForFunction((text) => document.getElementById("bid")?.textContent?.replace(/\s/g, " ") === text, plain(brl("5.7008")), {
