@@ -78,6 +78,9 @@ const state = {
   /** The preset's data, kept up to date by live quotes, shown again when a zoom is reset. */
   /** @type {ChartData|null} */
   presetData: null,
+  /** The answer presetData came from, and the range it covers (seconds), for a zoom's reset. */
+  /** @type {{ answer: QuotesAnswer, from: number, to: number } | null} */
+  presetAnswer: null,
   /** What the chart shows now: presetData, or a zoom's finer data. */
   /** @type {ChartData|null} */
   data: null,
@@ -236,7 +239,7 @@ function apiUrl(path, query = {}) {
 }
 
 /**
- * The first view's requests that need nothing else, sent as this module starts, before its
+ * The first view's request that needs nothing else, sent as this module starts, before its
  * other work; getJson() takes an answer from here when it asks for the very same URL. Cleared
  * once the first view is shown.
  * @type {Map<string, Promise<Response|null>>}
@@ -345,6 +348,7 @@ async function selectPair(pair) {
   const info = state.pairs.find((candidate) => candidate.pair === pair);
   state.newest = toSeconds(info?.last) ?? 0;
   state.presetData = null;
+  state.presetAnswer = null;
   state.zoom = null;
   state.latest = null;
   // The chart's request first: it is the slowest answer and the page's main content.
@@ -615,6 +619,7 @@ function presetScale() {
  * @param {RangePreset} preset
  */
 async function loadPreset(preset) {
+  clearTimeout(zoomTimer);
   state.preset = preset;
   state.zoom = null;
   $.resetZoom.hidden = true;
@@ -628,7 +633,8 @@ async function loadPreset(preset) {
   if (!answer || state.zoom) return;
   if (state.drawnAt === null) performance.mark("cotacao:quotes");
   state.presetData = prepData(answer);
-  noteAnswer(answer, range?.from ?? toSeconds(answer.from) ?? bounds.from, range?.to ?? toSeconds(answer.to) ?? bounds.to);
+  state.presetAnswer = { answer, from: range?.from ?? toSeconds(answer.from) ?? bounds.from, to: range?.to ?? toSeconds(answer.to) ?? bounds.to };
+  noteAnswer(answer, state.presetAnswer.from, state.presetAnswer.to);
   showData(state.presetData, scaleOf(presetScale()));
 }
 
@@ -702,10 +708,10 @@ function resetZoom() {
   state.zoom = null;
   $.resetZoom.hidden = true;
   renderRangeButtons();
-  if (state.presetData) {
-    const bounds = presetScale();
-    state.loaded = { ...state.loaded, from: bounds.from, to: bounds.to };
-    showData(state.presetData, scaleOf(bounds));
+  if (state.presetData && state.presetAnswer) {
+    const { answer, from, to } = state.presetAnswer;
+    noteAnswer(answer, from, to);
+    showData(state.presetData, scaleOf(presetScale()));
   } else void attempt("read the chart's data", () => loadPreset(state.preset));
 }
 
@@ -997,10 +1003,9 @@ function watchLayout() {
 async function start() {
   // Marks for bench/dashboard_page.ts: where the time to the first chart goes.
   performance.mark("cotacao:start");
-  // Only requests that cannot fail on a fresh database or an unknown ?pair= (a 404 would be a
-  // console error for a guess): the pair's own requests follow /api/pairs.
+  // Only what cannot fail on a fresh database or an unknown ?pair= (a 404 would be a console
+  // error for a guess); the pair's requests follow it, the chart's first.
   prefetch("/api/pairs");
-  prefetch("/api/runs", { limit: RUNS_SHOWN });
   buildRangeButtons();
   renderZone();
   renderCard();

@@ -49,6 +49,8 @@ export const SERIES = /** @type {const} */ ({ lower: 1, upper: 2, ma: 3, min: 4,
  * @returns {number|null}
  */
 function toNumber(value) {
+  // The API sends numbers; the checks below are for decimal strings and gaps.
+  if (typeof value === "number") return Number.isFinite(value) ? value : null;
   if (value === null || value === undefined || value === "") return null;
   const number = Number(value);
   return Number.isFinite(number) ? number : null;

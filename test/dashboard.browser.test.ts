@@ -239,6 +239,7 @@ describe.skipIf(!hasChromium)("the dashboard page in Chromium", () => {
         await page.mouse.dblclick(box.x + box.width * 0.5, y);
         await page.waitForFunction(() => (globalThis as any).__cotacao.state.zoom === null);
         expect(await xScale(page)).toEqual(before);
+        expect(await page.evaluate(() => (globalThis as any).__cotacao.state.loaded.bucketSeconds)).toBe(coarse);
         expect(await page.getAttribute('#ranges button[data-range="All"]', "aria-pressed")).toBe("true");
         expectClean(watch);
       } finally {
