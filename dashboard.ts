@@ -67,9 +67,9 @@ const DEFAULT_HEARTBEAT_MS = 15_000;
 // A token anyone could guess in an afternoon protects nothing.
 const MIN_TOKEN_LENGTH = 16;
 const SESSION_COOKIE = "cotacao_session";
-// How long /api/latest may answer from memory when no notification said the quote changed: a
-// writer that does not notify (psql, a backfill) is seen within this long.
-const LATEST_CACHE_MS = 1_000;
+// How long what is kept in memory (the card, the daily series) may be used when no notification
+// said it changed: a writer that does not notify (psql, a backfill) is seen within this long.
+const MEMORY_TTL_MS = 1_000;
 // How often the live feed checks that its LISTEN connection still hears (see LiveFeed).
 const DEFAULT_WATCHDOG_MS = 5_000;
 const HEALTH_TIMEOUT_MS = 3_000;
@@ -200,9 +200,13 @@ function readQuery<S extends v.GenericSchema>(c: Context, schema: S): v.InferOut
 
 const badRequest = (what: string) => new HTTPException(400, { message: `Cannot answer: ${what}` });
 
-/** The range asked for, each end defaulting to the pair's first or last quote; a 404 for a pair without quotes. */
-async function resolveRange(sql: Sql, pair: string, from: Date | undefined, to: Date | undefined): Promise<{ from: Date; to: Date }> {
+/**
+ * The range asked for, each end defaulting to the pair's first or last quote; a 404 for a pair
+ * without quotes, unless `unchecked` (the caller finds out itself, saving a round trip).
+ */
+async function resolveRange(sql: Sql, pair: string, from: Date | undefined, to: Date | undefined, unchecked = false): Promise<{ from: Date; to: Date }> {
   if (from && to && from >= to) throw badRequest(`from (${from.toISOString()}) must be before to (${to.toISOString()})`);
+  if (unchecked && from && to) return { from, to };
   const span = await pairSpan(sql, pair);
   if (!span) throw await unknownPair(sql, pair);
   const range = { from: from ?? span.first, to: to ?? span.last };
@@ -260,40 +264,53 @@ export interface FeedStatus {
 }
 
 /**
- * When a quote of `ts` became stale: the instant `staleAfterMs` of market time had passed since
- * it (isStale()'s clock, so monitor, analysis and dashboard agree). Found by bisection.
+ * The instant a quote of `ts` becomes stale: the first millisecond at which isStale() (analysis.ts's
+ * market clock, so monitor, analysis and dashboard agree) says so. Found by bisection; market time
+ * only grows, so the pair is stale at every later instant.
  */
 export function staleSince(ts: Date, staleAfterMs: number): Date {
   let low = ts.getTime();
   // Market time runs at least 5 days in 7, less two holidays: this is always past the moment.
   let high = low + staleAfterMs * 2 + 5 * DAY_MS;
-  while (high - low > 1000) {
+  while (high - low > 1) {
     const mid = Math.floor((low + high) / 2);
-    if (marketTimeBetween(ts, new Date(mid), staleAfterMs) > staleAfterMs) high = mid;
+    if (isStale(ts, new Date(mid), staleAfterMs)) high = mid;
     else low = mid;
   }
   return new Date(high);
 }
 
-/** The card's status from the latest facts: a failing pipeline first, then staleness, else live. */
-export function feedStatus(facts: LatestFacts, now: Date, staleAfterMs: number): FeedStatus {
+/**
+ * The card of one pair, worked out once per stored state (not per request: /api/latest serves
+ * thousands a second): its change, when it turns stale, and the status it shows before and after.
+ */
+export interface LatestView {
+  facts: LatestFacts;
+  changePct: number | null;
+  /** The card's status at `now`: a failing pipeline first, then staleness, else live. */
+  statusAt(now: Date): FeedStatus;
+}
+
+/** The view of `facts`, with staleness after `staleAfterMs` of market time. */
+export function latestView(facts: LatestFacts, staleAfterMs: number): LatestView {
+  const changePct = facts.previousClose === null ? null : (Number(facts.bid) / Number(facts.previousClose) - 1) * 100;
   if (facts.failingSince && facts.lastRun?.status === "failed") {
     const step = facts.lastRun.failedStep ? ` at the ${facts.lastRun.failedStep} step` : "";
-    return {
+    const failing: FeedStatus = {
       state: "failing",
       since: facts.failingSince.toISOString(),
       message: `pipeline failing since ${formatSaoPauloTime(facts.failingSince)}: run ${facts.lastRun.id} failed${step}${facts.lastRun.error ? `: ${facts.lastRun.error.split("\n")[0]}` : ""}`,
     };
+    return { facts, changePct, statusAt: () => failing };
   }
-  if (isStale(facts.ts, now, staleAfterMs)) {
-    const since = staleSince(facts.ts, staleAfterMs);
-    return {
-      state: "stale",
-      since: since.toISOString(),
-      message: `stale since ${formatSaoPauloTime(since)}: no quote for over ${formatDuration(staleAfterMs)} of market time`,
-    };
-  }
-  return { state: "live", since: null, message: `live: quote of ${formatSaoPauloTime(facts.ts, { seconds: true })}` };
+  const staleAt = staleSince(facts.ts, staleAfterMs);
+  const live: FeedStatus = { state: "live", since: null, message: `live: quote of ${formatSaoPauloTime(facts.ts, { seconds: true })}` };
+  const stale: FeedStatus = {
+    state: "stale",
+    since: staleAt.toISOString(),
+    message: `stale since ${formatSaoPauloTime(staleAt)}: no quote for over ${formatDuration(staleAfterMs)} of market time`,
+  };
+  return { facts, changePct, statusAt: (now) => (now >= staleAt ? stale : live) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -344,7 +361,11 @@ class LiveFeed {
       await this.listen();
       this.watchdog = setInterval(() => void this.check(), this.watchdogMs);
       this.watchdog.unref?.();
-    })();
+    })().catch((error) => {
+      // The server is away: the next use tries again.
+      this.started = undefined;
+      throw error;
+    });
     return this.started;
   }
 
@@ -445,6 +466,33 @@ class LiveFeed {
   }
 }
 
+/**
+ * Per-pair values loaded from the database and kept while the feed listens: dropped on every
+ * change it hears of, and after MEMORY_TTL_MS whatever happens. Concurrent requests share one load.
+ */
+class Memo<T> {
+  private readonly entries = new Map<string, { at: number; value: Promise<T> }>();
+
+  constructor(
+    private readonly feed: LiveFeed,
+    private readonly load: (key: string) => Promise<T>,
+  ) {
+    feed.onChange(() => this.entries.clear());
+  }
+
+  get(key: string): Promise<T> {
+    // The first use starts the feed; until it listens, every call loads afresh.
+    void this.feed.start().catch(() => {});
+    const at = performance.now();
+    const entry = this.entries.get(key);
+    if (entry && this.feed.listening && at - entry.at < MEMORY_TTL_MS) return entry.value;
+    const value = this.load(key);
+    this.entries.set(key, { at, value });
+    value.catch(() => this.entries.delete(key));
+    return value;
+  }
+}
+
 /** One SSE message. */
 function sseMessage(event: FeedEvent, position: FeedPosition): string {
   return `id: ${eventId(position)}\nevent: ${event.kind}\ndata: ${JSON.stringify(event.data)}\n\n`;
@@ -526,22 +574,12 @@ export function createApp(sql: Sql, options: DashboardOptions): DashboardApp {
   const staleAfterMs = options.staleAfterMs ?? options.analysis.staleAfterMs;
   const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
   const feed = new LiveFeed(sql, options.watchdogMs ?? DEFAULT_WATCHDOG_MS);
-  // /api/latest from memory: at thousands of requests a second a query each would be the
-  // bottleneck. Entries are dropped when a notification says something changed (LISTEN), and
-  // used at all only while the feed is listening; LATEST_CACHE_MS bounds what a writer that
-  // does not notify can leave stale.
-  const latestCache = new Map<string, { at: number; facts: Promise<LatestFacts | undefined> }>();
-  feed.onChange(() => latestCache.clear());
-  const cachedFacts = (pair: string): Promise<LatestFacts | undefined> => {
-    void feed.start().catch(() => {});
-    const entry = latestCache.get(pair);
-    const at = performance.now();
-    if (entry && feed.listening && at - entry.at < LATEST_CACHE_MS) return entry.facts;
-    const facts = latestFacts(sql, pair);
-    latestCache.set(pair, { at, facts });
-    facts.catch(() => latestCache.delete(pair));
-    return facts;
-  };
+  // /api/latest and the chart's daily series from memory: at thousands of requests a second a
+  // query each would be the bottleneck. Entries are dropped whenever a notification says
+  // something changed (LISTEN), and used at all only while the feed is listening;
+  // MEMORY_TTL_MS bounds what a writer that does not notify (psql, a backfill) can leave stale.
+  const latestCache = new Memo(feed, (pair) => latestFacts(sql, pair).then((facts) => facts && latestView(facts, staleAfterMs)));
+  const dailyCache = new Memo(feed, (pair) => loadDailyRollup(sql, pair));
 
   const app = new Hono();
   app.use(
@@ -562,9 +600,11 @@ export function createApp(sql: Sql, options: DashboardOptions): DashboardApp {
 
   app.get("/api/quotes", async (c) => {
     const query = readQuery(c, QuotesQuery);
-    const { from, to } = await resolveRange(sql, query.pair, query.from, query.to);
+    const { from, to } = await resolveRange(sql, query.pair, query.from, query.to, query.from !== undefined && query.to !== undefined);
     const params = paramsFor(options.analysis, query.pair);
-    const [buckets, daily] = await Promise.all([loadQuoteBuckets(sql, query.pair, from, to, query.points), loadDailyRollup(sql, query.pair)]);
+    const [buckets, daily] = await Promise.all([loadQuoteBuckets(sql, query.pair, from, to, query.points), dailyCache.get(query.pair)]);
+    // A range given whole was not looked up: a pair with no daily series has no quotes at all.
+    if (daily.days.length === 0) throw await unknownPair(sql, query.pair);
     return jsonWithETag(c, {
       pair: query.pair,
       from: from.toISOString(),
@@ -611,14 +651,15 @@ export function createApp(sql: Sql, options: DashboardOptions): DashboardApp {
 
   app.get("/api/latest", async (c) => {
     const { pair } = readQuery(c, LatestQuery);
-    const facts = await cachedFacts(pair);
-    if (!facts) {
+    const view = await latestCache.get(pair);
+    if (!view) {
       const pairs = await storedPairs(sql);
       if (pairs.length > 0) throw await unknownPair(sql, pair);
       const status: FeedStatus = { state: "empty", since: null, message: NO_DATA };
       return c.json({ pair, ts: null, bid: null, ask: null, changePct: null, ageSeconds: null, status }, 200, { "Cache-Control": "no-store" });
     }
     const at = now();
+    const { facts } = view;
     return c.json(
       {
         pair,
@@ -626,9 +667,9 @@ export function createApp(sql: Sql, options: DashboardOptions): DashboardApp {
         bid: facts.bid,
         ask: facts.ask,
         previousClose: facts.previousClose,
-        changePct: facts.previousClose === null ? null : (Number(facts.bid) / Number(facts.previousClose) - 1) * 100,
+        changePct: view.changePct,
         ageSeconds: Math.max(0, Math.round((at.getTime() - facts.ts.getTime()) / 1000)),
-        status: feedStatus(facts, at, staleAfterMs),
+        status: view.statusAt(at),
       },
       200,
       { "Cache-Control": "no-store" },
