@@ -6,8 +6,9 @@
  * years); the real app serves it on loopback. Each load opens a fresh browser context (a first
  * visit: empty cache) and reads, inside the page, the time since navigation start at which
  * uPlot drew the history (`__cotacao.state.drawnAt`) and when /api/quotes's answer arrived.
- * The baseline, measured in the same run and interleaved with it: navigation to a static blank
- * page on another loopback server, up to its load event. Medians of `--loads` loads each, after
+ * The baselines, measured in the same run: navigation to a static blank page on another loopback
+ * server, up to its load event (interleaved with the dashboard's loads), and the chart's request
+ * alone, from Bun (the server's share). Medians of `--loads` loads each, after
  * one warm-up round. Headless Chromium is Debian's (/usr/bin/chromium).
  */
 import { chmod, mkdtemp, rm } from "node:fs/promises";
@@ -144,6 +145,18 @@ async function main(args: string[]): Promise<number> {
     const dashboardUrl = `http://127.0.0.1:${dashboard.port}/`;
     const blankUrl = `http://127.0.0.1:${blank.port}/`;
 
+    // The server's share: the chart's request, from Bun, as the page sends it.
+    const quotesUrl = `${dashboardUrl}api/quotes?pair=${PAIR}&points=1500`;
+    const serverMs: number[] = [];
+    for (let i = 0; i <= options.loads; i++) {
+      const started = performance.now();
+      const response = await fetch(quotesUrl);
+      await response.arrayBuffer();
+      if (!response.ok) throw new Error(`Cannot run the benchmark: ${quotesUrl} answered HTTP ${response.status}`);
+      // The first is a warm-up.
+      if (i > 0) serverMs.push(performance.now() - started);
+    }
+
     browser = await launchChromium();
     // Warm-up: Chromium's own start-up, the server's first queries and PostgreSQL's caches.
     await loadBlank(browser, blankUrl);
@@ -162,6 +175,7 @@ async function main(args: string[]): Promise<number> {
     console.log(`\n${options.loads} first visits each, interleaved, ms from navigation start (Chromium ${browser.version()}, headless):`);
     console.log(`${"".padEnd(44)} ${"median".padStart(7)} ${"p90".padStart(7)} ${"min".padStart(7)} ${"max".padStart(7)}`);
     row("baseline: blank page, load event", blanks);
+    row("server alone: GET /api/quotes (from Bun)", serverMs);
     row("dashboard: /api/quotes answered", pages.map((sample) => sample.quotesAnswered));
     row("dashboard: chart drawn", pages.map((sample) => sample.drawn));
     const median = percentile(pages.map((sample) => sample.drawn), 0.5);
