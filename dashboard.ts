@@ -708,7 +708,12 @@ export function createApp(sql: Sql, options: DashboardOptions): DashboardApp {
       if (!parsed.success) throw badRequest(`Last-Event-ID ${parsed.issues[0].message}`);
       since = parsed.output;
     }
-    await feed.start();
+    try {
+      await feed.start();
+    } catch (error) {
+      // The browser's EventSource retries by itself; the server may be back by then.
+      throw new HTTPException(503, { message: describeError(error, "follow the live feed").line });
+    }
     const encoder = new TextEncoder();
     let stop = () => {};
     const body = new ReadableStream<Uint8Array>({

@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { rm } from "node:fs/promises";
 import { evaluateSeries, loadAnalysisConfig, paramsFor, rescan } from "../analysis.ts";
 import { connectUrl, finishRun, loadDailySeries, recordFailedRun, saveQuotes, startRun, type Sql, type StoredQuote } from "../database.ts";
 import { createApp, saoPauloDayStart, staleSince, type DashboardApp, type DashboardOptions } from "../dashboard.ts";
 import { runScript } from "./support/cli.ts";
-import { useTestDatabase } from "./support/database.ts";
+import { makeTempDir, useTestDatabase } from "./support/database.ts";
 import { loadPtaxSeries, pointTime } from "./support/fake_awesomeapi.ts";
 import { sampleQuote } from "./support/quotes.ts";
 
@@ -360,6 +361,27 @@ describe("an empty database", () => {
     expect(health.status).toBe(503);
     expect((await json(health)).reason).toContain("no data yet");
     expect((await app.request("/api/quotes")).status).toBe(404);
+  });
+});
+
+describe("a database that does not answer", () => {
+  test("/healthz is 503 saying so, /metrics reports the database down, the live feed 503 (the browser retries)", async () => {
+    const dir = await makeTempDir();
+    // A socket folder with no server in it.
+    const sql = connectUrl(`postgresql://cotacao@localhost/cotacao?host=${dir}`, { max: 1, connectTimeoutSeconds: 1 });
+    try {
+      const app = appFor(sql);
+      const health = await app.request("/healthz");
+      expect(health.status).toBe(503);
+      expect((await json(health)).reason).toStartWith("Cannot reach the database: ");
+      expect(await (await app.request("/metrics")).text()).toContain("cotacao_database_up 0\n");
+      const stream = await app.request("/api/stream");
+      expect(stream.status).toBe(503);
+      expect((await json(stream)).error).toStartWith("Cannot follow the live feed: ");
+    } finally {
+      await sql.end({ timeout: 1 });
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
