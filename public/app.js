@@ -65,6 +65,9 @@ const params = new URLSearchParams(location.search);
 
 const state = {
   locale: params.get("locale") || DEFAULT_LOCALE,
+  /** Times in the browser's zone rather than São Paulo's (the toggle; the zones may be one). */
+  localTime: params.get("tz") === "local",
+  /** The zone times are shown in, as the toggle says. */
   /** @type {string} */
   zone: params.get("tz") === "local" ? BROWSER_ZONE : SAO_PAULO,
   /** @type {PairInfo[]} */
@@ -218,15 +221,13 @@ function rememberInUrl() {
   const url = new URL(location.href);
   if (state.pair) url.searchParams.set("pair", state.pair);
   url.searchParams.set("range", state.preset);
-  if (state.zone === SAO_PAULO) url.searchParams.delete("tz");
+  if (!state.localTime) url.searchParams.delete("tz");
   else url.searchParams.set("tz", "local");
   history.replaceState(null, "", url);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Network
-
-const JSON_HEADERS = { accept: "application/json" };
 
 /**
  * @param {string} path
@@ -253,7 +254,8 @@ const prefetched = new Map();
 function prefetch(path, query = {}) {
   const url = apiUrl(path, query);
   // A network error here is left for the real request to meet and report.
-  prefetched.set(url.href, fetch(url, { headers: JSON_HEADERS }).catch(() => null));
+  // Plain (no headers), so that it matches index.html's preload of /api/pairs.
+  prefetched.set(url.href, fetch(url).catch(() => null));
 }
 
 /**
@@ -272,7 +274,8 @@ async function getJson(kind, path, query = {}) {
   const early = prefetched.get(url.href);
   prefetched.delete(url.href);
   try {
-    const response = (await early) ?? (await fetch(url, { signal: controller.signal, headers: JSON_HEADERS }));
+    // fetch() is called before this function first yields, so the request leaves at once.
+    const response = early ? ((await early) ?? (await fetch(url, { signal: controller.signal }))) : await fetch(url, { signal: controller.signal });
     const body = await response.json().catch(() => null);
     if (!response.ok) {
       const error = new Error(body?.error ?? `${path} answered HTTP ${response.status}`);
@@ -351,15 +354,13 @@ async function selectPair(pair) {
   state.presetAnswer = null;
   state.zoom = null;
   state.latest = null;
-  // The chart's request first: it is the slowest answer and the page's main content.
-  const loads = [
-    attempt("read the chart's data", () => loadPreset(state.preset)),
-    attempt("read the newest quote", loadLatest),
-    attempt("read the alerts", loadAlerts),
-    attempt("read the pipeline runs", loadRuns),
-  ];
+  // The chart and the card first, the tables (below them) once the chart is drawn: their
+  // answers would otherwise hold the main thread while the chart's data waits to be read.
+  const chart = attempt("read the chart's data", () => loadPreset(state.preset));
+  const card = attempt("read the newest quote", loadLatest);
   renderCard();
-  await Promise.all(loads);
+  await chart;
+  await Promise.all([card, attempt("read the alerts", loadAlerts), attempt("read the pipeline runs", loadRuns)]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -492,10 +493,26 @@ function drawAlerts(u) {
   ctx.restore();
 }
 
+/** @type {{ locale: string, names: ReturnType<typeof dateNames>, stamps: ReturnType<typeof timeAxisStamps> } | null} */
+let localePartsCache = null;
+
+/**
+ * What the chart's labels need of the locale. The first call sets up Intl's locale and zone
+ * data, which is slow: loadPreset() makes it while the chart's data is on its way.
+ */
+function localeParts() {
+  if (localePartsCache?.locale !== state.locale) {
+    localePartsCache = { locale: state.locale, names: dateNames(state.locale), stamps: timeAxisStamps(state.locale) };
+    zonedDate(0, state.zone);
+    formatPrice(0, currency(), state.locale);
+  }
+  return localePartsCache;
+}
+
 /** @returns {UPlotOptions} */
 function chartOptions() {
   const colors = themeColors();
-  const names = dateNames(state.locale);
+  const { names, stamps } = localeParts();
   const { width, height } = chartSize();
   const thin = { show: false };
   const axisFont = `12px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif`;
@@ -545,7 +562,7 @@ function chartOptions() {
         font: axisFont,
         grid: { stroke: colors.grid, width: 1 },
         ticks: { stroke: colors.grid, width: 1 },
-        values: /** @type {any} */ (timeAxisStamps(state.locale)),
+        values: /** @type {any} */ (stamps),
       },
       {
         stroke: colors.axis,
@@ -629,7 +646,9 @@ async function loadPreset(preset) {
   // All: the server's whole range (as prefetched). Else up to now, not just the newest known
   // quote: one stored since the pairs were read comes too.
   const range = preset === "All" ? null : { from: bounds.from, to: Math.max(bounds.to + 1, Math.ceil(Date.now() / 1000)) };
-  const answer = await fetchQuotes("quotes", range);
+  const request = fetchQuotes("quotes", range);
+  localeParts();
+  const answer = await request;
   if (!answer || state.zoom) return;
   if (state.drawnAt === null) performance.mark("cotacao:quotes");
   state.presetData = prepData(answer);
@@ -967,13 +986,13 @@ function openStream() {
 // Controls and start
 
 function renderZone() {
-  const local = state.zone !== SAO_PAULO;
-  $.zone.setAttribute("aria-pressed", String(local));
-  $.zoneLabel.textContent = local ? `Your time (${BROWSER_ZONE})` : "São Paulo time";
+  $.zone.setAttribute("aria-pressed", String(state.localTime));
+  $.zoneLabel.textContent = state.localTime ? `Your time (${BROWSER_ZONE})` : "São Paulo time";
 }
 
 function onZoneToggle() {
-  state.zone = state.zone === SAO_PAULO ? BROWSER_ZONE : SAO_PAULO;
+  state.localTime = !state.localTime;
+  state.zone = state.localTime ? BROWSER_ZONE : SAO_PAULO;
   renderZone();
   rememberInUrl();
   renderCard();
