@@ -250,7 +250,7 @@ describe.skipIf(!hasChromium)("the dashboard page in Chromium", () => {
   );
 
   test(
-    "a quote stored with NOTIFY shows on the card and the chart within 2 s, without a reload",
+    "a quote stored with NOTIFY shows on the card and the chart within 2 s, and a finished run in the runs table, without a reload",
     async () => {
       const { page, watch, close } = await openPage(browser!, app!.url);
       try {
@@ -272,6 +272,10 @@ describe.skipIf(!hasChromium)("the dashboard page in Chromium", () => {
           { timeout: LIVE_DEADLINE_MS },
         );
         console.log(`live quote on the card and the chart after ${Math.round(performance.now() - started)} ms`);
+        // A run's end reaches the runs table the same way.
+        const run = await startRun(db.sql, ["EUR-BRL"]);
+        await finishRun(db.sql, run, { status: "succeeded", fetched: 1, inserted: 1, updated: 0 });
+        await page.waitForFunction((id) => document.querySelector("#runs tr td")?.textContent === id, String(run), { timeout: LIVE_DEADLINE_MS });
         expect(await page.evaluate(() => (globalThis as any).__sameDocument)).toBe(true);
         expectClean(watch);
       } finally {
