@@ -12,7 +12,7 @@
  * one warm-up round. Headless Chromium is Debian's (/usr/bin/chromium).
  */
 import { chmod, mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser } from "playwright-core";
 import * as v from "valibot";
@@ -161,6 +161,8 @@ async function main(args: string[]): Promise<number> {
     // Warm-up: Chromium's own start-up, the server's first queries and PostgreSQL's caches.
     await loadBlank(browser, blankUrl);
     await loadDashboard(browser, dashboardUrl);
+    // Chromium, Bun and PostgreSQL share the machine's cores: a busy machine slows every row.
+    const loadBefore = loadavg()[0] ?? Number.NaN;
     const blanks: number[] = [];
     const pages: Sample[] = [];
     for (let i = 0; i < options.loads; i++) {
@@ -172,7 +174,8 @@ async function main(args: string[]): Promise<number> {
       console.log(
         `${name.padEnd(44)} ${percentile(samples, 0.5).toFixed(0).padStart(7)} ${percentile(samples, 0.9).toFixed(0).padStart(7)} ${Math.min(...samples).toFixed(0).padStart(7)} ${Math.max(...samples).toFixed(0).padStart(7)}`,
       );
-    console.log(`\n${options.loads} first visits each, interleaved, ms from navigation start (Chromium ${browser.version()}, headless):`);
+    console.log(`\n${options.loads} first visits each, interleaved, ms from navigation start (Chromium ${browser.version()}, headless);`);
+    console.log(`load average ${loadBefore.toFixed(1)} before, ${(loadavg()[0] ?? Number.NaN).toFixed(1)} after, on ${availableParallelism()} cores:`);
     console.log(`${"".padEnd(44)} ${"median".padStart(7)} ${"p90".padStart(7)} ${"min".padStart(7)} ${"max".padStart(7)}`);
     row("baseline: blank page, load event", blanks);
     row("server alone: GET /api/quotes (from Bun)", serverMs);
