@@ -1,9 +1,10 @@
 /**
- * bun bench/dashboard.ts [--years 10] [--requests 200] [--load-rows 1000000]: the dashboard's
+ * bun bench/dashboard.ts [--years 10] [--requests 200] [--load-rows 500000]: the dashboard's
  * server latency on ten years of minute quotes of one pair (≈ 3.7 M rows: the forex market's
  * weekdays), against a throwaway embedded PostgreSQL, with `bun dashboard.ts` in its own process:
- *   - what the rollup triggers (sql/006) cost a bulk load: --load-rows minute quotes inserted
- *     with the triggers and without them (disabled), same rows, same statement;
+ *   - what the rollup triggers (sql/006) cost a bulk load: --load-rows quotes inserted with the
+ *     triggers and without them (disabled), same rows, same statement; minute quotes of one
+ *     pair, and daily quotes of 100 pairs (a backfill's shape: one hour and one day per quote);
  *   - GET /api/quotes of the whole range at 1500 points, and of one zoomed day at full
  *     resolution: p50 and p99 over --requests sequential requests (after a warm-up), each next to
  *     the same answer computed by plain SQL on the quotes table (the baseline: what a scan
@@ -68,27 +69,45 @@ async function insertMinutes(sql: Sql, pair: string, start: string, end: string)
   return result.count;
 }
 
-/** The rollup triggers' cost: the same rows inserted with and without them. */
+/** `days` daily quotes (17:00 in São Paulo) of each of `pairs` pairs: a backfill's shape, one hour and one day per quote. */
+async function insertDays(sql: Sql, pairs: number, days: number): Promise<number> {
+  const result = await sql`
+    insert into quotes (pair, ts, bid, ask, source, fetched_at)
+    select 'D' || lpad(p::text, 3, '0') || '-BRL', timestamptz '1990-01-01 20:00Z' + n * interval '1 day',
+           round((1 + p / 10.0 + (n * 7919 % 10007) / 10000.0)::numeric, 4), 1, 'bench', now()
+    from generate_series(1, ${pairs}::int) as p, generate_series(0, ${days - 1}::int) as n`;
+  return result.count;
+}
+
+/** The rollup triggers' cost: the same rows inserted with and without them, minute quotes of one pair and daily quotes of many. */
 async function measureLoadCost(sql: Sql, rows: number): Promise<void> {
   if (rows === 0) return;
   // Weekdays only: 7/5 as many minutes make `rows` quotes.
   const end = new Date(Date.UTC(2001, 0, 1) + Math.ceil((rows * 7) / 5) * 60_000).toISOString();
-  const run = async (triggers: boolean) => {
+  const shapes = [
+    { name: "minute quotes of one pair", insert: () => insertMinutes(sql, LOAD_PAIR, "2001-01-01T00:00:00Z", end) },
+    { name: "daily quotes of 100 pairs", insert: () => insertDays(sql, 100, Math.ceil(rows / 100)) },
+  ];
+  for (const shape of shapes) {
+    const run = async (triggers: boolean) => {
+      await sql`truncate quotes cascade`;
+      if (!triggers) await sql`alter table quotes disable trigger user`;
+      try {
+        return await timed(shape.insert);
+      } finally {
+        if (!triggers) await sql`alter table quotes enable trigger user`;
+      }
+    };
+    await run(false); // warm-up: the table's files and the buffers
+    const without = await run(false);
+    const withTriggers = await run(true);
     await sql`truncate quotes cascade`;
-    if (!triggers) await sql`alter table quotes disable trigger user`;
-    try {
-      return await timed(() => insertMinutes(sql, LOAD_PAIR, "2001-01-01T00:00:00Z", end));
-    } finally {
-      if (!triggers) await sql`alter table quotes enable trigger user`;
-    }
-  };
-  await run(false); // warm-up: the table's files and the buffers
-  const without = await run(false);
-  const withTriggers = await run(true);
-  await sql`truncate quotes cascade`;
-  console.log(`\nbulk load of ${without.value.toLocaleString("en")} minute quotes in one INSERT ... SELECT:`);
-  console.log(`  without the rollup triggers: ${(without.ms / 1000).toFixed(2)} s (${Math.round(without.value / (without.ms / 1000)).toLocaleString("en")} rows/s)`);
-  console.log(`  with them (sql/006):          ${(withTriggers.ms / 1000).toFixed(2)} s (${Math.round(withTriggers.value / (withTriggers.ms / 1000)).toLocaleString("en")} rows/s): ${((withTriggers.ms / without.ms - 1) * 100).toFixed(0)} % more`);
+    const rate = (t: { ms: number; value: number }) => `${Math.round(t.value / (t.ms / 1000)).toLocaleString("en")} rows/s`;
+    console.log(`
+bulk load of ${without.value.toLocaleString("en")} ${shape.name} in one INSERT ... SELECT:`);
+    console.log(`  without the rollup triggers: ${(without.ms / 1000).toFixed(2)} s (${rate(without)})`);
+    console.log(`  with them (sql/006):          ${(withTriggers.ms / 1000).toFixed(2)} s (${rate(withTriggers)}): ${((withTriggers.ms / without.ms - 1) * 100).toFixed(0)} % more`);
+  }
 }
 
 /** Starts `bun dashboard.ts --port 0` on `databaseUrl`; resolves with its base URL once it prints it. */
@@ -168,7 +187,7 @@ async function startConstantServer(): Promise<{ url: string; child: ReturnType<t
   return { url: text.trim().replace(/\/$/, ""), child };
 }
 
-const USAGE = `Usage: bun bench/dashboard.ts [--years 10] [--requests 200] [--load-rows 1000000]
+const USAGE = `Usage: bun bench/dashboard.ts [--years 10] [--requests 200] [--load-rows 500000]
 
 Latency of the dashboard's /api/quotes (whole range at ${POINTS} points, one day at full resolution)
 and throughput of /api/latest under wrk, on --years of minute quotes of ${PAIR}, against a throwaway
@@ -177,7 +196,7 @@ embedded PostgreSQL; and what the rollup triggers cost a bulk load of --load-row
 async function main(args: string[]): Promise<number> {
   let options: v.InferOutput<typeof FlagsSchema>;
   try {
-    const { help, ...values } = readFlags(args, { years: { type: "string", default: "10" }, requests: { type: "string", default: "200" }, "load-rows": { type: "string", default: "1000000" }, help: { type: "boolean", short: "h" } }, "bench/dashboard.ts");
+    const { help, ...values } = readFlags(args, { years: { type: "string", default: "10" }, requests: { type: "string", default: "200" }, "load-rows": { type: "string", default: "500000" }, help: { type: "boolean", short: "h" } }, "bench/dashboard.ts");
     if (help) {
       console.log(USAGE);
       return 0;
