@@ -30,6 +30,7 @@ import {
   loadDailySeries,
   loadDatabaseConfig,
   migrate,
+  notifyChange,
   readFlags,
   storedPairs,
   usageError,
@@ -688,6 +689,8 @@ export function webhookPayload(change: Transition): Record<string, unknown> {
 }
 
 async function enqueue(tx: Tx, change: Transition, webhookUrls: readonly string[], now: Date): Promise<void> {
+  // Listeners (the dashboard, monitor.ts --watch) hear of it when the transition commits.
+  await notifyChange(tx, { kind: "alert", id: change.alert.id, pair: change.alert.pair, transition: change.transition });
   const payload = webhookPayload(change);
   for (const url of webhookUrls) {
     await tx`

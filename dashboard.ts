@@ -1,79 +1,964 @@
 /**
- * dashboard.ts: the web page and its JSON API (Hono). Routes are thin: validate, call one
- * function from the other scripts, return JSON.
+ * dashboard.ts: the web page and its JSON API (Hono on Bun). Routes are thin: validate every
+ * parameter with valibot, call one function of database.ts or analysis.ts, answer JSON.
  *
- * For now it serves the latest quote; the uPlot chart of the whole history arrives with its issue.
+ * The page (public/) draws the whole history with uPlot, served from node_modules. The API:
+ * /api/pairs, /api/quotes (downsampled in SQL, with the rule's daily moving average and band),
+ * /api/latest, /api/alerts, /api/runs, /api/quotes.csv (streamed), /api/stream (Server-Sent
+ * Events fed by LISTEN on the pipeline's channel), /healthz and /metrics (Prometheus).
+ *
+ * CLI: `bun dashboard.ts [--host 127.0.0.1] [--port 8050]` (see `--help`).
  */
-import { Hono } from "hono";
-import { HTTPException } from "hono/http-exception";
-import { serveStatic } from "hono/bun";
-import { parseArgs } from "node:util";
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { join } from "node:path";
+import { Hono, type Context, type MiddlewareHandler } from "hono";
+import { serveStatic } from "hono/bun";
+import { getCookie, setCookie } from "hono/cookie";
+import { HTTPException } from "hono/http-exception";
+import { secureHeaders } from "hono/secure-headers";
 import * as v from "valibot";
-import { PROJECT_DIR, PairSchema, connect, describeError, latestQuote, loadDatabaseConfig, migrate, type Sql } from "./database.ts";
+import { evaluateSeries, formatSaoPauloTime, isStale, loadAnalysisConfig, marketTimeBetween, paramsFor, type AnalysisConfig, type RuleParams } from "./analysis.ts";
+import {
+  CotacaoError,
+  EXIT,
+  PROJECT_DIR,
+  PairSchema,
+  QUOTES_CHANNEL,
+  connect,
+  describeError,
+  envIssue,
+  exportQuotes,
+  feedEventOf,
+  feedEventsSince,
+  feedPosition,
+  formatDuration,
+  healthFacts,
+  latestFacts,
+  listAlerts,
+  listRuns,
+  loadDailyRollup,
+  loadDatabaseConfig,
+  loadQuoteBuckets,
+  migrate,
+  pairSpan,
+  pairSummaries,
+  readFlags,
+  storedPairs,
+  usageError,
+  type ChangeNotice,
+  type DatabaseConfig,
+  type FeedEvent,
+  type FeedPosition,
+  type LatestFacts,
+  type Sql,
+} from "./database.ts";
 
-const DEFAULT_PORT = 8080;
 const DEFAULT_HOST = "127.0.0.1";
+// The original Dash dashboard's port.
+const DEFAULT_PORT = 8050;
+const DEFAULT_PAIR = "USD-BRL";
+const DEFAULT_POINTS = 1500;
+const POINTS_BOUNDS = [2, 10_000] as const;
+const DEFAULT_RUNS = 20;
+const RUNS_BOUNDS = [1, 500] as const;
+const DEFAULT_ALERTS = 200;
+const ALERTS_BOUNDS = [1, 500] as const;
+const DEFAULT_HEARTBEAT_MS = 15_000;
+// A token anyone could guess in an afternoon protects nothing.
+const MIN_TOKEN_LENGTH = 16;
+const SESSION_COOKIE = "cotacao_session";
+// How long what is kept in memory (the card, the daily series) may be used when no notification
+// said it changed: a writer that does not notify (psql, a backfill) is seen within this long.
+const MEMORY_TTL_MS = 1_000;
+// How often the live feed checks that its LISTEN connection still hears (see LiveFeed).
+const DEFAULT_WATCHDOG_MS = 5_000;
+const HEALTH_TIMEOUT_MS = 3_000;
+const NO_DATA = "no data yet: run bun main_pipeline.ts --backfill 60, then bun main_pipeline.ts (from cron, or with --every 60s)";
+const STATIC_DIR = join(PROJECT_DIR, "public");
+// uPlot from node_modules, never a CDN: the page works offline.
+const VENDOR_FILES: Record<string, { path: string; type: string }> = {
+  "uPlot.iife.min.js": { path: join(PROJECT_DIR, "node_modules", "uplot", "dist", "uPlot.iife.min.js"), type: "text/javascript; charset=utf-8" },
+  "uPlot.min.css": { path: join(PROJECT_DIR, "node_modules", "uplot", "dist", "uPlot.min.css"), type: "text/css; charset=utf-8" },
+};
+// No inline script or style, nothing from another origin, no framing.
+const CONTENT_SECURITY_POLICY = {
+  defaultSrc: ["'self'"],
+  scriptSrc: ["'self'"],
+  styleSrc: ["'self'"],
+  imgSrc: ["'self'", "data:"],
+  connectSrc: ["'self'"],
+  frameAncestors: ["'none'"],
+  baseUri: ["'none'"],
+  formAction: ["'self'"],
+};
 
-const USAGE = `Usage: bun dashboard.ts [--port 8080] [--host 127.0.0.1] [--help]
-
-Serves the cotacao page and its JSON API, on loopback unless --host says otherwise.
-  GET /                   the page
-  GET /api/latest?pair=   the newest stored quote of a pair (default USD-BRL)`;
-
-
-/** The dashboard's routes over an open pool; tests call `app.request()` on it. */
-export function createApp(sql: Sql): Hono {
-  const app = new Hono();
-  app.get("/api/latest", async (c) => {
-    const pair = v.safeParse(PairSchema, c.req.query("pair") ?? "USD-BRL");
-    if (!pair.success) throw new HTTPException(400, { message: v.summarize(pair.issues) });
-    const quote = await latestQuote(sql, pair.output);
-    if (!quote) throw new HTTPException(404, { message: `no quote stored for ${pair.output}` });
-    return c.json(quote);
-  });
-  app.get("/*", serveStatic({ root: join(PROJECT_DIR, "public") }));
-  app.onError((error, c) => {
-    if (error instanceof HTTPException) return c.json({ error: error.message }, error.status);
-    // Internals stay in the server's log, not in the answer.
-    console.error(describeError(error, "answer the request").line);
-    return c.json({ error: "internal error" }, 500);
-  });
-  return app;
+/** What createApp() needs besides the pool. */
+export interface DashboardOptions {
+  /** The rule's settings (loadAnalysisConfig(env) in main()): the moving average, its band and staleness. */
+  analysis: AnalysisConfig;
+  /** When set, every request must carry it (Bearer header, or once `?token=`, which sets a cookie). */
+  token?: string;
+  /** The clock; tests pass their own. */
+  now?: () => Date;
+  /** SSE heartbeat comment interval (15 s). */
+  heartbeatMs?: number;
+  /** How old, in market time, the newest quote may be before the pair is stale (default: the analysis config's). */
+  staleAfterMs?: number;
+  /** How often the live feed checks that its LISTEN connection still hears (5 s). */
+  watchdogMs?: number;
 }
 
-async function main(args: string[]): Promise<number> {
-  let options: { port: number; host: string };
-  try {
-    const { values } = parseArgs({
-      args,
-      options: { port: { type: "string" }, host: { type: "string" }, help: { type: "boolean", short: "h" } },
-    });
-    if (values.help) {
-      console.log(USAGE);
-      return 0;
-    }
-    const port = Number(values.port ?? DEFAULT_PORT);
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0-65535, got "${values.port}"`);
-    options = { port, host: values.host ?? DEFAULT_HOST };
-  } catch (error) {
-    console.error(`${(error as Error).message} (see bun dashboard.ts --help)`);
-    return 2;
+/** The app, plus close(): stops the live feed (its LISTEN and timers). The pool stays the caller's. */
+export type DashboardApp = Hono & { close(): Promise<void> };
+
+// ---------------------------------------------------------------------------------------------
+// Query parameters (valibot): a bad one is a 400 naming it, never a 500
+
+const SAO_PAULO_DATE = new Intl.DateTimeFormat("en-CA", { timeZone: "America/Sao_Paulo", year: "numeric", month: "2-digit", day: "2-digit" });
+const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
+const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
+const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
+
+/**
+ * The first instant of São Paulo day `date` ("YYYY-MM-DD"): its midnight, or 01:00 on the days
+ * daylight saving time began at midnight. Its offset is a whole number of hours, so the first
+ * UTC hour whose São Paulo date is `date` is the one.
+ */
+export function saoPauloDayStart(date: string): Date {
+  const utcMidnight = Date.parse(`${date}T00:00:00Z`);
+  for (let hour = 0; hour <= 6; hour++) {
+    const at = new Date(utcMidnight + hour * HOUR_MS);
+    if (SAO_PAULO_DATE.format(at) === date) return at;
   }
+  return new Date(utcMidnight + 3 * HOUR_MS);
+}
+
+/** "YYYY-MM-DD" that is a real calendar date. */
+const isCalendarDate = (text: string) => DATE_ONLY.test(text) && new Date(`${text}T00:00:00Z`).toISOString().slice(0, 10) === text;
+
+/** A time parameter: ISO 8601 with a zone, or a São Paulo date (its start for `from`, its end for `to`). */
+function timeParam(end: "start" | "end") {
+  return v.optional(
+    v.pipe(
+      v.string(),
+      v.check(
+        (text) => (isCalendarDate(text) || (DATE_TIME.test(text) && isCalendarDate(text.slice(0, 10)) && !Number.isNaN(Date.parse(text)))) && text >= "1900" && text < "2200",
+        (issue) => `must be a date like 2024-08-23 or a time like 2024-08-23T17:39:40Z, got "${String(issue.input)}"`,
+      ),
+      v.transform((text) => {
+        if (!DATE_ONLY.test(text)) return new Date(text);
+        if (end === "start") return saoPauloDayStart(text);
+        const next = new Date(Date.parse(`${text}T00:00:00Z`) + DAY_MS).toISOString().slice(0, 10);
+        return new Date(saoPauloDayStart(next).getTime() - 1);
+      }),
+    ),
+  );
+}
+
+/** A whole number in [min, max], written in digits. */
+function countParam(fallback: number, [min, max]: readonly [number, number]) {
+  return v.pipe(
+    v.optional(v.string(), String(fallback)),
+    v.check((text) => /^\d{1,6}$/.test(text) && Number(text) >= min && Number(text) <= max, (issue) => `must be a whole number from ${min} to ${max}, got "${String(issue.input)}"`),
+    v.transform(Number),
+  );
+}
+
+const PairParam = v.optional(PairSchema, DEFAULT_PAIR);
+const RangeParams = { from: timeParam("start"), to: timeParam("end") };
+const QuotesQuery = v.object({ pair: PairParam, ...RangeParams, points: countParam(DEFAULT_POINTS, POINTS_BOUNDS) });
+const CsvQuery = v.object({ pair: PairParam, ...RangeParams });
+const LatestQuery = v.object({ pair: PairParam });
+const AlertsQuery = v.object({ pair: v.optional(PairSchema), ...RangeParams, limit: countParam(DEFAULT_ALERTS, ALERTS_BOUNDS) });
+const RunsQuery = v.object({ limit: countParam(DEFAULT_RUNS, RUNS_BOUNDS) });
+// The id of every event is the feed's position: the newest quote, alert transition and run end it has sent (ms).
+const LastEventIdSchema = v.pipe(
+  v.string(),
+  v.regex(/^\d{1,15}-\d{1,15}-\d{1,15}$/, (issue) => `must be an id this server sent, like 1724434780000-0-0, got "${String(issue.input)}"`),
+  v.transform((text): FeedPosition => {
+    const [quote, alert, run] = text.split("-").map(Number) as [number, number, number];
+    return { quote, alert, run };
+  }),
+);
+// What the pipeline notifies; a payload without `kind` comes from a pipeline older than this file.
+const ChangeNoticeSchema = v.union([
+  v.object({ kind: v.literal("quote"), pair: v.string(), ts: v.string() }),
+  v.object({ kind: v.literal("run"), id: v.number(), status: v.string() }),
+  v.object({ kind: v.literal("alert"), id: v.number(), pair: v.string(), transition: v.picklist(["firing", "resolved"]) }),
+  v.pipe(v.object({ pair: v.string(), ts: v.string() }), v.transform((notice) => ({ kind: "quote" as const, ...notice }))),
+]);
+
+/** The query string parsed by `schema`, or a 400 whose message names the first bad parameter. */
+function readQuery<S extends v.GenericSchema>(c: Context, schema: S): v.InferOutput<S> {
+  const result = v.safeParse(schema, c.req.query());
+  if (result.success) return result.output;
+  const [issue] = result.issues;
+  const name = issue?.path?.map((item) => String(item.key)).join(".") ?? "the query";
+  throw badRequest(`${name} ${issue?.message ?? "is invalid"}`);
+}
+
+const badRequest = (what: string) => new HTTPException(400, { message: `Cannot answer: ${what}` });
+
+/**
+ * The range asked for, each end defaulting to the pair's first or last quote; a 404 for a pair
+ * without quotes, unless `unchecked` (the caller finds out itself, saving a round trip).
+ */
+async function resolveRange(sql: Sql, pair: string, from: Date | undefined, to: Date | undefined, unchecked = false): Promise<{ from: Date; to: Date }> {
+  if (from && to && from >= to) throw badRequest(`from (${from.toISOString()}) must be before to (${to.toISOString()})`);
+  if (unchecked && from && to) return { from, to };
+  const span = await pairSpan(sql, pair);
+  if (!span) throw await unknownPair(sql, pair);
+  const range = { from: from ?? span.first, to: to ?? span.last };
+  if (range.from > range.to) throw badRequest(`from (${range.from.toISOString()}) must be before to (${range.to.toISOString()})`);
+  return range;
+}
+
+async function unknownPair(sql: Sql, pair: string): Promise<HTTPException> {
+  const pairs = await storedPairs(sql);
+  const stored = pairs.length ? `stored pairs: ${pairs.join(", ")}` : NO_DATA;
+  return new HTTPException(404, { message: `Cannot answer: no quotes stored for ${pair}; ${stored}` });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The chart's moving average (pure)
+
+/**
+ * The rule's daily moving average and its ±threshold band, for the days of [from, to]: the
+ * rule evaluated over the pair's whole daily series, as `bun analysis.ts --days` evaluates it,
+ * so that each day's figures are the very numbers it prints. Columnar: [day starts (Unix s), ma,
+ * lower, upper], null where history is insufficient.
+ */
+export function movingAverageBand(
+  series: { days: Int32Array; closes: Float64Array; dates: string[]; dayStarts: Float64Array },
+  params: RuleParams,
+  from: Date,
+  to: Date,
+): [number[], (number | null)[], (number | null)[], (number | null)[]] {
+  const { average } = evaluateSeries(series, params);
+  const out: [number[], (number | null)[], (number | null)[], (number | null)[]] = [[], [], [], []];
+  // The São Paulo days that overlap the range.
+  const first = SAO_PAULO_DATE.format(from);
+  const last = SAO_PAULO_DATE.format(to);
+  for (let i = 0; i < series.days.length; i++) {
+    const date = series.dates[i]!;
+    if (date < first || date > last) continue;
+    const ma = average[i]!;
+    const known = !Number.isNaN(ma);
+    out[0].push(series.dayStarts[i]!);
+    out[1].push(known ? ma : null);
+    out[2].push(known ? ma * (1 - params.threshold) : null);
+    out[3].push(known ? ma * (1 + params.threshold) : null);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The card's status (pure)
+
+/** The feed's state for the card: live, stale (market time), failing (pipeline runs) or empty. */
+export interface FeedStatus {
+  state: "live" | "stale" | "failing" | "empty";
+  since: string | null;
+  message: string;
+}
+
+/**
+ * The instant a quote of `ts` becomes stale: the first millisecond at which isStale() (analysis.ts's
+ * market clock, so monitor, analysis and dashboard agree) says so. Found by bisection; market time
+ * only grows, so the pair is stale at every later instant.
+ */
+export function staleSince(ts: Date, staleAfterMs: number): Date {
+  let low = ts.getTime();
+  // Market time runs at least 5 days in 7, less two holidays: this is always past the moment.
+  let high = low + staleAfterMs * 2 + 5 * DAY_MS;
+  while (high - low > 1) {
+    const mid = Math.floor((low + high) / 2);
+    if (isStale(ts, new Date(mid), staleAfterMs)) high = mid;
+    else low = mid;
+  }
+  return new Date(high);
+}
+
+/**
+ * The card of one pair, worked out once per stored state (not per request: /api/latest serves
+ * thousands a second): its change, when it turns stale, and the status it shows before and after.
+ */
+export interface LatestView {
+  facts: LatestFacts;
+  changePct: number | null;
+  /** The card's status at `now`: a failing pipeline first, then staleness, else live. */
+  statusAt(now: Date): FeedStatus;
+}
+
+/** The view of `facts`, with staleness after `staleAfterMs` of market time. */
+export function latestView(facts: LatestFacts, staleAfterMs: number): LatestView {
+  const changePct = facts.previousClose === null ? null : (Number(facts.bid) / Number(facts.previousClose) - 1) * 100;
+  if (facts.failingSince && facts.lastRun?.status === "failed") {
+    const step = facts.lastRun.failedStep ? ` at the ${facts.lastRun.failedStep} step` : "";
+    const failing: FeedStatus = {
+      state: "failing",
+      since: facts.failingSince.toISOString(),
+      message: `pipeline failing since ${formatSaoPauloTime(facts.failingSince)}: run ${facts.lastRun.id} failed${step}${facts.lastRun.error ? `: ${facts.lastRun.error.split("\n")[0]}` : ""}`,
+    };
+    return { facts, changePct, statusAt: () => failing };
+  }
+  const staleAt = staleSince(facts.ts, staleAfterMs);
+  const live: FeedStatus = { state: "live", since: null, message: `live: quote of ${formatSaoPauloTime(facts.ts, { seconds: true })}` };
+  const stale: FeedStatus = {
+    state: "stale",
+    since: staleAt.toISOString(),
+    message: `stale since ${formatSaoPauloTime(staleAt)}: no quote for over ${formatDuration(staleAfterMs)} of market time`,
+  };
+  return { facts, changePct, statusAt: (now) => (now >= staleAt ? stale : live) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The live feed: LISTEN on the pipeline's channel, one fan-out to every SSE client
+
+type FeedListener = (event: FeedEvent) => void;
+
+/** The position as an SSE id: "quote-alert-run", each in ms. */
+const eventId = (position: FeedPosition) => `${Math.floor(position.quote)}-${Math.floor(position.alert)}-${Math.floor(position.run)}`;
+
+function advance(position: FeedPosition, event: FeedEvent): void {
+  position[event.kind] = Math.max(position[event.kind], event.at);
+}
+
+/**
+ * One LISTEN for the whole process: each notification is read back from the tables once and
+ * sent to every subscriber. postgres.js listens again when its connection comes back, but gives
+ * up if the server is still down at that moment; so the feed also pings itself on a channel of
+ * its own every `watchdogMs` and, when a ping goes unheard, listens afresh. Whenever it (re)starts
+ * listening it replays from the tables what was stored since the last event it sent, so nothing
+ * stored while it was deaf is lost.
+ */
+class LiveFeed {
+  /** True while notifications are known to arrive: only then may /api/latest answer from memory. */
+  listening = false;
+  private position: FeedPosition | undefined;
+  private readonly subscribers = new Set<FeedListener>();
+  private readonly changeListeners = new Set<() => void>();
+  private started: Promise<void> | undefined;
+  private generation = 0;
+  private unlisten: (() => Promise<void>)[] = [];
+  private watchdog: ReturnType<typeof setInterval> | undefined;
+  private pingHeard = true;
+  private closed = false;
+  private readonly pingChannel = `cotacao_dashboard_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
+  // Notifications are handled one at a time, in order: events go out in the order they were stored.
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly sql: Sql,
+    private readonly watchdogMs: number,
+  ) {}
+
+  /** Starts listening (once); resolves when the first LISTEN is in place. */
+  start(): Promise<void> {
+    this.started ??= (async () => {
+      this.position = await feedPosition(this.sql);
+      await this.listen();
+      this.watchdog = setInterval(() => void this.check(), this.watchdogMs);
+      this.watchdog.unref?.();
+    })().catch((error) => {
+      // The server is away: the next use tries again.
+      this.started = undefined;
+      throw error;
+    });
+    return this.started;
+  }
+
+  /** The feed's position now (after start()). */
+  current(): FeedPosition {
+    return { ...(this.position ?? { quote: 0, alert: 0, run: 0 }) };
+  }
+
+  subscribe(listener: FeedListener): () => void {
+    this.subscribers.add(listener);
+    return () => this.subscribers.delete(listener);
+  }
+
+  /** `listener` is called whenever stored data may have changed (for caches). */
+  onChange(listener: () => void): void {
+    this.changeListeners.add(listener);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.watchdog);
+    this.listening = false;
+    await Promise.all(this.unlisten.map((unlisten) => unlisten().catch(() => {})));
+    this.subscribers.clear();
+  }
+
+  private async listen(): Promise<void> {
+    const generation = ++this.generation;
+    const old = this.unlisten;
+    this.unlisten = [];
+    await Promise.all(old.map((unlisten) => unlisten().catch(() => {})));
+    // A notification for an older generation arrives through a listener this feed replaced.
+    const onListen = () => {
+      if (generation !== this.generation || this.closed) return;
+      this.listening = true;
+      this.pingHeard = true;
+      this.enqueue(() => this.replay());
+    };
+    const quotes = await this.sql.listen(QUOTES_CHANNEL, (payload) => generation === this.generation && this.enqueue(() => this.handle(payload)), onListen);
+    const ping = await this.sql.listen(this.pingChannel, () => generation === this.generation && (this.pingHeard = true));
+    this.unlisten.push(quotes.unlisten, ping.unlisten);
+  }
+
+  /** Sends a ping; if the previous one was never heard, the LISTEN is gone: listen again. */
+  private async check(): Promise<void> {
+    if (this.closed) return;
+    try {
+      if (!this.pingHeard) {
+        this.listening = false;
+        this.notifyChange();
+        await this.listen();
+      }
+      this.pingHeard = false;
+      await this.sql`select pg_notify(${this.pingChannel}, 'ping')`;
+    } catch {
+      // The server is away: not listening, and the next check tries again.
+      this.listening = false;
+      this.pingHeard = false;
+    }
+  }
+
+  private enqueue(task: () => Promise<void>): void {
+    this.queue = this.queue.then(task).catch((error: { code?: unknown }) => {
+      this.listening = false;
+      // The pool's owner ended it (shutting down): nothing to report.
+      if (this.closed || error.code === "CONNECTION_ENDED") return;
+      console.error(describeError(error, "follow the live feed").line);
+    });
+  }
+
+  private async handle(payload: string): Promise<void> {
+    let json: unknown;
+    try {
+      json = JSON.parse(payload);
+    } catch {
+      return; // not ours to read: another program's notification on the channel
+    }
+    const notice = v.safeParse(ChangeNoticeSchema, json);
+    if (!notice.success) return;
+    this.notifyChange();
+    const event = await feedEventOf(this.sql, notice.output as ChangeNotice);
+    if (event) this.send(event);
+  }
+
+  private async replay(): Promise<void> {
+    this.notifyChange();
+    if (!this.position) return;
+    for (const event of await feedEventsSince(this.sql, this.position)) this.send(event);
+  }
+
+  private send(event: FeedEvent): void {
+    if (this.position) advance(this.position, event);
+    for (const subscriber of this.subscribers) subscriber(event);
+  }
+
+  private notifyChange(): void {
+    for (const listener of this.changeListeners) listener();
+  }
+}
+
+/**
+ * Per-pair values loaded from the database and kept while the feed listens: dropped on every
+ * change it hears of, and after MEMORY_TTL_MS whatever happens. Concurrent requests share one load.
+ */
+class Memo<T> {
+  private readonly entries = new Map<string, { at: number; value: Promise<T> }>();
+
+  constructor(
+    private readonly feed: LiveFeed,
+    private readonly load: (key: string) => Promise<T>,
+  ) {
+    feed.onChange(() => this.entries.clear());
+  }
+
+  get(key: string): Promise<T> {
+    // The first use starts the feed; until it listens, every call loads afresh.
+    void this.feed.start().catch(() => {});
+    const at = performance.now();
+    const entry = this.entries.get(key);
+    if (entry && this.feed.listening && at - entry.at < MEMORY_TTL_MS) return entry.value;
+    const value = this.load(key);
+    this.entries.set(key, { at, value });
+    value.catch(() => this.entries.delete(key));
+    return value;
+  }
+}
+
+/** One SSE message. */
+function sseMessage(event: FeedEvent, position: FeedPosition): string {
+  return `id: ${eventId(position)}\nevent: ${event.kind}\ndata: ${JSON.stringify(event.data)}\n\n`;
+}
+
+const eventKey = (event: FeedEvent) => `${event.kind}:${JSON.stringify(event.data)}`;
+
+// ---------------------------------------------------------------------------------------------
+// Tokens
+
+/** Equal strings, in time that does not depend on where they differ (or their lengths). */
+function sameSecret(given: string, expected: string): boolean {
+  const digest = (text: string) => createHash("sha256").update(text).digest();
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+/**
+ * With a token: a request passes with `Authorization: Bearer <token>` or the session cookie;
+ * `?token=<token>` sets the cookie (HttpOnly, SameSite=Strict; it holds an HMAC of the token,
+ * never the token) and redirects to the same URL without it, so it stays out of history.
+ */
+function requireToken(token: string): MiddlewareHandler {
+  const session = createHmac("sha256", token).update("cotacao dashboard session").digest("hex");
+  const refuse = (what: string) =>
+    new HTTPException(401, {
+      message: `Cannot answer: ${what}; send "Authorization: Bearer <DASHBOARD_TOKEN>", or open the page once with ?token=<DASHBOARD_TOKEN>`,
+    });
+  return async (c, next) => {
+    const url = new URL(c.req.url);
+    const given = url.searchParams.get("token");
+    if (given !== null) {
+      if (!sameSecret(given, token)) throw refuse("wrong token");
+      setCookie(c, SESSION_COOKIE, session, { httpOnly: true, sameSite: "Strict", path: "/", secure: url.protocol === "https:" });
+      url.searchParams.delete("token");
+      return c.redirect(`${url.pathname}${url.search}`, 303);
+    }
+    const header = c.req.header("Authorization");
+    if (header !== undefined) {
+      const bearer = /^Bearer (.+)$/i.exec(header)?.[1];
+      if (bearer !== undefined && sameSecret(bearer, token)) return next();
+      throw refuse("wrong token");
+    }
+    const cookie = getCookie(c, SESSION_COOKIE);
+    if (cookie !== undefined && sameSecret(cookie, session)) return next();
+    throw refuse("this dashboard needs its token");
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The app
+
+/** JSON with an ETag of its body; 304 when the client has it already. */
+function jsonWithETag(c: Context, body: unknown): Response {
+  const text = JSON.stringify(body);
+  const etag = `"${Bun.hash(text).toString(36)}"`;
+  const headers = { ETag: etag, "Cache-Control": "no-cache" };
+  const asked = c.req.header("If-None-Match");
+  if (asked && asked.split(",").some((tag) => tag.trim().replace(/^W\//, "") === etag)) return c.body(null, 304, headers);
+  return c.body(text, 200, { ...headers, "Content-Type": "application/json; charset=utf-8" });
+}
+
+const iso = (date: Date | null) => date?.toISOString() ?? null;
+const csvField = (value: string | null) => value ?? "";
+
+/** Prometheus label values: backslash, quote and line breaks escaped. */
+const label = (value: string) => value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms / 1000} s`)), ms))),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** The dashboard's routes over an open pool; tests call `app.request()` on it, no server needed. */
+export function createApp(sql: Sql, options: DashboardOptions): DashboardApp {
+  const now = options.now ?? (() => new Date());
+  const staleAfterMs = options.staleAfterMs ?? options.analysis.staleAfterMs;
+  const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+  const feed = new LiveFeed(sql, options.watchdogMs ?? DEFAULT_WATCHDOG_MS);
+  // /api/latest and the chart's daily series from memory: at thousands of requests a second a
+  // query each would be the bottleneck. Entries are dropped whenever a notification says
+  // something changed (LISTEN), and used at all only while the feed is listening;
+  // MEMORY_TTL_MS bounds what a writer that does not notify (psql, a backfill) can leave stale.
+  const latestCache = new Memo(feed, (pair) => latestFacts(sql, pair).then((facts) => facts && latestView(facts, staleAfterMs)));
+  const dailyCache = new Memo(feed, (pair) => loadDailyRollup(sql, pair));
+
+  const app = new Hono();
+  app.use(
+    secureHeaders({
+      contentSecurityPolicy: CONTENT_SECURITY_POLICY,
+      referrerPolicy: "no-referrer",
+      xFrameOptions: "DENY",
+      // Plain http on a LAN: a Strict-Transport-Security header would only mislead.
+      strictTransportSecurity: false,
+    }),
+  );
+  if (options.token !== undefined) app.use(requireToken(options.token));
+
+  app.get("/api/pairs", async (c) => {
+    const pairs = await pairSummaries(sql);
+    return c.json({ pairs: pairs.map((p) => ({ pair: p.pair, first: iso(p.first), last: iso(p.last), count: p.count })) });
+  });
+
+  app.get("/api/quotes", async (c) => {
+    const query = readQuery(c, QuotesQuery);
+    const { from, to } = await resolveRange(sql, query.pair, query.from, query.to, query.from !== undefined && query.to !== undefined);
+    const params = paramsFor(options.analysis, query.pair);
+    const [buckets, daily] = await Promise.all([loadQuoteBuckets(sql, query.pair, from, to, query.points), dailyCache.get(query.pair)]);
+    // A range given whole was not looked up: a pair with no daily series has no quotes at all.
+    if (daily.days.length === 0) throw await unknownPair(sql, query.pair);
+    return jsonWithETag(c, {
+      pair: query.pair,
+      from: from.toISOString(),
+      to: to.toISOString(),
+      bucketSeconds: buckets.bucketSeconds,
+      resolution: buckets.resolution,
+      points: buckets.ts.length,
+      data: [buckets.ts, buckets.first, buckets.min, buckets.max, buckets.last],
+      ma: { windowDays: params.windowDays, thresholdPct: params.threshold * 100, data: movingAverageBand(daily, params, from, to) },
+    });
+  });
+
+  app.get("/api/quotes.csv", async (c) => {
+    const query = readQuery(c, CsvQuery);
+    const { from, to } = await resolveRange(sql, query.pair, query.from, query.to);
+    const batches = exportQuotes(sql, query.pair, from, to)[Symbol.asyncIterator]();
+    const encoder = new TextEncoder();
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(encoder.encode("ts,bid,ask,high,low\n"));
+      },
+      async pull(controller) {
+        try {
+          const next = await batches.next();
+          if (next.done) return controller.close();
+          controller.enqueue(encoder.encode(next.value.map((row) => `${row.ts},${row.bid},${row.ask},${csvField(row.high)},${csvField(row.low)}\n`).join("")));
+        } catch (error) {
+          console.error(describeError(error, "export the quotes").line);
+          controller.error(error);
+        }
+      },
+      async cancel() {
+        // The client went away: close the cursor, which frees its connection.
+        await batches.return?.();
+      },
+    });
+    const day = (date: Date) => date.toISOString().slice(0, 10);
+    return c.body(body, 200, {
+      "Content-Type": "text/csv; charset=utf-8",
+      "Content-Disposition": `attachment; filename="cotacao-${query.pair}-${day(from)}-${day(to)}.csv"`,
+      "Cache-Control": "no-store",
+    });
+  });
+
+  app.get("/api/latest", async (c) => {
+    const { pair } = readQuery(c, LatestQuery);
+    const view = await latestCache.get(pair);
+    if (!view) {
+      const pairs = await storedPairs(sql);
+      if (pairs.length > 0) throw await unknownPair(sql, pair);
+      const status: FeedStatus = { state: "empty", since: null, message: NO_DATA };
+      return c.json({ pair, ts: null, bid: null, ask: null, changePct: null, ageSeconds: null, status }, 200, { "Cache-Control": "no-store" });
+    }
+    const at = now();
+    const { facts } = view;
+    return c.json(
+      {
+        pair,
+        ts: facts.ts.toISOString(),
+        bid: facts.bid,
+        ask: facts.ask,
+        previousClose: facts.previousClose,
+        changePct: view.changePct,
+        ageSeconds: Math.max(0, Math.round((at.getTime() - facts.ts.getTime()) / 1000)),
+        status: view.statusAt(at),
+      },
+      200,
+      { "Cache-Control": "no-store" },
+    );
+  });
+
+  app.get("/api/alerts", async (c) => {
+    const query = readQuery(c, AlertsQuery);
+    if (query.from && query.to && query.from >= query.to) throw badRequest(`from (${query.from.toISOString()}) must be before to (${query.to.toISOString()})`);
+    if (query.pair && !(await pairSpan(sql, query.pair))) throw await unknownPair(sql, query.pair);
+    const alerts = await listAlerts(sql, { limit: query.limit, ...(query.pair ? { pair: query.pair } : {}), ...(query.from ? { from: query.from } : {}), ...(query.to ? { to: query.to } : {}) });
+    return c.json({
+      alerts: alerts.map((a) => ({
+        ...a,
+        firedAt: iso(a.firedAt),
+        resolvedAt: iso(a.resolvedAt),
+        lastSeenAt: iso(a.lastSeenAt),
+        peakAt: iso(a.peakAt),
+        firedSeenAt: iso(a.firedSeenAt),
+        resolvedSeenAt: iso(a.resolvedSeenAt),
+      })),
+    });
+  });
+
+  app.get("/api/runs", async (c) => {
+    const { limit } = readQuery(c, RunsQuery);
+    const runs = await listRuns(sql, limit);
+    return c.json({ runs: runs.map((r) => ({ ...r, startedAt: iso(r.startedAt), finishedAt: iso(r.finishedAt) })) });
+  });
+
+  app.get("/api/stream", async (c) => {
+    const lastId = c.req.header("Last-Event-ID") ?? c.req.query("lastEventId");
+    let since: FeedPosition | undefined;
+    if (lastId !== undefined && lastId !== "") {
+      const parsed = v.safeParse(LastEventIdSchema, lastId);
+      if (!parsed.success) throw badRequest(`Last-Event-ID ${parsed.issues[0].message}`);
+      since = parsed.output;
+    }
+    try {
+      await feed.start();
+    } catch (error) {
+      // The browser's EventSource retries by itself; the server may be back by then.
+      throw new HTTPException(503, { message: describeError(error, "follow the live feed").line });
+    }
+    const encoder = new TextEncoder();
+    let stop = () => {};
+    const body = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        const write = (text: string) => {
+          try {
+            controller.enqueue(encoder.encode(text));
+          } catch {
+            stop(); // the client is gone
+          }
+        };
+        const position = since ? { ...since } : feed.current();
+        // Live events wait while the replay is read; those it sent (their notification may come
+        // in after it) are skipped.
+        let buffered: FeedEvent[] | null = [];
+        const replayed = new Set<string>();
+        const deliver = (event: FeedEvent) => {
+          advance(position, event);
+          write(sseMessage(event, position));
+        };
+        const unsubscribe = feed.subscribe((event) => {
+          if (buffered) buffered.push(event);
+          else if (!replayed.has(eventKey(event))) deliver(event);
+        });
+        const heartbeat = setInterval(() => write(": heartbeat\n\n"), heartbeatMs);
+        stop = () => {
+          clearInterval(heartbeat);
+          unsubscribe();
+        };
+        write(`retry: 2000\n: cotacao live feed, position ${eventId(position)}\n\n`);
+        if (since) {
+          try {
+            for (const event of await feedEventsSince(sql, since)) {
+              replayed.add(eventKey(event));
+              deliver(event);
+            }
+          } catch (error) {
+            console.error(describeError(error, "replay the live feed").line);
+          }
+        }
+        const waiting = buffered;
+        buffered = null;
+        for (const event of waiting) if (!replayed.has(eventKey(event))) deliver(event);
+      },
+      cancel() {
+        stop();
+      },
+    });
+    return c.body(body, 200, { "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-store", "X-Accel-Buffering": "no" });
+  });
+
+  app.get("/healthz", async (c) => {
+    const unhealthy = (reason: string, extra: Record<string, unknown> = {}) => c.json({ ok: false, reason, ...extra }, 503, { "Cache-Control": "no-store" });
+    let facts;
+    try {
+      facts = await withTimeout(healthFacts(sql), HEALTH_TIMEOUT_MS, "PostgreSQL");
+    } catch (error) {
+      return unhealthy(describeError(error, "reach the database").line);
+    }
+    if (facts.pairs.length === 0) return unhealthy(NO_DATA);
+    const at = now();
+    const pairs = facts.pairs.map((p) => ({
+      pair: p.pair,
+      newest: p.newest.toISOString(),
+      ageSeconds: Math.round((at.getTime() - p.newest.getTime()) / 1000),
+      stale: isStale(p.newest, at, staleAfterMs),
+    }));
+    const stale = pairs.filter((p) => p.stale);
+    if (stale.length) {
+      return unhealthy(`stale: ${stale.map((p) => `${p.pair} (newest quote ${formatSaoPauloTime(new Date(p.newest))})`).join(", ")} older than ${formatDuration(staleAfterMs)} of market time`, { pairs });
+    }
+    return c.json({ ok: true, pairs, lastRun: facts.lastRun && { ...facts.lastRun, startedAt: iso(facts.lastRun.startedAt), finishedAt: iso(facts.lastRun.finishedAt) } }, 200, { "Cache-Control": "no-store" });
+  });
+
+  app.get("/metrics", async (c) => {
+    const lines: string[] = [];
+    const metric = (name: string, help: string, type: "gauge", samples: [string, number][]) => {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+      for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`);
+    };
+    let facts;
+    try {
+      facts = await withTimeout(healthFacts(sql), HEALTH_TIMEOUT_MS, "PostgreSQL");
+    } catch (error) {
+      console.error(describeError(error, "read the metrics").line);
+    }
+    metric("cotacao_database_up", "1 if PostgreSQL answered this scrape, else 0.", "gauge", [["", facts ? 1 : 0]]);
+    if (facts) {
+      const at = now();
+      metric("cotacao_quote_age_seconds", "Seconds since the newest stored quote of the pair (wall clock).", "gauge",
+        facts.pairs.map((p) => [`{pair="${label(p.pair)}"}`, Math.round((at.getTime() - p.newest.getTime()) / 1000)]));
+      metric("cotacao_quote_market_age_seconds", "Seconds of forex market time since the newest stored quote of the pair (what staleness counts).", "gauge",
+        facts.pairs.map((p) => [`{pair="${label(p.pair)}"}`, Math.round(marketTimeBetween(p.newest, at) / 1000)]));
+      metric("cotacao_alerts_firing", "Alerts firing now, per pair and kind.", "gauge",
+        facts.pairs.flatMap((p) => ["deviation", "stale"].map((kind): [string, number] => [`{pair="${label(p.pair)}",kind="${kind}"}`, p.firing.find((f) => f.kind === kind)?.count ?? 0])));
+      const run = facts.lastRun;
+      if (run) {
+        metric("cotacao_last_run_info", "The newest pipeline run: its id and status (running, succeeded or failed).", "gauge", [[`{id="${run.id}",status="${label(run.status)}"}`, 1]]);
+        metric("cotacao_last_run_success", "1 if the newest pipeline run succeeded, 0 if it failed or is still running.", "gauge", [["", run.status === "succeeded" ? 1 : 0]]);
+        metric("cotacao_last_run_duration_seconds", "How long the newest pipeline run took (so far, while it runs).", "gauge",
+          [["", ((run.finishedAt ?? at).getTime() - run.startedAt.getTime()) / 1000]]);
+        metric("cotacao_last_run_timestamp_seconds", "Unix time the newest pipeline run finished (started, while it runs).", "gauge",
+          [["", (run.finishedAt ?? run.startedAt).getTime() / 1000]]);
+      }
+    }
+    return c.body(`${lines.join("\n")}\n`, 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8", "Cache-Control": "no-store" });
+  });
+
+  app.get("/vendor/:file", async (c) => {
+    const file = VENDOR_FILES[c.req.param("file")];
+    if (!file) throw new HTTPException(404, { message: "Cannot answer: no such file" });
+    return c.body(await Bun.file(file.path).arrayBuffer(), 200, { "Content-Type": file.type, "Cache-Control": "no-cache" });
+  });
+  app.get("/*", serveStatic({ root: STATIC_DIR }));
+
+  app.notFound((c) => c.json({ error: `Cannot answer: no such page ${c.req.path}` }, 404, { "Cache-Control": "no-store" }));
+  app.onError((error, c) => {
+    if (error instanceof HTTPException) {
+      const headers: Record<string, string> = { "Cache-Control": "no-store" };
+      if (error.status === 401) headers["WWW-Authenticate"] = 'Bearer realm="cotacao"';
+      return c.json({ error: error.message }, error.status, headers);
+    }
+    // Internals stay in the server's log, not in the answer.
+    console.error(describeError(error, "answer the request").line);
+    return c.json({ error: "internal error" }, 500, { "Cache-Control": "no-store" });
+  });
+  return Object.assign(app, { close: () => feed.close() });
+}
+
+// ---------------------------------------------------------------------------------------------
+// CLI
+
+const USAGE = `Usage: bun dashboard.ts [--host 127.0.0.1] [--port 8050] [--help]
+
+Serves the cotacao page and its JSON API, on loopback unless told otherwise. Applies pending
+migrations on start.
+
+Options:
+  --host H     the address to listen on (default HOST, else 127.0.0.1); any address that is
+               not loopback needs DASHBOARD_TOKEN
+  --port N     the port, 0 to 65535 (default PORT, else 8050; 0 picks a free one)
+  -h, --help   show this help
+
+Settings (environment): HOST, PORT, DASHBOARD_TOKEN (at least ${MIN_TOKEN_LENGTH} characters; then every
+request needs "Authorization: Bearer <token>", or opens the page once with ?token=<token>, which
+sets a cookie), DATABASE_URL, and the analysis settings (COTACAO_MA_WINDOW_DAYS, ...,
+COTACAO_STALE_AFTER) that the chart's average and the status follow.
+
+Routes: GET / (the page), /api/pairs, /api/quotes, /api/quotes.csv, /api/latest, /api/alerts,
+/api/runs, /api/stream (Server-Sent Events), /healthz, /metrics.
+
+Exit codes: 0 stopped by Ctrl-C or SIGTERM, 1 failure, 2 bad usage or configuration.`;
+
+const FLAGS = { host: { type: "string" }, port: { type: "string" }, help: { type: "boolean", short: "h" } } as const;
+
+const DashboardEnvSchema = v.object({
+  HOST: v.pipe(v.optional(v.string(), ""), v.trim()),
+  PORT: v.pipe(v.optional(v.string(), ""), v.trim()),
+  DASHBOARD_TOKEN: v.pipe(
+    v.optional(v.string(), ""),
+    v.check((token) => token === "" || token.length >= MIN_TOKEN_LENGTH, `must be at least ${MIN_TOKEN_LENGTH} characters long (e.g. the output of "openssl rand -hex 32")`),
+  ),
+});
+
+/** What `bun dashboard.ts` was asked, checked before any I/O. */
+export interface Invocation {
+  help: boolean;
+  host: string;
+  port: number;
+  token?: string;
+  analysis: AnalysisConfig;
+  database: DatabaseConfig;
+}
+
+/** Loopback addresses: the only ones served without a token. */
+export function isLoopback(host: string): boolean {
+  const bare = host.replace(/^\[(.*)\]$/, "$1").toLowerCase();
+  return bare === "localhost" || bare === "::1" || /^127(\.\d{1,3}){3}$/.test(bare);
+}
+
+/** Reads the flags and the environment (flags win); throws one USAGE or CONFIG line, exit 2. */
+export function readInvocation(args: string[], env: Record<string, string | undefined>): Invocation {
+  const flags = readFlags(args, FLAGS, "dashboard.ts");
+  const settings = v.safeParse(DashboardEnvSchema, env);
+  if (!settings.success) throw envIssue(settings.issues);
+  const analysis = loadAnalysisConfig(env);
+  const database = loadDatabaseConfig(env);
+  const portText = flags.port ?? (settings.output.PORT || String(DEFAULT_PORT));
+  const portSource = flags.port !== undefined ? "--port" : "PORT";
+  if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) {
+    const message = `${portSource} must be a port number from 0 to 65535, got "${portText}"`;
+    throw flags.port !== undefined ? usageError(message, "dashboard.ts") : new CotacaoError("CONFIG", `Cannot start: ${message}`, { exitCode: EXIT.usage });
+  }
+  const host = (flags.host ?? settings.output.HOST) || DEFAULT_HOST;
+  if (!/^[A-Za-z0-9.:[\]-]+$/.test(host)) throw usageError(`${flags.host !== undefined ? "--host" : "HOST"} must be a host name or an IP address, got "${host}"`, "dashboard.ts");
+  const token = settings.output.DASHBOARD_TOKEN || undefined;
+  if (!flags.help && !isLoopback(host) && token === undefined) {
+    throw new CotacaoError(
+      "CONFIG",
+      `Cannot serve the dashboard on ${host}: an address other than loopback needs DASHBOARD_TOKEN, set it to a long random secret (openssl rand -hex 32) or serve on 127.0.0.1`,
+      { exitCode: EXIT.usage },
+    );
+  }
+  return { help: !!flags.help, host, port: Number(portText), ...(token ? { token } : {}), analysis, database };
+}
+
+/** Runs the CLI: serves until Ctrl-C or SIGTERM; returns the exit code. */
+export async function main(args: string[], env: Record<string, string | undefined> = process.env): Promise<number> {
+  let invocation: Invocation;
   try {
-    const sql = await connect(loadDatabaseConfig(process.env));
+    invocation = readInvocation(args, env);
+  } catch (error) {
+    const { line, exitCode } = describeError(error, "read the arguments");
+    console.error(line);
+    return exitCode;
+  }
+  if (invocation.help) {
+    console.log(USAGE);
+    return EXIT.ok;
+  }
+  let sql: Sql | undefined;
+  try {
+    sql = await connect(invocation.database, { max: 8 });
     await migrate(sql);
-    const server = Bun.serve({ port: options.port, hostname: options.host, fetch: createApp(sql).fetch });
-    console.log(`cotacao dashboard on http://${server.hostname}:${server.port}/`);
-    return 0;
+    const app = createApp(sql, { analysis: invocation.analysis, ...(invocation.token ? { token: invocation.token } : {}) });
+    // Idle connections close after a minute; the SSE heartbeat (15 s) keeps a live feed open.
+    const server = Bun.serve({ hostname: invocation.host, port: invocation.port, idleTimeout: 60, fetch: app.fetch });
+    const shown = server.hostname?.includes(":") ? `[${server.hostname}]` : server.hostname;
+    console.log(`cotacao dashboard on http://${shown}:${server.port}/${invocation.token ? " (DASHBOARD_TOKEN required: open it once with ?token=<your token>)" : ""}`);
+    await new Promise<void>((resolve) => {
+      process.once("SIGINT", resolve);
+      process.once("SIGTERM", resolve);
+    });
+    await server.stop(true);
+    await app.close();
+    return EXIT.ok;
   } catch (error) {
     const { line, exitCode } = describeError(error, "serve the dashboard");
     console.error(line);
     return exitCode;
+  } finally {
+    await sql?.end({ timeout: 1 });
   }
 }
 
 if (import.meta.main) {
-  const code = await main(Bun.argv.slice(2));
-  if (code !== 0) process.exit(code);
+  void main(Bun.argv.slice(2)).then((code) => process.exit(code));
 }

@@ -1205,8 +1205,14 @@ interface TableShape {
 }
 
 /**
- * cotacao's tables in the current schema (all but schema_migrations), each after the tables its
- * foreign keys point to, so that loading them in this order satisfies every key.
+ * Tables derived from others, which a dump leaves out: sql/006's triggers on quotes rebuild them
+ * as a restore loads the quotes (and empty them when quotes is truncated).
+ */
+const DERIVED_TABLES = ["quote_hours", "quote_days"];
+
+/**
+ * cotacao's tables in the current schema (all but schema_migrations and the derived ones), each
+ * after the tables its foreign keys point to, so that loading them in this order satisfies every key.
  */
 async function cotacaoTables(tx: postgres.TransactionSql): Promise<TableShape[]> {
   const rows = await tx<{ name: string; columns: string[]; identity: string[]; refs: string[] }[]>`
@@ -1221,7 +1227,7 @@ async function cotacaoTables(tx: postgres.TransactionSql): Promise<TableShape[]>
             where k.conrelid = c.oid and k.contype = 'f' and r.oid <> c.oid) as refs
     from pg_class c
     where c.relnamespace = current_schema()::regnamespace and c.relkind in ('r', 'p')
-      and not c.relispartition and c.relname <> 'schema_migrations'
+      and not c.relispartition and c.relname <> 'schema_migrations' and c.relname <> all(${DERIVED_TABLES})
     order by c.relname`;
   const ordered: TableShape[] = [];
   const placed = new Set<string>();
@@ -1746,8 +1752,22 @@ export async function resetBackfillProgress(sql: Sql, pair: string, from: string
   await sql`delete from backfill_progress where pair = ${pair} and range_from = ${from} and range_to = ${to}`;
 }
 
-/** Channel of the notifications sent after quotes are stored; the payload is JSON `{pair, ts}`. */
+/**
+ * Channel of the notifications the pipeline sends as it commits: new quotes, finished runs and
+ * alert transitions, each a JSON ChangeNotice (monitor.ts --watch and the dashboard listen).
+ */
 export const QUOTES_CHANNEL = "quotes";
+
+/** What a notification on QUOTES_CHANNEL says changed; the listener reads the rest from the tables. */
+export type ChangeNotice =
+  | { kind: "quote"; pair: string; ts: string }
+  | { kind: "run"; id: number; status: string }
+  | { kind: "alert"; id: number; pair: string; transition: "firing" | "resolved" };
+
+/** Sends `notice` on QUOTES_CHANNEL, delivered when the caller's transaction commits. */
+export async function notifyChange(tx: Sql | postgres.TransactionSql, notice: ChangeNotice): Promise<void> {
+  await tx`select pg_notify(${QUOTES_CHANNEL}, ${JSON.stringify(notice)})`;
+}
 
 async function notifyNewest(tx: postgres.TransactionSql, quotes: readonly StoredQuote[]): Promise<void> {
   const newest = new Map<string, number>();
@@ -1755,9 +1775,7 @@ async function notifyNewest(tx: postgres.TransactionSql, quotes: readonly Stored
     const ms = quote.ts.getTime();
     if (!(ms <= (newest.get(quote.pair) ?? Number.NEGATIVE_INFINITY))) newest.set(quote.pair, ms);
   }
-  for (const [pair, ms] of newest) {
-    await tx`select pg_notify(${QUOTES_CHANNEL}, ${JSON.stringify({ pair, ts: new Date(ms).toISOString() })})`;
-  }
+  for (const [pair, ms] of newest) await notifyChange(tx, { kind: "quote", pair, ts: new Date(ms).toISOString() });
 }
 
 /** The newest stored quote for `pair`, or undefined. */
@@ -1927,6 +1945,431 @@ export async function readSnapshot(sql: Sql, pairs: readonly string[] | null, da
   });
 }
 
+// ---------------------------------------------------------------------------------------------
+// Dashboard queries: the chart at any zoom, the latest quote's card, the tables, the live feed
+
+/** A stored pair and the span of its history. */
+export interface PairSummary {
+  pair: string;
+  first: Date;
+  last: Date;
+  count: number;
+}
+
+/** Every stored pair with its first and last quote and how many it has (counted from quote_days, not 3.7 M rows). */
+export async function pairSummaries(sql: Sql): Promise<PairSummary[]> {
+  return sql<PairSummary[]>`
+    with recursive stored as (
+      (select pair from quotes order by pair limit 1)
+      union all
+      select (select pair from quotes where pair > s.pair order by pair limit 1) from stored s where s.pair is not null
+    )
+    select s.pair,
+      (select ts from quotes where pair = s.pair order by ts limit 1) as first,
+      (select ts from quotes where pair = s.pair order by ts desc limit 1) as last,
+      (select coalesce(sum(quotes), 0)::int from quote_days where pair = s.pair) as count
+    from stored s where s.pair is not null order by s.pair`;
+}
+
+/** The first and last quote times of `pair`, or undefined when it has none: two index probes. */
+export async function pairSpan(sql: Sql, pair: string): Promise<{ first: Date; last: Date } | undefined> {
+  const [row] = await sql<{ first: Date | null; last: Date | null }[]>`
+    select (select ts from quotes where pair = ${pair} order by ts limit 1) as first,
+           (select ts from quotes where pair = ${pair} order by ts desc limit 1) as last`;
+  return row?.first && row.last ? { first: row.first, last: row.last } : undefined;
+}
+
+/** A pair's quotes over a range, in at most `points` buckets: columnar, times in Unix seconds. */
+export interface QuoteBuckets {
+  /** 0: every quote as stored, one per point; else the width of each bucket. */
+  bucketSeconds: number;
+  /** Where the buckets come from: each quote, or the hourly or daily rollups (sql/006). */
+  resolution: "quote" | "hour" | "day";
+  /** Each bucket's start (or the quote's time). */
+  ts: number[];
+  first: number[];
+  min: number[];
+  max: number[];
+  last: number[];
+}
+
+const HOUR_SECONDS = 3600;
+const DAY_SECONDS = 86_400;
+
+/**
+ * `pair`'s bids in [from, to], downsampled in SQL to at most `points` buckets that keep each
+ * bucket's first, lowest, highest and last bid, so a spike survives any zoom level. A range
+ * that holds no more than `points` quotes comes back whole (bucketSeconds 0). Otherwise the
+ * buckets are built from the coarsest source finer than a bucket: the quotes themselves, the
+ * hourly rollups (UTC hours) or the daily ones (São Paulo days), so a chart of ten years reads
+ * 3,650 rows, not millions. Rollup buckets span whole hours or days: the first and last may
+ * reach a little outside the range.
+ */
+export async function loadQuoteBuckets(sql: Sql, pair: string, from: Date, to: Date, points: number): Promise<QuoteBuckets> {
+  // Counting the range would read it all: reading one point more than fits says enough.
+  const raw = await sql<{ t: number; bid: number }[]>`
+    select extract(epoch from ts)::float8 as t, bid::float8 as bid
+    from quotes where pair = ${pair} and ts >= ${from} and ts <= ${to}
+    order by ts limit ${points + 1}`;
+  if (raw.length <= points) {
+    const ts = raw.map((row) => row.t);
+    const bids = raw.map((row) => row.bid);
+    return { bucketSeconds: 0, resolution: "quote", ts, first: bids, min: bids, max: bids, last: bids };
+  }
+  // Buckets aligned on multiples of their width: a range of n widths touches at most n + 1.
+  const perBucket = (to.getTime() - from.getTime()) / 1000 / Math.max(1, points - 1);
+  type Row = { t: number; first: number; min: number; max: number; last: number };
+  let rows: Row[];
+  let bucketSeconds: number;
+  let resolution: QuoteBuckets["resolution"];
+  if (perBucket >= DAY_SECONDS) {
+    const days = Math.ceil(perBucket / DAY_SECONDS);
+    bucketSeconds = days * DAY_SECONDS;
+    resolution = "day";
+    rows = await sql<Row[]>`
+      select extract(epoch from ((min(day) - (min(day) - date '1970-01-01') % ${days}::int)::timestamp at time zone ${SAO_PAULO}))::float8 as t,
+             ((array_agg(first_bid order by first_ts))[1])::float8 as first, min(min_bid)::float8 as min,
+             max(max_bid)::float8 as max, ((array_agg(last_bid order by last_ts desc))[1])::float8 as last
+      from quote_days
+      where pair = ${pair}
+        and day >= (${from}::timestamptz at time zone ${SAO_PAULO})::date
+        and day <= (${to}::timestamptz at time zone ${SAO_PAULO})::date
+      group by (day - date '1970-01-01') / ${days}::int
+      order by 1`;
+  } else if (perBucket >= HOUR_SECONDS) {
+    bucketSeconds = Math.ceil(perBucket / HOUR_SECONDS) * HOUR_SECONDS;
+    resolution = "hour";
+    rows = await sql<Row[]>`
+      select floor(extract(epoch from hour) / ${bucketSeconds}::int)::float8 * ${bucketSeconds}::int as t,
+             ((array_agg(first_bid order by first_ts))[1])::float8 as first, min(min_bid)::float8 as min,
+             max(max_bid)::float8 as max, ((array_agg(last_bid order by last_ts desc))[1])::float8 as last
+      from quote_hours
+      where pair = ${pair} and hour >= date_trunc('hour', ${from}::timestamptz, 'UTC') and hour <= ${to}
+      group by 1
+      order by 1`;
+  } else {
+    bucketSeconds = Math.ceil(perBucket);
+    resolution = "quote";
+    rows = await sql<Row[]>`
+      select floor(extract(epoch from ts) / ${bucketSeconds}::int)::float8 * ${bucketSeconds}::int as t,
+             ((array_agg(bid order by ts))[1])::float8 as first, min(bid)::float8 as min,
+             max(bid)::float8 as max, ((array_agg(bid order by ts desc))[1])::float8 as last
+      from quotes
+      where pair = ${pair} and ts >= ${from} and ts <= ${to}
+      group by 1
+      order by 1`;
+  }
+  return {
+    bucketSeconds,
+    resolution,
+    ts: rows.map((row) => row.t),
+    first: rows.map((row) => row.first),
+    min: rows.map((row) => row.min),
+    max: rows.map((row) => row.max),
+    last: rows.map((row) => row.last),
+  };
+}
+
+/** The daily series read from the daily rollups, plus each day's start (São Paulo midnight) in Unix seconds. */
+export interface RollupSeries extends StoredSeries {
+  dayStarts: Float64Array;
+}
+
+/**
+ * `pair`'s whole daily series from quote_days: the same days and closes as loadDailySeries()
+ * (each São Paulo day's last bid), one indexed read instead of a probe per day.
+ */
+export async function loadDailyRollup(sql: Sql, pair: string): Promise<RollupSeries> {
+  const rows = await sql<{ day: number; date: string; at: Date; close: string; start: number }[]>`
+    select day - date '1970-01-01' as day, to_char(day, 'YYYY-MM-DD') as date, last_ts as at, last_bid::text as close,
+           extract(epoch from day::timestamp at time zone ${SAO_PAULO})::float8 as start
+    from quote_days where pair = ${pair} order by day`;
+  const series: RollupSeries = {
+    days: new Int32Array(rows.length),
+    closes: new Float64Array(rows.length),
+    dates: [],
+    closeTexts: [],
+    ats: [],
+    dayStarts: new Float64Array(rows.length),
+  };
+  rows.forEach((row, i) => {
+    series.days[i] = row.day;
+    series.closes[i] = Number(row.close);
+    series.dates.push(row.date);
+    series.closeTexts.push(row.close);
+    series.ats.push(row.at);
+    series.dayStarts[i] = row.start;
+  });
+  return series;
+}
+
+/** What the dashboard's card shows of a pair: its newest quote, the previous day's close, and how its runs went. */
+export interface LatestFacts {
+  ts: Date;
+  bid: string;
+  ask: string;
+  /** The close of the last São Paulo day before the newest quote's, as stored. */
+  previousClose: string | null;
+  /** The newest finished run that included the pair. */
+  lastRun: { id: number; status: string; finishedAt: Date; error: string | null; failedStep: string | null } | null;
+  /** When the current streak of failed runs began (the first failed run after the last success), if the last one failed. */
+  failingSince: Date | null;
+}
+
+// How far back a failing streak is looked for: 500 runs, over a day and a half of a run a minute.
+const FAILING_STREAK_RUNS = 500;
+
+/** The card's facts for `pair` in one round trip; undefined when the pair has no quotes. */
+export async function latestFacts(sql: Sql, pair: string): Promise<LatestFacts | undefined> {
+  const [row] = await sql<{ ts: Date; bid: string; ask: string; previousClose: string | null; lastRun: unknown; failingSince: Date | null }[]>`
+    with recent as (
+      select id, status, started_at, finished_at, error, failed_step
+      from pipeline_runs where ${pair} = any(pairs) and status <> 'running'
+      order by started_at desc limit ${FAILING_STREAK_RUNS}
+    )
+    select q.ts, q.bid::text as bid, q.ask::text as ask,
+      (select p.bid::text from quotes p
+        where p.pair = q.pair and p.ts < date_trunc('day', q.ts, ${SAO_PAULO}) order by p.ts desc limit 1) as "previousClose",
+      (select json_build_object('id', id, 'status', status, 'finishedAt', finished_at, 'error', error, 'failedStep', failed_step)
+         from recent order by started_at desc limit 1) as "lastRun",
+      (select min(started_at) from recent
+        where (select status from recent order by started_at desc limit 1) = 'failed'
+          and started_at > coalesce((select max(started_at) from recent where status = 'succeeded'), '-infinity')) as "failingSince"
+    from quotes q where q.pair = ${pair} order by q.ts desc limit 1`;
+  if (!row) return undefined;
+  const run = row.lastRun as { id: number; status: string; finishedAt: string; error: string | null; failedStep: string | null } | null;
+  return { ...row, lastRun: run && { ...run, finishedAt: new Date(run.finishedAt) } };
+}
+
+/** An alert episode as the dashboard lists it. Decimals as stored; the rule's maths as numbers. */
+export interface AlertRow {
+  id: number;
+  pair: string;
+  kind: string;
+  direction: string | null;
+  state: string;
+  firedAt: Date;
+  resolvedAt: Date | null;
+  lastSeenAt: Date;
+  price: string | null;
+  average: number | null;
+  deviation: number | null;
+  peakDeviation: number | null;
+  peakAt: Date | null;
+  threshold: number | null;
+  windowDays: number | null;
+  firedSeenAt: Date | null;
+  resolvedSeenAt: Date | null;
+}
+
+/** Alert episodes that overlap [from, to] (all of them without a range), of `pair` or every pair, newest first. */
+export async function listAlerts(sql: Sql, filter: { pair?: string; from?: Date; to?: Date; limit: number }): Promise<AlertRow[]> {
+  return sql<AlertRow[]>`
+    select id::int, pair, kind, direction, status as state, started_at as "firedAt", resolved_at as "resolvedAt",
+           last_seen_at as "lastSeenAt", price::text, average, deviation, peak_deviation as "peakDeviation",
+           peak_at as "peakAt", threshold, window_days as "windowDays", fired_seen_at as "firedSeenAt",
+           resolved_seen_at as "resolvedSeenAt"
+    from alerts
+    where (${filter.pair ?? null}::text is null or pair = ${filter.pair ?? null})
+      and (${filter.to ?? null}::timestamptz is null or started_at <= ${filter.to ?? null})
+      and (${filter.from ?? null}::timestamptz is null or coalesce(resolved_at, 'infinity') >= ${filter.from ?? null})
+    order by started_at desc, id desc
+    limit ${filter.limit}`;
+}
+
+/** A pipeline run as the dashboard lists it. */
+export interface RunRow {
+  id: number;
+  startedAt: Date;
+  finishedAt: Date | null;
+  status: string;
+  pairs: string[];
+  rowsFetched: number;
+  rowsInserted: number;
+  rowsUpdated: number;
+  rowsUnchanged: number;
+  error: string | null;
+  failedStep: string | null;
+  failedPairs: string[];
+  warnings: string[];
+}
+
+/** The newest `limit` pipeline runs, newest first. */
+export async function listRuns(sql: Sql, limit: number): Promise<RunRow[]> {
+  return sql<RunRow[]>`
+    select id::int, started_at as "startedAt", finished_at as "finishedAt", status, pairs,
+           rows_fetched as "rowsFetched", rows_inserted as "rowsInserted", rows_updated as "rowsUpdated",
+           rows_unchanged as "rowsUnchanged", error, failed_step as "failedStep", failed_pairs as "failedPairs", warnings
+    from pipeline_runs order by started_at desc, id desc limit ${limit}`;
+}
+
+/** One CSV export row: the time as ISO 8601 UTC, decimals exactly as stored. */
+export interface ExportRow {
+  ts: string;
+  bid: string;
+  ask: string;
+  high: string | null;
+  low: string | null;
+}
+
+/**
+ * `pair`'s quotes in [from, to] at full resolution, oldest first, read through a server-side
+ * cursor `batch` rows at a time: memory stays flat however long the range. Stop iterating to
+ * close the cursor.
+ */
+export function exportQuotes(sql: Sql, pair: string, from: Date, to: Date, batch = 5_000): AsyncIterable<ExportRow[]> {
+  return sql<ExportRow[]>`
+    select to_char(ts at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as ts, bid::text as bid, ask::text as ask,
+           high::text as high, low::text as low
+    from quotes where pair = ${pair} and ts >= ${from} and ts <= ${to} order by ts`.cursor(batch);
+}
+
+/** Where a live feed stands: the newest quote time, alert transition time and run end it has told of (ms). */
+export interface FeedPosition {
+  quote: number;
+  alert: number;
+  run: number;
+}
+
+/** A change, read back from the tables, as a live feed sends it. */
+export type FeedEvent =
+  | { kind: "quote"; at: number; data: { pair: string; ts: string; bid: string; ask: string } }
+  | { kind: "alert"; at: number; data: { id: number; pair: string; alertKind: string; direction: string | null; transition: string; state: string; firedAt: string; resolvedAt: string | null } }
+  | { kind: "run"; at: number; data: { id: number; status: string; startedAt: string; finishedAt: string; error: string | null; failedStep: string | null } };
+
+/** The feed's position now: the newest quote of any pair, the newest alert transition, the newest run end. */
+export async function feedPosition(sql: Sql): Promise<FeedPosition> {
+  const [row] = await sql<{ quote: number | null; alert: number | null; run: number | null }[]>`
+    with recursive stored as (
+      (select pair from quotes order by pair limit 1)
+      union all
+      select (select pair from quotes where pair > s.pair order by pair limit 1) from stored s where s.pair is not null
+    )
+    select
+      (select extract(epoch from max((select ts from quotes where pair = s.pair order by ts desc limit 1))) * 1000
+         from stored s where s.pair is not null)::float8 as quote,
+      (select extract(epoch from max(greatest(fired_seen_at, resolved_seen_at))) * 1000 from alerts)::float8 as alert,
+      (select extract(epoch from max(finished_at)) * 1000 from pipeline_runs
+        where started_at > (select max(started_at) from pipeline_runs) - interval '1 day')::float8 as run`;
+  return { quote: row?.quote ?? 0, alert: row?.alert ?? 0, run: row?.run ?? 0 };
+}
+
+// A feed that was away longer than this many quotes of a pair is sent the newest ones only.
+const FEED_REPLAY_QUOTES = 1_000;
+
+/**
+ * What was stored after `since`, oldest first within each kind: each pair's quotes newer than
+ * since.quote (at most the newest 1,000 per pair), alert transitions a run made after
+ * since.alert, runs that finished after since.run. For a feed that lost its connection.
+ */
+export async function feedEventsSince(sql: Sql, since: FeedPosition): Promise<FeedEvent[]> {
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const quotes = await sql<{ pair: string; ts: Date; bid: string; ask: string }[]>`
+    with recursive stored as (
+      (select pair from quotes order by pair limit 1)
+      union all
+      select (select pair from quotes where pair > s.pair order by pair limit 1) from stored s where s.pair is not null
+    )
+    select q.pair, q.ts, q.bid, q.ask
+    from stored s
+    cross join lateral (
+      select pair, ts, bid::text, ask::text from quotes
+      where pair = s.pair and ts > ${iso(since.quote)}::timestamptz order by ts desc limit ${FEED_REPLAY_QUOTES}
+    ) q
+    where s.pair is not null
+    order by q.ts, q.pair`;
+  const transitions = await sql<{ id: number; pair: string; kind: string; direction: string | null; status: string; startedAt: Date; resolvedAt: Date | null; transition: string; at: Date }[]>`
+    select a.id::int, a.pair, a.kind, a.direction, a.status, a.started_at as "startedAt", a.resolved_at as "resolvedAt", t.transition, t.at
+    from alerts a
+    cross join lateral (values ('firing', a.fired_seen_at), ('resolved', a.resolved_seen_at)) as t(transition, at)
+    where t.at > ${iso(since.alert)}::timestamptz
+    order by t.at, a.id`;
+  const runs = await sql<{ id: number; status: string; startedAt: Date; finishedAt: Date; error: string | null; failedStep: string | null }[]>`
+    select id::int, status, started_at as "startedAt", finished_at as "finishedAt", error, failed_step as "failedStep"
+    from pipeline_runs
+    where started_at > ${iso(since.run)}::timestamptz - interval '1 day' and finished_at > ${iso(since.run)}::timestamptz
+    order by finished_at, id`;
+  return [
+    ...quotes.map((q): FeedEvent => ({ kind: "quote", at: q.ts.getTime(), data: { pair: q.pair, ts: q.ts.toISOString(), bid: q.bid, ask: q.ask } })),
+    ...transitions.map((a): FeedEvent => ({
+      kind: "alert",
+      at: a.at.getTime(),
+      data: {
+        id: a.id, pair: a.pair, alertKind: a.kind, direction: a.direction, transition: a.transition,
+        state: a.status, firedAt: a.startedAt.toISOString(), resolvedAt: a.resolvedAt?.toISOString() ?? null,
+      },
+    })),
+    ...runs.map((r): FeedEvent => ({
+      kind: "run",
+      at: r.finishedAt.getTime(),
+      data: { id: r.id, status: r.status, startedAt: r.startedAt.toISOString(), finishedAt: r.finishedAt.toISOString(), error: r.error, failedStep: r.failedStep },
+    })),
+  ];
+}
+
+/** One feed event for a notification: the quote, alert transition or run it names, as stored now. */
+export async function feedEventOf(sql: Sql, notice: ChangeNotice): Promise<FeedEvent | undefined> {
+  if (notice.kind === "quote") {
+    const [q] = await sql<{ ts: Date; bid: string; ask: string }[]>`
+      select ts, bid::text, ask::text from quotes where pair = ${notice.pair} and ts = ${notice.ts}::timestamptz`;
+    return q && { kind: "quote", at: q.ts.getTime(), data: { pair: notice.pair, ts: q.ts.toISOString(), bid: q.bid, ask: q.ask } };
+  }
+  if (notice.kind === "alert") {
+    const [a] = await sql<{ id: number; pair: string; kind: string; direction: string | null; status: string; startedAt: Date; resolvedAt: Date | null; at: Date | null }[]>`
+      select id::int, pair, kind, direction, status, started_at as "startedAt", resolved_at as "resolvedAt",
+             case when ${notice.transition} = 'firing' then fired_seen_at else resolved_seen_at end as at
+      from alerts where id = ${notice.id}`;
+    return a && {
+      kind: "alert",
+      at: (a.at ?? new Date()).getTime(),
+      data: {
+        id: a.id, pair: a.pair, alertKind: a.kind, direction: a.direction, transition: notice.transition,
+        state: a.status, firedAt: a.startedAt.toISOString(), resolvedAt: a.resolvedAt?.toISOString() ?? null,
+      },
+    };
+  }
+  const [r] = await sql<{ id: number; status: string; startedAt: Date; finishedAt: Date | null; error: string | null; failedStep: string | null }[]>`
+    select id::int, status, started_at as "startedAt", finished_at as "finishedAt", error, failed_step as "failedStep"
+    from pipeline_runs where id = ${notice.id}`;
+  if (!r?.finishedAt) return undefined;
+  return {
+    kind: "run",
+    at: r.finishedAt.getTime(),
+    data: { id: r.id, status: r.status, startedAt: r.startedAt.toISOString(), finishedAt: r.finishedAt.toISOString(), error: r.error, failedStep: r.failedStep },
+  };
+}
+
+/** What /healthz and /metrics report: each pair's newest quote and firing alerts, and the newest run. */
+export interface HealthFacts {
+  pairs: { pair: string; newest: Date; firing: { kind: string; count: number }[] }[];
+  lastRun: { id: number; status: string; startedAt: Date; finishedAt: Date | null } | null;
+}
+
+/** The facts /healthz and /metrics need, in one round trip. */
+export async function healthFacts(sql: Sql): Promise<HealthFacts> {
+  const [row] = await sql<{ pairs: unknown; run: unknown }[]>`
+    with recursive stored as (
+      (select pair from quotes order by pair limit 1)
+      union all
+      select (select pair from quotes where pair > s.pair order by pair limit 1) from stored s where s.pair is not null
+    )
+    select
+      (select coalesce(json_agg(json_build_object(
+          'pair', s.pair,
+          'newest', (select ts from quotes where pair = s.pair order by ts desc limit 1),
+          'firing', (select coalesce(json_agg(json_build_object('kind', f.kind, 'count', f.n)), '[]')
+                       from (select kind, count(*)::int as n from alerts where pair = s.pair and status = 'firing' group by kind) f)
+        ) order by s.pair), '[]') from stored s where s.pair is not null) as pairs,
+      (select json_build_object('id', id, 'status', status, 'startedAt', started_at, 'finishedAt', finished_at)
+         from pipeline_runs order by started_at desc limit 1) as run`;
+  const pairs = (row?.pairs ?? []) as { pair: string; newest: string; firing: { kind: string; count: number }[] }[];
+  const run = (row?.run ?? null) as { id: number; status: string; startedAt: string; finishedAt: string | null } | null;
+  return {
+    pairs: pairs.map((p) => ({ ...p, newest: new Date(p.newest) })),
+    lastRun: run && { ...run, startedAt: new Date(run.startedAt), finishedAt: run.finishedAt === null ? null : new Date(run.finishedAt) },
+  };
+}
+
 /** The newest stored timestamp of each pair that has quotes. */
 export async function newestStored(sql: Sql, pairs: readonly string[]): Promise<Map<string, Date>> {
   const rows = await sql<{ pair: string; ts: Date }[]>`
@@ -1966,9 +2409,13 @@ export async function startRun(sql: Sql, pairs: readonly string[]): Promise<numb
 
 /** Records a run that failed before it could start (e.g. another run held the lock). */
 export async function recordFailedRun(sql: Sql, pairs: readonly string[], error: string): Promise<number> {
+  // The notification goes out with the row, in the same statement (and so the same commit).
   const rows = await sql<{ id: number }[]>`
-    insert into pipeline_runs (pairs, status, finished_at, error, failed_step)
-    values (${[...pairs]}, 'failed', now(), ${error}, 'start') returning id::int`;
+    with recorded as (
+      insert into pipeline_runs (pairs, status, finished_at, error, failed_step)
+      values (${[...pairs]}, 'failed', now(), ${error}, 'start') returning id::int
+    )
+    select id, pg_notify(${QUOTES_CHANNEL}, json_build_object('kind', 'run', 'id', id, 'status', 'failed')::text) from recorded`;
   return rows[0]!.id; // insert ... returning yields exactly one row
 }
 
@@ -1988,13 +2435,18 @@ export async function closeInterruptedRuns(sql: Sql): Promise<number> {
 
 /** Records how a pipeline run ended. */
 export async function finishRun(sql: Sql, id: number, outcome: RunOutcome): Promise<void> {
+  // The notification goes out with the update, in the same statement (and so the same commit).
   await sql`
-    update pipeline_runs
-    set status = ${outcome.status}, finished_at = now(), rows_fetched = ${outcome.fetched},
-        rows_inserted = ${outcome.inserted}, rows_updated = ${outcome.updated}, rows_unchanged = ${outcome.unchanged ?? 0},
-        error = ${outcome.error ?? null}, failed_step = ${outcome.failedStep ?? null},
-        failed_pairs = ${[...(outcome.failedPairs ?? [])]}, warnings = ${[...(outcome.warnings ?? [])]}
-    where id = ${id}`;
+    with finished as (
+      update pipeline_runs
+      set status = ${outcome.status}, finished_at = now(), rows_fetched = ${outcome.fetched},
+          rows_inserted = ${outcome.inserted}, rows_updated = ${outcome.updated}, rows_unchanged = ${outcome.unchanged ?? 0},
+          error = ${outcome.error ?? null}, failed_step = ${outcome.failedStep ?? null},
+          failed_pairs = ${[...(outcome.failedPairs ?? [])]}, warnings = ${[...(outcome.warnings ?? [])]}
+      where id = ${id}
+      returning id::int, status
+    )
+    select pg_notify(${QUOTES_CHANNEL}, json_build_object('kind', 'run', 'id', id, 'status', status)::text) from finished`;
 }
 
 /** The session of a run in progress, as withPipelineLock() hands it to the run. */

@@ -1,58 +1,578 @@
-import { describe, expect, test } from "bun:test";
-import { saveQuotes } from "../database.ts";
-import { createApp } from "../dashboard.ts";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { rm } from "node:fs/promises";
+import { evaluateSeries, loadAnalysisConfig, paramsFor, rescan } from "../analysis.ts";
+import { connectUrl, finishRun, loadDailySeries, recordFailedRun, saveQuotes, startRun, type Sql, type StoredQuote } from "../database.ts";
+import { createApp, saoPauloDayStart, staleSince, type DashboardApp, type DashboardOptions } from "../dashboard.ts";
 import { runScript } from "./support/cli.ts";
-import { useTestDatabase } from "./support/database.ts";
+import { makeTempDir, useTestDatabase } from "./support/database.ts";
+import { loadPtaxSeries, pointTime } from "./support/fake_awesomeapi.ts";
+import { sampleQuote } from "./support/quotes.ts";
 
-describe("the dashboard's routes", () => {
+const ANALYSIS = loadAnalysisConfig({});
+const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+// PTAX from 2019 to 2021: the March 2020 stress fires alerts.
+const PTAX = loadPtaxSeries().filter((point) => point.date >= "2019-01-01" && point.date <= "2021-12-31");
+const NEWEST = pointTime(PTAX.at(-1)!);
+
+function ptaxQuotes(): StoredQuote[] {
+  return PTAX.map((point) => sampleQuote({ ts: pointTime(point), bid: point.bid, ask: point.bid, high: null, low: null, varBid: null, pctChange: null }));
+}
+
+/** Ten-minute quotes over `hours` hours from `start`, bids 5.1000, 5.1001, ... (exact decimals). */
+function intraday(start: Date, hours: number, pair = "USD-BRL"): StoredQuote[] {
+  return Array.from({ length: hours * 6 }, (_, i) =>
+    sampleQuote({ pair, ts: new Date(start.getTime() + i * 600_000), bid: (5.1 + i / 10_000).toFixed(4), ask: (5.2 + i / 10_000).toFixed(4) }),
+  );
+}
+
+const apps: DashboardApp[] = [];
+function appFor(sql: Sql, options: Partial<DashboardOptions> = {}): DashboardApp {
+  const app = createApp(sql, { analysis: ANALYSIS, now: () => new Date(NEWEST.getTime() + 60_000), ...options });
+  apps.push(app);
+  return app;
+}
+afterAll(async () => {
+  for (const app of apps) await app.close();
+});
+
+async function json(response: Response): Promise<Record<string, any>> {
+  return (await response.json()) as Record<string, any>;
+}
+
+/** A stream's text as it arrives: until() reads until `done` says the text so far is enough, or fails after `timeoutMs`. */
+function textReader(body: ReadableStream<Uint8Array>) {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
+  return {
+    async until(done: (text: string) => boolean, timeoutMs = 10_000): Promise<string> {
+      const deadline = Date.now() + timeoutMs;
+      while (!done(text)) {
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`nothing matching within ${timeoutMs} ms; got: ${text}`);
+        const chunk = await Promise.race([reader.read(), Bun.sleep(left).then(() => null)]);
+        if (chunk === null) continue;
+        if (chunk.done) throw new Error(`the stream ended; got: ${text}`);
+        text += decoder.decode(chunk.value, { stream: true });
+      }
+      return text;
+    },
+    cancel: () => reader.cancel(),
+  };
+}
+
+/** The SSE messages of `text` with the given event name. */
+function messages(text: string, event: string): { id: string; data: any }[] {
+  return text
+    .split("\n\n")
+    .filter((block) => block.includes(`event: ${event}\n`))
+    .map((block) => ({ id: /^id: (.*)$/m.exec(block)?.[1] ?? "", data: JSON.parse(/^data: (.*)$/m.exec(block)?.[1] ?? "null") }));
+}
+
+describe("the dashboard's history API", () => {
+  const db = useTestDatabase();
+  const dayStart = new Date("2021-06-01T12:00:00Z");
+  beforeAll(async () => {
+    await saveQuotes(db.sql, ptaxQuotes());
+    await saveQuotes(db.sql, [...intraday(dayStart, 24), sampleQuote({ pair: "EUR-BRL", ts: new Date("2021-06-01T15:00:00Z"), bid: "6.1234", ask: "6.1299" })]);
+  });
+
+  test("GET /api/pairs gives each pair's first and last quote and count", async () => {
+    const body = await json(await appFor(db.sql).request("/api/pairs"));
+    const [stored] = await db.sql<{ n: number }[]>`select count(*)::int as n from quotes where pair = 'USD-BRL'`;
+    // One intraday quote falls on a PTAX quote's time (17:00 in São Paulo) and replaces it.
+    expect(stored!.n).toBe(PTAX.length + 143);
+    expect(body.pairs).toEqual([
+      { pair: "EUR-BRL", first: "2021-06-01T15:00:00.000Z", last: "2021-06-01T15:00:00.000Z", count: 1 },
+      { pair: "USD-BRL", first: pointTime(PTAX[0]!).toISOString(), last: NEWEST.toISOString(), count: stored!.n },
+    ]);
+  });
+
+  test("GET /api/quotes of a range that fits gives every quote as stored (bucketSeconds 0)", async () => {
+    const response = await appFor(db.sql).request("/api/quotes?pair=usd-brl&from=2021-06-01T12:00:00Z&to=2021-06-01T13:00:00Z");
+    expect(response.status).toBe(200);
+    const body = await json(response);
+    expect(body).toMatchObject({ pair: "USD-BRL", from: "2021-06-01T12:00:00.000Z", to: "2021-06-01T13:00:00.000Z", bucketSeconds: 0, points: 7 });
+    expect(body.data[0]).toEqual(Array.from({ length: 7 }, (_, i) => dayStart.getTime() / 1000 + i * 600));
+    expect(body.data[4]).toEqual([5.1, 5.1001, 5.1002, 5.1003, 5.1004, 5.1005, 5.1006]);
+  });
+
+  test("GET /api/quotes downsamples to at most `points` buckets of first, min, max and last, at every resolution", async () => {
+    const app = appFor(db.sql);
+    // A spike in the middle of the intraday quotes, and one in the daily history.
+    await saveQuotes(db.sql, [sampleQuote({ ts: new Date("2021-06-01T18:05:00Z"), bid: "9.9999", ask: "9.9999" })]);
+    const cases = [
+      { query: "from=2021-06-01T12:00:00Z&to=2021-06-01T15:00:00Z&points=5", resolution: "quote", spike: false },
+      { query: "from=2021-06-01T12:00:00Z&to=2021-06-02T12:00:00Z&points=10", resolution: "hour", spike: true },
+      { query: "points=40", resolution: "day", spike: true },
+    ];
+    for (const { query, resolution, spike } of cases) {
+      const body = await json(await app.request(`/api/quotes?pair=USD-BRL&${query}`));
+      const points = Number(new URLSearchParams(query).get("points"));
+      expect(body.resolution).toBe(resolution);
+      expect(body.bucketSeconds).toBeGreaterThan(0);
+      expect(body.points).toBeLessThanOrEqual(points);
+      expect(body.points).toBeGreaterThan(points / 3);
+      const [ts, first, min, max, last] = body.data as number[][];
+      for (let i = 0; i < ts!.length; i++) {
+        expect(min![i]!).toBeLessThanOrEqual(Math.min(first![i]!, last![i]!));
+        expect(max![i]!).toBeGreaterThanOrEqual(Math.max(first![i]!, last![i]!));
+        if (i > 0) expect(ts![i]! - ts![i - 1]!).toBeGreaterThanOrEqual(body.bucketSeconds);
+      }
+      if (spike) expect(Math.max(...max!)).toBe(9.9999);
+    }
+    // The hourly and daily rollups hold the first and last quote of the range exactly.
+    const whole = await json(await app.request("/api/quotes?points=40"));
+    expect(whole.data[1][0]).toBe(Number(PTAX[0]!.bid));
+    expect(whole.data[4].at(-1)).toBe(Number(PTAX.at(-1)!.bid));
+  });
+
+  test("the moving average and its band are, day for day, what bun analysis.ts --days prints", async () => {
+    const body = await json(await appFor(db.sql).request("/api/quotes?pair=USD-BRL&from=2020-01-01&to=2020-12-31"));
+    const [days, ma, lower, upper] = body.ma.data as [number[], (number | null)[], (number | null)[], (number | null)[]];
+    expect(body.ma).toMatchObject({ windowDays: 20, thresholdPct: 3 });
+    expect(days[0]).toBe(saoPauloDayStart("2020-01-02").getTime() / 1000);
+    expect(days.at(-1)).toBe(saoPauloDayStart("2020-12-31").getTime() / 1000);
+    // The rule's own maths over the rule's own series: equal to the last bit.
+    const series = await loadDailySeries(db.sql, "USD-BRL");
+    const evaluation = evaluateSeries(series, paramsFor(ANALYSIS, "USD-BRL"));
+    const first = series.dates.indexOf("2020-01-02");
+    days.forEach((_, i) => {
+      expect(ma[i]).toBe(evaluation.average[first + i]!);
+      expect(lower[i]).toBe(evaluation.average[first + i]! * 0.97);
+      expect(upper[i]).toBe(evaluation.average[first + i]! * 1.03);
+    });
+    // And what the command prints.
+    const cli = await runScript("analysis.ts", ["--days", "--pair", "USD-BRL", "--json"], { env: { DATABASE_URL: db.url } });
+    expect(cli.code).toBe(0);
+    const printed = (JSON.parse(cli.stdout) as { date: string; average: number | null }[]).filter((day) => day.date >= "2020-01-01" && day.date <= "2020-12-31");
+    expect(printed.length).toBe(days.length);
+    printed.forEach((day, i) => expect(day.average).toBe(ma[i] === null ? null : Number(ma[i]!.toFixed(6))));
+  }, 30_000);
+
+  test("history answers carry an ETag and answer 304 to If-None-Match", async () => {
+    const app = appFor(db.sql);
+    const first = await app.request("/api/quotes?pair=USD-BRL&points=100");
+    const etag = first.headers.get("ETag");
+    expect(etag).toMatch(/^"[0-9a-z]+"$/);
+    const again = await app.request("/api/quotes?pair=USD-BRL&points=100", { headers: { "If-None-Match": etag! } });
+    expect(again.status).toBe(304);
+    expect(await again.text()).toBe("");
+    const other = await app.request("/api/quotes?pair=USD-BRL&points=101", { headers: { "If-None-Match": etag! } });
+    expect(other.status).toBe(200);
+  });
+
+  test("GET /api/quotes.csv streams every quote of the range with its decimals exactly as stored", async () => {
+    await saveQuotes(db.sql, [sampleQuote({ pair: "GBP-BRL", ts: new Date("2021-06-01T15:00:00Z"), bid: "7.12345678901234567890", ask: "7.2", high: "7.30", low: null })]);
+    const response = await appFor(db.sql).request("/api/quotes.csv?pair=GBP-BRL");
+    expect(response.status).toBe(200);
+    expect(response.headers.get("Content-Type")).toStartWith("text/csv");
+    expect(response.headers.get("Content-Disposition")).toBe('attachment; filename="cotacao-GBP-BRL-2021-06-01-2021-06-01.csv"');
+    expect(await response.text()).toBe("ts,bid,ask,high,low\n2021-06-01T15:00:00.000Z,7.12345678901234567890,7.2,7.30,\n");
+    const day = await (await appFor(db.sql).request("/api/quotes.csv?pair=USD-BRL&from=2021-06-01T12:00:00Z&to=2021-06-01T12:30:00Z")).text();
+    expect(day.trim().split("\n")).toEqual([
+      "ts,bid,ask,high,low",
+      "2021-06-01T12:00:00.000Z,5.1000,5.2000,5.6061,5.4716",
+      "2021-06-01T12:10:00.000Z,5.1001,5.2001,5.6061,5.4716",
+      "2021-06-01T12:20:00.000Z,5.1002,5.2002,5.6061,5.4716",
+      "2021-06-01T12:30:00.000Z,5.1003,5.2003,5.6061,5.4716",
+    ]);
+  });
+
+  test("bad parameters answer 400 naming the parameter, an unknown pair 404; never a 500", async () => {
+    const app = appFor(db.sql);
+    const cases: [string, number, string][] = [
+      ["/api/quotes?pair=XYZ-BRL", 404, "XYZ-BRL"],
+      ["/api/quotes?pair=dollar", 400, "pair"],
+      [`/api/quotes?pair=${encodeURIComponent("USD-BRL'; drop table quotes; --")}`, 400, "pair"],
+      [`/api/quotes?from=${encodeURIComponent("2020-01-01' or 1=1 --")}`, 400, "from"],
+      ["/api/quotes?from=2021-01-02&to=2021-01-01", 400, "from"],
+      ["/api/quotes?from=2021-01-01&to=2021-01-01T00:00:00-03:00", 400, "from"],
+      ["/api/quotes?from=yesterday", 400, "from"],
+      ["/api/quotes?to=2021-02-30", 400, "to"],
+      ["/api/quotes?to=2021-06-01T25:00:00Z", 400, "to"],
+      ["/api/quotes?from=2021-06-01T12:00:00", 400, "from"],
+      ["/api/quotes?points=0", 400, "points"],
+      ["/api/quotes?points=1", 400, "points"],
+      ["/api/quotes?points=10001", 400, "points"],
+      ["/api/quotes?points=99999999999999999999", 400, "points"],
+      ["/api/quotes?points=1e3", 400, "points"],
+      ["/api/quotes?points=-5", 400, "points"],
+      ["/api/quotes.csv?pair=XYZ-BRL", 404, "XYZ-BRL"],
+      ["/api/quotes.csv?from=nope", 400, "from"],
+      ["/api/latest?pair=XYZ-BRL", 404, "XYZ-BRL"],
+      ["/api/latest?pair=%00", 400, "pair"],
+      ["/api/alerts?pair=XYZ-BRL", 404, "XYZ-BRL"],
+      ["/api/alerts?from=2021-01-02&to=2021-01-01", 400, "from"],
+      ["/api/alerts?limit=501", 400, "limit"],
+      ["/api/runs?limit=0", 400, "limit"],
+      ["/api/runs?limit=ten", 400, "limit"],
+      ["/api/stream", 400, "Last-Event-ID"],
+      ["/no/such/page", 404, "no such page"],
+    ];
+    for (const [path, status, named] of cases) {
+      const response = await app.request(path, path === "/api/stream" ? { headers: { "Last-Event-ID": "1; drop table" } } : {});
+      const body = await json(response);
+      expect({ path, status: response.status }).toEqual({ path, status });
+      expect(body.error).toContain(named);
+      expect(body.error).toStartWith("Cannot answer: ");
+      expect(response.headers.get("Cache-Control")).toBe("no-store");
+    }
+    const [stored] = await db.sql`select count(*)::int as n from quotes`;
+    expect(stored?.n).toBeGreaterThan(PTAX.length);
+  });
+
+  test("every answer carries the security headers: a CSP without inline script, nosniff, no referrer, no framing", async () => {
+    const app = appFor(db.sql);
+    for (const path of ["/", "/api/pairs", "/api/quotes?points=0", "/nope", "/vendor/uPlot.iife.min.js", "/api/quotes.csv?pair=EUR-BRL"]) {
+      const response = await app.request(path);
+      expect(response.headers.get("Content-Security-Policy")).toBe(CSP);
+      expect(response.headers.get("X-Content-Type-Options")).toBe("nosniff");
+      expect(response.headers.get("Referrer-Policy")).toBe("no-referrer");
+      expect(response.headers.get("X-Frame-Options")).toBe("DENY");
+      await response.arrayBuffer();
+    }
+  });
+
+  test("the page, its files and uPlot are served from the project, whatever the working directory; nothing outside", async () => {
+    const app = appFor(db.sql);
+    const page = await app.request("/");
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain("<title>cotacao</title>");
+    const script = await app.request("/vendor/uPlot.iife.min.js");
+    expect(script.status).toBe(200);
+    expect(script.headers.get("Content-Type")).toStartWith("text/javascript");
+    expect(await script.text()).toContain("uPlot");
+    const css = await app.request("/vendor/uPlot.min.css");
+    expect(css.headers.get("Content-Type")).toStartWith("text/css");
+    for (const path of ["/../database.ts", "/%2e%2e/database.ts", "/vendor/..%2fpackage.json", "/vendor/uPlot.esm.js"]) {
+      const response = await app.request(path);
+      expect(response.status).toBe(404);
+      expect(await response.text()).not.toContain("import");
+    }
+  });
+});
+
+describe("the card, alerts and runs", () => {
+  const db = useTestDatabase();
+  beforeAll(async () => {
+    await saveQuotes(db.sql, ptaxQuotes());
+    await rescan(db.sql, "USD-BRL", paramsFor(ANALYSIS, "USD-BRL"));
+  });
+
+  test("GET /api/latest gives the newest quote with its decimals as stored, its change and age, live", async () => {
+    const body = await json(await appFor(db.sql).request("/api/latest?pair=usd-brl"));
+    const [previous, last] = PTAX.slice(-2);
+    expect(body).toMatchObject({ pair: "USD-BRL", ts: NEWEST.toISOString(), bid: last!.bid, ask: last!.bid, ageSeconds: 60 });
+    expect(body.changePct).toBeCloseTo((Number(last!.bid) / Number(previous!.bid) - 1) * 100, 10);
+    expect(body.status).toMatchObject({ state: "live", since: null });
+  });
+
+  test("a quote older than the staleness setting in market time is stale, since the moment it became so", async () => {
+    // 2021-12-31 is a Friday: the market closes at 17:00 New York. Two hours of market time after the last quote.
+    const app = appFor(db.sql, { now: () => new Date("2022-01-04T12:00:00Z") });
+    const body = await json(await app.request("/api/latest"));
+    const since = staleSince(NEWEST, 2 * 3_600_000);
+    expect(body.status).toMatchObject({ state: "stale", since: since.toISOString() });
+    expect(body.status.message).toContain("stale since");
+    const weekend = await json(await appFor(db.sql, { now: () => new Date("2022-01-01T18:00:00Z") }).request("/api/latest"));
+    expect(weekend.status.state).toBe("live");
+  });
+
+  test("GET /api/alerts lists the episodes, newest first, within a range", async () => {
+    const app = appFor(db.sql);
+    const all = await json(await app.request("/api/alerts?pair=USD-BRL"));
+    expect(all.alerts.length).toBeGreaterThan(0);
+    const fired = all.alerts.map((alert: { firedAt: string }) => alert.firedAt);
+    expect(fired).toEqual([...fired].sort().reverse());
+    expect(all.alerts[0]).toMatchObject({ pair: "USD-BRL", kind: "deviation", state: "resolved", windowDays: 20 });
+    expect(typeof all.alerts[0].price).toBe("string");
+    const march = await json(await app.request("/api/alerts?pair=USD-BRL&from=2020-03-01&to=2020-03-31"));
+    expect(march.alerts.length).toBeGreaterThan(0);
+    for (const alert of march.alerts) {
+      expect(alert.firedAt <= "2020-04-01").toBe(true);
+      expect(alert.resolvedAt >= "2020-03-01").toBe(true);
+    }
+    expect(march.alerts.length).toBeLessThan(all.alerts.length);
+  });
+
+  test("GET /api/runs lists runs newest first; a failing pipeline shows on the card from its first failure", async () => {
+    const app = appFor(db.sql);
+    const ok = await startRun(db.sql, ["USD-BRL"]);
+    await finishRun(db.sql, ok, { status: "succeeded", fetched: 1, inserted: 1, updated: 0 });
+    const firstFailure = await recordFailedRun(db.sql, ["USD-BRL"], "Cannot run: the lock");
+    const second = await startRun(db.sql, ["USD-BRL"]);
+    await finishRun(db.sql, second, { status: "failed", fetched: 0, inserted: 0, updated: 0, error: "Cannot fetch: HTTP 522", failedStep: "fetch" });
+    const runs = (await json(await app.request("/api/runs?limit=2"))).runs;
+    expect(runs.map((run: { id: number }) => run.id)).toEqual([second, firstFailure]);
+    expect(runs[0]).toMatchObject({ status: "failed", pairs: ["USD-BRL"], rowsFetched: 0, error: "Cannot fetch: HTTP 522", failedStep: "fetch" });
+    const [started] = await db.sql<{ at: Date }[]>`select started_at as at from pipeline_runs where id = ${firstFailure}`;
+    const body = await json(await appFor(db.sql).request("/api/latest"));
+    expect(body.status).toMatchObject({ state: "failing", since: started!.at.toISOString() });
+    expect(body.status.message).toContain("HTTP 522");
+    const fixed = await startRun(db.sql, ["USD-BRL"]);
+    await finishRun(db.sql, fixed, { status: "succeeded", fetched: 1, inserted: 0, updated: 0 });
+    expect((await json(await appFor(db.sql).request("/api/latest"))).status.state).toBe("live");
+  });
+
+  test("GET /healthz is 200 while the data is fresh and 503 with the reason once it is stale", async () => {
+    const fresh = await appFor(db.sql).request("/healthz");
+    expect(fresh.status).toBe(200);
+    expect(await json(fresh)).toMatchObject({ ok: true, pairs: [{ pair: "USD-BRL", stale: false }] });
+    const stale = await appFor(db.sql, { now: () => new Date("2022-01-10T12:00:00Z") }).request("/healthz");
+    expect(stale.status).toBe(503);
+    expect((await json(stale)).reason).toContain("stale: USD-BRL");
+  });
+
+  test("GET /metrics speaks the Prometheus text format: HELP and TYPE before each metric's samples", async () => {
+    const response = await appFor(db.sql).request("/metrics");
+    expect(response.headers.get("Content-Type")).toBe("text/plain; version=0.0.4; charset=utf-8");
+    const text = await response.text();
+    const described = new Set<string>();
+    for (const line of text.trimEnd().split("\n")) {
+      const help = /^# (HELP|TYPE) ([a-z_]+) (.+)$/.exec(line);
+      if (help) {
+        if (help[1] === "TYPE") expect(help[3]).toBe("gauge");
+        described.add(help[2]!);
+        continue;
+      }
+      const sample = /^([a-z_]+)(\{[a-z]+="[^"]*"(,[a-z]+="[^"]*")*\})? (-?[0-9.e+]+)$/.exec(line);
+      expect(sample).not.toBeNull();
+      expect(described.has(sample![1]!)).toBe(true);
+    }
+    expect(text).toContain('cotacao_quote_age_seconds{pair="USD-BRL"} 60\n');
+    expect(text).toContain('cotacao_alerts_firing{pair="USD-BRL",kind="stale"} 0\n');
+    expect(text).toContain("cotacao_database_up 1\n");
+    expect(text).toMatch(/cotacao_last_run_success \d\n/);
+    expect(text).toMatch(/cotacao_last_run_duration_seconds [0-9.]+\n/);
+  });
+});
+
+describe("an empty database", () => {
   const db = useTestDatabase();
 
-  test("GET /api/latest returns the newest quote with exact decimals", async () => {
-    await saveQuotes(db.sql, [
-      {
-        pair: "USD-BRL",
-        ts: new Date("2024-08-23T17:39:40Z"),
-        bid: "5.5037",
-        ask: "5.5060",
-        high: null,
-        low: null,
-        varBid: null,
-        pctChange: null,
-        source: "test",
-        fetchedAt: new Date("2024-08-23T17:40:00Z"),
-      },
-    ]);
-    const response = await createApp(db.sql).request("/api/latest?pair=usd-brl");
-    expect(response.status).toBe(200);
-    expect(await response.json()).toMatchObject({ pair: "USD-BRL", bid: "5.5037", ask: "5.5060", ts: "2024-08-23T17:39:40.000Z" });
+  test("the card says there is no data yet and how to load it; /healthz is 503 with that reason", async () => {
+    const app = appFor(db.sql);
+    const latest = await json(await app.request("/api/latest"));
+    expect(latest).toMatchObject({ pair: "USD-BRL", ts: null, bid: null, status: { state: "empty" } });
+    expect(latest.status.message).toContain("bun main_pipeline.ts");
+    expect((await json(await app.request("/api/pairs"))).pairs).toEqual([]);
+    const health = await app.request("/healthz");
+    expect(health.status).toBe(503);
+    expect((await json(health)).reason).toContain("no data yet");
+    expect((await app.request("/api/quotes")).status).toBe(404);
+  });
+});
+
+describe("a database that does not answer", () => {
+  test("/healthz is 503 saying so, /metrics reports the database down, the live feed 503 (the browser retries)", async () => {
+    const dir = await makeTempDir();
+    // A socket folder with no server in it.
+    const sql = connectUrl(`postgresql://cotacao@localhost/cotacao?host=${dir}`, { max: 1, connectTimeoutSeconds: 1 });
+    try {
+      const app = appFor(sql);
+      const health = await app.request("/healthz");
+      expect(health.status).toBe(503);
+      expect((await json(health)).reason).toStartWith("Cannot reach the database: ");
+      expect(await (await app.request("/metrics")).text()).toContain("cotacao_database_up 0\n");
+      const stream = await app.request("/api/stream");
+      expect(stream.status).toBe(503);
+      expect((await json(stream)).error).toStartWith("Cannot follow the live feed: ");
+    } finally {
+      await sql.end({ timeout: 1 });
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("the token", () => {
+  const db = useTestDatabase();
+  const token = "correct-horse-battery-staple";
+
+  test("without a token the dashboard is open", async () => {
+    expect((await appFor(db.sql).request("/api/pairs")).status).toBe(200);
   });
 
-  test("GET /api/latest answers 400 to a malformed pair and 404 to a pair with no quotes", async () => {
-    const app = createApp(db.sql);
-    const bad = await app.request("/api/latest?pair=dollar");
-    expect(bad.status).toBe(400);
-    expect((await bad.json()).error).toContain("USD-BRL");
-    const missing = await app.request("/api/latest?pair=EUR-BRL");
-    expect(missing.status).toBe(404);
+  test("with a token: 401 without it or with a wrong one, 200 with the Bearer header", async () => {
+    const app = appFor(db.sql, { token });
+    const none = await app.request("/api/pairs");
+    expect(none.status).toBe(401);
+    expect(none.headers.get("WWW-Authenticate")).toContain("Bearer");
+    expect(none.headers.get("Content-Security-Policy")).toBe(CSP);
+    expect((await json(none)).error).toContain("DASHBOARD_TOKEN");
+    expect((await app.request("/", {})).status).toBe(401);
+    expect((await app.request("/api/pairs", { headers: { Authorization: `Bearer ${token}x` } })).status).toBe(401);
+    expect((await app.request("/api/pairs", { headers: { Authorization: `Bearer ${token.slice(1)}` } })).status).toBe(401);
+    expect((await app.request("/api/pairs", { headers: { Authorization: `Bearer ${token}` } })).status).toBe(200);
   });
 
-  test("GET / serves the page from public/, whatever the working directory", async () => {
-    const response = await createApp(db.sql).request("/");
+  test("?token= once sets an HttpOnly, SameSite=Strict cookie and redirects to the URL without it; the cookie then lets requests in", async () => {
+    const app = appFor(db.sql, { token });
+    const wrong = await app.request("/?token=guess");
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers.get("Set-Cookie")).toBeNull();
+    const first = await app.request(`/api/pairs?token=${token}&x=1`);
+    expect(first.status).toBe(303);
+    expect(first.headers.get("Location")).toBe("/api/pairs?x=1");
+    const cookie = first.headers.get("Set-Cookie")!;
+    expect(cookie).toContain("HttpOnly");
+    expect(cookie).toContain("SameSite=Strict");
+    expect(cookie).not.toContain(token);
+    const session = cookie.split(";")[0]!;
+    expect((await app.request("/api/pairs?x=1", { headers: { Cookie: session } })).status).toBe(200);
+    expect((await app.request("/api/pairs", { headers: { Cookie: `${session}0` } })).status).toBe(401);
+  });
+});
+
+describe("the live feed: GET /api/stream", () => {
+  const db = useTestDatabase();
+  const later = (minutes: number) => new Date(Date.UTC(2024, 7, 23, 17, minutes));
+
+  async function connectStream(app: DashboardApp, lastEventId?: string) {
+    const response = await app.request("/api/stream", lastEventId ? { headers: { "Last-Event-ID": lastEventId } } : {});
     expect(response.status).toBe(200);
-    expect(await response.text()).toContain("<title>cotacao</title>");
+    expect(response.headers.get("Content-Type")).toStartWith("text/event-stream");
+    const reader = textReader(response.body!);
+    await reader.until((text) => text.includes("cotacao live feed"));
+    return reader;
+  }
+
+  test("a quote stored with a notification reaches a connected client, with an id; a finished run and an alert too", async () => {
+    await saveQuotes(db.sql, [sampleQuote({ ts: later(0) })]);
+    const app = appFor(db.sql);
+    const reader = await connectStream(app);
+    try {
+      await saveQuotes(db.sql, [sampleQuote({ ts: later(1), bid: "5.5040", ask: "5.5071" })], { notify: true });
+      const text = await reader.until((t) => t.includes("event: quote"));
+      const [quote] = messages(text, "quote");
+      expect(quote!.data).toEqual({ pair: "USD-BRL", ts: later(1).toISOString(), bid: "5.5040", ask: "5.5071" });
+      expect(quote!.id).toBe(`${later(1).getTime()}-0-0`);
+      const run = await startRun(db.sql, ["USD-BRL"]);
+      await finishRun(db.sql, run, { status: "succeeded", fetched: 1, inserted: 1, updated: 0 });
+      const runs = messages(await reader.until((t) => t.includes("event: run")), "run");
+      expect(runs[0]!.data).toMatchObject({ id: run, status: "succeeded" });
+    } finally {
+      await reader.cancel();
+    }
+  });
+
+  test("an alert transition stored by the analysis step reaches a connected client", async () => {
+    const { analyse } = await import("../analysis.ts");
+    const app = appFor(db.sql);
+    const reader = await connectStream(app);
+    try {
+      // A feed silent for days: the staleness alert fires.
+      await analyse(db.sql, ["USD-BRL"], { config: ANALYSIS, now: () => new Date("2024-08-28T15:00:00Z"), deliver: false });
+      const alerts = messages(await reader.until((t) => t.includes("event: alert")), "alert");
+      expect(alerts[0]!.data).toMatchObject({ pair: "USD-BRL", alertKind: "stale", transition: "firing", state: "firing" });
+    } finally {
+      await reader.cancel();
+    }
+  });
+
+  test("Last-Event-ID replays what was stored since that event, then goes on live", async () => {
+    const app = appFor(db.sql);
+    let reader = await connectStream(app);
+    await saveQuotes(db.sql, [sampleQuote({ ts: later(2), bid: "5.6000" })], { notify: true });
+    const [seen] = messages(await reader.until((t) => t.includes("event: quote")), "quote");
+    await reader.cancel();
+    // Stored while the client was away.
+    await saveQuotes(db.sql, [sampleQuote({ ts: later(3), bid: "5.6100" }), sampleQuote({ ts: later(4), bid: "5.6200" })], { notify: true });
+    reader = await connectStream(app, seen!.id);
+    try {
+      const replayed = messages(await reader.until((t) => messages(t, "quote").length >= 2), "quote");
+      expect(replayed.map((m) => m.data.bid)).toEqual(["5.6100", "5.6200"]);
+      await saveQuotes(db.sql, [sampleQuote({ ts: later(5), bid: "5.6300" })], { notify: true });
+      const live = messages(await reader.until((t) => messages(t, "quote").length >= 3), "quote");
+      expect(live.map((m) => m.data.bid)).toEqual(["5.6100", "5.6200", "5.6300"]);
+    } finally {
+      await reader.cancel();
+    }
+  });
+
+  test("sends a heartbeat comment every heartbeatMs", async () => {
+    const reader = await connectStream(appFor(db.sql, { heartbeatMs: 50 }));
+    try {
+      const text = await reader.until((t) => t.split(": heartbeat").length > 2, 5_000);
+      expect(text).toContain(": heartbeat\n\n");
+    } finally {
+      await reader.cancel();
+    }
+  });
+
+  test("after PostgreSQL drops its LISTEN connection (pg_terminate_backend), a later quote still arrives", async () => {
+    // A pool of its own, so that terminating its listener touches no other test.
+    const sql = connectUrl(db.url, { max: 2 });
+    try {
+      const app = appFor(sql, { watchdogMs: 200 });
+      const reader = await connectStream(app);
+      try {
+        const killed = await db.sql<{ pid: number }[]>`
+          select pg_terminate_backend(pid), pid from pg_stat_activity
+          where datname = current_database() and query ilike 'listen%' and pid <> pg_backend_pid()`;
+        expect(killed.length).toBeGreaterThan(0);
+        // Stored while nobody listened: the feed replays it once it listens again.
+        await saveQuotes(db.sql, [sampleQuote({ ts: later(10), bid: "5.7000" })], { notify: true });
+        await Bun.sleep(100);
+        await saveQuotes(db.sql, [sampleQuote({ ts: later(11), bid: "5.7100" })], { notify: true });
+        const quotes = messages(await reader.until((t) => messages(t, "quote").some((m) => m.data.bid === "5.7100")), "quote");
+        expect(quotes.map((m) => m.data.bid)).toContain("5.7000");
+      } finally {
+        await reader.cancel();
+      }
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
   });
 });
 
 describe("bun dashboard.ts", () => {
+  const db = useTestDatabase();
+
   test("--help says what it does", async () => {
     const result = await runScript("dashboard.ts", ["--help"]);
     expect(result.code).toBe(0);
     expect(result.stdout).toContain("Usage: bun dashboard.ts");
   });
 
-  test("a bad port is bad usage, exit 2", async () => {
-    const result = await runScript("dashboard.ts", ["--port", "http"]);
-    expect(result.code).toBe(2);
-    expect(result.stderr).toContain("--port");
+  test("bad flags and settings exit 2 with one line naming them", async () => {
+    const cases: [string[], Record<string, string>, string][] = [
+      [["--port", "http"], {}, "--port"],
+      [["--port", "70000"], {}, "--port"],
+      [[], { PORT: "-1" }, "PORT"],
+      [["--colour"], {}, "--colour"],
+      [["--host", "0.0.0.0"], {}, "DASHBOARD_TOKEN"],
+      [[], { HOST: "192.168.1.10" }, "DASHBOARD_TOKEN"],
+      [["--host", "0.0.0.0"], { DASHBOARD_TOKEN: "short" }, "DASHBOARD_TOKEN"],
+      [[], { COTACAO_STALE_AFTER: "forever" }, "COTACAO_STALE_AFTER"],
+    ];
+    for (const [args, env, named] of cases) {
+      const result = await runScript("dashboard.ts", args, { env });
+      expect({ args, env, code: result.code }).toEqual({ args, env, code: 2 });
+      expect(result.stderr.trim().split("\n")).toHaveLength(1);
+      expect(result.stderr).toContain(named);
+      expect(result.stdout).toBe("");
+    }
   });
+
+  test("serves on the port asked for (flags win over PORT), prints the URL, and exits 0 on SIGTERM", async () => {
+    const child = Bun.spawn([process.execPath, "dashboard.ts", "--port", "0"], {
+      cwd: `${import.meta.dir}/..`,
+      env: { ...process.env, DATABASE_URL: db.url, PORT: "1", HOST: "" },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    try {
+      const line = await textReader(child.stdout).until((text) => text.includes("\n"), 20_000);
+      const url = /http:\/\/127\.0\.0\.1:(\d+)\//.exec(line);
+      expect(url).not.toBeNull();
+      const response = await fetch(`http://127.0.0.1:${url![1]}/api/pairs`);
+      expect(response.status).toBe(200);
+      expect(await response.json()).toEqual({ pairs: [] });
+      child.kill("SIGTERM");
+      expect(await child.exited).toBe(0);
+    } finally {
+      child.kill();
+    }
+  }, 30_000);
 });

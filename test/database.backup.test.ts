@@ -110,7 +110,9 @@ describe("dump and restore", () => {
     const rows = await everyRow(source.sql);
     expect(Object.values(rows).every((table) => table.length > 0)).toBe(true);
     expect(await everyRow(target.sql)).toEqual(rows);
-    expect(restored.rows).toBe(Object.entries(rows).reduce((sum, [name, table]) => sum + (name === "schema_migrations" ? 0 : table.length), 0));
+    // The rollups (sql/006) are not in the dump: the restore rebuilt them from the quotes.
+    const notDumped = ["schema_migrations", "quote_hours", "quote_days"];
+    expect(restored.rows).toBe(Object.entries(rows).reduce((sum, [name, table]) => sum + (notDumped.includes(name) ? 0 : table.length), 0));
     expect(existsSync(`${file}.tmp`)).toBe(false);
   });
 

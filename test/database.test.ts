@@ -18,11 +18,14 @@ import {
   PairSchema,
   describeError,
   latestQuote,
+  loadDailyRollup,
+  loadDailySeries,
   loadDatabaseConfig,
   maskUrl,
   migrate,
   migrationStatus,
   readMigrations,
+  recordFailedRun,
   saveQuotes,
   type Sql,
 } from "../database.ts";
@@ -398,8 +401,8 @@ describe("saveQuotes() options", () => {
       );
       for (let waited = 0; received.length < 2 && waited < 5_000; waited += 10) await Bun.sleep(10);
       expect(received.map((payload) => JSON.parse(payload)).sort((a, b) => a.pair.localeCompare(b.pair))).toEqual([
-        { pair: "AUD-BRL", ts: "2024-07-01T12:00:00.000Z" },
-        { pair: "CAD-BRL", ts: "2024-07-02T12:00:00.000Z" },
+        { kind: "quote", pair: "AUD-BRL", ts: "2024-07-01T12:00:00.000Z" },
+        { kind: "quote", pair: "CAD-BRL", ts: "2024-07-02T12:00:00.000Z" },
       ]);
     } finally {
       await subscription.unlisten();
@@ -492,5 +495,105 @@ describe("the quotes table", () => {
     await expect(insert("USD-BRL", "-5.1")).rejects.toThrow(/check constraint/);
     await expect(insert("USDBRL", "5.1")).rejects.toThrow(/check constraint/);
     await expect(insert("USD-BRL", "5.1")).resolves.toBeDefined();
+  });
+});
+
+describe("the hourly and daily rollups (sql/006)", () => {
+  const db = useTestDatabase();
+
+  /** The rollups recomputed from scratch from quotes, to compare with what the triggers kept. */
+  async function rollupsFromScratch(sql: Sql) {
+    const hours = await sql`
+      select pair, date_trunc('hour', ts, 'UTC') as hour, min(ts) as first_ts, (array_agg(bid order by ts))[1]::text as first_bid,
+             min(bid)::text as min_bid, max(bid)::text as max_bid, max(ts) as last_ts, (array_agg(bid order by ts desc))[1]::text as last_bid,
+             count(*)::int as quotes
+      from quotes group by 1, 2 order by 1, 2`;
+    const days = await sql`
+      select pair, (ts at time zone 'America/Sao_Paulo')::date::text as day, min(ts) as first_ts, (array_agg(bid order by ts))[1]::text as first_bid,
+             min(bid)::text as min_bid, max(bid)::text as max_bid, max(ts) as last_ts, (array_agg(bid order by ts desc))[1]::text as last_bid,
+             count(*)::int as quotes
+      from quotes group by 1, 2 order by 1, 2`;
+    return { hours: [...hours], days: [...days] };
+  }
+
+  async function storedRollups(sql: Sql) {
+    const hours = await sql`
+      select pair, hour, first_ts, first_bid::text, min_bid::text, max_bid::text, last_ts, last_bid::text, quotes
+      from quote_hours order by 1, 2`;
+    const days = await sql`
+      select pair, day::text, first_ts, first_bid::text, min_bid::text, max_bid::text, last_ts, last_bid::text, quotes
+      from quote_days order by 1, 2`;
+    return { hours: [...hours], days: [...days] };
+  }
+
+  test("stay equal to the quotes through inserts, corrections, deletes and truncation, across São Paulo's DST changes", async () => {
+    // 2018-11-04: São Paulo's clocks jumped from 00:00 to 01:00; 2019-02-16: back from 00:00 to 23:00.
+    const starts = ["2018-11-03T20:00:00Z", "2019-02-16T20:00:00Z", "2024-08-23T12:00:00Z"];
+    const batch = starts.flatMap((start, s) =>
+      Array.from({ length: 60 }, (_, i) =>
+        quote({ ts: new Date(Date.parse(start) + i * 397_000), bid: (5 + s / 10 + ((i * 37) % 11) / 1000).toFixed(4) }),
+      ),
+    );
+    await saveQuotes(db.sql, batch);
+    expect(await storedRollups(db.sql)).toEqual(await rollupsFromScratch(db.sql));
+    // Overlapping batches are merged: new rows, corrected values, and another pair.
+    await saveQuotes(db.sql, [
+      quote({ ts: batch[5]!.ts, bid: "9.9999" }),
+      quote({ ts: batch[59]!.ts, bid: "0.0001" }),
+      quote({ ts: new Date("2019-02-17T02:30:00Z"), bid: "5.5555" }),
+      quote({ pair: "EUR-BRL", ts: batch[0]!.ts, bid: "6.0000" }),
+    ]);
+    expect(await storedRollups(db.sql)).toEqual(await rollupsFromScratch(db.sql));
+    await db.sql`delete from quotes where ts >= ${starts[1]!} and ts < '2019-02-17T00:00:00Z'`;
+    await db.sql`update quotes set bid = bid + 1 where pair = 'EUR-BRL'`;
+    expect(await storedRollups(db.sql)).toEqual(await rollupsFromScratch(db.sql));
+    await db.sql`truncate quotes cascade`;
+    expect(await storedRollups(db.sql)).toEqual({ hours: [], days: [] });
+  });
+
+  test("a day's last bid is the rule's close, day for day (loadDailyRollup() equals loadDailySeries())", async () => {
+    await saveQuotes(db.sql, [
+      quote({ pair: "CHF-BRL", ts: new Date("2018-11-04T02:59:00Z"), bid: "3.7000" }), // 23:59 on the 3rd in São Paulo
+      quote({ pair: "CHF-BRL", ts: new Date("2018-11-04T03:00:00Z"), bid: "3.7100" }), // 01:00 on the 4th (no midnight that day)
+      quote({ pair: "CHF-BRL", ts: new Date("2019-02-17T01:30:00Z"), bid: "3.7200" }), // 23:30 on the 16th, the second time round
+      quote({ pair: "CHF-BRL", ts: new Date("2019-02-17T03:30:00Z"), bid: "3.7300" }),
+      quote({ pair: "CHF-BRL", ts: new Date("2024-08-23T23:59:00Z"), bid: "5.5037" }),
+      quote({ pair: "CHF-BRL", ts: new Date("2024-08-24T02:59:59Z"), bid: "5.5038" }),
+    ]);
+    const rule = await loadDailySeries(db.sql, "CHF-BRL");
+    const rollup = await loadDailyRollup(db.sql, "CHF-BRL");
+    expect(rollup.dates).toEqual(["2018-11-03", "2018-11-04", "2019-02-16", "2019-02-17", "2024-08-23"]);
+    expect({ dates: rollup.dates, closes: rollup.closeTexts, ats: rollup.ats, days: [...rollup.days] }).toEqual({
+      dates: rule.dates,
+      closes: rule.closeTexts,
+      ats: rule.ats,
+      days: [...rule.days],
+    });
+    // Each day's start is its first instant in São Paulo: 01:00 local on 2018-11-04.
+    expect(new Date(rollup.dayStarts[1]! * 1000).toISOString()).toBe("2018-11-04T03:00:00.000Z");
+    expect(new Date(rollup.dayStarts[4]! * 1000).toISOString()).toBe("2024-08-23T03:00:00.000Z");
+  });
+});
+
+describe("run notifications", () => {
+  const db = useTestDatabase();
+
+  test("finishRun() and recordFailedRun() notify the quotes channel with the run's id and status", async () => {
+    const listener = connectUrl(db.url, { max: 1 });
+    const received: unknown[] = [];
+    const subscription = await listener.listen(QUOTES_CHANNEL, (payload) => received.push(JSON.parse(payload)));
+    try {
+      const id = await startRun(db.sql, ["USD-BRL"]);
+      await finishRun(db.sql, id, { status: "succeeded", fetched: 1, inserted: 1, updated: 0 });
+      const failed = await recordFailedRun(db.sql, ["USD-BRL"], "Cannot run the pipeline: locked");
+      for (let waited = 0; received.length < 2 && waited < 5_000; waited += 10) await Bun.sleep(10);
+      expect(received).toEqual([
+        { kind: "run", id, status: "succeeded" },
+        { kind: "run", id: failed, status: "failed" },
+      ]);
+    } finally {
+      await subscription.unlisten();
+      await listener.end({ timeout: 5 });
+    }
   });
 });

@@ -1,0 +1,1054 @@
+/**
+ * app.js: the page. Reads the JSON API, draws the history with uPlot (loaded by index.html from
+ * /vendor, a global), and keeps the card, the chart and the tables live from /api/stream.
+ * Data shaping and formatting live in chart-data.js; this file owns the DOM and the network.
+ */
+import {
+  DEFAULT_LOCALE,
+  RANGE_SECONDS,
+  SAO_PAULO,
+  SERIES,
+  alertSpans,
+  appendQuote,
+  dateNames,
+  describePoint,
+  describeResolution,
+  describeStatus,
+  formatAge,
+  formatChange,
+  formatNumber,
+  formatPrice,
+  formatTime,
+  prepData,
+  quoteCurrency,
+  rangeBounds,
+  tickDecimals,
+  timeAxisStamps,
+  toSeconds,
+  zonedDate,
+  zoomNeedsFetch,
+} from "./chart-data.js";
+
+/** @typedef {import("uplot")} UPlot */
+/** @typedef {import("uplot").Options} UPlotOptions */
+/** @typedef {import("./chart-data.js").ChartData} ChartData */
+/** @typedef {import("./chart-data.js").RangePreset} RangePreset */
+/** @typedef {import("./chart-data.js").QuotesAnswer} QuotesAnswer */
+/** @typedef {{ pair: string, first: string, last: string, count: number }} PairInfo */
+/**
+ * @typedef {object} Latest  GET /api/latest
+ * @property {string} pair
+ * @property {string} ts
+ * @property {string} bid
+ * @property {string} ask
+ * @property {number|null} [changePct]
+ * @property {number} [ageSeconds]
+ * @property {import("./chart-data.js").FeedStatus} [status]
+ */
+
+const uPlot = /** @type {typeof import("uplot")} */ (/** @type {any} */ (globalThis).uPlot);
+
+/** Buckets asked of the server: enough for a wide screen, few enough to draw at once. */
+const CHART_POINTS = 1500;
+/** A drag-zoom waits this long for the next one before asking the server for finer data. */
+const ZOOM_DEBOUNCE_MS = 250;
+/** The status is the server's judgement; asked again this often even without events. */
+const LATEST_REFRESH_MS = 30_000;
+const ALERTS_SHOWN = 20;
+/** The chart shades every episode of the range; the server's cap. */
+const ALERTS_ASKED = 500;
+const RUNS_SHOWN = 20;
+const DEFAULT_PRESET = /** @type {RangePreset} */ ("All");
+const BROWSER_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+
+const params = new URLSearchParams(location.search);
+
+const state = {
+  locale: params.get("locale") || DEFAULT_LOCALE,
+  /** Times in the browser's zone rather than São Paulo's (the toggle; the zones may be one). */
+  localTime: params.get("tz") === "local",
+  /** The zone times are shown in, as the toggle says. */
+  /** @type {string} */
+  zone: params.get("tz") === "local" ? BROWSER_ZONE : SAO_PAULO,
+  /** @type {PairInfo[]} */
+  pairs: [],
+  /** @type {string|null} */
+  pair: null,
+  /** @type {RangePreset} */
+  preset: isPreset(params.get("range")) ? /** @type {RangePreset} */ (params.get("range")) : DEFAULT_PRESET,
+  /** The newest quote time known for the pair (seconds), live quotes included. */
+  newest: 0,
+  /** The preset's data, kept up to date by live quotes, shown again when a zoom is reset. */
+  /** @type {ChartData|null} */
+  presetData: null,
+  /** The answer presetData came from, and the range it covers (seconds), for a zoom's reset. */
+  /** @type {{ answer: QuotesAnswer, from: number, to: number } | null} */
+  presetAnswer: null,
+  /** What the chart shows now: presetData, or a zoom's finer data. */
+  /** @type {ChartData|null} */
+  data: null,
+  /** @type {{ from: number, to: number, bucketSeconds: number }} */
+  loaded: { from: 0, to: 0, bucketSeconds: 0 },
+  /** @type {{ min: number, max: number } | null} */
+  zoom: null,
+  /** @type {{ windowDays: number, thresholdPct: number } | null} */
+  ma: null,
+  /** @type {ReturnType<typeof alertSpans>} */
+  spans: [],
+  /** @type {Latest|null} */
+  latest: null,
+  /** performance.now() when `latest` was read, to age it between reads. */
+  latestReadAt: 0,
+  /** @type {UPlot|null} */
+  chart: null,
+  /** performance.now() when the chart first drew the pair's data (bench/dashboard_page.ts). */
+  /** @type {number|null} */
+  drawnAt: null,
+};
+
+/** Each request kind aborts its predecessor, so an old answer never overwrites a newer one. */
+/** @type {Map<string, AbortController>} */
+const inflight = new Map();
+
+// ---------------------------------------------------------------------------------------------
+// DOM
+
+/**
+ * @template {HTMLElement} [E=HTMLElement]
+ * @param {string} id
+ * @returns {E}
+ */
+function byId(id) {
+  const element = document.getElementById(id);
+  if (!element) throw new Error(`Cannot start the page: #${id} is missing from index.html`);
+  return /** @type {E} */ (element);
+}
+
+const $ = {
+  error: byId("error"),
+  empty: byId("empty"),
+  latest: byId("latest"),
+  chartPanel: byId("chart-panel"),
+  alertsPanel: byId("alerts-panel"),
+  runsPanel: byId("runs-panel"),
+  pair: /** @type {HTMLSelectElement} */ (byId("pair")),
+  zone: byId("zone"),
+  zoneLabel: byId("zone-label"),
+  latestPair: byId("latest-pair"),
+  status: byId("status"),
+  statusDetail: byId("status-detail"),
+  bid: byId("bid"),
+  change: byId("change"),
+  ask: byId("ask"),
+  quotedAt: byId("quoted-at"),
+  age: byId("age"),
+  ranges: byId("ranges"),
+  resetZoom: byId("reset-zoom"),
+  chart: byId("chart"),
+  legendTime: byId("legend-time"),
+  legendBid: byId("legend-bid"),
+  legendSpreadItem: byId("legend-spread-item"),
+  legendSpread: byId("legend-spread"),
+  legendMaLabel: byId("legend-ma-label"),
+  legendMa: byId("legend-ma"),
+  legendBandLabel: byId("legend-band-label"),
+  legendBand: byId("legend-band"),
+  resolution: byId("resolution"),
+  csv: /** @type {HTMLAnchorElement} */ (byId("csv")),
+  alerts: byId("alerts"),
+  alertsEmpty: byId("alerts-empty"),
+  alertsCount: byId("alerts-count"),
+  runs: byId("runs"),
+  runsEmpty: byId("runs-empty"),
+  runsTable: byId("runs-table"),
+  alertsTable: byId("alerts-table"),
+  pairField: byId("pair-field"),
+  streamState: byId("stream-state"),
+};
+
+/**
+ * @param {unknown} value
+ * @returns {value is RangePreset}
+ */
+function isPreset(value) {
+  return typeof value === "string" && Object.hasOwn(RANGE_SECONDS, value);
+}
+
+/** The pair's quote currency, for money formatting. */
+function currency() {
+  return quoteCurrency(state.pair ?? "USD-BRL");
+}
+
+/** @param {number|string|null|undefined} value */
+function money(value) {
+  return formatPrice(value, currency(), state.locale);
+}
+
+/**
+ * A table cell with a moment: date (two-digit year) and time in spans of their own, so that a
+ * narrow screen can drop the time.
+ * @param {number|null} seconds
+ * @param {string} [fallback]  when there is no moment
+ * @param {string} [className]
+ */
+function timeCell(seconds, fallback = "–", className = "") {
+  const td = document.createElement("td");
+  td.className = className;
+  if (seconds === null) {
+    td.textContent = fallback;
+    return td;
+  }
+  const date = document.createElement("span");
+  date.textContent = formatTime(seconds, state.zone, { locale: state.locale, short: true, time: false });
+  const time = document.createElement("span");
+  time.className = "time";
+  time.textContent = ` ${formatTime(seconds, state.zone, { locale: state.locale, date: false })}`;
+  td.append(date, time);
+  td.title = formatTime(seconds, state.zone, { locale: state.locale });
+  return td;
+}
+
+/** What failed, by action, until that action next succeeds. */
+/** @type {Map<string, string>} */
+const failures = new Map();
+
+function renderFailures() {
+  $.error.textContent = [...failures.values()].join(" ");
+  $.error.hidden = failures.size === 0;
+}
+
+function rememberInUrl() {
+  const url = new URL(location.href);
+  if (state.pair) url.searchParams.set("pair", state.pair);
+  url.searchParams.set("range", state.preset);
+  if (!state.localTime) url.searchParams.delete("tz");
+  else url.searchParams.set("tz", "local");
+  history.replaceState(null, "", url);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Network
+
+/**
+ * @param {string} path
+ * @param {Record<string, string|number|undefined>} [query]
+ */
+function apiUrl(path, query = {}) {
+  const url = new URL(path, location.origin);
+  for (const [key, value] of Object.entries(query)) if (value !== undefined) url.searchParams.set(key, String(value));
+  return url;
+}
+
+/**
+ * The first view's request that needs nothing else, sent as this module starts, before its
+ * other work; getJson() takes an answer from here when it asks for the very same URL. Cleared
+ * once the first view is shown.
+ * @type {Map<string, Promise<Response|null>>}
+ */
+const prefetched = new Map();
+
+/**
+ * @param {string} path
+ * @param {Record<string, string|number|undefined>} [query]
+ */
+function prefetch(path, query = {}) {
+  const url = apiUrl(path, query);
+  // A network error here is left for the real request to meet and report.
+  // Plain (no headers), so that it matches index.html's preload of /api/pairs.
+  prefetched.set(url.href, fetch(url).catch(() => null));
+}
+
+/**
+ * GETs JSON; a new call with the same `kind` aborts the previous one (null is returned to the
+ * aborted caller). A 4xx/5xx throws with the server's message.
+ * @param {string} kind
+ * @param {string} path
+ * @param {Record<string, string|number|undefined>} [query]
+ * @returns {Promise<any>}
+ */
+async function getJson(kind, path, query = {}) {
+  inflight.get(kind)?.abort();
+  const controller = new AbortController();
+  inflight.set(kind, controller);
+  const url = apiUrl(path, query);
+  const early = prefetched.get(url.href);
+  prefetched.delete(url.href);
+  try {
+    // fetch() is called before this function first yields, so the request leaves at once.
+    const response = early ? ((await early) ?? (await fetch(url, { signal: controller.signal }))) : await fetch(url, { signal: controller.signal });
+    const body = await response.json().catch(() => null);
+    if (!response.ok) {
+      const error = new Error(body?.error ?? `${path} answered HTTP ${response.status}`);
+      Object.assign(error, { status: response.status });
+      throw error;
+    }
+    return body;
+  } catch (error) {
+    if (controller.signal.aborted) return null;
+    throw error;
+  } finally {
+    if (inflight.get(kind) === controller) inflight.delete(kind);
+  }
+}
+
+/** @param {number} seconds */
+const iso = (seconds) => new Date(seconds * 1000).toISOString();
+
+/**
+ * Runs `task`, showing its failure in the banner instead of leaving a rejected promise.
+ * @param {string} action
+ * @param {() => Promise<unknown>} task
+ */
+async function attempt(action, task) {
+  try {
+    await task();
+    failures.delete(action);
+  } catch (error) {
+    failures.set(action, `Cannot ${action}: ${error instanceof Error ? error.message : String(error)}.`);
+  }
+  renderFailures();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pairs and the empty state
+
+async function loadPairs() {
+  const body = await getJson("pairs", "/api/pairs");
+  if (!body) return;
+  /** @type {PairInfo[]} */
+  const pairs = body.pairs ?? [];
+  state.pairs = pairs;
+  const empty = pairs.length === 0;
+  $.empty.hidden = !empty;
+  for (const panel of [$.latest, $.chartPanel, $.alertsPanel, $.runsPanel]) panel.hidden = empty;
+  $.pair.disabled = empty;
+  $.pairField.hidden = empty;
+  if (empty) {
+    // The runs still tell whether a pipeline has tried (and why it stored nothing).
+    $.runsPanel.hidden = false;
+    await loadRuns();
+    markDrawn();
+    return;
+  }
+  $.pair.replaceChildren(
+    ...pairs.map((info) => {
+      const option = document.createElement("option");
+      option.value = info.pair;
+      option.textContent = info.pair;
+      return option;
+    }),
+  );
+  const wanted = state.pair ?? params.get("pair")?.toUpperCase();
+  const chosen = pairs.find((info) => info.pair === wanted) ?? pairs.find((info) => info.pair === "USD-BRL") ?? pairs[0];
+  if (chosen && chosen.pair !== state.pair) await selectPair(chosen.pair);
+  else if (chosen) $.pair.value = chosen.pair;
+}
+
+/** @param {string} pair */
+async function selectPair(pair) {
+  state.pair = pair;
+  $.pair.value = pair;
+  const info = state.pairs.find((candidate) => candidate.pair === pair);
+  state.newest = toSeconds(info?.last) ?? 0;
+  state.presetData = null;
+  state.presetAnswer = null;
+  state.zoom = null;
+  state.latest = null;
+  // The chart and the card first, the tables (below them) once the chart is drawn: their
+  // answers would otherwise hold the main thread while the chart's data waits to be read.
+  const chart = attempt("read the chart's data", () => loadPreset(state.preset));
+  const card = attempt("read the newest quote", loadLatest);
+  renderCard();
+  await chart;
+  await Promise.all([card, attempt("read the alerts", loadAlerts), attempt("read the pipeline runs", loadRuns)]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The card
+
+async function loadLatest() {
+  if (!state.pair) return;
+  /** @type {Latest|null} */
+  const latest = await getJson("latest", "/api/latest", { pair: state.pair });
+  if (!latest) return;
+  state.latest = latest;
+  state.latestReadAt = performance.now();
+  state.newest = Math.max(state.newest, toSeconds(latest.ts) ?? 0);
+  renderCard();
+}
+
+function renderCard() {
+  const latest = state.latest;
+  $.latestPair.textContent = state.pair ?? "–";
+  if (!latest) {
+    for (const element of [$.bid, $.ask, $.quotedAt, $.age, $.change]) element.textContent = "–";
+    $.status.textContent = "loading…";
+    $.status.className = "status none";
+    return;
+  }
+  $.bid.textContent = money(latest.bid);
+  $.ask.textContent = money(latest.ask);
+  const ts = toSeconds(latest.ts);
+  $.quotedAt.textContent = ts === null ? "–" : formatTime(ts, state.zone, { locale: state.locale, seconds: true });
+  const pct = latest.changePct;
+  const arrow = pct === null || pct === undefined || pct === 0 ? "" : pct > 0 ? "▲ " : "▼ ";
+  $.change.textContent = `${arrow}${formatChange(pct, state.locale)}`;
+  $.change.className = `value${pct ? (pct > 0 ? " up" : " down") : ""}`;
+  renderAge();
+}
+
+/** The age ticks on between reads; the status line is the server's, re-read every 30 s. */
+function renderAge() {
+  const latest = state.latest;
+  if (!latest) return;
+  const elapsed = (performance.now() - state.latestReadAt) / 1000;
+  $.age.textContent = latest.ageSeconds === undefined ? "–" : formatAge(latest.ageSeconds + elapsed);
+  const status = describeStatus(latest.status, Date.now() / 1000, state.zone, state.locale);
+  $.status.textContent = status.text;
+  $.status.className = `status ${status.tone}`;
+  // Which run failed, and why, under the card (a stale feed's badge says all there is to say).
+  const detail = status.tone === "bad" ? (latest.status?.message ?? "") : "";
+  $.statusDetail.textContent = detail;
+  $.statusDetail.hidden = detail === "";
+}
+
+// ---------------------------------------------------------------------------------------------
+// The chart
+
+/** @type {ReturnType<typeof readThemeColors> | null} */
+let colorsCache = null;
+
+/** The chart's colours, read once per colour scheme (reading styles forces a style pass). */
+function themeColors() {
+  colorsCache ??= readThemeColors();
+  return colorsCache;
+}
+
+/** The colours app.css defines for the chart, as they are now (they change with the colour scheme). */
+function readThemeColors() {
+  const style = getComputedStyle(document.documentElement);
+  /** @param {string} name */
+  const read = (name) => style.getPropertyValue(`--chart-${name}`).trim();
+  return {
+    bid: read("bid"),
+    spread: read("spread"),
+    ma: read("ma"),
+    band: read("band"),
+    bandFill: read("band-fill"),
+    alert: read("alert"),
+    alertEdge: read("alert-edge"),
+    axis: read("axis"),
+    grid: read("grid"),
+  };
+}
+
+function chartSize() {
+  const width = Math.max(200, Math.floor($.chart.clientWidth));
+  const height = Math.round(Math.min(420, Math.max(260, width * 0.5)));
+  return { width, height };
+}
+
+/** @param {string} className */
+function cursorPoint(className) {
+  const point = document.createElement("div");
+  point.className = className;
+  return point;
+}
+
+/**
+ * uPlot's y-axis width from its longest label (uPlot's demos do the same), so pt-BR's longer
+ * labels are never clipped.
+ * @param {UPlot} self
+ * @param {string[]} values
+ * @param {number} axisIdx
+ * @param {number} cycleNum
+ */
+function yAxisSize(self, values, axisIdx, cycleNum) {
+  const axis = /** @type {import("uplot").Axis & { _size?: number, ticks: { size: number }, gap: number, font: [string] }} */ (self.axes[axisIdx]);
+  if (cycleNum > 1 && axis._size) return axis._size;
+  const longest = (values ?? []).reduce((a, b) => (b.length > a.length ? b : a), "");
+  self.ctx.font = axis.font[0];
+  return Math.ceil(axis.ticks.size + axis.gap + self.ctx.measureText(longest).width / devicePixelRatio) + 4;
+}
+
+/** Shades each alert episode under the series, with a stronger edge along the top. */
+/** @param {UPlot} u */
+function drawAlerts(u) {
+  if (state.spans.length === 0) return;
+  const colors = themeColors();
+  const { ctx, bbox } = u;
+  const min = u.scales.x?.min ?? 0;
+  const max = u.scales.x?.max ?? 0;
+  ctx.save();
+  for (const span of state.spans) {
+    if (span.to < min || span.from > max) continue;
+    const left = Math.max(bbox.left, u.valToPos(span.from, "x", true));
+    const right = Math.min(bbox.left + bbox.width, u.valToPos(span.to, "x", true));
+    const width = Math.max(right - left, 2 * devicePixelRatio);
+    ctx.fillStyle = colors.alert;
+    ctx.fillRect(left, bbox.top, width, bbox.height);
+    ctx.fillStyle = colors.alertEdge;
+    ctx.fillRect(left, bbox.top, width, 3 * devicePixelRatio);
+  }
+  ctx.restore();
+}
+
+/** @type {{ locale: string, names: ReturnType<typeof dateNames>, stamps: ReturnType<typeof timeAxisStamps> } | null} */
+let localePartsCache = null;
+
+/**
+ * What the chart's labels need of the locale. The first call sets up Intl's locale and zone
+ * data, which is slow: loadPreset() makes it while the chart's data is on its way.
+ */
+function localeParts() {
+  if (localePartsCache?.locale !== state.locale) {
+    localePartsCache = { locale: state.locale, names: dateNames(state.locale), stamps: timeAxisStamps(state.locale) };
+    zonedDate(0, state.zone);
+    formatPrice(0, currency(), state.locale);
+  }
+  return localePartsCache;
+}
+
+/** @returns {UPlotOptions} */
+function chartOptions() {
+  const colors = themeColors();
+  const { names, stamps } = localeParts();
+  const { width, height } = chartSize();
+  const thin = { show: false };
+  const axisFont = `12px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif`;
+  return {
+    width,
+    height,
+    // x values are UTC seconds; labels follow the zone the reader chose (read at each draw).
+    tzDate: (ts) => (state.zone === BROWSER_ZONE ? new Date(ts * 1000) : zonedDate(ts, state.zone)),
+    fmtDate: (template) => uPlot.fmtDate(template, names),
+    legend: { show: false },
+    // Room on the right for the last x label, which uPlot centres on its tick.
+    padding: [8, 18, 0, 0],
+    cursor: {
+      drag: { x: true, y: false, setScale: true },
+      // Each series' legend value is its nearest real point, not a gap of the merged axis.
+      hover: { skip: [null, undefined] },
+      points: {
+        show: (_u, seriesIdx) =>
+          seriesIdx === SERIES.bid ? cursorPoint("pt-bid") : seriesIdx === SERIES.ma ? cursorPoint("pt-ma") : /** @type {any} */ (null),
+      },
+      bind: {
+        // Double-click goes back to the preset's range (uPlot's own reset would keep the zoom's data).
+        dblclick: () => () => {
+          resetZoom();
+          return null;
+        },
+      },
+    },
+    scales: { x: { time: true } },
+    // In SERIES order (chart-data.js): bands first, the bid line last, on top.
+    series: [
+      {},
+      { label: "lower", stroke: colors.band, width: 1, dash: [4, 4], spanGaps: true, points: thin },
+      { label: "upper", stroke: colors.band, width: 1, dash: [4, 4], spanGaps: true, points: thin },
+      { label: "average", stroke: colors.ma, width: 1.5, spanGaps: true, points: thin },
+      { label: "min", stroke: "transparent", width: 0, spanGaps: true, points: thin },
+      { label: "max", stroke: "transparent", width: 0, spanGaps: true, points: thin },
+      { label: "bid", stroke: colors.bid, width: 1.5, spanGaps: true },
+    ],
+    bands: [
+      { series: [SERIES.upper, SERIES.lower], fill: colors.bandFill },
+      { series: [SERIES.max, SERIES.min], fill: colors.spread },
+    ],
+    axes: [
+      {
+        stroke: colors.axis,
+        font: axisFont,
+        grid: { stroke: colors.grid, width: 1 },
+        ticks: { stroke: colors.grid, width: 1 },
+        values: /** @type {any} */ (stamps),
+      },
+      {
+        stroke: colors.axis,
+        font: axisFont,
+        grid: { stroke: colors.grid, width: 1 },
+        ticks: { stroke: colors.grid, width: 1 },
+        size: yAxisSize,
+        values: (_u, splits, _axisIdx, _space, increment) =>
+          splits.map((value) => (value === null || value === undefined ? "" : formatNumber(value, tickDecimals(increment), state.locale))),
+      },
+    ],
+    hooks: {
+      drawClear: [drawAlerts],
+      draw: [() => markDrawn()],
+      setCursor: [(u) => renderLegend(u)],
+      setSelect: [
+        (u) => {
+          if (u.select.width <= 0) return;
+          const min = u.posToVal(u.select.left, "x");
+          const max = u.posToVal(u.select.left + u.select.width, "x");
+          onZoom(min, max);
+        },
+      ],
+    },
+  };
+}
+
+function markDrawn() {
+  if (state.drawnAt === null && (state.data || state.pairs.length === 0)) {
+    state.drawnAt = performance.now();
+    performance.mark("cotacao:drawn");
+    document.documentElement.dataset.drawn = "true";
+  }
+}
+
+/**
+ * Shows `data` in the chart, creating it the first time; after that only `setData`, so live
+ * updates never rebuild it.
+ * @param {ChartData} data
+ * @param {{ min: number, max: number }} scale
+ */
+function showData(data, scale) {
+  state.data = data;
+  const max = scale.max > scale.min ? scale.max : scale.min + 3600;
+  const min = scale.max > scale.min ? scale.min : scale.min - 3600;
+  if (!state.chart) {
+    state.chart = new uPlot(chartOptions(), /** @type {any} */ (data), $.chart);
+    state.chart.setScale("x", { min, max });
+  } else {
+    state.chart.setData(/** @type {any} */ (data), false);
+    state.chart.setScale("x", { min, max });
+  }
+  renderLegend(state.chart);
+}
+
+/**
+ * @param {{ from: number, to: number }} bounds
+ * @returns {{ min: number, max: number }}
+ */
+const scaleOf = ({ from, to }) => ({ min: from, max: to });
+
+/** The scale a preset shows, following the newest quote. */
+function presetScale() {
+  const info = state.pairs.find((candidate) => candidate.pair === state.pair);
+  const first = toSeconds(info?.first) ?? state.newest;
+  return rangeBounds(state.preset, first, state.newest);
+}
+
+/**
+ * Shows `preset`: its buckets from the server, then the scale that ends at the newest quote.
+ * @param {RangePreset} preset
+ */
+async function loadPreset(preset) {
+  clearTimeout(zoomTimer);
+  state.preset = preset;
+  state.zoom = null;
+  $.resetZoom.hidden = true;
+  renderRangeButtons();
+  rememberInUrl();
+  const bounds = presetScale();
+  // All: the server's whole range (as prefetched). Else up to now, not just the newest known
+  // quote: one stored since the pairs were read comes too.
+  const range = preset === "All" ? null : { from: bounds.from, to: Math.max(bounds.to + 1, Math.ceil(Date.now() / 1000)) };
+  const request = fetchQuotes("quotes", range);
+  localeParts();
+  const answer = await request;
+  if (!answer || state.zoom) return;
+  if (state.drawnAt === null) performance.mark("cotacao:quotes");
+  state.presetData = prepData(answer);
+  state.presetAnswer = { answer, from: range?.from ?? toSeconds(answer.from) ?? bounds.from, to: range?.to ?? toSeconds(answer.to) ?? bounds.to };
+  noteAnswer(answer, state.presetAnswer.from, state.presetAnswer.to);
+  showData(state.presetData, scaleOf(presetScale()));
+}
+
+/**
+ * The pair's buckets for [from, to] (seconds), or for its whole history when `range` is null.
+ * @param {string} kind
+ * @param {{ from: number, to: number } | null} range
+ * @returns {Promise<QuotesAnswer|null>}
+ */
+async function fetchQuotes(kind, range) {
+  if (!state.pair) return null;
+  $.chart.classList.add("loading");
+  try {
+    const span = range ? { from: iso(range.from), to: iso(range.to) } : {};
+    return await getJson(kind, "/api/quotes", { pair: state.pair, ...span, points: CHART_POINTS });
+  } finally {
+    if (!inflight.has("quotes") && !inflight.has("zoom")) $.chart.classList.remove("loading");
+  }
+}
+
+/**
+ * Records what a quotes answer covers, for the legend, the footnote and the CSV link.
+ * @param {QuotesAnswer} answer
+ * @param {number} from
+ * @param {number} to
+ */
+function noteAnswer(answer, from, to) {
+  state.loaded = { from, to, bucketSeconds: answer.bucketSeconds ?? 0 };
+  state.ma = answer.ma ? { windowDays: answer.ma.windowDays, thresholdPct: answer.ma.thresholdPct } : null;
+  $.resolution.textContent = `${answer.data[0]?.length ?? 0} points, ${describeResolution(state.loaded.bucketSeconds)}`;
+  $.legendMaLabel.textContent = state.ma ? `${state.ma.windowDays}-day average` : "average";
+  $.legendBandLabel.textContent = state.ma ? `±${formatNumber(state.ma.thresholdPct, 1, state.locale)} %` : "band";
+  $.legendSpreadItem.hidden = state.loaded.bucketSeconds === 0;
+  const csv = new URL("/api/quotes.csv", location.origin);
+  csv.searchParams.set("pair", state.pair ?? "");
+  csv.searchParams.set("from", iso(from));
+  csv.searchParams.set("to", iso(to));
+  $.csv.href = csv.pathname + csv.search;
+}
+
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let zoomTimer;
+
+/**
+ * A drag-zoom: uPlot has already zoomed into the data it holds; finer data for the range
+ * follows once the dragging stops, replacing the old only when it arrives.
+ * @param {number} min
+ * @param {number} max
+ */
+function onZoom(min, max) {
+  state.zoom = { min, max };
+  $.resetZoom.hidden = false;
+  renderRangeButtons();
+  clearTimeout(zoomTimer);
+  if (!zoomNeedsFetch(state.loaded, min, max)) return;
+  zoomTimer = setTimeout(() => {
+    void attempt("read the zoomed range", async () => {
+      const answer = await fetchQuotes("zoom", { from: Math.floor(min), to: Math.ceil(max) });
+      // A reset or another zoom since: this answer is for a view no longer shown.
+      if (!answer || !state.zoom || state.zoom.min !== min || state.zoom.max !== max) return;
+      noteAnswer(answer, Math.floor(min), Math.ceil(max));
+      showData(prepData(answer), { min, max });
+    });
+  }, ZOOM_DEBOUNCE_MS);
+}
+
+function resetZoom() {
+  clearTimeout(zoomTimer);
+  inflight.get("zoom")?.abort();
+  if (!state.zoom && state.data === state.presetData) return;
+  state.zoom = null;
+  $.resetZoom.hidden = true;
+  renderRangeButtons();
+  if (state.presetData && state.presetAnswer) {
+    const { answer, from, to } = state.presetAnswer;
+    noteAnswer(answer, from, to);
+    showData(state.presetData, scaleOf(presetScale()));
+  } else void attempt("read the chart's data", () => loadPreset(state.preset));
+}
+
+/**
+ * The legend: the point under the cursor, else the newest one.
+ * @param {UPlot} u
+ */
+function renderLegend(u) {
+  const data = /** @type {ChartData} */ (/** @type {unknown} */ (u.data));
+  const xs = data[0];
+  if (xs.length === 0) {
+    $.legendTime.textContent = "no quotes in this range";
+    for (const element of [$.legendBid, $.legendSpread, $.legendMa, $.legendBand]) element.textContent = "–";
+    return;
+  }
+  const hovering = u.cursor.idx !== null && u.cursor.idx !== undefined;
+  /** @param {number} series */
+  const index = (series) => {
+    if (hovering) return u.cursor.idxs?.[series] ?? null;
+    const column = data[series] ?? [];
+    for (let i = column.length - 1; i >= 0; i--) if (column[i] !== null && column[i] !== undefined) return i;
+    return null;
+  };
+  /** @param {number} series @param {number|null} i */
+  const value = (series, i) => (i === null ? null : (data[series]?.[i] ?? null));
+  const bidIdx = index(SERIES.bid);
+  const ts = bidIdx === null ? null : (xs[bidIdx] ?? null);
+  // A live quote appended to bucketed data is a point of its own, not a bucket.
+  const bucket = bidIdx === xs.length - 1 && ts !== null && ts > state.loaded.to ? 0 : state.loaded.bucketSeconds;
+  $.legendTime.textContent = ts === null ? "–" : describePoint(ts, bucket, state.zone, state.locale);
+  $.legendTime.dataset.ts = ts === null ? "" : String(ts);
+  $.legendBid.textContent = money(value(SERIES.bid, bidIdx));
+  $.legendSpread.textContent = `${money(value(SERIES.min, bidIdx))} – ${money(value(SERIES.max, bidIdx))}`;
+  const maIdx = index(SERIES.ma);
+  $.legendMa.textContent = money(value(SERIES.ma, maIdx));
+  $.legendBand.textContent = `${money(value(SERIES.lower, maIdx))} – ${money(value(SERIES.upper, maIdx))}`;
+}
+
+function renderRangeButtons() {
+  for (const button of $.ranges.querySelectorAll("button")) {
+    button.setAttribute("aria-pressed", String(!state.zoom && button.dataset.range === state.preset));
+  }
+}
+
+function buildRangeButtons() {
+  $.ranges.replaceChildren(
+    ...Object.keys(RANGE_SECONDS).map((preset) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = preset;
+      button.dataset.range = preset;
+      button.setAttribute("aria-pressed", "false");
+      button.addEventListener("click", () => {
+        if (isPreset(preset)) void attempt("read the chart's data", () => loadPreset(preset));
+      });
+      return button;
+    }),
+  );
+  renderRangeButtons();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tables
+
+/**
+ * @param {string} text
+ * @param {string} [className]
+ */
+function cell(text, className) {
+  const td = document.createElement("td");
+  td.textContent = text;
+  if (className) td.className = className;
+  return td;
+}
+
+/**
+ * A deviation as the alerts store it (a fraction: close / average - 1), in percent with its sign.
+ * @param {unknown} value
+ */
+function deviationText(value) {
+  const number = typeof value === "number" ? value : Number(value);
+  if (value === null || value === undefined || !Number.isFinite(number)) return "–";
+  return formatChange(number * 100, state.locale);
+}
+
+async function loadAlerts() {
+  if (!state.pair) return;
+  const body = await getJson("alerts", "/api/alerts", { pair: state.pair, limit: ALERTS_ASKED });
+  if (!body) return;
+  /** @type {Record<string, any>[]} */
+  const alerts = body.alerts ?? [];
+  state.spans = alertSpans(alerts, Math.max(state.newest, Date.now() / 1000));
+  state.chart?.redraw(false, false);
+  const newestFirst = [...alerts].sort(
+    (a, b) => (toSeconds(b.firedAt ?? b.startedAt) ?? 0) - (toSeconds(a.firedAt ?? a.startedAt) ?? 0),
+  );
+  const shown = newestFirst.slice(0, ALERTS_SHOWN);
+  const total = `${alerts.length}${alerts.length >= ALERTS_ASKED ? "+" : ""}`;
+  $.alertsCount.textContent = alerts.length > shown.length ? `the newest ${shown.length} of ${total}` : "";
+  $.alerts.replaceChildren(
+    ...shown.map((alert) => {
+      const row = document.createElement("tr");
+      const started = toSeconds(alert.firedAt ?? alert.startedAt);
+      const ended = toSeconds(alert.resolvedAt);
+      const firing = (alert.state ?? alert.status) === "firing";
+      const kind = alert.kind === "deviation" && alert.direction ? (alert.direction === "up" ? "▲ above" : "▼ below") : String(alert.kind ?? "–");
+      const start = timeCell(started);
+      if (started !== null) {
+        // The start is a button that shows the episode on the chart.
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "link-button";
+        button.title = "Show this episode on the chart";
+        button.append(...start.childNodes);
+        button.addEventListener("click", () => showEpisode(started, ended ?? state.newest));
+        start.replaceChildren(button);
+      }
+      const lasted = started === null ? "–" : formatAge((ended ?? Date.now() / 1000) - started);
+      row.append(
+        start,
+        timeCell(ended, firing ? "still firing" : "–", `wide-only${firing ? " tag bad" : ""}`),
+        cell(firing && ended === null ? `${lasted} so far` : lasted, "num"),
+        cell(kind),
+        cell(deviationText(alert.peakDeviation ?? alert.deviation), "num"),
+      );
+      return row;
+    }),
+  );
+  $.alertsEmpty.hidden = alerts.length > 0;
+  $.alertsTable.hidden = alerts.length === 0;
+}
+
+/**
+ * Zooms the chart to an alert episode, with some of the days around it.
+ * @param {number} from
+ * @param {number} to
+ */
+function showEpisode(from, to) {
+  if (!state.chart) return;
+  const margin = Math.max((to - from) * 0.5, 5 * 86_400);
+  const min = from - margin;
+  const max = Math.min(to + margin, Math.max(state.newest, to));
+  state.chart.setScale("x", { min, max });
+  onZoom(min, max);
+  $.chartPanel.scrollIntoView({ block: "nearest" });
+}
+
+const RUN_TONES = /** @type {Record<string, string>} */ ({ succeeded: "ok", failed: "bad", running: "warn" });
+
+async function loadRuns() {
+  const body = await getJson("runs", "/api/runs", { limit: RUNS_SHOWN });
+  if (!body) return;
+  /** @type {Record<string, any>[]} */
+  const runs = body.runs ?? [];
+  $.runs.replaceChildren(
+    ...runs.flatMap((run) => {
+      const row = document.createElement("tr");
+      const started = toSeconds(run.startedAt);
+      const finished = toSeconds(run.finishedAt);
+      const took = started !== null && finished !== null ? formatAge(finished - started) : "–";
+      const stored = run.rowsInserted === undefined ? "–" : String((run.rowsInserted ?? 0) + (run.rowsUpdated ?? 0));
+      row.append(
+        cell(String(run.id ?? ""), "wide-only"),
+        timeCell(started),
+        cell(String(run.status ?? "–"), `tag ${RUN_TONES[run.status] ?? ""}`),
+        cell(took, "num"),
+        cell(stored, "num"),
+        cell(Array.isArray(run.pairs) ? run.pairs.join(", ") : "", "wide-only"),
+      );
+      if (!run.error) return [row];
+      // The error gets a row of its own, as wide as the table, so a narrow screen can read it.
+      row.className = "has-detail";
+      const detail = document.createElement("tr");
+      detail.className = "detail";
+      const text = cell(`${run.failedStep ? `failed at ${run.failedStep}: ` : ""}${run.error}`, "wrap");
+      text.colSpan = 6;
+      detail.append(text);
+      return [row, detail];
+    }),
+  );
+  $.runsEmpty.hidden = runs.length > 0;
+  $.runsTable.hidden = runs.length === 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Live
+
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let latestTimer;
+
+/** Re-reads the card soon (its change and status), once for a burst of events. */
+function refreshLatestSoon() {
+  clearTimeout(latestTimer);
+  latestTimer = setTimeout(() => void attempt("read the newest quote", loadLatest), 150);
+}
+
+/**
+ * A quote the pipeline just stored: on the card at once, and on the chart by appending to
+ * its data (uPlot's setData, never a new chart).
+ * @param {{ pair: string, ts: string, bid: string, ask: string }} quote
+ */
+function onQuote(quote) {
+  if (!state.pairs.some((info) => info.pair === quote.pair)) {
+    // A first quote, or a new pair: the selector and the empty state need the list again.
+    void attempt("read the pairs", loadPairs);
+    return;
+  }
+  const info = state.pairs.find((candidate) => candidate.pair === quote.pair);
+  if (info && quote.ts > info.last) info.last = quote.ts;
+  if (quote.pair !== state.pair) return;
+  const ts = toSeconds(quote.ts);
+  const bid = Number(quote.bid);
+  if (ts === null || !Number.isFinite(bid)) return;
+  if (!state.latest || ts >= (toSeconds(state.latest.ts) ?? 0)) {
+    state.latest = { ...(state.latest ?? { pair: quote.pair }), ts: quote.ts, bid: quote.bid, ask: quote.ask, ageSeconds: Math.max(0, Date.now() / 1000 - ts) };
+    state.latestReadAt = performance.now();
+    renderCard();
+  }
+  state.newest = Math.max(state.newest, ts);
+  if (state.presetData) appendQuote(state.presetData, ts, bid);
+  if (state.chart && state.data === state.presetData && state.presetData && !state.zoom) {
+    state.chart.setData(/** @type {any} */ (state.presetData), false);
+    const bounds = presetScale();
+    state.chart.setScale("x", { min: bounds.from, max: Math.max(bounds.to, bounds.from + 3600) });
+    renderLegend(state.chart);
+  }
+  refreshLatestSoon();
+}
+
+function openStream() {
+  const stream = new EventSource("/api/stream");
+  stream.addEventListener("open", () => {
+    $.streamState.textContent = "live updates on";
+  });
+  stream.addEventListener("error", () => {
+    $.streamState.textContent = stream.readyState === EventSource.CLOSED ? "live updates off: reload the page" : "live updates reconnecting…";
+  });
+  stream.addEventListener("quote", (event) => {
+    const quote = JSON.parse(/** @type {MessageEvent<string>} */ (event).data);
+    onQuote(quote);
+  });
+  stream.addEventListener("alert", () => {
+    void attempt("read the alerts", loadAlerts);
+    refreshLatestSoon();
+  });
+  stream.addEventListener("run", () => {
+    void attempt("read the pipeline runs", loadRuns);
+    refreshLatestSoon();
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Controls and start
+
+function renderZone() {
+  $.zone.setAttribute("aria-pressed", String(state.localTime));
+  $.zoneLabel.textContent = state.localTime ? `Your time (${BROWSER_ZONE})` : "São Paulo time";
+}
+
+function onZoneToggle() {
+  state.localTime = !state.localTime;
+  state.zone = state.localTime ? BROWSER_ZONE : SAO_PAULO;
+  renderZone();
+  rememberInUrl();
+  renderCard();
+  if (state.chart) {
+    state.chart.redraw(false, true);
+    renderLegend(state.chart);
+  }
+  void attempt("read the alerts", loadAlerts);
+  void attempt("read the pipeline runs", loadRuns);
+}
+
+/** Keeps the chart as wide as its panel, and its colours those of the scheme in force. */
+function watchLayout() {
+  new ResizeObserver(() => {
+    if (state.chart) state.chart.setSize(chartSize());
+  }).observe($.chart);
+  matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => {
+    colorsCache = null;
+    if (!state.chart || !state.data) return;
+    const { min, max } = state.chart.scales.x ?? {};
+    state.chart.destroy();
+    state.chart = null;
+    showData(state.data, { min: min ?? 0, max: max ?? 0 });
+  });
+}
+
+async function start() {
+  // Marks for bench/dashboard_page.ts: where the time to the first chart goes.
+  performance.mark("cotacao:start");
+  // Only what cannot fail on a fresh database or an unknown ?pair= (a 404 would be a console
+  // error for a guess); the pair's requests follow it, the chart's first.
+  prefetch("/api/pairs");
+  buildRangeButtons();
+  renderZone();
+  renderCard();
+  $.pair.addEventListener("change", () => void attempt("switch pairs", () => selectPair($.pair.value)));
+  $.zone.addEventListener("click", onZoneToggle);
+  $.resetZoom.addEventListener("click", resetZoom);
+  watchLayout();
+  openStream();
+  setInterval(renderAge, 1000);
+  setInterval(() => {
+    if (state.pair) void attempt("read the newest quote", loadLatest);
+  }, LATEST_REFRESH_MS);
+  await attempt("read the pairs", loadPairs);
+  // What the first view did not take (a pair that is not stored, an empty database) is stale by now.
+  prefetched.clear();
+}
+
+/** For tests and the benchmark: the chart and the page's state, read-only by convention. */
+Object.assign(globalThis, {
+  __cotacao: {
+    state,
+    get chart() {
+      return state.chart;
+    },
+    ready: start(),
+  },
+});

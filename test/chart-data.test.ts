@@ -1,0 +1,186 @@
+import { describe, expect, test } from "bun:test";
+import {
+  SAO_PAULO,
+  SERIES,
+  alertSpans,
+  appendQuote,
+  dateNames,
+  describePoint,
+  describeResolution,
+  describeStatus,
+  formatAge,
+  formatChange,
+  formatPrice,
+  formatTime,
+  prepData,
+  rangeBounds,
+  tickDecimals,
+  timeAxisStamps,
+  zonedDate,
+  zoomNeedsFetch,
+} from "../public/chart-data.js";
+
+// Intl separates a currency symbol with a no-break space; compare with plain spaces.
+const plain = (text: string) => text.replace(/\s/g, " ");
+const DAY = 86_400;
+
+describe("prepData()", () => {
+  test("merges buckets and daily averages on one ascending x axis, null where a series has no point", () => {
+    const data = prepData({
+      pair: "USD-BRL",
+      bucketSeconds: 0,
+      data: [
+        [100, 200, 300],
+        [1, 2, 3],
+        [0.5, 1.5, 2.5],
+        [1.5, 2.5, 3.5],
+        [1.1, 2.1, 3.1],
+      ],
+      ma: { windowDays: 20, thresholdPct: 3, data: [[150, 300], [2, 2.2], [1.9, 2.1], [2.1, 2.3]] },
+    });
+    expect(data[0]).toEqual([100, 150, 200, 300]);
+    expect(data[SERIES.bid]).toEqual([1.1, null, 2.1, 3.1]);
+    expect(data[SERIES.min]).toEqual([0.5, null, 1.5, 2.5]);
+    expect(data[SERIES.max]).toEqual([1.5, null, 2.5, 3.5]);
+    expect(data[SERIES.ma]).toEqual([null, 2, null, 2.2]);
+    expect(data[SERIES.lower]).toEqual([null, 1.9, null, 2.1]);
+    expect(data[SERIES.upper]).toEqual([null, 2.1, null, 2.3]);
+  });
+
+  test("takes decimal strings and an answer without a moving average", () => {
+    const answer = { pair: "USD-BRL", bucketSeconds: 60, data: [[1], ["5.1"], ["5.0"], ["5.2"], ["5.15"]] };
+    const data = prepData(answer as unknown as Parameters<typeof prepData>[0]);
+    expect([data[SERIES.bid], data[SERIES.min], data[SERIES.max], data[SERIES.ma]]).toEqual([[5.15], [5], [5.2], [null]]);
+  });
+});
+
+describe("appendQuote()", () => {
+  const chart = () => prepData({ pair: "USD-BRL", bucketSeconds: 0, data: [[10, 20], [1, 2], [1, 2], [1, 2], [1, 2]] });
+
+  test("adds a newer quote as a point of its own, with no average", () => {
+    const data = chart();
+    expect(appendQuote(data, 30, 3)).toBe(true);
+    const newest = (series: number) => data[series]?.at(-1);
+    expect([newest(0), newest(SERIES.bid), newest(SERIES.min), newest(SERIES.max)]).toEqual([30, 3, 3, 3]);
+    expect([newest(SERIES.ma), newest(SERIES.lower), newest(SERIES.upper)]).toEqual([null, null, null]);
+  });
+
+  test("updates the newest point for the same time and widens its range", () => {
+    const data = chart();
+    expect(appendQuote(data, 20, 2.5)).toBe(true);
+    const newest = (series: number) => data[series]?.at(-1);
+    expect([newest(0), newest(SERIES.bid), newest(SERIES.min), newest(SERIES.max)]).toEqual([20, 2.5, 2, 2.5]);
+    expect(data[0]).toHaveLength(2);
+  });
+
+  test("leaves an older quote to the next fetch", () => {
+    const data = chart();
+    expect(appendQuote(data, 15, 9)).toBe(false);
+    expect(data[0]).toEqual([10, 20]);
+  });
+});
+
+describe("range maths", () => {
+  test("a preset ends at the newest quote and never starts before the first", () => {
+    expect(rangeBounds("1W", 0, 100 * DAY)).toEqual({ from: 93 * DAY, to: 100 * DAY });
+    expect(rangeBounds("1Y", 50 * DAY, 100 * DAY)).toEqual({ from: 50 * DAY, to: 100 * DAY });
+    expect(rangeBounds("All", 5, 100 * DAY)).toEqual({ from: 5, to: 100 * DAY });
+  });
+
+  test("a zoom inside full-resolution data needs no fetch; one inside buckets does", () => {
+    expect(zoomNeedsFetch({ from: 0, to: 100, bucketSeconds: 0 }, 10, 90)).toBe(false);
+    expect(zoomNeedsFetch({ from: 0, to: 100, bucketSeconds: 0 }, 10, 120)).toBe(true);
+    expect(zoomNeedsFetch({ from: 0, to: 100, bucketSeconds: 3600 }, 10, 90)).toBe(true);
+  });
+
+  test("alert episodes become spans in seconds; an open one runs to the given end", () => {
+    const spans = alertSpans(
+      [
+        { firedAt: "2024-01-03T00:00:00Z", resolvedAt: null, direction: "up" },
+        { startedAt: "2024-01-01T00:00:00Z", resolvedAt: "2024-01-02T00:00:00Z", direction: "down" },
+        { kind: "stale" },
+      ],
+      1_704_500_000,
+    );
+    expect(spans).toEqual([
+      { from: 1_704_067_200, to: 1_704_153_600, direction: "down", open: false },
+      { from: 1_704_240_000, to: 1_704_500_000, direction: "up", open: true },
+    ]);
+  });
+});
+
+describe("formatting", () => {
+  test("prices are money in pt-BR with four decimals, in the pair's quote currency", () => {
+    expect(plain(formatPrice("5.7008", "BRL"))).toBe("R$ 5,7008");
+    expect(plain(formatPrice(0.1754, "USD"))).toBe("US$ 0,1754");
+    expect(plain(formatPrice(2814, "BRL"))).toBe("R$ 2.814,0000");
+    expect(formatPrice(null, "BRL")).toBe("–");
+  });
+
+  test("a code Intl cannot take as a currency still shows the number", () => {
+    expect(plain(formatPrice(1.5, "USDT1"))).toBe("1,5000 USDT1");
+  });
+
+  test("changes carry their sign", () => {
+    expect(plain(formatChange(0.4213))).toBe("+0,42%");
+    expect(plain(formatChange(-1.41))).toBe("-1,41%");
+    expect(formatChange(null)).toBe("–");
+  });
+
+  test("times are São Paulo's by default and 24-hour", () => {
+    // 2024-08-23T17:39:40Z is 14:39 in São Paulo (UTC-3).
+    expect(formatTime(1_724_434_780, SAO_PAULO)).toBe("23/08/2024, 14:39");
+    expect(formatTime(1_724_434_780, "UTC", { seconds: true })).toBe("23/08/2024, 17:39:40");
+  });
+
+  test("ages and resolutions read as words", () => {
+    expect(formatAge(12.7)).toBe("12 s");
+    expect(formatAge(245)).toBe("4 min");
+    expect(formatAge(3 * 3600 + 300)).toBe("3 h 05 min");
+    expect(formatAge(2 * DAY + 5)).toBe("2 d");
+    expect(describeResolution(0)).toBe("every quote");
+    expect(describeResolution(DAY)).toBe("one point per 1 d");
+    expect(describeResolution(3600)).toBe("one point per 1 h");
+  });
+
+  test("tick decimals follow the tick spacing", () => {
+    expect(tickDecimals(0.05)).toBe(2);
+    expect(tickDecimals(0.1)).toBe(1);
+    expect(tickDecimals(1)).toBe(0);
+    expect(tickDecimals(500)).toBe(0);
+    expect(tickDecimals(0.0001)).toBe(4);
+  });
+
+  test("the status says since when, with the date only when it is not today", () => {
+    const now = Date.parse("2026-11-29T18:00:00Z") / 1000;
+    expect(describeStatus({ state: "live", since: null }, now, SAO_PAULO)).toEqual({ text: "live", tone: "ok" });
+    expect(describeStatus({ state: "stale", since: "2026-11-29T17:02:00Z" }, now, SAO_PAULO)).toEqual({ text: "stale since 14:02", tone: "warn" });
+    expect(describeStatus({ state: "failing", since: "2026-11-28T12:15:00Z" }, now, SAO_PAULO)).toEqual({
+      text: "pipeline failing since 28/11/2026, 09:15",
+      tone: "bad",
+    });
+    expect(describeStatus({ state: "empty", since: null, message: "no quotes yet" }, now, SAO_PAULO).tone).toBe("none");
+  });
+
+  test("axis labels speak the locale", () => {
+    expect(dateNames("pt-BR").MMMM[0]).toBe("janeiro");
+    expect(dateNames("pt-BR").WWW[0]).toBe("dom");
+    expect(timeAxisStamps("pt-BR")[2]?.[1]).toBe("{D}/{M}");
+    expect(timeAxisStamps("en-US")[2]?.[1]).toBe("{M}/{D}");
+    expect(timeAxisStamps("en-US")[4]?.[1]).toBe("{h}:{mm}{aa}");
+  });
+});
+
+test("describePoint() names a bucket's span, or the moment of a full-resolution point", () => {
+  expect(describePoint(1_724_434_780, 0, SAO_PAULO)).toBe("23/08/2024, 14:39");
+  expect(describePoint(Date.parse("2024-07-01T03:00:00Z") / 1000, 7 * DAY, SAO_PAULO)).toBe("01/07/2024 – 07/07/2024");
+  expect(describePoint(Date.parse("2024-08-23T17:00:00Z") / 1000, 3600, SAO_PAULO)).toBe("23/08/2024, 14:00 – 15:00");
+});
+
+test("zonedDate() gives the wall-clock fields of a moment in a zone, as uPlot's tzDate wants", () => {
+  const date = zonedDate(1_724_434_780.25, SAO_PAULO);
+  expect([date.getFullYear(), date.getMonth(), date.getDate(), date.getHours(), date.getMinutes(), date.getSeconds(), date.getMilliseconds()]).toEqual([
+    2024, 7, 23, 14, 39, 40, 250,
+  ]);
+  expect(zonedDate(Date.parse("2024-01-01T03:00:00Z") / 1000, SAO_PAULO).getHours()).toBe(0);
+});

@@ -1,0 +1,365 @@
+/**
+ * The dashboard page in a real browser: headless Chromium (Debian's package) driven by
+ * playwright-core, against the real app on loopback over a real, seeded PostgreSQL database.
+ * Without Chromium the tests say so loudly and skip, unless COTACAO_REQUIRE_BROWSER=1 (CI),
+ * which turns the missing browser into a failure.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import type { Browser, BrowserContextOptions, Page } from "playwright-core";
+import { loadAnalysisConfig, paramsFor, rescan } from "../analysis.ts";
+import { createApp } from "../dashboard.ts";
+import { connectUrl, finishRun, recordFailedRun, saveQuotes, startRun, type Sql, type StoredQuote } from "../database.ts";
+import { SERIES } from "../public/chart-data.js";
+import { MISSING_CHROMIUM, hasChromium, launchChromium, watchPage, type PageWatch } from "./support/browser.ts";
+import { createTestDatabase, dropTestDatabase, makeTempDir, useTestDatabase } from "./support/database.ts";
+import { loadPtaxSeries, pointTime, type DailyPoint } from "./support/fake_awesomeapi.ts";
+
+const REQUIRE_BROWSER = process.env.COTACAO_REQUIRE_BROWSER === "1";
+const PAGE_TIMEOUT_MS = 15_000;
+const TEST_TIMEOUT_MS = 45_000;
+const HOOK_TIMEOUT_MS = 120_000;
+const LIVE_DEADLINE_MS = 2_000;
+const DAY = 86_400;
+// A zone far from São Paulo's, so the time-zone toggle has something to show.
+const BROWSER_ZONE = "Asia/Tokyo";
+
+if (!hasChromium) console.warn(`\n*** dashboard.browser.test.ts: ${MISSING_CHROMIUM} ***\n`);
+
+test("Chromium is installed wherever COTACAO_REQUIRE_BROWSER=1 (CI) asks for the browser tests", () => {
+  if (REQUIRE_BROWSER) expect(hasChromium, MISSING_CHROMIUM).toBe(true);
+});
+
+const seconds = (date: Date) => Math.floor(date.getTime() / 1000);
+
+function storedQuote(pair: string, point: DailyPoint): StoredQuote {
+  const ts = pointTime(point);
+  return { pair, ts, bid: point.bid, ask: point.ask ?? point.bid, high: null, low: null, varBid: null, pctChange: null, source: "test", fetchedAt: ts };
+}
+
+/** pt-BR money as the page must show it, written here without the page's code. */
+const brl = (value: string | number) =>
+  new Intl.NumberFormat("pt-BR", { style: "currency", currency: "BRL", minimumFractionDigits: 4, maximumFractionDigits: 4 }).format(Number(value));
+const plain = (text: string | null) => (text ?? "").replace(/\s/g, " ").trim();
+
+/** The real app on an ephemeral loopback port. */
+function serve(sql: Sql) {
+  const app = createApp(sql, { analysis: loadAnalysisConfig({}), heartbeatMs: 1_000 });
+  const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: app.fetch, idleTimeout: 0 });
+  return {
+    url: `http://127.0.0.1:${server.port}/`,
+    async stop() {
+      await server.stop(true);
+      await app.close();
+    },
+  };
+}
+
+interface OpenPage {
+  page: Page;
+  watch: PageWatch;
+  close(): Promise<void>;
+}
+
+/** A fresh context and page on `url`, once the page says its chart (or empty state) is drawn. */
+async function openPage(browser: Browser, url: string, options: BrowserContextOptions = {}): Promise<OpenPage> {
+  const context = await browser.newContext({ viewport: { width: 1200, height: 900 }, timezoneId: BROWSER_ZONE, ...options });
+  const page = await context.newPage();
+  page.setDefaultTimeout(PAGE_TIMEOUT_MS);
+  const watch = watchPage(page);
+  await page.goto(url);
+  await page.waitForFunction(() => document.documentElement.dataset.drawn === "true");
+  return { page, watch, close: () => context.close() };
+}
+
+/** Nothing went wrong on the page, and it asked nothing of any host but the app's own. */
+function expectClean(watch: PageWatch): void {
+  expect(watch.pageErrors).toEqual([]);
+  expect(watch.consoleErrors).toEqual([]);
+  expect(watch.offHost).toEqual([]);
+  expect(watch.requests.length).toBeGreaterThan(0);
+}
+
+/** The plot area's box on the screen (uPlot's `.u-over`). */
+async function plotBox(page: Page) {
+  const box = await page.locator("#chart .u-over").boundingBox();
+  if (!box) throw new Error("the chart's plot area is not on the page");
+  return box;
+}
+
+const xScale = (page: Page) =>
+  page.evaluate(() => {
+    const scale = (globalThis as any).__cotacao.chart.scales.x;
+    return { min: scale.min as number, max: scale.max as number };
+  });
+
+describe.skipIf(!hasChromium)("the dashboard page in Chromium", () => {
+  let browser: Browser | undefined;
+  let app: ReturnType<typeof serve> | undefined;
+  let shots = "";
+  // Registered before the database's own hooks, so the server stops before its database goes.
+  afterAll(async () => {
+    await browser?.close();
+    await app?.stop();
+  }, HOOK_TIMEOUT_MS);
+  const db = useTestDatabase();
+  const ptax = loadPtaxSeries();
+  const newestPtax = ptax.at(-1)!;
+  // A second pair for the live test, so that its new quote changes nothing the others look at.
+  const euro = ptax.slice(-400).map((point) => ({ ...point, bid: (Number(point.bid) * 1.08).toFixed(4) }));
+
+  beforeAll(async () => {
+    await saveQuotes(db.sql, [...ptax.map((point) => storedQuote("USD-BRL", point)), ...euro.map((point) => storedQuote("EUR-BRL", point))]);
+    await rescan(db.sql, "USD-BRL", paramsFor(loadAnalysisConfig({}), "USD-BRL"));
+    await recordFailedRun(db.sql, ["USD-BRL"], "Cannot fetch the latest USD-BRL quotes: the answer (HTTP 522) was an HTML page");
+    const run = await startRun(db.sql, ["USD-BRL", "EUR-BRL"]);
+    await finishRun(db.sql, run, { status: "succeeded", fetched: 2, inserted: 2, updated: 0 });
+    app = serve(db.sql);
+    browser = await launchChromium();
+    shots = await makeTempDir("cotacao-browser-");
+  }, HOOK_TIMEOUT_MS);
+
+  test(
+    "the page loads the seeded history with no console error and no request leaving loopback",
+    async () => {
+      const { page, watch, close } = await openPage(browser!, app!.url);
+      try {
+        expect(plain(await page.textContent("#latest-pair"))).toBe("USD-BRL");
+        expect(plain(await page.textContent("#bid"))).toBe(plain(brl(newestPtax.bid)));
+        expect(plain(await page.textContent("#status"))).toStartWith("stale since");
+        const drawn = await page.evaluate(() => {
+          const { chart, state } = (globalThis as any).__cotacao;
+          return { points: chart.data[0].length as number, bucketSeconds: state.loaded.bucketSeconds as number };
+        });
+        // The whole history, downsampled by the server to at most 1500 buckets.
+        expect(drawn.points).toBeGreaterThan(500);
+        expect(drawn.bucketSeconds).toBeGreaterThan(0);
+        expect(await page.locator("#alerts tr").count()).toBeGreaterThan(0);
+        expect(await page.locator("#runs tr.detail").count()).toBe(1);
+        const box = await plotBox(page);
+        await page.mouse.move(box.x + box.width * 0.8, box.y + box.height / 2);
+        const path = join(shots, "dashboard.png");
+        await page.screenshot({ path, fullPage: true });
+        console.log(`screenshot: ${path}`);
+        expectClean(watch);
+      } finally {
+        await close();
+      }
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  test(
+    "the legend shows the value and São Paulo time of the point under the cursor, or the browser's zone when asked",
+    async () => {
+      const { page, watch, close } = await openPage(browser!, `${app!.url}?range=1Y`);
+      try {
+        // A year of daily quotes comes at full resolution: each point is a stored quote.
+        expect(await page.evaluate(() => (globalThis as any).__cotacao.state.loaded.bucketSeconds)).toBe(0);
+        const box = await plotBox(page);
+        const cursorX = box.x + box.width * 0.4;
+        await page.mouse.move(cursorX, box.y + box.height / 2);
+        await page.waitForFunction(() => (globalThis as any).__cotacao.chart.cursor.idx != null);
+        const ts = Number(await page.getAttribute("#legend-time", "data-ts"));
+        const point = ptax.find((candidate) => seconds(pointTime(candidate)) === ts);
+        expect(point, `no seeded quote at ${new Date(ts * 1000).toISOString()}`).toBeDefined();
+        expect(plain(await page.textContent("#legend-bid"))).toBe(plain(brl(point!.bid)));
+        // The point is the one under the cursor: within a weekend of the cursor's time.
+        const atCursor = await page.evaluate((left) => (globalThis as any).__cotacao.chart.posToVal(left, "x"), cursorX - box.x);
+        expect(Math.abs(atCursor - ts)).toBeLessThan(3 * DAY);
+        const time = (zone: string) =>
+          new Intl.DateTimeFormat("pt-BR", { timeZone: zone, day: "2-digit", month: "2-digit", year: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).format(
+            new Date(ts * 1000),
+          );
+        expect(plain(await page.textContent("#legend-time"))).toBe(plain(time("America/Sao_Paulo")));
+        await page.click("#zone");
+        expect(await page.getAttribute("#zone", "aria-pressed")).toBe("true");
+        await page.mouse.move(cursorX, box.y + box.height / 2 + 5);
+        expect(plain(await page.textContent("#legend-time"))).toBe(plain(time(BROWSER_ZONE)));
+        expectClean(watch);
+      } finally {
+        await close();
+      }
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  test(
+    "a range button, pressed from the keyboard, shows that range up to the newest quote",
+    async () => {
+      const { page, watch, close } = await openPage(browser!, app!.url);
+      try {
+        const newest = seconds(pointTime(newestPtax));
+        const all = await xScale(page);
+        expect(all.max).toBe(newest);
+        expect(all.max - all.min).toBeGreaterThan(25 * 365 * DAY);
+        expect(await page.getAttribute('#ranges button[data-range="All"]', "aria-pressed")).toBe("true");
+        await page.focus('#ranges button[data-range="1M"]');
+        await page.keyboard.press("Enter");
+        await page.waitForFunction(() => {
+          const { min, max } = (globalThis as any).__cotacao.chart.scales.x;
+          return max - min === 30 * 86_400;
+        });
+        expect(await xScale(page)).toEqual({ min: newest - 30 * DAY, max: newest });
+        expect(await page.getAttribute('#ranges button[data-range="1M"]', "aria-pressed")).toBe("true");
+        expect(await page.getAttribute('#ranges button[data-range="All"]', "aria-pressed")).toBe("false");
+        expect(new URL(page.url()).searchParams.get("range")).toBe("1M");
+        expectClean(watch);
+      } finally {
+        await close();
+      }
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  test(
+    "dragging across the chart zooms, then fetches finer data once; a double-click goes back to the range",
+    async () => {
+      const { page, watch, close } = await openPage(browser!, app!.url);
+      try {
+        const before = await xScale(page);
+        const coarse = await page.evaluate(() => (globalThis as any).__cotacao.state.loaded.bucketSeconds);
+        expect(coarse).toBeGreaterThan(0);
+        const box = await plotBox(page);
+        const y = box.y + box.height / 2;
+        const quotesRequests = () => watch.requests.filter((url) => new URL(url).pathname === "/api/quotes").length;
+        const requestsBefore = quotesRequests();
+        await page.mouse.move(box.x + box.width * 0.5, y);
+        await page.mouse.down();
+        await page.mouse.move(box.x + box.width * 0.53, y, { steps: 4 });
+        await page.mouse.move(box.x + box.width * 0.55, y, { steps: 4 });
+        await page.mouse.up();
+        // uPlot zooms into the data it has at once; the finer data replaces it when it arrives.
+        const zoomed = await xScale(page);
+        expect(zoomed.max - zoomed.min).toBeLessThan((before.max - before.min) * 0.1);
+        await page.waitForFunction(() => (globalThis as any).__cotacao.state.loaded.bucketSeconds === 0);
+        expect(await xScale(page)).toEqual(zoomed);
+        expect(quotesRequests() - requestsBefore).toBe(1);
+        expect(await page.isVisible("#reset-zoom")).toBe(true);
+        await page.mouse.dblclick(box.x + box.width * 0.5, y);
+        await page.waitForFunction(() => (globalThis as any).__cotacao.state.zoom === null);
+        expect(await xScale(page)).toEqual(before);
+        expect(await page.evaluate(() => (globalThis as any).__cotacao.state.loaded.bucketSeconds)).toBe(coarse);
+        expect(await page.getAttribute('#ranges button[data-range="All"]', "aria-pressed")).toBe("true");
+        expectClean(watch);
+      } finally {
+        await close();
+      }
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  test(
+    "a quote stored with NOTIFY shows on the card and the chart within 2 s, and a finished run in the runs table, without a reload",
+    async () => {
+      const { page, watch, close } = await openPage(browser!, app!.url);
+      try {
+        await page.selectOption("#pair", "EUR-BRL");
+        await page.waitForFunction(() => document.getElementById("latest-pair")?.textContent === "EUR-BRL" && (globalThis as any).__cotacao.state.presetData !== null);
+        await page.waitForFunction(() => (globalThis as any).__cotacao.state.latest?.pair === "EUR-BRL");
+        await page.evaluate(() => Object.assign(globalThis, { __sameDocument: true }));
+        const ts = new Date(Math.floor(Date.now() / 1000) * 1000);
+        const bid = "6.4321";
+        const started = performance.now();
+        await saveQuotes(db.sql, [{ ...storedQuote("EUR-BRL", { date: "2000-01-01", bid }), ts, fetchedAt: ts }], { notify: true });
+        await page.waitForFunction(
+          ({ text, ts, bidIndex }) => {
+            const { chart } = (globalThis as any).__cotacao;
+            const shown = document.getElementById("bid")?.textContent?.replace(/\s/g, " ");
+            return shown === text && chart.data[0].at(-1) === ts && chart.data[bidIndex].at(-1) === 6.4321;
+          },
+          { text: plain(brl(bid)), ts: seconds(ts), bidIndex: SERIES.bid },
+          { timeout: LIVE_DEADLINE_MS },
+        );
+        console.log(`live quote on the card and the chart after ${Math.round(performance.now() - started)} ms`);
+        // A run's end reaches the runs table the same way.
+        const run = await startRun(db.sql, ["EUR-BRL"]);
+        await finishRun(db.sql, run, { status: "succeeded", fetched: 1, inserted: 1, updated: 0 });
+        await page.waitForFunction((id) => document.querySelector("#runs tr td")?.textContent === id, String(run), { timeout: LIVE_DEADLINE_MS });
+        expect(await page.evaluate(() => (globalThis as any).__sameDocument)).toBe(true);
+        expectClean(watch);
+      } finally {
+        await close();
+      }
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  test(
+    "at 375 px nothing scrolls sideways and the chart follows the window; dark follows the colour scheme",
+    async () => {
+      const narrow = await openPage(browser!, app!.url, { viewport: { width: 375, height: 812 } });
+      try {
+        const widths = await narrow.page.evaluate(() => ({ page: document.documentElement.scrollWidth, window: innerWidth }));
+        expect(widths.page).toBeLessThanOrEqual(widths.window);
+        const path = join(shots, "dashboard-375.png");
+        await narrow.page.screenshot({ path, fullPage: true });
+        console.log(`screenshot: ${path}`);
+        const chartWidth = () => narrow.page.evaluate(() => (globalThis as any).__cotacao.chart.width as number);
+        expect(await chartWidth()).toBeLessThan(375);
+        await narrow.page.setViewportSize({ width: 1000, height: 812 });
+        await narrow.page.waitForFunction(() => (globalThis as any).__cotacao.chart.width > 800);
+        expectClean(narrow.watch);
+      } finally {
+        await narrow.close();
+      }
+      const dark = await openPage(browser!, app!.url, { colorScheme: "dark" });
+      try {
+        const background = await dark.page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+        expect(background).toBe("rgb(15, 18, 22)");
+        const path = join(shots, "dashboard-dark.png");
+        await dark.page.screenshot({ path, fullPage: true });
+        console.log(`screenshot: ${path}`);
+        expectClean(dark.watch);
+      } finally {
+        await dark.close();
+      }
+    },
+    TEST_TIMEOUT_MS,
+  );
+});
+
+describe.skipIf(!hasChromium)("the dashboard page on an empty database", () => {
+  let url: string | undefined;
+  let sql: Sql | undefined;
+  let app: ReturnType<typeof serve> | undefined;
+  let browser: Browser | undefined;
+  beforeAll(async () => {
+    url = await createTestDatabase();
+    sql = connectUrl(url);
+    app = serve(sql);
+    browser = await launchChromium();
+  }, HOOK_TIMEOUT_MS);
+  afterAll(async () => {
+    await browser?.close();
+    await app?.stop();
+    await sql?.end({ timeout: 5 });
+    if (url) await dropTestDatabase(url);
+  }, HOOK_TIMEOUT_MS);
+
+  test(
+    "says how to load data, and shows the first quote stored without a reload",
+    async () => {
+      const { page, watch, close } = await openPage(browser!, app!.url);
+      try {
+        expect(await page.isVisible("#empty")).toBe(true);
+        expect(await page.isVisible("#chart-panel")).toBe(false);
+        expect(await page.textContent("#empty")).toContain("bun main_pipeline.ts --from");
+        const path = join(await makeTempDir("cotacao-browser-empty-"), "dashboard-empty.png");
+        await page.screenshot({ path, fullPage: true });
+        console.log(`screenshot: ${path}`);
+        const ts = new Date(Math.floor(Date.now() / 1000) * 1000);
+        await saveQuotes(sql!, [{ ...storedQuote("USD-BRL", { date: "2000-01-01", bid: "5.7008" }), ts, fetchedAt: ts }], { notify: true });
+        await page.waitForFunction((text) => document.getElementById("bid")?.textContent?.replace(/\s/g, " ") === text, plain(brl("5.7008")), {
+          timeout: 5_000,
+        });
+        expect(await page.isVisible("#empty")).toBe(false);
+        expect(plain(await page.textContent("#bid"))).toBe("R$ 5,7008");
+        expectClean(watch);
+      } finally {
+        await close();
+      }
+    },
+    TEST_TIMEOUT_MS,
+  );
+});
