@@ -45,6 +45,42 @@ import {
  * @property {number} [ageSeconds]
  * @property {import("./chart-data.js").FeedStatus} [status]
  */
+/**
+ * @typedef {object} AlertRow  one of GET /api/alerts' alerts: an episode, times in ISO
+ * @property {number} id
+ * @property {string} pair
+ * @property {string} kind  "deviation" or "stale"
+ * @property {string|null} direction  a deviation's: "up" or "down"
+ * @property {string} state  "firing" or "resolved"
+ * @property {string} firedAt
+ * @property {string|null} resolvedAt
+ * @property {string} lastSeenAt
+ * @property {string|null} price  the decimal as stored
+ * @property {number|null} average
+ * @property {number|null} deviation  a fraction: close / average - 1
+ * @property {number|null} peakDeviation
+ * @property {string|null} peakAt
+ * @property {number|null} threshold
+ * @property {number|null} windowDays
+ * @property {string|null} firedSeenAt
+ * @property {string|null} resolvedSeenAt
+ */
+/**
+ * @typedef {object} RunRow  one of GET /api/runs' runs, times in ISO
+ * @property {number} id
+ * @property {string} startedAt
+ * @property {string|null} finishedAt
+ * @property {string} status  "running", "succeeded" or "failed"
+ * @property {string[]} pairs
+ * @property {number} rowsFetched
+ * @property {number} rowsInserted
+ * @property {number} rowsUpdated
+ * @property {number} rowsUnchanged
+ * @property {string|null} error
+ * @property {string|null} failedStep
+ * @property {string[]} failedPairs
+ * @property {string[]} warnings
+ */
 
 const uPlot = /** @type {typeof import("uplot")} */ (/** @type {any} */ (globalThis).uPlot);
 
@@ -477,8 +513,8 @@ function drawAlerts(u) {
   if (state.spans.length === 0) return;
   const colors = themeColors();
   const { ctx, bbox } = u;
-  const min = u.scales.x?.min ?? 0;
-  const max = u.scales.x?.max ?? 0;
+  const min = u.scales["x"]?.min ?? 0;
+  const max = u.scales["x"]?.max ?? 0;
   ctx.save();
   for (const span of state.spans) {
     if (span.to < min || span.from > max) continue;
@@ -594,7 +630,7 @@ function markDrawn() {
   if (state.drawnAt === null && (state.data || state.pairs.length === 0)) {
     state.drawnAt = performance.now();
     performance.mark("cotacao:drawn");
-    document.documentElement.dataset.drawn = "true";
+    document.documentElement.dataset["drawn"] = "true";
   }
 }
 
@@ -761,7 +797,7 @@ function renderLegend(u) {
   // A live quote appended to bucketed data is a point of its own, not a bucket.
   const bucket = bidIdx === xs.length - 1 && ts !== null && ts > state.loaded.to ? 0 : state.loaded.bucketSeconds;
   $.legendTime.textContent = ts === null ? "–" : describePoint(ts, bucket, state.zone, state.locale);
-  $.legendTime.dataset.ts = ts === null ? "" : String(ts);
+  $.legendTime.dataset["ts"] = ts === null ? "" : String(ts);
   $.legendBid.textContent = money(value(SERIES.bid, bidIdx));
   $.legendSpread.textContent = `${money(value(SERIES.min, bidIdx))} – ${money(value(SERIES.max, bidIdx))}`;
   const maIdx = index(SERIES.ma);
@@ -771,7 +807,7 @@ function renderLegend(u) {
 
 function renderRangeButtons() {
   for (const button of $.ranges.querySelectorAll("button")) {
-    button.setAttribute("aria-pressed", String(!state.zoom && button.dataset.range === state.preset));
+    button.setAttribute("aria-pressed", String(!state.zoom && button.dataset["range"] === state.preset));
   }
 }
 
@@ -781,7 +817,7 @@ function buildRangeButtons() {
       const button = document.createElement("button");
       button.type = "button";
       button.textContent = preset;
-      button.dataset.range = preset;
+      button.dataset["range"] = preset;
       button.setAttribute("aria-pressed", "false");
       button.addEventListener("click", () => {
         if (isPreset(preset)) void attempt("read the chart's data", () => loadPreset(preset));
@@ -820,22 +856,20 @@ async function loadAlerts() {
   if (!state.pair) return;
   const body = await getJson("alerts", "/api/alerts", { pair: state.pair, limit: ALERTS_ASKED });
   if (!body) return;
-  /** @type {Record<string, any>[]} */
+  /** @type {AlertRow[]} */
   const alerts = body.alerts ?? [];
   state.spans = alertSpans(alerts, Math.max(state.newest, Date.now() / 1000));
   state.chart?.redraw(false, false);
-  const newestFirst = [...alerts].sort(
-    (a, b) => (toSeconds(b.firedAt ?? b.startedAt) ?? 0) - (toSeconds(a.firedAt ?? a.startedAt) ?? 0),
-  );
+  const newestFirst = [...alerts].sort((a, b) => (toSeconds(b.firedAt) ?? 0) - (toSeconds(a.firedAt) ?? 0));
   const shown = newestFirst.slice(0, ALERTS_SHOWN);
   const total = `${alerts.length}${alerts.length >= ALERTS_ASKED ? "+" : ""}`;
   $.alertsCount.textContent = alerts.length > shown.length ? `the newest ${shown.length} of ${total}` : "";
   $.alerts.replaceChildren(
     ...shown.map((alert) => {
       const row = document.createElement("tr");
-      const started = toSeconds(alert.firedAt ?? alert.startedAt);
+      const started = toSeconds(alert.firedAt);
       const ended = toSeconds(alert.resolvedAt);
-      const firing = (alert.state ?? alert.status) === "firing";
+      const firing = alert.state === "firing";
       const kind = alert.kind === "deviation" && alert.direction ? (alert.direction === "up" ? "▲ above" : "▼ below") : String(alert.kind ?? "–");
       const start = timeCell(started);
       if (started !== null) {
@@ -883,7 +917,7 @@ const RUN_TONES = /** @type {Record<string, string>} */ ({ succeeded: "ok", fail
 async function loadRuns() {
   const body = await getJson("runs", "/api/runs", { limit: RUNS_SHOWN });
   if (!body) return;
-  /** @type {Record<string, any>[]} */
+  /** @type {RunRow[]} */
   const runs = body.runs ?? [];
   $.runs.replaceChildren(
     ...runs.flatMap((run) => {
@@ -1012,7 +1046,7 @@ function watchLayout() {
   matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => {
     colorsCache = null;
     if (!state.chart || !state.data) return;
-    const { min, max } = state.chart.scales.x ?? {};
+    const { min, max } = state.chart.scales["x"] ?? {};
     state.chart.destroy();
     state.chart = null;
     showData(state.data, { min: min ?? 0, max: max ?? 0 });

@@ -150,9 +150,16 @@ export function zoomNeedsFetch(loaded, min, max) {
 }
 
 /**
+ * What alertSpans() reads of an alert, all of it optional: its start (`firedAt`, as /api/alerts
+ * names it, else `startedAt`), its end and its direction. Any other fields may come too.
+ * @typedef {{ firedAt?: string | null | undefined, startedAt?: string | null | undefined,
+ *   resolvedAt?: string | null | undefined, direction?: string | null | undefined } & Record<string, unknown>} AlertEpisode
+ */
+
+/**
  * The episodes to shade: each alert's span in seconds, an open one running to `until`.
  * Alerts with no start (staleness without a time) are skipped.
- * @param {readonly Record<string, unknown>[]} alerts
+ * @param {readonly AlertEpisode[]} alerts
  * @param {number} until  seconds
  * @returns {{ from: number, to: number, direction: string|null, open: boolean }[]}
  */

@@ -15,7 +15,7 @@ import { MISSING_CHROMIUM, hasChromium, launchChromium, watchPage, type PageWatc
 import { createTestDatabase, dropTestDatabase, makeTempDir, useTestDatabase } from "./support/database.ts";
 import { loadPtaxSeries, pointTime, type DailyPoint } from "./support/fake_awesomeapi.ts";
 
-const REQUIRE_BROWSER = process.env.COTACAO_REQUIRE_BROWSER === "1";
+const REQUIRE_BROWSER = process.env["COTACAO_REQUIRE_BROWSER"] === "1";
 const PAGE_TIMEOUT_MS = 15_000;
 const TEST_TIMEOUT_MS = 45_000;
 const HOOK_TIMEOUT_MS = 120_000;
@@ -68,7 +68,7 @@ async function openPage(browser: Browser, url: string, options: BrowserContextOp
   page.setDefaultTimeout(PAGE_TIMEOUT_MS);
   const watch = watchPage(page);
   await page.goto(url);
-  await page.waitForFunction(() => document.documentElement.dataset.drawn === "true");
+  await page.waitForFunction(() => document.documentElement.dataset["drawn"] === "true");
   return { page, watch, close: () => context.close() };
 }
 

@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rm } from "node:fs/promises";
 import { evaluateSeries, loadAnalysisConfig, paramsFor, rescan } from "../analysis.ts";
-import { connectUrl, finishRun, loadDailySeries, recordFailedRun, saveQuotes, startRun, type Sql, type StoredQuote } from "../database.ts";
-import { createApp, saoPauloDayStart, staleSince, type DashboardApp, type DashboardOptions } from "../dashboard.ts";
+import { connectUrl, finishRun, loadDailySeries, recordFailedRun, saveQuotes, startRun, type QuoteBuckets, type Sql, type StoredQuote } from "../database.ts";
+import { createApp, saoPauloDayStart, staleSince, type DashboardApp, type DashboardOptions, type FeedStatus } from "../dashboard.ts";
+import type { AlertRow, PairInfo, RunRow } from "../public/app.js";
+import type { QuotesAnswer } from "../public/chart-data.js";
 import { runScript } from "./support/cli.ts";
 import { makeTempDir, useTestDatabase } from "./support/database.ts";
 import { loadPtaxSeries, pointTime } from "./support/fake_awesomeapi.ts";
@@ -35,8 +37,30 @@ afterAll(async () => {
   for (const app of apps) await app.close();
 });
 
-async function json(response: Response): Promise<Record<string, any>> {
-  return (await response.json()) as Record<string, any>;
+// The answers as the routes send them; the page's typedefs where it reads them too.
+type PairsAnswer = { pairs: PairInfo[] };
+type QuotesBody = QuotesAnswer & { resolution: QuoteBuckets["resolution"]; points: number };
+/** GET /api/latest: nulls on an empty database, previousClose only when there are quotes. */
+type LatestAnswer = {
+  pair: string;
+  ts: string | null;
+  bid: string | null;
+  ask: string | null;
+  previousClose?: string | null;
+  changePct: number | null;
+  ageSeconds: number | null;
+  status: FeedStatus;
+};
+type AlertsAnswer = { alerts: AlertRow[] };
+type RunsAnswer = { runs: RunRow[] };
+/** GET /healthz when it answers 503. */
+type UnhealthyAnswer = { ok: false; reason: string };
+/** Any 4xx or 5xx the app answers itself. */
+type ErrorAnswer = { error: string };
+
+/** A response's JSON as `T`: the shape the route sends, which the assertions then check. */
+async function json<T>(response: Response): Promise<T> {
+  return (await response.json()) as T;
 }
 
 /** A stream's text as it arrives: until() reads until `done` says the text so far is enough, or fails after `timeoutMs`. */
@@ -78,7 +102,7 @@ describe("the dashboard's history API", () => {
   });
 
   test("GET /api/pairs gives each pair's first and last quote and count", async () => {
-    const body = await json(await appFor(db.sql).request("/api/pairs"));
+    const body = await json<PairsAnswer>(await appFor(db.sql).request("/api/pairs"));
     const [stored] = await db.sql<{ n: number }[]>`select count(*)::int as n from quotes where pair = 'USD-BRL'`;
     // One intraday quote falls on a PTAX quote's time (17:00 in São Paulo) and replaces it.
     expect(stored!.n).toBe(PTAX.length + 143);
@@ -91,7 +115,7 @@ describe("the dashboard's history API", () => {
   test("GET /api/quotes of a range that fits gives every quote as stored (bucketSeconds 0)", async () => {
     const response = await appFor(db.sql).request("/api/quotes?pair=usd-brl&from=2021-06-01T12:00:00Z&to=2021-06-01T13:00:00Z");
     expect(response.status).toBe(200);
-    const body = await json(response);
+    const body = await json<QuotesBody>(response);
     expect(body).toMatchObject({ pair: "USD-BRL", from: "2021-06-01T12:00:00.000Z", to: "2021-06-01T13:00:00.000Z", bucketSeconds: 0, points: 7 });
     expect(body.data[0]).toEqual(Array.from({ length: 7 }, (_, i) => dayStart.getTime() / 1000 + i * 600));
     expect(body.data[4]).toEqual([5.1, 5.1001, 5.1002, 5.1003, 5.1004, 5.1005, 5.1006]);
@@ -101,13 +125,13 @@ describe("the dashboard's history API", () => {
     const app = appFor(db.sql);
     // A spike in the middle of the intraday quotes, and one in the daily history.
     await saveQuotes(db.sql, [sampleQuote({ ts: new Date("2021-06-01T18:05:00Z"), bid: "9.9999", ask: "9.9999" })]);
-    const cases = [
+    const cases: { query: string; resolution: QuoteBuckets["resolution"]; spike: boolean }[] = [
       { query: "from=2021-06-01T12:00:00Z&to=2021-06-01T15:00:00Z&points=5", resolution: "quote", spike: false },
       { query: "from=2021-06-01T12:00:00Z&to=2021-06-02T12:00:00Z&points=10", resolution: "hour", spike: true },
       { query: "points=40", resolution: "day", spike: true },
     ];
     for (const { query, resolution, spike } of cases) {
-      const body = await json(await app.request(`/api/quotes?pair=USD-BRL&${query}`));
+      const body = await json<QuotesBody>(await app.request(`/api/quotes?pair=USD-BRL&${query}`));
       const points = Number(new URLSearchParams(query).get("points"));
       expect(body.resolution).toBe(resolution);
       expect(body.bucketSeconds).toBeGreaterThan(0);
@@ -122,14 +146,14 @@ describe("the dashboard's history API", () => {
       if (spike) expect(Math.max(...max!)).toBe(9.9999);
     }
     // The hourly and daily rollups hold the first and last quote of the range exactly.
-    const whole = await json(await app.request("/api/quotes?points=40"));
+    const whole = await json<QuotesBody>(await app.request("/api/quotes?points=40"));
     expect(whole.data[1][0]).toBe(Number(PTAX[0]!.bid));
     expect(whole.data[4].at(-1)).toBe(Number(PTAX.at(-1)!.bid));
   });
 
   test("the moving average and its band are, day for day, what bun analysis.ts --days prints", async () => {
-    const body = await json(await appFor(db.sql).request("/api/quotes?pair=USD-BRL&from=2020-01-01&to=2020-12-31"));
-    const [days, ma, lower, upper] = body.ma.data as [number[], (number | null)[], (number | null)[], (number | null)[]];
+    const body = await json<QuotesBody>(await appFor(db.sql).request("/api/quotes?pair=USD-BRL&from=2020-01-01&to=2020-12-31"));
+    const [days, ma, lower, upper] = body.ma!.data;
     expect(body.ma).toMatchObject({ windowDays: 20, thresholdPct: 3 });
     expect(days[0]).toBe(saoPauloDayStart("2020-01-02").getTime() / 1000);
     expect(days.at(-1)).toBe(saoPauloDayStart("2020-12-31").getTime() / 1000);
@@ -212,13 +236,13 @@ describe("the dashboard's history API", () => {
     ];
     for (const [path, status, named] of cases) {
       const response = await app.request(path, path === "/api/stream" ? { headers: { "Last-Event-ID": "1; drop table" } } : {});
-      const body = await json(response);
+      const body = await json<ErrorAnswer>(response);
       expect({ path, status: response.status }).toEqual({ path, status });
       expect(body.error).toContain(named);
       expect(body.error).toStartWith("Cannot answer: ");
       expect(response.headers.get("Cache-Control")).toBe("no-store");
     }
-    const [stored] = await db.sql`select count(*)::int as n from quotes`;
+    const [stored] = await db.sql<{ n: number }[]>`select count(*)::int as n from quotes`;
     expect(stored?.n).toBeGreaterThan(PTAX.length);
   });
 
@@ -261,7 +285,7 @@ describe("the card, alerts and runs", () => {
   });
 
   test("GET /api/latest gives the newest quote with its decimals as stored, its change and age, live", async () => {
-    const body = await json(await appFor(db.sql).request("/api/latest?pair=usd-brl"));
+    const body = await json<LatestAnswer>(await appFor(db.sql).request("/api/latest?pair=usd-brl"));
     const [previous, last] = PTAX.slice(-2);
     expect(body).toMatchObject({ pair: "USD-BRL", ts: NEWEST.toISOString(), bid: last!.bid, ask: last!.bid, ageSeconds: 60 });
     expect(body.changePct).toBeCloseTo((Number(last!.bid) / Number(previous!.bid) - 1) * 100, 10);
@@ -271,27 +295,27 @@ describe("the card, alerts and runs", () => {
   test("a quote older than the staleness setting in market time is stale, since the moment it became so", async () => {
     // 2021-12-31 is a Friday: the market closes at 17:00 New York. Two hours of market time after the last quote.
     const app = appFor(db.sql, { now: () => new Date("2022-01-04T12:00:00Z") });
-    const body = await json(await app.request("/api/latest"));
+    const body = await json<LatestAnswer>(await app.request("/api/latest"));
     const since = staleSince(NEWEST, 2 * 3_600_000);
     expect(body.status).toMatchObject({ state: "stale", since: since.toISOString() });
     expect(body.status.message).toContain("stale since");
-    const weekend = await json(await appFor(db.sql, { now: () => new Date("2022-01-01T18:00:00Z") }).request("/api/latest"));
+    const weekend = await json<LatestAnswer>(await appFor(db.sql, { now: () => new Date("2022-01-01T18:00:00Z") }).request("/api/latest"));
     expect(weekend.status.state).toBe("live");
   });
 
   test("GET /api/alerts lists the episodes, newest first, within a range", async () => {
     const app = appFor(db.sql);
-    const all = await json(await app.request("/api/alerts?pair=USD-BRL"));
+    const all = await json<AlertsAnswer>(await app.request("/api/alerts?pair=USD-BRL"));
     expect(all.alerts.length).toBeGreaterThan(0);
-    const fired = all.alerts.map((alert: { firedAt: string }) => alert.firedAt);
+    const fired = all.alerts.map((alert) => alert.firedAt);
     expect(fired).toEqual([...fired].sort().reverse());
     expect(all.alerts[0]).toMatchObject({ pair: "USD-BRL", kind: "deviation", state: "resolved", windowDays: 20 });
-    expect(typeof all.alerts[0].price).toBe("string");
-    const march = await json(await app.request("/api/alerts?pair=USD-BRL&from=2020-03-01&to=2020-03-31"));
+    expect(typeof all.alerts[0]!.price).toBe("string");
+    const march = await json<AlertsAnswer>(await app.request("/api/alerts?pair=USD-BRL&from=2020-03-01&to=2020-03-31"));
     expect(march.alerts.length).toBeGreaterThan(0);
     for (const alert of march.alerts) {
       expect(alert.firedAt <= "2020-04-01").toBe(true);
-      expect(alert.resolvedAt >= "2020-03-01").toBe(true);
+      expect(alert.resolvedAt! >= "2020-03-01").toBe(true);
     }
     expect(march.alerts.length).toBeLessThan(all.alerts.length);
   });
@@ -303,16 +327,16 @@ describe("the card, alerts and runs", () => {
     const firstFailure = await recordFailedRun(db.sql, ["USD-BRL"], "Cannot run: the lock");
     const second = await startRun(db.sql, ["USD-BRL"]);
     await finishRun(db.sql, second, { status: "failed", fetched: 0, inserted: 0, updated: 0, error: "Cannot fetch: HTTP 522", failedStep: "fetch" });
-    const runs = (await json(await app.request("/api/runs?limit=2"))).runs;
-    expect(runs.map((run: { id: number }) => run.id)).toEqual([second, firstFailure]);
+    const runs = (await json<RunsAnswer>(await app.request("/api/runs?limit=2"))).runs;
+    expect(runs.map((run) => run.id)).toEqual([second, firstFailure]);
     expect(runs[0]).toMatchObject({ status: "failed", pairs: ["USD-BRL"], rowsFetched: 0, error: "Cannot fetch: HTTP 522", failedStep: "fetch" });
     const [started] = await db.sql<{ at: Date }[]>`select started_at as at from pipeline_runs where id = ${firstFailure}`;
-    const body = await json(await appFor(db.sql).request("/api/latest"));
+    const body = await json<LatestAnswer>(await appFor(db.sql).request("/api/latest"));
     expect(body.status).toMatchObject({ state: "failing", since: started!.at.toISOString() });
     expect(body.status.message).toContain("HTTP 522");
     const fixed = await startRun(db.sql, ["USD-BRL"]);
     await finishRun(db.sql, fixed, { status: "succeeded", fetched: 1, inserted: 0, updated: 0 });
-    expect((await json(await appFor(db.sql).request("/api/latest"))).status.state).toBe("live");
+    expect((await json<LatestAnswer>(await appFor(db.sql).request("/api/latest"))).status.state).toBe("live");
   });
 
   test("GET /healthz is 200 while the data is fresh and 503 with the reason once it is stale", async () => {
@@ -321,7 +345,7 @@ describe("the card, alerts and runs", () => {
     expect(await json(fresh)).toMatchObject({ ok: true, pairs: [{ pair: "USD-BRL", stale: false }] });
     const stale = await appFor(db.sql, { now: () => new Date("2022-01-10T12:00:00Z") }).request("/healthz");
     expect(stale.status).toBe(503);
-    expect((await json(stale)).reason).toContain("stale: USD-BRL");
+    expect((await json<UnhealthyAnswer>(stale)).reason).toContain("stale: USD-BRL");
   });
 
   test("GET /metrics speaks the Prometheus text format: HELP and TYPE before each metric's samples", async () => {
@@ -353,13 +377,13 @@ describe("an empty database", () => {
 
   test("the card says there is no data yet and how to load it; /healthz is 503 with that reason", async () => {
     const app = appFor(db.sql);
-    const latest = await json(await app.request("/api/latest"));
+    const latest = await json<LatestAnswer>(await app.request("/api/latest"));
     expect(latest).toMatchObject({ pair: "USD-BRL", ts: null, bid: null, status: { state: "empty" } });
     expect(latest.status.message).toContain("bun main_pipeline.ts");
-    expect((await json(await app.request("/api/pairs"))).pairs).toEqual([]);
+    expect((await json<PairsAnswer>(await app.request("/api/pairs"))).pairs).toEqual([]);
     const health = await app.request("/healthz");
     expect(health.status).toBe(503);
-    expect((await json(health)).reason).toContain("no data yet");
+    expect((await json<UnhealthyAnswer>(health)).reason).toContain("no data yet");
     expect((await app.request("/api/quotes")).status).toBe(404);
   });
 });
@@ -373,11 +397,11 @@ describe("a database that does not answer", () => {
       const app = appFor(sql);
       const health = await app.request("/healthz");
       expect(health.status).toBe(503);
-      expect((await json(health)).reason).toStartWith("Cannot reach the database: ");
+      expect((await json<UnhealthyAnswer>(health)).reason).toStartWith("Cannot reach the database: ");
       expect(await (await app.request("/metrics")).text()).toContain("cotacao_database_up 0\n");
       const stream = await app.request("/api/stream");
       expect(stream.status).toBe(503);
-      expect((await json(stream)).error).toStartWith("Cannot follow the live feed: ");
+      expect((await json<ErrorAnswer>(stream)).error).toStartWith("Cannot follow the live feed: ");
     } finally {
       await sql.end({ timeout: 1 });
       await rm(dir, { recursive: true, force: true });
@@ -399,7 +423,7 @@ describe("the token", () => {
     expect(none.status).toBe(401);
     expect(none.headers.get("WWW-Authenticate")).toContain("Bearer");
     expect(none.headers.get("Content-Security-Policy")).toBe(CSP);
-    expect((await json(none)).error).toContain("DASHBOARD_TOKEN");
+    expect((await json<ErrorAnswer>(none)).error).toContain("DASHBOARD_TOKEN");
     expect((await app.request("/", {})).status).toBe(401);
     expect((await app.request("/api/pairs", { headers: { Authorization: `Bearer ${token}x` } })).status).toBe(401);
     expect((await app.request("/api/pairs", { headers: { Authorization: `Bearer ${token.slice(1)}` } })).status).toBe(401);
