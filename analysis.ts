@@ -394,6 +394,32 @@ export function formatSaoPauloTime(at: Date, { seconds = false }: { seconds?: bo
   return `${text.slice(0, 10)} ${text.slice(11, seconds ? 19 : 16)} ${sign}${hours}${minutes ? `:${String(minutes).padStart(2, "0")}` : ""}`;
 }
 
+/** The São Paulo calendar date ("YYYY-MM-DD") of an instant. */
+export function saoPauloDate(at: Date): string {
+  return new Date(wallClock(SAO_PAULO_CLOCK, at.getTime())).toISOString().slice(0, 10);
+}
+
+/**
+ * The first instant of São Paulo day `date` ("YYYY-MM-DD"): its midnight, or 01:00 on the days
+ * daylight saving time began at midnight (before 2019). The offset has been a whole number of
+ * hours since 1914, so it is the first UTC hour whose São Paulo date is `date`.
+ */
+export function saoPauloDayStart(date: string): Date {
+  const utcMidnight = Date.parse(`${date}T00:00:00Z`);
+  for (let hour = 0; hour <= 6; hour++) {
+    const at = new Date(utcMidnight + hour * 3_600_000);
+    if (saoPauloDate(at) === date) return at;
+  }
+  return new Date(utcMidnight + 3 * 3_600_000);
+}
+
+/** Whether `text` is a real calendar date written "YYYY-MM-DD" (ingest.ts keeps the same rule; a test holds them equal). */
+export function isCalendarDate(text: string): boolean {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(text)) return false;
+  const ms = Date.parse(`${text}T00:00:00Z`);
+  return Number.isFinite(ms) && new Date(ms).toISOString().slice(0, 10) === text;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Staleness: the forex market's clock (pure)
 

@@ -17,7 +17,19 @@ import { getCookie, setCookie } from "hono/cookie";
 import { HTTPException } from "hono/http-exception";
 import { secureHeaders } from "hono/secure-headers";
 import * as v from "valibot";
-import { evaluateSeries, formatSaoPauloTime, isStale, loadAnalysisConfig, marketTimeBetween, paramsFor, type AnalysisConfig, type RuleParams } from "./analysis.ts";
+import {
+  evaluateSeries,
+  formatSaoPauloTime,
+  isCalendarDate,
+  isStale,
+  loadAnalysisConfig,
+  marketTimeBetween,
+  paramsFor,
+  saoPauloDate,
+  saoPauloDayStart,
+  type AnalysisConfig,
+  type RuleParams,
+} from "./analysis.ts";
 import {
   CotacaoError,
   EXIT,
@@ -114,28 +126,9 @@ export type DashboardApp = Hono & { close(): Promise<void> };
 // ---------------------------------------------------------------------------------------------
 // Query parameters (valibot): a bad one is a 400 naming it, never a 500
 
-const SAO_PAULO_DATE = new Intl.DateTimeFormat("en-CA", { timeZone: "America/Sao_Paulo", year: "numeric", month: "2-digit", day: "2-digit" });
 const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
-const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
-
-/**
- * The first instant of São Paulo day `date` ("YYYY-MM-DD"): its midnight, or 01:00 on the days
- * daylight saving time began at midnight. Its offset is a whole number of hours, so the first
- * UTC hour whose São Paulo date is `date` is the one.
- */
-export function saoPauloDayStart(date: string): Date {
-  const utcMidnight = Date.parse(`${date}T00:00:00Z`);
-  for (let hour = 0; hour <= 6; hour++) {
-    const at = new Date(utcMidnight + hour * HOUR_MS);
-    if (SAO_PAULO_DATE.format(at) === date) return at;
-  }
-  return new Date(utcMidnight + 3 * HOUR_MS);
-}
-
-/** "YYYY-MM-DD" that is a real calendar date. */
-const isCalendarDate = (text: string) => DATE_ONLY.test(text) && new Date(`${text}T00:00:00Z`).toISOString().slice(0, 10) === text;
 
 /** A time parameter: ISO 8601 with a zone, or a São Paulo date (its start for `from`, its end for `to`). */
 function timeParam(end: "start" | "end") {
@@ -238,8 +231,8 @@ export function movingAverageBand(
   const { average } = evaluateSeries(series, params);
   const out: [number[], (number | null)[], (number | null)[], (number | null)[]] = [[], [], [], []];
   // The São Paulo days that overlap the range.
-  const first = SAO_PAULO_DATE.format(from);
-  const last = SAO_PAULO_DATE.format(to);
+  const first = saoPauloDate(from);
+  const last = saoPauloDate(to);
   for (let i = 0; i < series.days.length; i++) {
     const date = series.dates[i]!;
     if (date < first || date > last) continue;

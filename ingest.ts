@@ -317,7 +317,7 @@ const DateRangeSchema = v.pipe(
 /** A validated span of São Paulo calendar days. */
 export type DateRange = v.InferOutput<typeof DateRangeSchema>;
 
-/** Whether `text` is a real calendar date written YYYY-MM-DD (2024-02-30 is not). */
+/** Whether `text` is a real calendar date written YYYY-MM-DD (2024-02-30 is not); analysis.ts keeps the same rule, which this file may not import (a test holds them equal). */
 export function isCalendarDate(text: string): boolean {
   if (!DATE_PATTERN.test(text)) return false;
   const ms = Date.parse(`${text}T00:00:00Z`);

@@ -4,6 +4,9 @@ import {
   deliverPending,
   describeTransition,
   formatSaoPauloTime,
+  isCalendarDate,
+  saoPauloDate,
+  saoPauloDayStart,
   evaluateSeries,
   findEpisodes,
   isMarketOpen,
@@ -885,5 +888,25 @@ describe("bun analysis.ts", () => {
       expect(result.code).toBe(2);
       expect(result.stderr.trim().split("\n")).toHaveLength(1);
     }
+  });
+});
+
+describe("the São Paulo calendar", () => {
+  test("saoPauloDayStart is midnight, or 01:00 on a day daylight saving time began at midnight", () => {
+    expect(saoPauloDayStart("2024-08-23").toISOString()).toBe("2024-08-23T03:00:00.000Z");
+    // 2018-11-04: clocks went from 00:00 to 01:00 (-02), so the day began at 01:00.
+    expect(saoPauloDayStart("2018-11-04").toISOString()).toBe("2018-11-04T03:00:00.000Z");
+    expect(saoPauloDayStart("2018-11-05").toISOString()).toBe("2018-11-05T02:00:00.000Z");
+    // 2019-02-17: clocks went back from 00:00 to 23:00 the evening before; the day began at 00:00 -03.
+    expect(saoPauloDayStart("2019-02-17").toISOString()).toBe("2019-02-17T03:00:00.000Z");
+    for (const date of ["2018-11-04", "2018-11-05", "2019-02-16", "2019-02-17", "2024-08-23"]) {
+      const start = saoPauloDayStart(date);
+      expect(saoPauloDate(start)).toBe(date);
+      expect(saoPauloDate(new Date(start.getTime() - 1))).not.toBe(date);
+    }
+  });
+
+  test("isCalendarDate takes real dates only, and never throws on impossible ones", () => {
+    expect(["2024-02-29", "2023-02-29", "2024-13-45", "2024-04-31", "2024-4-1", "x"].map(isCalendarDate)).toEqual([true, false, false, false, false, false]);
   });
 });

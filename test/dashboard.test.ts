@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rm } from "node:fs/promises";
-import { evaluateSeries, loadAnalysisConfig, paramsFor, rescan } from "../analysis.ts";
+import { evaluateSeries, loadAnalysisConfig, paramsFor, rescan, saoPauloDayStart } from "../analysis.ts";
 import { connectUrl, finishRun, loadDailySeries, recordFailedRun, saveQuotes, startRun, type QuoteBuckets, type Sql, type StoredQuote } from "../database.ts";
-import { createApp, saoPauloDayStart, staleSince, type DashboardApp, type DashboardOptions, type FeedStatus } from "../dashboard.ts";
+import { createApp, staleSince, type DashboardApp, type DashboardOptions, type FeedStatus } from "../dashboard.ts";
 import type { AlertRow, PairInfo, RunRow } from "../public/app.js";
 import type { QuotesAnswer } from "../public/chart-data.js";
 import { runScript } from "./support/cli.ts";

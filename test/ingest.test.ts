@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import * as v from "valibot";
 import { watchPeakMemory } from "../bench/peak_memory.ts";
-import { formatSaoPauloTime, outcomeOf } from "../analysis.ts";
+import { formatSaoPauloTime, isCalendarDate as isCalendarDateOfAnalysis, outcomeOf, saoPauloDate } from "../analysis.ts";
 import { PairSchema, type StoredQuote } from "../database.ts";
 import type { Quote } from "../ingest.ts";
 import {
@@ -20,6 +20,7 @@ import {
   fetchLatest,
   IngestError,
   type IngestErrorCode,
+  isCalendarDate,
   isRetryableStatus,
   type IngestOptions,
   loadIngestConfig,
@@ -1391,10 +1392,17 @@ describe("rules ingest.ts shares with files it may not import", () => {
     for (const start of spans) {
       for (let at = start; at < start + 5 * 86_400_000; at += 1_800_000) {
         expect(saoPauloDay(at)).toBe(formatSaoPauloTime(new Date(at)).slice(0, 10));
+        expect(saoPauloDay(at)).toBe(saoPauloDate(new Date(at)));
         checked++;
       }
     }
     expect(checked).toBe(720);
+  });
+
+  test("isCalendarDate reads dates exactly as analysis.ts's does", () => {
+    const inputs = ["2024-02-29", "2023-02-29", "2024-13-01", "2024-00-10", "2024-04-31", "2024-4-01", "24-04-01", "2024-04-01T00:00", "", "abcd-ef-gh", "1990-01-01", "9999-12-31"];
+    for (const input of inputs) expect({ input, valid: isCalendarDate(input) }).toEqual({ input, valid: isCalendarDateOfAnalysis(input) });
+    expect(inputs.filter(isCalendarDate)).toEqual(["2024-02-29", "1990-01-01", "9999-12-31"]);
   });
 
   test("the source and the webhook retry the same HTTP statuses", () => {
