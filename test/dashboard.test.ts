@@ -214,6 +214,7 @@ describe("the dashboard's history API", () => {
       ["/api/quotes?from=2021-01-01&to=2021-01-01T00:00:00-03:00", 400, "from"],
       ["/api/quotes?from=yesterday", 400, "from"],
       ["/api/quotes?to=2021-02-30", 400, "to"],
+      ["/api/quotes?from=2024-13-45", 400, "from"],
       ["/api/quotes?to=2021-06-01T25:00:00Z", 400, "to"],
       ["/api/quotes?from=2021-06-01T12:00:00", 400, "from"],
       ["/api/quotes?points=0", 400, "points"],
