@@ -55,6 +55,7 @@ import {
   pairSpan,
   pairSummaries,
   readFlags,
+  refreshRollups,
   storedPairs,
   usageError,
   type ChangeNotice,
@@ -931,6 +932,10 @@ export async function main(args: string[], env: Record<string, string | undefine
   try {
     sql = await connect(invocation.database, { max: 8 });
     await migrate(sql);
+    // What the pipeline wrote while no dashboard ran (a backfill, say) is rolled up now, before
+    // the first visitor's chart has to wait for it.
+    const pool = sql;
+    void refreshRollups(pool).catch((error: unknown) => console.error(describeError(error, "bring the chart's rollups up to date").line));
     const app = createApp(sql, { analysis: invocation.analysis, ...(invocation.token ? { token: invocation.token } : {}) });
     // Idle connections close after a minute; the SSE heartbeat (15 s) keeps a live feed open.
     const server = Bun.serve({ hostname: invocation.host, port: invocation.port, idleTimeout: 60, fetch: app.fetch });

@@ -1205,10 +1205,10 @@ interface TableShape {
 }
 
 /**
- * Tables derived from others, which a dump leaves out: sql/006's triggers on quotes rebuild them
- * as a restore loads the quotes (and empty them when quotes is truncated).
+ * Tables derived from others, which a dump leaves out: as a restore loads the quotes, sql/006's
+ * triggers note their spans, and the next read of the rollups rebuilds them (refreshRollups).
  */
-const DERIVED_TABLES = ["quote_hours", "quote_days"];
+const DERIVED_TABLES = ["quote_hours", "quote_days", "quote_rollups_pending"];
 
 /**
  * cotacao's tables in the current schema (all but schema_migrations and the derived ones), each
@@ -1956,8 +1956,20 @@ export interface PairSummary {
   count: number;
 }
 
+/**
+ * Brings the hourly and daily rollups (sql/006) up to date with the quotes written since the last
+ * call: the readers of quote_hours and quote_days below call it first. Nothing pending costs one
+ * index-free probe of an empty table; after a large backfill the first call recomputes the days
+ * it touched (seconds for millions of quotes). Returns how many noted spans it took.
+ */
+export async function refreshRollups(sql: Sql): Promise<number> {
+  const [row] = await sql<{ taken: number }[]>`select refresh_quote_rollups() as taken`;
+  return row?.taken ?? 0;
+}
+
 /** Every stored pair with its first and last quote and how many it has (counted from quote_days, not 3.7 M rows). */
 export async function pairSummaries(sql: Sql): Promise<PairSummary[]> {
+  await refreshRollups(sql);
   return sql<PairSummary[]>`
     with recursive stored as (
       (select pair from quotes order by pair limit 1)
@@ -2006,6 +2018,7 @@ const DAY_SECONDS = 86_400;
  * reach a little outside the range.
  */
 export async function loadQuoteBuckets(sql: Sql, pair: string, from: Date, to: Date, points: number): Promise<QuoteBuckets> {
+  await refreshRollups(sql);
   // Counting the range would read it all: reading one point more than fits says enough.
   const raw = await sql<{ t: number; bid: number }[]>`
     select extract(epoch from ts)::float8 as t, bid::float8 as bid
@@ -2080,6 +2093,7 @@ export interface RollupSeries extends StoredSeries {
  * (each São Paulo day's last bid), one indexed read instead of a probe per day.
  */
 export async function loadDailyRollup(sql: Sql, pair: string): Promise<RollupSeries> {
+  await refreshRollups(sql);
   const rows = await sql<{ day: number; date: string; at: Date; close: string; start: number }[]>`
     select day - date '1970-01-01' as day, to_char(day, 'YYYY-MM-DD') as date, last_ts as at, last_bid::text as close,
            extract(epoch from day::timestamp at time zone ${SAO_PAULO})::float8 as start

@@ -18,7 +18,7 @@ import type { Browser } from "playwright-core";
 import * as v from "valibot";
 import { loadAnalysisConfig } from "../analysis.ts";
 import { createApp } from "../dashboard.ts";
-import { connectUrl, describeError, migrate, readFlags, startEmbeddedServer, stopEmbeddedServer, usageError, type Sql } from "../database.ts";
+import { connectUrl, describeError, migrate, readFlags, refreshRollups, startEmbeddedServer, stopEmbeddedServer, usageError, type Sql } from "../database.ts";
 import { MISSING_CHROMIUM, hasChromium, launchChromium } from "../test/support/browser.ts";
 
 const PAIR = "USD-BRL";
@@ -67,6 +67,8 @@ async function loadQuotes(sql: Sql, rows: number): Promise<void> {
       select ts, round((5 + 0.4 * sin(extract(epoch from ts) / 3456000) + 0.3 * sin(extract(epoch from ts) / 604800))::numeric, 4) as bid
       from generate_series(date_trunc('minute', now()) - (${rows - 1} * interval '1 minute'), date_trunc('minute', now()), interval '1 minute') as ts
     ) minutes`;
+  // What `bun dashboard.ts` does when it starts: the rollups of what was written (sql/006).
+  await refreshRollups(sql);
   await sql`vacuum analyze`;
 }
 

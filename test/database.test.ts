@@ -28,6 +28,7 @@ import {
   recordFailedRun,
   saveQuotes,
   type Sql,
+  refreshRollups,
 } from "../database.ts";
 import { createTestDatabase, dropTestDatabase, makeTempDir, useTestDatabase } from "./support/database.ts";
 import { sampleQuote } from "./support/quotes.ts";
@@ -517,6 +518,7 @@ describe("the hourly and daily rollups (sql/006)", () => {
   }
 
   async function storedRollups(sql: Sql) {
+    await refreshRollups(sql);
     const hours = await sql`
       select pair, hour, first_ts, first_bid::text, min_bid::text, max_bid::text, last_ts, last_bid::text, quotes
       from quote_hours order by 1, 2`;
@@ -549,6 +551,26 @@ describe("the hourly and daily rollups (sql/006)", () => {
     expect(await storedRollups(db.sql)).toEqual(await rollupsFromScratch(db.sql));
     await db.sql`truncate quotes cascade`;
     expect(await storedRollups(db.sql)).toEqual({ hours: [], days: [] });
+  });
+
+  test("a write only notes its span, one row per pair; the first read builds the rollups, and the next finds nothing to do", async () => {
+    await saveQuotes(db.sql, [
+      quote({ pair: "AUD-BRL", ts: new Date("2024-08-21T12:00:00Z") }),
+      quote({ pair: "AUD-BRL", ts: new Date("2024-08-23T12:00:00Z") }),
+      quote({ pair: "CAD-BRL", ts: new Date("2024-08-22T12:00:00Z") }),
+    ]);
+    const pending = await db.sql<{ pair: string; from_ts: Date; to_ts: Date }[]>`
+      select pair, from_ts, to_ts from quote_rollups_pending where pair in ('AUD-BRL', 'CAD-BRL') order by pair`;
+    expect(pending.map((row) => [row.pair, row.from_ts.toISOString(), row.to_ts.toISOString()])).toEqual([
+      ["AUD-BRL", "2024-08-21T12:00:00.000Z", "2024-08-23T12:00:00.000Z"],
+      ["CAD-BRL", "2024-08-22T12:00:00.000Z", "2024-08-22T12:00:00.000Z"],
+    ]);
+    const [before] = await db.sql<{ n: number }[]>`select count(*)::int as n from quote_days where pair in ('AUD-BRL', 'CAD-BRL')`;
+    expect(before?.n).toBe(0);
+    expect(await refreshRollups(db.sql)).toBeGreaterThanOrEqual(2);
+    const days = await db.sql<{ pair: string; day: string }[]>`select pair, day::text from quote_days where pair in ('AUD-BRL', 'CAD-BRL') order by 1, 2`;
+    expect(days.map((row) => `${row.pair} ${row.day}`)).toEqual(["AUD-BRL 2024-08-21", "AUD-BRL 2024-08-23", "CAD-BRL 2024-08-22"]);
+    expect(await refreshRollups(db.sql)).toBe(0);
   });
 
   test("a day's last bid is the rule's close, day for day (loadDailyRollup() equals loadDailySeries())", async () => {
