@@ -20,7 +20,8 @@ import { spawnSync } from "node:child_process";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import * as v from "valibot";
-import { PROJECT_DIR, connectUrl, describeError, migrate, readFlags, refreshRollups, startEmbeddedServer, stopEmbeddedServer, usageError, type Sql } from "../database.ts";
+import { PROJECT_DIR, connectUrl, describeError, migrate, refreshRollups, startEmbeddedServer, stopEmbeddedServer, type Sql } from "../database.ts";
+import { readBenchOptions } from "./options.ts";
 import { makeTempDir } from "../test/support/database.ts";
 
 const PAIR = "USD-BRL";
@@ -199,14 +200,9 @@ embedded PostgreSQL; and what the rollup triggers cost a bulk load of --load-row
 async function main(args: string[]): Promise<number> {
   let options: v.InferOutput<typeof FlagsSchema>;
   try {
-    const { help, ...values } = readFlags(args, { years: { type: "string", default: "10" }, requests: { type: "string", default: "200" }, "load-rows": { type: "string", default: "500000" }, help: { type: "boolean", short: "h" } }, "bench/dashboard.ts");
-    if (help) {
-      console.log(USAGE);
-      return 0;
-    }
-    const parsed = v.safeParse(FlagsSchema, values);
-    if (!parsed.success) throw usageError(parsed.issues[0].message, "bench/dashboard.ts");
-    options = parsed.output;
+    const read = readBenchOptions(args, { years: "10", requests: "200", "load-rows": "500000" }, FlagsSchema, USAGE, "bench/dashboard.ts");
+    if (!read) return 0;
+    options = read;
   } catch (error) {
     const { line, exitCode } = describeError(error, "read the arguments");
     console.error(line);

@@ -18,7 +18,8 @@ import type { Browser } from "playwright-core";
 import * as v from "valibot";
 import { loadAnalysisConfig } from "../analysis.ts";
 import { createApp } from "../dashboard.ts";
-import { connectUrl, describeError, migrate, readFlags, refreshRollups, startEmbeddedServer, stopEmbeddedServer, usageError, type Sql } from "../database.ts";
+import { connectUrl, describeError, migrate, refreshRollups, startEmbeddedServer, stopEmbeddedServer, type Sql } from "../database.ts";
+import { readBenchOptions } from "./options.ts";
 import { MISSING_CHROMIUM, hasChromium, launchChromium } from "../test/support/browser.ts";
 
 const PAIR = "USD-BRL";
@@ -39,18 +40,7 @@ Chromium's time from navigation to the dashboard's chart drawn, over --rows minu
 ${PAIR} in a throwaway embedded PostgreSQL, against navigation to a blank page (median of --loads).`;
 
 function readOptions(args: string[]): v.InferOutput<typeof FlagsSchema> | undefined {
-  const { help, ...values } = readFlags(
-    args,
-    { rows: { type: "string", default: String(DEFAULT_ROWS) }, loads: { type: "string", default: String(DEFAULT_LOADS) }, help: { type: "boolean", short: "h" } },
-    "bench/dashboard_page.ts",
-  );
-  if (help) {
-    console.log(USAGE);
-    return undefined;
-  }
-  const parsed = v.safeParse(FlagsSchema, values);
-  if (!parsed.success) throw usageError(`Cannot run the benchmark: ${parsed.issues[0].message}, got "${String(parsed.issues[0].input)}"`, "bench/dashboard_page.ts");
-  return parsed.output;
+  return readBenchOptions(args, { rows: String(DEFAULT_ROWS), loads: String(DEFAULT_LOADS) }, FlagsSchema, USAGE, "bench/dashboard_page.ts");
 }
 
 function percentile(samples: readonly number[], p: number): number {

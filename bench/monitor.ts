@@ -26,7 +26,8 @@ import { join } from "node:path";
 import postgres from "postgres";
 import * as v from "valibot";
 import { loadAnalysisConfig } from "../analysis.ts";
-import { PROJECT_DIR, connectUrl, describeError, migrate, readFlags, readSnapshot, startEmbeddedServer, stopEmbeddedServer, usageError, type EmbeddedServer } from "../database.ts";
+import { PROJECT_DIR, connectUrl, describeError, migrate, readSnapshot, startEmbeddedServer, stopEmbeddedServer, type EmbeddedServer } from "../database.ts";
+import { readBenchOptions } from "./options.ts";
 
 const PAIR = "USD-BRL";
 const OTHER_PAIRS = [
@@ -140,18 +141,7 @@ interleaved, against a throwaway embedded PostgreSQL holding --rows quotes of ${
 
 /** The options, or undefined when --help was asked for (the usage is printed). */
 function readOptions(args: string[]): v.InferOutput<typeof FlagsSchema> | undefined {
-  const { help, ...values } = readFlags(
-    args,
-    { rows: { type: "string", default: String(DEFAULT_ROWS) }, runs: { type: "string", default: String(DEFAULT_RUNS) }, help: { type: "boolean", short: "h" } },
-    "bench/monitor.ts",
-  );
-  if (help) {
-    console.log(USAGE);
-    return undefined;
-  }
-  const parsed = v.safeParse(FlagsSchema, values);
-  if (!parsed.success) throw usageError(`Cannot run the benchmark: ${parsed.issues[0].message}, got "${String(parsed.issues[0].input)}"`, "bench/monitor.ts");
-  return parsed.output;
+  return readBenchOptions(args, { rows: String(DEFAULT_ROWS), runs: String(DEFAULT_RUNS) }, FlagsSchema, USAGE, "bench/monitor.ts");
 }
 
 async function main(args: string[]): Promise<number> {
