@@ -77,6 +77,9 @@ const RUNS_BOUNDS = [1, 500] as const;
 const DEFAULT_ALERTS = 200;
 const ALERTS_BOUNDS = [1, 500] as const;
 const DEFAULT_HEARTBEAT_MS = 15_000;
+// Messages that may wait for an SSE client that stopped reading; beyond, it is let go (its
+// EventSource reconnects with Last-Event-ID and is sent what it missed from the tables).
+const MAX_SSE_BACKLOG = 1_000;
 // A token anyone could guess in an afternoon protects nothing.
 const MIN_TOKEN_LENGTH = 16;
 const SESSION_COOKIE = "cotacao_session";
@@ -714,6 +717,11 @@ export function createApp(sql: Sql, options: DashboardOptions): DashboardApp {
       async start(controller) {
         const write = (text: string) => {
           try {
+            if ((controller.desiredSize ?? 0) < -MAX_SSE_BACKLOG) {
+              stop();
+              controller.close();
+              return;
+            }
             controller.enqueue(encoder.encode(text));
           } catch {
             stop(); // the client is gone

@@ -81,6 +81,18 @@ function textReader(body: ReadableStream<Uint8Array>) {
       }
       return text;
     },
+    /** Reads to the stream's end: true, with all of it in `text()`; false if it goes on past timeoutMs. */
+    async end(timeoutMs = 10_000): Promise<boolean> {
+      const deadline = Date.now() + timeoutMs;
+      for (let left = timeoutMs; left > 0; left = deadline - Date.now()) {
+        const chunk = await Promise.race([reader.read(), Bun.sleep(left).then(() => null)]);
+        if (chunk === null) return false;
+        if (chunk.done) return true;
+        text += decoder.decode(chunk.value, { stream: true });
+      }
+      return false;
+    },
+    text: () => text,
     cancel: () => reader.cancel(),
   };
 }
@@ -520,6 +532,22 @@ describe("the live feed: GET /api/stream", () => {
     try {
       const text = await reader.until((t) => t.split(": heartbeat").length > 2, 5_000);
       expect(text).toContain(": heartbeat\n\n");
+    } finally {
+      await reader.cancel();
+    }
+  });
+
+  test("a client that stops reading is let go once 1,000 messages wait for it, instead of holding them all", async () => {
+    const response = await appFor(db.sql, { heartbeatMs: 1 }).request("/api/stream");
+    expect(response.status).toBe(200);
+    // Read nothing while heartbeats pile up: one a millisecond, so 1,000 take about a second.
+    await Bun.sleep(2_500);
+    const reader = textReader(response.body!);
+    try {
+      expect(await reader.end(5_000)).toBe(true);
+      const heartbeats = reader.text().split(": heartbeat").length - 1;
+      expect(heartbeats).toBeGreaterThan(900);
+      expect(heartbeats).toBeLessThanOrEqual(1_005);
     } finally {
       await reader.cancel();
     }
