@@ -45,6 +45,7 @@ import {
   feedPosition,
   formatDuration,
   healthFacts,
+  isConnectionLost,
   latestFacts,
   listAlerts,
   listRuns,
@@ -840,6 +841,10 @@ export function createApp(sql: Sql, options: DashboardOptions): DashboardApp {
     }
     // Internals stay in the server's log, not in the answer.
     console.error(describeError(error, "answer the request").line);
+    // The database away (stopped, restarting) is the server's state, not a bug: say so, and when to ask again.
+    if (isConnectionLost(error)) {
+      return c.json({ error: "Cannot answer: the database is not reachable; try again shortly" }, 503, { "Cache-Control": "no-store", "Retry-After": "5" });
+    }
     return c.json({ error: "internal error" }, 500, { "Cache-Control": "no-store" });
   });
   return Object.assign(app, { close: () => feed.close() });

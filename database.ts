@@ -487,7 +487,7 @@ const CONNECTION_LOST_CODES: ReadonlySet<string> = new Set([
 ]);
 
 /** Whether `error` says the connection to PostgreSQL was lost, or could not be made. */
-function isConnectionLost(error: unknown): boolean {
+export function isConnectionLost(error: unknown): boolean {
   const { code, syscall } = (error ?? {}) as { code?: unknown; syscall?: unknown };
   if (typeof code !== "string") return false;
   // A Unix socket that is gone (the embedded server stopped) is ENOENT on connect.

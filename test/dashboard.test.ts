@@ -402,7 +402,7 @@ describe("an empty database", () => {
 });
 
 describe("a database that does not answer", () => {
-  test("/healthz is 503 saying so, /metrics reports the database down, the live feed 503 (the browser retries)", async () => {
+  test("/healthz is 503 saying so, /metrics reports the database down, the live feed and the API 503 (the browser retries)", async () => {
     const dir = await makeTempDir();
     // A socket folder with no server in it.
     const sql = connectUrl(`postgresql://cotacao@localhost/cotacao?host=${dir}`, { max: 1, connectTimeoutSeconds: 1 });
@@ -415,6 +415,17 @@ describe("a database that does not answer", () => {
       const stream = await app.request("/api/stream");
       expect(stream.status).toBe(503);
       expect((await json<ErrorAnswer>(stream)).error).toStartWith("Cannot follow the live feed: ");
+      // A pool each: postgres.js waits longer before each new attempt on a pool that keeps failing.
+      for (const path of ["/api/latest", "/api/pairs", "/api/quotes", "/api/runs"]) {
+        const pool = connectUrl(`postgresql://cotacao@localhost/cotacao?host=${dir}`, { max: 1, connectTimeoutSeconds: 1 });
+        try {
+          const answer = await appFor(pool).request(path);
+          expect({ path, status: answer.status, retryAfter: answer.headers.get("Retry-After") }).toEqual({ path, status: 503, retryAfter: "5" });
+          expect((await json<ErrorAnswer>(answer)).error).toBe("Cannot answer: the database is not reachable; try again shortly");
+        } finally {
+          await pool.end({ timeout: 1 });
+        }
+      }
     } finally {
       await sql.end({ timeout: 1 });
       await rm(dir, { recursive: true, force: true });
