@@ -322,6 +322,12 @@ export interface ConnectOptions {
    * bunUnixSocket). For connections that run no COPY; TCP connections ignore it.
    */
   lean?: boolean;
+  /**
+   * Lean connections only: called once, right after the first message to the server has gone out,
+   * while the server starts a backend for it (~20 ms); a short-lived process does its own start-up
+   * work there instead of before or after.
+   */
+  whileWaiting?: (() => void) | undefined;
 }
 
 const writeToStderr = (line: string) => void process.stderr.write(`${line}\n`);
@@ -350,7 +356,7 @@ export function createdNotice(dataDir: string): string {
 /** Opens a connection pool to the server `url` names (libpq's `?host=/socket/dir` included). */
 export function connectUrl(
   url: string,
-  { max = 4, connectTimeoutSeconds = DEFAULT_CONNECT_TIMEOUT_SECONDS, fetchTypes = true, lean = false }: ConnectOptions = {},
+  { max = 4, connectTimeoutSeconds = DEFAULT_CONNECT_TIMEOUT_SECONDS, fetchTypes = true, lean = false, whileWaiting }: ConnectOptions = {},
 ): Sql {
   // postgres.js does not understand libpq's `?host=/socket/dir`; the embedded server's URL uses it.
   const parsed = new URL(url);
@@ -358,7 +364,15 @@ export function connectUrl(
   parsed.searchParams.delete("host");
   return postgres(parsed.toString(), {
     ...(socketDir ? { host: socketDir } : {}),
-    ...(socketDir && lean ? { socket: ({ path }: { path?: string }) => bunUnixSocket(path ?? `${socketDir}/.s.PGSQL.${parsed.port || 5432}`) } : {}),
+    ...(socketDir && lean
+      ? {
+          socket: ({ path }: { path?: string }) => {
+            const waiting = whileWaiting;
+            whileWaiting = undefined; // once per pool, not at every reconnect
+            return bunUnixSocket(path ?? `${socketDir}/.s.PGSQL.${parsed.port || 5432}`, waiting);
+          },
+        }
+      : {}),
     max,
     // A server that accepts the connection and never answers must not hang a run for minutes.
     connect_timeout: connectTimeoutSeconds,
@@ -382,7 +396,10 @@ class BunUnixSocket {
   readonly #unsent: { data: Uint8Array; callback: ((error?: Error) => void) | undefined }[] = [];
   #ending = false;
 
-  constructor(private readonly socket: Bun.Socket<undefined>) {}
+  constructor(
+    private readonly socket: Bun.Socket<undefined>,
+    private whileWaiting: (() => void) | undefined,
+  ) {}
 
   on(event: string, fn: Listener, once = false): this {
     this.#listeners.set(event, [...(this.#listeners.get(event) ?? []), { fn, once }]);
@@ -434,6 +451,11 @@ class BunUnixSocket {
       }
       this.#unsent.shift();
       head.callback?.();
+      if (this.whileWaiting) {
+        // After this turn of the event loop: the message is with the kernel, the server at work.
+        setTimeout(this.whileWaiting, 0);
+        this.whileWaiting = undefined;
+      }
     }
     if (this.#ending) this.socket.end();
     return true;
@@ -451,7 +473,7 @@ class BunUnixSocket {
  * postgres.js's `socket` option for a Unix socket (ConnectOptions.lean): connects with Bun's own
  * sockets, so node:net is never loaded.
  */
-async function bunUnixSocket(path: string): Promise<BunUnixSocket> {
+async function bunUnixSocket(path: string, whileWaiting?: () => void): Promise<BunUnixSocket> {
   let adapter: BunUnixSocket | undefined;
   const socket = await Bun.connect({
     unix: path,
@@ -467,7 +489,7 @@ async function bunUnixSocket(path: string): Promise<BunUnixSocket> {
       close: (_socket, error) => adapter?.closed(error),
     },
   });
-  adapter = new BunUnixSocket(socket);
+  adapter = new BunUnixSocket(socket, whileWaiting);
   return adapter;
 }
 

@@ -350,6 +350,18 @@ describe("lean connections: Bun's own sockets to the embedded server (ConnectOpt
     }
   });
 
+  test("whileWaiting runs once per pool, after the first message went out and before the first answer", async () => {
+    const events: string[] = [];
+    const sql = connectUrl(url, { max: 1, lean: true, fetchTypes: false, whileWaiting: () => events.push("waiting") });
+    try {
+      await sql`select 1`.then(() => events.push("answered"));
+      await sql`select 2`;
+      expect(events).toEqual(["waiting", "answered"]);
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+  });
+
   test("hears NOTIFY on a LISTEN channel", async () => {
     const sql = lean();
     const other = connectUrl(url, { max: 1 });
