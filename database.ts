@@ -1882,13 +1882,12 @@ export async function loadDailySeries(sql: Sql, pair: string, start?: SeriesStar
     from closes
     where (select day from first_day) is null or (ts at time zone ${SAO_PAULO})::date >= (select day from first_day)
     order by ts`;
-  const series: StoredSeries = {
-    days: new Int32Array(rows.length),
-    closes: new Float64Array(rows.length),
-    dates: [],
-    closeTexts: [],
-    ats: [],
-  };
+  return dailySeriesOf(rows);
+}
+
+/** The columns of a daily series from its rows, oldest first. */
+function dailySeriesOf(rows: readonly { day: number; date: string; at: Date; close: string }[]): StoredSeries {
+  const series: StoredSeries = { days: new Int32Array(rows.length), closes: new Float64Array(rows.length), dates: [], closeTexts: [], ats: [] };
   rows.forEach((row, i) => {
     series.days[i] = row.day;
     series.closes[i] = Number(row.close);
@@ -2120,23 +2119,7 @@ export async function loadDailyRollup(sql: Sql, pair: string): Promise<RollupSer
     select day - date '1970-01-01' as day, to_char(day, 'YYYY-MM-DD') as date, last_ts as at, last_bid::text as close,
            extract(epoch from day::timestamp at time zone ${SAO_PAULO})::float8 as start
     from quote_days where pair = ${pair} order by day`;
-  const series: RollupSeries = {
-    days: new Int32Array(rows.length),
-    closes: new Float64Array(rows.length),
-    dates: [],
-    closeTexts: [],
-    ats: [],
-    dayStarts: new Float64Array(rows.length),
-  };
-  rows.forEach((row, i) => {
-    series.days[i] = row.day;
-    series.closes[i] = Number(row.close);
-    series.dates.push(row.date);
-    series.closeTexts.push(row.close);
-    series.ats.push(row.at);
-    series.dayStarts[i] = row.start;
-  });
-  return series;
+  return { ...dailySeriesOf(rows), dayStarts: Float64Array.from(rows, (row) => row.start) };
 }
 
 /** What the dashboard's card shows of a pair: its newest quote, the previous day's close, and how its runs went. */

@@ -198,16 +198,8 @@ and throughput of /api/latest under wrk, on --years of minute quotes of ${PAIR},
 embedded PostgreSQL; and what the rollup triggers cost a bulk load of --load-rows quotes (0: skip).`;
 
 async function main(args: string[]): Promise<number> {
-  let options: v.InferOutput<typeof FlagsSchema>;
-  try {
-    const read = readBenchOptions(args, { years: "10", requests: "200", "load-rows": "500000" }, FlagsSchema, USAGE, "bench/dashboard.ts");
-    if (!read) return 0;
-    options = read;
-  } catch (error) {
-    const { line, exitCode } = describeError(error, "read the arguments");
-    console.error(line);
-    return exitCode;
-  }
+  const options = readBenchOptions(args, { years: "10", requests: "200", "load-rows": "500000" }, FlagsSchema, USAGE, "bench/dashboard.ts");
+  if (typeof options === "number") return options;
   const dir = await makeTempDir("cotacao-bench-dashboard-");
   const dataDir = join(dir, "pg");
   const children: ReturnType<typeof Bun.spawn>[] = [];

@@ -39,10 +39,6 @@ const USAGE = `Usage: bun bench/dashboard_page.ts [--rows ${DEFAULT_ROWS}] [--lo
 Chromium's time from navigation to the dashboard's chart drawn, over --rows minute quotes of
 ${PAIR} in a throwaway embedded PostgreSQL, against navigation to a blank page (median of --loads).`;
 
-function readOptions(args: string[]): v.InferOutput<typeof FlagsSchema> | undefined {
-  return readBenchOptions(args, { rows: String(DEFAULT_ROWS), loads: String(DEFAULT_LOADS) }, FlagsSchema, USAGE, "bench/dashboard_page.ts");
-}
-
 function percentile(samples: readonly number[], p: number): number {
   const sorted = [...samples].sort((a, b) => a - b);
   return sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)] ?? Number.NaN;
@@ -99,15 +95,8 @@ async function loadBlank(browser: Browser, url: string): Promise<number> {
 }
 
 async function main(args: string[]): Promise<number> {
-  let options: v.InferOutput<typeof FlagsSchema> | undefined;
-  try {
-    options = readOptions(args);
-  } catch (error) {
-    const { line, exitCode } = describeError(error, "run the benchmark");
-    console.error(line);
-    return exitCode;
-  }
-  if (!options) return 0;
+  const options = readBenchOptions(args, { rows: String(DEFAULT_ROWS), loads: String(DEFAULT_LOADS) }, FlagsSchema, USAGE, "bench/dashboard_page.ts");
+  if (typeof options === "number") return options;
   if (!hasChromium) {
     console.error(`Cannot run the benchmark: ${MISSING_CHROMIUM}`);
     return 1;

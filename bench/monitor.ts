@@ -26,7 +26,7 @@ import { join } from "node:path";
 import postgres from "postgres";
 import * as v from "valibot";
 import { loadAnalysisConfig } from "../analysis.ts";
-import { PROJECT_DIR, connectUrl, describeError, migrate, readSnapshot, startEmbeddedServer, stopEmbeddedServer, type EmbeddedServer } from "../database.ts";
+import { PROJECT_DIR, connectUrl, migrate, readSnapshot, startEmbeddedServer, stopEmbeddedServer, type EmbeddedServer } from "../database.ts";
 import { readBenchOptions } from "./options.ts";
 
 const PAIR = "USD-BRL";
@@ -140,20 +140,9 @@ Whole-process wall time of bun monitor.ts, the compiled monitor, a Go pgx progra
 interleaved, against a throwaway embedded PostgreSQL holding --rows quotes of ${PAIR}.`;
 
 /** The options, or undefined when --help was asked for (the usage is printed). */
-function readOptions(args: string[]): v.InferOutput<typeof FlagsSchema> | undefined {
-  return readBenchOptions(args, { rows: String(DEFAULT_ROWS), runs: String(DEFAULT_RUNS) }, FlagsSchema, USAGE, "bench/monitor.ts");
-}
-
 async function main(args: string[]): Promise<number> {
-  let options: v.InferOutput<typeof FlagsSchema> | undefined;
-  try {
-    options = readOptions(args);
-  } catch (error) {
-    const { line, exitCode } = describeError(error, "run the benchmark");
-    console.error(line);
-    return exitCode;
-  }
-  if (!options) return 0;
+  const options = readBenchOptions(args, { rows: String(DEFAULT_ROWS), runs: String(DEFAULT_RUNS) }, FlagsSchema, USAGE, "bench/monitor.ts");
+  if (typeof options === "number") return options;
   const root = await mkdtemp(join(tmpdir(), "cotacao-bench-"));
   await chmod(root, 0o755);
   const dataDir = join(root, "pg");
