@@ -387,8 +387,9 @@ type Listener = (...args: never[]) => void;
 /**
  * What postgres.js uses of a net.Socket for queries and LISTEN, over Bun.connect: the data, drain,
  * error and close events, write with backpressure, end, destroy and readyState. Not COPY's
- * pause/resume, hence ConnectOptions.lean. Rejects as net does when nothing listens (ENOENT,
- * ECONNREFUSED with syscall "connect"), so isConnectionLost() reads both the same.
+ * pause/resume, hence ConnectOptions.lean. When nothing listens it fails as a net.Socket does: an
+ * error event (ENOENT or ECONNREFUSED, syscall "connect", which isConnectionLost() reads the same)
+ * and then close, so postgres.js fails the queries and connects anew for the next ones.
  */
 class BunUnixSocket {
   readyState: "open" | "closed" = "open";
@@ -397,7 +398,8 @@ class BunUnixSocket {
   #ending = false;
 
   constructor(
-    private readonly socket: Bun.Socket<undefined>,
+    /** null: the connection could not be made; closed() follows at once. */
+    private readonly socket: Bun.Socket<undefined> | null,
     private whileWaiting: (() => void) | undefined,
   ) {}
 
@@ -437,11 +439,13 @@ class BunUnixSocket {
     this.flush();
   }
   destroy(): void {
-    this.socket.terminate();
+    if (this.socket) this.socket.terminate();
+    else this.closed();
   }
 
   /** Sends what is queued, as far as the kernel takes it; on the drain handler, again. */
   flush(): boolean {
+    if (!this.socket) return false;
     while (this.#unsent[0]) {
       const head = this.#unsent[0];
       const sent = this.socket.write(head.data);
@@ -475,7 +479,7 @@ class BunUnixSocket {
  */
 async function bunUnixSocket(path: string, whileWaiting?: () => void): Promise<BunUnixSocket> {
   let adapter: BunUnixSocket | undefined;
-  const socket = await Bun.connect({
+  const connecting = Bun.connect({
     unix: path,
     socket: {
       binaryType: "buffer",
@@ -489,7 +493,15 @@ async function bunUnixSocket(path: string, whileWaiting?: () => void): Promise<B
       close: (_socket, error) => adapter?.closed(error),
     },
   });
-  adapter = new BunUnixSocket(socket, whileWaiting);
+  try {
+    adapter = new BunUnixSocket(await connecting, whileWaiting);
+  } catch (error) {
+    // Not a rejection: postgres.js would leave the connection waiting for a socket forever, and
+    // every later query with it (found by stopping the server under `bun monitor.ts --watch`).
+    const failed = new BunUnixSocket(null, undefined);
+    setTimeout(() => failed.closed(error as Error), 0);
+    return failed;
+  }
   return adapter;
 }
 

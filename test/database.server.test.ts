@@ -404,6 +404,29 @@ describe("lean connections: Bun's own sockets to the embedded server (ConnectOpt
     }
   });
 
+  test("a pool whose server went away answers again once it is back, without a new pool", async () => {
+    const sql = lean();
+    try {
+      expect((await sql<{ n: number }[]>`select 1 as n`)[0]?.n).toBe(1);
+      await stopEmbeddedServer(dataDir);
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const error = (await sql`select 1`.catch((caught: unknown) => caught)) as { code?: string };
+        expect(["ENOENT", "ECONNREFUSED", "57P01", "CONNECTION_CLOSED"]).toContain(error.code ?? "none");
+      }
+      await startEmbeddedServer(dataDir, { notice: () => {} });
+      // postgres.js waits a little longer before each new attempt after failures: a few tries.
+      let answer: number | undefined;
+      const deadline = Date.now() + 10_000;
+      while (answer === undefined && Date.now() < deadline) {
+        answer = await sql<{ n: number }[]>`select 2 as n`.then(([row]) => row?.n, () => undefined);
+        if (answer === undefined) await Bun.sleep(100);
+      }
+      expect(answer).toBe(2);
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+  }, 30_000);
+
   test("a server that is not there fails at once, as node:net would (ENOENT on connect)", async () => {
     const gone = new URL(url);
     gone.searchParams.set("host", join(dataDir, "no-such-dir"));
