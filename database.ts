@@ -317,6 +317,12 @@ export interface ConnectOptions {
    */
   fetchTypes?: boolean;
   /**
+   * true: parameters that are strings, numbers or null go untyped and the server infers their
+   * types from the query (cast them there), so each query takes one round trip instead of two
+   * (postgres.js otherwise asks the server for the types first). Other values still ask.
+   */
+  inferParameterTypes?: boolean;
+  /**
    * true: a Unix-socket connection (the embedded server's) goes through Bun's own sockets instead
    * of node:net, whose import and first connect cost a short-lived process ~25 ms (see
    * bunUnixSocket). For connections that run no COPY; TCP connections ignore it.
@@ -356,7 +362,7 @@ export function createdNotice(dataDir: string): string {
 /** Opens a connection pool to the server `url` names (libpq's `?host=/socket/dir` included). */
 export function connectUrl(
   url: string,
-  { max = 4, connectTimeoutSeconds = DEFAULT_CONNECT_TIMEOUT_SECONDS, fetchTypes = true, lean = false, whileWaiting }: ConnectOptions = {},
+  { max = 4, connectTimeoutSeconds = DEFAULT_CONNECT_TIMEOUT_SECONDS, fetchTypes = true, inferParameterTypes = false, lean = false, whileWaiting }: ConnectOptions = {},
 ): Sql {
   // postgres.js does not understand libpq's `?host=/socket/dir`; the embedded server's URL uses it.
   const parsed = new URL(url);
@@ -377,6 +383,7 @@ export function connectUrl(
     // A server that accepts the connection and never answers must not hang a run for minutes.
     connect_timeout: connectTimeoutSeconds,
     fetch_types: fetchTypes,
+    describe_parameters: !inferParameterTypes,
     onnotice: () => {},
     connection: { application_name: "cotacao" },
   });

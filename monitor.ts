@@ -374,10 +374,11 @@ class Unknown extends CotacaoError {
  */
 async function openReadOnly(database: DatabaseConfig, timeoutMs: number, notice: (line: string) => void): Promise<Sql> {
   const connectTimeoutSeconds = Math.max(1, Math.ceil(timeoutMs / 1000));
-  // No type look-up: one round trip less at start; the monitor's one query passes no array. Lean:
-  // the embedded server's socket through Bun's own sockets, without loading node:net.
+  // No type look-up: one round trip less at start; the monitor's one query passes no array, and
+  // its parameters are cast in the SQL, so it goes in one round trip. Lean: the embedded server's
+  // socket through Bun's own sockets, without loading node:net.
   // While the server starts a backend, ICU's start-up for the clocks (12–14 ms) costs no wall time.
-  const options = { max: 1, connectTimeoutSeconds, fetchTypes: false, lean: true, whileWaiting: primeClocks };
+  const options = { max: 1, connectTimeoutSeconds, fetchTypes: false, inferParameterTypes: true, lean: true, whileWaiting: primeClocks };
   if (database.databaseUrl) return connect(database, options);
   if (!isInitialised(database.dataDir)) throw new Unknown(NO_DATA);
   if (!(await runningEmbeddedServer(database.dataDir))) notice(`The embedded PostgreSQL in ${database.dataDir} was stopped; starting it`);
