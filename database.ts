@@ -5,18 +5,6 @@
  *
  * CLI: `bun database.ts status|start|stop|migrate|url|dump|restore` (see `--help`).
  */
-import {
-  closeSync,
-  constants as fsConstants,
-  createReadStream,
-  createWriteStream,
-  existsSync,
-  openSync,
-  readFileSync,
-  readdirSync,
-  writeSync,
-} from "node:fs";
-import { chown, lstat, mkdir, mkdtemp, open, readFile, rename, rm, rmdir, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import type { Readable } from "node:stream";
 import { tmpdir } from "node:os";
@@ -24,8 +12,11 @@ import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import postgres from "postgres";
 import * as v from "valibot";
 
-// Loaded on first use: the monitor's path needs none of these, and under Bun each costs a
-// short-lived process milliseconds at start-up (bench/monitor.ts).
+// Loaded on first use: the monitor's path needs none of these (node:fs only to find the embedded
+// server), and under Bun each costs a short-lived process milliseconds at start-up, node:fs 3-9
+// (bench/monitor.ts).
+const fs = () => process.getBuiltinModule("node:fs");
+const fsp = () => process.getBuiltinModule("node:fs/promises");
 const childProcess = () => process.getBuiltinModule("node:child_process");
 const stream = () => process.getBuiltinModule("node:stream");
 const zlib = () => process.getBuiltinModule("node:zlib");
@@ -579,7 +570,7 @@ function embeddedUrl(socketDir: string): string {
 
 /** Whether `dataDir` holds an initialised cluster. */
 export function isInitialised(dataDir: string): boolean {
-  return existsSync(join(dataDir, "PG_VERSION"));
+  return fs().existsSync(join(dataDir, "PG_VERSION"));
 }
 
 /**
@@ -700,19 +691,20 @@ function serverOsUser(): OsUser | null {
 /** Runs `fn` holding an exclusive lock file beside `dataDir`, so that only one process starts the server. */
 async function withStartLock<T>(dataDir: string, fn: () => Promise<T>): Promise<T> {
   const lockPath = `${dataDir}.lock`;
-  await mkdir(dirname(dataDir), { recursive: true });
+  await fsp().mkdir(dirname(dataDir), { recursive: true });
   const deadline = Date.now() + START_LOCK_TIMEOUT_MS;
   for (;;) {
     try {
-      const fd = openSync(lockPath, fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_WRONLY, 0o644);
+      const { O_CREAT, O_EXCL, O_WRONLY } = fs().constants;
+      const fd = fs().openSync(lockPath, O_CREAT | O_EXCL | O_WRONLY, 0o644);
       try {
-        writeSync(fd, `${process.pid}\n`);
+        fs().writeSync(fd, `${process.pid}\n`);
       } catch (error) {
         // Disk full: an empty lock file would only hold up the next start; take it away.
-        await rm(lockPath, { force: true });
+        await fsp().rm(lockPath, { force: true });
         throw error;
       } finally {
-        closeSync(fd);
+        fs().closeSync(fd);
       }
       break;
     } catch (error) {
@@ -724,17 +716,17 @@ async function withStartLock<T>(dataDir: string, fn: () => Promise<T>): Promise<
         );
       }
     }
-    const holder = Number.parseInt(await readFile(lockPath, "utf8").catch(() => ""), 10);
+    const holder = Number.parseInt(await fsp().readFile(lockPath, "utf8").catch(() => ""), 10);
     // A lock left by a process that died (kill -9, power loss) is stale: take it over.
     if (Number.isInteger(holder) && holder > 0 && !isProcessAlive(holder)) {
-      await rm(lockPath, { force: true });
+      await fsp().rm(lockPath, { force: true });
       continue;
     }
     // One without a pid (its writer ran out of disk, or died between creating and writing it)
     // is stale too, once older than any writer takes to write a line.
-    const age = Date.now() - ((await stat(lockPath).catch(() => null))?.mtimeMs ?? Date.now());
+    const age = Date.now() - ((await fsp().stat(lockPath).catch(() => null))?.mtimeMs ?? Date.now());
     if (!(Number.isInteger(holder) && holder > 0) && age > UNREADABLE_LOCK_STALE_MS) {
-      await rm(lockPath, { force: true });
+      await fsp().rm(lockPath, { force: true });
       continue;
     }
     if (Date.now() > deadline) {
@@ -748,7 +740,7 @@ async function withStartLock<T>(dataDir: string, fn: () => Promise<T>): Promise<
   try {
     return await fn();
   } finally {
-    await rm(lockPath, { force: true });
+    await fsp().rm(lockPath, { force: true });
   }
 }
 
@@ -758,17 +750,17 @@ async function withStartLock<T>(dataDir: string, fn: () => Promise<T>): Promise<
  */
 async function initialiseCluster(dataDir: string, binaries: ServerBinaries, osUser: OsUser | null): Promise<void> {
   // Anything but an empty folder is not ours to overwrite.
-  if (existsSync(dataDir) && readdirSync(dataDir).length > 0) {
+  if (fs().existsSync(dataDir) && fs().readdirSync(dataDir).length > 0) {
     throw new DatabaseError(
       "EMBEDDED_START",
       `Cannot create the embedded PostgreSQL in ${dataDir}: the folder is not empty and holds no PostgreSQL cluster; empty it or set COTACAO_DATA_DIR to another folder`,
     );
   }
   const staging = `${dataDir}.init`;
-  await rm(staging, { recursive: true, force: true });
-  await mkdir(staging, { recursive: true, mode: 0o700 });
+  await fsp().rm(staging, { recursive: true, force: true });
+  await fsp().mkdir(staging, { recursive: true, mode: 0o700 });
   if (osUser) {
-    await chown(staging, osUser.uid, osUser.gid);
+    await fsp().chown(staging, osUser.uid, osUser.gid);
     assertReachable(osUser, [staging, binaries.initdb, binaries.postgres]);
   }
   await runServerTool(binaries.initdb, [
@@ -797,11 +789,11 @@ async function initialiseCluster(dataDir: string, binaries: ServerBinaries, osUs
     "create the cotacao database",
     "select 1;\n",
   );
-  await writeFile(join(staging, "postgresql.conf"), EMBEDDED_SERVER_SETTINGS, { flag: "a" });
-  if (osUser) await chown(join(staging, "postgresql.conf"), osUser.uid, osUser.gid);
+  await fsp().writeFile(join(staging, "postgresql.conf"), EMBEDDED_SERVER_SETTINGS, { flag: "a" });
+  if (osUser) await fsp().chown(join(staging, "postgresql.conf"), osUser.uid, osUser.gid);
   // An empty folder the user made is replaced by the new cluster.
-  if (existsSync(dataDir)) await rm(dataDir, { recursive: true });
-  await rename(staging, dataDir);
+  if (fs().existsSync(dataDir)) await fsp().rm(dataDir, { recursive: true });
+  await fsp().rename(staging, dataDir);
 }
 
 function assertReachable(osUser: OsUser, paths: string[]): void {
@@ -875,8 +867,8 @@ async function launchServer(
   const deadline = Date.now() + SERVER_START_TIMEOUT_MS;
   for (let attempt = 1; ; attempt++) {
     await removeStaleLockFiles(dataDir, socketDir);
-    const logOffset = (await stat(serverLog)).size;
-    const logFd = openSync(serverLog, "a");
+    const logOffset = (await fsp().stat(serverLog)).size;
+    const logFd = fs().openSync(serverLog, "a");
     const child = childProcess().spawn(binaries.postgres, ["-D", dataDir, "-k", socketDir, "-p", String(EMBEDDED_PORT), ...settingArgs], {
       ...(osUser ? { uid: osUser.uid, gid: osUser.gid } : {}),
       cwd: dataDir,
@@ -885,7 +877,7 @@ async function launchServer(
       detached: true,
       stdio: ["ignore", logFd, logFd],
     });
-    closeSync(logFd);
+    fs().closeSync(logFd);
     let exited = false;
     child.on("exit", () => (exited = true));
     child.on("error", () => (exited = true));
@@ -895,7 +887,7 @@ async function launchServer(
       if (server && server.pid === child.pid) return server;
       await Bun.sleep(POLL_MS);
     }
-    const log = (await readFile(serverLog)).subarray(logOffset).toString("utf8");
+    const log = (await fsp().readFile(serverLog)).subarray(logOffset).toString("utf8");
     const retryable = /shared memory block .* is still in use|lock file .* already exists/.test(log);
     if (!exited) child.kill("SIGQUIT");
     if (!retryable || Date.now() >= deadline) {
@@ -912,13 +904,13 @@ async function launchServer(
 async function prepareServerLog(dataDir: string, osUser: OsUser | null): Promise<string> {
   const logDir = join(dataDir, "log");
   const serverLog = join(logDir, "server.log");
-  await mkdir(logDir, { recursive: true, mode: 0o700 });
-  const size = (await stat(serverLog).catch(() => null))?.size ?? 0;
-  if (size > SERVER_LOG_ROTATE_BYTES) await rename(serverLog, `${serverLog}.1`);
-  await writeFile(serverLog, "", { flag: "a", mode: 0o600 });
+  await fsp().mkdir(logDir, { recursive: true, mode: 0o700 });
+  const size = (await fsp().stat(serverLog).catch(() => null))?.size ?? 0;
+  if (size > SERVER_LOG_ROTATE_BYTES) await fsp().rename(serverLog, `${serverLog}.1`);
+  await fsp().writeFile(serverLog, "", { flag: "a", mode: 0o600 });
   if (osUser) {
-    await chown(logDir, osUser.uid, osUser.gid);
-    await chown(serverLog, osUser.uid, osUser.gid);
+    await fsp().chown(logDir, osUser.uid, osUser.gid);
+    await fsp().chown(serverLog, osUser.uid, osUser.gid);
   }
   return serverLog;
 }
@@ -932,16 +924,16 @@ async function prepareServerLog(dataDir: string, osUser: OsUser | null): Promise
 async function socketDirectory(dataDir: string, osUser: OsUser | null): Promise<string> {
   if (`${dataDir}/.s.PGSQL.${EMBEDDED_PORT}`.length <= MAX_SOCKET_PATH) return dataDir;
   const hash = sha256(dataDir).slice(0, 12);
-  const dir = await mkdtemp(join(tmpdir(), `${SOCKET_DIR_PREFIX}${hash}-`));
+  const dir = await fsp().mkdtemp(join(tmpdir(), `${SOCKET_DIR_PREFIX}${hash}-`));
   if (`${dir}/.s.PGSQL.${EMBEDDED_PORT}`.length > MAX_SOCKET_PATH) {
-    await rmdir(dir);
+    await fsp().rmdir(dir);
     throw new DatabaseError(
       "EMBEDDED_START",
       `Cannot start the embedded PostgreSQL: both its data folder and the temp folder ${tmpdir()} make socket paths over ${MAX_SOCKET_PATH} bytes; set COTACAO_DATA_DIR or TMPDIR to a shorter path`,
     );
   }
   // mkdtemp made it 0700 and ours; under root it becomes the server user's.
-  if (osUser) await chown(dir, osUser.uid, osUser.gid);
+  if (osUser) await fsp().chown(dir, osUser.uid, osUser.gid);
   return dir;
 }
 
@@ -957,7 +949,7 @@ function isTempSocketDirectory(dataDir: string, socketDir: string): boolean {
 async function removeStaleSocketDirectory(dataDir: string): Promise<void> {
   const previous = await readPostmasterPid(dataDir);
   if (!previous || !isTempSocketDirectory(dataDir, previous.socketDir) || isPostmasterAlive(previous.pid, dataDir)) return;
-  const info = await lstat(previous.socketDir).catch(() => null);
+  const info = await fsp().lstat(previous.socketDir).catch(() => null);
   if (!info?.isDirectory()) return;
   await removeStaleLockFiles(dataDir, previous.socketDir);
   await removeSocketDirectory(dataDir, previous.socketDir);
@@ -966,7 +958,7 @@ async function removeStaleSocketDirectory(dataDir: string): Promise<void> {
 /** Removes a socket folder socketDirectory() made, once the server has left it empty. */
 async function removeSocketDirectory(dataDir: string, socketDir: string): Promise<void> {
   if (!isTempSocketDirectory(dataDir, socketDir)) return;
-  await rmdir(socketDir).catch((error: NodeJS.ErrnoException) => {
+  await fsp().rmdir(socketDir).catch((error: NodeJS.ErrnoException) => {
     // Not empty (a server killed with -9 leaves its socket behind) or already gone: leave it.
     if (error.code !== "ENOTEMPTY" && error.code !== "ENOENT") throw error;
   });
@@ -981,7 +973,7 @@ interface PostmasterPid {
 
 /** Parses `postmaster.pid`: pid, data dir, start time, port, socket dir, listen address, shm key, status. */
 async function readPostmasterPid(dataDir: string): Promise<PostmasterPid | null> {
-  const text = await readFile(join(dataDir, "postmaster.pid"), "utf8").catch(() => null);
+  const text = await fsp().readFile(join(dataDir, "postmaster.pid"), "utf8").catch(() => null);
   if (text === null) return null;
   const lines = text.split("\n");
   const pid = Number.parseInt(lines[0] ?? "", 10);
@@ -1005,9 +997,9 @@ async function removeStaleLockFiles(dataDir: string, socketDir: string): Promise
     [join(dataDir, "postmaster.pid"), []],
     [`${socket}.lock`, [socket]],
   ] as const) {
-    const pid = Number.parseInt(await readFile(lockFile, "utf8").catch(() => ""), 10);
+    const pid = Number.parseInt(await fsp().readFile(lockFile, "utf8").catch(() => ""), 10);
     if (Number.isInteger(pid) && !isPostmasterAlive(pid, dataDir)) {
-      for (const path of [lockFile, ...alsoRemove]) await rm(path, { force: true });
+      for (const path of [lockFile, ...alsoRemove]) await fsp().rm(path, { force: true });
     }
   }
 }
@@ -1031,7 +1023,7 @@ function isPostmasterAlive(pid: number, dataDir: string): boolean {
   if (!isProcessAlive(pid)) return false;
   let procStat: string;
   try {
-    procStat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    procStat = fs().readFileSync(`/proc/${pid}/stat`, "utf8");
   } catch {
     // No /proc (macOS): ask ps for its command line.
     const ps = childProcess().spawnSync("ps", ["-p", String(pid), "-o", "command="], { encoding: "utf8" });
@@ -1042,7 +1034,7 @@ function isPostmasterAlive(pid: number, dataDir: string): boolean {
   if (match?.[1] !== "postgres" || match[2] === "Z") return false;
   let args: string[];
   try {
-    args = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    args = fs().readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return false; // it exited just now
     throw error;
@@ -1072,7 +1064,7 @@ export interface Migration {
 
 /** Reads `sql/NNN_name.sql`; refuses duplicate numbers, bad names and gaps. */
 export function readMigrations(dir: string = SQL_DIR): Migration[] {
-  const migrations = readdirSync(dir)
+  const migrations = fs().readdirSync(dir)
     .filter((file) => file.endsWith(".sql"))
     .map((file) => {
       const match = MIGRATION_FILE.exec(file);
@@ -1082,7 +1074,7 @@ export function readMigrations(dir: string = SQL_DIR): Migration[] {
           `Cannot migrate: "${file}" in ${dir} is not named NNN_name.sql (three digits, lower-case name); rename it`,
         );
       }
-      const content = readFileSync(join(dir, file), "utf8");
+      const content = fs().readFileSync(join(dir, file), "utf8");
       return {
         version: Number(match[1]),
         name: file,
@@ -1349,17 +1341,17 @@ export async function dumpDatabase(sql: Sql, output: NodeJS.WritableStream): Pro
 export async function dumpToFile(sql: Sql, file: string): Promise<BackupResult> {
   const tmp = `${file}.tmp`;
   try {
-    const result = await dumpDatabase(sql, createWriteStream(tmp, { mode: 0o600 }));
-    const handle = await open(tmp, "r");
+    const result = await dumpDatabase(sql, fs().createWriteStream(tmp, { mode: 0o600 }));
+    const handle = await fsp().open(tmp, "r");
     try {
       await handle.sync();
     } finally {
       await handle.close();
     }
-    await rename(tmp, file);
+    await fsp().rename(tmp, file);
     return result;
   } catch (error) {
-    await rm(tmp, { force: true });
+    await fsp().rm(tmp, { force: true });
     if (error instanceof DatabaseError) throw error;
     throw new DatabaseError("DUMP", `Cannot dump to ${file}: ${firstLine(error)}; check that the folder exists, is writable and has room`, {
       cause: error,
@@ -1552,7 +1544,7 @@ async function restoreDatabase(
 
 /** restoreDatabase() from a dump file (`-`: standard input). */
 export async function restoreFromFile(sql: Sql, file: string, options: RestoreOptions = {}): Promise<BackupResult> {
-  const source = file === "-" ? process.stdin : createReadStream(file);
+  const source = file === "-" ? process.stdin : fs().createReadStream(file);
   const gunzip = zlib().createGunzip();
   // Errors of either stream end the reading with that error; the restore then rolls back.
   stream().pipeline(source, gunzip, () => {});
@@ -2656,7 +2648,7 @@ async function restoreCommand(config: DatabaseConfig, args: string[]): Promise<n
   if (!file || files.length > 1) {
     throw usageError("Cannot restore: give one FILE; use \"bun database.ts restore FILE [--force]\" (- for stdin)", "database.ts");
   }
-  if (file !== "-" && !existsSync(file)) throw usageError(`Cannot restore ${file}: no such file; give the path of a dump made by "bun database.ts dump"`, "database.ts");
+  if (file !== "-" && !fs().existsSync(file)) throw usageError(`Cannot restore ${file}: no such file; give the path of a dump made by "bun database.ts dump"`, "database.ts");
   const began = performance.now();
   const { result, migrated } = await withPool(config, async (sql) => {
     const result = await restoreFromFile(sql, file, { force });
