@@ -8,7 +8,7 @@
 import { basename, dirname, join, resolve } from "node:path";
 import type { Readable } from "node:stream";
 import { tmpdir } from "node:os";
-import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import type { ParseArgsOptionsConfig, parseArgs } from "node:util";
 import postgres from "postgres";
 import * as v from "valibot";
 
@@ -168,13 +168,54 @@ export function usageError(message: string, script: string): CotacaoError {
   return new CotacaoError("USAGE", `${message} (see bun ${script} --help)`, { exitCode: EXIT.usage });
 }
 
-/** node:util's parseArgs, strict, with its errors turned into one USAGE line. */
-export function readFlags<const O extends ParseArgsOptionsConfig>(args: string[], options: O, script: string) {
-  try {
-    return parseArgs({ args, options, strict: true, allowPositionals: false }).values;
-  } catch (error) {
-    throw usageError(`Cannot read the arguments: ${(error as Error).message.split("\n")[0]}`, script);
+/** What readFlags() returns for `options`: node:util's parseArgs values, strict. */
+export type Flags<O extends ParseArgsOptionsConfig> = ReturnType<typeof parseArgs<{ options: O; strict: true; allowPositionals: false }>>["values"];
+
+/**
+ * node:util's parseArgs, strict and without positionals, with its errors as one USAGE line: it
+ * accepts and rejects what parseArgs does, and returns the same values (test/database.test.ts
+ * holds the two equal). Our own because importing node:util costs every run of a script ~8 ms
+ * (bench/monitor.ts), as much as the monitor's query.
+ */
+export function readFlags<const O extends ParseArgsOptionsConfig>(args: string[], options: O, script: string): Flags<O> {
+  const fail = (message: string) => usageError(`Cannot read the arguments: ${message}`, script);
+  const values: Record<string, string | boolean | (string | boolean)[]> = Object.create(null);
+  const longName = (short: string) => Object.keys(options).find((name) => options[name]?.short === short) ?? short;
+  const take = (name: string, rawName: string, value: string | undefined, inline: boolean) => {
+    const option = Object.hasOwn(options, name) ? options[name] : undefined;
+    if (!option) throw fail(`Unknown option '${rawName}'`);
+    if (option.type === "boolean" && value !== undefined) throw fail(`Option '${rawName}' does not take an argument`);
+    if (option.type === "string" && value === undefined) throw fail(`Option '${rawName} <value>' argument missing`);
+    if (option.type === "string" && !inline && value!.length > 1 && value!.startsWith("-")) throw fail(`Option '${rawName}' argument is ambiguous`);
+    const given = value ?? true;
+    values[name] = option.multiple ? [...((values[name] as (string | boolean)[] | undefined) ?? []), given] : given;
+  };
+  const queue = [...args];
+  while (queue.length > 0) {
+    const arg = queue.shift()!;
+    const isString = (short: string) => options[longName(short)]?.type === "string";
+    if (arg === "--") {
+      if (queue.length > 0) throw fail(`Unexpected argument '${queue[0]}'. This command does not take positional arguments`);
+    } else if (arg.startsWith("--")) {
+      const equals = arg.indexOf("=");
+      const name = equals === -1 ? arg.slice(2) : arg.slice(2, equals);
+      const rawName = `--${name}`;
+      if (equals !== -1) take(name, rawName, arg.slice(equals + 1), true);
+      else take(name, rawName, Object.hasOwn(options, name) && options[name]!.type === "string" ? queue.shift() : undefined, false);
+    } else if (arg.length === 2 && arg.startsWith("-")) {
+      take(longName(arg[1]!), arg, isString(arg[1]!) ? queue.shift() : undefined, false);
+    } else if (arg.length > 2 && arg.startsWith("-")) {
+      // -w3 is -w with the value 3; -hx is -h -x; -hw3 is -h -w3.
+      if (isString(arg[1]!)) take(longName(arg[1]!), `-${arg[1]}`, arg.slice(2), true);
+      else queue.unshift(`-${arg[1]}`, `-${arg.slice(2)}`);
+    } else {
+      throw fail(`Unexpected argument '${arg}'. This command does not take positional arguments`);
+    }
   }
+  for (const [name, option] of Object.entries(options)) {
+    if (option.default !== undefined && !(name in values)) values[name] = option.default;
+  }
+  return values as Flags<O>;
 }
 
 /**

@@ -2,6 +2,7 @@ import * as v from "valibot";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { cp, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { parseArgs } from "node:util";
 import {
   DEFAULT_DATA_DIR,
   DatabaseError,
@@ -24,6 +25,7 @@ import {
   maskUrl,
   migrate,
   migrationStatus,
+  readFlags,
   readMigrations,
   readSnapshot,
   recordFailedRun,
@@ -88,6 +90,60 @@ describe("PairSchema", () => {
       const result = v.safeParse(PairSchema, bad);
       expect(result.success).toBe(false);
       expect(result.issues?.[0]?.message).toBe(`"${bad}" is not a pair like "USD-BRL"`);
+    }
+  });
+});
+
+describe("readFlags()", () => {
+  // The shapes the scripts use: repeatable and short string options, booleans, defaults.
+  const OPTIONS = {
+    pair: { type: "string", multiple: true },
+    format: { type: "string" },
+    w: { type: "string", short: "w" },
+    json: { type: "boolean" },
+    quiet: { type: "boolean", short: "q" },
+    help: { type: "boolean", short: "h" },
+    runs: { type: "string", default: "30" },
+  } as const;
+  const CASES = [
+    [], ["--pair", "USD-BRL"], ["--pair", "usd-brl", "--pair=EUR-BRL"], ["--pair=USD-BRL", "--pair", "-"], ["--format", "json", "--format", "text"],
+    ["-w", "3"], ["-w3"], ["-w=3"], ["-w", "@5:10"], ["-w", "-3:3"], ["-w-3:3"], ["-hq"], ["-qh", "--json"], ["-qw3"], ["-qw", "~:3"], ["-hqw"],
+    ["--json", "--json"], ["--runs", "50"], ["--runs=", "--json"], ["--help"], ["--"], ["--json", "--"],
+    ["--pair"], ["--pair", "--json"], ["--pair", "--"], ["--json=yes"], ["--json=", "-h"], ["-h=1"], ["--bogus"], ["--bogus=1"], ["-x"], ["-hx"],
+    ["USD-BRL"], ["-"], ["--", "x"], ["--=x"], ["---pair", "x"], ["--no-json"], ["--constructor"], ["--__proto__"], ["-w"], ["--w", "2"], ["--q"],
+  ];
+
+  test("accepts and rejects what node:util's parseArgs does, with the same values", () => {
+    for (const args of CASES) {
+      let expected: unknown;
+      try {
+        expected = { ...parseArgs({ args, options: OPTIONS, strict: true, allowPositionals: false }).values };
+      } catch {
+        expected = "rejected";
+      }
+      let actual: unknown;
+      try {
+        actual = { ...readFlags(args, OPTIONS, "monitor.ts") };
+      } catch (error) {
+        expect(error).toBeInstanceOf(CotacaoError);
+        expect((error as CotacaoError).code).toBe("USAGE");
+        actual = "rejected";
+      }
+      expect({ args, result: actual }).toEqual({ args, result: expected });
+    }
+  });
+
+  test("a bad flag is one line that names it and points at --help", () => {
+    for (const [args, named] of [[["--bogus"], "'--bogus'"], [["--pair"], "'--pair <value>'"], [["--json=1"], "'--json'"], [["extra"], "'extra'"], [["-w", "-x"], "'-w'"]] as const) {
+      let error: CotacaoError | undefined;
+      try {
+        readFlags([...args], OPTIONS, "monitor.ts");
+      } catch (caught) {
+        error = caught as CotacaoError;
+      }
+      expect(error?.message).toContain(named);
+      expect(error?.message).toEndWith("(see bun monitor.ts --help)");
+      expect(error?.message).not.toContain("\n");
     }
   });
 });
