@@ -594,7 +594,7 @@ interface OsUser {
 /** The embedded server in `dataDir` if it is up and accepting connections, else null. Cheap: reads one file. */
 export async function runningEmbeddedServer(dataDir: string): Promise<EmbeddedServer | null> {
   const pidFile = await readPostmasterPid(dataDir);
-  if (!pidFile || pidFile.status !== "ready" || !isPostmasterAlive(pidFile.pid, dataDir)) return null;
+  if (!pidFile || pidFile.status !== "ready" || !(await isPostmasterAlive(pidFile.pid, dataDir))) return null;
   return {
     pid: pidFile.pid,
     dataDir,
@@ -610,8 +610,8 @@ function embeddedUrl(socketDir: string): string {
 }
 
 /** Whether `dataDir` holds an initialised cluster. */
-export function isInitialised(dataDir: string): boolean {
-  return fs().existsSync(join(dataDir, "PG_VERSION"));
+export function isInitialised(dataDir: string): Promise<boolean> {
+  return Bun.file(join(dataDir, "PG_VERSION")).exists();
 }
 
 /**
@@ -641,7 +641,7 @@ export async function startEmbeddedServer(
     const startedMeanwhile = await runningEmbeddedServer(dataDir);
     if (startedMeanwhile) return { server: startedMeanwhile, started: false, initialised: false };
     let initialised = false;
-    if (!isInitialised(dataDir)) {
+    if (!(await isInitialised(dataDir))) {
       await initialiseCluster(dataDir, binaries, osUser);
       initialised = true;
     }
@@ -676,10 +676,10 @@ async function ensureDatabase(server: EmbeddedServer): Promise<boolean> {
 /** Stops the embedded server in `dataDir` (fast shutdown: clients are disconnected). Returns false if it was not running. */
 export async function stopEmbeddedServer(dataDir: string): Promise<boolean> {
   const pidFile = await readPostmasterPid(dataDir);
-  if (!pidFile || !isPostmasterAlive(pidFile.pid, dataDir)) return false;
+  if (!pidFile || !(await isPostmasterAlive(pidFile.pid, dataDir))) return false;
   process.kill(pidFile.pid, "SIGINT");
   const deadline = Date.now() + SERVER_STOP_TIMEOUT_MS;
-  while (isPostmasterAlive(pidFile.pid, dataDir)) {
+  while (await isPostmasterAlive(pidFile.pid, dataDir)) {
     if (Date.now() > deadline) {
       throw new DatabaseError(
         "EMBEDDED_STOP",
@@ -989,7 +989,7 @@ function isTempSocketDirectory(dataDir: string, socketDir: string): boolean {
  */
 async function removeStaleSocketDirectory(dataDir: string): Promise<void> {
   const previous = await readPostmasterPid(dataDir);
-  if (!previous || !isTempSocketDirectory(dataDir, previous.socketDir) || isPostmasterAlive(previous.pid, dataDir)) return;
+  if (!previous || !isTempSocketDirectory(dataDir, previous.socketDir) || (await isPostmasterAlive(previous.pid, dataDir))) return;
   const info = await fsp().lstat(previous.socketDir).catch(() => null);
   if (!info?.isDirectory()) return;
   await removeStaleLockFiles(dataDir, previous.socketDir);
@@ -1014,7 +1014,7 @@ interface PostmasterPid {
 
 /** Parses `postmaster.pid`: pid, data dir, start time, port, socket dir, listen address, shm key, status. */
 async function readPostmasterPid(dataDir: string): Promise<PostmasterPid | null> {
-  const text = await fsp().readFile(join(dataDir, "postmaster.pid"), "utf8").catch(() => null);
+  const text = await Bun.file(join(dataDir, "postmaster.pid")).text().catch(() => null);
   if (text === null) return null;
   const lines = text.split("\n");
   const pid = Number.parseInt(lines[0] ?? "", 10);
@@ -1039,7 +1039,7 @@ async function removeStaleLockFiles(dataDir: string, socketDir: string): Promise
     [`${socket}.lock`, [socket]],
   ] as const) {
     const pid = Number.parseInt(await fsp().readFile(lockFile, "utf8").catch(() => ""), 10);
-    if (Number.isInteger(pid) && !isPostmasterAlive(pid, dataDir)) {
+    if (Number.isInteger(pid) && !(await isPostmasterAlive(pid, dataDir))) {
       for (const path of [lockFile, ...alsoRemove]) await fsp().rm(path, { force: true });
     }
   }
@@ -1060,22 +1060,24 @@ function isProcessAlive(pid: number): boolean {
  * stale postmaster.pid may belong to any process by now, another PostgreSQL's included: its
  * name is not enough, its command line must name this data directory (we start it with -D).
  */
-function isPostmasterAlive(pid: number, dataDir: string): boolean {
+async function isPostmasterAlive(pid: number, dataDir: string): Promise<boolean> {
   if (!isProcessAlive(pid)) return false;
+  // Bun's own file reads and spawn: this runs on every start of every script (the monitor's
+  // included), where node:fs would cost milliseconds to load.
   let procStat: string;
   try {
-    procStat = fs().readFileSync(`/proc/${pid}/stat`, "utf8");
+    procStat = await Bun.file(`/proc/${pid}/stat`).text();
   } catch {
     // No /proc (macOS): ask ps for its command line.
-    const ps = childProcess().spawnSync("ps", ["-p", String(pid), "-o", "command="], { encoding: "utf8" });
-    return ps.status === 0 && ps.stdout.includes(` -D ${dataDir} `);
+    const ps = Bun.spawnSync(["ps", "-p", String(pid), "-o", "command="], { stderr: "ignore" });
+    return ps.exitCode === 0 && ps.stdout.toString().includes(` -D ${dataDir} `);
   }
   // A zombie (state Z) has exited; the name must be postgres, or the pid was reused.
   const match = /^\d+ \((.*)\) (\S)/.exec(procStat);
   if (match?.[1] !== "postgres" || match[2] === "Z") return false;
   let args: string[];
   try {
-    args = fs().readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    args = (await Bun.file(`/proc/${pid}/cmdline`).text()).split("\0");
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return false; // it exited just now
     throw error;
@@ -2614,7 +2616,7 @@ async function statusCommand(config: DatabaseConfig): Promise<number> {
         pidFile && isProcessAlive(pidFile.pid)
           ? ` (postmaster.pid names process ${pidFile.pid}, which is not this server: the file was left by a server that was killed; the next start replaces it)`
           : "";
-      console.log(isInitialised(config.dataDir) ? `server: stopped${stale}` : "server: not created yet (created on first use)");
+      console.log((await isInitialised(config.dataDir)) ? `server: stopped${stale}` : "server: not created yet (created on first use)");
       return 3;
     }
     console.log(`server: running, pid ${server.pid}, socket ${server.socketDir}`);

@@ -380,7 +380,7 @@ async function openReadOnly(database: DatabaseConfig, timeoutMs: number, notice:
   // While the server starts a backend, ICU's start-up for the clocks (12–14 ms) costs no wall time.
   const options = { max: 1, connectTimeoutSeconds, fetchTypes: false, inferParameterTypes: true, lean: true, whileWaiting: primeClocks };
   if (database.databaseUrl) return connect(database, options);
-  if (!isInitialised(database.dataDir)) throw new Unknown(NO_DATA);
+  if (!(await isInitialised(database.dataDir))) throw new Unknown(NO_DATA);
   if (!(await runningEmbeddedServer(database.dataDir))) notice(`The embedded PostgreSQL in ${database.dataDir} was stopped; starting it`);
   return connect(database, { ...options, notice });
 }
