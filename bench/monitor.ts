@@ -11,8 +11,10 @@
  *     newest quote, one line out), built here from Debian's golang-go and
  *     golang-github-jackc-pgx-v4-dev (installed with apt-get when absent, if run as root);
  *   - the floor: the psql binary itself, `/usr/lib/postgresql/15/bin/psql -X -Atc`;
- *   - where Bun's time goes: `bun -e 0`, `bun -e 'import "postgres"'`, and bench/monitor/bare.ts
- *     (import postgres.js, one query), run as a script and compiled.
+ *   - where Bun's time goes: `bun -e 0`, `bun -e 'import "postgres"'`, the same importing
+ *     monitor.ts (its modules, without running it), bench/monitor/bare.ts (import postgres.js, one
+ *     query) run as a script and compiled, and an empty program compiled: the floor under any
+ *     compiled Bun program.
  * A contender that cannot be built is skipped, loudly; the others still run. An exit code 0..2
  * counts as a run (the monitor's OK, WARNING, CRITICAL), anything else as a failed run.
  * Targets (issue 10): compiled <= 1.0x Go; `bun monitor.ts` <= 3x Go; the query under 1 ms
@@ -51,6 +53,8 @@ const GOPATH = "/usr/share/gocode";
 const PGX_SOURCE = join(GOPATH, "src/github.com/jackc/pgx/v4");
 const BASELINE = "Go pgx (the original)";
 const IMPORT_ONLY = "bun, import postgres.js";
+const IMPORT_MONITOR = "bun, import monitor.ts";
+const COMPILED_EMPTY = "compiled empty program";
 const TARGETS = [
   { contender: "compiled monitor", maxRatio: 1.0 },
   { contender: "bun monitor.ts", maxRatio: 3.0 },
@@ -296,6 +300,10 @@ async function buildContenders(root: string, server: EmbeddedServer): Promise<Co
 
   add("bun -e 0", [bun, "-e", "0"]);
   add(IMPORT_ONLY, [bun, "-e", 'import "postgres"']);
+  add(IMPORT_MONITOR, [bun, "-e", `import ${JSON.stringify(join(PROJECT_DIR, "monitor.ts"))}`]);
+  const empty = join(root, "empty");
+  await Bun.write(`${empty}.ts`, "export {};\n");
+  if (await build(COMPILED_EMPTY, [bun, ...COMPILE_FLAGS, `${empty}.ts`, "--outfile", empty], empty, process.env)) add(COMPILED_EMPTY, [empty]);
   const bare = join(import.meta.dir, "monitor", "bare.ts");
   add("bare bun + postgres.js", [bun, bare, PAIR]);
   const bareCompiled = join(root, "bare");
@@ -354,13 +362,28 @@ function report(contenders: Contender[], runs: number): void {
   const medianOf = (name: string) => percentile(contenders.find((contender) => contender.name === name)?.samples ?? [], 0.5);
   const bunStart = medianOf("bun -e 0");
   const imported = medianOf(IMPORT_ONLY);
+  const modules = medianOf(IMPORT_MONITOR);
   const bare = medianOf("bare bun + postgres.js");
   const monitor = medianOf("bun monitor.ts");
+  const compiled = medianOf("compiled monitor");
+  const compiledStart = medianOf(COMPILED_EMPTY);
+  const line = (label: string, ms: number) => console.log(`  ${label.padEnd(60)} ${ms.toFixed(1).padStart(6)} ms`);
   console.log(`\nwhere bun monitor.ts's ${monitor.toFixed(1)} ms go (differences of medians):`);
-  console.log(`  Bun's start (bun -e 0):                                   ${bunStart.toFixed(1)} ms`);
-  console.log(`  + importing postgres.js:                                  ${(imported - bunStart).toFixed(1)} ms`);
-  console.log(`  + connecting, one query, closing (bare script):           ${(bare - imported).toFixed(1)} ms`);
-  console.log(`  + what monitor.ts adds (its modules, settings, its query): ${(monitor - bare).toFixed(1)} ms`);
+  line("Bun's start (bun -e 0)", bunStart);
+  line("+ loading its modules (postgres.js alone: " + (imported - bunStart).toFixed(1) + " ms)", modules - bunStart);
+  line("+ connecting, the query, printing, exiting", monitor - modules);
+  console.log(`  (bare bun + postgres.js, the newest quote alone: ${bare.toFixed(1)} ms)`);
+  console.log(`where the compiled monitor's ${compiled.toFixed(1)} ms go:`);
+  line("an empty compiled program", compiledStart);
+  line("+ everything the monitor does", compiled - compiledStart);
+  if (go) {
+    // The server's work for a new connection and a query is the same whoever asks; Go starts in
+    // about a millisecond. A compiled Bun program cannot start below the empty one.
+    console.log(
+      `floor for any compiled Bun client: its empty start ${compiledStart.toFixed(1)} ms + Go's whole run ${goMedian.toFixed(1)} ms = ` +
+        `${((compiledStart + goMedian) / goMedian).toFixed(2)}x Go, before it does any work of its own`,
+    );
+  }
 
   console.log(`\ntargets (issue 10):`);
   for (const { contender, maxRatio } of TARGETS) {
