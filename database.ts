@@ -495,8 +495,9 @@ class BunUnixSocket {
       this.#unsent.shift();
       head.callback?.();
       if (this.whileWaiting) {
-        // After this turn of the event loop: the message is with the kernel, the server at work.
-        setTimeout(this.whileWaiting, 0);
+        // The message is with the kernel, the server at work: once postgres.js's code for this
+        // write has run (a microtask, not a timer, which would wait a turn of the event loop).
+        queueMicrotask(this.whileWaiting);
         this.whileWaiting = undefined;
       }
     }
