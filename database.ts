@@ -181,6 +181,7 @@ export function readFlags<const O extends ParseArgsOptionsConfig>(args: string[]
   const fail = (message: string) => usageError(`Cannot read the arguments: ${message}`, script);
   const values: Record<string, string | boolean | (string | boolean)[]> = Object.create(null);
   const longName = (short: string) => Object.keys(options).find((name) => options[name]?.short === short) ?? short;
+  const isString = (name: string) => Object.hasOwn(options, name) && options[name]!.type === "string";
   const take = (name: string, rawName: string, value: string | undefined, inline: boolean) => {
     const option = Object.hasOwn(options, name) ? options[name] : undefined;
     if (!option) throw fail(`Unknown option '${rawName}'`);
@@ -193,7 +194,7 @@ export function readFlags<const O extends ParseArgsOptionsConfig>(args: string[]
   const queue = [...args];
   while (queue.length > 0) {
     const arg = queue.shift()!;
-    const isString = (short: string) => options[longName(short)]?.type === "string";
+    const short = arg.startsWith("-") && arg[1] !== "-" ? longName(arg.slice(1, 2)) : "";
     if (arg === "--") {
       if (queue.length > 0) throw fail(`Unexpected argument '${queue[0]}'. This command does not take positional arguments`);
     } else if (arg.startsWith("--")) {
@@ -201,13 +202,13 @@ export function readFlags<const O extends ParseArgsOptionsConfig>(args: string[]
       const name = equals === -1 ? arg.slice(2) : arg.slice(2, equals);
       const rawName = `--${name}`;
       if (equals !== -1) take(name, rawName, arg.slice(equals + 1), true);
-      else take(name, rawName, Object.hasOwn(options, name) && options[name]!.type === "string" ? queue.shift() : undefined, false);
-    } else if (arg.length === 2 && arg.startsWith("-")) {
-      take(longName(arg[1]!), arg, isString(arg[1]!) ? queue.shift() : undefined, false);
-    } else if (arg.length > 2 && arg.startsWith("-")) {
+      else take(name, rawName, isString(name) ? queue.shift() : undefined, false);
+    } else if (arg.length === 2 && short) {
+      take(short, arg, isString(short) ? queue.shift() : undefined, false);
+    } else if (arg.length > 2 && short) {
       // -w3 is -w with the value 3; -hx is -h -x; -hw3 is -h -w3.
-      if (isString(arg[1]!)) take(longName(arg[1]!), `-${arg[1]}`, arg.slice(2), true);
-      else queue.unshift(`-${arg[1]}`, `-${arg.slice(2)}`);
+      if (isString(short)) take(short, arg.slice(0, 2), arg.slice(2), true);
+      else queue.unshift(arg.slice(0, 2), `-${arg.slice(2)}`);
     } else {
       throw fail(`Unexpected argument '${arg}'. This command does not take positional arguments`);
     }
