@@ -11,6 +11,7 @@ import {
   CotacaoError,
   PairSchema,
   connect,
+  connectUrl,
   describeError,
   formatDuration,
   isInitialised,
@@ -377,11 +378,13 @@ async function openReadOnly(database: DatabaseConfig, timeoutMs: number, notice:
   // No type look-up: one round trip less at start; the monitor's one query passes no array, and
   // its parameters are cast in the SQL, so it goes in one round trip. Lean: the embedded server's
   // socket through Bun's own sockets, without loading node:net.
-  // While the server starts a backend, ICU's start-up for the clocks (12–14 ms) costs no wall time.
+  // While the server starts a backend, ICU's start-up for the clocks (13–16 ms) costs no wall time.
   const options = { max: 1, connectTimeoutSeconds, fetchTypes: false, inferParameterTypes: true, lean: true, whileWaiting: primeClocks };
   if (database.databaseUrl) return connect(database, options);
   if (!(await isInitialised(database.dataDir))) throw new Unknown(NO_DATA);
-  if (!(await runningEmbeddedServer(database.dataDir))) notice(`The embedded PostgreSQL in ${database.dataDir} was stopped; starting it`);
+  const running = await runningEmbeddedServer(database.dataDir);
+  if (running) return connectUrl(running.url, options);
+  notice(`The embedded PostgreSQL in ${database.dataDir} was stopped; starting it`);
   return connect(database, { ...options, notice });
 }
 
