@@ -10,7 +10,8 @@
  *   - the baseline: a Go pgx program doing what the original's monitor.go did (one query for the
  *     newest quote, one line out), built here from Debian's golang-go and
  *     golang-github-jackc-pgx-v4-dev (installed with apt-get when absent, if run as root);
- *   - the floor: the psql binary itself, `/usr/lib/postgresql/15/bin/psql -X -Atc`;
+ *   - the floor: the psql binary itself, `/usr/lib/postgresql/15/bin/psql -X -Atc`, and the
+ *     same binary's `--version` (its start and exit alone, so that the rest is the server's);
  *   - where Bun's time goes: `bun -e 0`, `bun -e 'import "postgres"'`, the same importing
  *     monitor.ts (its modules, without running it), bench/monitor/bare.ts (import postgres.js, one
  *     query) run as a script and compiled, and an empty program compiled: the floor under any
@@ -55,6 +56,9 @@ const BASELINE = "Go pgx (the original)";
 const IMPORT_ONLY = "bun, import postgres.js";
 const IMPORT_MONITOR = "bun, import monitor.ts";
 const COMPILED_EMPTY = "compiled empty program";
+const PSQL_FLOOR = "psql binary (floor)";
+const PSQL_ALONE = "psql --version";
+const PSQL_MONITOR_QUERY = "psql, the monitor's query";
 const TARGETS = [
   { contender: "compiled monitor", maxRatio: 1.0 },
   { contender: "bun monitor.ts", maxRatio: 3.0 },
@@ -215,10 +219,10 @@ function timesOf(plan: readonly string[]): { planning: number; execution: number
  * EXPLAIN ANALYZE of the very query readSnapshot sends (captured through postgres.js's debug
  * hook, so the benchmark cannot drift from the code), once in a new backend, then repeated.
  */
-async function explainSnapshot(server: EmbeddedServer, pairs: string[] | null) {
+/** How to reach the throwaway server with postgres.js directly, without type fetching (as the monitor connects). */
+function directOptions(server: EmbeddedServer) {
   const url = new URL(server.url);
-  // No type fetching, as the monitor connects: the first query sent is then readSnapshot's.
-  const options = {
+  return {
     host: server.socketDir,
     port: server.port,
     user: decodeURIComponent(url.username),
@@ -227,9 +231,13 @@ async function explainSnapshot(server: EmbeddedServer, pairs: string[] | null) {
     onnotice: () => {},
     fetch_types: false,
   };
+}
+
+/** The very query readSnapshot sends for `pairs`, captured through postgres.js's debug hook, so the benchmark cannot drift from the code. */
+async function snapshotQuery(server: EmbeddedServer, pairs: string[] | null): Promise<{ text: string; parameters: unknown[] }> {
   let captured: { text: string; parameters: unknown[] } | undefined;
   const capture = postgres({
-    ...options,
+    ...directOptions(server),
     debug: (_connection: number, text: string, parameters: unknown[]) => {
       captured ??= { text, parameters };
     },
@@ -240,7 +248,19 @@ async function explainSnapshot(server: EmbeddedServer, pairs: string[] | null) {
     await capture.end({ timeout: 5 });
   }
   if (!captured) throw new Error("readSnapshot sent no query");
-  const { text, parameters } = captured;
+  return captured;
+}
+
+/** The same query with its parameters written in as SQL literals, for psql -c. */
+function inlined({ text, parameters }: { text: string; parameters: unknown[] }): string {
+  const literal = (value: unknown) => (value === null ? "null" : typeof value === "number" ? String(value) : `'${String(value).replaceAll("'", "''")}'`);
+  return text.replace(/\$(\d+)/g, (_, n: string) => literal(parameters[Number(n) - 1]));
+}
+
+/** EXPLAIN ANALYZE of readSnapshot's query, once in a new backend, then repeated. */
+async function explainSnapshot(server: EmbeddedServer, pairs: string[] | null) {
+  const { text, parameters } = await snapshotQuery(server, pairs);
+  const options = directOptions(server);
   const fresh = postgres(options);
   try {
     const run = async () => (await fresh.unsafe<{ "QUERY PLAN": string }[]>(`explain (analyze, buffers) ${text}`, parameters as postgres.ParameterOrJSON<never>[])).map((row) => row["QUERY PLAN"]);
@@ -295,8 +315,13 @@ async function buildContenders(root: string, server: EmbeddedServer): Promise<Co
     }
   }
 
-  if (existsSync(PSQL)) add("psql binary (floor)", [PSQL, "-X", "-Atc", NEWEST_QUOTE_SQL.replace("$1", `'${PAIR}'`)]);
-  else skip("psql binary (floor)", `${PSQL} is not there (Debian's postgresql-client-15)`);
+  if (existsSync(PSQL)) {
+    add(PSQL_FLOOR, [PSQL, "-X", "-Atc", NEWEST_QUOTE_SQL.replace("$1", `'${PAIR}'`)]);
+    // The monitor's own question (its one query, every figure it prints), asked by psql.
+    add(PSQL_MONITOR_QUERY, [PSQL, "-X", "-At", "-c", inlined(await snapshotQuery(server, [PAIR]))]);
+    // psql's own start and exit, without a connection: what is left of the rows above is the server's.
+    add(PSQL_ALONE, [PSQL, "--version"]);
+  } else skip(PSQL_FLOOR, `${PSQL} is not there (Debian's postgresql-client-15)`);
 
   add("bun -e 0", [bun, "-e", "0"]);
   add(IMPORT_ONLY, [bun, "-e", 'import "postgres"']);
@@ -377,12 +402,17 @@ function report(contenders: Contender[], runs: number): void {
   line("an empty compiled program", compiledStart);
   line("+ everything the monitor does", compiled - compiledStart);
   if (go) {
-    // The server's work for a new connection and a query is the same whoever asks; Go starts in
-    // about a millisecond. A compiled Bun program cannot start below the empty one.
-    console.log(
-      `floor for any compiled Bun client: its empty start ${compiledStart.toFixed(1)} ms + Go's whole run ${goMedian.toFixed(1)} ms = ` +
-        `${((compiledStart + goMedian) / goMedian).toFixed(2)}x Go, before it does any work of its own`,
-    );
+    // The server's work for a new connection and a question is the same whoever asks: psql's run
+    // less psql's own start and exit. No compiled Bun program starts faster than the empty one.
+    const psqlAlone = medianOf(PSQL_ALONE);
+    for (const [question, psqlRun] of [["the original's one question", medianOf(PSQL_FLOOR)], ["the monitor's query", medianOf(PSQL_MONITOR_QUERY)]] as const) {
+      const floor = compiledStart + psqlRun - psqlAlone;
+      if (Number.isNaN(floor)) continue;
+      console.log(
+        `floor for a compiled Bun client asking ${question}: its empty start ${compiledStart.toFixed(1)} ms + the server's share ` +
+          `of psql's run ${(psqlRun - psqlAlone).toFixed(1)} ms = ${floor.toFixed(1)} ms = ${(floor / goMedian).toFixed(2)}x Go`,
+      );
+    }
   }
 
   console.log(`\ntargets (issue 10):`);
