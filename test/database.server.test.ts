@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { chmod, cp, lstat, mkdir, readdir, readFile, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { DEFAULT_DATA_DIR, PROJECT_DIR, connectUrl, createdNotice, runningEmbeddedServer, startEmbeddedServer, stopEmbeddedServer } from "../database.ts";
+import { DEFAULT_DATA_DIR, PROJECT_DIR, connectUrl, createdNotice, runningEmbeddedServer, startEmbeddedServer, stopEmbeddedServer, type Sql } from "../database.ts";
 import { runScript } from "./support/cli.ts";
 import { makeTempDir } from "./support/database.ts";
 
@@ -440,4 +440,70 @@ describe("lean connections: Bun's own sockets to the embedded server (ConnectOpt
       await sql.end({ timeout: 1 });
     }
   });
+});
+
+describe("a reserved connection whose backend dies (sql.reserve(), as withPipelineLock() holds the pipeline lock)", () => {
+  let url = "";
+  beforeAll(async () => {
+    const { dataDir } = await serverDir();
+    url = (await startEmbeddedServer(dataDir, { notice: () => {} })).server.url;
+  }, 60_000);
+
+  // Each wait is bounded, so that a query that never settles fails its test instead of hanging it.
+  const SETTLE_MS = 5_000;
+
+  /** How `query` ended: its error's code, "resolved", or "still waiting" (a query that never settles). */
+  function outcome(query: PromiseLike<unknown>): Promise<string> {
+    return Promise.race([
+      Promise.resolve(query).then(
+        () => "resolved",
+        (error: { code?: string }) => error.code ?? "an error without a code",
+      ),
+      Bun.sleep(SETTLE_MS).then(() => `still waiting after ${SETTLE_MS / 1000} s`),
+    ]);
+  }
+
+  async function backendPid(session: Sql): Promise<number> {
+    const [row] = await session<{ pid: number }[]>`select pg_backend_pid() as pid`;
+    return row?.pid ?? 0;
+  }
+
+  /** Waits until backend `pid` runs pg_sleep. */
+  async function sleepingIn(admin: Sql, pid: number): Promise<void> {
+    for (let tries = 0; tries < 250; tries++) {
+      const [busy] = await admin`select 1 from pg_stat_activity where pid = ${pid} and query like 'select pg_sleep%' and state = 'active'`;
+      if (busy) return;
+      await Bun.sleep(20);
+    }
+    throw new Error(`backend ${pid} never started its pg_sleep`);
+  }
+
+  test("a query sent after its connection failed, before the socket closed, fails too instead of waiting forever", async () => {
+    const sql = connectUrl(url, { max: 2 });
+    const admin = connectUrl(url, { max: 1 });
+    try {
+      const session = await sql.reserve();
+      const pid = await backendPid(session);
+      let next: Promise<string> = Promise.resolve("never sent");
+      // As withPipelineLock()'s finally does: the moment a query of the session fails, one more.
+      const sleeping = outcome(
+        session`select pg_sleep(30)`.catch((error: unknown) => {
+          next = outcome(session`select 1`);
+          throw error;
+        }),
+      );
+      await sleepingIn(admin, pid);
+      // Sent while the backend sleeps, it is still unread when the backend exits: the socket is
+      // reset, so postgres.js gets an error event, and the close only a turn of the event loop later.
+      const unread = outcome(session`select 2`);
+      await admin`select pg_terminate_backend(${pid})`;
+      expect(await sleeping).toBe("ECONNRESET");
+      expect(await unread).toBe("ECONNRESET");
+      expect(await next).toBe("CONNECTION_CLOSED");
+      session.release();
+    } finally {
+      await sql.end({ timeout: 1 });
+      await admin.end({ timeout: 1 });
+    }
+  }, 30_000);
 });
