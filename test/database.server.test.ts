@@ -506,4 +506,52 @@ describe("a reserved connection whose backend dies (sql.reserve(), as withPipeli
       await admin.end({ timeout: 1 });
     }
   }, 30_000);
+
+  test("a query waiting for the busy connection fails when it closes instead of waiting forever", async () => {
+    const sql = connectUrl(url, { max: 2 });
+    const admin = connectUrl(url, { max: 1 });
+    try {
+      const session = await sql.reserve();
+      const pid = await backendPid(session);
+      // A parameter makes postgres.js ask for its type first, and mark the connection full until
+      // the query is done: the next query waits in the reservation's own queue.
+      const sleeping = outcome(session`select pg_sleep(${30})`);
+      const waiting = outcome(session`select 1`);
+      await sleepingIn(admin, pid);
+      await admin`select pg_terminate_backend(${pid})`;
+      expect(["57P01", "CONNECTION_CLOSED"]).toContain(await sleeping);
+      expect(await waiting).toBe("CONNECTION_CLOSED");
+      session.release();
+    } finally {
+      await sql.end({ timeout: 1 });
+      await admin.end({ timeout: 1 });
+    }
+  }, 30_000);
+
+  test("once its connection has closed, every query fails at once, and release() leaves the pool a connection that works", async () => {
+    // Two connections: the pool's next query gets the other one. (postgres.js keeps the 57P01 the
+    // closed connection received, and fails the first query of its next connection with it.)
+    const sql = connectUrl(url, { max: 2 });
+    const admin = connectUrl(url, { max: 1 });
+    try {
+      const session = await sql.reserve();
+      const pid = await backendPid(session);
+      const sleeping = outcome(session`select pg_sleep(30)`);
+      await sleepingIn(admin, pid);
+      await admin`select pg_terminate_backend(${pid})`;
+      // It fails when postgres.js handles the close.
+      expect(await sleeping).toBe("CONNECTION_CLOSED");
+      // withPipelineLock()'s claimRun() is such a query: one that asks for its parameter's type
+      // first. Sent to the closed connection, it marked it full for good, and the next query (the
+      // unlock in withPipelineLock()'s finally) waited in the reservation's queue forever.
+      expect(await outcome(session`select pg_advisory_lock(hashtext('cotacao:test'), ${1}::int)`)).toBe("CONNECTION_CLOSED");
+      expect(await outcome(session`select pg_advisory_unlock_all()`)).toBe("CONNECTION_CLOSED");
+      session.release();
+      // The pool connects again, rather than taking the dead connection back as open.
+      expect(await outcome(sql`select 2 as n`)).toBe("resolved");
+    } finally {
+      await sql.end({ timeout: 1 });
+      await admin.end({ timeout: 1 });
+    }
+  }, 30_000);
 });
