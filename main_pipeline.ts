@@ -671,10 +671,10 @@ function sleepUnless(ms: number, signal: AbortSignal): Promise<void> {
  */
 async function connectAndRun(database: DatabaseConfig, options: PipelineOptions): Promise<RunSummary> {
   const began = performance.now();
-  // A safety net, not a timeout: postgres.js under Bun has been seen (rarely, under load) to leave
-  // a run waiting forever on a connection that died as it opened, the event loop spinning. A
-  // latest-quote run takes seconds; one still going after this is ended, exit 1, so that cron
-  // jobs cannot pile up.
+  // A safety net, not a timeout: a query that never settles holds a run forever, and Bun spins on
+  // a wait nothing can end (postgres.js did that when the server died as a cycle connected; fixed
+  // in .patches/). A latest-quote run takes seconds; one still going after this is ended, exit 1,
+  // so that cron jobs cannot pile up.
   const deadline = options.history
     ? undefined
     : setTimeout(() => {

@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { chmod, cp, lstat, mkdir, readdir, readFile, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { DEFAULT_DATA_DIR, PROJECT_DIR, connectUrl, createdNotice, runningEmbeddedServer, startEmbeddedServer, stopEmbeddedServer } from "../database.ts";
+import { DEFAULT_DATA_DIR, PROJECT_DIR, connectUrl, createdNotice, runningEmbeddedServer, startEmbeddedServer, stopEmbeddedServer, type Sql } from "../database.ts";
 import { runScript } from "./support/cli.ts";
 import { makeTempDir } from "./support/database.ts";
 
@@ -440,4 +440,118 @@ describe("lean connections: Bun's own sockets to the embedded server (ConnectOpt
       await sql.end({ timeout: 1 });
     }
   });
+});
+
+describe("a reserved connection whose backend dies (sql.reserve(), as withPipelineLock() holds the pipeline lock)", () => {
+  let url = "";
+  beforeAll(async () => {
+    const { dataDir } = await serverDir();
+    url = (await startEmbeddedServer(dataDir, { notice: () => {} })).server.url;
+  }, 60_000);
+
+  // Each wait is bounded, so that a query that never settles fails its test instead of hanging it.
+  const SETTLE_MS = 5_000;
+
+  /** How `query` ended: its error's code, "resolved", or "still waiting" (a query that never settles). */
+  function outcome(query: PromiseLike<unknown>): Promise<string> {
+    return Promise.race([
+      Promise.resolve(query).then(
+        () => "resolved",
+        (error: { code?: string }) => error.code ?? "an error without a code",
+      ),
+      Bun.sleep(SETTLE_MS).then(() => `still waiting after ${SETTLE_MS / 1000} s`),
+    ]);
+  }
+
+  async function backendPid(session: Sql): Promise<number> {
+    const [row] = await session<{ pid: number }[]>`select pg_backend_pid() as pid`;
+    return row?.pid ?? 0;
+  }
+
+  /** Waits until backend `pid` runs pg_sleep. */
+  async function sleepingIn(admin: Sql, pid: number): Promise<void> {
+    for (let tries = 0; tries < 250; tries++) {
+      const [busy] = await admin`select 1 from pg_stat_activity where pid = ${pid} and query like 'select pg_sleep%' and state = 'active'`;
+      if (busy) return;
+      await Bun.sleep(20);
+    }
+    throw new Error(`backend ${pid} never started its pg_sleep`);
+  }
+
+  test("a query sent after its connection failed, before the socket closed, fails too instead of waiting forever", async () => {
+    const sql = connectUrl(url, { max: 2 });
+    const admin = connectUrl(url, { max: 1 });
+    try {
+      const session = await sql.reserve();
+      const pid = await backendPid(session);
+      let next: Promise<string> = Promise.resolve("never sent");
+      // As withPipelineLock()'s finally does: the moment a query of the session fails, one more.
+      const sleeping = outcome(
+        session`select pg_sleep(30)`.catch((error: unknown) => {
+          next = outcome(session`select 1`);
+          throw error;
+        }),
+      );
+      await sleepingIn(admin, pid);
+      // Sent while the backend sleeps, it is still unread when the backend exits: the socket is
+      // reset, so postgres.js gets an error event, and the close only a turn of the event loop later.
+      const unread = outcome(session`select 2`);
+      await admin`select pg_terminate_backend(${pid})`;
+      expect(await sleeping).toBe("ECONNRESET");
+      expect(await unread).toBe("ECONNRESET");
+      expect(await next).toBe("CONNECTION_CLOSED");
+      session.release();
+    } finally {
+      await sql.end({ timeout: 1 });
+      await admin.end({ timeout: 1 });
+    }
+  }, 30_000);
+
+  test("a query waiting for the busy connection fails when it closes instead of waiting forever", async () => {
+    const sql = connectUrl(url, { max: 2 });
+    const admin = connectUrl(url, { max: 1 });
+    try {
+      const session = await sql.reserve();
+      const pid = await backendPid(session);
+      // A parameter makes postgres.js ask for its type first, and mark the connection full until
+      // the query is done: the next query waits in the reservation's own queue.
+      const sleeping = outcome(session`select pg_sleep(${30})`);
+      const waiting = outcome(session`select 1`);
+      await sleepingIn(admin, pid);
+      await admin`select pg_terminate_backend(${pid})`;
+      expect(["57P01", "CONNECTION_CLOSED"]).toContain(await sleeping);
+      expect(await waiting).toBe("CONNECTION_CLOSED");
+      session.release();
+    } finally {
+      await sql.end({ timeout: 1 });
+      await admin.end({ timeout: 1 });
+    }
+  }, 30_000);
+
+  test("once its connection has closed, every query fails at once, and release() leaves the pool a connection that works", async () => {
+    // Two connections: the pool's next query gets the other one. (postgres.js keeps the 57P01 the
+    // closed connection received, and fails the first query of its next connection with it.)
+    const sql = connectUrl(url, { max: 2 });
+    const admin = connectUrl(url, { max: 1 });
+    try {
+      const session = await sql.reserve();
+      const pid = await backendPid(session);
+      const sleeping = outcome(session`select pg_sleep(30)`);
+      await sleepingIn(admin, pid);
+      await admin`select pg_terminate_backend(${pid})`;
+      // It fails when postgres.js handles the close.
+      expect(await sleeping).toBe("CONNECTION_CLOSED");
+      // withPipelineLock()'s claimRun() is such a query: one that asks for its parameter's type
+      // first. Sent to the closed connection, it marked it full for good, and the next query (the
+      // unlock in withPipelineLock()'s finally) waited in the reservation's queue forever.
+      expect(await outcome(session`select pg_advisory_lock(hashtext('cotacao:test'), ${1}::int)`)).toBe("CONNECTION_CLOSED");
+      expect(await outcome(session`select pg_advisory_unlock_all()`)).toBe("CONNECTION_CLOSED");
+      session.release();
+      // The pool connects again, rather than taking the dead connection back as open.
+      expect(await outcome(sql`select 2 as n`)).toBe("resolved");
+    } finally {
+      await sql.end({ timeout: 1 });
+      await admin.end({ timeout: 1 });
+    }
+  }, 30_000);
 });
