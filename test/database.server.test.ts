@@ -478,12 +478,21 @@ describe("a reserved connection whose backend dies (sql.reserve(), as withPipeli
     throw new Error(`backend ${pid} never started its pg_sleep`);
   }
 
-  test("a query sent after its connection failed, before the socket closed, fails too instead of waiting forever", async () => {
+  /** Runs `steps` on a reserved session of a pool of two (its backend's pid given) beside an admin pool; ends both pools. */
+  async function withReservedSession(steps: (session: Sql & { release(): void }, pid: number, admin: Sql, sql: Sql) => Promise<void>): Promise<void> {
     const sql = connectUrl(url, { max: 2 });
     const admin = connectUrl(url, { max: 1 });
     try {
       const session = await sql.reserve();
-      const pid = await backendPid(session);
+      await steps(session, await backendPid(session), admin, sql);
+    } finally {
+      await sql.end({ timeout: 1 });
+      await admin.end({ timeout: 1 });
+    }
+  }
+
+  test("a query sent after its connection failed, before the socket closed, fails too instead of waiting forever", async () => {
+    await withReservedSession(async (session, pid, admin) => {
       let next: Promise<string> = Promise.resolve("never sent");
       // As withPipelineLock()'s finally does: the moment a query of the session fails, one more.
       const sleeping = outcome(
@@ -501,18 +510,11 @@ describe("a reserved connection whose backend dies (sql.reserve(), as withPipeli
       expect(await unread).toBe("ECONNRESET");
       expect(await next).toBe("CONNECTION_CLOSED");
       session.release();
-    } finally {
-      await sql.end({ timeout: 1 });
-      await admin.end({ timeout: 1 });
-    }
+    });
   }, 30_000);
 
   test("a query waiting for the busy connection fails when it closes instead of waiting forever", async () => {
-    const sql = connectUrl(url, { max: 2 });
-    const admin = connectUrl(url, { max: 1 });
-    try {
-      const session = await sql.reserve();
-      const pid = await backendPid(session);
+    await withReservedSession(async (session, pid, admin) => {
       // A parameter makes postgres.js ask for its type first, and mark the connection full until
       // the query is done: the next query waits in the reservation's own queue.
       const sleeping = outcome(session`select pg_sleep(${30})`);
@@ -522,20 +524,13 @@ describe("a reserved connection whose backend dies (sql.reserve(), as withPipeli
       expect(["57P01", "CONNECTION_CLOSED"]).toContain(await sleeping);
       expect(await waiting).toBe("CONNECTION_CLOSED");
       session.release();
-    } finally {
-      await sql.end({ timeout: 1 });
-      await admin.end({ timeout: 1 });
-    }
+    });
   }, 30_000);
 
   test("once its connection has closed, every query fails at once, and release() leaves the pool a connection that works", async () => {
     // Two connections: the pool's next query gets the other one. (postgres.js keeps the 57P01 the
     // closed connection received, and fails the first query of its next connection with it.)
-    const sql = connectUrl(url, { max: 2 });
-    const admin = connectUrl(url, { max: 1 });
-    try {
-      const session = await sql.reserve();
-      const pid = await backendPid(session);
+    await withReservedSession(async (session, pid, admin, sql) => {
       const sleeping = outcome(session`select pg_sleep(30)`);
       await sleepingIn(admin, pid);
       await admin`select pg_terminate_backend(${pid})`;
@@ -549,9 +544,6 @@ describe("a reserved connection whose backend dies (sql.reserve(), as withPipeli
       session.release();
       // The pool connects again, rather than taking the dead connection back as open.
       expect(await outcome(sql`select 2 as n`)).toBe("resolved");
-    } finally {
-      await sql.end({ timeout: 1 });
-      await admin.end({ timeout: 1 });
-    }
+    });
   }, 30_000);
 });
