@@ -1,6 +1,6 @@
 /**
  * A fake AwesomeAPI on a local port, for tests and benchmarks: it replays the real captures in
- * shared/fixtures/awesomeapi, scripts failures (5xx, 429, timeouts, resets, HTML pages, bad
+ * test/fixtures/awesomeapi, scripts failures (5xx, 429, timeouts, resets, HTML pages, bad
  * payloads), and serves `/json/daily/PAIR/N?start_date&end_date` from an in-memory series.
  *
  *   const api = startFakeAwesomeApi(sequence(status(500), replay("last_USD-BRL_2024-10-25_issue47.json")));
@@ -11,10 +11,10 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 
-/** The real payloads; the project checkout has `../shared` beside it. */
-export const FIXTURES_DIR = join(import.meta.dir, "../../../shared/fixtures/awesomeapi");
-/** BCB's daily PTAX series, 1984-2024. */
-export const PTAX_CSV = join(import.meta.dir, "../../../shared/data/ptax.csv");
+/** The real payloads (provenance in test/fixtures/awesomeapi/README.md). */
+export const FIXTURES_DIR = join(import.meta.dir, "../fixtures/awesomeapi");
+/** BCB's daily PTAX series, 1984-2024 (provenance in test/fixtures/data/README.md). */
+export const PTAX_CSV = join(import.meta.dir, "../fixtures/data/ptax.csv");
 
 const FIRST_REAL_DAY = "1994-07-01";
 const DAILY_MAX_RECORDS = 360;
