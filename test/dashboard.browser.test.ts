@@ -5,14 +5,13 @@
  * which turns the missing browser into a failure.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { join } from "node:path";
 import type { Browser, BrowserContextOptions, Page } from "playwright-core";
 import { loadAnalysisConfig, paramsFor, rescan } from "../analysis.ts";
 import { createApp } from "../dashboard.ts";
 import { connectUrl, finishRun, recordFailedRun, saveQuotes, startRun, type Sql, type StoredQuote } from "../database.ts";
 import { SERIES } from "../public/chart-data.js";
-import { MISSING_CHROMIUM, hasChromium, launchChromium, watchPage, type PageWatch } from "./support/browser.ts";
-import { createTestDatabase, dropTestDatabase, makeTempDir, useTestDatabase } from "./support/database.ts";
+import { MISSING_CHROMIUM, hasChromium, launchChromium, screenshot, watchPage, type PageWatch } from "./support/browser.ts";
+import { createTestDatabase, dropTestDatabase, useTestDatabase } from "./support/database.ts";
 import { loadPtaxSeries, pointTime, type DailyPoint } from "./support/fake_awesomeapi.ts";
 
 const REQUIRE_BROWSER = process.env["COTACAO_REQUIRE_BROWSER"] === "1";
@@ -96,7 +95,6 @@ const xScale = (page: Page) =>
 describe.skipIf(!hasChromium)("the dashboard page in Chromium", () => {
   let browser: Browser | undefined;
   let app: ReturnType<typeof serve> | undefined;
-  let shots = "";
   // Registered before the database's own hooks, so the server stops before its database goes.
   afterAll(async () => {
     await browser?.close();
@@ -116,7 +114,6 @@ describe.skipIf(!hasChromium)("the dashboard page in Chromium", () => {
     await finishRun(db.sql, run, { status: "succeeded", fetched: 2, inserted: 2, updated: 0 });
     app = serve(db.sql);
     browser = await launchChromium();
-    shots = await makeTempDir("cotacao-browser-");
   }, HOOK_TIMEOUT_MS);
 
   test(
@@ -138,9 +135,7 @@ describe.skipIf(!hasChromium)("the dashboard page in Chromium", () => {
         expect(await page.locator("#runs tr.detail").count()).toBe(1);
         const box = await plotBox(page);
         await page.mouse.move(box.x + box.width * 0.8, box.y + box.height / 2);
-        const path = join(shots, "dashboard.png");
-        await page.screenshot({ path, fullPage: true });
-        console.log(`screenshot: ${path}`);
+        await screenshot(page, "dashboard.png");
         expectClean(watch);
       } finally {
         await close();
@@ -292,9 +287,7 @@ describe.skipIf(!hasChromium)("the dashboard page in Chromium", () => {
       try {
         const widths = await narrow.page.evaluate(() => ({ page: document.documentElement.scrollWidth, window: innerWidth }));
         expect(widths.page).toBeLessThanOrEqual(widths.window);
-        const path = join(shots, "dashboard-375.png");
-        await narrow.page.screenshot({ path, fullPage: true });
-        console.log(`screenshot: ${path}`);
+        await screenshot(narrow.page, "dashboard-375.png");
         const chartWidth = () => narrow.page.evaluate(() => (globalThis as any).__cotacao.chart.width as number);
         expect(await chartWidth()).toBeLessThan(375);
         await narrow.page.setViewportSize({ width: 1000, height: 812 });
@@ -307,9 +300,7 @@ describe.skipIf(!hasChromium)("the dashboard page in Chromium", () => {
       try {
         const background = await dark.page.evaluate(() => getComputedStyle(document.body).backgroundColor);
         expect(background).toBe("rgb(15, 18, 22)");
-        const path = join(shots, "dashboard-dark.png");
-        await dark.page.screenshot({ path, fullPage: true });
-        console.log(`screenshot: ${path}`);
+        await screenshot(dark.page, "dashboard-dark.png");
         expectClean(dark.watch);
       } finally {
         await dark.close();
@@ -345,9 +336,7 @@ describe.skipIf(!hasChromium)("the dashboard page on an empty database", () => {
         expect(await page.isVisible("#empty")).toBe(true);
         expect(await page.isVisible("#chart-panel")).toBe(false);
         expect(await page.textContent("#empty")).toContain("bun main_pipeline.ts --from");
-        const path = join(await makeTempDir("cotacao-browser-empty-"), "dashboard-empty.png");
-        await page.screenshot({ path, fullPage: true });
-        console.log(`screenshot: ${path}`);
+        await screenshot(page, "dashboard-empty.png");
         const ts = new Date(Math.floor(Date.now() / 1000) * 1000);
         await saveQuotes(sql!, [{ ...storedQuote("USD-BRL", { date: "2000-01-01", bid: "5.7008" }), ts, fetchedAt: ts }], { notify: true });
         await page.waitForFunction((text) => document.getElementById("bid")?.textContent?.replace(/\s/g, " ") === text, plain(brl("5.7008")), {

@@ -3,6 +3,7 @@
  * by playwright-core (which downloads no browser of its own).
  */
 import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 
 export const CHROMIUM_PATH = "/usr/bin/chromium";
@@ -58,4 +59,15 @@ export function watchPage(page: Page, host = "127.0.0.1"): PageWatch {
     if (!url.startsWith("data:") && new URL(url).hostname !== host) watch.offHost.push(url);
   });
   return watch;
+}
+
+/**
+ * A full-page screenshot: kept as `<COTACAO_SCREENSHOT_DIR>/<name>` (its path printed) when that
+ * variable names a folder, else taken and dropped, so a run leaves nothing behind by default.
+ */
+export async function screenshot(page: Page, name: string): Promise<void> {
+  const dir = process.env["COTACAO_SCREENSHOT_DIR"]?.trim();
+  const path = dir ? join(dir, name) : undefined;
+  await page.screenshot({ ...(path ? { path } : {}), fullPage: true });
+  if (path) console.log(`screenshot: ${path}`);
 }
