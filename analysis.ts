@@ -1006,6 +1006,11 @@ export interface AnalyseOptions extends DeliveryOptions {
    * false to analyse inside its lock, then calls deliverPending() itself once it is released.
    */
   deliver?: boolean;
+  /**
+   * Fire and resolve staleness alerts (true by default). A backfill passes false: it did not ask
+   * for the latest quotes, so how old the newest stored one is says nothing about the feed.
+   */
+  staleness?: boolean;
 }
 
 /**
@@ -1027,7 +1032,7 @@ export async function analyse(sql: Sql, pairs: readonly string[], options: Analy
     await sql.begin(async (tx) => {
       await tx`select pg_advisory_xact_lock(hashtext(${`cotacao:alerts:${pair}`}))`;
       transitions.push(...(await advanceDeviation(tx, pair, series, evaluation, params, config.webhookUrls, now)));
-      transitions.push(...(await advanceStaleness(tx, pair, series.ats.at(-1), now, config)));
+      if (options.staleness !== false) transitions.push(...(await advanceStaleness(tx, pair, series.ats.at(-1), now, config)));
     });
   }
   const delivery =

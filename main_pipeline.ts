@@ -230,7 +230,8 @@ export async function runPipeline(sql: Sql, options: PipelineOptions): Promise<R
       const config = options.analysis;
       try {
         // Every pair, those whose fetch failed too: a feed that stopped is what staleness is for.
-        const { transitions } = await analyse(sql, pairs, { config, now: options.now, deliver: false });
+        // A backfill asked for no latest quote: staleness is left to the next latest-quote run.
+        const { transitions } = await analyse(sql, pairs, { config, now: options.now, deliver: false, staleness: !options.history });
         tally.alerts.push(...transitions.map(describeTransition));
       } catch (error) {
         tally.problems.push({ step: "analyse", message: `the analysis step failed (the quotes are stored): ${errorLine(error)}` });

@@ -466,6 +466,18 @@ describe("runPipeline(): backfill", () => {
     });
   });
 
+  test("a backfill of a new pair raises no staleness alert: it did not ask for the latest quote", async () => {
+    // The API's newest daily close is Friday's; the backfill runs on Monday morning, market open.
+    const range = { from: "2024-01-01", to: "2024-03-25" };
+    await withFreshDatabase(async (sql) => {
+      await withApi(dailySeries({ "EUR-BRL": ptax }), async (api) => {
+        const run = await runPipeline(sql, against(api, { pairs: ["EUR-BRL"], history: range, now: at }));
+        expect(run).toMatchObject({ status: "succeeded", alerts: [] });
+      });
+      expect([...(await sql`select kind, status from alerts`)]).toEqual([]);
+    });
+  });
+
   test("one pair's failure costs the other pairs nothing: an unknown pair in a backfill", async () => {
     const range = { from: "2023-01-01", to: "2023-06-30" };
     const half = ptax.filter((point) => point.date >= range.from && point.date <= range.to);
