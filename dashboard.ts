@@ -688,6 +688,7 @@ export function createApp(sql: Sql, options: DashboardOptions): DashboardApp {
         peakAt: iso(a.peakAt),
         firedSeenAt: iso(a.firedSeenAt),
         resolvedSeenAt: iso(a.resolvedSeenAt),
+        supersededAt: iso(a.supersededAt),
       })),
     });
   });

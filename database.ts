@@ -2235,6 +2235,8 @@ export interface AlertRow {
   windowDays: number | null;
   firedSeenAt: Date | null;
   resolvedSeenAt: Date | null;
+  /** When a rescan no longer found this delivered episode (it is kept, superseded); null otherwise. */
+  supersededAt: Date | null;
 }
 
 /** Alert episodes that overlap [from, to] (all of them without a range), of `pair` or every pair, newest first. */
@@ -2243,7 +2245,7 @@ export async function listAlerts(sql: Sql, filter: { pair?: string; from?: Date;
     select id::int, pair, kind, direction, status as state, started_at as "firedAt", resolved_at as "resolvedAt",
            last_seen_at as "lastSeenAt", price::text, average, deviation, peak_deviation as "peakDeviation",
            peak_at as "peakAt", threshold, window_days as "windowDays", fired_seen_at as "firedSeenAt",
-           resolved_seen_at as "resolvedSeenAt"
+           resolved_seen_at as "resolvedSeenAt", superseded_at as "supersededAt"
     from alerts
     where (${filter.pair ?? null}::text is null or pair = ${filter.pair ?? null})
       and (${filter.to ?? null}::timestamptz is null or started_at <= ${filter.to ?? null})

@@ -64,6 +64,7 @@ import {
  * @property {number|null} windowDays
  * @property {string|null} firedSeenAt
  * @property {string|null} resolvedSeenAt
+ * @property {string|null} [supersededAt]  set when a rescan no longer found this delivered episode
  */
 /**
  * @typedef {object} RunRow  one of GET /api/runs' runs, times in ISO
@@ -887,7 +888,7 @@ async function loadAlerts() {
         start,
         timeCell(ended, firing ? "still firing" : "–", `wide-only${firing ? " tag bad" : ""}`),
         cell(firing && ended === null ? `${lasted} so far` : lasted, "num"),
-        cell(kind),
+        cell(alert.supersededAt ? `${kind} · superseded` : kind),
         cell(deviationText(alert.peakDeviation ?? alert.deviation), "num"),
       );
       return row;

@@ -333,6 +333,22 @@ describe("the card, alerts and runs", () => {
     expect(march.alerts.length).toBeLessThan(all.alerts.length);
   });
 
+  test("GET /api/alerts keeps a delivered episode a rescan no longer finds, with supersededAt", async () => {
+    const app = appFor(db.sql);
+    const [newest] = (await json<AlertsAnswer>(await app.request("/api/alerts?pair=USD-BRL&limit=1"))).alerts;
+    expect(newest?.supersededAt).toBeNull();
+    await db.sql`
+      insert into alert_notifications (alert_id, transition, endpoint, payload, delivered_at)
+      values (${newest!.id}, 'resolved', 'test', '{}', now())`;
+    const params = paramsFor(ANALYSIS, "USD-BRL");
+    await rescan(db.sql, "USD-BRL", { ...params, threshold: 0.5, recovery: 0.4 }); // settings under which nothing strays
+    const kept = await json<AlertsAnswer>(await app.request("/api/alerts?pair=USD-BRL"));
+    expect(kept.alerts.map((alert) => [alert.id, typeof alert.supersededAt])).toEqual([[newest!.id, "string"]]);
+    await rescan(db.sql, "USD-BRL", params); // set back: found again
+    const again = await json<AlertsAnswer>(await app.request("/api/alerts?pair=USD-BRL"));
+    expect(again.alerts.find((alert) => alert.id === newest!.id)?.supersededAt).toBeNull();
+  });
+
   test("GET /api/runs lists runs newest first; a failing pipeline shows on the card from its first failure", async () => {
     const app = appFor(db.sql);
     const ok = await startRun(db.sql, ["USD-BRL"]);
