@@ -466,6 +466,19 @@ describe("runPipeline(): backfill", () => {
     });
   });
 
+  test("--from before the API's first day loads from that day and says so in one line", async () => {
+    // The fake has PTAX from 1994-07-01 and answers an empty list before it, as AwesomeAPI does.
+    const range = { from: "1993-01-01", to: "1995-12-31" };
+    const loaded = ptax.filter((point) => point.date <= range.to);
+    await withFreshDatabase(async (sql) => {
+      await withApi(dailySeries({ "USD-BRL": ptax }), async (api) => {
+        const run = await runPipeline(sql, against(api, { history: range, now: at }));
+        expect(run).toMatchObject({ status: "succeeded", inserted: loaded.length });
+        expect(run.warnings).toEqual(["USD-BRL: the API has no quotes from 1993-01-01 to 1994-06-30; its history starts on 1994-07-01, so this one does too"]);
+      });
+    });
+  });
+
   test("a backfill of a new pair raises no staleness alert: it did not ask for the latest quote", async () => {
     // The API's newest daily close is Friday's; the backfill runs on Monday morning, market open.
     const range = { from: "2024-01-01", to: "2024-03-25" };
