@@ -14,6 +14,7 @@ import {
   connectUrl,
   describeError,
   formatDuration,
+  gapCommand,
   isInitialised,
   loadDatabaseConfig,
   parseDuration,
@@ -153,6 +154,8 @@ export function assess(snapshot: PairSnapshot, checks: Checks, now: Date): PairR
     if (alert.kind === "deviation") flag("WARNING", `${alert.direction ?? ""} alert firing since ${formatSaoPauloTime(alert.startedAt)}`.trim());
   }
   if (isStale(latest.ts, now, checks.maxAgeMs)) flag("CRITICAL", `quote older than ${formatDuration(checks.maxAgeMs)} of market time`);
+  // Days too old for a run to fill: nothing is wrong now, but only the person can load them.
+  for (const gap of snapshot.gaps ?? []) flag("WARNING", `no quotes from ${gap.from} to ${gap.to}: load them with ${gapCommand(gap)}`);
   if (snapshot.lastRun?.status === "failed") flag("CRITICAL", `last run ${snapshot.lastRun.id} failed${snapshot.lastRun.failedStep ? ` at the ${snapshot.lastRun.failedStep} step` : ""}`);
   const deviationPct = Number.isNaN(deviation) ? null : deviation * 100;
   if (deviationPct !== null) {
@@ -265,8 +268,8 @@ Options:
                   a quote; on a terminal the screen is redrawn in place; Ctrl-C exits 0
   -h, --help      show this help
 
-Exit codes, as monitoring plugins use them: 0 OK; 1 WARNING (an anomaly alert is firing, or
-|deviation| breaches -w); 2 CRITICAL (the quote is older than --max-age, the last pipeline run
+Exit codes, as monitoring plugins use them: 0 OK; 1 WARNING (an anomaly alert is firing,
+|deviation| breaches -w, or days too old for a run to fill are missing: it names the backfill); 2 CRITICAL (the quote is older than --max-age, the last pipeline run
 failed, or |deviation| breaches -c); 3 UNKNOWN (no data yet, the database unreachable, the
 timeout elapsed, or bad usage, as the plugin guidelines ask). With several pairs the worst wins.`;
 

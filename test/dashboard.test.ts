@@ -50,6 +50,7 @@ type LatestAnswer = {
   changePct: number | null;
   ageSeconds: number | null;
   status: FeedStatus;
+  gaps?: { from: string; to: string; message: string }[];
 };
 type AlertsAnswer = { alerts: AlertRow[] };
 type RunsAnswer = { runs: RunRow[] };
@@ -303,6 +304,23 @@ describe("the card, alerts and runs", () => {
     expect(body).toMatchObject({ pair: "USD-BRL", ts: NEWEST.toISOString(), bid: last!.bid, ask: last!.bid, ageSeconds: 60 });
     expect(body.changePct).toBeCloseTo((Number(last!.bid) / Number(previous!.bid) - 1) * 100, 10);
     expect(body.status).toMatchObject({ state: "live", since: null });
+  });
+
+  test("GET /api/latest names the days too old for a run to fill, with the command that loads them, until loaded", async () => {
+    expect((await json<LatestAnswer>(await appFor(db.sql).request("/api/latest"))).gaps).toEqual([]);
+    await db.sql`insert into quote_gaps (pair, from_day, to_day) values ('USD-BRL', '2021-06-01', '2021-07-30')`;
+    try {
+      const body = await json<LatestAnswer>(await appFor(db.sql).request("/api/latest"));
+      expect(body.gaps).toEqual([
+        {
+          from: "2021-06-01",
+          to: "2021-07-30",
+          message: "USD-BRL has no quotes from 2021-06-01 to 2021-07-30, further back than a run fills in; load them with: bun main_pipeline.ts --pairs USD-BRL --from 2021-06-01 --to 2021-07-30",
+        },
+      ]);
+    } finally {
+      await db.sql`delete from quote_gaps`;
+    }
   });
 
   test("a quote older than the staleness setting in market time is stale, since the moment it became so", async () => {
