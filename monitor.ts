@@ -397,8 +397,12 @@ export async function check(sql: Sql, invocation: Invocation, now: Date): Promis
   try {
     snapshots = await readSnapshot(sql, invocation.pairs, invocation.checks.config.defaults.windowDays + maxWindowOverride(invocation.checks.config));
   } catch (error) {
-    // No tables yet: a database nobody has run the pipeline on.
-    if ((error as { code?: unknown }).code === "42P01") throw new Unknown(NO_DATA, error);
+    // No tables yet: a database nobody has run the pipeline on; or one migrated by an older copy
+    // (the monitor never migrates) that lacks a newer table.
+    if ((error as { code?: unknown }).code === "42P01") {
+      const older = /"quote_gaps"/.test((error as Error).message);
+      throw new Unknown(older ? "the database predates this copy of cotacao: run `bun database.ts migrate` (or the next pipeline run does it)" : NO_DATA, error);
+    }
     throw error;
   }
   if (snapshots.length === 0 && invocation.fallbackPairs.length > 0) {

@@ -246,6 +246,21 @@ describe("bun monitor.ts", () => {
     }
   });
 
+  test("a database migrated by an older copy (no quote_gaps yet) is UNKNOWN, saying how to migrate it", async () => {
+    const url = await createTestDatabase();
+    try {
+      const sql = connectUrl(url, { max: 1 });
+      await saveQuotes(sql, [sampleQuote({ ts: fresh() })]);
+      await sql`drop table quote_gaps`;
+      await sql.end({ timeout: 5 });
+      const result = await runScript("monitor.ts", [], { env: { DATABASE_URL: url } });
+      expect(result.code).toBe(3);
+      expect(result.stderr.trim()).toBe("the database predates this copy of cotacao: run `bun database.ts migrate` (or the next pipeline run does it)");
+    } finally {
+      await dropTestDatabase(url);
+    }
+  });
+
   test("a fresh checkout, no data folder: UNKNOWN, and no cluster is created", async () => {
     const dir = await tempDir();
     const dataDir = join(dir, "pg");
