@@ -1342,8 +1342,10 @@ async function rescanCommand(sql: Sql, pairs: string[], config: AnalysisConfig, 
   const report = [];
   for (const pair of pairs) {
     const episodes = await rescan(sql, pair, paramsFor(config, pair));
+    const [kept] = await sql<{ n: number }[]>`select count(*)::int as n from alerts where pair = ${pair} and superseded_at is not null`;
     report.push({
       pair,
+      superseded: kept?.n ?? 0,
       episodes: episodes.map((episode) => ({
         start: episode.startedAt,
         end: episode.resolvedAt,
@@ -1354,7 +1356,7 @@ async function rescanCommand(sql: Sql, pairs: string[], config: AnalysisConfig, 
     });
   }
   if (json) output.out(JSON.stringify(report));
-  for (const { pair, episodes } of report) {
+  for (const { pair, episodes, superseded } of report) {
     const params = paramsFor(config, pair);
     if (episodes.length === 0 && (await sql`select 1 from quotes where pair = ${pair} limit 1`).length === 0) {
       (json ? output.err : output.out)(noQuotesLine(pair, params));
@@ -1366,6 +1368,7 @@ async function rescanCommand(sql: Sql, pairs: string[], config: AnalysisConfig, 
       const end = episode.end ? formatSaoPauloTime(episode.end) : "now (open in history: the pipeline alerts if it is still beyond the threshold)";
       output.out(`  ${formatSaoPauloTime(episode.start)} to ${end}  ${episode.direction.padEnd(4)} peak ${signedPercent(episode.peakDeviation)} with the quote of ${formatSaoPauloTime(episode.peakAt)}`);
     }
+    if (superseded > 0) output.out(`  and ${superseded} delivered alert(s) these settings no longer find, kept and marked superseded`);
   }
   return 0;
 }

@@ -598,6 +598,9 @@ describe("analyse(): alerts through their life, with a clock and a webhook recei
       expect([...(await rows(pair))]).toEqual([{ ...live, superseded: true }]);
       await rescan(db.sql, pair, wide); // the same every time
       expect([...(await rows(pair))]).toEqual([{ ...live, superseded: true }]);
+      const cli = await runScript("analysis.ts", ["--rescan", "--pair", pair], { env: { DATABASE_URL: db.url, COTACAO_ALERT_THRESHOLD_PCT: "10" } });
+      expect(cli.stdout).toContain(`${pair}: 0 episode(s) beyond 10.00% of the 20-day average\n  and 1 delivered alert(s) these settings no longer find, kept and marked superseded\n`);
+      expect([...(await rows(pair))]).toEqual([{ ...live, superseded: true }]);
       await rescan(db.sql, pair, PARAMS);
       expect([...(await rows(pair))]).toEqual([{ ...live, superseded: false }]);
       expect(sentFor(pair)).toHaveLength(2); // a rescan sends nothing
