@@ -269,9 +269,10 @@ Options:
   -h, --help      show this help
 
 Exit codes, as monitoring plugins use them: 0 OK; 1 WARNING (an anomaly alert is firing,
-|deviation| breaches -w, or days too old for a run to fill are missing: it names the backfill); 2 CRITICAL (the quote is older than --max-age, the last pipeline run
-failed, or |deviation| breaches -c); 3 UNKNOWN (no data yet, the database unreachable, the
-timeout elapsed, or bad usage, as the plugin guidelines ask). With several pairs the worst wins.`;
+|deviation| breaches -w, or days too old for a run to fill are missing: it names the backfill
+that loads them); 2 CRITICAL (the quote is older than --max-age, the last pipeline run failed,
+or |deviation| breaches -c); 3 UNKNOWN (no data yet, the database unreachable, the timeout
+elapsed, or bad usage, as the plugin guidelines ask). With several pairs the worst wins.`;
 
 const FLAGS = {
   pair: { type: "string", multiple: true },
