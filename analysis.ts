@@ -1006,6 +1006,11 @@ export interface AnalyseOptions extends DeliveryOptions {
    * false to analyse inside its lock, then calls deliverPending() itself once it is released.
    */
   deliver?: boolean;
+  /**
+   * Fire and resolve staleness alerts (true by default). A backfill passes false: it did not ask
+   * for the latest quotes, so how old the newest stored one is says nothing about the feed.
+   */
+  staleness?: boolean;
 }
 
 /**
@@ -1027,7 +1032,7 @@ export async function analyse(sql: Sql, pairs: readonly string[], options: Analy
     await sql.begin(async (tx) => {
       await tx`select pg_advisory_xact_lock(hashtext(${`cotacao:alerts:${pair}`}))`;
       transitions.push(...(await advanceDeviation(tx, pair, series, evaluation, params, config.webhookUrls, now)));
-      transitions.push(...(await advanceStaleness(tx, pair, series.ats.at(-1), now, config)));
+      if (options.staleness !== false) transitions.push(...(await advanceStaleness(tx, pair, series.ats.at(-1), now, config)));
     });
   }
   const delivery =
@@ -1104,31 +1109,92 @@ async function advanceStaleness(tx: Tx, pair: string, newest: Date | undefined, 
   return [change];
 }
 
+/** A stored, resolved deviation alert as a rescan weighs it. */
+export interface StoredEpisode {
+  id: number;
+  fingerprint: string;
+  direction: Direction;
+  /** São Paulo dates of its start and of the last quote still beyond the recovery level. */
+  firstDay: string;
+  lastDay: string;
+  /** It was delivered to a webhook, or is still to be: part of the record, never deleted. */
+  kept: boolean;
+  superseded: boolean;
+}
+
+/** What a rescan does to the stored history of a pair (pure: see reconcileHistory()). */
+export interface HistoryPlan {
+  /** History's ended episodes that no kept alert stands for: stored (upserted by fingerprint). */
+  store: DeviationEpisode[];
+  /** Alerts that are neither kept nor history any more. */
+  remove: number[];
+  /** Kept alerts history no longer finds: marked superseded. */
+  supersede: number[];
+  /** Kept alerts marked superseded that history finds again. */
+  restore: number[];
+}
+
+/**
+ * Weighs history against what is stored. A kept alert (delivered, or still to be) stands for
+ * every history episode of its direction whose days overlap its own, whatever the exact start:
+ * a live alert starts at the quote that crossed the line, history at that day's close. Such an
+ * episode is not stored again, and the kept alert keeps its row and id; a kept alert that no
+ * episode overlaps is superseded, never deleted. Other alerts are history's to rebuild.
+ */
+export function reconcileHistory(stored: readonly StoredEpisode[], episodes: readonly DeviationEpisode[], fingerprint: (episode: DeviationEpisode) => string): HistoryPlan {
+  const kept = stored.filter((alert) => alert.kept);
+  const found = new Set<number>();
+  const uncovered: DeviationEpisode[] = [];
+  for (const episode of episodes) {
+    const first = saoPauloDate(episode.startedAt);
+    const last = saoPauloDate(episode.lastSeenAt);
+    const standing = kept.filter((alert) => alert.direction === episode.direction && alert.firstDay <= last && first <= alert.lastDay);
+    for (const alert of standing) found.add(alert.id);
+    if (standing.length === 0) uncovered.push(episode);
+  }
+  const wanted = new Set(uncovered.map(fingerprint));
+  return {
+    store: uncovered.filter((episode) => episode.resolvedAt !== null),
+    remove: stored.filter((alert) => !alert.kept && !wanted.has(alert.fingerprint)).map((alert) => alert.id),
+    supersede: kept.filter((alert) => !found.has(alert.id) && !alert.superseded).map((alert) => alert.id),
+    restore: kept.filter((alert) => found.has(alert.id) && alert.superseded).map((alert) => alert.id),
+  };
+}
+
 /**
  * Recomputes the whole deviation alert history of `pair` from its stored quotes, for data
  * loaded by a backfill: the same result every time, and nothing is sent: this is history.
  *
  * It stores the episodes that ended; the live state is left to the pipeline, so a rescan never
  * breaks or swallows the next live transition: an open (firing) alert is never touched (its
- * RESOLVED will still be sent), an alert with a notification still to send is never deleted, and
- * an episode still open in history is reported but not stored: if the price is still beyond the
- * threshold, the next run opens it as a live alert, with its FIRING notification. Stored
- * episodes that history no longer holds (other settings, corrected quotes) are removed.
+ * RESOLVED will still be sent), and an episode still open in history is reported but not
+ * stored: if the price is still beyond the threshold, the next run opens it as a live alert,
+ * with its FIRING notification. An alert that was delivered (or is still to be) is part of the
+ * record: it keeps its row and id when history finds the same episode, and is marked superseded
+ * when history no longer does (other settings, corrected quotes); other stored episodes that
+ * history no longer holds are removed (see reconcileHistory()).
  */
 export async function rescan(sql: Sql, pair: string, params: RuleParams): Promise<DeviationEpisode[]> {
   const series = await loadDailySeries(sql, pair);
   const episodes = findEpisodes(rulePoints(series, evaluateSeries(series, params)), params);
-  const ended = episodes.filter((episode) => episode.resolvedAt !== null);
+  const fingerprint = (episode: DeviationEpisode) => fingerprintOf(pair, "deviation", episode.direction, episode.startedAt);
   await sql.begin(async (tx) => {
     await tx`select pg_advisory_xact_lock(hashtext(${`cotacao:alerts:${pair}`}))`;
-    const fingerprints = episodes.map((episode) => fingerprintOf(pair, "deviation", episode.direction, episode.startedAt));
-    await tx`
-      delete from alerts a
-      where pair = ${pair} and kind = 'deviation' and status = 'resolved' and fingerprint <> all(${fingerprints})
-        and not exists (select from alert_notifications n where n.alert_id = a.id and n.delivered_at is null and n.failed_at is null)`;
+    const stored = await tx<StoredEpisode[]>`
+      select id::int, fingerprint, direction,
+             to_char(started_at at time zone ${SAO_PAULO}, 'YYYY-MM-DD') as "firstDay",
+             to_char(last_seen_at at time zone ${SAO_PAULO}, 'YYYY-MM-DD') as "lastDay",
+             exists (select from alert_notifications n
+                     where n.alert_id = a.id and (n.delivered_at is not null or n.failed_at is null)) as kept,
+             superseded_at is not null as superseded
+      from alerts a where pair = ${pair} and kind = 'deviation' and status = 'resolved'`;
+    const plan = reconcileHistory(stored, episodes, fingerprint);
+    if (plan.remove.length > 0) await tx`delete from alerts where id in ${tx(plan.remove)}`;
+    if (plan.supersede.length > 0) await tx`update alerts set superseded_at = now() where id in ${tx(plan.supersede)}`;
+    if (plan.restore.length > 0) await tx`update alerts set superseded_at = null where id in ${tx(plan.restore)}`;
     // One statement for the whole history: an episode already stored keeps its row (and its
     // notifications); its end and peak are brought up to date, unless it is live (firing).
-    const column = <T>(pick: (episode: DeviationEpisode) => T) => ended.map(pick);
+    const column = <T>(pick: (episode: DeviationEpisode) => T) => plan.store.map(pick);
     await tx`
       insert into alerts (pair, kind, direction, status, started_at, last_seen_at, resolved_at, price, average,
                           deviation, peak_deviation, peak_at, threshold, window_days, fingerprint)
@@ -1140,7 +1206,7 @@ export async function rescan(sql: Sql, pair: string, params: RuleParams): Promis
         ${column((e) => e.lastSeenAt.toISOString())}::timestamptz[], ${column((e) => e.resolvedAt!.toISOString())}::timestamptz[],
         ${column((e) => e.price)}::numeric[], ${column((e) => e.average)}::float8[], ${column((e) => e.deviation)}::float8[],
         ${column((e) => e.peakDeviation)}::float8[], ${column((e) => e.peakAt.toISOString())}::timestamptz[],
-        ${column((e) => fingerprintOf(pair, "deviation", e.direction, e.startedAt))}::text[]
+        ${column(fingerprint)}::text[]
       ) as e(direction, started_at, last_seen_at, resolved_at, price, average, deviation, peak_deviation, peak_at, fingerprint)
       on conflict (fingerprint) do update set
         last_seen_at = excluded.last_seen_at, resolved_at = excluded.resolved_at,
@@ -1276,8 +1342,10 @@ async function rescanCommand(sql: Sql, pairs: string[], config: AnalysisConfig, 
   const report = [];
   for (const pair of pairs) {
     const episodes = await rescan(sql, pair, paramsFor(config, pair));
+    const [kept] = await sql<{ n: number }[]>`select count(*)::int as n from alerts where pair = ${pair} and superseded_at is not null`;
     report.push({
       pair,
+      superseded: kept?.n ?? 0,
       episodes: episodes.map((episode) => ({
         start: episode.startedAt,
         end: episode.resolvedAt,
@@ -1288,7 +1356,7 @@ async function rescanCommand(sql: Sql, pairs: string[], config: AnalysisConfig, 
     });
   }
   if (json) output.out(JSON.stringify(report));
-  for (const { pair, episodes } of report) {
+  for (const { pair, episodes, superseded } of report) {
     const params = paramsFor(config, pair);
     if (episodes.length === 0 && (await sql`select 1 from quotes where pair = ${pair} limit 1`).length === 0) {
       (json ? output.err : output.out)(noQuotesLine(pair, params));
@@ -1300,6 +1368,7 @@ async function rescanCommand(sql: Sql, pairs: string[], config: AnalysisConfig, 
       const end = episode.end ? formatSaoPauloTime(episode.end) : "now (open in history: the pipeline alerts if it is still beyond the threshold)";
       output.out(`  ${formatSaoPauloTime(episode.start)} to ${end}  ${episode.direction.padEnd(4)} peak ${signedPercent(episode.peakDeviation)} with the quote of ${formatSaoPauloTime(episode.peakAt)}`);
     }
+    if (superseded > 0) output.out(`  and ${superseded} delivered alert(s) these settings no longer find, kept and marked superseded`);
   }
   return 0;
 }

@@ -38,6 +38,7 @@ import {
   QUOTES_CHANNEL,
   connect,
   describeError,
+  describeGap,
   envIssue,
   exportQuotes,
   feedEventOf,
@@ -668,6 +669,8 @@ export function createApp(sql: Sql, options: DashboardOptions): DashboardApp {
         changePct: view.changePct,
         ageSeconds: Math.max(0, Math.round((at.getTime() - facts.ts.getTime()) / 1000)),
         status: view.statusAt(at),
+        // Days too old for a run to fill: the person must load them (the message says how).
+        gaps: (facts.gaps ?? []).map((gap) => ({ from: gap.from, to: gap.to, message: describeGap(gap) })),
       },
       200,
       { "Cache-Control": "no-store" },
@@ -688,6 +691,7 @@ export function createApp(sql: Sql, options: DashboardOptions): DashboardApp {
         peakAt: iso(a.peakAt),
         firedSeenAt: iso(a.firedSeenAt),
         resolvedSeenAt: iso(a.resolvedSeenAt),
+        supersededAt: iso(a.supersededAt),
       })),
     });
   });

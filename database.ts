@@ -1830,6 +1830,54 @@ export async function resetBackfillProgress(sql: Sql, pair: string, from: string
   await sql`delete from backfill_progress where pair = ${pair} and range_from = ${from} and range_to = ${to}`;
 }
 
+/** Days of a pair missing further back than a latest-quote run fills in (quote_gaps): the person must load them. */
+export interface QuoteGap {
+  pair: string;
+  /** São Paulo dates, YYYY-MM-DD, both included. */
+  from: string;
+  to: string;
+}
+
+/** The command that loads a gap's days. */
+export const gapCommand = (gap: QuoteGap) => `bun main_pipeline.ts --pairs ${gap.pair} --from ${gap.from} --to ${gap.to}`;
+
+/** What needs doing about a gap, in one line: the pipeline's stderr, the monitor and the dashboard say it. */
+export function describeGap(gap: QuoteGap): string {
+  return `${gap.pair} has no quotes from ${gap.from} to ${gap.to}, further back than a run fills in; load them with: ${gapCommand(gap)}`;
+}
+
+/** Remembers a gap a run could not fill, until a backfill covers it; a gap found again grows to its newer end. */
+export async function recordGap(sql: Sql, gap: QuoteGap): Promise<void> {
+  await sql`
+    insert into quote_gaps (pair, from_day, to_day) values (${gap.pair}, ${gap.from}, ${gap.to})
+    on conflict (pair, from_day) do update set to_day = greatest(quote_gaps.to_day, excluded.to_day)`;
+}
+
+/** The gaps of `pairs` still to fill, oldest first per pair. */
+export async function listGaps(sql: Sql, pairs: readonly string[]): Promise<QuoteGap[]> {
+  if (pairs.length === 0) return [];
+  return sql<QuoteGap[]>`
+    select pair, from_day::text as "from", to_day::text as "to" from quote_gaps
+    where pair in ${sql(pairs)} order by pair, from_day`;
+}
+
+/**
+ * Forgets what a completed backfill of `pair` over [from, to] covered: the gaps inside it go, and
+ * a gap that sticks out on one side keeps only that side. The API was asked for those days; what
+ * it has is stored.
+ */
+export async function clearGaps(sql: Sql, pair: string, from: string, to: string): Promise<void> {
+  await sql.begin(async (tx) => {
+    await tx`delete from quote_gaps where pair = ${pair} and from_day >= ${from}::date and to_day <= ${to}::date`;
+    await tx`
+      update quote_gaps set from_day = ${to}::date + 1
+      where pair = ${pair} and from_day >= ${from}::date and from_day <= ${to}::date and to_day > ${to}::date`;
+    await tx`
+      update quote_gaps set to_day = ${from}::date - 1
+      where pair = ${pair} and to_day >= ${from}::date and to_day <= ${to}::date and from_day < ${from}::date`;
+  });
+}
+
 /**
  * Channel of the notifications the pipeline sends as it commits: new quotes, finished runs and
  * alert transitions, each a JSON ChangeNotice (monitor.ts --watch and the dashboard listen).
@@ -1965,6 +2013,8 @@ export interface PairSnapshot {
   alerts: { kind: string; direction: string | null; startedAt: Date }[];
   /** The newest pipeline run that included the pair. */
   lastRun: { id: number; status: string; startedAt: Date; finishedAt: Date | null; failedStep: string | null; error: string | null } | null;
+  /** Days missing too far back for a run to fill (quote_gaps), oldest first. */
+  gaps?: QuoteGap[];
 }
 
 /**
@@ -1973,7 +2023,7 @@ export interface PairSnapshot {
  * alerts and the newest run. Read-only.
  */
 export async function readSnapshot(sql: Sql, pairs: readonly string[] | null, days: number): Promise<PairSnapshot[]> {
-  const rows = await sql<{ pair: string; latest: unknown; closes: unknown; alerts: unknown; run: unknown }[]>`
+  const rows = await sql<{ pair: string; latest: unknown; closes: unknown; alerts: unknown; run: unknown; gaps: unknown }[]>`
     with recursive stored as (
       (select pair from quotes order by pair limit 1)
       union all
@@ -2004,7 +2054,9 @@ export async function readSnapshot(sql: Sql, pairs: readonly string[] | null, da
          from alerts where pair = w.pair and status = 'firing') as alerts,
       (select json_build_object('id', id, 'status', status, 'startedAt', started_at, 'finishedAt', finished_at,
                                 'failedStep', failed_step, 'error', error)
-         from pipeline_runs where w.pair = any(pairs) order by started_at desc limit 1) as run
+         from pipeline_runs where w.pair = any(pairs) order by started_at desc limit 1) as run,
+      (select json_agg(json_build_object('pair', pair, 'from', from_day, 'to', to_day) order by from_day)
+         from quote_gaps where pair = w.pair) as gaps
     from wanted w
     order by w.pair`;
   type Raw<T> = { [K in keyof T]: T[K] extends Date ? string : T[K] extends Date | null ? string | null : T[K] };
@@ -2018,6 +2070,7 @@ export async function readSnapshot(sql: Sql, pairs: readonly string[] | null, da
       closes: ((row.closes ?? []) as Raw<PairSnapshot["closes"][number]>[]).map((c) => ({ day: c.day, ts: date(c.ts), close: c.close })),
       alerts: ((row.alerts ?? []) as Raw<PairSnapshot["alerts"][number]>[]).map((a) => ({ kind: a.kind, direction: a.direction, startedAt: date(a.startedAt) })),
       lastRun: run && { ...run, startedAt: date(run.startedAt), finishedAt: run.finishedAt === null ? null : date(run.finishedAt) },
+      gaps: (row.gaps ?? []) as QuoteGap[],
     };
   });
 }
@@ -2189,6 +2242,8 @@ export interface LatestFacts {
   lastRun: { id: number; status: string; finishedAt: Date; error: string | null; failedStep: string | null } | null;
   /** When the current streak of failed runs began (the first failed run after the last success), if the last one failed. */
   failingSince: Date | null;
+  /** Days missing too far back for a run to fill (quote_gaps), oldest first. */
+  gaps?: QuoteGap[];
 }
 
 // How far back a failing streak is looked for: 500 runs, over a day and a half of a run a minute.
@@ -2196,7 +2251,7 @@ const FAILING_STREAK_RUNS = 500;
 
 /** The card's facts for `pair` in one round trip; undefined when the pair has no quotes. */
 export async function latestFacts(sql: Sql, pair: string): Promise<LatestFacts | undefined> {
-  const [row] = await sql<{ ts: Date; bid: string; ask: string; previousClose: string | null; lastRun: unknown; failingSince: Date | null }[]>`
+  const [row] = await sql<{ ts: Date; bid: string; ask: string; previousClose: string | null; lastRun: unknown; failingSince: Date | null; gaps: QuoteGap[] | null }[]>`
     with recent as (
       select id, status, started_at, finished_at, error, failed_step
       from pipeline_runs where ${pair} = any(pairs) and status <> 'running'
@@ -2209,11 +2264,13 @@ export async function latestFacts(sql: Sql, pair: string): Promise<LatestFacts |
          from recent order by started_at desc limit 1) as "lastRun",
       (select min(started_at) from recent
         where (select status from recent order by started_at desc limit 1) = 'failed'
-          and started_at > coalesce((select max(started_at) from recent where status = 'succeeded'), '-infinity')) as "failingSince"
+          and started_at > coalesce((select max(started_at) from recent where status = 'succeeded'), '-infinity')) as "failingSince",
+      (select json_agg(json_build_object('pair', pair, 'from', from_day, 'to', to_day) order by from_day)
+         from quote_gaps where pair = q.pair) as gaps
     from quotes q where q.pair = ${pair} order by q.ts desc limit 1`;
   if (!row) return undefined;
   const run = row.lastRun as { id: number; status: string; finishedAt: string; error: string | null; failedStep: string | null } | null;
-  return { ...row, lastRun: run && { ...run, finishedAt: new Date(run.finishedAt) } };
+  return { ...row, lastRun: run && { ...run, finishedAt: new Date(run.finishedAt) }, gaps: row.gaps ?? [] };
 }
 
 /** An alert episode as the dashboard lists it. Decimals as stored; the rule's maths as numbers. */
@@ -2235,6 +2292,8 @@ export interface AlertRow {
   windowDays: number | null;
   firedSeenAt: Date | null;
   resolvedSeenAt: Date | null;
+  /** When a rescan no longer found this delivered episode (it is kept, superseded); null otherwise. */
+  supersededAt: Date | null;
 }
 
 /** Alert episodes that overlap [from, to] (all of them without a range), of `pair` or every pair, newest first. */
@@ -2243,7 +2302,7 @@ export async function listAlerts(sql: Sql, filter: { pair?: string; from?: Date;
     select id::int, pair, kind, direction, status as state, started_at as "firedAt", resolved_at as "resolvedAt",
            last_seen_at as "lastSeenAt", price::text, average, deviation, peak_deviation as "peakDeviation",
            peak_at as "peakAt", threshold, window_days as "windowDays", fired_seen_at as "firedSeenAt",
-           resolved_seen_at as "resolvedSeenAt"
+           resolved_seen_at as "resolvedSeenAt", superseded_at as "supersededAt"
     from alerts
     where (${filter.pair ?? null}::text is null or pair = ${filter.pair ?? null})
       and (${filter.to ?? null}::timestamptz is null or started_at <= ${filter.to ?? null})

@@ -1132,6 +1132,11 @@ async function fetchDailyChunk(pair: string, range: DateRange, options: IngestOp
  * fetchDailyChunk()). Each yielded chunk holds one quote per São Paulo day; store it before asking
  * for the next, and memory stays bounded whatever the range. `to` is clamped to today. With `concurrency` above 1, that
  * many chunks are fetched ahead while the caller works, and still yielded in order.
+ *
+ * A range that starts before the API's first day of `pair` starts at that day: the API answers
+ * nothing before it, so the chunks before the first quote are skipped (not yielded) and the
+ * first chunk with quotes says so in one line of its `warnings`. Nothing at all over the whole
+ * range is NO_DATA, as is an empty chunk after the first quote.
  */
 export async function* dailyChunks(
   pair: string,
@@ -1145,7 +1150,8 @@ export async function* dailyChunks(
   if (checked.from > today) {
     throw new IngestError("USAGE", `Cannot fetch the ${valid} history: 'from' (${checked.from}) is after today (${today}), choose a past date`);
   }
-  const planned = planChunks(checked.from, checked.to > today ? today : checked.to);
+  const last = checked.to > today ? today : checked.to;
+  const planned = planChunks(checked.from, last);
   const ahead: Promise<DailyChunk>[] = [];
   const fetchNext = () => {
     const next = planned.shift();
@@ -1156,10 +1162,38 @@ export async function* dailyChunks(
     ahead.push(chunk);
   };
   for (let i = 0; i < Math.max(1, options.concurrency ?? 1); i++) fetchNext();
+  let started = false;
+  const skipped: IngestError[] = [];
   for (let chunk = ahead.shift(); chunk; chunk = ahead.shift()) {
-    const fetched = await chunk;
+    let fetched: DailyChunk;
+    try {
+      fetched = await chunk;
+    } catch (error) {
+      // Before the pair's first day the API answers an empty list: go on until its history begins.
+      if (started || !(error instanceof IngestError && error.code === "NO_DATA")) throw error;
+      skipped.push(error);
+      fetchNext();
+      continue;
+    }
     fetchNext();
+    const first = fetched.quotes[0];
+    if (!started && first) {
+      started = true;
+      const firstDay = saoPauloDay(first.ts);
+      const before: DateRange = { from: checked.from, to: addDays(firstDay, -1) };
+      if (before.from <= before.to && countWeekdays(before) >= MIN_WEEKDAYS_EXPECTING_DATA) {
+        fetched = { ...fetched, warnings: [`${valid}: the API has no quotes from ${before.from} to ${before.to}; its history starts on ${firstDay}, so this one does too`, ...fetched.warnings] };
+      }
+    }
     yield fetched;
+  }
+  if (!started && skipped.length === 1) throw skipped[0];
+  if (!started && skipped.length > 1) {
+    throw new IngestError(
+      "NO_DATA",
+      `Cannot fetch the ${valid} history: the API sent no quotes from ${checked.from} to ${last}, which has ${countWeekdays({ from: checked.from, to: last })} weekdays; try again later, or check the pair against ${DEFAULT_AWESOMEAPI_URL}/json/available`,
+      { attempts: skipped.reduce((sum, error) => sum + (error.attempts ?? 0), 0) },
+    );
   }
 }
 

@@ -16,7 +16,11 @@ import {
 } from "./analysis.ts";
 import {
   backfillDoneThrough,
+  clearGaps,
   closeInterruptedRuns,
+  describeGap,
+  listGaps,
+  recordGap,
   connect,
   finishRun,
   EXIT,
@@ -35,6 +39,7 @@ import {
   withPipelineLock,
   type BackfillStep,
   type DatabaseConfig,
+  type QuoteGap,
   type RunOutcome,
   type RunStep,
   type SaveCounts,
@@ -82,11 +87,12 @@ const GAP_HEAL_MAX_DAYS = 30;
 // ---------------------------------------------------------------------------------------------
 // Plans (pure)
 
-/** Days the latest-quote run should fill in for one pair, and a note when the gap is older than the bound. */
+/** Days the latest-quote run should fill in for one pair, and the older days it leaves to a backfill. */
 export interface GapPlan {
   pair: string;
   range?: DateRange;
-  warning?: string;
+  /** Missing days older than the bound: remembered (quote_gaps) and reported every run until a backfill loads them. */
+  unfilled?: DateRange;
 }
 
 /**
@@ -101,11 +107,7 @@ export function planGapHealing(pair: string, newest: Date | undefined, today: st
   if (first > last || countWeekdays({ from: first, to: last }) === 0) return { pair };
   const earliest = addDays(today, -GAP_HEAL_MAX_DAYS);
   if (first >= earliest) return { pair, range: { from: first, to: last } };
-  return {
-    pair,
-    range: { from: earliest, to: last },
-    warning: `${pair} has no quotes from ${first} to ${addDays(earliest, -1)}, more than ${GAP_HEAL_MAX_DAYS} days back; fill it with: bun main_pipeline.ts --pairs ${pair} --from ${first} --to ${addDays(earliest, -1)}`,
-  };
+  return { pair, range: { from: earliest, to: last }, unfilled: { from: first, to: addDays(earliest, -1) } };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -157,6 +159,11 @@ export interface RunSummary {
   alerts: string[];
   /** One line per failed webhook delivery, naming the webhook's host. */
   undelivered: string[];
+  /**
+   * One line per gap of the run's pairs too old for a run to fill, with the backfill that loads
+   * it: printed on stderr by every run, even with --quiet, until that backfill has run.
+   */
+  gaps?: string[];
   warnings: string[];
   durationMs: number;
   error?: string;
@@ -181,12 +188,13 @@ interface Tally extends SaveCounts {
   conflicts: number;
   alerts: string[];
   undelivered: string[];
+  gaps: string[];
   warnings: string[];
   problems: Problem[];
 }
 
 function emptyTally(): Tally {
-  return { fetched: 0, inserted: 0, updated: 0, unchanged: 0, healed: 0, conflicts: 0, alerts: [], undelivered: [], warnings: [], problems: [] };
+  return { fetched: 0, inserted: 0, updated: 0, unchanged: 0, healed: 0, conflicts: 0, alerts: [], undelivered: [], gaps: [], warnings: [], problems: [] };
 }
 
 /** Records sent twice with different values: the source kept one by its rule; the run says so. */
@@ -226,11 +234,14 @@ export async function runPipeline(sql: Sql, options: PipelineOptions): Promise<R
       step = "fetch";
       if (options.history) await backfill(sql, pairs, options.history, options, tally);
       else await storeLatest(sql, pairs, options, tally, () => (step = "store"));
+      // What the person must do, said by every run until it is done.
+      tally.gaps = (await listGaps(sql, pairs)).map(describeGap);
       step = "analyse";
       const config = options.analysis;
       try {
         // Every pair, those whose fetch failed too: a feed that stopped is what staleness is for.
-        const { transitions } = await analyse(sql, pairs, { config, now: options.now, deliver: false });
+        // A backfill asked for no latest quote: staleness is left to the next latest-quote run.
+        const { transitions } = await analyse(sql, pairs, { config, now: options.now, deliver: false, staleness: !options.history });
         tally.alerts.push(...transitions.map(describeTransition));
       } catch (error) {
         tally.problems.push({ step: "analyse", message: `the analysis step failed (the quotes are stored): ${errorLine(error)}` });
@@ -251,6 +262,8 @@ export async function runPipeline(sql: Sql, options: PipelineOptions): Promise<R
     // In the fetch step, anything but a source failure comes from the database: a write.
     const failedStep = step === "fetch" && !(error instanceof IngestError) ? "store" : step;
     tally.problems.push({ step: failedStep, message: errorLine(error) });
+    // A failed run says what the person must do all the same (unless the database is what failed).
+    if (tally.gaps.length === 0) tally.gaps = await listGaps(sql, pairs).then((gaps) => gaps.map(describeGap), () => []);
     const outcome = outcomeOf(tally);
     // The run's own record must not hide the failure that ended it (the database may be what failed).
     if (runId !== null) await finishRun(sql, runId, outcome).catch(() => {});
@@ -310,6 +323,7 @@ function summary(runId: number | null, mode: RunSummary["mode"], pairs: string[]
     conflicts: tally.conflicts,
     alerts: tally.alerts,
     undelivered: tally.undelivered,
+    gaps: tally.gaps,
     warnings: tally.warnings,
     durationMs: Math.round(performance.now() - began),
     ...(outcome.error === undefined ? {} : { error: outcome.error, failedStep: outcome.failedStep }),
@@ -354,9 +368,10 @@ async function storeLatest(sql: Sql, pairs: string[], options: PipelineOptions, 
   const newest = await newestStored(sql, fetchedPairs);
   const healed: Quote[] = [];
   const unhealed = new Set<string>();
+  const unfilled: QuoteGap[] = [];
   for (const pair of fetchedPairs) {
     const plan = planGapHealing(pair, newest.get(pair), today);
-    if (plan.warning) tally.warnings.push(plan.warning);
+    if (plan.unfilled) unfilled.push({ pair, ...plan.unfilled });
     if (!plan.range) continue;
     try {
       const quotes: Quote[] = [];
@@ -376,6 +391,8 @@ async function storeLatest(sql: Sql, pairs: string[], options: PipelineOptions, 
   tally.fetched = quotes.length;
   onStore();
   addCounts(tally, await saveQuotes(sql, quotes, { notify: true }));
+  // Stored past it, the next run no longer sees the older gap: it is remembered until loaded.
+  for (const gap of unfilled) await recordGap(sql, gap);
 }
 
 /**
@@ -476,6 +493,10 @@ async function backfill(sql: Sql, pairs: string[], range: DateRange, options: Pi
   } finally {
     await writer.drain();
   }
+  // Every pair whose range is stored complete: the gaps inside it are filled, as far as the API has them.
+  const failed = new Set(failedPairs(tally));
+  const last = range.to < today ? range.to : today;
+  for (const pair of pairs) if (!failed.has(pair) && range.from <= last) await clearGaps(sql, pair, range.from, last);
 }
 
 const ACTION = "complete the run";
@@ -534,7 +555,8 @@ const USAGE = `Usage: bun main_pipeline.ts [options]
 
 Runs one pipeline cycle: fetches the latest quotes of the pairs from AwesomeAPI (and the
 business days missing since the last stored one, up to ${GAP_HEAL_MAX_DAYS} days back), stores them
-once, runs the analysis step and records the run in pipeline_runs.
+once, runs the analysis step and records the run in pipeline_runs. Missing days further back
+are printed on stderr ("gap: ...", with the backfill that loads them) by every run until loaded.
 
 Options:
   --pairs LIST         comma-separated pairs (default: COTACAO_PAIRS, else ${DEFAULT_PAIRS.join(",")})
@@ -548,8 +570,8 @@ Options:
                        finish the current cycle and exit 0
   --dry-run            fetch and validate, write nothing (the database is not touched)
   --json               print the run's summary as JSON
-  --quiet              print nothing for a healthy run; errors, alert lines and failed
-                       webhook deliveries are still printed (cron mails them)
+  --quiet              print nothing for a healthy run; errors, alert lines, failed
+                       webhook deliveries and unfilled gaps are still printed (cron mails them)
   -h, --help           show this help
 
 Durations: 250ms, 30s, 5m, 2h (a plain number is seconds).
@@ -654,6 +676,8 @@ function report(run: RunSummary, invocation: Invocation): void {
   if (run.status === "failed") console.error(invocation.json ? run.error : formatSummary(run));
   // A webhook that fails loses alerts: say so even in quiet mode, so that cron mails it.
   if (!invocation.json) for (const line of run.undelivered) console.error(`webhook: ${line}`);
+  // What the person must do: every run says it, even in quiet mode, until it is done.
+  if (!invocation.json) for (const line of run.gaps ?? []) console.error(`gap: ${line}`);
   if (!invocation.quiet && !invocation.json) for (const warning of run.warnings) console.error(`warning: ${warning}`);
 }
 

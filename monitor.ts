@@ -14,6 +14,7 @@ import {
   connectUrl,
   describeError,
   formatDuration,
+  gapCommand,
   isInitialised,
   loadDatabaseConfig,
   parseDuration,
@@ -153,6 +154,8 @@ export function assess(snapshot: PairSnapshot, checks: Checks, now: Date): PairR
     if (alert.kind === "deviation") flag("WARNING", `${alert.direction ?? ""} alert firing since ${formatSaoPauloTime(alert.startedAt)}`.trim());
   }
   if (isStale(latest.ts, now, checks.maxAgeMs)) flag("CRITICAL", `quote older than ${formatDuration(checks.maxAgeMs)} of market time`);
+  // Days too old for a run to fill: nothing is wrong now, but only the person can load them.
+  for (const gap of snapshot.gaps ?? []) flag("WARNING", `no quotes from ${gap.from} to ${gap.to}: load them with ${gapCommand(gap)}`);
   if (snapshot.lastRun?.status === "failed") flag("CRITICAL", `last run ${snapshot.lastRun.id} failed${snapshot.lastRun.failedStep ? ` at the ${snapshot.lastRun.failedStep} step` : ""}`);
   const deviationPct = Number.isNaN(deviation) ? null : deviation * 100;
   if (deviationPct !== null) {
@@ -265,10 +268,11 @@ Options:
                   a quote; on a terminal the screen is redrawn in place; Ctrl-C exits 0
   -h, --help      show this help
 
-Exit codes, as monitoring plugins use them: 0 OK; 1 WARNING (an anomaly alert is firing, or
-|deviation| breaches -w); 2 CRITICAL (the quote is older than --max-age, the last pipeline run
-failed, or |deviation| breaches -c); 3 UNKNOWN (no data yet, the database unreachable, the
-timeout elapsed, or bad usage, as the plugin guidelines ask). With several pairs the worst wins.`;
+Exit codes, as monitoring plugins use them: 0 OK; 1 WARNING (an anomaly alert is firing,
+|deviation| breaches -w, or days too old for a run to fill are missing: it names the backfill
+that loads them); 2 CRITICAL (the quote is older than --max-age, the last pipeline run failed,
+or |deviation| breaches -c); 3 UNKNOWN (no data yet, the database unreachable, the timeout
+elapsed, or bad usage, as the plugin guidelines ask). With several pairs the worst wins.`;
 
 const FLAGS = {
   pair: { type: "string", multiple: true },
@@ -394,8 +398,12 @@ export async function check(sql: Sql, invocation: Invocation, now: Date): Promis
   try {
     snapshots = await readSnapshot(sql, invocation.pairs, invocation.checks.config.defaults.windowDays + maxWindowOverride(invocation.checks.config));
   } catch (error) {
-    // No tables yet: a database nobody has run the pipeline on.
-    if ((error as { code?: unknown }).code === "42P01") throw new Unknown(NO_DATA, error);
+    // No tables yet: a database nobody has run the pipeline on; or one migrated by an older copy
+    // (the monitor never migrates) that lacks a newer table.
+    if ((error as { code?: unknown }).code === "42P01") {
+      const older = /"quote_gaps"/.test((error as Error).message);
+      throw new Unknown(older ? "the database predates this copy of cotacao: run `bun database.ts migrate` (or the next pipeline run does it)" : NO_DATA, error);
+    }
     throw error;
   }
   if (snapshots.length === 0 && invocation.fallbackPairs.length > 0) {

@@ -44,6 +44,7 @@ import {
  * @property {number|null} [changePct]
  * @property {number} [ageSeconds]
  * @property {import("./chart-data.js").FeedStatus} [status]
+ * @property {{ from: string, to: string, message: string }[]} [gaps]  days too old for a run to fill, and how to load them
  */
 /**
  * @typedef {object} AlertRow  one of GET /api/alerts' alerts: an episode, times in ISO
@@ -64,6 +65,7 @@ import {
  * @property {number|null} windowDays
  * @property {string|null} firedSeenAt
  * @property {string|null} resolvedSeenAt
+ * @property {string|null} [supersededAt]  set when a rescan no longer found this delivered episode
  */
 /**
  * @typedef {object} RunRow  one of GET /api/runs' runs, times in ISO
@@ -173,6 +175,7 @@ const $ = {
   latestPair: byId("latest-pair"),
   status: byId("status"),
   statusDetail: byId("status-detail"),
+  gaps: byId("gaps"),
   bid: byId("bid"),
   change: byId("change"),
   ask: byId("ask"),
@@ -430,6 +433,9 @@ function renderCard() {
   const arrow = pct === null || pct === undefined || pct === 0 ? "" : pct > 0 ? "▲ " : "▼ ";
   $.change.textContent = `${arrow}${formatChange(pct, state.locale)}`;
   $.change.className = `value${pct ? (pct > 0 ? " up" : " down") : ""}`;
+  // Days the pipeline cannot fill by itself: a line until the backfill it names has run.
+  $.gaps.textContent = (latest.gaps ?? []).map((gap) => gap.message).join("; ");
+  $.gaps.hidden = $.gaps.textContent === "";
   renderAge();
 }
 
@@ -887,7 +893,7 @@ async function loadAlerts() {
         start,
         timeCell(ended, firing ? "still firing" : "–", `wide-only${firing ? " tag bad" : ""}`),
         cell(firing && ended === null ? `${lasted} so far` : lasted, "num"),
-        cell(kind),
+        cell(alert.supersededAt ? `${kind} · superseded` : kind),
         cell(deviationText(alert.peakDeviation ?? alert.deviation), "num"),
       );
       return row;

@@ -555,6 +555,60 @@ describe("analyse(): alerts through their life, with a clock and a webhook recei
     });
   });
 
+  describe("--rescan keeps what was delivered", () => {
+    // Thirty days at 7.00; on day 30 a quote at 11:00 crosses the line (+4 %) and the day closes
+    // at 17:00 still beyond it; day 31 closes back near the average. The live alert starts at
+    // 11:00, history's episode at day 30's close: the same episode, another start.
+    async function deliveredEpisode(pair: string): Promise<{ id: number; fingerprint: string }> {
+      await saveQuotes(db.sql, Array.from({ length: 30 }, (_, i) => quote(pair, sp(`${day(i)}T17:00:00`), "7.00")));
+      await analyse(db.sql, [pair], { ...noWait, now: () => sp(`${day(29)}T17:30:00`) });
+      await saveQuotes(db.sql, [quote(pair, sp(`${day(30)}T11:00:00`), "7.28")]);
+      expect((await analyse(db.sql, [pair], { ...noWait, now: () => sp(`${day(30)}T11:05:00`) })).transitions.map((t) => t.transition)).toEqual(["firing"]);
+      await saveQuotes(db.sql, [quote(pair, sp(`${day(30)}T17:00:00`), "7.30")]);
+      await analyse(db.sql, [pair], { ...noWait, now: () => sp(`${day(30)}T17:30:00`) });
+      await saveQuotes(db.sql, [quote(pair, sp(`${day(31)}T17:00:00`), "7.05")]);
+      expect((await analyse(db.sql, [pair], { ...noWait, now: () => sp(`${day(31)}T17:30:00`) })).transitions.map((t) => t.transition)).toEqual(["resolved"]);
+      const [delivered] = await db.sql<{ id: number; fingerprint: string; delivered: number }[]>`
+        select a.id::int, a.fingerprint, count(n.delivered_at)::int as delivered
+        from alerts a join alert_notifications n on n.alert_id = a.id where a.pair = ${pair} group by a.id`;
+      expect(delivered?.delivered).toBe(2); // FIRING and RESOLVED reached the webhook
+      return { id: delivered!.id, fingerprint: delivered!.fingerprint };
+    }
+    const rows = (pair: string) =>
+      db.sql<{ id: number; fingerprint: string; superseded: boolean }[]>`
+        select id::int, fingerprint, superseded_at is not null as superseded from alerts where pair = ${pair} and kind = 'deviation' order by id`;
+
+    test("history finds the same episode (another start): the delivered alert stays, same id, and nothing is added", async () => {
+      const pair = "CAD-BRL";
+      const live = await deliveredEpisode(pair);
+      const episodes = await rescan(db.sql, pair, PARAMS);
+      expect(episodes.map((episode) => [episode.startedAt.toISOString(), episode.resolvedAt?.toISOString()])).toEqual([
+        [sp(`${day(30)}T17:00:00`).toISOString(), sp(`${day(31)}T17:00:00`).toISOString()],
+      ]);
+      expect([...(await rows(pair))]).toEqual([{ ...live, superseded: false }]);
+      await rescan(db.sql, pair, PARAMS);
+      expect([...(await rows(pair))]).toEqual([{ ...live, superseded: false }]);
+    });
+
+    test("history no longer finds it (settings changed): kept, marked superseded, and found again once they are set back", async () => {
+      const pair = "HKD-BRL";
+      const live = await deliveredEpisode(pair);
+      const wide = { ...PARAMS, threshold: 0.1, recovery: 0.08 };
+      expect(await rescan(db.sql, pair, wide)).toEqual([]);
+      expect([...(await rows(pair))]).toEqual([{ ...live, superseded: true }]);
+      await rescan(db.sql, pair, wide); // the same every time
+      expect([...(await rows(pair))]).toEqual([{ ...live, superseded: true }]);
+      const cli = await runScript("analysis.ts", ["--rescan", "--pair", pair], { env: { DATABASE_URL: db.url, COTACAO_ALERT_THRESHOLD_PCT: "10" } });
+      expect(cli.stdout).toContain(`${pair}: 0 episode(s) beyond 10.00% of the 20-day average\n  and 1 delivered alert(s) these settings no longer find, kept and marked superseded\n`);
+      expect([...(await rows(pair))]).toEqual([{ ...live, superseded: true }]);
+      await rescan(db.sql, pair, PARAMS);
+      expect([...(await rows(pair))]).toEqual([{ ...live, superseded: false }]);
+      expect(sentFor(pair)).toHaveLength(2); // a rescan sends nothing
+    });
+
+    const sentFor = (pair: string) => received.filter((body) => body["pair"] === pair);
+  });
+
   test("the webhook body is what Slack, Discord and Alertmanager receivers read", () => {
     const body = webhookPayload({
       transition: "firing",

@@ -308,6 +308,33 @@ describe.skipIf(!hasChromium)("the dashboard page in Chromium", () => {
     },
     TEST_TIMEOUT_MS,
   );
+
+  test(
+    "the card names days too old for a run to fill; the alerts table marks a superseded episode",
+    async () => {
+      await db.sql`insert into quote_gaps (pair, from_day, to_day) values ('USD-BRL', '2023-01-02', '2023-02-28')`;
+      const [newest] = await db.sql<{ id: number }[]>`select id::int from alerts where pair = 'USD-BRL' order by started_at desc limit 1`;
+      await db.sql`update alerts set superseded_at = now() where id = ${newest!.id}`;
+      // A server of its own: the shared one keeps the card it read, as nothing notified a change.
+      const own = serve(db.sql);
+      const { page, watch, close } = await openPage(browser!, own.url);
+      try {
+        expect(plain(await page.textContent("#gaps"))).toBe(
+          "USD-BRL has no quotes from 2023-01-02 to 2023-02-28, further back than a run fills in; load them with: bun main_pipeline.ts --pairs USD-BRL --from 2023-01-02 --to 2023-02-28",
+        );
+        expect(await page.isVisible("#gaps")).toBe(true);
+        expect(plain(await page.textContent("#alerts tr:first-child"))).toContain("· superseded");
+        expect(await page.locator("#alerts tr", { hasText: "superseded" }).count()).toBe(1);
+        expectClean(watch);
+      } finally {
+        await close();
+        await own.stop();
+        await db.sql`delete from quote_gaps`;
+        await db.sql`update alerts set superseded_at = null`;
+      }
+    },
+    TEST_TIMEOUT_MS,
+  );
 });
 
 describe.skipIf(!hasChromium)("the dashboard page on an empty database", () => {

@@ -50,6 +50,7 @@ type LatestAnswer = {
   changePct: number | null;
   ageSeconds: number | null;
   status: FeedStatus;
+  gaps?: { from: string; to: string; message: string }[];
 };
 type AlertsAnswer = { alerts: AlertRow[] };
 type RunsAnswer = { runs: RunRow[] };
@@ -305,6 +306,23 @@ describe("the card, alerts and runs", () => {
     expect(body.status).toMatchObject({ state: "live", since: null });
   });
 
+  test("GET /api/latest names the days too old for a run to fill, with the command that loads them, until loaded", async () => {
+    expect((await json<LatestAnswer>(await appFor(db.sql).request("/api/latest"))).gaps).toEqual([]);
+    await db.sql`insert into quote_gaps (pair, from_day, to_day) values ('USD-BRL', '2021-06-01', '2021-07-30')`;
+    try {
+      const body = await json<LatestAnswer>(await appFor(db.sql).request("/api/latest"));
+      expect(body.gaps).toEqual([
+        {
+          from: "2021-06-01",
+          to: "2021-07-30",
+          message: "USD-BRL has no quotes from 2021-06-01 to 2021-07-30, further back than a run fills in; load them with: bun main_pipeline.ts --pairs USD-BRL --from 2021-06-01 --to 2021-07-30",
+        },
+      ]);
+    } finally {
+      await db.sql`delete from quote_gaps`;
+    }
+  });
+
   test("a quote older than the staleness setting in market time is stale, since the moment it became so", async () => {
     // 2021-12-31 is a Friday: the market closes at 17:00 New York. Two hours of market time after the last quote.
     const app = appFor(db.sql, { now: () => new Date("2022-01-04T12:00:00Z") });
@@ -331,6 +349,22 @@ describe("the card, alerts and runs", () => {
       expect(alert.resolvedAt! >= "2020-03-01").toBe(true);
     }
     expect(march.alerts.length).toBeLessThan(all.alerts.length);
+  });
+
+  test("GET /api/alerts keeps a delivered episode a rescan no longer finds, with supersededAt", async () => {
+    const app = appFor(db.sql);
+    const [newest] = (await json<AlertsAnswer>(await app.request("/api/alerts?pair=USD-BRL&limit=1"))).alerts;
+    expect(newest?.supersededAt).toBeNull();
+    await db.sql`
+      insert into alert_notifications (alert_id, transition, endpoint, payload, delivered_at)
+      values (${newest!.id}, 'resolved', 'test', '{}', now())`;
+    const params = paramsFor(ANALYSIS, "USD-BRL");
+    await rescan(db.sql, "USD-BRL", { ...params, threshold: 0.5, recovery: 0.4 }); // settings under which nothing strays
+    const kept = await json<AlertsAnswer>(await app.request("/api/alerts?pair=USD-BRL"));
+    expect(kept.alerts.map((alert) => [alert.id, typeof alert.supersededAt])).toEqual([[newest!.id, "string"]]);
+    await rescan(db.sql, "USD-BRL", params); // set back: found again
+    const again = await json<AlertsAnswer>(await app.request("/api/alerts?pair=USD-BRL"));
+    expect(again.alerts.find((alert) => alert.id === newest!.id)?.supersededAt).toBeNull();
   });
 
   test("GET /api/runs lists runs newest first; a failing pipeline shows on the card from its first failure", async () => {

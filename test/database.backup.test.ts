@@ -95,6 +95,7 @@ async function fill(sql: Sql): Promise<void> {
     select id, 'firing', 'sha256:abc', ${sql.json({ text: "alert: FIRING USD-BRL", deviation: 0.04 })}, 2, 'HTTP 500'
     from alerts`;
   await sql`insert into alert_state (pair, evaluated_day) values ('USD-BRL', '2024-08-23')`;
+  await sql`insert into quote_gaps (pair, from_day, to_day) values ('USD-BRL', '2024-06-03', '2024-07-19')`;
 }
 
 describe("dump and restore", () => {

@@ -1189,6 +1189,21 @@ describe("dailyChunks and fetchDaily", () => {
     expect(error.attempts).toBe(1);
   });
 
+  test("a range that starts before the API's first day starts at that day, and one warning says so", async () => {
+    // The fake answers an empty list before 2024-01-01, as AwesomeAPI does before its data begins.
+    await using api = startFakeAwesomeApi(dailySeries({ "USD-BRL": series }));
+    const range = { from: "2022-06-01", to: "2024-08-23" };
+    const chunks = await collect(dailyChunks("USD-BRL", range, { ...fakeOptions(api.url).options, concurrency: 4 }));
+    expect(chunks.flatMap((c) => c.quotes).map((q) => saoPauloDay(q.ts))).toEqual(weekdaysBetween("2024-01-01", "2024-08-23"));
+    expect(chunks.flatMap((c) => c.warnings)).toEqual([
+      "USD-BRL: the API has no quotes from 2022-06-01 to 2023-12-31; its history starts on 2024-01-01, so this one does too",
+    ]);
+    // Nothing at all, over several chunks, is still an error naming the whole range.
+    await using empty = startFakeAwesomeApi(json([]));
+    const error = await failure(fetchDaily("USD-BRL", range, fakeOptions(empty.url).options), "NO_DATA");
+    expect(error.message).toContain("the API sent no quotes from 2022-06-01 to 2024-08-23");
+  });
+
   test("an empty answer for a holiday-only stretch of 1-2 weekdays is accepted", async () => {
     await using api = startFakeAwesomeApi(json([]));
     const chunks = await collect(dailyChunks("USD-BRL", { from: "2023-12-25", to: "2023-12-26" }, fakeOptions(api.url).options));

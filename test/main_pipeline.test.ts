@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { EXIT, connectUrl, runningEmbeddedServer, saveQuotes, startEmbeddedServer, stopEmbeddedServer, type StoredQuote as Quote, type Sql } from "../database.ts";
+import { EXIT, connectUrl, describeGap, runningEmbeddedServer, saveQuotes, startEmbeddedServer, stopEmbeddedServer, type StoredQuote as Quote, type Sql } from "../database.ts";
 import {
   dryRun,
   formatProgress,
@@ -107,7 +107,8 @@ describe("pure parts", () => {
     // Older than 30 days: heal the last 30, report the rest with the command that fills it.
     const old = planGapHealing("USD-BRL", new Date("2024-08-01T20:00:00Z"), "2024-10-25");
     expect(old.range).toEqual({ from: "2024-09-25", to: "2024-10-24" });
-    expect(old.warning).toContain("bun main_pipeline.ts --pairs USD-BRL --from 2024-08-02 --to 2024-09-24");
+    expect(old.unfilled).toEqual({ from: "2024-08-02", to: "2024-09-24" });
+    expect(describeGap({ pair: "USD-BRL", ...old.unfilled! })).toContain("bun main_pipeline.ts --pairs USD-BRL --from 2024-08-02 --to 2024-09-24");
   });
 
   test("parseInvocation() checks flags before any I/O, one line each", () => {
@@ -341,6 +342,38 @@ describe("runPipeline(): gap healing", () => {
   });
 });
 
+describe("runPipeline(): a gap older than the healing window", () => {
+  const db = useTestDatabase();
+
+  test("is said by every run, failed ones too, until a backfill loads it; then by none", async () => {
+    // Stored up to 2024-08-01; today is 2024-10-25: runs fill in from 2024-09-25 on, not before.
+    await saveQuotes(db.sql, [{ ...SEED, ts: new Date("2024-08-01T20:00:00Z") }]);
+    const series: DailyPoint[] = [];
+    for (let day = Date.parse("2024-08-02T00:00:00Z"); day <= Date.parse("2024-10-24T00:00:00Z"); day += 86_400_000) {
+      if (new Date(day).getUTCDay() % 6 !== 0) series.push({ date: new Date(day).toISOString().slice(0, 10), bid: "5.60" });
+    }
+    const gap = { pair: "USD-BRL", from: "2024-08-02", to: "2024-09-24" };
+    const daily = dailySeries({ "USD-BRL": series });
+    await withApi(routes({ [LAST_USD_PATH]: replay(LAST_USD) }, daily), async (api) => {
+      const first = await runPipeline(db.sql, against(api));
+      expect(first).toMatchObject({ status: "succeeded", gaps: [describeGap(gap)] });
+      expect(first.warnings).toEqual([]);
+      // The next run has nothing left to heal, and still says it.
+      expect(await runPipeline(db.sql, against(api))).toMatchObject({ status: "succeeded", healed: 0, gaps: [describeGap(gap)] });
+    });
+    await withApi(html(403), async (api) => {
+      expect(await runPipeline(db.sql, against(api))).toMatchObject({ status: "failed", gaps: [describeGap(gap)] });
+    });
+    await withApi(daily, async (api) => {
+      const backfill = await runPipeline(db.sql, against(api, { history: { from: gap.from, to: gap.to } }));
+      expect(backfill).toMatchObject({ status: "succeeded", gaps: [] });
+    });
+    await withApi(routes({ [LAST_USD_PATH]: replay(LAST_USD) }, daily), async (api) => {
+      expect(await runPipeline(db.sql, against(api))).toMatchObject({ status: "succeeded", gaps: [] });
+    });
+  });
+});
+
 describe("runPipeline(): backfill", () => {
   const ptax = loadPtaxSeries();
   const RANGE = { from: "2000-01-01", to: "2024-03-22" };
@@ -466,6 +499,31 @@ describe("runPipeline(): backfill", () => {
     });
   });
 
+  test("--from before the API's first day loads from that day and says so in one line", async () => {
+    // The fake has PTAX from 1994-07-01 and answers an empty list before it, as AwesomeAPI does.
+    const range = { from: "1993-01-01", to: "1995-12-31" };
+    const loaded = ptax.filter((point) => point.date <= range.to);
+    await withFreshDatabase(async (sql) => {
+      await withApi(dailySeries({ "USD-BRL": ptax }), async (api) => {
+        const run = await runPipeline(sql, against(api, { history: range, now: at }));
+        expect(run).toMatchObject({ status: "succeeded", inserted: loaded.length });
+        expect(run.warnings).toEqual(["USD-BRL: the API has no quotes from 1993-01-01 to 1994-06-30; its history starts on 1994-07-01, so this one does too"]);
+      });
+    });
+  });
+
+  test("a backfill of a new pair raises no staleness alert: it did not ask for the latest quote", async () => {
+    // The API's newest daily close is Friday's; the backfill runs on Monday morning, market open.
+    const range = { from: "2024-01-01", to: "2024-03-25" };
+    await withFreshDatabase(async (sql) => {
+      await withApi(dailySeries({ "EUR-BRL": ptax }), async (api) => {
+        const run = await runPipeline(sql, against(api, { pairs: ["EUR-BRL"], history: range, now: at }));
+        expect(run).toMatchObject({ status: "succeeded", alerts: [] });
+      });
+      expect([...(await sql`select kind, status from alerts`)]).toEqual([]);
+    });
+  });
+
   test("one pair's failure costs the other pairs nothing: an unknown pair in a backfill", async () => {
     const range = { from: "2023-01-01", to: "2023-06-30" };
     const half = ptax.filter((point) => point.date >= range.from && point.date <= range.to);
@@ -588,6 +646,25 @@ describe("bun main_pipeline.ts", () => {
       const quiet = await runScript("main_pipeline.ts", ["--quiet"], { env });
       expect(quiet).toEqual({ code: 0, stdout: "", stderr: "" });
     });
+  });
+
+  test("a gap too old to fill is on stderr in every --quiet run, with the command that loads it", async () => {
+    await db.sql`insert into quote_gaps (pair, from_day, to_day) values ('USD-BRL', '2024-08-02', '2024-09-24')`;
+    try {
+      await withApi(FRESH, async (api) => {
+        const env = { DATABASE_URL: db.url, AWESOMEAPI_URL: api.url };
+        for (let run = 0; run < 2; run++) {
+          const quiet = await runScript("main_pipeline.ts", ["--quiet"], { env });
+          expect(quiet).toEqual({
+            code: 0,
+            stdout: "",
+            stderr: "gap: USD-BRL has no quotes from 2024-08-02 to 2024-09-24, further back than a run fills in; load them with: bun main_pipeline.ts --pairs USD-BRL --from 2024-08-02 --to 2024-09-24\n",
+          });
+        }
+      });
+    } finally {
+      await db.sql`delete from quote_gaps`;
+    }
   });
 
   test("a failing source is exit 1 with one line on stderr, even with --quiet", async () => {

@@ -151,6 +151,20 @@ describe("bun monitor.ts", () => {
     expect(nagios.stdout).toMatch(/^COTACAO WARNING - USD-BRL 5\.0500 \(deviation \+1\.00% beyond -w 0\.5\) \| 'bid'=5\.0500;;;0 'age'=\d+s;3600;7200;0 'deviation'=1\.00%;0\.5;5\n$/);
   });
 
+  test("days too old for a run to fill are WARNING (1), naming the backfill that loads them, until it has run", async () => {
+    await db.sql`insert into quote_gaps (pair, from_day, to_day) values ('USD-BRL', '2024-08-02', '2024-09-24')`;
+    try {
+      const result = await runScript("monitor.ts", ["--pair", "usd-brl"], { env: env() });
+      expect(result.code).toBe(1);
+      expect(result.stdout.trim()).toEndWith(
+        " · WARNING: no quotes from 2024-08-02 to 2024-09-24: load them with bun main_pipeline.ts --pairs USD-BRL --from 2024-08-02 --to 2024-09-24",
+      );
+    } finally {
+      await db.sql`delete from quote_gaps`;
+    }
+    expect((await runScript("monitor.ts", ["--pair", "usd-brl"], { env: env() })).code).toBe(0);
+  });
+
   test("a firing alert is WARNING (1); a failed last run is CRITICAL (2); with several pairs the worst wins", async () => {
     await db.sql`
       insert into alerts (pair, kind, direction, status, started_at, last_seen_at, fingerprint)
@@ -227,6 +241,21 @@ describe("bun monitor.ts", () => {
       const [tables] = await sql`select count(*)::int as n from pg_tables where schemaname = 'public'`;
       await sql.end({ timeout: 5 });
       expect(tables?.["n"]).toBe(0);
+    } finally {
+      await dropTestDatabase(url);
+    }
+  });
+
+  test("a database migrated by an older copy (no quote_gaps yet) is UNKNOWN, saying how to migrate it", async () => {
+    const url = await createTestDatabase();
+    try {
+      const sql = connectUrl(url, { max: 1 });
+      await saveQuotes(sql, [sampleQuote({ ts: fresh() })]);
+      await sql`drop table quote_gaps`;
+      await sql.end({ timeout: 5 });
+      const result = await runScript("monitor.ts", [], { env: { DATABASE_URL: url } });
+      expect(result.code).toBe(3);
+      expect(result.stderr.trim()).toBe("the database predates this copy of cotacao: run `bun database.ts migrate` (or the next pipeline run does it)");
     } finally {
       await dropTestDatabase(url);
     }
