@@ -128,10 +128,16 @@ function isExplained(error: unknown): error is Error & { code: string; exitCode:
  * do; anything else (a bug, PostgreSQL refusing a statement) as `Cannot <action>: <its first
  * line>`. Never a stack, never a query's parameters.
  */
-export function describeError(error: unknown, action: string): { line: string; exitCode: number } {
+export function describeError(error: unknown, action: string, options: { writing?: boolean } = {}): { line: string; exitCode: number } {
   if (isExplained(error)) return { line: error.message.split("\n")[0] ?? "", exitCode: error.exitCode };
   const message = (error instanceof Error ? error.message : String(error)).split("\n")[0];
   const { code } = (error ?? {}) as { code?: unknown };
+  if (isUnreachable(error)) {
+    return {
+      line: `Cannot ${action}: PostgreSQL${serverOf(error)} cannot be reached (${String(code)}); check that the server is running (bun database.ts status, for the embedded one) and that DATABASE_URL names it, then try again`,
+      exitCode: EXIT.failure,
+    };
+  }
   if (code === "CONNECT_TIMEOUT") {
     return {
       line: `Cannot ${action}: PostgreSQL did not answer within the connect timeout (${message}); check that the server is up and that DATABASE_URL names it`,
@@ -140,7 +146,8 @@ export function describeError(error: unknown, action: string): { line: string; e
   }
   if (isConnectionLost(error)) {
     return {
-      line: `Cannot ${action}: lost the connection to PostgreSQL (${String(code)}); what was committed before stays stored, check the server (bun database.ts status) and run again`,
+      // "What was committed stays stored" is news only to a writer (the pipeline, a restore).
+      line: `Cannot ${action}: lost the connection to PostgreSQL${serverOf(error)} (${String(code)}); ${options.writing ? "what was committed before stays stored, " : ""}check the server (bun database.ts status) and ${options.writing ? "run" : "try"} again`,
       exitCode: EXIT.failure,
     };
   }
@@ -555,11 +562,30 @@ const CONNECTION_LOST_CODES: ReadonlySet<string> = new Set([
   "CONNECT_TIMEOUT",
   "ECONNREFUSED",
   "ECONNRESET",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
   "EPIPE",
   "57P01", // admin_shutdown
   "57P02", // crash_shutdown
   "57P03", // cannot_connect_now
 ]);
+
+/**
+ * Whether `error` says no connection to PostgreSQL could be made at all: nothing listens at the
+ * address (or the embedded server's socket is gone), or the host is out of reach. The server is
+ * down, not the work: its message says where the server was looked for, not what a run kept.
+ */
+function isUnreachable(error: unknown): boolean {
+  const { code, syscall } = (error ?? {}) as { code?: unknown; syscall?: unknown };
+  return code === "ECONNREFUSED" || code === "EHOSTUNREACH" || code === "ENETUNREACH" || code === "57P03" || (code === "ENOENT" && syscall === "connect");
+}
+
+/** " at host:port" (or the socket's path) of a connection error, as postgres.js and the socket name it; never a password. */
+function serverOf(error: unknown): string {
+  const { address, port } = (error ?? {}) as { address?: unknown; port?: unknown };
+  if (typeof address !== "string" || address === "") return "";
+  return ` at ${typeof port === "number" || typeof port === "string" ? `${address}:${port}` : address}`;
+}
 
 /** Whether `error` says the connection to PostgreSQL was lost, or could not be made. */
 export function isConnectionLost(error: unknown): boolean {

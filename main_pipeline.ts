@@ -481,7 +481,7 @@ async function backfill(sql: Sql, pairs: string[], range: DateRange, options: Pi
 const ACTION = "complete the run";
 
 /** One line for the person running it (or cron's mail); never a stack, never a query parameter. */
-const errorLine = (error: unknown): string => describeError(error, ACTION).line;
+const errorLine = (error: unknown): string => describeError(error, ACTION, { writing: true }).line;
 
 // ---------------------------------------------------------------------------------------------
 // Output

@@ -192,6 +192,35 @@ describe("connectUrl()", () => {
     }
   });
 
+  test("a server that is down is named, host and port, as out of reach, with what to try; no pipeline wording, no password", async () => {
+    const closed = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const port = closed.port;
+    closed.stop(true);
+    const sql = connectUrl(`postgres://app:s3cret@127.0.0.1:${port}/cotacao`, { max: 1 });
+    try {
+      const error = await sql`select 1`.catch((caught: unknown) => caught);
+      const { line, exitCode } = describeError(error, "check");
+      expect(line).toStartWith(`Cannot check: PostgreSQL at 127.0.0.1:${port} cannot be reached (ECONNREFUSED); check that the server is running`);
+      expect(line).toContain("DATABASE_URL");
+      expect(line).not.toContain("committed");
+      expect(line).not.toContain("s3cret");
+      expect(exitCode).toBe(1);
+      // A run says the same: nothing was reached, so nothing is said about what was kept.
+      expect(describeError(error, "complete the run", { writing: true }).line).not.toContain("committed");
+    } finally {
+      await sql.end({ timeout: 1 });
+    }
+  });
+
+  test("a connection lost midway names the server; only a writer is told that what it committed stays stored", () => {
+    // The shape of postgres.js's own connection errors (Errors.connection).
+    const lost = Object.assign(new Error("write CONNECTION_CLOSED db.example:5432"), { code: "CONNECTION_CLOSED", errno: "CONNECTION_CLOSED", address: "db.example", port: 5432 });
+    const reader = describeError(lost, "check").line;
+    expect(reader).toBe("Cannot check: lost the connection to PostgreSQL at db.example:5432 (CONNECTION_CLOSED); check the server (bun database.ts status) and try again");
+    const writer = describeError(lost, "complete the run", { writing: true }).line;
+    expect(writer).toContain("what was committed before stays stored");
+  });
+
   test("waits 10 s for a connection by default", async () => {
     const sql = connectUrl("postgres://cotacao@127.0.0.1:1/cotacao");
     expect(sql.options.connect_timeout).toBe(10);

@@ -217,6 +217,22 @@ describe("bun monitor.ts", () => {
     }
   });
 
+  test("a database that is down is UNKNOWN, naming PostgreSQL's host and port and what to try, in every format", async () => {
+    const closed = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const port = closed.port;
+    closed.stop(true);
+    const env = { DATABASE_URL: `postgres://u:secret@127.0.0.1:${port}/x` };
+    const text = await runScript("monitor.ts", [], { env });
+    const nagios = await runScript("monitor.ts", ["--format", "nagios"], { env });
+    expect([text.code, nagios.code]).toEqual([3, 3]);
+    expect(text.stderr.trim()).toStartWith(`Cannot check: PostgreSQL at 127.0.0.1:${port} cannot be reached (ECONNREFUSED); check that the server is running`);
+    expect(nagios.stdout.trim()).toStartWith(`COTACAO UNKNOWN - Cannot check: PostgreSQL at 127.0.0.1:${port} cannot be reached`);
+    for (const output of [text.stderr, nagios.stdout]) {
+      expect(output).not.toContain("committed");
+      expect(output).not.toContain("secret");
+    }
+  });
+
   test("a database without cotacao's tables is UNKNOWN: no data yet, and nothing is created", async () => {
     const url = await createTestDatabase({ migrated: false });
     try {
