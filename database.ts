@@ -132,7 +132,9 @@ export function describeError(error: unknown, action: string, options: { writing
   if (isExplained(error)) return { line: error.message.split("\n")[0] ?? "", exitCode: error.exitCode };
   const message = (error instanceof Error ? error.message : String(error)).split("\n")[0];
   const { code } = (error ?? {}) as { code?: unknown };
-  if (isUnreachable(error)) {
+  // A writer that loses its server midway (the embedded one's socket then goes, ENOENT) lost the
+  // connection: what it committed stays stored, and that is what it must be told.
+  if (isUnreachable(error) && !options.writing) {
     return {
       line: `Cannot ${action}: PostgreSQL${serverOf(error)} cannot be reached (${String(code)}); check that the server is running (bun database.ts status, for the embedded one) and that DATABASE_URL names it, then try again`,
       exitCode: EXIT.failure,
@@ -1989,7 +1991,7 @@ export interface PairSnapshot {
   closes: { day: number; ts: Date; close: string }[];
   /** Alerts firing now. */
   alerts: { kind: string; direction: string | null; startedAt: Date }[];
-  /** The newest pipeline run that included the pair. */
+  /** The newest pipeline run that tried the pair, and how it went for the pair (a run that failed for other pairs only succeeded for this one). */
   lastRun: { id: number; status: string; startedAt: Date; finishedAt: Date | null; failedStep: string | null; error: string | null } | null;
 }
 
@@ -2028,9 +2030,13 @@ export async function readSnapshot(sql: Sql, pairs: readonly string[] | null, da
          ) c) as closes,
       (select json_agg(json_build_object('kind', kind, 'direction', direction, 'startedAt', started_at) order by started_at)
          from alerts where pair = w.pair and status = 'firing') as alerts,
-      (select json_build_object('id', id, 'status', status, 'startedAt', started_at, 'finishedAt', finished_at,
-                                'failedStep', failed_step, 'error', error)
-         from pipeline_runs where w.pair = any(pairs) order by started_at desc limit 1) as run
+      -- How the newest run that tried the pair went for it (sql/007): not a run that failed
+      -- for other pairs only, nor one that stood aside for another run.
+      (select json_build_object('id', id, 'status', r.status, 'startedAt', started_at, 'finishedAt', finished_at,
+                                'failedStep', case when r.status = 'failed' then failed_step end,
+                                'error', case when r.status = 'failed' then error end)
+         from pipeline_runs cross join lateral (select pipeline_run_status_for(status, failed_pairs, failed_pairs_only, w.pair) as status) r
+         where w.pair = any(pairs) and pipeline_runs.status <> 'skipped' order by started_at desc limit 1) as run
     from wanted w
     order by w.pair`;
   type Raw<T> = { [K in keyof T]: T[K] extends Date ? string : T[K] extends Date | null ? string | null : T[K] };
@@ -2211,9 +2217,9 @@ export interface LatestFacts {
   ask: string;
   /** The close of the last São Paulo day before the newest quote's, as stored. */
   previousClose: string | null;
-  /** The newest finished run that included the pair. */
+  /** The newest finished run that tried the pair, and how it went for the pair (not for the others it tried; a skipped run tried nothing). */
   lastRun: { id: number; status: string; finishedAt: Date; error: string | null; failedStep: string | null } | null;
-  /** When the current streak of failed runs began (the first failed run after the last success), if the last one failed. */
+  /** When the pair's current streak of failed runs began (the first failed run after the last success), if the last one failed. */
   failingSince: Date | null;
 }
 
@@ -2224,8 +2230,10 @@ const FAILING_STREAK_RUNS = 500;
 export async function latestFacts(sql: Sql, pair: string): Promise<LatestFacts | undefined> {
   const [row] = await sql<{ ts: Date; bid: string; ask: string; previousClose: string | null; lastRun: unknown; failingSince: Date | null }[]>`
     with recent as (
-      select id, status, started_at, finished_at, error, failed_step
-      from pipeline_runs where ${pair} = any(pairs) and status <> 'running'
+      select id, r.status, started_at, finished_at,
+             case when r.status = 'failed' then error end as error, case when r.status = 'failed' then failed_step end as failed_step
+      from pipeline_runs cross join lateral (select pipeline_run_status_for(status, failed_pairs, failed_pairs_only, ${pair}) as status) r
+      where ${pair} = any(pairs) and pipeline_runs.status not in ('running', 'skipped')
       order by started_at desc limit ${FAILING_STREAK_RUNS}
     )
     select q.ts, q.bid::text as bid, q.ask::text as ask,
@@ -2440,15 +2448,20 @@ export async function feedEventOf(sql: Sql, notice: ChangeNotice): Promise<FeedE
   };
 }
 
-/** What /healthz and /metrics report: each pair's newest quote and firing alerts, and the newest run. */
+/**
+ * What /healthz and /metrics report: each pair's newest quote, firing alerts and how the newest
+ * finished run that tried it went for it; the newest run that tried anything; how many runs
+ * stood aside for another's lock.
+ */
 export interface HealthFacts {
-  pairs: { pair: string; newest: Date; firing: { kind: string; count: number }[] }[];
+  pairs: { pair: string; newest: Date; bid: string; ask: string; firing: { kind: string; count: number }[]; lastRun: { id: number; status: string } | null }[];
   lastRun: { id: number; status: string; startedAt: Date; finishedAt: Date | null } | null;
+  skippedRuns: number;
 }
 
 /** The facts /healthz and /metrics need, in one round trip. */
 export async function healthFacts(sql: Sql): Promise<HealthFacts> {
-  const [row] = await sql<{ pairs: unknown; run: unknown }[]>`
+  const [row] = await sql<{ pairs: unknown; run: unknown; skipped: number }[]>`
     with recursive stored as (
       (select pair from quotes order by pair limit 1)
       union all
@@ -2457,17 +2470,25 @@ export async function healthFacts(sql: Sql): Promise<HealthFacts> {
     select
       (select coalesce(json_agg(json_build_object(
           'pair', s.pair,
-          'newest', (select ts from quotes where pair = s.pair order by ts desc limit 1),
+          'newest', q.ts, 'bid', q.bid::text, 'ask', q.ask::text,
           'firing', (select coalesce(json_agg(json_build_object('kind', f.kind, 'count', f.n)), '[]')
-                       from (select kind, count(*)::int as n from alerts where pair = s.pair and status = 'firing' group by kind) f)
-        ) order by s.pair), '[]') from stored s where s.pair is not null) as pairs,
+                       from (select kind, count(*)::int as n from alerts where pair = s.pair and status = 'firing' group by kind) f),
+          -- As the card and the monitor see it (sql/007): how the run went for this pair.
+          'lastRun', (select json_build_object('id', id, 'status', pipeline_run_status_for(status, failed_pairs, failed_pairs_only, s.pair))
+                        from pipeline_runs where s.pair = any(pairs) and status not in ('running', 'skipped')
+                        order by started_at desc limit 1)
+        ) order by s.pair), '[]')
+         from stored s cross join lateral (select ts, bid, ask from quotes where pair = s.pair order by ts desc limit 1) q
+         where s.pair is not null) as pairs,
       (select json_build_object('id', id, 'status', status, 'startedAt', started_at, 'finishedAt', finished_at)
-         from pipeline_runs order by started_at desc limit 1) as run`;
-  const pairs = (row?.pairs ?? []) as { pair: string; newest: string; firing: { kind: string; count: number }[] }[];
+         from pipeline_runs where status <> 'skipped' order by started_at desc limit 1) as run,
+      (select count(*)::int from pipeline_runs where status = 'skipped') as skipped`;
+  const pairs = (row?.pairs ?? []) as (Omit<HealthFacts["pairs"][number], "newest"> & { newest: string })[];
   const run = (row?.run ?? null) as { id: number; status: string; startedAt: string; finishedAt: string | null } | null;
   return {
     pairs: pairs.map((p) => ({ ...p, newest: new Date(p.newest) })),
     lastRun: run && { ...run, startedAt: new Date(run.startedAt), finishedAt: run.finishedAt === null ? null : new Date(run.finishedAt) },
+    skippedRuns: row?.skipped ?? 0,
   };
 }
 
@@ -2496,6 +2517,8 @@ export interface RunOutcome {
   failedStep?: RunStep;
   /** Pairs whose fetch failed while the others were stored. */
   failedPairs?: readonly string[];
+  /** The run failed for failedPairs only, and succeeded for the other pairs it tried. */
+  failedPairsOnly?: boolean;
   warnings?: readonly string[];
 }
 
@@ -2508,7 +2531,7 @@ export async function startRun(sql: Sql, pairs: readonly string[]): Promise<numb
   return rows[0]!.id; // insert ... returning yields exactly one row
 }
 
-/** Records a run that failed before it could start (e.g. another run held the lock). */
+/** Records a run that failed before it could start (e.g. the migrations failed). */
 export async function recordFailedRun(sql: Sql, pairs: readonly string[], error: string): Promise<number> {
   // The notification goes out with the row, in the same statement (and so the same commit).
   const rows = await sql<{ id: number }[]>`
@@ -2517,6 +2540,20 @@ export async function recordFailedRun(sql: Sql, pairs: readonly string[], error:
       values (${[...pairs]}, 'failed', now(), ${error}, 'start') returning id::int
     )
     select id, pg_notify(${QUOTES_CHANNEL}, json_build_object('kind', 'run', 'id', id, 'status', 'failed')::text) from recorded`;
+  return rows[0]!.id; // insert ... returning yields exactly one row
+}
+
+/**
+ * Records a run that stood aside: it waited for the pipeline lock past its timeout, tried no
+ * pair, and failed nothing ('skipped'; `reason` says why).
+ */
+export async function recordSkippedRun(sql: Sql, pairs: readonly string[], reason: string): Promise<number> {
+  const rows = await sql<{ id: number }[]>`
+    with recorded as (
+      insert into pipeline_runs (pairs, status, finished_at, error)
+      values (${[...pairs]}, 'skipped', now(), ${reason}) returning id::int
+    )
+    select id, pg_notify(${QUOTES_CHANNEL}, json_build_object('kind', 'run', 'id', id, 'status', 'skipped')::text) from recorded`;
   return rows[0]!.id; // insert ... returning yields exactly one row
 }
 
@@ -2543,7 +2580,8 @@ export async function finishRun(sql: Sql, id: number, outcome: RunOutcome): Prom
       set status = ${outcome.status}, finished_at = now(), rows_fetched = ${outcome.fetched},
           rows_inserted = ${outcome.inserted}, rows_updated = ${outcome.updated}, rows_unchanged = ${outcome.unchanged ?? 0},
           error = ${outcome.error ?? null}, failed_step = ${outcome.failedStep ?? null},
-          failed_pairs = ${[...(outcome.failedPairs ?? [])]}, warnings = ${[...(outcome.warnings ?? [])]}
+          failed_pairs = ${[...(outcome.failedPairs ?? [])]}, failed_pairs_only = ${outcome.failedPairsOnly ?? false},
+          warnings = ${[...(outcome.warnings ?? [])]}
       where id = ${id}
       returning id::int, status
     )

@@ -205,8 +205,8 @@ describe("connectUrl()", () => {
       expect(line).not.toContain("committed");
       expect(line).not.toContain("s3cret");
       expect(exitCode).toBe(1);
-      // A run says the same: nothing was reached, so nothing is said about what was kept.
-      expect(describeError(error, "complete the run", { writing: true }).line).not.toContain("committed");
+      // A writer midway (the pipeline) lost its server: it is told that what it committed stays stored.
+      expect(describeError(error, "complete the run", { writing: true }).line).toStartWith(`Cannot complete the run: lost the connection to PostgreSQL at 127.0.0.1:${port} (ECONNREFUSED); what was committed before stays stored`);
     } finally {
       await sql.end({ timeout: 1 });
     }
@@ -375,6 +375,40 @@ describe("migrate() under concurrency and misuse", () => {
     await cp(SQL_DIR, dir, { recursive: true });
     return dir;
   }
+
+  test("sql/007 reads the runs recorded before it: a lock timeout was a skip, a fetch failure of some pairs was theirs only", async () => {
+    await withFreshDatabase(async (url) => {
+      const dir = await copyOfSqlDir();
+      await rm(join(dir, "007_pair_run_outcomes.sql"));
+      const sql = connectUrl(url, { max: 1 });
+      try {
+        await migrate(sql, dir);
+        const lock = "Cannot run the pipeline: another run has held the lock for over 30 s; let it finish, or raise --lock-timeout";
+        await sql`
+          insert into pipeline_runs (pairs, status, finished_at, error, failed_step, failed_pairs) values
+            ('{USD-BRL}', 'failed', now(), ${lock}, 'start', '{}'),
+            ('{USD-BRL,XXX-BRL}', 'failed', now(), 'Cannot fetch the latest XXX-BRL quotes: unknown pair "XXX-BRL"', 'fetch', '{XXX-BRL}'),
+            ('{USD-BRL,XXX-BRL}', 'failed', now(), 'Cannot fetch XXX-BRL; the analysis step failed (the quotes are stored): boom', 'fetch', '{XXX-BRL}'),
+            ('{USD-BRL}', 'failed', now(), 'Cannot fetch the latest quotes: HTTP 522', 'fetch', '{}'),
+            ('{USD-BRL}', 'succeeded', now(), null, null, '{}')`;
+        await migrate(sql);
+        const rows = await sql`
+          select status, failed_step, failed_pairs_only,
+                 pipeline_run_status_for(status, failed_pairs, failed_pairs_only, 'USD-BRL') as usd,
+                 pipeline_run_status_for(status, failed_pairs, failed_pairs_only, 'XXX-BRL') as xxx
+          from pipeline_runs order by id`;
+        expect([...rows]).toEqual([
+          { status: "skipped", failed_step: null, failed_pairs_only: false, usd: "skipped", xxx: "skipped" },
+          { status: "failed", failed_step: "fetch", failed_pairs_only: true, usd: "succeeded", xxx: "failed" },
+          { status: "failed", failed_step: "fetch", failed_pairs_only: false, usd: "failed", xxx: "failed" },
+          { status: "failed", failed_step: "fetch", failed_pairs_only: false, usd: "failed", xxx: "failed" },
+          { status: "succeeded", failed_step: null, failed_pairs_only: false, usd: "succeeded", xxx: "succeeded" },
+        ]);
+      } finally {
+        await sql.end({ timeout: 5 });
+      }
+    });
+  });
 
   test("two migrators at once: one applies the files, the other waits and applies nothing", async () => {
     await withFreshDatabase(async (url) => {
