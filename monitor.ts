@@ -35,6 +35,7 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 const TIMEOUT_BOUNDS_MS = [100, 300_000] as const;
 const MAX_AGE_BOUNDS_MS = [60_000, 30 * 86_400_000] as const;
 const NO_DATA = "no data yet: run `bun main_pipeline.ts` (and `bun main_pipeline.ts --backfill 60` for history)";
+const BEHIND = "Cannot check: the database's tables are older than this monitor; run `bun database.ts migrate` (the next pipeline run applies the migrations too)";
 
 // ---------------------------------------------------------------------------------------------
 // Threshold ranges, as the monitoring plugin guidelines write them (pure)
@@ -396,6 +397,8 @@ export async function check(sql: Sql, invocation: Invocation, now: Date): Promis
   } catch (error) {
     // No tables yet: a database nobody has run the pipeline on.
     if ((error as { code?: unknown }).code === "42P01") throw new Unknown(NO_DATA, error);
+    // A column or function a newer migration adds (sql/007): the monitor never migrates, so say who does.
+    if (["42703", "42883"].includes(String((error as { code?: unknown }).code))) throw new Unknown(BEHIND, error);
     throw error;
   }
   if (snapshots.length === 0 && invocation.fallbackPairs.length > 0) {

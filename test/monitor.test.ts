@@ -1,8 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
+import { cp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { loadAnalysisConfig } from "../analysis.ts";
-import { connectUrl, migrate, runningEmbeddedServer, saveQuotes, startEmbeddedServer, stopEmbeddedServer, type PairSnapshot } from "../database.ts";
+import { SQL_DIR, connectUrl, migrate, runningEmbeddedServer, saveQuotes, startEmbeddedServer, stopEmbeddedServer, type PairSnapshot } from "../database.ts";
 import { assess, breaches, formatAge, formatNagios, formatText, parsePluginRange, type Checks } from "../monitor.ts";
 import { runScript } from "./support/cli.ts";
 import { createTestDatabase, dropTestDatabase, useTempDirs, useTestDatabase } from "./support/database.ts";
@@ -230,6 +231,24 @@ describe("bun monitor.ts", () => {
     for (const output of [text.stderr, nagios.stdout]) {
       expect(output).not.toContain("committed");
       expect(output).not.toContain("secret");
+    }
+  });
+
+  test("a database whose tables predate a migration the monitor reads (sql/007) is UNKNOWN, saying how to migrate", async () => {
+    const url = await createTestDatabase({ migrated: false });
+    const dir = await tempDir();
+    try {
+      await cp(SQL_DIR, dir, { recursive: true });
+      await rm(join(dir, "007_pair_run_outcomes.sql"));
+      const sql = connectUrl(url, { max: 1 });
+      await migrate(sql, dir);
+      await saveQuotes(sql, [sampleQuote({ ts: new Date() })]);
+      await sql.end({ timeout: 5 });
+      const result = await runScript("monitor.ts", [], { env: { DATABASE_URL: url } });
+      expect(result.code).toBe(3);
+      expect(result.stderr.trim()).toStartWith("Cannot check: the database's tables are older than this monitor; run `bun database.ts migrate`");
+    } finally {
+      await dropTestDatabase(url);
     }
   });
 
