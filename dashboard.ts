@@ -862,8 +862,8 @@ export function createApp(sql: Sql, options: DashboardOptions): DashboardApp {
         perPair((p) => rule.get(p.pair)?.deviation));
       metric("cotacao_alerts_firing", "Alerts firing now, per pair and kind.", "gauge",
         facts.pairs.flatMap((p) => ["deviation", "stale"].map((kind): [string, number] => [`{pair="${label(p.pair)}",kind="${kind}"}`, p.firing.find((f) => f.kind === kind)?.count ?? 0])));
-      metric("cotacao_pair_last_run_success", "1 if the newest finished pipeline run that tried the pair succeeded for it, 0 if it failed for it (a run that failed for other pairs only succeeded for this one).", "gauge",
-        perPair((p) => (p.lastRun ? (p.lastRun.status === "succeeded" ? 1 : 0) : undefined)));
+      metric("cotacao_pair_last_run_success", "1 if the newest finished pipeline run that tried the pair succeeded for it, 0 if it failed for it (a run that failed for other pairs only succeeded for this one); every stored pair, and every pair of the newest run.", "gauge",
+        facts.pairRuns.map((r): [string, number] => [`{pair="${label(r.pair)}"}`, r.status === "succeeded" ? 1 : 0]));
       metric("cotacao_runs_skipped_locked_total", "Pipeline runs that waited for another run's lock past --lock-timeout and stood aside (exit 75); they try no pair and fail nothing.", "counter",
         [["", facts.skippedRuns]]);
       const run = facts.lastRun;

@@ -2454,14 +2454,19 @@ export async function feedEventOf(sql: Sql, notice: ChangeNotice): Promise<FeedE
  * stood aside for another's lock.
  */
 export interface HealthFacts {
-  pairs: { pair: string; newest: Date; bid: string; ask: string; firing: { kind: string; count: number }[]; lastRun: { id: number; status: string } | null }[];
+  pairs: { pair: string; newest: Date; bid: string; ask: string; firing: { kind: string; count: number }[] }[];
+  /**
+   * How the newest finished run that tried each pair went for it, for every stored pair and
+   * every pair of the newest run (one with no quotes yet, like an unknown XXX-BRL, too).
+   */
+  pairRuns: { pair: string; id: number; status: string }[];
   lastRun: { id: number; status: string; startedAt: Date; finishedAt: Date | null } | null;
   skippedRuns: number;
 }
 
 /** The facts /healthz and /metrics need, in one round trip. */
 export async function healthFacts(sql: Sql): Promise<HealthFacts> {
-  const [row] = await sql<{ pairs: unknown; run: unknown; skipped: number }[]>`
+  const [row] = await sql<{ pairs: unknown; run: unknown; pairRuns: HealthFacts["pairRuns"]; skipped: number }[]>`
     with recursive stored as (
       (select pair from quotes order by pair limit 1)
       union all
@@ -2472,22 +2477,29 @@ export async function healthFacts(sql: Sql): Promise<HealthFacts> {
           'pair', s.pair,
           'newest', q.ts, 'bid', q.bid::text, 'ask', q.ask::text,
           'firing', (select coalesce(json_agg(json_build_object('kind', f.kind, 'count', f.n)), '[]')
-                       from (select kind, count(*)::int as n from alerts where pair = s.pair and status = 'firing' group by kind) f),
-          -- As the card and the monitor see it (sql/007): how the run went for this pair.
-          'lastRun', (select json_build_object('id', id, 'status', pipeline_run_status_for(status, failed_pairs, failed_pairs_only, s.pair))
-                        from pipeline_runs where s.pair = any(pairs) and status not in ('running', 'skipped')
-                        order by started_at desc limit 1)
+                       from (select kind, count(*)::int as n from alerts where pair = s.pair and status = 'firing' group by kind) f)
         ) order by s.pair), '[]')
          from stored s cross join lateral (select ts, bid, ask from quotes where pair = s.pair order by ts desc limit 1) q
          where s.pair is not null) as pairs,
       (select json_build_object('id', id, 'status', status, 'startedAt', started_at, 'finishedAt', finished_at)
          from pipeline_runs where status <> 'skipped' order by started_at desc limit 1) as run,
+      -- As the card and the monitor see it (sql/007): how the run went for this pair.
+      (select coalesce(json_agg(json_build_object('pair', t.pair, 'id', r.id, 'status', r.status) order by t.pair), '[]')
+         from (select pair from stored where pair is not null
+               union
+               select unnest(pairs) from (select pairs from pipeline_runs where status not in ('running', 'skipped')
+                                          order by started_at desc limit 1) newest) t(pair)
+         cross join lateral (
+           select id, pipeline_run_status_for(status, failed_pairs, failed_pairs_only, t.pair) as status
+           from pipeline_runs where t.pair = any(pairs) and status not in ('running', 'skipped')
+           order by started_at desc limit 1) r) as "pairRuns",
       (select count(*)::int from pipeline_runs where status = 'skipped') as skipped`;
   const pairs = (row?.pairs ?? []) as (Omit<HealthFacts["pairs"][number], "newest"> & { newest: string })[];
   const run = (row?.run ?? null) as { id: number; status: string; startedAt: string; finishedAt: string | null } | null;
   return {
     pairs: pairs.map((p) => ({ ...p, newest: new Date(p.newest) })),
     lastRun: run && { ...run, startedAt: new Date(run.startedAt), finishedAt: run.finishedAt === null ? null : new Date(run.finishedAt) },
+    pairRuns: row?.pairRuns ?? [],
     skippedRuns: row?.skipped ?? 0,
   };
 }

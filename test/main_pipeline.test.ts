@@ -646,6 +646,8 @@ describe("bun main_pipeline.ts", () => {
       expect(latest.status.state).toBe("live");
       const metrics = await (await app.request("/metrics")).text();
       expect(metrics).toContain('cotacao_pair_last_run_success{pair="USD-BRL"} 1\n');
+      // The pair that did fail says so, quotes or none.
+      expect(metrics).toContain('cotacao_pair_last_run_success{pair="XXX-BRL"} 0\n');
       expect(metrics).toContain("cotacao_runs_skipped_locked_total 1\n");
     } finally {
       app.close();
