@@ -132,8 +132,8 @@ export function describeError(error: unknown, action: string, options: { writing
   if (isExplained(error)) return { line: error.message.split("\n")[0] ?? "", exitCode: error.exitCode };
   const message = (error instanceof Error ? error.message : String(error)).split("\n")[0];
   const { code } = (error ?? {}) as { code?: unknown };
-  // A writer that loses its server midway (the embedded one's socket then goes, ENOENT) lost the
-  // connection: what it committed stays stored, and that is what it must be told.
+  // A server that is down is named, with what to try. A writer whose server went away midway (the
+  // embedded one's socket goes with it: ENOENT) lost the connection, and is told so below.
   if (isUnreachable(error) && !options.writing) {
     return {
       line: `Cannot ${action}: PostgreSQL${serverOf(error)} cannot be reached (${String(code)}); check that the server is running (bun database.ts status, for the embedded one) and that DATABASE_URL names it, then try again`,

@@ -268,8 +268,9 @@ Options:
 
 Exit codes, as monitoring plugins use them: 0 OK; 1 WARNING (an anomaly alert is firing, or
 |deviation| breaches -w); 2 CRITICAL (the quote is older than --max-age, the last pipeline run
-that tried the pair failed for it, or |deviation| breaches -c); 3 UNKNOWN (no data yet, the database unreachable, the
-timeout elapsed, or bad usage, as the plugin guidelines ask). With several pairs the worst wins.`;
+that tried the pair failed for it, or |deviation| breaches -c); 3 UNKNOWN (no data yet, the
+database unreachable, the timeout elapsed, or bad usage, as the plugin guidelines ask). With
+several pairs the worst wins.`;
 
 const FLAGS = {
   pair: { type: "string", multiple: true },
