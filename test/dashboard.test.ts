@@ -593,6 +593,15 @@ describe("the token, for a load balancer and a Prometheus server", () => {
     for (const path of ["/healthz/", "/healthz/x", "/api/latest", "/metrics", "/"]) expect({ path, status: (await app.request(path)).status }).toEqual({ path, status: 401 });
   });
 
+  test("/healthz, open to anyone, costs PostgreSQL one read however many ask at once", async () => {
+    let queries = 0;
+    const counted = new Proxy(db.sql, { apply: (target, self, args) => (queries++, Reflect.apply(target, self, args)) });
+    const app = appFor(counted, { token });
+    const answers = await Promise.all(Array.from({ length: 50 }, () => app.request("/healthz")));
+    expect(answers.map((answer) => answer.status)).toEqual(Array(50).fill(200));
+    expect(queries).toBe(1);
+  });
+
   test("/metrics takes the token as Prometheus's authorization setting sends it: Authorization: Bearer", async () => {
     const app = appFor(db.sql, { token });
     expect((await app.request("/metrics")).status).toBe(401);
