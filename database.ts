@@ -124,8 +124,10 @@ function isExplained(error: unknown): error is Error & { code: string; exitCode:
 
 /**
  * The one line and the exit code any error calls for, in every script's main(): the family's
- * own message; a lost connection, a connect timeout or a missing database worded with what to
- * do; anything else (a bug, PostgreSQL refusing a statement) as `Cannot <action>: <its first
+ * own message; a server that cannot be reached (named by host:port or socket), a lost
+ * connection, a connect timeout or a missing database worded with what to do (`writing`: the
+ * caller was writing, as a pipeline run is, and a lost connection tells it that what it
+ * committed stays stored); anything else (a bug, PostgreSQL refusing a statement) as `Cannot <action>: <its first
  * line>`. Never a stack, never a query's parameters.
  */
 export function describeError(error: unknown, action: string, options: { writing?: boolean } = {}): { line: string; exitCode: number } {
