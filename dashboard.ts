@@ -858,12 +858,17 @@ export function createApp(sql: Sql, options: DashboardOptions): DashboardApp {
         perPair((p) => Math.max(0, Math.round(marketTimeBetween(p.newest, at) / 1000))));
       // The rule's figures for the newest close, as `bun analysis.ts --days` and the monitor give them.
       const rule = new Map<string, { average: number; deviation: number }>();
-      for (const p of facts.pairs) {
-        const series = await dailyCache.get(p.pair);
-        const last = series.days.length - 1;
-        if (last < 0) continue;
-        const evaluation = evaluateSeries(series, paramsFor(options.analysis, p.pair));
-        rule.set(p.pair, { average: evaluation.average[last]!, deviation: evaluation.deviation[last]! });
+      try {
+        const series = await Promise.all(facts.pairs.map((p) => dailyCache.get(p.pair)));
+        facts.pairs.forEach((p, i) => {
+          const last = series[i]!.days.length - 1;
+          if (last < 0) return;
+          const evaluation = evaluateSeries(series[i]!, paramsFor(options.analysis, p.pair));
+          rule.set(p.pair, { average: evaluation.average[last]!, deviation: evaluation.deviation[last]! });
+        });
+      } catch (error) {
+        // The rest of the scrape stands; these two metrics are absent this time.
+        console.error(describeError(error, "read the metrics' daily series").line);
       }
       metric("cotacao_quote_moving_average", "The alert rule's moving average of daily closes for the pair's newest day (absent with too little history).", "gauge",
         perPair((p) => rule.get(p.pair)?.average));
