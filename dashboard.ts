@@ -64,6 +64,7 @@ import {
   type DatabaseConfig,
   type FeedEvent,
   type FeedPosition,
+  type HealthFacts,
   type LatestFacts,
   type Sql,
 } from "./database.ts";
@@ -91,6 +92,9 @@ const MEMORY_TTL_MS = 1_000;
 // How often the live feed checks that its LISTEN connection still hears (see LiveFeed).
 const DEFAULT_WATCHDOG_MS = 5_000;
 const HEALTH_TIMEOUT_MS = 3_000;
+// With a token, /healthz is the one route anyone may ask: however many do, PostgreSQL answers
+// at most one of its reads per this interval (a load balancer probes every few seconds).
+const HEALTH_REUSE_MS = 1_000;
 const NO_DATA = "no data yet: run bun main_pipeline.ts --backfill 60, then bun main_pipeline.ts (from cron, or with --every 60s)";
 const STATIC_DIR = join(PROJECT_DIR, "public");
 // uPlot from node_modules, never a CDN: the page works offline.
@@ -508,10 +512,18 @@ function sameSecret(given: string, expected: string): boolean {
   return timingSafeEqual(digest(given), digest(expected));
 }
 
+/** Requests that carried the token (Bearer or session cookie): /healthz gives them the detail. */
+const AUTHENTICATED = new WeakSet<Request>();
+
+// Answered without the token, for a load balancer's probe: unauthenticated, its body names no
+// pair and no data (see the route).
+const OPEN_PATHS: ReadonlySet<string> = new Set(["/healthz"]);
+
 /**
  * With a token: a request passes with `Authorization: Bearer <token>` or the session cookie;
  * `?token=<token>` sets the cookie (HttpOnly, SameSite=Strict; it holds an HMAC of the token,
  * never the token) and redirects to the same URL without it, so it stays out of history.
+ * /healthz passes without it, as an anonymous request.
  */
 function requireToken(token: string): MiddlewareHandler {
   const session = createHmac("sha256", token).update("cotacao dashboard session").digest("hex");
@@ -528,14 +540,18 @@ function requireToken(token: string): MiddlewareHandler {
       url.searchParams.delete("token");
       return c.redirect(`${url.pathname}${url.search}`, 303);
     }
+    const open = OPEN_PATHS.has(c.req.path);
+    const pass = () => (AUTHENTICATED.add(c.req.raw), next());
     const header = c.req.header("Authorization");
     if (header !== undefined) {
       const bearer = /^Bearer (.+)$/i.exec(header)?.[1];
-      if (bearer !== undefined && sameSecret(bearer, token)) return next();
+      if (bearer !== undefined && sameSecret(bearer, token)) return pass();
+      if (open) return next();
       throw refuse("wrong token");
     }
     const cookie = getCookie(c, SESSION_COOKIE);
-    if (cookie !== undefined && sameSecret(cookie, session)) return next();
+    if (cookie !== undefined && sameSecret(cookie, session)) return pass();
+    if (open) return next();
     throw refuse("this dashboard needs its token");
   };
 }
@@ -579,6 +595,12 @@ export function createApp(sql: Sql, options: DashboardOptions): DashboardApp {
   // MEMORY_TTL_MS bounds what a writer that does not notify (psql, a backfill) can leave stale.
   const latestCache = new Memo(feed, (pair) => latestFacts(sql, pair).then((facts) => facts && latestView(facts, staleAfterMs)));
   const dailyCache = new Memo(feed, (pair) => loadDailyRollup(sql, pair));
+  let health: { at: number; facts: Promise<HealthFacts> } | undefined;
+  const readHealth = (): Promise<HealthFacts> => {
+    const at = performance.now();
+    if (!health || at - health.at >= HEALTH_REUSE_MS) health = { at, facts: withTimeout(healthFacts(sql), HEALTH_TIMEOUT_MS, "PostgreSQL") };
+    return health.facts;
+  };
 
   const app = new Hono();
   app.use(
@@ -773,53 +795,100 @@ export function createApp(sql: Sql, options: DashboardOptions): DashboardApp {
   });
 
   app.get("/healthz", async (c) => {
-    const unhealthy = (reason: string, extra: Record<string, unknown> = {}) => c.json({ ok: false, reason, ...extra }, 503, { "Cache-Control": "no-store" });
+    // With a token, a request without it (a load balancer's probe) learns the state and one
+    // word for the cause: no pair, no data, no error text.
+    const detailed = options.token === undefined || AUTHENTICATED.has(c.req.raw);
+    const headers = { "Cache-Control": "no-store" };
+    const unhealthy = (word: string, reason: string, extra: Record<string, unknown> = {}) =>
+      c.json(detailed ? { ok: false, status: "degraded", reason, ...extra } : { ok: false, status: "degraded", reason: word }, 503, headers);
     let facts;
     try {
-      facts = await withTimeout(healthFacts(sql), HEALTH_TIMEOUT_MS, "PostgreSQL");
+      facts = await readHealth();
     } catch (error) {
-      return unhealthy(describeError(error, "reach the database").line);
+      return unhealthy("database", describeError(error, "reach the database").line);
     }
-    if (facts.pairs.length === 0) return unhealthy(NO_DATA);
+    if (facts.pairs.length === 0) return unhealthy("empty", NO_DATA);
     const at = now();
     const pairs = facts.pairs.map((p) => ({
       pair: p.pair,
       newest: p.newest.toISOString(),
-      ageSeconds: Math.round((at.getTime() - p.newest.getTime()) / 1000),
+      // A quote stamped ahead of this clock is new: 0 s old, never negative (as /metrics says).
+      ageSeconds: Math.max(0, Math.round((at.getTime() - p.newest.getTime()) / 1000)),
       stale: isStale(p.newest, at, staleAfterMs),
     }));
     const stale = pairs.filter((p) => p.stale);
     if (stale.length) {
-      return unhealthy(`stale: ${stale.map((p) => `${p.pair} (newest quote ${formatSaoPauloTime(new Date(p.newest))})`).join(", ")} older than ${formatDuration(staleAfterMs)} of market time`, { pairs });
+      return unhealthy("stale", `stale: ${stale.map((p) => `${p.pair} (newest quote ${formatSaoPauloTime(new Date(p.newest))})`).join(", ")} older than ${formatDuration(staleAfterMs)} of market time`, { pairs });
     }
-    return c.json({ ok: true, pairs, lastRun: facts.lastRun && { ...facts.lastRun, startedAt: iso(facts.lastRun.startedAt), finishedAt: iso(facts.lastRun.finishedAt) } }, 200, { "Cache-Control": "no-store" });
+    if (!detailed) return c.json({ ok: true, status: "ok" }, 200, headers);
+    return c.json({ ok: true, status: "ok", pairs, lastRun: facts.lastRun && { ...facts.lastRun, startedAt: iso(facts.lastRun.startedAt), finishedAt: iso(facts.lastRun.finishedAt) } }, 200, headers);
   });
 
   app.get("/metrics", async (c) => {
+    // Prometheus's rules: units in the names (_seconds, _ratio, _total), one HELP and TYPE per
+    // metric, and labels from small fixed sets only (pair, kind): a run id or a time as a label
+    // would start a new series every run, so they are values here.
     const lines: string[] = [];
-    const metric = (name: string, help: string, type: "gauge", samples: [string, number][]) => {
+    const metric = (name: string, help: string, type: "gauge" | "counter", samples: [string, number][]) => {
+      const finite = samples.filter(([, value]) => Number.isFinite(value));
+      if (finite.length === 0) return;
       lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-      for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`);
+      for (const [labels, value] of finite) lines.push(`${name}${labels} ${value}`);
     };
-    let facts;
+    let read: HealthFacts | undefined;
     try {
-      facts = await withTimeout(healthFacts(sql), HEALTH_TIMEOUT_MS, "PostgreSQL");
+      read = await withTimeout(healthFacts(sql), HEALTH_TIMEOUT_MS, "PostgreSQL");
     } catch (error) {
       console.error(describeError(error, "read the metrics").line);
     }
-    metric("cotacao_database_up", "1 if PostgreSQL answered this scrape, else 0.", "gauge", [["", facts ? 1 : 0]]);
-    if (facts) {
+    metric("cotacao_database_up", "1 if PostgreSQL answered this scrape, else 0.", "gauge", [["", read ? 1 : 0]]);
+    if (read) {
+      const facts = read;
       const at = now();
-      metric("cotacao_quote_age_seconds", "Seconds since the newest stored quote of the pair (wall clock).", "gauge",
-        facts.pairs.map((p) => [`{pair="${label(p.pair)}"}`, Math.round((at.getTime() - p.newest.getTime()) / 1000)]));
+      const perPair = (value: (p: HealthFacts["pairs"][number]) => number | undefined) =>
+        facts.pairs.flatMap((p): [string, number][] => {
+          const v = value(p);
+          return v === undefined ? [] : [[`{pair="${label(p.pair)}"}`, v]];
+        });
+      metric("cotacao_quote_bid", "The newest stored bid of the pair, in its quote currency (BRL for USD-BRL).", "gauge", perPair((p) => Number(p.bid)));
+      metric("cotacao_quote_ask", "The newest stored ask of the pair, in its quote currency.", "gauge", perPair((p) => Number(p.ask)));
+      metric("cotacao_quote_timestamp_seconds", "Unix time of the newest stored quote of the pair (the source's timestamp).", "gauge", perPair((p) => p.newest.getTime() / 1000));
+      // A quote stamped ahead of this clock is new, not minus 144 s old: its age is 0, and how far ahead it is is a metric of its own.
+      metric("cotacao_quote_age_seconds", "Seconds since the newest stored quote of the pair (wall clock; 0 when stamped ahead of this server's clock).", "gauge",
+        perPair((p) => Math.max(0, Math.round((at.getTime() - p.newest.getTime()) / 1000))));
+      metric("cotacao_quote_clock_skew_seconds", "Seconds the newest stored quote of the pair is stamped ahead of this server's clock (0 when it is not).", "gauge",
+        perPair((p) => Math.max(0, Math.round((p.newest.getTime() - at.getTime()) / 1000))));
       metric("cotacao_quote_market_age_seconds", "Seconds of forex market time since the newest stored quote of the pair (what staleness counts).", "gauge",
-        facts.pairs.map((p) => [`{pair="${label(p.pair)}"}`, Math.round(marketTimeBetween(p.newest, at) / 1000)]));
+        perPair((p) => Math.max(0, Math.round(marketTimeBetween(p.newest, at) / 1000))));
+      // The rule's figures for the newest close, as `bun analysis.ts --days` and the monitor give them.
+      const rule = new Map<string, { average: number; deviation: number }>();
+      try {
+        const series = await Promise.all(facts.pairs.map((p) => dailyCache.get(p.pair)));
+        facts.pairs.forEach((p, i) => {
+          const last = series[i]!.days.length - 1;
+          if (last < 0) return;
+          const evaluation = evaluateSeries(series[i]!, paramsFor(options.analysis, p.pair));
+          rule.set(p.pair, { average: evaluation.average[last]!, deviation: evaluation.deviation[last]! });
+        });
+      } catch (error) {
+        // The rest of the scrape stands; these two metrics are absent this time.
+        console.error(describeError(error, "read the metrics' daily series").line);
+      }
+      metric("cotacao_quote_moving_average", "The alert rule's moving average of daily closes for the pair's newest day (absent with too little history).", "gauge",
+        perPair((p) => rule.get(p.pair)?.average));
+      metric("cotacao_quote_deviation_ratio", "How far the pair's newest close is from the rule's moving average, as a ratio (0.02 is 2% above; absent with too little history).", "gauge",
+        perPair((p) => rule.get(p.pair)?.deviation));
       metric("cotacao_alerts_firing", "Alerts firing now, per pair and kind.", "gauge",
         facts.pairs.flatMap((p) => ["deviation", "stale"].map((kind): [string, number] => [`{pair="${label(p.pair)}",kind="${kind}"}`, p.firing.find((f) => f.kind === kind)?.count ?? 0])));
+      metric("cotacao_pair_last_run_success", "1 if the newest finished pipeline run that tried the pair succeeded for it, 0 if it failed for it (a run that failed for other pairs only succeeded for this one); every stored pair, and every pair of the newest run.", "gauge",
+        facts.pairRuns.map((r): [string, number] => [`{pair="${label(r.pair)}"}`, r.status === "succeeded" ? 1 : 0]));
+      metric("cotacao_runs_skipped_locked_total", "Pipeline runs that waited for another run's lock past --lock-timeout and stood aside (exit 75); they try no pair and fail nothing.", "counter",
+        [["", facts.skippedRuns]]);
       const run = facts.lastRun;
       if (run) {
-        metric("cotacao_last_run_info", "The newest pipeline run: its id and status (running, succeeded or failed).", "gauge", [[`{id="${run.id}",status="${label(run.status)}"}`, 1]]);
-        metric("cotacao_last_run_success", "1 if the newest pipeline run succeeded, 0 if it failed or is still running.", "gauge", [["", run.status === "succeeded" ? 1 : 0]]);
+        metric("cotacao_last_run_id", "The id of the newest pipeline run (runs that stood aside for the lock not counted).", "gauge", [["", run.id]]);
+        metric("cotacao_last_run_success", "1 if the newest pipeline run succeeded for every pair it tried, 0 if it failed for any (see cotacao_pair_last_run_success) or is still running.", "gauge",
+          [["", run.status === "succeeded" ? 1 : 0]]);
         metric("cotacao_last_run_duration_seconds", "How long the newest pipeline run took (so far, while it runs).", "gauge",
           [["", ((run.finishedAt ?? at).getTime() - run.startedAt.getTime()) / 1000]]);
         metric("cotacao_last_run_timestamp_seconds", "Unix time the newest pipeline run finished (started, while it runs).", "gauge",

@@ -124,14 +124,24 @@ function isExplained(error: unknown): error is Error & { code: string; exitCode:
 
 /**
  * The one line and the exit code any error calls for, in every script's main(): the family's
- * own message; a lost connection, a connect timeout or a missing database worded with what to
- * do; anything else (a bug, PostgreSQL refusing a statement) as `Cannot <action>: <its first
+ * own message; a server that cannot be reached (named by host:port or socket), a lost
+ * connection, a connect timeout or a missing database worded with what to do (`writing`: the
+ * caller was writing, as a pipeline run is, and a lost connection tells it that what it
+ * committed stays stored); anything else (a bug, PostgreSQL refusing a statement) as `Cannot <action>: <its first
  * line>`. Never a stack, never a query's parameters.
  */
-export function describeError(error: unknown, action: string): { line: string; exitCode: number } {
+export function describeError(error: unknown, action: string, options: { writing?: boolean } = {}): { line: string; exitCode: number } {
   if (isExplained(error)) return { line: error.message.split("\n")[0] ?? "", exitCode: error.exitCode };
   const message = (error instanceof Error ? error.message : String(error)).split("\n")[0];
   const { code } = (error ?? {}) as { code?: unknown };
+  // A server that is down is named, with what to try. A writer whose server went away midway (the
+  // embedded one's socket goes with it: ENOENT) lost the connection, and is told so below.
+  if (isUnreachable(error) && !options.writing) {
+    return {
+      line: `Cannot ${action}: PostgreSQL${serverOf(error)} cannot be reached (${String(code)}); check that the server is running (bun database.ts status, for the embedded one) and that DATABASE_URL names it, then try again`,
+      exitCode: EXIT.failure,
+    };
+  }
   if (code === "CONNECT_TIMEOUT") {
     return {
       line: `Cannot ${action}: PostgreSQL did not answer within the connect timeout (${message}); check that the server is up and that DATABASE_URL names it`,
@@ -140,7 +150,8 @@ export function describeError(error: unknown, action: string): { line: string; e
   }
   if (isConnectionLost(error)) {
     return {
-      line: `Cannot ${action}: lost the connection to PostgreSQL (${String(code)}); what was committed before stays stored, check the server (bun database.ts status) and run again`,
+      // "What was committed stays stored" is news only to a writer (the pipeline, a restore).
+      line: `Cannot ${action}: lost the connection to PostgreSQL${serverOf(error)} (${String(code)}); ${options.writing ? "what was committed before stays stored, " : ""}check the server (bun database.ts status) and ${options.writing ? "run" : "try"} again`,
       exitCode: EXIT.failure,
     };
   }
@@ -555,11 +566,30 @@ const CONNECTION_LOST_CODES: ReadonlySet<string> = new Set([
   "CONNECT_TIMEOUT",
   "ECONNREFUSED",
   "ECONNRESET",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
   "EPIPE",
   "57P01", // admin_shutdown
   "57P02", // crash_shutdown
   "57P03", // cannot_connect_now
 ]);
+
+/**
+ * Whether `error` says no connection to PostgreSQL could be made at all: nothing listens at the
+ * address (or the embedded server's socket is gone), or the host is out of reach. The server is
+ * down, not the work: its message says where the server was looked for, not what a run kept.
+ */
+function isUnreachable(error: unknown): boolean {
+  const { code, syscall } = (error ?? {}) as { code?: unknown; syscall?: unknown };
+  return code === "ECONNREFUSED" || code === "EHOSTUNREACH" || code === "ENETUNREACH" || code === "57P03" || (code === "ENOENT" && syscall === "connect");
+}
+
+/** " at host:port" (or the socket's path) of a connection error, as postgres.js and the socket name it; never a password. */
+function serverOf(error: unknown): string {
+  const { address, port } = (error ?? {}) as { address?: unknown; port?: unknown };
+  if (typeof address !== "string" || address === "") return "";
+  return ` at ${typeof port === "number" || typeof port === "string" ? `${address}:${port}` : address}`;
+}
 
 /** Whether `error` says the connection to PostgreSQL was lost, or could not be made. */
 export function isConnectionLost(error: unknown): boolean {
@@ -2011,7 +2041,7 @@ export interface PairSnapshot {
   closes: { day: number; ts: Date; close: string }[];
   /** Alerts firing now. */
   alerts: { kind: string; direction: string | null; startedAt: Date }[];
-  /** The newest pipeline run that included the pair. */
+  /** The newest pipeline run that tried the pair, and how it went for the pair (a run that failed for other pairs only succeeded for this one). */
   lastRun: { id: number; status: string; startedAt: Date; finishedAt: Date | null; failedStep: string | null; error: string | null } | null;
   /** Days missing too far back for a run to fill (quote_gaps), oldest first. */
   gaps?: QuoteGap[];
@@ -2052,9 +2082,13 @@ export async function readSnapshot(sql: Sql, pairs: readonly string[] | null, da
          ) c) as closes,
       (select json_agg(json_build_object('kind', kind, 'direction', direction, 'startedAt', started_at) order by started_at)
          from alerts where pair = w.pair and status = 'firing') as alerts,
-      (select json_build_object('id', id, 'status', status, 'startedAt', started_at, 'finishedAt', finished_at,
-                                'failedStep', failed_step, 'error', error)
-         from pipeline_runs where w.pair = any(pairs) order by started_at desc limit 1) as run,
+      -- How the newest run that tried the pair went for it (sql/008): not a run that failed
+      -- for other pairs only, nor one that stood aside for another run.
+      (select json_build_object('id', id, 'status', r.status, 'startedAt', started_at, 'finishedAt', finished_at,
+                                'failedStep', case when r.status = 'failed' then failed_step end,
+                                'error', case when r.status = 'failed' then error end)
+         from pipeline_runs cross join lateral (select pipeline_run_status_for(status, failed_pairs, failed_pairs_only, w.pair) as status) r
+         where w.pair = any(pairs) and pipeline_runs.status <> 'skipped' order by started_at desc limit 1) as run,
       (select json_agg(json_build_object('pair', pair, 'from', from_day, 'to', to_day) order by from_day)
          from quote_gaps where pair = w.pair) as gaps
     from wanted w
@@ -2238,9 +2272,9 @@ export interface LatestFacts {
   ask: string;
   /** The close of the last São Paulo day before the newest quote's, as stored. */
   previousClose: string | null;
-  /** The newest finished run that included the pair. */
+  /** The newest finished run that tried the pair, and how it went for the pair (not for the others it tried; a skipped run tried nothing). */
   lastRun: { id: number; status: string; finishedAt: Date; error: string | null; failedStep: string | null } | null;
-  /** When the current streak of failed runs began (the first failed run after the last success), if the last one failed. */
+  /** When the pair's current streak of failed runs began (the first failed run after the last success), if the last one failed. */
   failingSince: Date | null;
   /** Days missing too far back for a run to fill (quote_gaps), oldest first. */
   gaps?: QuoteGap[];
@@ -2253,8 +2287,10 @@ const FAILING_STREAK_RUNS = 500;
 export async function latestFacts(sql: Sql, pair: string): Promise<LatestFacts | undefined> {
   const [row] = await sql<{ ts: Date; bid: string; ask: string; previousClose: string | null; lastRun: unknown; failingSince: Date | null; gaps: QuoteGap[] | null }[]>`
     with recent as (
-      select id, status, started_at, finished_at, error, failed_step
-      from pipeline_runs where ${pair} = any(pairs) and status <> 'running'
+      select id, r.status, started_at, finished_at,
+             case when r.status = 'failed' then error end as error, case when r.status = 'failed' then failed_step end as failed_step
+      from pipeline_runs cross join lateral (select pipeline_run_status_for(status, failed_pairs, failed_pairs_only, ${pair}) as status) r
+      where ${pair} = any(pairs) and pipeline_runs.status not in ('running', 'skipped')
       order by started_at desc limit ${FAILING_STREAK_RUNS}
     )
     select q.ts, q.bid::text as bid, q.ask::text as ask,
@@ -2473,15 +2509,25 @@ export async function feedEventOf(sql: Sql, notice: ChangeNotice): Promise<FeedE
   };
 }
 
-/** What /healthz and /metrics report: each pair's newest quote and firing alerts, and the newest run. */
+/**
+ * What /healthz and /metrics report: each pair's newest quote, firing alerts and how the newest
+ * finished run that tried it went for it; the newest run that tried anything; how many runs
+ * stood aside for another's lock.
+ */
 export interface HealthFacts {
-  pairs: { pair: string; newest: Date; firing: { kind: string; count: number }[] }[];
+  pairs: { pair: string; newest: Date; bid: string; ask: string; firing: { kind: string; count: number }[] }[];
+  /**
+   * How the newest finished run that tried each pair went for it, for every stored pair and
+   * every pair of the newest run (one with no quotes yet, like an unknown XXX-BRL, too).
+   */
+  pairRuns: { pair: string; id: number; status: string }[];
   lastRun: { id: number; status: string; startedAt: Date; finishedAt: Date | null } | null;
+  skippedRuns: number;
 }
 
 /** The facts /healthz and /metrics need, in one round trip. */
 export async function healthFacts(sql: Sql): Promise<HealthFacts> {
-  const [row] = await sql<{ pairs: unknown; run: unknown }[]>`
+  const [row] = await sql<{ pairs: unknown; run: unknown; pairRuns: HealthFacts["pairRuns"]; skipped: number }[]>`
     with recursive stored as (
       (select pair from quotes order by pair limit 1)
       union all
@@ -2490,17 +2536,32 @@ export async function healthFacts(sql: Sql): Promise<HealthFacts> {
     select
       (select coalesce(json_agg(json_build_object(
           'pair', s.pair,
-          'newest', (select ts from quotes where pair = s.pair order by ts desc limit 1),
+          'newest', q.ts, 'bid', q.bid::text, 'ask', q.ask::text,
           'firing', (select coalesce(json_agg(json_build_object('kind', f.kind, 'count', f.n)), '[]')
                        from (select kind, count(*)::int as n from alerts where pair = s.pair and status = 'firing' group by kind) f)
-        ) order by s.pair), '[]') from stored s where s.pair is not null) as pairs,
+        ) order by s.pair), '[]')
+         from stored s cross join lateral (select ts, bid, ask from quotes where pair = s.pair order by ts desc limit 1) q
+         where s.pair is not null) as pairs,
       (select json_build_object('id', id, 'status', status, 'startedAt', started_at, 'finishedAt', finished_at)
-         from pipeline_runs order by started_at desc limit 1) as run`;
-  const pairs = (row?.pairs ?? []) as { pair: string; newest: string; firing: { kind: string; count: number }[] }[];
+         from pipeline_runs where status <> 'skipped' order by started_at desc limit 1) as run,
+      -- As the card and the monitor see it (sql/008): how the run went for this pair.
+      (select coalesce(json_agg(json_build_object('pair', t.pair, 'id', r.id, 'status', r.status) order by t.pair), '[]')
+         from (select pair from stored where pair is not null
+               union
+               select unnest(pairs) from (select pairs from pipeline_runs where status not in ('running', 'skipped')
+                                          order by started_at desc limit 1) newest) t(pair)
+         cross join lateral (
+           select id, pipeline_run_status_for(status, failed_pairs, failed_pairs_only, t.pair) as status
+           from pipeline_runs where t.pair = any(pairs) and status not in ('running', 'skipped')
+           order by started_at desc limit 1) r) as "pairRuns",
+      (select count(*)::int from pipeline_runs where status = 'skipped') as skipped`;
+  const pairs = (row?.pairs ?? []) as (Omit<HealthFacts["pairs"][number], "newest"> & { newest: string })[];
   const run = (row?.run ?? null) as { id: number; status: string; startedAt: string; finishedAt: string | null } | null;
   return {
     pairs: pairs.map((p) => ({ ...p, newest: new Date(p.newest) })),
     lastRun: run && { ...run, startedAt: new Date(run.startedAt), finishedAt: run.finishedAt === null ? null : new Date(run.finishedAt) },
+    pairRuns: row?.pairRuns ?? [],
+    skippedRuns: row?.skipped ?? 0,
   };
 }
 
@@ -2529,6 +2590,8 @@ export interface RunOutcome {
   failedStep?: RunStep;
   /** Pairs whose fetch failed while the others were stored. */
   failedPairs?: readonly string[];
+  /** The run failed for failedPairs only, and succeeded for the other pairs it tried. */
+  failedPairsOnly?: boolean;
   warnings?: readonly string[];
 }
 
@@ -2541,7 +2604,7 @@ export async function startRun(sql: Sql, pairs: readonly string[]): Promise<numb
   return rows[0]!.id; // insert ... returning yields exactly one row
 }
 
-/** Records a run that failed before it could start (e.g. another run held the lock). */
+/** Records a run that failed before it could start (e.g. the migrations failed). */
 export async function recordFailedRun(sql: Sql, pairs: readonly string[], error: string): Promise<number> {
   // The notification goes out with the row, in the same statement (and so the same commit).
   const rows = await sql<{ id: number }[]>`
@@ -2550,6 +2613,20 @@ export async function recordFailedRun(sql: Sql, pairs: readonly string[], error:
       values (${[...pairs]}, 'failed', now(), ${error}, 'start') returning id::int
     )
     select id, pg_notify(${QUOTES_CHANNEL}, json_build_object('kind', 'run', 'id', id, 'status', 'failed')::text) from recorded`;
+  return rows[0]!.id; // insert ... returning yields exactly one row
+}
+
+/**
+ * Records a run that stood aside: it waited for the pipeline lock past its timeout, tried no
+ * pair, and failed nothing ('skipped'; `reason` says why).
+ */
+export async function recordSkippedRun(sql: Sql, pairs: readonly string[], reason: string): Promise<number> {
+  const rows = await sql<{ id: number }[]>`
+    with recorded as (
+      insert into pipeline_runs (pairs, status, finished_at, error)
+      values (${[...pairs]}, 'skipped', now(), ${reason}) returning id::int
+    )
+    select id, pg_notify(${QUOTES_CHANNEL}, json_build_object('kind', 'run', 'id', id, 'status', 'skipped')::text) from recorded`;
   return rows[0]!.id; // insert ... returning yields exactly one row
 }
 
@@ -2576,7 +2653,8 @@ export async function finishRun(sql: Sql, id: number, outcome: RunOutcome): Prom
       set status = ${outcome.status}, finished_at = now(), rows_fetched = ${outcome.fetched},
           rows_inserted = ${outcome.inserted}, rows_updated = ${outcome.updated}, rows_unchanged = ${outcome.unchanged ?? 0},
           error = ${outcome.error ?? null}, failed_step = ${outcome.failedStep ?? null},
-          failed_pairs = ${[...(outcome.failedPairs ?? [])]}, warnings = ${[...(outcome.warnings ?? [])]}
+          failed_pairs = ${[...(outcome.failedPairs ?? [])]}, failed_pairs_only = ${outcome.failedPairsOnly ?? false},
+          warnings = ${[...(outcome.warnings ?? [])]}
       where id = ${id}
       returning id::int, status
     )

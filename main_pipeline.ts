@@ -22,6 +22,7 @@ import {
   listGaps,
   recordGap,
   connect,
+  DatabaseError,
   finishRun,
   EXIT,
   describeError,
@@ -33,6 +34,7 @@ import {
   migrate,
   newestStored,
   recordFailedRun,
+  recordSkippedRun,
   resetBackfillProgress,
   saveQuotes,
   startRun,
@@ -142,7 +144,8 @@ export interface PipelineOptions extends IngestOptions {
 
 /** What one run did: the summary line, or JSON with --json. */
 export interface RunSummary {
-  status: "succeeded" | "failed";
+  /** "skipped": it waited for another run's lock past --lock-timeout and tried nothing (exit 75). */
+  status: "succeeded" | "failed" | "skipped";
   /** Its pipeline_runs row; null in a dry run. */
   runId: number | null;
   mode: "latest" | "backfill" | "dry-run";
@@ -261,9 +264,16 @@ export async function runPipeline(sql: Sql, options: PipelineOptions): Promise<R
   } catch (error) {
     // In the fetch step, anything but a source failure comes from the database: a write.
     const failedStep = step === "fetch" && !(error instanceof IngestError) ? "store" : step;
-    tally.problems.push({ step: failedStep, message: errorLine(error) });
+    // Before the run began, nothing was written: a server that is down is said to be down.
+    tally.problems.push({ step: failedStep, message: errorLine(error, runId !== null) });
     // A failed run says what the person must do all the same (unless the database is what failed).
     if (tally.gaps.length === 0) tally.gaps = await listGaps(sql, pairs).then((gaps) => gaps.map(describeGap), () => []);
+    if (isLocked(error)) {
+      // Another run is at work: this one stood aside, which fails nothing (no pair turns red for it).
+      runId = await recordSkippedRun(sql, pairs, errorLine(error)).catch(() => null);
+      const { failedStep: _start, ...skipped } = summary(runId, mode, pairs, tally, began);
+      return { ...skipped, status: "skipped", exitCode: EXIT.locked };
+    }
     const outcome = outcomeOf(tally);
     // The run's own record must not hide the failure that ended it (the database may be what failed).
     if (runId !== null) await finishRun(sql, runId, outcome).catch(() => {});
@@ -279,8 +289,13 @@ function outcomeOf(tally: Tally): RunOutcome {
     ...tally,
     ...(first ? { error: tally.problems.map((problem) => problem.message).join("; "), failedStep: first.step } : {}),
     failedPairs: failedPairs(tally),
+    // Every problem is one pair's: the run succeeded for the pairs it does not name.
+    failedPairsOnly: first !== undefined && tally.problems.every((problem) => problem.pair !== undefined),
   };
 }
+
+/** The lock timeout's error: another run held the pipeline lock past --lock-timeout. */
+const isLocked = (error: unknown): boolean => error instanceof DatabaseError && error.code === "LOCKED";
 
 const failedPairs = (tally: Tally) => [...new Set(tally.problems.flatMap((problem) => (problem.pair ? [problem.pair] : [])))];
 
@@ -502,7 +517,7 @@ async function backfill(sql: Sql, pairs: string[], range: DateRange, options: Pi
 const ACTION = "complete the run";
 
 /** One line for the person running it (or cron's mail); never a stack, never a query parameter. */
-const errorLine = (error: unknown): string => describeError(error, ACTION).line;
+const errorLine = (error: unknown, writing = true): string => describeError(error, ACTION, { writing }).line;
 
 // ---------------------------------------------------------------------------------------------
 // Output
@@ -518,6 +533,7 @@ export function formatSummary(run: RunSummary): string {
   const id = run.runId === null ? "" : ` [run ${run.runId}]`;
   const seconds = (run.durationMs / 1000).toFixed(1);
   if (run.status === "succeeded") return `${run.mode} ${run.pairs.join(",")} ok: ${counts} in ${seconds} s${id}`;
+  if (run.status === "skipped") return `${run.mode} ${run.pairs.join(",")} skipped after ${seconds} s${id}: ${run.error}`;
   const step = run.failedStep ? ` at the ${run.failedStep} step` : "";
   // A failed run may have stored quotes all the same: one pair's failure does not cost the
   // others, and the analysis step runs after the quotes are committed.
@@ -673,7 +689,7 @@ function report(run: RunSummary, invocation: Invocation): void {
   else if (!invocation.quiet && run.status === "succeeded") console.log(formatSummary(run));
   // An alert is news even in cron's quiet mode.
   if (!invocation.json) for (const alert of run.alerts) console.log(`alert: ${alert}`);
-  if (run.status === "failed") console.error(invocation.json ? run.error : formatSummary(run));
+  if (run.status !== "succeeded") console.error(invocation.json ? run.error : formatSummary(run));
   // A webhook that fails loses alerts: say so even in quiet mode, so that cron mails it.
   if (!invocation.json) for (const line of run.undelivered) console.error(`webhook: ${line}`);
   // What the person must do: every run says it, even in quiet mode, until it is done.
@@ -720,7 +736,7 @@ async function connectAndRunOnce(database: DatabaseConfig, options: PipelineOpti
     sql = await connect(database, { max: BACKFILL_WRITERS + 2 });
   } catch (error) {
     const tally = emptyTally();
-    tally.problems.push({ step: "start", message: errorLine(error) });
+    tally.problems.push({ step: "start", message: errorLine(error, false) });
     return { ...summary(null, options.history ? "backfill" : "latest", [...options.pairs], tally, began), exitCode: describeError(error, ACTION).exitCode };
   }
   try {

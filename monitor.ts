@@ -36,6 +36,7 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 const TIMEOUT_BOUNDS_MS = [100, 300_000] as const;
 const MAX_AGE_BOUNDS_MS = [60_000, 30 * 86_400_000] as const;
 const NO_DATA = "no data yet: run `bun main_pipeline.ts` (and `bun main_pipeline.ts --backfill 60` for history)";
+const BEHIND = "Cannot check: the database's tables are older than this monitor; run `bun database.ts migrate` (the next pipeline run applies the migrations too)";
 
 // ---------------------------------------------------------------------------------------------
 // Threshold ranges, as the monitoring plugin guidelines write them (pure)
@@ -270,9 +271,10 @@ Options:
 
 Exit codes, as monitoring plugins use them: 0 OK; 1 WARNING (an anomaly alert is firing,
 |deviation| breaches -w, or days too old for a run to fill are missing: it names the backfill
-that loads them); 2 CRITICAL (the quote is older than --max-age, the last pipeline run failed,
-or |deviation| breaches -c); 3 UNKNOWN (no data yet, the database unreachable, the timeout
-elapsed, or bad usage, as the plugin guidelines ask). With several pairs the worst wins.`;
+that loads them); 2 CRITICAL (the quote is older than --max-age, the last pipeline run that
+tried the pair failed for it, or |deviation| breaches -c); 3 UNKNOWN (no data yet, the database
+unreachable, the timeout elapsed, or bad usage, as the plugin guidelines ask). With several
+pairs the worst wins.`;
 
 const FLAGS = {
   pair: { type: "string", multiple: true },
@@ -398,12 +400,11 @@ export async function check(sql: Sql, invocation: Invocation, now: Date): Promis
   try {
     snapshots = await readSnapshot(sql, invocation.pairs, invocation.checks.config.defaults.windowDays + maxWindowOverride(invocation.checks.config));
   } catch (error) {
-    // No tables yet: a database nobody has run the pipeline on; or one migrated by an older copy
-    // (the monitor never migrates) that lacks a newer table.
-    if ((error as { code?: unknown }).code === "42P01") {
-      const older = /"quote_gaps"/.test((error as Error).message);
-      throw new Unknown(older ? "the database predates this copy of cotacao: run `bun database.ts migrate` (or the next pipeline run does it)" : NO_DATA, error);
-    }
+    const code = String((error as { code?: unknown }).code);
+    // A table, column or function a newer migration adds (sql/007, sql/008): the monitor never
+    // migrates, so say who does. No tables at all: a database nobody has run the pipeline on.
+    if (code === "42P01") throw new Unknown(/"quote_gaps"/.test((error as Error).message) ? BEHIND : NO_DATA, error);
+    if (code === "42703" || code === "42883") throw new Unknown(BEHIND, error);
     throw error;
   }
   if (snapshots.length === 0 && invocation.fallbackPairs.length > 0) {

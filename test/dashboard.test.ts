@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rm } from "node:fs/promises";
 import { evaluateSeries, loadAnalysisConfig, paramsFor, rescan, saoPauloDayStart } from "../analysis.ts";
-import { connectUrl, finishRun, loadDailySeries, recordFailedRun, saveQuotes, startRun, type QuoteBuckets, type Sql, type StoredQuote } from "../database.ts";
+import { connectUrl, finishRun, loadDailySeries, recordFailedRun, recordSkippedRun, saveQuotes, startRun, type QuoteBuckets, type Sql, type StoredQuote } from "../database.ts";
 import { createApp, staleSince, type DashboardApp, type DashboardOptions, type FeedStatus } from "../dashboard.ts";
 import type { AlertRow, PairInfo, RunRow } from "../public/app.js";
 import type { QuotesAnswer } from "../public/chart-data.js";
@@ -395,29 +395,104 @@ describe("the card, alerts and runs", () => {
     expect((await json<UnhealthyAnswer>(stale)).reason).toContain("stale: USD-BRL");
   });
 
-  test("GET /metrics speaks the Prometheus text format: HELP and TYPE before each metric's samples", async () => {
+  test("GET /metrics follows Prometheus's rules: HELP and TYPE once each, units in the names, labels from fixed sets, finite values", async () => {
+    const run = await startRun(db.sql, ["USD-BRL"]);
+    await finishRun(db.sql, run, { status: "succeeded", fetched: 1, inserted: 0, updated: 0, unchanged: 1 });
     const response = await appFor(db.sql).request("/metrics");
     expect(response.headers.get("Content-Type")).toBe("text/plain; version=0.0.4; charset=utf-8");
-    const text = await response.text();
-    const described = new Set<string>();
-    for (const line of text.trimEnd().split("\n")) {
-      const help = /^# (HELP|TYPE) ([a-z_]+) (.+)$/.exec(line);
-      if (help) {
-        if (help[1] === "TYPE") expect(help[3]).toBe("gauge");
-        described.add(help[2]!);
-        continue;
-      }
-      const sample = /^([a-z_]+)(\{[a-z]+="[^"]*"(,[a-z]+="[^"]*")*\})? (-?[0-9.e+]+)$/.exec(line);
-      expect(sample).not.toBeNull();
-      expect(described.has(sample![1]!)).toBe(true);
-    }
-    expect(text).toContain('cotacao_quote_age_seconds{pair="USD-BRL"} 60\n');
-    expect(text).toContain('cotacao_alerts_firing{pair="USD-BRL",kind="stale"} 0\n');
-    expect(text).toContain("cotacao_database_up 1\n");
-    expect(text).toMatch(/cotacao_last_run_success \d\n/);
-    expect(text).toMatch(/cotacao_last_run_duration_seconds [0-9.]+\n/);
+    const series = exposition(await response.text());
+    const last = PTAX.at(-1)!;
+    const daily = await loadDailySeries(db.sql, "USD-BRL");
+    const rule = evaluateSeries(daily, paramsFor(ANALYSIS, "USD-BRL"));
+    expect(series.get('cotacao_quote_bid{pair="USD-BRL"}')).toBe(Number(last.bid));
+    expect(series.get('cotacao_quote_ask{pair="USD-BRL"}')).toBe(Number(last.bid));
+    expect(series.get('cotacao_quote_age_seconds{pair="USD-BRL"}')).toBe(60);
+    expect(series.get('cotacao_quote_clock_skew_seconds{pair="USD-BRL"}')).toBe(0);
+    expect(series.get('cotacao_quote_timestamp_seconds{pair="USD-BRL"}')).toBe(NEWEST.getTime() / 1000);
+    expect(series.get('cotacao_quote_moving_average{pair="USD-BRL"}')).toBeCloseTo(rule.average.at(-1)!, 12);
+    expect(series.get('cotacao_quote_deviation_ratio{pair="USD-BRL"}')).toBeCloseTo(rule.deviation.at(-1)!, 12);
+    expect(series.get('cotacao_alerts_firing{pair="USD-BRL",kind="stale"}')).toBe(0);
+    expect(series.get("cotacao_database_up{}")).toBe(1);
+    expect(series.get("cotacao_last_run_success{}")).toBe(1);
+    expect(series.get("cotacao_last_run_id{}")).toBe(run);
+    expect(series.get('cotacao_pair_last_run_success{pair="USD-BRL"}')).toBe(1);
+    expect(series.get("cotacao_runs_skipped_locked_total{}")).toBe(0);
+    expect(series.get("cotacao_last_run_duration_seconds{}")).toBeGreaterThanOrEqual(0);
+  });
+
+  test("GET /metrics keeps the same series from run to run: the run's id is a value, never a label", async () => {
+    const app = appFor(db.sql);
+    const before = exposition(await (await app.request("/metrics")).text());
+    const id = await startRun(db.sql, ["USD-BRL"]);
+    await finishRun(db.sql, id, { status: "succeeded", fetched: 1, inserted: 0, updated: 0, unchanged: 1 });
+    const after = exposition(await (await app.request("/metrics")).text());
+    expect([...after.keys()].sort()).toEqual([...before.keys()].sort());
+    expect(after.get("cotacao_last_run_id{}")).toBe(id);
+    expect(after.get('cotacao_pair_last_run_success{pair="USD-BRL"}')).toBe(1);
+  });
+
+  test("a run that stood aside for the lock is counted, and turns nothing red: the card, /metrics", async () => {
+    const app = appFor(db.sql);
+    const ok = await startRun(db.sql, ["USD-BRL"]);
+    await finishRun(db.sql, ok, { status: "succeeded", fetched: 1, inserted: 0, updated: 0, unchanged: 1 });
+    const before = exposition(await (await app.request("/metrics")).text()).get("cotacao_runs_skipped_locked_total{}")!;
+    await recordSkippedRun(db.sql, ["USD-BRL"], "Cannot run the pipeline: another run has held the lock for over 30 s; let it finish, or raise --lock-timeout");
+    const after = exposition(await (await appFor(db.sql).request("/metrics")).text());
+    expect(after.get("cotacao_runs_skipped_locked_total{}")).toBe(before + 1);
+    expect(after.get('cotacao_pair_last_run_success{pair="USD-BRL"}')).toBe(1);
+    expect(after.get("cotacao_last_run_id{}")).toBe(ok);
+    expect(after.get("cotacao_last_run_success{}")).toBe(1);
+    expect((await json<LatestAnswer>(await appFor(db.sql).request("/api/latest"))).status.state).toBe("live");
+  });
+
+  test("a quote stamped ahead of the server's clock is 0 s old, never negative; the skew is a metric of its own", async () => {
+    const app = appFor(db.sql, { now: () => new Date(NEWEST.getTime() - 144_000) });
+    const series = exposition(await (await app.request("/metrics")).text());
+    expect(series.get('cotacao_quote_age_seconds{pair="USD-BRL"}')).toBe(0);
+    expect(series.get('cotacao_quote_market_age_seconds{pair="USD-BRL"}')).toBe(0);
+    expect(series.get('cotacao_quote_clock_skew_seconds{pair="USD-BRL"}')).toBe(144);
+    const health = await json<{ pairs: { ageSeconds: number }[] }>(await app.request("/healthz"));
+    expect(health.pairs[0]!.ageSeconds).toBe(0);
   });
 });
+
+/**
+ * The samples of a Prometheus text exposition by series (`name{labels}`), after checking the
+ * rules promtool and the naming guide state: HELP and TYPE once each, before the samples; a
+ * counter's name ends in _total; labels only from small fixed sets (never an id or a time,
+ * which start a new series every run); every value finite; no age below 0.
+ */
+function exposition(text: string): Map<string, number> {
+  const help = new Set<string>();
+  const types = new Map<string, string>();
+  const series = new Map<string, number>();
+  for (const line of text.trimEnd().split("\n")) {
+    const comment = /^# (HELP|TYPE) ([a-z_:][a-z0-9_:]*) (.+)$/.exec(line);
+    if (comment) {
+      const [, kind, name, rest] = comment as unknown as [string, string, string, string];
+      if (kind === "HELP") {
+        expect({ line, twice: help.has(name) }).toEqual({ line, twice: false });
+        help.add(name);
+      } else {
+        expect({ line, twice: types.has(name), type: ["gauge", "counter"].includes(rest) }).toEqual({ line, twice: false, type: true });
+        types.set(name, rest);
+      }
+      continue;
+    }
+    const sample = /^([a-z_:][a-z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    expect({ line, sample: sample !== null }).toEqual({ line, sample: true });
+    const [, name, labels = "", value] = sample as unknown as [string, string, string | undefined, string];
+    expect({ name, help: help.has(name), type: types.has(name) }).toEqual({ name, help: true, type: true });
+    if (types.get(name) === "counter") expect(name).toEndWith("_total");
+    if (/_(age|duration|skew)(_|$)/.test(name)) expect(name).toEndWith("_seconds");
+    for (const [, labelName] of labels.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="(?:[^"\\]|\\.)*"/g)) expect(["pair", "kind"]).toContain(labelName!);
+    const number = Number(value);
+    expect({ line, finite: Number.isFinite(number) }).toEqual({ line, finite: true });
+    if (/_(age|skew)_seconds$/.test(name)) expect({ line, negative: number < 0 }).toEqual({ line, negative: false });
+    series.set(`${name}{${labels}}`, number);
+  }
+  return series;
+}
 
 describe("an empty database", () => {
   const db = useTestDatabase();
@@ -436,6 +511,25 @@ describe("an empty database", () => {
 });
 
 describe("a database that does not answer", () => {
+  test("/healthz says PostgreSQL at host:port cannot be reached and what to try; to a probe without the token, one word", async () => {
+    const closed = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const port = closed.port;
+    closed.stop(true);
+    const sql = connectUrl(`postgres://cotacao:s3cret@127.0.0.1:${port}/cotacao`, { max: 1, connectTimeoutSeconds: 1 });
+    try {
+      const health = await appFor(sql).request("/healthz");
+      expect(health.status).toBe(503);
+      const { reason } = await json<UnhealthyAnswer>(health);
+      expect(reason).toStartWith(`Cannot reach the database: PostgreSQL at 127.0.0.1:${port} cannot be reached (ECONNREFUSED); check that the server is running`);
+      expect(reason).not.toContain("committed");
+      expect(reason).not.toContain("s3cret");
+      const probe = await appFor(sql, { token: "correct-horse-battery-staple" }).request("/healthz");
+      expect({ status: probe.status, body: await probe.text() }).toEqual({ status: 503, body: '{"ok":false,"status":"degraded","reason":"database"}' });
+    } finally {
+      await sql.end({ timeout: 1 });
+    }
+  });
+
   test("/healthz is 503 saying so, /metrics reports the database down, the live feed and the API 503 (the browser retries)", async () => {
     const dir = await makeTempDir();
     // A socket folder with no server in it.
@@ -503,6 +597,54 @@ describe("the token", () => {
     const session = cookie.split(";")[0]!;
     expect((await app.request("/api/pairs?x=1", { headers: { Cookie: session } })).status).toBe(200);
     expect((await app.request("/api/pairs", { headers: { Cookie: `${session}0` } })).status).toBe(401);
+  });
+});
+
+describe("the token, for a load balancer and a Prometheus server", () => {
+  const db = useTestDatabase();
+  const token = "correct-horse-battery-staple";
+  beforeAll(async () => {
+    await saveQuotes(db.sql, [sampleQuote({ ts: NEWEST, bid: "5.4321", ask: "5.4331" })]);
+  });
+
+  test("/healthz answers without the token: the state and one word, no pair, no data; with the token, the detail", async () => {
+    const app = appFor(db.sql, { token });
+    const anonymous = await app.request("/healthz");
+    expect(anonymous.status).toBe(200);
+    expect(await anonymous.text()).toBe('{"ok":true,"status":"ok"}');
+    // A wrong or foreign Authorization header is a probe like any other: no 401, no detail.
+    const wrong = await app.request("/healthz", { headers: { Authorization: `Bearer ${token}x` } });
+    expect({ status: wrong.status, body: await wrong.text() }).toEqual({ status: 200, body: '{"ok":true,"status":"ok"}' });
+    const detailed = await app.request("/healthz", { headers: { Authorization: `Bearer ${token}` } });
+    expect(await json(detailed)).toMatchObject({ ok: true, status: "ok", pairs: [{ pair: "USD-BRL", stale: false, ageSeconds: 60 }] });
+
+    const later = appFor(db.sql, { token, now: () => new Date("2022-01-10T12:00:00Z") });
+    const stale = await later.request("/healthz");
+    expect({ status: stale.status, body: await stale.text() }).toEqual({ status: 503, body: '{"ok":false,"status":"degraded","reason":"stale"}' });
+    const staleDetail = await json<UnhealthyAnswer>(await later.request("/healthz", { headers: { Authorization: `Bearer ${token}` } }));
+    expect(staleDetail.reason).toContain("stale: USD-BRL");
+    // Only /healthz is open: everything else still needs the token.
+    for (const path of ["/healthz/", "/healthz/x", "/api/latest", "/metrics", "/"]) expect({ path, status: (await app.request(path)).status }).toEqual({ path, status: 401 });
+  });
+
+  test("/healthz, open to anyone, costs PostgreSQL one read however many ask at once", async () => {
+    let queries = 0;
+    const counted = new Proxy(db.sql, { apply: (target, self, args) => (queries++, Reflect.apply(target, self, args)) });
+    const app = appFor(counted, { token });
+    const answers = await Promise.all(Array.from({ length: 50 }, () => app.request("/healthz")));
+    expect(answers.map((answer) => answer.status)).toEqual(Array(50).fill(200));
+    expect(queries).toBe(1);
+  });
+
+  test("/metrics takes the token as Prometheus's authorization setting sends it: Authorization: Bearer", async () => {
+    const app = appFor(db.sql, { token });
+    expect((await app.request("/metrics")).status).toBe(401);
+    expect((await app.request("/metrics", { headers: { Authorization: `Bearer ${token}x` } })).status).toBe(401);
+    const scraped = await app.request("/metrics", { headers: { Authorization: `Bearer ${token}` } });
+    expect(scraped.status).toBe(200);
+    const series = exposition(await scraped.text());
+    expect(series.get('cotacao_quote_bid{pair="USD-BRL"}')).toBe(5.4321);
+    expect(series.get('cotacao_quote_ask{pair="USD-BRL"}')).toBe(5.4331);
   });
 });
 

@@ -192,6 +192,35 @@ describe("connectUrl()", () => {
     }
   });
 
+  test("a server that is down is named, host and port, as out of reach, with what to try; no pipeline wording, no password", async () => {
+    const closed = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const port = closed.port;
+    closed.stop(true);
+    const sql = connectUrl(`postgres://app:s3cret@127.0.0.1:${port}/cotacao`, { max: 1 });
+    try {
+      const error = await sql`select 1`.catch((caught: unknown) => caught);
+      const { line, exitCode } = describeError(error, "check");
+      expect(line).toStartWith(`Cannot check: PostgreSQL at 127.0.0.1:${port} cannot be reached (ECONNREFUSED); check that the server is running`);
+      expect(line).toContain("DATABASE_URL");
+      expect(line).not.toContain("committed");
+      expect(line).not.toContain("s3cret");
+      expect(exitCode).toBe(1);
+      // A writer midway (the pipeline) lost its server: it is told that what it committed stays stored.
+      expect(describeError(error, "complete the run", { writing: true }).line).toStartWith(`Cannot complete the run: lost the connection to PostgreSQL at 127.0.0.1:${port} (ECONNREFUSED); what was committed before stays stored`);
+    } finally {
+      await sql.end({ timeout: 1 });
+    }
+  });
+
+  test("a connection lost midway names the server; only a writer is told that what it committed stays stored", () => {
+    // The shape of postgres.js's own connection errors (Errors.connection).
+    const lost = Object.assign(new Error("write CONNECTION_CLOSED db.example:5432"), { code: "CONNECTION_CLOSED", errno: "CONNECTION_CLOSED", address: "db.example", port: 5432 });
+    const reader = describeError(lost, "check").line;
+    expect(reader).toBe("Cannot check: lost the connection to PostgreSQL at db.example:5432 (CONNECTION_CLOSED); check the server (bun database.ts status) and try again");
+    const writer = describeError(lost, "complete the run", { writing: true }).line;
+    expect(writer).toContain("what was committed before stays stored");
+  });
+
   test("waits 10 s for a connection by default", async () => {
     const sql = connectUrl("postgres://cotacao@127.0.0.1:1/cotacao");
     expect(sql.options.connect_timeout).toBe(10);
@@ -347,6 +376,40 @@ describe("migrate() under concurrency and misuse", () => {
     return dir;
   }
 
+  test("sql/008 reads the runs recorded before it: a lock timeout was a skip, a fetch failure of some pairs was theirs only", async () => {
+    await withFreshDatabase(async (url) => {
+      const dir = await copyOfSqlDir();
+      await rm(join(dir, "008_pair_run_outcomes.sql"));
+      const sql = connectUrl(url, { max: 1 });
+      try {
+        await migrate(sql, dir);
+        const lock = "Cannot run the pipeline: another run has held the lock for over 30 s; let it finish, or raise --lock-timeout";
+        await sql`
+          insert into pipeline_runs (pairs, status, finished_at, error, failed_step, failed_pairs) values
+            ('{USD-BRL}', 'failed', now(), ${lock}, 'start', '{}'),
+            ('{USD-BRL,XXX-BRL}', 'failed', now(), 'Cannot fetch the latest XXX-BRL quotes: unknown pair "XXX-BRL"', 'fetch', '{XXX-BRL}'),
+            ('{USD-BRL,XXX-BRL}', 'failed', now(), 'Cannot fetch XXX-BRL; the analysis step failed (the quotes are stored): boom', 'fetch', '{XXX-BRL}'),
+            ('{USD-BRL}', 'failed', now(), 'Cannot fetch the latest quotes: HTTP 522', 'fetch', '{}'),
+            ('{USD-BRL}', 'succeeded', now(), null, null, '{}')`;
+        await migrate(sql);
+        const rows = await sql`
+          select status, failed_step, failed_pairs_only,
+                 pipeline_run_status_for(status, failed_pairs, failed_pairs_only, 'USD-BRL') as usd,
+                 pipeline_run_status_for(status, failed_pairs, failed_pairs_only, 'XXX-BRL') as xxx
+          from pipeline_runs order by id`;
+        expect([...rows]).toEqual([
+          { status: "skipped", failed_step: null, failed_pairs_only: false, usd: "skipped", xxx: "skipped" },
+          { status: "failed", failed_step: "fetch", failed_pairs_only: true, usd: "succeeded", xxx: "failed" },
+          { status: "failed", failed_step: "fetch", failed_pairs_only: false, usd: "failed", xxx: "failed" },
+          { status: "failed", failed_step: "fetch", failed_pairs_only: false, usd: "failed", xxx: "failed" },
+          { status: "succeeded", failed_step: null, failed_pairs_only: false, usd: "succeeded", xxx: "succeeded" },
+        ]);
+      } finally {
+        await sql.end({ timeout: 5 });
+      }
+    });
+  });
+
   test("two migrators at once: one applies the files, the other waits and applies nothing", async () => {
     await withFreshDatabase(async (url) => {
       const pools = [connectUrl(url), connectUrl(url)];
@@ -383,8 +446,10 @@ describe("migrate() under concurrency and misuse", () => {
 
   test("refuses a gap in the numbers", async () => {
     const dir = await copyOfSqlDir();
-    await writeFile(join(dir, "009_far_ahead.sql"), "select 1;");
-    expect(() => readMigrations(dir)).toThrow(/expected migration 00\d but found "009_far_ahead.sql"/);
+    // One number skipped past the newest migration, however many there are.
+    const skipped = String(readMigrations(dir).length + 2).padStart(3, "0");
+    await writeFile(join(dir, `${skipped}_far_ahead.sql`), "select 1;");
+    expect(() => readMigrations(dir)).toThrow(new RegExp(`expected migration \\d{3} but found "${skipped}_far_ahead.sql"`));
   });
 
   test("refuses a file that is not named NNN_name.sql", async () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { EXIT, connectUrl, describeGap, runningEmbeddedServer, saveQuotes, startEmbeddedServer, stopEmbeddedServer, type StoredQuote as Quote, type Sql } from "../database.ts";
+import { EXIT, connectUrl, describeGap, runningEmbeddedServer, withPipelineLock, saveQuotes, startEmbeddedServer, stopEmbeddedServer, type StoredQuote as Quote, type Sql } from "../database.ts";
 import {
   dryRun,
   formatProgress,
@@ -11,6 +11,7 @@ import {
   type PipelineOptions,
 } from "../main_pipeline.ts";
 import { loadAnalysisConfig } from "../analysis.ts";
+import { createApp } from "../dashboard.ts";
 import { cleanEnv, runScript } from "./support/cli.ts";
 import { createTestDatabase, dropTestDatabase, useTempDirs, useTestDatabase } from "./support/database.ts";
 import {
@@ -689,6 +690,75 @@ describe("bun main_pipeline.ts", () => {
     });
   });
 
+  test("status pair by pair: USD-BRL stored beside an unknown XXX-BRL, then a run that stood aside for the lock, is not failing anywhere", async () => {
+    await db.sql`delete from quotes`;
+    await db.sql`delete from pipeline_runs`;
+    const unknown = json({ status: 404, code: "CoinNotExists", message: "moeda nao encontrada XXX-BRL" }, { status: 404 });
+    const env = (api: FakeAwesomeApi) => ({ DATABASE_URL: db.url, AWESOMEAPI_URL: api.url });
+    await withApi(routes({ "/json/last/USD-BRL,XXX-BRL": unknown, [LAST_USD_PATH]: FRESH, "/json/last/XXX-BRL": unknown }), async (api) => {
+      expect((await runScript("main_pipeline.ts", ["--pairs", "USD-BRL,XXX-BRL"], { env: env(api) })).code).toBe(EXIT.failure);
+      // Another run holds the lock: this one waits 200 ms, stands aside (75) and says so.
+      const holder = connectUrl(db.url, { max: 2 });
+      try {
+        const skipped = await withPipelineLock(holder, 1_000, () => runScript("main_pipeline.ts", ["--pairs", "USD-BRL", "--lock-timeout", "200ms"], { env: env(api) }));
+        expect(skipped.code).toBe(EXIT.locked);
+        expect(skipped.stderr).toMatch(/^latest USD-BRL skipped after .*another run has held the lock/);
+      } finally {
+        await holder.end({ timeout: 5 });
+      }
+    });
+    const runs = await db.sql`select status, failed_pairs, failed_pairs_only from pipeline_runs order by id`;
+    expect([...runs]).toEqual([
+      { status: "failed", failed_pairs: ["XXX-BRL"], failed_pairs_only: true },
+      { status: "skipped", failed_pairs: [], failed_pairs_only: false },
+    ]);
+
+    const monitor = await runScript("monitor.ts", ["--pair", "USD-BRL", "--format", "json"], { env: { DATABASE_URL: db.url } });
+    const [report] = JSON.parse(monitor.stdout);
+    expect({ code: monitor.code, state: report.state, run: report.lastRun.status, error: report.lastRun.error }).toEqual({ code: 0, state: "OK", run: "succeeded", error: null });
+
+    const app = createApp(db.sql, { analysis: loadAnalysisConfig({}) });
+    try {
+      const latest = await (await app.request("/api/latest?pair=USD-BRL")).json();
+      expect(latest.status.state).toBe("live");
+      const metrics = await (await app.request("/metrics")).text();
+      expect(metrics).toContain('cotacao_pair_last_run_success{pair="USD-BRL"} 1\n');
+      // The pair that did fail says so, quotes or none.
+      expect(metrics).toContain('cotacao_pair_last_run_success{pair="XXX-BRL"} 0\n');
+      expect(metrics).toContain("cotacao_runs_skipped_locked_total 1\n");
+    } finally {
+      app.close();
+    }
+  });
+
+  test("status pair by pair: a run that failed for USD-BRL itself is still CRITICAL, failing and 0", async () => {
+    await withApi(html(403), async (api) => {
+      const result = await runScript("main_pipeline.ts", ["--pairs", "USD-BRL,EUR-BRL"], { env: { DATABASE_URL: db.url, AWESOMEAPI_URL: api.url } });
+      expect(result.code).toBe(EXIT.failure);
+    });
+    const monitor = await runScript("monitor.ts", ["--pair", "USD-BRL", "--format", "json"], { env: { DATABASE_URL: db.url } });
+    const [report] = JSON.parse(monitor.stdout);
+    expect({ code: monitor.code, state: report.state, run: report.lastRun.status }).toEqual({ code: 2, state: "CRITICAL", run: "failed" });
+    const app = createApp(db.sql, { analysis: loadAnalysisConfig({}) });
+    try {
+      expect((await (await app.request("/api/latest?pair=USD-BRL")).json()).status.state).toBe("failing");
+      expect(await (await app.request("/metrics")).text()).toContain('cotacao_pair_last_run_success{pair="USD-BRL"} 0\n');
+    } finally {
+      app.close();
+    }
+  });
+
+  test("a database that is down before the run: PostgreSQL at host:port cannot be reached, nothing said of what was stored", async () => {
+    const closed = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const port = closed.port;
+    closed.stop(true);
+    const result = await runScript("main_pipeline.ts", [], { env: { DATABASE_URL: `postgres://u:s3cret@127.0.0.1:${port}/x`, AWESOMEAPI_URL: "http://127.0.0.1:9/" } });
+    expect(result.code).toBe(EXIT.failure);
+    expect(result.stderr).toContain(`PostgreSQL at 127.0.0.1:${port} cannot be reached (ECONNREFUSED); check that the server is running`);
+    expect(result.stderr).not.toContain("committed");
+    expect(result.stderr).not.toContain("s3cret");
+  });
+
   test("the token never reaches the output", async () => {
     await withApi(html(403), async (api) => {
       const token = "tok-very-secret-123";
@@ -719,8 +789,9 @@ describe("bun main_pipeline.ts", () => {
       expect(inserted).toEqual([0, 1]);
       const [count] = await db.sql`select count(*)::int as n from quotes`;
       expect(count?.["n"]).toBe(1);
+      // Standing aside for another run fails nothing.
       const [locked] = await db.sql`select status, error from pipeline_runs where error like '%lock%'`;
-      expect(locked?.["status"]).toBe("failed");
+      expect(locked?.["status"]).toBe("skipped");
     });
   });
 

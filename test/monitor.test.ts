@@ -1,8 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
+import { cp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { loadAnalysisConfig } from "../analysis.ts";
-import { connectUrl, migrate, runningEmbeddedServer, saveQuotes, startEmbeddedServer, stopEmbeddedServer, type PairSnapshot } from "../database.ts";
+import { SQL_DIR, connectUrl, migrate, runningEmbeddedServer, saveQuotes, startEmbeddedServer, stopEmbeddedServer, type PairSnapshot } from "../database.ts";
 import { assess, breaches, formatAge, formatNagios, formatText, parsePluginRange, type Checks } from "../monitor.ts";
 import { runScript } from "./support/cli.ts";
 import { createTestDatabase, dropTestDatabase, useTempDirs, useTestDatabase } from "./support/database.ts";
@@ -231,6 +232,40 @@ describe("bun monitor.ts", () => {
     }
   });
 
+  test("a database that is down is UNKNOWN, naming PostgreSQL's host and port and what to try, in every format", async () => {
+    const closed = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const port = closed.port;
+    closed.stop(true);
+    const env = { DATABASE_URL: `postgres://u:secret@127.0.0.1:${port}/x` };
+    const text = await runScript("monitor.ts", [], { env });
+    const nagios = await runScript("monitor.ts", ["--format", "nagios"], { env });
+    expect([text.code, nagios.code]).toEqual([3, 3]);
+    expect(text.stderr.trim()).toStartWith(`Cannot check: PostgreSQL at 127.0.0.1:${port} cannot be reached (ECONNREFUSED); check that the server is running`);
+    expect(nagios.stdout.trim()).toStartWith(`COTACAO UNKNOWN - Cannot check: PostgreSQL at 127.0.0.1:${port} cannot be reached`);
+    for (const output of [text.stderr, nagios.stdout]) {
+      expect(output).not.toContain("committed");
+      expect(output).not.toContain("secret");
+    }
+  });
+
+  test("a database whose tables predate a migration the monitor reads (sql/008) is UNKNOWN, saying how to migrate", async () => {
+    const url = await createTestDatabase({ migrated: false });
+    const dir = await tempDir();
+    try {
+      await cp(SQL_DIR, dir, { recursive: true });
+      await rm(join(dir, "008_pair_run_outcomes.sql"));
+      const sql = connectUrl(url, { max: 1 });
+      await migrate(sql, dir);
+      await saveQuotes(sql, [sampleQuote({ ts: new Date() })]);
+      await sql.end({ timeout: 5 });
+      const result = await runScript("monitor.ts", [], { env: { DATABASE_URL: url } });
+      expect(result.code).toBe(3);
+      expect(result.stderr.trim()).toStartWith("Cannot check: the database's tables are older than this monitor; run `bun database.ts migrate`");
+    } finally {
+      await dropTestDatabase(url);
+    }
+  });
+
   test("a database without cotacao's tables is UNKNOWN: no data yet, and nothing is created", async () => {
     const url = await createTestDatabase({ migrated: false });
     try {
@@ -255,7 +290,7 @@ describe("bun monitor.ts", () => {
       await sql.end({ timeout: 5 });
       const result = await runScript("monitor.ts", [], { env: { DATABASE_URL: url } });
       expect(result.code).toBe(3);
-      expect(result.stderr.trim()).toBe("the database predates this copy of cotacao: run `bun database.ts migrate` (or the next pipeline run does it)");
+      expect(result.stderr.trim()).toStartWith("Cannot check: the database's tables are older than this monitor; run `bun database.ts migrate`");
     } finally {
       await dropTestDatabase(url);
     }
