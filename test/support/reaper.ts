@@ -5,7 +5,7 @@
  * removes the folder. On a run that cleaned up after itself it finds nothing to do.
  */
 import { connectUrl } from "../../database.ts";
-import { removeRunFolder } from "./run_folder.ts";
+import { DONE, removeRunFolder } from "./run_folder.ts";
 
 const [dir = "", pid = ""] = process.argv.slice(2);
 if (!dir || !/^\d+$/.test(pid)) {
@@ -29,10 +29,12 @@ async function dropRunDatabases(adminUrl: string, runPid: string): Promise<void>
   }
 }
 
+let said = "";
 let reaping = false;
 async function reap(): Promise<void> {
   if (reaping) return;
   reaping = true;
+  if (said === DONE) process.exit(0);
   const external = process.env["TEST_DATABASE_URL"]?.trim();
   try {
     if (external) await dropRunDatabases(external, pid);
@@ -43,6 +45,9 @@ async function reap(): Promise<void> {
   process.exit(0);
 }
 
+process.stdin.on("data", (chunk: Buffer) => {
+  said += chunk.toString();
+});
 process.stdin.on("end", reap);
 process.stdin.on("close", reap);
 process.stdin.resume();

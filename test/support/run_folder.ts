@@ -15,6 +15,9 @@ const RUN_FOLDER_PREFIX = "cotacao-test-run-";
 // Test servers live at <run>/<test folder>/pg, or one level deeper: deep enough, and bounded.
 const MAX_SERVER_DEPTH = 4;
 
+/** What the run writes to the watchdog when it has cleaned up itself. */
+export const DONE = "done\n";
+
 let watchdog: ChildProcess | undefined;
 
 /**
@@ -56,6 +59,7 @@ export async function removeRunFolder(dir: string): Promise<void> {
     });
   }
   await rm(dir, { recursive: true, force: true });
-  // Done: the watchdog finds nothing left and exits.
-  watchdog?.stdin?.end();
+  // Done: the watchdog has nothing left to do (and must not reach for a server the caller may
+  // be stopping now).
+  watchdog?.stdin?.end(DONE);
 }
