@@ -10,7 +10,10 @@ import {
   SERIES,
   alertSpans,
   appendQuote,
+  averageIndexFor,
+  countPoints,
   dateNames,
+  dayAverageAt,
   describePoint,
   describeResolution,
   describeStatus,
@@ -251,6 +254,33 @@ const failures = new Map();
 function renderFailures() {
   $.error.textContent = [...failures.values()].join(" ");
   $.error.hidden = failures.size === 0;
+}
+
+/**
+ * A new history entry for a view the reader picked (a pair, a range), so that Back returns to
+ * the one before; the view's own loading then only refines this entry (rememberInUrl()).
+ * @param {{ pair?: string, range?: RangePreset }} view
+ */
+function pushView(view) {
+  const url = new URL(location.href);
+  if (view.pair) url.searchParams.set("pair", view.pair);
+  if (view.range) url.searchParams.set("range", view.range);
+  if (url.href !== location.href) history.pushState(null, "", url);
+}
+
+/** Back or Forward: the pair and range that entry's URL names, without a new entry. */
+function onHistory() {
+  const query = new URLSearchParams(location.search);
+  const range = query.get("range");
+  const preset = isPreset(range) ? range : DEFAULT_PRESET;
+  const wanted = query.get("pair")?.toUpperCase();
+  const pair = state.pairs.find((info) => info.pair === wanted)?.pair;
+  if (pair && pair !== state.pair) {
+    state.preset = preset;
+    void attempt("switch pairs", () => selectPair(pair));
+  } else if (preset !== state.preset || state.zoom) {
+    void attempt("read the chart's data", () => loadPreset(preset));
+  }
 }
 
 function rememberInUrl() {
@@ -545,6 +575,27 @@ function localeParts() {
   return localePartsCache;
 }
 
+/**
+ * The average and its band hold one value per day (the rule compares each quote with its day's),
+ * so they are drawn as steps that start at each day's start.
+ */
+const dayStep = /** @type {import("uplot").Series.PathBuilder} */ (uPlot.paths.stepped?.({ align: 1 }));
+
+/**
+ * The cursor's point on the average sits where the legend reads it: at the average of the
+ * hovered bid's own day, not at whichever day start is nearest the cursor.
+ * @param {UPlot} u
+ */
+function followBidDay(u) {
+  const scan = u.cursor.dataIdx;
+  if (!scan) return;
+  u.cursor.dataIdx = (self, seriesIdx, cursorIdx, valAtPosX) => {
+    if (seriesIdx !== SERIES.ma && seriesIdx !== SERIES.lower && seriesIdx !== SERIES.upper) return scan(self, seriesIdx, cursorIdx, valAtPosX);
+    const bidIdx = scan(self, SERIES.bid, cursorIdx, valAtPosX);
+    return bidIdx === null || bidIdx === undefined ? /** @type {any} */ (null) : /** @type {any} */ (averageIndexFor(/** @type {any} */ (self.data), bidIdx, state.loaded.bucketSeconds));
+  };
+}
+
 /** @returns {UPlotOptions} */
 function chartOptions() {
   const colors = themeColors();
@@ -581,9 +632,9 @@ function chartOptions() {
     // In SERIES order (chart-data.js): bands first, the bid line last, on top.
     series: [
       {},
-      { label: "lower", stroke: colors.band, width: 1, dash: [4, 4], spanGaps: true, points: thin },
-      { label: "upper", stroke: colors.band, width: 1, dash: [4, 4], spanGaps: true, points: thin },
-      { label: "average", stroke: colors.ma, width: 1.5, spanGaps: true, points: thin },
+      { label: "lower", stroke: colors.band, width: 1, dash: [4, 4], spanGaps: true, points: thin, paths: dayStep },
+      { label: "upper", stroke: colors.band, width: 1, dash: [4, 4], spanGaps: true, points: thin, paths: dayStep },
+      { label: "average", stroke: colors.ma, width: 1.5, spanGaps: true, points: thin, paths: dayStep },
       { label: "min", stroke: "transparent", width: 0, spanGaps: true, points: thin },
       { label: "max", stroke: "transparent", width: 0, spanGaps: true, points: thin },
       { label: "bid", stroke: colors.bid, width: 1.5, spanGaps: true },
@@ -646,12 +697,24 @@ function showData(data, scale) {
   const min = scale.max > scale.min ? scale.min : scale.min - 3600;
   if (!state.chart) {
     state.chart = new uPlot(chartOptions(), /** @type {any} */ (data), $.chart);
+    followBidDay(state.chart);
     state.chart.setScale("x", { min, max });
   } else {
     state.chart.setData(/** @type {any} */ (data), false);
     state.chart.setScale("x", { min, max });
+    // The cursor's indexes were the old data's (a zoom's finer data just replaced it): find
+    // the point under it again, or the legend would show dashes until the mouse moves.
+    const { left, top } = state.chart.cursor;
+    if (left !== undefined && top !== undefined && left >= 0 && top >= 0) state.chart.setCursor({ left, top });
   }
   renderLegend(state.chart);
+  renderResolution();
+}
+
+/** The footnote: how many points the chart holds (live ones too) and what one point is. */
+function renderResolution() {
+  const points = state.data ? countPoints(state.data) : 0;
+  $.resolution.textContent = `${points} points, ${describeResolution(state.loaded.bucketSeconds)}`;
 }
 
 /**
@@ -719,7 +782,6 @@ async function fetchQuotes(kind, range) {
 function noteAnswer(answer, from, to) {
   state.loaded = { from, to, bucketSeconds: answer.bucketSeconds ?? 0 };
   state.ma = answer.ma ? { windowDays: answer.ma.windowDays, thresholdPct: answer.ma.thresholdPct } : null;
-  $.resolution.textContent = `${answer.data[0]?.length ?? 0} points, ${describeResolution(state.loaded.bucketSeconds)}`;
   $.legendMaLabel.textContent = state.ma ? `${state.ma.windowDays}-day average` : "average";
   $.legendBandLabel.textContent = state.ma ? `±${formatNumber(state.ma.thresholdPct, 1, state.locale)} %` : "band";
   $.legendSpreadItem.hidden = state.loaded.bucketSeconds === 0;
@@ -784,15 +846,17 @@ function renderLegend(u) {
   }
   const hovering = u.cursor.idx !== null && u.cursor.idx !== undefined;
   /** @param {number} series */
-  const index = (series) => {
-    if (hovering) return u.cursor.idxs?.[series] ?? null;
+  const newestIndex = (series) => {
     const column = data[series] ?? [];
     for (let i = column.length - 1; i >= 0; i--) if (column[i] !== null && column[i] !== undefined) return i;
     return null;
   };
+  /** @param {number} series */
+  const index = (series) => (hovering ? (u.cursor.idxs?.[series] ?? null) : newestIndex(series));
   /** @param {number} series @param {number|null} i */
   const value = (series, i) => (i === null ? null : (data[series]?.[i] ?? null));
-  const bidIdx = index(SERIES.bid);
+  // A cursor whose index no longer finds a bid (data replaced under it) shows the newest.
+  const bidIdx = index(SERIES.bid) ?? (hovering ? newestIndex(SERIES.bid) : null);
   const ts = bidIdx === null ? null : (xs[bidIdx] ?? null);
   // A live quote appended to bucketed data is a point of its own, not a bucket.
   const bucket = bidIdx === xs.length - 1 && ts !== null && ts > state.loaded.to ? 0 : state.loaded.bucketSeconds;
@@ -800,7 +864,8 @@ function renderLegend(u) {
   $.legendTime.dataset["ts"] = ts === null ? "" : String(ts);
   $.legendBid.textContent = money(value(SERIES.bid, bidIdx));
   $.legendSpread.textContent = `${money(value(SERIES.min, bidIdx))} – ${money(value(SERIES.max, bidIdx))}`;
-  const maIdx = index(SERIES.ma);
+  // The average of the bid's own day (its nearest point in time may be the next day's start).
+  const maIdx = bidIdx === null ? null : averageIndexFor(data, bidIdx, bucket);
   $.legendMa.textContent = money(value(SERIES.ma, maIdx));
   $.legendBand.textContent = `${money(value(SERIES.lower, maIdx))} – ${money(value(SERIES.upper, maIdx))}`;
 }
@@ -820,7 +885,9 @@ function buildRangeButtons() {
       button.dataset["range"] = preset;
       button.setAttribute("aria-pressed", "false");
       button.addEventListener("click", () => {
-        if (isPreset(preset)) void attempt("read the chart's data", () => loadPreset(preset));
+        if (!isPreset(preset)) return;
+        pushView({ range: preset });
+        void attempt("read the chart's data", () => loadPreset(preset));
       });
       return button;
     }),
@@ -984,12 +1051,13 @@ function onQuote(quote) {
     renderCard();
   }
   state.newest = Math.max(state.newest, ts);
-  if (state.presetData) appendQuote(state.presetData, ts, bid);
+  if (state.presetData) appendQuote(state.presetData, ts, bid, dayAverageAt(state.presetAnswer?.answer.ma, ts));
   if (state.chart && state.data === state.presetData && state.presetData && !state.zoom) {
     state.chart.setData(/** @type {any} */ (state.presetData), false);
     const bounds = presetScale();
     state.chart.setScale("x", { min: bounds.from, max: Math.max(bounds.to, bounds.from + 3600) });
     renderLegend(state.chart);
+    renderResolution();
   }
   refreshLatestSoon();
 }
@@ -1062,7 +1130,11 @@ async function start() {
   buildRangeButtons();
   renderZone();
   renderCard();
-  $.pair.addEventListener("change", () => void attempt("switch pairs", () => selectPair($.pair.value)));
+  $.pair.addEventListener("change", () => {
+    pushView({ pair: $.pair.value });
+    void attempt("switch pairs", () => selectPair($.pair.value));
+  });
+  addEventListener("popstate", onHistory);
   $.zone.addEventListener("click", onZoneToggle);
   $.resetZoom.addEventListener("click", resetZoom);
   watchLayout();

@@ -81,7 +81,10 @@ export function prepData(answer) {
     const t = Math.min(qt, mt);
     xs.push(t);
     const quote = qt === t ? i++ : -1;
-    const day = mt === t ? j++ : -1;
+    // A quote between day starts gets the average of the day that holds it, the one the rule
+    // compares it with: the legend reads it at the quote's own index, and the (stepped) band
+    // reaches the newest quote of today instead of stopping at today's start.
+    const day = mt === t ? j++ : quote >= 0 && j > 0 && t < dayEnd(mx, j - 1) ? j - 1 : -1;
     put(SERIES.bid, quote < 0 ? null : toNumber(qlast[quote]));
     put(SERIES.min, quote < 0 ? null : toNumber(qmin[quote]));
     put(SERIES.max, quote < 0 ? null : toNumber(qmax[quote]));
@@ -93,15 +96,83 @@ export function prepData(answer) {
 }
 
 /**
+ * Where the stored day `j` of `days` (day starts, ascending) ends: the next stored day's start,
+ * or a day after its own start for the newest (São Paulo keeps no summer time since 2019).
+ * @param {readonly number[]} days
+ * @param {number} j
+ */
+function dayEnd(days, j) {
+  const start = /** @type {number} */ (days[j]);
+  const next = days[j + 1];
+  return next === undefined ? start + 86_400 : Math.min(next, start + 86_400 + 3_600);
+}
+
+/**
+ * The moving average and band of the stored day that holds `ts` (seconds), from a quotes
+ * answer's `ma`; null when no stored day does (a live quote of a day not yet read).
+ * @param {QuotesAnswer["ma"]} ma
+ * @param {number} ts
+ * @returns {{ ma: number|null, lower: number|null, upper: number|null } | null}
+ */
+export function dayAverageAt(ma, ts) {
+  const [days = [], avg = [], low = [], high = []] = ma?.data ?? [];
+  let lo = 0;
+  let hi = days.length;
+  // The first day starting after ts; the one before it is the candidate.
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (/** @type {number} */ (days[mid]) <= ts) lo = mid + 1;
+    else hi = mid;
+  }
+  const j = lo - 1;
+  if (j < 0 || ts >= dayEnd(days, j)) return null;
+  return { ma: toNumber(avg[j]), lower: toNumber(low[j]), upper: toNumber(high[j]) };
+}
+
+/**
+ * The row whose average the legend shows beside the bid at `idx`: the bid's own row (prepData
+ * gives each quote its day's average), or, for a bucket of whole days, whose bid is its last
+ * day's close, the last day of the bucket that has one. null: no average for it.
+ * @param {ChartData} data
+ * @param {number} idx
+ * @param {number} bucketSeconds
+ * @returns {number|null}
+ */
+export function averageIndexFor(data, idx, bucketSeconds) {
+  const xs = data[0];
+  const averages = data[SERIES.ma] ?? [];
+  if (bucketSeconds < 86_400) return averages[idx] === null || averages[idx] === undefined ? null : idx;
+  const end = /** @type {number} */ (xs[idx]) + bucketSeconds;
+  let found = null;
+  for (let i = idx; i < xs.length && /** @type {number} */ (xs[i]) < end; i++) {
+    if (averages[i] !== null && averages[i] !== undefined) found = i;
+  }
+  return found;
+}
+
+/**
+ * How many points of the bid the chart holds (buckets, or quotes at full resolution), live
+ * ones included: the footnote's count.
+ * @param {ChartData} data
+ */
+export function countPoints(data) {
+  let n = 0;
+  for (const value of data[SERIES.bid] ?? []) if (value !== null && value !== undefined) n++;
+  return n;
+}
+
+/**
  * Adds a live quote to the chart's data in place: a new point after the newest, or the
  * newest point's new value when the time is the same. An older quote is left to the next fetch
  * (inserting in the middle would shift every index uPlot holds). Returns whether it changed.
  * @param {ChartData} data
  * @param {number} ts  seconds
  * @param {number} bid
+ * @param {{ ma: number|null, lower: number|null, upper: number|null } | null} [average]
+ *   the average of the quote's day (dayAverageAt()), so that a new point has its own
  * @returns {boolean}
  */
-export function appendQuote(data, ts, bid) {
+export function appendQuote(data, ts, bid, average = null) {
   const xs = data[0];
   const last = xs.length - 1;
   if (last >= 0 && ts < /** @type {number} */ (xs[last])) return false;
@@ -116,9 +187,11 @@ export function appendQuote(data, ts, bid) {
     return true;
   }
   xs.push(ts);
+  /** @type {Record<number, number|null>} */
+  const values = { [SERIES.bid]: bid, [SERIES.min]: bid, [SERIES.max]: bid, [SERIES.ma]: average?.ma ?? null, [SERIES.lower]: average?.lower ?? null, [SERIES.upper]: average?.upper ?? null };
   for (let s = 1; s < data.length; s++) {
     const column = /** @type {(number|null)[]} */ (data[s]);
-    column.push(s === SERIES.bid || s === SERIES.min || s === SERIES.max ? bid : null);
+    column.push(values[s] ?? null);
   }
   return true;
 }

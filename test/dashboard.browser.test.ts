@@ -234,6 +234,11 @@ describe.skipIf(!hasChromium)("the dashboard page in Chromium", () => {
         expect(zoomed.max - zoomed.min).toBeLessThan((before.max - before.min) * 0.1);
         await page.waitForFunction(() => (globalThis as any).__cotacao.state.loaded.bucketSeconds === 0);
         expect(await xScale(page)).toEqual(zoomed);
+        // The finer data replaced the chart's under the cursor: the legend still names a point in the zoom.
+        expect(plain(await page.textContent("#legend-bid"))).toMatch(/^R\$ \d/);
+        const legendTs = Number(await page.getAttribute("#legend-time", "data-ts"));
+        expect(legendTs).toBeGreaterThanOrEqual(Math.floor(zoomed.min));
+        expect(legendTs).toBeLessThanOrEqual(Math.ceil(zoomed.max));
         expect(quotesRequests() - requestsBefore).toBe(1);
         expect(await page.isVisible("#reset-zoom")).toBe(true);
         await page.mouse.dblclick(box.x + box.width * 0.5, y);
@@ -258,6 +263,9 @@ describe.skipIf(!hasChromium)("the dashboard page in Chromium", () => {
         await page.waitForFunction(() => document.getElementById("latest-pair")?.textContent === "EUR-BRL" && (globalThis as any).__cotacao.state.presetData !== null);
         await page.waitForFunction(() => (globalThis as any).__cotacao.state.latest?.pair === "EUR-BRL");
         await page.evaluate(() => Object.assign(globalThis, { __sameDocument: true }));
+        const pointsShown = async () => Number(/^(\d+) points/.exec(plain(await page.textContent("#resolution")))?.[1]);
+        const pointsBefore = await pointsShown();
+        expect(pointsBefore).toBe(await page.evaluate((bidIndex) => (globalThis as any).__cotacao.chart.data[bidIndex].filter((v: unknown) => v != null).length, SERIES.bid));
         const ts = new Date(Math.floor(Date.now() / 1000) * 1000);
         const bid = "6.4321";
         const started = performance.now();
@@ -272,11 +280,106 @@ describe.skipIf(!hasChromium)("the dashboard page in Chromium", () => {
           { timeout: LIVE_DEADLINE_MS },
         );
         console.log(`live quote on the card and the chart after ${Math.round(performance.now() - started)} ms`);
+        // The footnote counts the new point too.
+        expect(await pointsShown()).toBe(pointsBefore + 1);
         // A run's end reaches the runs table the same way.
         const run = await startRun(db.sql, ["EUR-BRL"]);
         await finishRun(db.sql, run, { status: "succeeded", fetched: 1, inserted: 1, updated: 0 });
         await page.waitForFunction((id) => document.querySelector("#runs tr td")?.textContent === id, String(run), { timeout: LIVE_DEADLINE_MS });
         expect(await page.evaluate(() => (globalThis as any).__sameDocument)).toBe(true);
+        expectClean(watch);
+      } finally {
+        await close();
+      }
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  test(
+    "the legend's average is the hovered quote's own day's, wherever the cursor is, and the band reaches the newest quote",
+    async () => {
+      const { page, watch, close } = await openPage(browser!, `${app!.url}?range=3M`);
+      try {
+        expect(await page.evaluate(() => (globalThis as any).__cotacao.state.loaded.bucketSeconds)).toBe(0);
+        // The rule's average per São Paulo date, from the API's answer (the figures of `bun analysis.ts --days`).
+        const days: [number[], (number | null)[]] = await page.evaluate(() => {
+          const [starts, averages] = (globalThis as any).__cotacao.state.presetAnswer.answer.ma.data;
+          return [starts, averages];
+        });
+        const dateOf = (ts: number) => new Intl.DateTimeFormat("en-CA", { timeZone: "America/Sao_Paulo" }).format(new Date(ts * 1000));
+        const averageOn = new Map(days[0].map((start, i) => [dateOf(start), days[1][i]]));
+        const box = await plotBox(page);
+        let checked = 0;
+        // Every few pixels: the cursor is sometimes nearer the next day's start than its quote.
+        for (let x = box.x + 4; x < box.x + box.width - 4; x += 7) {
+          await page.mouse.move(x, box.y + box.height / 2);
+          const ts = Number(await page.getAttribute("#legend-time", "data-ts"));
+          const expected = averageOn.get(dateOf(ts));
+          if (expected === undefined || expected === null) continue;
+          expect(plain(await page.textContent("#legend-ma")), `hovering the quote of ${new Date(ts * 1000).toISOString()}`).toBe(plain(brl(expected)));
+          checked++;
+        }
+        expect(checked).toBeGreaterThan(50);
+        // Today's average is known (its window closed the day before): the band runs to the newest quote.
+        const newest = await page.evaluate((series) => {
+          const data = (globalThis as any).__cotacao.chart.data;
+          const i = data[series.bid].findLastIndex((v: unknown) => v != null);
+          return { ts: data[0][i], ma: data[series.ma][i], lower: data[series.lower][i], upper: data[series.upper][i] };
+        }, SERIES);
+        expect(newest.ts).toBe(seconds(pointTime(newestPtax)));
+        expect(newest.ma).toBe(averageOn.get(dateOf(newest.ts))!);
+        expect(newest.lower).toBeLessThan(newest.ma);
+        expect(newest.upper).toBeGreaterThan(newest.ma);
+        expectClean(watch);
+      } finally {
+        await close();
+      }
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  test(
+    "Back and Forward return to the previous pair and range, and a reload keeps them",
+    async () => {
+      const { page, watch, close } = await openPage(browser!, app!.url);
+      try {
+        await page.evaluate(() => Object.assign(globalThis, { __sameDocument: true }));
+        const view = () =>
+          page.evaluate(() => {
+            const { state, chart } = (globalThis as any).__cotacao;
+            return { pair: state.pair, preset: state.preset, span: chart.scales.x.max - chart.scales.x.min, url: location.search };
+          });
+        // The pair and range shown, the range's button pressed, and the chart's scale that range's.
+        const settled = (pair: string, preset: string) =>
+          page.waitForFunction(
+            ([pair, preset]) => {
+              const { state, chart } = (globalThis as any).__cotacao;
+              const pressed = document.querySelector(`#ranges button[data-range="${preset}"]`)?.getAttribute("aria-pressed") === "true";
+              const span = chart.scales.x.max - chart.scales.x.min;
+              const spanFits = preset === "All" ? span > 30 * 86_400 * 12 : span === 30 * 86_400;
+              return state.pair === pair && state.preset === preset && pressed && spanFits && document.getElementById("latest-pair")?.textContent === pair;
+            },
+            [pair, preset],
+          );
+        await page.click('#ranges button[data-range="1M"]');
+        await settled("USD-BRL", "1M");
+        await page.selectOption("#pair", "EUR-BRL");
+        await settled("EUR-BRL", "1M");
+        expect(new URL(page.url()).searchParams.get("pair")).toBe("EUR-BRL");
+        await page.goBack();
+        await settled("USD-BRL", "1M");
+        expect((await view()).span).toBe(30 * DAY);
+        await page.goBack();
+        await settled("USD-BRL", "All");
+        expect((await view()).span).toBeGreaterThan(25 * 365 * DAY);
+        await page.goForward();
+        await settled("USD-BRL", "1M");
+        await page.goForward();
+        await settled("EUR-BRL", "1M");
+        expect(await page.evaluate(() => (globalThis as any).__sameDocument)).toBe(true);
+        await page.reload();
+        await page.waitForFunction(() => document.documentElement.dataset["drawn"] === "true");
+        await settled("EUR-BRL", "1M");
         expectClean(watch);
       } finally {
         await close();
