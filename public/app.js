@@ -134,6 +134,12 @@ const state = {
   ma: null,
   /** @type {ReturnType<typeof alertSpans>} */
   spans: [],
+  /** The alerts table's page: the cursors (the API's `before`) of the pages shown before it, newest first; none for the first page. */
+  /** @type {string[]} */
+  alertPages: [],
+  /** The cursor of the page after the one shown (older alerts), null on the last. */
+  /** @type {string|null} */
+  alertsNext: null,
   /** @type {Latest|null} */
   latest: null,
   /** performance.now() when `latest` was read, to age it between reads. */
@@ -197,6 +203,9 @@ const $ = {
   alerts: byId("alerts"),
   alertsEmpty: byId("alerts-empty"),
   alertsCount: byId("alerts-count"),
+  alertsPager: byId("alerts-pager"),
+  alertsNewer: /** @type {HTMLButtonElement} */ (byId("alerts-newer")),
+  alertsOlder: /** @type {HTMLButtonElement} */ (byId("alerts-older")),
   runs: byId("runs"),
   runsEmpty: byId("runs-empty"),
   runsTable: byId("runs-table"),
@@ -420,6 +429,7 @@ async function selectPair(pair) {
   state.presetAnswer = null;
   state.zoom = null;
   state.latest = null;
+  state.alertPages = [];
   // The chart and the card first, the tables (below them) once the chart is drawn: their
   // answers would otherwise hold the main thread while the chart's data waits to be read.
   const chart = attempt("read the chart's data", () => loadPreset(state.preset));
@@ -919,7 +929,8 @@ function deviationText(value) {
   return formatChange(number * 100, state.locale);
 }
 
-async function loadAlerts() {
+/** The chart's shading: every episode of the pair (up to the server's cap). */
+async function loadAlertSpans() {
   if (!state.pair) return;
   const body = await getJson("alerts", "/api/alerts", { pair: state.pair, limit: ALERTS_ASKED });
   if (!body) return;
@@ -927,10 +938,27 @@ async function loadAlerts() {
   const alerts = body.alerts ?? [];
   state.spans = alertSpans(alerts, Math.max(state.newest, Date.now() / 1000));
   state.chart?.redraw(false, false);
-  const newestFirst = [...alerts].sort((a, b) => (toSeconds(b.firedAt) ?? 0) - (toSeconds(a.firedAt) ?? 0));
-  const shown = newestFirst.slice(0, ALERTS_SHOWN);
-  const total = `${alerts.length}${alerts.length >= ALERTS_ASKED ? "+" : ""}`;
-  $.alertsCount.textContent = alerts.length > shown.length ? `the newest ${shown.length} of ${total}` : "";
+}
+
+/**
+ * The alerts table, one page of the API's at a time (the page state.alertPages ends at), and
+ * the chart's shading unless `spans` is false (paging).
+ */
+async function loadAlerts({ spans = true } = {}) {
+  if (!state.pair) return;
+  const before = state.alertPages.at(-1);
+  const [body] = await Promise.all([getJson("alerts-page", "/api/alerts", { pair: state.pair, limit: ALERTS_SHOWN, before }), spans ? loadAlertSpans() : null]);
+  if (!body) return;
+  /** @type {AlertRow[]} */
+  const shown = body.alerts ?? [];
+  /** @type {number} */
+  const total = body.total ?? shown.length;
+  state.alertsNext = body.next ?? null;
+  const first = state.alertPages.length * ALERTS_SHOWN + 1;
+  $.alertsCount.textContent = total > shown.length && shown.length > 0 ? `${first}–${first + shown.length - 1} of ${total}` : "";
+  $.alertsPager.hidden = total <= ALERTS_SHOWN;
+  $.alertsNewer.disabled = state.alertPages.length === 0;
+  $.alertsOlder.disabled = state.alertsNext === null;
   $.alerts.replaceChildren(
     ...shown.map((alert) => {
       const row = document.createElement("tr");
@@ -960,8 +988,16 @@ async function loadAlerts() {
       return row;
     }),
   );
-  $.alertsEmpty.hidden = alerts.length > 0;
-  $.alertsTable.hidden = alerts.length === 0;
+  $.alertsEmpty.hidden = total > 0;
+  $.alertsTable.hidden = total === 0;
+}
+
+/** @param {-1|1} step  1: the older page, -1: the newer */
+function turnAlertPage(step) {
+  if (step === 1 && state.alertsNext !== null) state.alertPages.push(state.alertsNext);
+  else if (step === -1 && state.alertPages.length > 0) state.alertPages.pop();
+  else return;
+  void attempt("read the alerts", () => loadAlerts({ spans: false }));
 }
 
 /**
@@ -1137,6 +1173,8 @@ async function start() {
   addEventListener("popstate", onHistory);
   $.zone.addEventListener("click", onZoneToggle);
   $.resetZoom.addEventListener("click", resetZoom);
+  $.alertsOlder.addEventListener("click", () => turnAlertPage(1));
+  $.alertsNewer.addEventListener("click", () => turnAlertPage(-1));
   watchLayout();
   openStream();
   setInterval(renderAge, 1000);

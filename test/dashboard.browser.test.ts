@@ -339,6 +339,42 @@ describe.skipIf(!hasChromium)("the dashboard page in Chromium", () => {
   );
 
   test(
+    "the alerts table pages through every episode, older and newer, 20 at a time",
+    async () => {
+      const { page, watch, close } = await openPage(browser!, app!.url);
+      try {
+        const [{ n: total }] = await db.sql<{ n: number }[]>`select count(*)::int as n from alerts where pair = 'USD-BRL'`;
+        const expected = await db.sql<{ started: Date }[]>`select started_at as started from alerts where pair = 'USD-BRL' order by started_at desc, id desc`;
+        expect(total).toBeGreaterThan(40);
+        const startedShown = () => page.$$eval("#alerts tr td:first-child", (cells) => cells.map((cell) => cell.getAttribute("title")));
+        const titleOf = (date: Date) =>
+          new Intl.DateTimeFormat("pt-BR", { timeZone: "America/Sao_Paulo", day: "2-digit", month: "2-digit", year: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).format(date);
+        await page.waitForFunction(() => document.querySelectorAll("#alerts tr").length > 0);
+        expect(await page.isDisabled("#alerts-newer")).toBe(true);
+        const seen: (string | null)[] = [];
+        for (let pageNumber = 0; ; pageNumber++) {
+          const first = pageNumber * 20 + 1;
+          const last = Math.min(total!, first + 19);
+          await page.waitForFunction((text) => document.getElementById("alerts-count")?.textContent === text, `${first}–${last} of ${total}`);
+          seen.push(...(await startedShown()));
+          if (last === total) break;
+          await page.click("#alerts-older");
+        }
+        expect(await page.isDisabled("#alerts-older")).toBe(true);
+        expect(seen).toEqual(expected.map((row) => titleOf(row.started)));
+        await page.click("#alerts-newer");
+        const lastPage = Math.ceil(total! / 20) - 1;
+        await page.waitForFunction((text) => document.getElementById("alerts-count")?.textContent === text, `${(lastPage - 1) * 20 + 1}–${lastPage * 20} of ${total}`);
+        expect(await page.isDisabled("#alerts-older")).toBe(false);
+        expectClean(watch);
+      } finally {
+        await close();
+      }
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  test(
     "Back and Forward return to the previous pair and range, and a reload keeps them",
     async () => {
       const { page, watch, close } = await openPage(browser!, app!.url);
