@@ -343,7 +343,8 @@ describe.skipIf(!hasChromium)("the dashboard page in Chromium", () => {
     async () => {
       const { page, watch, close } = await openPage(browser!, app!.url);
       try {
-        const [{ n: total }] = await db.sql<{ n: number }[]>`select count(*)::int as n from alerts where pair = 'USD-BRL'`;
+        const [counted] = await db.sql<{ n: number }[]>`select count(*)::int as n from alerts where pair = 'USD-BRL'`;
+        const total = counted!.n;
         const expected = await db.sql<{ started: Date }[]>`select started_at as started from alerts where pair = 'USD-BRL' order by started_at desc, id desc`;
         expect(total).toBeGreaterThan(40);
         const startedShown = () => page.$$eval("#alerts tr td:first-child", (cells) => cells.map((cell) => cell.getAttribute("title")));
@@ -354,7 +355,7 @@ describe.skipIf(!hasChromium)("the dashboard page in Chromium", () => {
         const seen: (string | null)[] = [];
         for (let pageNumber = 0; ; pageNumber++) {
           const first = pageNumber * 20 + 1;
-          const last = Math.min(total!, first + 19);
+          const last = Math.min(total, first + 19);
           await page.waitForFunction((text) => document.getElementById("alerts-count")?.textContent === text, `${first}–${last} of ${total}`);
           seen.push(...(await startedShown()));
           if (last === total) break;
@@ -363,7 +364,7 @@ describe.skipIf(!hasChromium)("the dashboard page in Chromium", () => {
         expect(await page.isDisabled("#alerts-older")).toBe(true);
         expect(seen).toEqual(expected.map((row) => titleOf(row.started)));
         await page.click("#alerts-newer");
-        const lastPage = Math.ceil(total! / 20) - 1;
+        const lastPage = Math.ceil(total / 20) - 1;
         await page.waitForFunction((text) => document.getElementById("alerts-count")?.textContent === text, `${(lastPage - 1) * 20 + 1}–${lastPage * 20} of ${total}`);
         expect(await page.isDisabled("#alerts-older")).toBe(false);
         expectClean(watch);
