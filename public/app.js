@@ -20,6 +20,7 @@ import {
   formatAge,
   formatChange,
   formatNumber,
+  formatPercent,
   formatPrice,
   formatTime,
   prepData,
@@ -31,6 +32,7 @@ import {
   zonedDate,
   zoomNeedsFetch,
 } from "./chart-data.js";
+import { LANGUAGES, LANGUAGE_STORAGE_KEY, languageOf, pickLanguage, text } from "./i18n.js";
 
 /** @typedef {import("uplot")} UPlot */
 /** @typedef {import("uplot").Options} UPlotOptions */
@@ -102,8 +104,25 @@ const BROWSER_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
 
 const params = new URLSearchParams(location.search);
 
+/** The reader's remembered choice of language; storage may be refused (privacy settings). */
+function storedLanguage() {
+  try {
+    return localStorage.getItem(LANGUAGE_STORAGE_KEY);
+  } catch {
+    return null;
+  }
+}
+
+/** One language per page: the URL's (?lang=), else the one chosen here before, else the browser's. */
+const LANGUAGE = pickLanguage([params.get("lang"), params.get("locale"), storedLanguage(), ...navigator.languages]);
+
 const state = {
-  locale: params.get("locale") || DEFAULT_LOCALE,
+  /** @type {import("./i18n.js").Language} */
+  lang: LANGUAGE,
+  /** Numbers and dates in the language's locale (?locale= may name another of the same language). */
+  locale: languageOf(params.get("locale")) === LANGUAGE ? /** @type {string} */ (params.get("locale")) : LANGUAGES[LANGUAGE].locale || DEFAULT_LOCALE,
+  /** What the footer says of the live feed (a key of i18n.js). */
+  streamState: "stream.connecting",
   /** Times in the browser's zone rather than São Paulo's (the toggle; the zones may be one). */
   localTime: params.get("tz") === "local",
   /** The zone times are shown in, as the toggle says. */
@@ -212,6 +231,7 @@ const $ = {
   alertsTable: byId("alerts-table"),
   pairField: byId("pair-field"),
   streamState: byId("stream-state"),
+  lang: /** @type {HTMLSelectElement} */ (byId("lang")),
 };
 
 /**
@@ -220,6 +240,29 @@ const $ = {
  */
 function isPreset(value) {
   return typeof value === "string" && Object.hasOwn(RANGE_SECONDS, value);
+}
+
+/**
+ * The page's words in its language.
+ * @param {string} key
+ * @param {Record<string, string|number>} [values]
+ */
+function t(key, values) {
+  return text(state.lang, key, values);
+}
+
+/** The words index.html holds (data-i18n: text, data-i18n-title, data-i18n-aria-label), in the page's language. */
+function translateStatic() {
+  document.documentElement.lang = state.lang;
+  for (const element of document.querySelectorAll("[data-i18n]")) element.textContent = t(/** @type {HTMLElement} */ (element).dataset["i18n"] ?? "");
+  for (const element of document.querySelectorAll("[data-i18n-title]")) element.setAttribute("title", t(/** @type {HTMLElement} */ (element).dataset["i18nTitle"] ?? ""));
+  for (const element of document.querySelectorAll("[data-i18n-aria-label]")) element.setAttribute("aria-label", t(/** @type {HTMLElement} */ (element).dataset["i18nAriaLabel"] ?? ""));
+  $.lang.value = state.lang;
+  $.lang.setAttribute("aria-label", t("lang.label"));
+}
+
+function renderStream() {
+  $.streamState.textContent = t(state.streamState);
 }
 
 /** The pair's quote currency, for money formatting. */
@@ -261,7 +304,7 @@ function timeCell(seconds, fallback = "–", className = "") {
 const failures = new Map();
 
 function renderFailures() {
-  $.error.textContent = [...failures.values()].join(" ");
+  $.error.textContent = [...failures].map(([action, reason]) => t("error.cannot", { action: t(`action:${action}`), reason })).join(" ");
   $.error.hidden = failures.size === 0;
 }
 
@@ -296,6 +339,8 @@ function rememberInUrl() {
   const url = new URL(location.href);
   if (state.pair) url.searchParams.set("pair", state.pair);
   url.searchParams.set("range", state.preset);
+  // A language picked here stays in the address; one that only follows the browser does not.
+  if (params.has("lang") || storedLanguage()) url.searchParams.set("lang", state.lang);
   if (!state.localTime) url.searchParams.delete("tz");
   else url.searchParams.set("tz", "local");
   history.replaceState(null, "", url);
@@ -379,7 +424,8 @@ async function attempt(action, task) {
     await task();
     failures.delete(action);
   } catch (error) {
-    failures.set(action, `Cannot ${action}: ${error instanceof Error ? error.message : String(error)}.`);
+    // The reason is the server's (English, like the CLI's); the frame is the page's language.
+    failures.set(action, (error instanceof Error ? error.message : String(error)).replace(/\.$/, ""));
   }
   renderFailures();
 }
@@ -458,7 +504,7 @@ function renderCard() {
   $.latestPair.textContent = state.pair ?? "–";
   if (!latest) {
     for (const element of [$.bid, $.ask, $.quotedAt, $.age, $.change]) element.textContent = "–";
-    $.status.textContent = "loading…";
+    $.status.textContent = t("card.loading");
     $.status.className = "status none";
     return;
   }
@@ -724,7 +770,7 @@ function showData(data, scale) {
 /** The footnote: how many points the chart holds (live ones too) and what one point is. */
 function renderResolution() {
   const points = state.data ? countPoints(state.data) : 0;
-  $.resolution.textContent = `${points} points, ${describeResolution(state.loaded.bucketSeconds)}`;
+  $.resolution.textContent = t("chart.points", { n: formatNumber(points, 0, state.locale), resolution: describeResolution(state.loaded.bucketSeconds, state.locale) });
 }
 
 /**
@@ -792,14 +838,19 @@ async function fetchQuotes(kind, range) {
 function noteAnswer(answer, from, to) {
   state.loaded = { from, to, bucketSeconds: answer.bucketSeconds ?? 0 };
   state.ma = answer.ma ? { windowDays: answer.ma.windowDays, thresholdPct: answer.ma.thresholdPct } : null;
-  $.legendMaLabel.textContent = state.ma ? `${state.ma.windowDays}-day average` : "average";
-  $.legendBandLabel.textContent = state.ma ? `±${formatNumber(state.ma.thresholdPct, 1, state.locale)} %` : "band";
+  renderLegendLabels();
   $.legendSpreadItem.hidden = state.loaded.bucketSeconds === 0;
   const csv = new URL("/api/quotes.csv", location.origin);
   csv.searchParams.set("pair", state.pair ?? "");
   csv.searchParams.set("from", iso(from));
   csv.searchParams.set("to", iso(to));
   $.csv.href = csv.pathname + csv.search;
+}
+
+/** The legend's names for the average and its band, which say the rule's settings. */
+function renderLegendLabels() {
+  $.legendMaLabel.textContent = state.ma ? t("legend.averageDays", { days: state.ma.windowDays }) : t("legend.average");
+  $.legendBandLabel.textContent = state.ma ? `±${formatPercent(state.ma.thresholdPct, 1, state.locale)}` : t("legend.band");
 }
 
 /** @type {ReturnType<typeof setTimeout> | undefined} */
@@ -850,7 +901,7 @@ function renderLegend(u) {
   const data = /** @type {ChartData} */ (/** @type {unknown} */ (u.data));
   const xs = data[0];
   if (xs.length === 0) {
-    $.legendTime.textContent = "no quotes in this range";
+    $.legendTime.textContent = t("legend.none");
     for (const element of [$.legendBid, $.legendSpread, $.legendMa, $.legendBand]) element.textContent = "–";
     return;
   }
@@ -891,7 +942,7 @@ function buildRangeButtons() {
     ...Object.keys(RANGE_SECONDS).map((preset) => {
       const button = document.createElement("button");
       button.type = "button";
-      button.textContent = preset;
+      button.textContent = t(`range.${preset}`);
       button.dataset["range"] = preset;
       button.setAttribute("aria-pressed", "false");
       button.addEventListener("click", () => {
@@ -955,7 +1006,10 @@ async function loadAlerts({ spans = true } = {}) {
   const total = body.total ?? shown.length;
   state.alertsNext = body.next ?? null;
   const first = state.alertPages.length * ALERTS_SHOWN + 1;
-  $.alertsCount.textContent = total > shown.length && shown.length > 0 ? `${first}–${first + shown.length - 1} of ${total}` : "";
+  $.alertsCount.textContent =
+    total > shown.length && shown.length > 0
+      ? t("alerts.pageOf", { first: formatNumber(first, 0, state.locale), last: formatNumber(first + shown.length - 1, 0, state.locale), total: formatNumber(total, 0, state.locale) })
+      : "";
   $.alertsPager.hidden = total <= ALERTS_SHOWN;
   $.alertsNewer.disabled = state.alertPages.length === 0;
   $.alertsOlder.disabled = state.alertsNext === null;
@@ -965,14 +1019,14 @@ async function loadAlerts({ spans = true } = {}) {
       const started = toSeconds(alert.firedAt);
       const ended = toSeconds(alert.resolvedAt);
       const firing = alert.state === "firing";
-      const kind = alert.kind === "deviation" && alert.direction ? (alert.direction === "up" ? "▲ above" : "▼ below") : String(alert.kind ?? "–");
+      const kind = alert.kind === "deviation" && alert.direction ? t(alert.direction === "up" ? "alerts.above" : "alerts.below") : alert.kind === "stale" ? t("alerts.stale") : String(alert.kind ?? "–");
       const start = timeCell(started);
       if (started !== null) {
         // The start is a button that shows the episode on the chart.
         const button = document.createElement("button");
         button.type = "button";
         button.className = "link-button";
-        button.title = "Show this episode on the chart";
+        button.title = t("alerts.showEpisode");
         button.append(...start.childNodes);
         button.addEventListener("click", () => showEpisode(started, ended ?? state.newest));
         start.replaceChildren(button);
@@ -980,8 +1034,8 @@ async function loadAlerts({ spans = true } = {}) {
       const lasted = started === null ? "–" : formatAge((ended ?? Date.now() / 1000) - started);
       row.append(
         start,
-        timeCell(ended, firing ? "still firing" : "–", `wide-only${firing ? " tag bad" : ""}`),
-        cell(firing && ended === null ? `${lasted} so far` : lasted, "num"),
+        timeCell(ended, firing ? t("alerts.stillFiring") : "–", `wide-only${firing ? " tag bad" : ""}`),
+        cell(firing && ended === null ? t("alerts.soFar", { lasted }) : lasted, "num"),
         cell(kind),
         cell(deviationText(alert.peakDeviation ?? alert.deviation), "num"),
       );
@@ -1032,7 +1086,7 @@ async function loadRuns() {
       row.append(
         cell(String(run.id ?? ""), "wide-only"),
         timeCell(started),
-        cell(String(run.status ?? "–"), `tag ${RUN_TONES[run.status] ?? ""}`),
+        cell(RUN_TONES[run.status] ? t(`runs.${run.status}`) : String(run.status ?? "–"), `tag ${RUN_TONES[run.status] ?? ""}`),
         cell(took, "num"),
         cell(stored, "num"),
         cell(Array.isArray(run.pairs) ? run.pairs.join(", ") : "", "wide-only"),
@@ -1042,9 +1096,10 @@ async function loadRuns() {
       row.className = "has-detail";
       const detail = document.createElement("tr");
       detail.className = "detail";
-      const text = cell(`${run.failedStep ? `failed at ${run.failedStep}: ` : ""}${run.error}`, "wrap");
-      text.colSpan = 6;
-      detail.append(text);
+      // The error is the pipeline's own message (English, as its log says it).
+      const message = cell(`${run.failedStep ? t("runs.failedAt", { step: run.failedStep }) : ""}${run.error}`, "wrap");
+      message.colSpan = 6;
+      detail.append(message);
       return [row, detail];
     }),
   );
@@ -1101,10 +1156,12 @@ function onQuote(quote) {
 function openStream() {
   const stream = new EventSource("/api/stream");
   stream.addEventListener("open", () => {
-    $.streamState.textContent = "live updates on";
+    state.streamState = "stream.on";
+    renderStream();
   });
   stream.addEventListener("error", () => {
-    $.streamState.textContent = stream.readyState === EventSource.CLOSED ? "live updates off: reload the page" : "live updates reconnecting…";
+    state.streamState = stream.readyState === EventSource.CLOSED ? "stream.off" : "stream.reconnecting";
+    renderStream();
   });
   stream.addEventListener("quote", (event) => {
     const quote = JSON.parse(/** @type {MessageEvent<string>} */ (event).data);
@@ -1125,7 +1182,41 @@ function openStream() {
 
 function renderZone() {
   $.zone.setAttribute("aria-pressed", String(state.localTime));
-  $.zoneLabel.textContent = state.localTime ? `Your time (${BROWSER_ZONE})` : "São Paulo time";
+  $.zoneLabel.textContent = state.localTime ? t("zone.local", { zone: BROWSER_ZONE }) : t("zone.saoPaulo");
+}
+
+/** The switch in the header: the whole page in the other language, remembered here and in the URL. */
+function onLanguageChange() {
+  const language = languageOf($.lang.value);
+  if (!language || language === state.lang) return;
+  state.lang = language;
+  state.locale = LANGUAGES[language].locale;
+  try {
+    localStorage.setItem(LANGUAGE_STORAGE_KEY, language);
+  } catch {
+    // Not remembered beyond this address; the URL still says it.
+  }
+  const url = new URL(location.href);
+  url.searchParams.set("lang", language);
+  url.searchParams.delete("locale");
+  history.replaceState(history.state, "", url);
+  translateStatic();
+  buildRangeButtons();
+  renderZone();
+  renderStream();
+  renderFailures();
+  renderCard();
+  renderLegendLabels();
+  renderResolution();
+  if (state.chart && state.data) {
+    // Month names and number formats are set when the chart is made.
+    const { min, max } = state.chart.scales["x"] ?? {};
+    state.chart.destroy();
+    state.chart = null;
+    showData(state.data, { min: min ?? 0, max: max ?? 0 });
+  }
+  void attempt("read the alerts", loadAlerts);
+  void attempt("read the pipeline runs", loadRuns);
 }
 
 function onZoneToggle() {
@@ -1163,9 +1254,12 @@ async function start() {
   // Only what cannot fail on a fresh database or an unknown ?pair= (a 404 would be a console
   // error for a guess); the pair's requests follow it, the chart's first.
   prefetch("/api/pairs");
+  translateStatic();
   buildRangeButtons();
   renderZone();
+  renderStream();
   renderCard();
+  $.lang.addEventListener("change", onLanguageChange);
   $.pair.addEventListener("change", () => {
     pushView({ pair: $.pair.value });
     void attempt("switch pairs", () => selectPair($.pair.value));

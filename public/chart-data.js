@@ -1,8 +1,10 @@
 /**
  * chart-data.js: the page's pure part. Shapes the API's answers into uPlot's columnar data,
  * does the range arithmetic and formats numbers and times. No DOM, no fetch: bun:test imports
- * it as it is (test/chart-data.test.ts), the browser loads it as an ES module.
+ * it as it is (test/chart-data.test.ts), the browser loads it as an ES module. Words come from
+ * i18n.js, in the language of the `locale` each function is given.
  */
+import { text } from "./i18n.js";
 
 /** The range presets, in the order the buttons show them; `null`: the whole history. */
 export const RANGE_SECONDS = /** @type {const} */ ({
@@ -332,6 +334,19 @@ export function formatChange(pct, locale = DEFAULT_LOCALE) {
 }
 
 /**
+ * A percentage without a sign, as the locale writes it: `3,0%` in pt-BR, `3.0%` in en-US.
+ * @param {number} pct
+ * @param {number} decimals
+ * @param {string} [locale]
+ */
+export function formatPercent(pct, decimals, locale = DEFAULT_LOCALE) {
+  const format = cached(`percent:${locale}:${decimals}`, () =>
+    new Intl.NumberFormat(locale, { style: "percent", minimumFractionDigits: decimals, maximumFractionDigits: decimals }),
+  );
+  return format.format(pct / 100);
+}
+
+/**
  * Decimals for axis ticks `increment` apart: 0.05 → 2.
  * @param {number} increment
  */
@@ -441,10 +456,11 @@ export function formatAge(seconds) {
 /**
  * A bucket's width in words, for the chart's footnote: 0 → "every quote".
  * @param {number} bucketSeconds
+ * @param {string} [locale]
  */
-export function describeResolution(bucketSeconds) {
-  if (!bucketSeconds) return "every quote";
-  return `one point per ${formatAge(bucketSeconds).replace(/ 00 min$/, "")}`;
+export function describeResolution(bucketSeconds, locale = DEFAULT_LOCALE) {
+  if (!bucketSeconds) return text(locale, "chart.everyQuote");
+  return text(locale, "chart.onePointPer", { span: formatAge(bucketSeconds).replace(/ 00 min$/, "") });
 }
 
 /**
@@ -464,18 +480,20 @@ export function describeResolution(bucketSeconds) {
  * @returns {{ text: string, tone: "ok"|"warn"|"bad"|"none" }}
  */
 export function describeStatus(status, nowSeconds, zone, locale = DEFAULT_LOCALE) {
-  if (!status) return { text: "status unknown", tone: "none" };
+  if (!status) return { text: text(locale, "status.unknown"), tone: "none" };
   const since = toSeconds(status.since);
-  const when = since === null ? "" : ` since ${formatSince(since, nowSeconds, zone, locale)}`;
+  /** @param {string} key */
+  const withSince = (key) => (since === null ? text(locale, key) : text(locale, `${key}Since`, { time: formatSince(since, nowSeconds, zone, locale) }));
   switch (status.state) {
     case "live":
-      return { text: "live", tone: "ok" };
+      return { text: text(locale, "status.live"), tone: "ok" };
     case "stale":
-      return { text: `stale${when}`, tone: "warn" };
+      return { text: withSince("status.stale"), tone: "warn" };
     case "failing":
-      return { text: `pipeline failing${when}`, tone: "bad" };
+      return { text: withSince("status.failing"), tone: "bad" };
     case "empty":
-      return { text: status.message || "no quotes yet", tone: "none" };
+      // The server's message is English; the page says it in its own language.
+      return { text: text(locale, "status.empty"), tone: "none" };
     default:
       return { text: status.message || String(status.state), tone: "none" };
   }

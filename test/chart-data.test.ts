@@ -13,6 +13,7 @@ import {
   describeStatus,
   formatAge,
   formatChange,
+  formatPercent,
   formatPrice,
   formatTime,
   prepData,
@@ -200,6 +201,11 @@ describe("formatting", () => {
     expect(plain(formatPrice(1.5, "USDT1"))).toBe("1,5000 USDT1");
   });
 
+  test("percentages follow the locale", () => {
+    expect(plain(formatPercent(3, 1, "pt-BR"))).toBe("3,0%");
+    expect(plain(formatPercent(3, 1, "en-US"))).toBe("3.0%");
+  });
+
   test("changes carry their sign", () => {
     expect(plain(formatChange(0.4213))).toBe("+0,42%");
     expect(plain(formatChange(-1.41))).toBe("-1,41%");
@@ -217,9 +223,12 @@ describe("formatting", () => {
     expect(formatAge(245)).toBe("4 min");
     expect(formatAge(3 * 3600 + 300)).toBe("3 h 05 min");
     expect(formatAge(2 * DAY + 5)).toBe("2 d");
-    expect(describeResolution(0)).toBe("every quote");
-    expect(describeResolution(DAY)).toBe("one point per 1 d");
-    expect(describeResolution(3600)).toBe("one point per 1 h");
+    expect(describeResolution(0, "en-US")).toBe("every quote");
+    expect(describeResolution(DAY, "en-US")).toBe("one point per 1 d");
+    expect(describeResolution(3600, "en-US")).toBe("one point per 1 h");
+    // The default locale is pt-BR's, in words too.
+    expect(describeResolution(0)).toBe("todas as cotações");
+    expect(describeResolution(3600, "pt-BR")).toBe("um ponto a cada 1 h");
   });
 
   test("tick decimals follow the tick spacing", () => {
@@ -232,13 +241,21 @@ describe("formatting", () => {
 
   test("the status says since when, with the date only when it is not today", () => {
     const now = Date.parse("2026-11-29T18:00:00Z") / 1000;
-    expect(describeStatus({ state: "live", since: null }, now, SAO_PAULO)).toEqual({ text: "live", tone: "ok" });
-    expect(describeStatus({ state: "stale", since: "2026-11-29T17:02:00Z" }, now, SAO_PAULO)).toEqual({ text: "stale since 14:02", tone: "warn" });
-    expect(describeStatus({ state: "failing", since: "2026-11-28T12:15:00Z" }, now, SAO_PAULO)).toEqual({
-      text: "pipeline failing since 28/11/2026, 09:15",
+    expect(describeStatus({ state: "live", since: null }, now, SAO_PAULO, "en-US")).toEqual({ text: "live", tone: "ok" });
+    expect(describeStatus({ state: "stale", since: "2026-11-29T17:02:00Z" }, now, SAO_PAULO, "en-US")).toEqual({ text: "stale since 14:02", tone: "warn" });
+    expect(describeStatus({ state: "failing", since: "2026-11-28T12:15:00Z" }, now, SAO_PAULO, "en-US")).toEqual({
+      text: "pipeline failing since 11/28/2026, 09:15",
       tone: "bad",
     });
-    expect(describeStatus({ state: "empty", since: null, message: "no quotes yet" }, now, SAO_PAULO).tone).toBe("none");
+    expect(describeStatus({ state: "empty", since: null, message: "no quotes yet" }, now, SAO_PAULO, "en-US")).toEqual({ text: "no quotes yet", tone: "none" });
+    // pt-BR: its words and its dates.
+    expect(describeStatus({ state: "live", since: null }, now, SAO_PAULO, "pt-BR")).toEqual({ text: "ao vivo", tone: "ok" });
+    expect(describeStatus({ state: "stale", since: "2026-11-29T17:02:00Z" }, now, SAO_PAULO, "pt-BR")).toEqual({ text: "desatualizado desde 14:02", tone: "warn" });
+    expect(describeStatus({ state: "failing", since: "2026-11-28T12:15:00Z" }, now, SAO_PAULO, "pt-BR")).toEqual({
+      text: "pipeline com falha desde 28/11/2026, 09:15",
+      tone: "bad",
+    });
+    expect(describeStatus({ state: "empty", since: null, message: "No quotes are stored yet." }, now, SAO_PAULO, "pt-BR").text).toBe("nenhuma cotação ainda");
   });
 
   test("axis labels speak the locale", () => {

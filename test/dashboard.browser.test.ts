@@ -11,6 +11,7 @@ import { loadAnalysisConfig, paramsFor, rescan } from "../analysis.ts";
 import { createApp } from "../dashboard.ts";
 import { connectUrl, finishRun, recordFailedRun, saveQuotes, startRun, type Sql, type StoredQuote } from "../database.ts";
 import { SERIES } from "../public/chart-data.js";
+import { MESSAGES } from "../public/i18n.js";
 import { MISSING_CHROMIUM, hasChromium, launchChromium, watchPage, type PageWatch } from "./support/browser.ts";
 import { createTestDatabase, dropTestDatabase, makeTempDir, useTestDatabase } from "./support/database.ts";
 import { loadPtaxSeries, pointTime, type DailyPoint } from "./support/fake_awesomeapi.ts";
@@ -63,7 +64,8 @@ interface OpenPage {
 
 /** A fresh context and page on `url`, once the page says its chart (or empty state) is drawn. */
 async function openPage(browser: Browser, url: string, options: BrowserContextOptions = {}): Promise<OpenPage> {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 900 }, timezoneId: BROWSER_ZONE, ...options });
+  // A Brazilian browser unless told otherwise: the page follows navigator.languages.
+  const context = await browser.newContext({ viewport: { width: 1200, height: 900 }, timezoneId: BROWSER_ZONE, locale: "pt-BR", ...options });
   const page = await context.newPage();
   page.setDefaultTimeout(PAGE_TIMEOUT_MS);
   const watch = watchPage(page);
@@ -126,7 +128,7 @@ describe.skipIf(!hasChromium)("the dashboard page in Chromium", () => {
       try {
         expect(plain(await page.textContent("#latest-pair"))).toBe("USD-BRL");
         expect(plain(await page.textContent("#bid"))).toBe(plain(brl(newestPtax.bid)));
-        expect(plain(await page.textContent("#status"))).toStartWith("stale since");
+        expect(plain(await page.textContent("#status"))).toStartWith("desatualizado desde");
         const drawn = await page.evaluate(() => {
           const { chart, state } = (globalThis as any).__cotacao;
           return { points: chart.data[0].length as number, bucketSeconds: state.loaded.bucketSeconds as number };
@@ -263,7 +265,7 @@ describe.skipIf(!hasChromium)("the dashboard page in Chromium", () => {
         await page.waitForFunction(() => document.getElementById("latest-pair")?.textContent === "EUR-BRL" && (globalThis as any).__cotacao.state.presetData !== null);
         await page.waitForFunction(() => (globalThis as any).__cotacao.state.latest?.pair === "EUR-BRL");
         await page.evaluate(() => Object.assign(globalThis, { __sameDocument: true }));
-        const pointsShown = async () => Number(/^(\d+) points/.exec(plain(await page.textContent("#resolution")))?.[1]);
+        const pointsShown = async () => Number(/^([\d.]+) pontos/.exec(plain(await page.textContent("#resolution")))?.[1]?.replaceAll(".", ""));
         const pointsBefore = await pointsShown();
         expect(pointsBefore).toBe(await page.evaluate((bidIndex) => (globalThis as any).__cotacao.chart.data[bidIndex].filter((v: unknown) => v != null).length, SERIES.bid));
         const ts = new Date(Math.floor(Date.now() / 1000) * 1000);
@@ -356,7 +358,7 @@ describe.skipIf(!hasChromium)("the dashboard page in Chromium", () => {
         for (let pageNumber = 0; ; pageNumber++) {
           const first = pageNumber * 20 + 1;
           const last = Math.min(total, first + 19);
-          await page.waitForFunction((text) => document.getElementById("alerts-count")?.textContent === text, `${first}–${last} of ${total}`);
+          await page.waitForFunction((text) => document.getElementById("alerts-count")?.textContent === text, `${first}–${last} de ${total}`);
           seen.push(...(await startedShown()));
           if (last === total) break;
           await page.click("#alerts-older");
@@ -365,8 +367,134 @@ describe.skipIf(!hasChromium)("the dashboard page in Chromium", () => {
         expect(seen).toEqual(expected.map((row) => titleOf(row.started)));
         await page.click("#alerts-newer");
         const lastPage = Math.ceil(total / 20) - 1;
-        await page.waitForFunction((text) => document.getElementById("alerts-count")?.textContent === text, `${(lastPage - 1) * 20 + 1}–${lastPage * 20} of ${total}`);
+        await page.waitForFunction((text) => document.getElementById("alerts-count")?.textContent === text, `${(lastPage - 1) * 20 + 1}–${lastPage * 20} de ${total}`);
         expect(await page.isDisabled("#alerts-older")).toBe(false);
+        expectClean(watch);
+      } finally {
+        await close();
+      }
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  /**
+   * What the page shows a reader in words: its visible text, and the titles and labels of its
+   * elements. The pipeline's own error messages (a failed run's detail row) are stored data in
+   * the CLI's English, not the page's words, and are left out; so is the language switch, whose
+   * options name each language in itself.
+   */
+  const wordsShown = (page: Page) =>
+    page.evaluate(() => {
+      const skip = (element: Element) => element.closest("tr.detail, #status-detail, #lang") !== null;
+      const texts: string[] = [];
+      const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        const parent = node.parentElement;
+        if (!parent || skip(parent) || parent.closest("[hidden]") || getComputedStyle(parent).display === "none") continue;
+        texts.push(node.textContent ?? "");
+      }
+      for (const element of document.querySelectorAll("[title], [aria-label]")) {
+        if (skip(element)) continue;
+        texts.push(element.getAttribute("title") ?? "", element.getAttribute("aria-label") ?? "");
+      }
+      return texts.join("\n").replace(/\s+/g, " ");
+    });
+
+  /** The other language's words (each literal run of a message of 3 letters or more) found in `shown`. */
+  function foreignWords(shown: string, own: Record<string, string>, other: Record<string, string>): string[] {
+    const found: string[] = [];
+    for (const [key, message] of Object.entries(other)) {
+      if (message === own[key]) continue;
+      for (const piece of message.split(/\{\w+\}/).map((part) => part.trim())) {
+        if ((piece.match(/\p{L}/gu) ?? []).length < 3) continue;
+        const escaped = piece.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+        if (new RegExp(`(?<![\\p{L}\\p{N}])${escaped}(?![\\p{L}\\p{N}])`, "u").test(shown)) found.push(`${key}: "${piece}"`);
+      }
+    }
+    return found;
+  }
+
+  for (const { locale, language, other } of [
+    { locale: "pt-BR", language: "pt-BR", other: "en" },
+    { locale: "en-US", language: "en", other: "pt-BR" },
+  ] as const) {
+    test(
+      `a ${locale} browser gets the whole page in ${language}, numbers, dates and month names included, and no word of ${other}`,
+      async () => {
+        const { page, watch, close } = await openPage(browser!, `${app!.url}?range=1Y`, { locale });
+        try {
+          await page.waitForFunction(() => document.querySelectorAll("#alerts tr").length > 0 && document.querySelectorAll("#runs tr").length > 0);
+          await page.mouse.move(0, 0);
+          expect(await page.getAttribute("html", "lang")).toBe(language);
+          expect(await page.inputValue("#lang")).toBe(language);
+          const shown = await wordsShown(page);
+          expect(foreignWords(shown, MESSAGES[language], MESSAGES[other])).toEqual([]);
+          // Its own words are there: the card's, the chart's, the tables'.
+          for (const key of ["card.bid", "card.vsPrevious", "chart.hint", "alerts.title", "runs.title", "chart.csv"]) expect(shown).toContain(MESSAGES[language][key]!);
+          // Numbers and dates in the same locale.
+          const money = new Intl.NumberFormat(locale, { style: "currency", currency: "BRL", minimumFractionDigits: 4, maximumFractionDigits: 4 }).format(Number(newestPtax.bid));
+          expect(plain(await page.textContent("#bid"))).toBe(plain(money));
+          const ts = Number(await page.getAttribute("#legend-time", "data-ts"));
+          const when = new Intl.DateTimeFormat(locale, {
+            timeZone: "America/Sao_Paulo",
+            day: "2-digit",
+            month: "2-digit",
+            year: "numeric",
+            hour: "2-digit",
+            minute: "2-digit",
+            hourCycle: "h23",
+          }).format(new Date(ts * 1000));
+          expect(plain(await page.textContent("#legend-time"))).toBe(plain(when));
+          expect(plain(await page.textContent("#resolution"))).toStartWith(plain(MESSAGES[language]["chart.points"]!.split("{n}")[0]!));
+          // The x axis of a year names months: the locale's short names.
+          const labels: string[] = await page.evaluate(() => (globalThis as any).__cotacao.chart.axes[0]._values.flatMap((label: string) => label.split("\n")));
+          const months = Array.from({ length: 12 }, (_, month) =>
+            new Intl.DateTimeFormat(locale, { month: "short", timeZone: "UTC" }).format(new Date(Date.UTC(2024, month, 15))).replace(/\.$/, ""),
+          );
+          const monthLabels = labels.filter((label) => /^\p{L}+$/u.test(label));
+          expect(monthLabels.length).toBeGreaterThan(3);
+          for (const label of monthLabels) expect(months).toContain(label);
+          const path = join(shots, `dashboard-${locale}.png`);
+          await page.screenshot({ path, fullPage: true });
+          console.log(`screenshot: ${path}`);
+          expectClean(watch);
+        } finally {
+          await close();
+        }
+      },
+      TEST_TIMEOUT_MS,
+    );
+  }
+
+  test(
+    "the language switch turns the page to English in place, and the choice is remembered and kept in the URL",
+    async () => {
+      const { page, watch, close } = await openPage(browser!, app!.url);
+      try {
+        await page.waitForFunction(() => document.querySelectorAll("#alerts tr").length > 0);
+        await page.evaluate(() => Object.assign(globalThis, { __sameDocument: true }));
+        expect(plain(await page.textContent("#alerts-title"))).toStartWith("Alertas");
+        await page.selectOption("#lang", "en");
+        await page.waitForFunction(() => document.querySelector("#alerts tr td:nth-child(4)")?.textContent?.match(/^[▲▼] (above|below)$/) !== null);
+        expect(await page.getAttribute("html", "lang")).toBe("en");
+        expect(new URL(page.url()).searchParams.get("lang")).toBe("en");
+        expect(await page.evaluate(() => (globalThis as any).__sameDocument)).toBe(true);
+        expect(plain(await page.textContent("#bid"))).toBe(
+          plain(new Intl.NumberFormat("en-US", { style: "currency", currency: "BRL", minimumFractionDigits: 4, maximumFractionDigits: 4 }).format(Number(newestPtax.bid))),
+        );
+        expect(plain(await page.textContent("#status"))).toStartWith("stale since");
+        expect(await page.textContent('#ranges button[data-range="All"]')).toBe("All");
+        expect(foreignWords(await wordsShown(page), MESSAGES.en, MESSAGES["pt-BR"])).toEqual([]);
+        // A new visit from the same (Brazilian) browser keeps the choice.
+        const again = await page.context().newPage();
+        await again.goto(app!.url);
+        await again.waitForFunction(() => document.documentElement.dataset["drawn"] === "true");
+        expect(await again.getAttribute("html", "lang")).toBe("en");
+        expect(plain(await again.textContent("#runs-title"))).toBe("Pipeline runs");
+        // The URL's language wins over the remembered one.
+        await again.goto(`${app!.url}?lang=pt-BR`);
+        await again.waitForFunction(() => document.documentElement.dataset["drawn"] === "true");
+        expect(plain(await again.textContent("#runs-title"))).toBe("Execuções do pipeline");
         expectClean(watch);
       } finally {
         await close();
