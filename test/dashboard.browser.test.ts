@@ -613,6 +613,9 @@ describe.skipIf(!hasChromium)("the dashboard page on an empty database", () => {
         expect(await page.isVisible("#empty")).toBe(true);
         expect(await page.isVisible("#chart-panel")).toBe(false);
         expect(await page.textContent("#empty")).toContain("bun main_pipeline.ts --from");
+        // In the browser's language too.
+        expect(await page.textContent("#empty-title")).toBe(MESSAGES["pt-BR"]["empty.title"]!);
+        expect(plain(await page.textContent("#empty"))).toContain(MESSAGES["pt-BR"]["empty.shows"]!.slice(2));
         const path = join(await makeTempDir("cotacao-browser-empty-"), "dashboard-empty.png");
         await page.screenshot({ path, fullPage: true });
         console.log(`screenshot: ${path}`);
