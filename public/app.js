@@ -5,6 +5,7 @@
  */
 import {
   DEFAULT_LOCALE,
+  addDays,
   RANGE_SECONDS,
   SAO_PAULO,
   SERIES,
@@ -1142,7 +1143,10 @@ function onQuote(quote) {
     renderCard();
   }
   state.newest = Math.max(state.newest, ts);
-  if (state.presetData) appendQuote(state.presetData, ts, bid, dayAverageAt(state.presetAnswer?.answer.ma, ts));
+  const average = dayAverageAt(state.presetAnswer?.answer.ma, ts);
+  if (state.presetData) appendQuote(state.presetData, ts, bid, average);
+  // The first quote of a new day: its average is known (the window closed yesterday); read it.
+  if (!average) void attempt("read the chart's data", () => loadDayAverage(ts));
   if (state.chart && state.data === state.presetData && state.presetData && !state.zoom) {
     state.chart.setData(/** @type {any} */ (state.presetData), false);
     const bounds = presetScale();
@@ -1151,6 +1155,27 @@ function onQuote(quote) {
     renderResolution();
   }
   refreshLatestSoon();
+}
+
+/**
+ * Reads the average of the day that holds `ts` (a live quote's) and gives it to the preset's
+ * points of that day, so that the band goes on across midnight without a reload.
+ * @param {number} ts  seconds
+ */
+async function loadDayAverage(ts) {
+  const presetAnswer = state.presetAnswer;
+  const ma = presetAnswer?.answer.ma;
+  const newest = ma?.data[0].at(-1);
+  if (!state.pair || !ma || !state.presetData || (newest !== undefined && ts < newest)) return;
+  /** @type {QuotesAnswer|null} */
+  const answer = await getJson("day-average", "/api/quotes", { pair: state.pair, from: iso(ts), to: iso(ts + 1), points: 2 });
+  // Another pair or range since: that data is gone.
+  if (!answer || state.presetAnswer !== presetAnswer) return;
+  if (!addDays(state.presetData, ma, answer.ma) || !state.chart || state.data !== state.presetData) return;
+  state.chart.setData(/** @type {any} */ (state.presetData), false);
+  const bounds = presetScale();
+  state.chart.setScale("x", { min: bounds.from, max: Math.max(bounds.to, bounds.from + 3600) });
+  renderLegend(state.chart);
 }
 
 function openStream() {

@@ -132,6 +132,42 @@ export function dayAverageAt(ma, ts) {
 }
 
 /**
+ * Adds the days of `days` (a quotes answer's `ma`, e.g. the day of a live quote that began a new
+ * day) to `ma` where they are newer than its newest day, and gives the chart's points of those
+ * days that have none their day's average. Both in place; returns whether the chart changed.
+ * @param {ChartData} data
+ * @param {NonNullable<QuotesAnswer["ma"]>} ma
+ * @param {QuotesAnswer["ma"]} days
+ * @returns {boolean}
+ */
+export function addDays(data, ma, days) {
+  const [starts = [], averages = [], lows = [], highs = []] = days?.data ?? [];
+  for (let i = 0; i < starts.length; i++) {
+    const newest = ma.data[0].at(-1);
+    if (newest !== undefined && /** @type {number} */ (starts[i]) <= newest) continue;
+    ma.data[0].push(/** @type {number} */ (starts[i]));
+    ma.data[1].push(averages[i] ?? null);
+    ma.data[2].push(lows[i] ?? null);
+    ma.data[3].push(highs[i] ?? null);
+  }
+  let changed = false;
+  const xs = data[0];
+  const first = starts[0];
+  if (first === undefined) return false;
+  // Newest first: the points of the new days are at the end.
+  for (let i = xs.length - 1; i >= 0 && /** @type {number} */ (xs[i]) >= first; i--) {
+    if (data[SERIES.bid]?.[i] === null || data[SERIES.ma]?.[i] !== null) continue;
+    const day = dayAverageAt(ma, /** @type {number} */ (xs[i]));
+    if (!day || day.ma === null) continue;
+    /** @type {(number|null)[]} */ (data[SERIES.ma])[i] = day.ma;
+    /** @type {(number|null)[]} */ (data[SERIES.lower])[i] = day.lower;
+    /** @type {(number|null)[]} */ (data[SERIES.upper])[i] = day.upper;
+    changed = true;
+  }
+  return changed;
+}
+
+/**
  * The row whose average the legend shows beside the bid at `idx`: the bid's own row (prepData
  * gives each quote its day's average), or, for a bucket of whole days, whose bid is its last
  * day's close, the last day of the bucket that has one. null: no average for it.

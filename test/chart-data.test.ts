@@ -4,6 +4,7 @@ import {
   SERIES,
   alertSpans,
   appendQuote,
+  addDays,
   averageIndexFor,
   countPoints,
   dateNames,
@@ -111,6 +112,27 @@ describe("prepData()", () => {
     });
     expect(averageIndexFor(data, data[0].indexOf(dayStart(19)), 2 * DAY)).toBe(data[0].indexOf(dayStart(20)));
     expect(averageIndexFor(data, data[0].indexOf(dayStart(23)), 2 * DAY)).toBe(data[0].indexOf(dayStart(24)));
+  });
+
+  test("addDays() gives live quotes of a new day that day's average once it is read, and keeps it for the next", () => {
+    const answer = november();
+    const data = prepData(answer);
+    const newDay = dayStart(25);
+    // Two live quotes of 25/11: no stored day holds them yet.
+    appendQuote(data, newDay + 3600, 5.35, dayAverageAt(answer.ma, newDay + 3600));
+    appendQuote(data, newDay + 7200, 5.36, dayAverageAt(answer.ma, newDay + 7200));
+    expect(data[SERIES.ma]!.slice(-2)).toEqual([null, null]);
+    const day25 = { windowDays: 20, thresholdPct: 3, data: [[newDay], [5.12], [4.97], [5.27]] as [number[], number[], number[], number[]] };
+    expect(addDays(data, answer.ma, day25)).toBe(true);
+    expect(data[SERIES.ma]!.slice(-2)).toEqual([5.12, 5.12]);
+    expect(data[SERIES.lower]!.slice(-2)).toEqual([4.97, 4.97]);
+    expect(data[SERIES.upper]!.slice(-2)).toEqual([5.27, 5.27]);
+    // Today's own earlier point is left as it was, and the day is now known to later quotes.
+    expect(data[SERIES.ma]![data[0].indexOf(dayStart(24) + 3600)]).toBe(5.11);
+    expect(dayAverageAt(answer.ma, newDay + 9000)).toEqual({ ma: 5.12, lower: 4.97, upper: 5.27 });
+    // Read twice: nothing added twice.
+    expect(addDays(data, answer.ma, day25)).toBe(false);
+    expect(answer.ma.data[0].filter((start) => start === newDay)).toHaveLength(1);
   });
 
   test("countPoints() counts the bid's points, live ones included", () => {

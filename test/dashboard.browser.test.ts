@@ -109,9 +109,15 @@ describe.skipIf(!hasChromium)("the dashboard page in Chromium", () => {
   const newestPtax = ptax.at(-1)!;
   // A second pair for the live test, so that its new quote changes nothing the others look at.
   const euro = ptax.slice(-400).map((point) => ({ ...point, bid: (Number(point.bid) * 1.08).toFixed(4) }));
+  // A third, for the live quote that begins a new day (after the newest stored one).
+  const pound = ptax.slice(-60).map((point) => ({ ...point, bid: (Number(point.bid) * 1.27).toFixed(4) }));
 
   beforeAll(async () => {
-    await saveQuotes(db.sql, [...ptax.map((point) => storedQuote("USD-BRL", point)), ...euro.map((point) => storedQuote("EUR-BRL", point))]);
+    await saveQuotes(db.sql, [
+      ...ptax.map((point) => storedQuote("USD-BRL", point)),
+      ...euro.map((point) => storedQuote("EUR-BRL", point)),
+      ...pound.map((point) => storedQuote("GBP-BRL", point)),
+    ]);
     await rescan(db.sql, "USD-BRL", paramsFor(loadAnalysisConfig({}), "USD-BRL"));
     await recordFailedRun(db.sql, ["USD-BRL"], "Cannot fetch the latest USD-BRL quotes: the answer (HTTP 522) was an HTML page");
     const run = await startRun(db.sql, ["USD-BRL", "EUR-BRL"]);
@@ -545,6 +551,44 @@ describe.skipIf(!hasChromium)("the dashboard page in Chromium", () => {
         await page.reload();
         await page.waitForFunction(() => document.documentElement.dataset["drawn"] === "true");
         await settled("EUR-BRL", "1M");
+        expectClean(watch);
+      } finally {
+        await close();
+      }
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  test(
+    "a live quote that begins a new day gets that day's average, so the band goes on past midnight without a reload",
+    async () => {
+      const { page, watch, close } = await openPage(browser!, app!.url);
+      try {
+        await page.selectOption("#pair", "GBP-BRL");
+        await page.waitForFunction(() => (globalThis as any).__cotacao.state.presetAnswer?.answer.pair === "GBP-BRL");
+        await page.evaluate(() => Object.assign(globalThis, { __sameDocument: true }));
+        // 15:00 in São Paulo on the day after the newest stored quote.
+        const ts = new Date(pointTime(pound.at(-1)!).getTime() + 22 * 3_600_000);
+        await saveQuotes(db.sql, [{ ...storedQuote("GBP-BRL", { date: "2000-01-01", bid: "6.5432" }), ts, fetchedAt: ts }], { notify: true });
+        const newest = await page.waitForFunction(
+          ({ ts, series }) => {
+            const data = (globalThis as any).__cotacao.chart.data;
+            const i = data[0].length - 1;
+            return data[0][i] === ts && data[series.ma][i] !== null ? { ma: data[series.ma][i], lower: data[series.lower][i], upper: data[series.upper][i] } : null;
+          },
+          { ts: seconds(ts), series: SERIES },
+          { timeout: 5_000 },
+        );
+        // The server's figures for that day (the rule's, as `bun analysis.ts --days` gives them).
+        const day = await (await fetch(`${app!.url}api/quotes?pair=GBP-BRL&from=${ts.toISOString()}&to=${new Date(ts.getTime() + 1000).toISOString()}`)).json();
+        const [[start], [ma], [lower], [upper]] = day.ma.data;
+        expect(start).toBeLessThanOrEqual(seconds(ts));
+        expect(ma).not.toBeNull();
+        expect(await newest.jsonValue()).toEqual({ ma, lower, upper });
+        // Not hovering: the legend shows the newest point, with its own day's average.
+        await page.mouse.move(0, 0);
+        await page.waitForFunction((text) => document.getElementById("legend-ma")?.textContent?.replace(/\s/g, " ") === text, plain(brl(ma)));
+        expect(await page.evaluate(() => (globalThis as any).__sameDocument)).toBe(true);
         expectClean(watch);
       } finally {
         await close();
