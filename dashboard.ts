@@ -37,6 +37,7 @@ import {
   PairSchema,
   QUOTES_CHANNEL,
   connect,
+  countAlerts,
   describeError,
   describeGap,
   envIssue,
@@ -60,6 +61,7 @@ import {
   refreshRollups,
   storedPairs,
   usageError,
+  type AlertCursor,
   type ChangeNotice,
   type DatabaseConfig,
   type FeedEvent,
@@ -173,7 +175,19 @@ const RangeParams = { from: timeParam("start"), to: timeParam("end") };
 const QuotesQuery = v.object({ pair: PairParam, ...RangeParams, points: countParam(DEFAULT_POINTS, POINTS_BOUNDS) });
 const CsvQuery = v.object({ pair: PairParam, ...RangeParams });
 const LatestQuery = v.object({ pair: PairParam });
-const AlertsQuery = v.object({ pair: v.optional(PairSchema), ...RangeParams, limit: countParam(DEFAULT_ALERTS, ALERTS_BOUNDS) });
+// The cursor a page of alerts ends with (its `next`): the last alert's start, to the microsecond, and its id.
+const AlertCursorParam = v.optional(
+  v.pipe(
+    v.string(),
+    v.regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z_\d{1,15}$/, (issue) => `must be the "next" of an earlier answer, like 2020-03-09T20:00:00.000000Z_42, got "${String(issue.input)}"`),
+    v.check((text) => isCalendarDate(text.slice(0, 10)) && !Number.isNaN(Date.parse(text.slice(0, 23) + "Z")), (issue) => `must name a real time, got "${String(issue.input)}"`),
+    v.transform((text): AlertCursor => {
+      const at = text.lastIndexOf("_");
+      return { startedAt: text.slice(0, at), id: Number(text.slice(at + 1)) };
+    }),
+  ),
+);
+const AlertsQuery = v.object({ pair: v.optional(PairSchema), ...RangeParams, before: AlertCursorParam, limit: countParam(DEFAULT_ALERTS, ALERTS_BOUNDS) });
 const RunsQuery = v.object({ limit: countParam(DEFAULT_RUNS, RUNS_BOUNDS) });
 // The id of every event is the feed's position: the newest quote, alert transition and run end it has sent (ms).
 const LastEventIdSchema = v.pipe(
@@ -703,9 +717,14 @@ export function createApp(sql: Sql, options: DashboardOptions): DashboardApp {
     const query = readQuery(c, AlertsQuery);
     if (query.from && query.to && query.from >= query.to) throw badRequest(`from (${query.from.toISOString()}) must be before to (${query.to.toISOString()})`);
     if (query.pair && !(await pairSpan(sql, query.pair))) throw await unknownPair(sql, query.pair);
-    const alerts = await listAlerts(sql, { limit: query.limit, ...(query.pair ? { pair: query.pair } : {}), ...(query.from ? { from: query.from } : {}), ...(query.to ? { to: query.to } : {}) });
+    const filter = { ...(query.pair ? { pair: query.pair } : {}), ...(query.from ? { from: query.from } : {}), ...(query.to ? { to: query.to } : {}) };
+    // One more than asked: whether there is a next page.
+    const [rows, total] = await Promise.all([listAlerts(sql, { ...filter, limit: query.limit + 1, ...(query.before ? { before: query.before } : {}) }), countAlerts(sql, filter)]);
+    const alerts = rows.slice(0, query.limit);
     return c.json({
-      alerts: alerts.map((a) => ({
+      total,
+      next: rows.length > query.limit ? (alerts.at(-1)?.cursor ?? null) : null,
+      alerts: alerts.map(({ cursor: _cursor, ...a }) => ({
         ...a,
         firedAt: iso(a.firedAt),
         resolvedAt: iso(a.resolvedAt),

@@ -2332,19 +2332,48 @@ export interface AlertRow {
   supersededAt: Date | null;
 }
 
-/** Alert episodes that overlap [from, to] (all of them without a range), of `pair` or every pair, newest first. */
-export async function listAlerts(sql: Sql, filter: { pair?: string; from?: Date; to?: Date; limit: number }): Promise<AlertRow[]> {
-  return sql<AlertRow[]>`
+/**
+ * Where a page of alerts ends, as listAlerts() orders them: the last row's start, to the
+ * microsecond as stored, and its id. Written `2020-03-09T20:00:00.000000Z_42` in the API.
+ */
+export interface AlertCursor {
+  startedAt: string;
+  id: number;
+}
+
+/**
+ * Alert episodes that overlap [from, to] (all of them without a range), of `pair` or every pair,
+ * newest first; with `before`, only those after that cursor in this order (the next page).
+ */
+export async function listAlerts(
+  sql: Sql,
+  filter: { pair?: string; from?: Date; to?: Date; before?: AlertCursor; limit: number },
+): Promise<(AlertRow & { cursor: string })[]> {
+  // The cursor's time goes as text and is cast by the server: a Date would drop its microseconds.
+  return sql<(AlertRow & { cursor: string })[]>`
     select id::int, pair, kind, direction, status as state, started_at as "firedAt", resolved_at as "resolvedAt",
            last_seen_at as "lastSeenAt", price::text, average, deviation, peak_deviation as "peakDeviation",
            peak_at as "peakAt", threshold, window_days as "windowDays", fired_seen_at as "firedSeenAt",
-           resolved_seen_at as "resolvedSeenAt", superseded_at as "supersededAt"
+           resolved_seen_at as "resolvedSeenAt", superseded_at as "supersededAt",
+           to_char(started_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z_"') || id as cursor
     from alerts
     where (${filter.pair ?? null}::text is null or pair = ${filter.pair ?? null})
       and (${filter.to ?? null}::timestamptz is null or started_at <= ${filter.to ?? null})
       and (${filter.from ?? null}::timestamptz is null or coalesce(resolved_at, 'infinity') >= ${filter.from ?? null})
+      and (${filter.before?.startedAt ?? null}::text is null
+           or (started_at, id) < (${filter.before?.startedAt ?? null}::text::timestamptz, ${filter.before?.id ?? null}::bigint))
     order by started_at desc, id desc
     limit ${filter.limit}`;
+}
+
+/** How many alert episodes listAlerts() would list for `filter` without a limit or cursor. */
+export async function countAlerts(sql: Sql, filter: { pair?: string; from?: Date; to?: Date }): Promise<number> {
+  const [row] = await sql<{ n: number }[]>`
+    select count(*)::int as n from alerts
+    where (${filter.pair ?? null}::text is null or pair = ${filter.pair ?? null})
+      and (${filter.to ?? null}::timestamptz is null or started_at <= ${filter.to ?? null})
+      and (${filter.from ?? null}::timestamptz is null or coalesce(resolved_at, 'infinity') >= ${filter.from ?? null})`;
+  return row?.n ?? 0;
 }
 
 /** A pipeline run as the dashboard lists it. */

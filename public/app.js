@@ -5,18 +5,23 @@
  */
 import {
   DEFAULT_LOCALE,
+  addDays,
   RANGE_SECONDS,
   SAO_PAULO,
   SERIES,
   alertSpans,
   appendQuote,
+  averageIndexFor,
+  countPoints,
   dateNames,
+  dayAverageAt,
   describePoint,
   describeResolution,
   describeStatus,
   formatAge,
   formatChange,
   formatNumber,
+  formatPercent,
   formatPrice,
   formatTime,
   prepData,
@@ -28,6 +33,7 @@ import {
   zonedDate,
   zoomNeedsFetch,
 } from "./chart-data.js";
+import { LANGUAGES, LANGUAGE_STORAGE_KEY, languageOf, pickLanguage, text } from "./i18n.js";
 
 /** @typedef {import("uplot")} UPlot */
 /** @typedef {import("uplot").Options} UPlotOptions */
@@ -72,7 +78,7 @@ import {
  * @property {number} id
  * @property {string} startedAt
  * @property {string|null} finishedAt
- * @property {string} status  "running", "succeeded" or "failed"
+ * @property {string} status  "running", "succeeded", "failed" or "skipped" (stood aside for another run's lock)
  * @property {string[]} pairs
  * @property {number} rowsFetched
  * @property {number} rowsInserted
@@ -101,8 +107,25 @@ const BROWSER_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
 
 const params = new URLSearchParams(location.search);
 
+/** The reader's remembered choice of language; storage may be refused (privacy settings). */
+function storedLanguage() {
+  try {
+    return localStorage.getItem(LANGUAGE_STORAGE_KEY);
+  } catch {
+    return null;
+  }
+}
+
+/** One language per page: the URL's (?lang=), else the one chosen here before, else the browser's. */
+const LANGUAGE = pickLanguage([params.get("lang"), params.get("locale"), storedLanguage(), ...navigator.languages]);
+
 const state = {
-  locale: params.get("locale") || DEFAULT_LOCALE,
+  /** @type {import("./i18n.js").Language} */
+  lang: LANGUAGE,
+  /** Numbers and dates in the language's locale (?locale= may name another of the same language). */
+  locale: languageOf(params.get("locale")) === LANGUAGE ? /** @type {string} */ (params.get("locale")) : LANGUAGES[LANGUAGE].locale || DEFAULT_LOCALE,
+  /** What the footer says of the live feed (a key of i18n.js). */
+  streamState: "stream.connecting",
   /** Times in the browser's zone rather than São Paulo's (the toggle; the zones may be one). */
   localTime: params.get("tz") === "local",
   /** The zone times are shown in, as the toggle says. */
@@ -133,6 +156,12 @@ const state = {
   ma: null,
   /** @type {ReturnType<typeof alertSpans>} */
   spans: [],
+  /** The alerts table's page: the cursors (the API's `before`) of the pages shown before it, newest first; none for the first page. */
+  /** @type {string[]} */
+  alertPages: [],
+  /** The cursor of the page after the one shown (older alerts), null on the last. */
+  /** @type {string|null} */
+  alertsNext: null,
   /** @type {Latest|null} */
   latest: null,
   /** performance.now() when `latest` was read, to age it between reads. */
@@ -197,12 +226,16 @@ const $ = {
   alerts: byId("alerts"),
   alertsEmpty: byId("alerts-empty"),
   alertsCount: byId("alerts-count"),
+  alertsPager: byId("alerts-pager"),
+  alertsNewer: /** @type {HTMLButtonElement} */ (byId("alerts-newer")),
+  alertsOlder: /** @type {HTMLButtonElement} */ (byId("alerts-older")),
   runs: byId("runs"),
   runsEmpty: byId("runs-empty"),
   runsTable: byId("runs-table"),
   alertsTable: byId("alerts-table"),
   pairField: byId("pair-field"),
   streamState: byId("stream-state"),
+  lang: /** @type {HTMLSelectElement} */ (byId("lang")),
 };
 
 /**
@@ -213,9 +246,43 @@ function isPreset(value) {
   return typeof value === "string" && Object.hasOwn(RANGE_SECONDS, value);
 }
 
+/**
+ * The page's words in its language.
+ * @param {string} key
+ * @param {Record<string, string|number>} [values]
+ */
+function t(key, values) {
+  return text(state.lang, key, values);
+}
+
+/** The words index.html holds (data-i18n: text, data-i18n-title, data-i18n-aria-label), in the page's language. */
+function translateStatic() {
+  document.documentElement.lang = state.lang;
+  for (const element of document.querySelectorAll("[data-i18n]")) element.textContent = t(/** @type {HTMLElement} */ (element).dataset["i18n"] ?? "");
+  for (const element of document.querySelectorAll("[data-i18n-title]")) element.setAttribute("title", t(/** @type {HTMLElement} */ (element).dataset["i18nTitle"] ?? ""));
+  for (const element of document.querySelectorAll("[data-i18n-aria-label]")) element.setAttribute("aria-label", t(/** @type {HTMLElement} */ (element).dataset["i18nAriaLabel"] ?? ""));
+  $.lang.value = state.lang;
+  $.lang.setAttribute("aria-label", t("lang.label"));
+}
+
+function renderStream() {
+  $.streamState.textContent = t(state.streamState);
+}
+
 /** The pair's quote currency, for money formatting. */
 function currency() {
   return quoteCurrency(state.pair ?? "USD-BRL");
+}
+
+/**
+ * Days too old for a run to fill, and the command that loads them, in the page's language.
+ * @param {string} pair
+ * @param {{ from: string, to: string }} gap  calendar days, YYYY-MM-DD
+ */
+function gapLine(pair, { from, to }) {
+  const day = (/** @type {string} */ date) => new Intl.DateTimeFormat(state.locale, { dateStyle: "medium", timeZone: "UTC" }).format(new Date(`${date}T00:00:00Z`));
+  const command = `bun main_pipeline.ts --pairs ${pair} --from ${from} --to ${to}`;
+  return t("card.gap", { pair, from: day(from), to: day(to), command });
 }
 
 /** @param {number|string|null|undefined} value */
@@ -252,14 +319,43 @@ function timeCell(seconds, fallback = "–", className = "") {
 const failures = new Map();
 
 function renderFailures() {
-  $.error.textContent = [...failures.values()].join(" ");
+  $.error.textContent = [...failures].map(([action, reason]) => t("error.cannot", { action: t(`action:${action}`), reason })).join(" ");
   $.error.hidden = failures.size === 0;
+}
+
+/**
+ * A new history entry for a view the reader picked (a pair, a range), so that Back returns to
+ * the one before; the view's own loading then only refines this entry (rememberInUrl()).
+ * @param {{ pair?: string, range?: RangePreset }} view
+ */
+function pushView(view) {
+  const url = new URL(location.href);
+  if (view.pair) url.searchParams.set("pair", view.pair);
+  if (view.range) url.searchParams.set("range", view.range);
+  if (url.href !== location.href) history.pushState(null, "", url);
+}
+
+/** Back or Forward: the pair and range that entry's URL names, without a new entry. */
+function onHistory() {
+  const query = new URLSearchParams(location.search);
+  const range = query.get("range");
+  const preset = isPreset(range) ? range : DEFAULT_PRESET;
+  const wanted = query.get("pair")?.toUpperCase();
+  const pair = state.pairs.find((info) => info.pair === wanted)?.pair;
+  if (pair && pair !== state.pair) {
+    state.preset = preset;
+    void attempt("switch pairs", () => selectPair(pair));
+  } else if (preset !== state.preset || state.zoom) {
+    void attempt("read the chart's data", () => loadPreset(preset));
+  }
 }
 
 function rememberInUrl() {
   const url = new URL(location.href);
   if (state.pair) url.searchParams.set("pair", state.pair);
   url.searchParams.set("range", state.preset);
+  // A language picked here stays in the address; one that only follows the browser does not.
+  if (params.has("lang") || storedLanguage()) url.searchParams.set("lang", state.lang);
   if (!state.localTime) url.searchParams.delete("tz");
   else url.searchParams.set("tz", "local");
   history.replaceState(null, "", url);
@@ -343,7 +439,8 @@ async function attempt(action, task) {
     await task();
     failures.delete(action);
   } catch (error) {
-    failures.set(action, `Cannot ${action}: ${error instanceof Error ? error.message : String(error)}.`);
+    // The reason is the server's (English, like the CLI's); the frame is the page's language.
+    failures.set(action, (error instanceof Error ? error.message : String(error)).replace(/\.$/, ""));
   }
   renderFailures();
 }
@@ -393,6 +490,7 @@ async function selectPair(pair) {
   state.presetAnswer = null;
   state.zoom = null;
   state.latest = null;
+  state.alertPages = [];
   // The chart and the card first, the tables (below them) once the chart is drawn: their
   // answers would otherwise hold the main thread while the chart's data waits to be read.
   const chart = attempt("read the chart's data", () => loadPreset(state.preset));
@@ -421,7 +519,7 @@ function renderCard() {
   $.latestPair.textContent = state.pair ?? "–";
   if (!latest) {
     for (const element of [$.bid, $.ask, $.quotedAt, $.age, $.change]) element.textContent = "–";
-    $.status.textContent = "loading…";
+    $.status.textContent = t("card.loading");
     $.status.className = "status none";
     return;
   }
@@ -434,7 +532,7 @@ function renderCard() {
   $.change.textContent = `${arrow}${formatChange(pct, state.locale)}`;
   $.change.className = `value${pct ? (pct > 0 ? " up" : " down") : ""}`;
   // Days the pipeline cannot fill by itself: a line until the backfill it names has run.
-  $.gaps.textContent = (latest.gaps ?? []).map((gap) => gap.message).join("; ");
+  $.gaps.textContent = (latest.gaps ?? []).map((gap) => gapLine(latest.pair, gap)).join("; ");
   $.gaps.hidden = $.gaps.textContent === "";
   renderAge();
 }
@@ -551,6 +649,27 @@ function localeParts() {
   return localePartsCache;
 }
 
+/**
+ * The average and its band hold one value per day (the rule compares each quote with its day's),
+ * so they are drawn as steps that start at each day's start.
+ */
+const dayStep = /** @type {import("uplot").Series.PathBuilder} */ (uPlot.paths.stepped?.({ align: 1 }));
+
+/**
+ * The cursor's point on the average sits where the legend reads it: at the average of the
+ * hovered bid's own day, not at whichever day start is nearest the cursor.
+ * @param {UPlot} u
+ */
+function followBidDay(u) {
+  const scan = u.cursor.dataIdx;
+  if (!scan) return;
+  u.cursor.dataIdx = (self, seriesIdx, cursorIdx, valAtPosX) => {
+    if (seriesIdx !== SERIES.ma && seriesIdx !== SERIES.lower && seriesIdx !== SERIES.upper) return scan(self, seriesIdx, cursorIdx, valAtPosX);
+    const bidIdx = scan(self, SERIES.bid, cursorIdx, valAtPosX);
+    return bidIdx === null || bidIdx === undefined ? /** @type {any} */ (null) : /** @type {any} */ (averageIndexFor(/** @type {any} */ (self.data), bidIdx, state.loaded.bucketSeconds));
+  };
+}
+
 /** @returns {UPlotOptions} */
 function chartOptions() {
   const colors = themeColors();
@@ -587,9 +706,9 @@ function chartOptions() {
     // In SERIES order (chart-data.js): bands first, the bid line last, on top.
     series: [
       {},
-      { label: "lower", stroke: colors.band, width: 1, dash: [4, 4], spanGaps: true, points: thin },
-      { label: "upper", stroke: colors.band, width: 1, dash: [4, 4], spanGaps: true, points: thin },
-      { label: "average", stroke: colors.ma, width: 1.5, spanGaps: true, points: thin },
+      { label: "lower", stroke: colors.band, width: 1, dash: [4, 4], spanGaps: true, points: thin, paths: dayStep },
+      { label: "upper", stroke: colors.band, width: 1, dash: [4, 4], spanGaps: true, points: thin, paths: dayStep },
+      { label: "average", stroke: colors.ma, width: 1.5, spanGaps: true, points: thin, paths: dayStep },
       { label: "min", stroke: "transparent", width: 0, spanGaps: true, points: thin },
       { label: "max", stroke: "transparent", width: 0, spanGaps: true, points: thin },
       { label: "bid", stroke: colors.bid, width: 1.5, spanGaps: true },
@@ -652,12 +771,24 @@ function showData(data, scale) {
   const min = scale.max > scale.min ? scale.min : scale.min - 3600;
   if (!state.chart) {
     state.chart = new uPlot(chartOptions(), /** @type {any} */ (data), $.chart);
+    followBidDay(state.chart);
     state.chart.setScale("x", { min, max });
   } else {
     state.chart.setData(/** @type {any} */ (data), false);
     state.chart.setScale("x", { min, max });
+    // The cursor's indexes were the old data's (a zoom's finer data just replaced it): find
+    // the point under it again, or the legend would show dashes until the mouse moves.
+    const { left, top } = state.chart.cursor;
+    if (left !== undefined && top !== undefined && left >= 0 && top >= 0) state.chart.setCursor({ left, top });
   }
   renderLegend(state.chart);
+  renderResolution();
+}
+
+/** The footnote: how many points the chart holds (live ones too) and what one point is. */
+function renderResolution() {
+  const points = state.data ? countPoints(state.data) : 0;
+  $.resolution.textContent = t("chart.points", { n: formatNumber(points, 0, state.locale), resolution: describeResolution(state.loaded.bucketSeconds, state.locale) });
 }
 
 /**
@@ -725,15 +856,19 @@ async function fetchQuotes(kind, range) {
 function noteAnswer(answer, from, to) {
   state.loaded = { from, to, bucketSeconds: answer.bucketSeconds ?? 0 };
   state.ma = answer.ma ? { windowDays: answer.ma.windowDays, thresholdPct: answer.ma.thresholdPct } : null;
-  $.resolution.textContent = `${answer.data[0]?.length ?? 0} points, ${describeResolution(state.loaded.bucketSeconds)}`;
-  $.legendMaLabel.textContent = state.ma ? `${state.ma.windowDays}-day average` : "average";
-  $.legendBandLabel.textContent = state.ma ? `±${formatNumber(state.ma.thresholdPct, 1, state.locale)} %` : "band";
+  renderLegendLabels();
   $.legendSpreadItem.hidden = state.loaded.bucketSeconds === 0;
   const csv = new URL("/api/quotes.csv", location.origin);
   csv.searchParams.set("pair", state.pair ?? "");
   csv.searchParams.set("from", iso(from));
   csv.searchParams.set("to", iso(to));
   $.csv.href = csv.pathname + csv.search;
+}
+
+/** The legend's names for the average and its band, which say the rule's settings. */
+function renderLegendLabels() {
+  $.legendMaLabel.textContent = state.ma ? t("legend.averageDays", { days: state.ma.windowDays }) : t("legend.average");
+  $.legendBandLabel.textContent = state.ma ? `±${formatPercent(state.ma.thresholdPct, 1, state.locale)}` : t("legend.band");
 }
 
 /** @type {ReturnType<typeof setTimeout> | undefined} */
@@ -784,21 +919,23 @@ function renderLegend(u) {
   const data = /** @type {ChartData} */ (/** @type {unknown} */ (u.data));
   const xs = data[0];
   if (xs.length === 0) {
-    $.legendTime.textContent = "no quotes in this range";
+    $.legendTime.textContent = t("legend.none");
     for (const element of [$.legendBid, $.legendSpread, $.legendMa, $.legendBand]) element.textContent = "–";
     return;
   }
   const hovering = u.cursor.idx !== null && u.cursor.idx !== undefined;
   /** @param {number} series */
-  const index = (series) => {
-    if (hovering) return u.cursor.idxs?.[series] ?? null;
+  const newestIndex = (series) => {
     const column = data[series] ?? [];
     for (let i = column.length - 1; i >= 0; i--) if (column[i] !== null && column[i] !== undefined) return i;
     return null;
   };
+  /** @param {number} series */
+  const index = (series) => (hovering ? (u.cursor.idxs?.[series] ?? null) : newestIndex(series));
   /** @param {number} series @param {number|null} i */
   const value = (series, i) => (i === null ? null : (data[series]?.[i] ?? null));
-  const bidIdx = index(SERIES.bid);
+  // A cursor whose index no longer finds a bid (data replaced under it) shows the newest.
+  const bidIdx = index(SERIES.bid) ?? (hovering ? newestIndex(SERIES.bid) : null);
   const ts = bidIdx === null ? null : (xs[bidIdx] ?? null);
   // A live quote appended to bucketed data is a point of its own, not a bucket.
   const bucket = bidIdx === xs.length - 1 && ts !== null && ts > state.loaded.to ? 0 : state.loaded.bucketSeconds;
@@ -806,7 +943,8 @@ function renderLegend(u) {
   $.legendTime.dataset["ts"] = ts === null ? "" : String(ts);
   $.legendBid.textContent = money(value(SERIES.bid, bidIdx));
   $.legendSpread.textContent = `${money(value(SERIES.min, bidIdx))} – ${money(value(SERIES.max, bidIdx))}`;
-  const maIdx = index(SERIES.ma);
+  // The average of the bid's own day (its nearest point in time may be the next day's start).
+  const maIdx = bidIdx === null ? null : averageIndexFor(data, bidIdx, bucket);
   $.legendMa.textContent = money(value(SERIES.ma, maIdx));
   $.legendBand.textContent = `${money(value(SERIES.lower, maIdx))} – ${money(value(SERIES.upper, maIdx))}`;
 }
@@ -822,11 +960,13 @@ function buildRangeButtons() {
     ...Object.keys(RANGE_SECONDS).map((preset) => {
       const button = document.createElement("button");
       button.type = "button";
-      button.textContent = preset;
+      button.textContent = t(`range.${preset}`);
       button.dataset["range"] = preset;
       button.setAttribute("aria-pressed", "false");
       button.addEventListener("click", () => {
-        if (isPreset(preset)) void attempt("read the chart's data", () => loadPreset(preset));
+        if (!isPreset(preset)) return;
+        pushView({ range: preset });
+        void attempt("read the chart's data", () => loadPreset(preset));
       });
       return button;
     }),
@@ -858,7 +998,8 @@ function deviationText(value) {
   return formatChange(number * 100, state.locale);
 }
 
-async function loadAlerts() {
+/** The chart's shading: every episode of the pair (up to the server's cap). */
+async function loadAlertSpans() {
   if (!state.pair) return;
   const body = await getJson("alerts", "/api/alerts", { pair: state.pair, limit: ALERTS_ASKED });
   if (!body) return;
@@ -866,24 +1007,44 @@ async function loadAlerts() {
   const alerts = body.alerts ?? [];
   state.spans = alertSpans(alerts, Math.max(state.newest, Date.now() / 1000));
   state.chart?.redraw(false, false);
-  const newestFirst = [...alerts].sort((a, b) => (toSeconds(b.firedAt) ?? 0) - (toSeconds(a.firedAt) ?? 0));
-  const shown = newestFirst.slice(0, ALERTS_SHOWN);
-  const total = `${alerts.length}${alerts.length >= ALERTS_ASKED ? "+" : ""}`;
-  $.alertsCount.textContent = alerts.length > shown.length ? `the newest ${shown.length} of ${total}` : "";
+}
+
+/**
+ * The alerts table, one page of the API's at a time (the page state.alertPages ends at), and
+ * the chart's shading unless `spans` is false (paging).
+ */
+async function loadAlerts({ spans = true } = {}) {
+  if (!state.pair) return;
+  const before = state.alertPages.at(-1);
+  const [body] = await Promise.all([getJson("alerts-page", "/api/alerts", { pair: state.pair, limit: ALERTS_SHOWN, before }), spans ? loadAlertSpans() : null]);
+  if (!body) return;
+  /** @type {AlertRow[]} */
+  const shown = body.alerts ?? [];
+  /** @type {number} */
+  const total = body.total ?? shown.length;
+  state.alertsNext = body.next ?? null;
+  const first = state.alertPages.length * ALERTS_SHOWN + 1;
+  $.alertsCount.textContent =
+    total > shown.length && shown.length > 0
+      ? t("alerts.pageOf", { first: formatNumber(first, 0, state.locale), last: formatNumber(first + shown.length - 1, 0, state.locale), total: formatNumber(total, 0, state.locale) })
+      : "";
+  $.alertsPager.hidden = total <= ALERTS_SHOWN;
+  $.alertsNewer.disabled = state.alertPages.length === 0;
+  $.alertsOlder.disabled = state.alertsNext === null;
   $.alerts.replaceChildren(
     ...shown.map((alert) => {
       const row = document.createElement("tr");
       const started = toSeconds(alert.firedAt);
       const ended = toSeconds(alert.resolvedAt);
       const firing = alert.state === "firing";
-      const kind = alert.kind === "deviation" && alert.direction ? (alert.direction === "up" ? "▲ above" : "▼ below") : String(alert.kind ?? "–");
+      const kind = alert.kind === "deviation" && alert.direction ? t(alert.direction === "up" ? "alerts.above" : "alerts.below") : alert.kind === "stale" ? t("alerts.stale") : String(alert.kind ?? "–");
       const start = timeCell(started);
       if (started !== null) {
         // The start is a button that shows the episode on the chart.
         const button = document.createElement("button");
         button.type = "button";
         button.className = "link-button";
-        button.title = "Show this episode on the chart";
+        button.title = t("alerts.showEpisode");
         button.append(...start.childNodes);
         button.addEventListener("click", () => showEpisode(started, ended ?? state.newest));
         start.replaceChildren(button);
@@ -891,16 +1052,24 @@ async function loadAlerts() {
       const lasted = started === null ? "–" : formatAge((ended ?? Date.now() / 1000) - started);
       row.append(
         start,
-        timeCell(ended, firing ? "still firing" : "–", `wide-only${firing ? " tag bad" : ""}`),
-        cell(firing && ended === null ? `${lasted} so far` : lasted, "num"),
-        cell(alert.supersededAt ? `${kind} · superseded` : kind),
+        timeCell(ended, firing ? t("alerts.stillFiring") : "–", `wide-only${firing ? " tag bad" : ""}`),
+        cell(firing && ended === null ? t("alerts.soFar", { lasted }) : lasted, "num"),
+        cell(alert.supersededAt ? `${kind} · ${t("alerts.superseded")}` : kind),
         cell(deviationText(alert.peakDeviation ?? alert.deviation), "num"),
       );
       return row;
     }),
   );
-  $.alertsEmpty.hidden = alerts.length > 0;
-  $.alertsTable.hidden = alerts.length === 0;
+  $.alertsEmpty.hidden = total > 0;
+  $.alertsTable.hidden = total === 0;
+}
+
+/** @param {-1|1} step  1: the older page, -1: the newer */
+function turnAlertPage(step) {
+  if (step === 1 && state.alertsNext !== null) state.alertPages.push(state.alertsNext);
+  else if (step === -1 && state.alertPages.length > 0) state.alertPages.pop();
+  else return;
+  void attempt("read the alerts", () => loadAlerts({ spans: false }));
 }
 
 /**
@@ -918,7 +1087,7 @@ function showEpisode(from, to) {
   $.chartPanel.scrollIntoView({ block: "nearest" });
 }
 
-const RUN_TONES = /** @type {Record<string, string>} */ ({ succeeded: "ok", failed: "bad", running: "warn" });
+const RUN_TONES = /** @type {Record<string, string>} */ ({ succeeded: "ok", failed: "bad", running: "warn", skipped: "" });
 
 async function loadRuns() {
   const body = await getJson("runs", "/api/runs", { limit: RUNS_SHOWN });
@@ -935,7 +1104,7 @@ async function loadRuns() {
       row.append(
         cell(String(run.id ?? ""), "wide-only"),
         timeCell(started),
-        cell(String(run.status ?? "–"), `tag ${RUN_TONES[run.status] ?? ""}`),
+        cell(Object.hasOwn(RUN_TONES, run.status) ? t(`runs.${run.status}`) : String(run.status ?? "–"), `tag ${RUN_TONES[run.status] ?? ""}`),
         cell(took, "num"),
         cell(stored, "num"),
         cell(Array.isArray(run.pairs) ? run.pairs.join(", ") : "", "wide-only"),
@@ -945,9 +1114,10 @@ async function loadRuns() {
       row.className = "has-detail";
       const detail = document.createElement("tr");
       detail.className = "detail";
-      const text = cell(`${run.failedStep ? `failed at ${run.failedStep}: ` : ""}${run.error}`, "wrap");
-      text.colSpan = 6;
-      detail.append(text);
+      // The error is the pipeline's own message (English, as its log says it).
+      const message = cell(`${run.failedStep ? t("runs.failedAt", { step: run.failedStep }) : ""}${run.error}`, "wrap");
+      message.colSpan = 6;
+      detail.append(message);
       return [row, detail];
     }),
   );
@@ -990,23 +1160,50 @@ function onQuote(quote) {
     renderCard();
   }
   state.newest = Math.max(state.newest, ts);
-  if (state.presetData) appendQuote(state.presetData, ts, bid);
+  const average = dayAverageAt(state.presetAnswer?.answer.ma, ts);
+  if (state.presetData) appendQuote(state.presetData, ts, bid, average);
+  // The first quote of a new day: its average is known (the window closed yesterday); read it.
+  if (!average) void attempt("read the chart's data", () => loadDayAverage(ts));
   if (state.chart && state.data === state.presetData && state.presetData && !state.zoom) {
     state.chart.setData(/** @type {any} */ (state.presetData), false);
     const bounds = presetScale();
     state.chart.setScale("x", { min: bounds.from, max: Math.max(bounds.to, bounds.from + 3600) });
     renderLegend(state.chart);
+    renderResolution();
   }
   refreshLatestSoon();
+}
+
+/**
+ * Reads the average of the day that holds `ts` (a live quote's) and gives it to the preset's
+ * points of that day, so that the band goes on across midnight without a reload.
+ * @param {number} ts  seconds
+ */
+async function loadDayAverage(ts) {
+  const presetAnswer = state.presetAnswer;
+  const ma = presetAnswer?.answer.ma;
+  const newest = ma?.data[0].at(-1);
+  if (!state.pair || !ma || !state.presetData || (newest !== undefined && ts < newest)) return;
+  /** @type {QuotesAnswer|null} */
+  const answer = await getJson("day-average", "/api/quotes", { pair: state.pair, from: iso(ts), to: iso(ts + 1), points: 2 });
+  // Another pair or range since: that data is gone.
+  if (!answer || state.presetAnswer !== presetAnswer) return;
+  if (!addDays(state.presetData, ma, answer.ma) || !state.chart || state.data !== state.presetData) return;
+  state.chart.setData(/** @type {any} */ (state.presetData), false);
+  const bounds = presetScale();
+  state.chart.setScale("x", { min: bounds.from, max: Math.max(bounds.to, bounds.from + 3600) });
+  renderLegend(state.chart);
 }
 
 function openStream() {
   const stream = new EventSource("/api/stream");
   stream.addEventListener("open", () => {
-    $.streamState.textContent = "live updates on";
+    state.streamState = "stream.on";
+    renderStream();
   });
   stream.addEventListener("error", () => {
-    $.streamState.textContent = stream.readyState === EventSource.CLOSED ? "live updates off: reload the page" : "live updates reconnecting…";
+    state.streamState = stream.readyState === EventSource.CLOSED ? "stream.off" : "stream.reconnecting";
+    renderStream();
   });
   stream.addEventListener("quote", (event) => {
     const quote = JSON.parse(/** @type {MessageEvent<string>} */ (event).data);
@@ -1027,7 +1224,41 @@ function openStream() {
 
 function renderZone() {
   $.zone.setAttribute("aria-pressed", String(state.localTime));
-  $.zoneLabel.textContent = state.localTime ? `Your time (${BROWSER_ZONE})` : "São Paulo time";
+  $.zoneLabel.textContent = state.localTime ? t("zone.local", { zone: BROWSER_ZONE }) : t("zone.saoPaulo");
+}
+
+/** The switch in the header: the whole page in the other language, remembered here and in the URL. */
+function onLanguageChange() {
+  const language = languageOf($.lang.value);
+  if (!language || language === state.lang) return;
+  state.lang = language;
+  state.locale = LANGUAGES[language].locale;
+  try {
+    localStorage.setItem(LANGUAGE_STORAGE_KEY, language);
+  } catch {
+    // Not remembered beyond this address; the URL still says it.
+  }
+  const url = new URL(location.href);
+  url.searchParams.set("lang", language);
+  url.searchParams.delete("locale");
+  history.replaceState(history.state, "", url);
+  translateStatic();
+  buildRangeButtons();
+  renderZone();
+  renderStream();
+  renderFailures();
+  renderCard();
+  renderLegendLabels();
+  renderResolution();
+  if (state.chart && state.data) {
+    // Month names and number formats are set when the chart is made.
+    const { min, max } = state.chart.scales["x"] ?? {};
+    state.chart.destroy();
+    state.chart = null;
+    showData(state.data, { min: min ?? 0, max: max ?? 0 });
+  }
+  void attempt("read the alerts", loadAlerts);
+  void attempt("read the pipeline runs", loadRuns);
 }
 
 function onZoneToggle() {
@@ -1065,12 +1296,21 @@ async function start() {
   // Only what cannot fail on a fresh database or an unknown ?pair= (a 404 would be a console
   // error for a guess); the pair's requests follow it, the chart's first.
   prefetch("/api/pairs");
+  translateStatic();
   buildRangeButtons();
   renderZone();
+  renderStream();
   renderCard();
-  $.pair.addEventListener("change", () => void attempt("switch pairs", () => selectPair($.pair.value)));
+  $.lang.addEventListener("change", onLanguageChange);
+  $.pair.addEventListener("change", () => {
+    pushView({ pair: $.pair.value });
+    void attempt("switch pairs", () => selectPair($.pair.value));
+  });
+  addEventListener("popstate", onHistory);
   $.zone.addEventListener("click", onZoneToggle);
   $.resetZoom.addEventListener("click", resetZoom);
+  $.alertsOlder.addEventListener("click", () => turnAlertPage(1));
+  $.alertsNewer.addEventListener("click", () => turnAlertPage(-1));
   watchLayout();
   openStream();
   setInterval(renderAge, 1000);

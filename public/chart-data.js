@@ -1,8 +1,10 @@
 /**
  * chart-data.js: the page's pure part. Shapes the API's answers into uPlot's columnar data,
  * does the range arithmetic and formats numbers and times. No DOM, no fetch: bun:test imports
- * it as it is (test/chart-data.test.ts), the browser loads it as an ES module.
+ * it as it is (test/chart-data.test.ts), the browser loads it as an ES module. Words come from
+ * i18n.js, in the language of the `locale` each function is given.
  */
+import { text } from "./i18n.js";
 
 /** The range presets, in the order the buttons show them; `null`: the whole history. */
 export const RANGE_SECONDS = /** @type {const} */ ({
@@ -81,7 +83,10 @@ export function prepData(answer) {
     const t = Math.min(qt, mt);
     xs.push(t);
     const quote = qt === t ? i++ : -1;
-    const day = mt === t ? j++ : -1;
+    // A quote between day starts gets the average of the day that holds it, the one the rule
+    // compares it with: the legend reads it at the quote's own index, and the (stepped) band
+    // reaches the newest quote of today instead of stopping at today's start.
+    const day = mt === t ? j++ : quote >= 0 && j > 0 && t < dayEnd(mx, j - 1) ? j - 1 : -1;
     put(SERIES.bid, quote < 0 ? null : toNumber(qlast[quote]));
     put(SERIES.min, quote < 0 ? null : toNumber(qmin[quote]));
     put(SERIES.max, quote < 0 ? null : toNumber(qmax[quote]));
@@ -93,15 +98,119 @@ export function prepData(answer) {
 }
 
 /**
+ * Where the stored day `j` of `days` (day starts, ascending) ends: the next stored day's start,
+ * or a day after its own start for the newest (São Paulo keeps no summer time since 2019).
+ * @param {readonly number[]} days
+ * @param {number} j
+ */
+function dayEnd(days, j) {
+  const start = /** @type {number} */ (days[j]);
+  const next = days[j + 1];
+  return next === undefined ? start + 86_400 : Math.min(next, start + 86_400 + 3_600);
+}
+
+/**
+ * The moving average and band of the stored day that holds `ts` (seconds), from a quotes
+ * answer's `ma`; null when no stored day does (a live quote of a day not yet read).
+ * @param {QuotesAnswer["ma"]} ma
+ * @param {number} ts
+ * @returns {{ ma: number|null, lower: number|null, upper: number|null } | null}
+ */
+export function dayAverageAt(ma, ts) {
+  const [days = [], avg = [], low = [], high = []] = ma?.data ?? [];
+  let lo = 0;
+  let hi = days.length;
+  // The first day starting after ts; the one before it is the candidate.
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (/** @type {number} */ (days[mid]) <= ts) lo = mid + 1;
+    else hi = mid;
+  }
+  const j = lo - 1;
+  if (j < 0 || ts >= dayEnd(days, j)) return null;
+  return { ma: toNumber(avg[j]), lower: toNumber(low[j]), upper: toNumber(high[j]) };
+}
+
+/**
+ * Adds the days of `days` (a quotes answer's `ma`, e.g. the day of a live quote that began a new
+ * day) to `ma` where they are newer than its newest day, and gives the chart's points of those
+ * days that have none their day's average. Both in place; returns whether the chart changed.
+ * @param {ChartData} data
+ * @param {NonNullable<QuotesAnswer["ma"]>} ma
+ * @param {QuotesAnswer["ma"]} days
+ * @returns {boolean}
+ */
+export function addDays(data, ma, days) {
+  const [starts = [], averages = [], lows = [], highs = []] = days?.data ?? [];
+  for (let i = 0; i < starts.length; i++) {
+    const newest = ma.data[0].at(-1);
+    if (newest !== undefined && /** @type {number} */ (starts[i]) <= newest) continue;
+    ma.data[0].push(/** @type {number} */ (starts[i]));
+    ma.data[1].push(averages[i] ?? null);
+    ma.data[2].push(lows[i] ?? null);
+    ma.data[3].push(highs[i] ?? null);
+  }
+  let changed = false;
+  const xs = data[0];
+  const first = starts[0];
+  if (first === undefined) return false;
+  // Newest first: the points of the new days are at the end.
+  for (let i = xs.length - 1; i >= 0 && /** @type {number} */ (xs[i]) >= first; i--) {
+    if (data[SERIES.bid]?.[i] === null || data[SERIES.ma]?.[i] !== null) continue;
+    const day = dayAverageAt(ma, /** @type {number} */ (xs[i]));
+    if (!day || day.ma === null) continue;
+    /** @type {(number|null)[]} */ (data[SERIES.ma])[i] = day.ma;
+    /** @type {(number|null)[]} */ (data[SERIES.lower])[i] = day.lower;
+    /** @type {(number|null)[]} */ (data[SERIES.upper])[i] = day.upper;
+    changed = true;
+  }
+  return changed;
+}
+
+/**
+ * The row whose average the legend shows beside the bid at `idx`: the bid's own row (prepData
+ * gives each quote its day's average), or, for a bucket of whole days, whose bid is its last
+ * day's close, the last day of the bucket that has one. null: no average for it.
+ * @param {ChartData} data
+ * @param {number} idx
+ * @param {number} bucketSeconds
+ * @returns {number|null}
+ */
+export function averageIndexFor(data, idx, bucketSeconds) {
+  const xs = data[0];
+  const averages = data[SERIES.ma] ?? [];
+  if (bucketSeconds < 86_400) return averages[idx] === null || averages[idx] === undefined ? null : idx;
+  const end = /** @type {number} */ (xs[idx]) + bucketSeconds;
+  let found = null;
+  for (let i = idx; i < xs.length && /** @type {number} */ (xs[i]) < end; i++) {
+    if (averages[i] !== null && averages[i] !== undefined) found = i;
+  }
+  return found;
+}
+
+/**
+ * How many points of the bid the chart holds (buckets, or quotes at full resolution), live
+ * ones included: the footnote's count.
+ * @param {ChartData} data
+ */
+export function countPoints(data) {
+  let n = 0;
+  for (const value of data[SERIES.bid] ?? []) if (value !== null && value !== undefined) n++;
+  return n;
+}
+
+/**
  * Adds a live quote to the chart's data in place: a new point after the newest, or the
  * newest point's new value when the time is the same. An older quote is left to the next fetch
  * (inserting in the middle would shift every index uPlot holds). Returns whether it changed.
  * @param {ChartData} data
  * @param {number} ts  seconds
  * @param {number} bid
+ * @param {{ ma: number|null, lower: number|null, upper: number|null } | null} [average]
+ *   the average of the quote's day (dayAverageAt()), so that a new point has its own
  * @returns {boolean}
  */
-export function appendQuote(data, ts, bid) {
+export function appendQuote(data, ts, bid, average = null) {
   const xs = data[0];
   const last = xs.length - 1;
   if (last >= 0 && ts < /** @type {number} */ (xs[last])) return false;
@@ -116,9 +225,11 @@ export function appendQuote(data, ts, bid) {
     return true;
   }
   xs.push(ts);
+  /** @type {Record<number, number|null>} */
+  const values = { [SERIES.bid]: bid, [SERIES.min]: bid, [SERIES.max]: bid, [SERIES.ma]: average?.ma ?? null, [SERIES.lower]: average?.lower ?? null, [SERIES.upper]: average?.upper ?? null };
   for (let s = 1; s < data.length; s++) {
     const column = /** @type {(number|null)[]} */ (data[s]);
-    column.push(s === SERIES.bid || s === SERIES.min || s === SERIES.max ? bid : null);
+    column.push(values[s] ?? null);
   }
   return true;
 }
@@ -259,6 +370,19 @@ export function formatChange(pct, locale = DEFAULT_LOCALE) {
 }
 
 /**
+ * A percentage without a sign, as the locale writes it: `3,0%` in pt-BR, `3.0%` in en-US.
+ * @param {number} pct
+ * @param {number} decimals
+ * @param {string} [locale]
+ */
+export function formatPercent(pct, decimals, locale = DEFAULT_LOCALE) {
+  const format = cached(`percent:${locale}:${decimals}`, () =>
+    new Intl.NumberFormat(locale, { style: "percent", minimumFractionDigits: decimals, maximumFractionDigits: decimals }),
+  );
+  return format.format(pct / 100);
+}
+
+/**
  * Decimals for axis ticks `increment` apart: 0.05 → 2.
  * @param {number} increment
  */
@@ -368,10 +492,11 @@ export function formatAge(seconds) {
 /**
  * A bucket's width in words, for the chart's footnote: 0 → "every quote".
  * @param {number} bucketSeconds
+ * @param {string} [locale]
  */
-export function describeResolution(bucketSeconds) {
-  if (!bucketSeconds) return "every quote";
-  return `one point per ${formatAge(bucketSeconds).replace(/ 00 min$/, "")}`;
+export function describeResolution(bucketSeconds, locale = DEFAULT_LOCALE) {
+  if (!bucketSeconds) return text(locale, "chart.everyQuote");
+  return text(locale, "chart.onePointPer", { span: formatAge(bucketSeconds).replace(/ 00 min$/, "") });
 }
 
 /**
@@ -391,18 +516,20 @@ export function describeResolution(bucketSeconds) {
  * @returns {{ text: string, tone: "ok"|"warn"|"bad"|"none" }}
  */
 export function describeStatus(status, nowSeconds, zone, locale = DEFAULT_LOCALE) {
-  if (!status) return { text: "status unknown", tone: "none" };
+  if (!status) return { text: text(locale, "status.unknown"), tone: "none" };
   const since = toSeconds(status.since);
-  const when = since === null ? "" : ` since ${formatSince(since, nowSeconds, zone, locale)}`;
+  /** @param {string} key */
+  const withSince = (key) => (since === null ? text(locale, key) : text(locale, `${key}Since`, { time: formatSince(since, nowSeconds, zone, locale) }));
   switch (status.state) {
     case "live":
-      return { text: "live", tone: "ok" };
+      return { text: text(locale, "status.live"), tone: "ok" };
     case "stale":
-      return { text: `stale${when}`, tone: "warn" };
+      return { text: withSince("status.stale"), tone: "warn" };
     case "failing":
-      return { text: `pipeline failing${when}`, tone: "bad" };
+      return { text: withSince("status.failing"), tone: "bad" };
     case "empty":
-      return { text: status.message || "no quotes yet", tone: "none" };
+      // The server's message is English; the page says it in its own language.
+      return { text: text(locale, "status.empty"), tone: "none" };
     default:
       return { text: status.message || String(status.state), tone: "none" };
   }

@@ -4,12 +4,17 @@ import {
   SERIES,
   alertSpans,
   appendQuote,
+  addDays,
+  averageIndexFor,
+  countPoints,
   dateNames,
+  dayAverageAt,
   describePoint,
   describeResolution,
   describeStatus,
   formatAge,
   formatChange,
+  formatPercent,
   formatPrice,
   formatTime,
   prepData,
@@ -42,9 +47,99 @@ describe("prepData()", () => {
     expect(data[SERIES.bid]).toEqual([1.1, null, 2.1, 3.1]);
     expect(data[SERIES.min]).toEqual([0.5, null, 1.5, 2.5]);
     expect(data[SERIES.max]).toEqual([1.5, null, 2.5, 3.5]);
-    expect(data[SERIES.ma]).toEqual([null, 2, null, 2.2]);
-    expect(data[SERIES.lower]).toEqual([null, 1.9, null, 2.1]);
-    expect(data[SERIES.upper]).toEqual([null, 2.1, null, 2.3]);
+    // The quote at 200 lies in the day that starts at 150: it carries that day's average.
+    expect(data[SERIES.ma]).toEqual([null, 2, 2, 2.2]);
+    expect(data[SERIES.lower]).toEqual([null, 1.9, 1.9, 2.1]);
+    expect(data[SERIES.upper]).toEqual([null, 2.1, 2.1, 2.3]);
+  });
+
+  // São Paulo days of November 2026 (UTC-3): each starts at 03:00 UTC.
+  const dayStart = (day: number) => Date.UTC(2026, 10, day, 3) / 1000;
+  const closeAt = (day: number) => dayStart(day) + 14 * 3600; // 17:00 in São Paulo
+  const november = () => ({
+    pair: "USD-BRL",
+    bucketSeconds: 0,
+    data: [
+      [closeAt(19), closeAt(20), closeAt(23), dayStart(24) + 3600],
+      [5.3, 5.31, 5.32, 5.33],
+      [5.3, 5.31, 5.32, 5.33],
+      [5.3, 5.31, 5.32, 5.33],
+      [5.3, 5.31, 5.32, 5.33],
+    ] as [number[], number[], number[], number[], number[]],
+    ma: {
+      windowDays: 20,
+      thresholdPct: 3,
+      data: [
+        [dayStart(19), dayStart(20), dayStart(23), dayStart(24)],
+        [5.0621, 5.0821, 5.1025, 5.11],
+        [4.9, 4.92, 4.95, 4.96],
+        [5.2, 5.23, 5.25, 5.26],
+      ] as [number[], number[], number[], number[]],
+    },
+  });
+
+  test("each quote carries the average of its own day, never the next day's (the legend reads it at the quote's index)", () => {
+    const data = prepData(november());
+    const at = (ts: number) => data[0].indexOf(ts);
+    // 20/11 at 17:00 is nearer 21/11's start than its own in time, but its average is 20/11's.
+    expect(data[SERIES.ma]![at(closeAt(20))]).toBe(5.0821);
+    expect(averageIndexFor(data, at(closeAt(20)), 0)).toBe(at(closeAt(20)));
+    expect(data[SERIES.ma]![at(closeAt(23))]).toBe(5.1025);
+    expect([data[SERIES.lower]![at(closeAt(23))], data[SERIES.upper]![at(closeAt(23))]]).toEqual([4.95, 5.25]);
+  });
+
+  test("today's newest quote carries today's average, so the band reaches it", () => {
+    const data = prepData(november());
+    expect(data[0].at(-1)).toBe(dayStart(24) + 3600);
+    expect([data[SERIES.ma]!.at(-1), data[SERIES.lower]!.at(-1), data[SERIES.upper]!.at(-1)]).toEqual([5.11, 4.96, 5.26]);
+  });
+
+  test("dayAverageAt() finds the stored day that holds a moment, and none past the newest day's end", () => {
+    const { ma } = november();
+    expect(dayAverageAt(ma, closeAt(20))).toEqual({ ma: 5.0821, lower: 4.92, upper: 5.23 });
+    expect(dayAverageAt(ma, dayStart(24))).toEqual({ ma: 5.11, lower: 4.96, upper: 5.26 });
+    expect(dayAverageAt(ma, dayStart(25))).toBeNull();
+    expect(dayAverageAt(ma, dayStart(19) - 1)).toBeNull();
+    expect(dayAverageAt(null, closeAt(20))).toBeNull();
+  });
+
+  test("a bucket of whole days shows the average of its last day, whose close is its bid", () => {
+    const data = prepData({
+      pair: "USD-BRL",
+      bucketSeconds: 2 * DAY,
+      data: [[dayStart(19), dayStart(23)], [5.31, 5.33], [5.3, 5.32], [5.31, 5.33], [5.31, 5.33]],
+      ma: november().ma,
+    });
+    expect(averageIndexFor(data, data[0].indexOf(dayStart(19)), 2 * DAY)).toBe(data[0].indexOf(dayStart(20)));
+    expect(averageIndexFor(data, data[0].indexOf(dayStart(23)), 2 * DAY)).toBe(data[0].indexOf(dayStart(24)));
+  });
+
+  test("addDays() gives live quotes of a new day that day's average once it is read, and keeps it for the next", () => {
+    const answer = november();
+    const data = prepData(answer);
+    const newDay = dayStart(25);
+    // Two live quotes of 25/11: no stored day holds them yet.
+    appendQuote(data, newDay + 3600, 5.35, dayAverageAt(answer.ma, newDay + 3600));
+    appendQuote(data, newDay + 7200, 5.36, dayAverageAt(answer.ma, newDay + 7200));
+    expect(data[SERIES.ma]!.slice(-2)).toEqual([null, null]);
+    const day25 = { windowDays: 20, thresholdPct: 3, data: [[newDay], [5.12], [4.97], [5.27]] as [number[], number[], number[], number[]] };
+    expect(addDays(data, answer.ma, day25)).toBe(true);
+    expect(data[SERIES.ma]!.slice(-2)).toEqual([5.12, 5.12]);
+    expect(data[SERIES.lower]!.slice(-2)).toEqual([4.97, 4.97]);
+    expect(data[SERIES.upper]!.slice(-2)).toEqual([5.27, 5.27]);
+    // Today's own earlier point is left as it was, and the day is now known to later quotes.
+    expect(data[SERIES.ma]![data[0].indexOf(dayStart(24) + 3600)]).toBe(5.11);
+    expect(dayAverageAt(answer.ma, newDay + 9000)).toEqual({ ma: 5.12, lower: 4.97, upper: 5.27 });
+    // Read twice: nothing added twice.
+    expect(addDays(data, answer.ma, day25)).toBe(false);
+    expect(answer.ma.data[0].filter((start) => start === newDay)).toHaveLength(1);
+  });
+
+  test("countPoints() counts the bid's points, live ones included", () => {
+    const data = prepData(november());
+    expect(countPoints(data)).toBe(4);
+    appendQuote(data, dayStart(24) + 7200, 5.34);
+    expect(countPoints(data)).toBe(5);
   });
 
   test("takes decimal strings and an answer without a moving average", () => {
@@ -63,6 +158,13 @@ describe("appendQuote()", () => {
     const newest = (series: number) => data[series]?.at(-1);
     expect([newest(0), newest(SERIES.bid), newest(SERIES.min), newest(SERIES.max)]).toEqual([30, 3, 3, 3]);
     expect([newest(SERIES.ma), newest(SERIES.lower), newest(SERIES.upper)]).toEqual([null, null, null]);
+  });
+
+  test("gives a newer quote the average of its day when told it", () => {
+    const data = chart();
+    expect(appendQuote(data, 30, 3, { ma: 2.5, lower: 2.4, upper: 2.6 })).toBe(true);
+    const newest = (series: number) => data[series]?.at(-1);
+    expect([newest(SERIES.ma), newest(SERIES.lower), newest(SERIES.upper)]).toEqual([2.5, 2.4, 2.6]);
   });
 
   test("updates the newest point for the same time and widens its range", () => {
@@ -121,6 +223,11 @@ describe("formatting", () => {
     expect(plain(formatPrice(1.5, "USDT1"))).toBe("1,5000 USDT1");
   });
 
+  test("percentages follow the locale", () => {
+    expect(plain(formatPercent(3, 1, "pt-BR"))).toBe("3,0%");
+    expect(plain(formatPercent(3, 1, "en-US"))).toBe("3.0%");
+  });
+
   test("changes carry their sign", () => {
     expect(plain(formatChange(0.4213))).toBe("+0,42%");
     expect(plain(formatChange(-1.41))).toBe("-1,41%");
@@ -138,9 +245,12 @@ describe("formatting", () => {
     expect(formatAge(245)).toBe("4 min");
     expect(formatAge(3 * 3600 + 300)).toBe("3 h 05 min");
     expect(formatAge(2 * DAY + 5)).toBe("2 d");
-    expect(describeResolution(0)).toBe("every quote");
-    expect(describeResolution(DAY)).toBe("one point per 1 d");
-    expect(describeResolution(3600)).toBe("one point per 1 h");
+    expect(describeResolution(0, "en-US")).toBe("every quote");
+    expect(describeResolution(DAY, "en-US")).toBe("one point per 1 d");
+    expect(describeResolution(3600, "en-US")).toBe("one point per 1 h");
+    // The default locale is pt-BR's, in words too.
+    expect(describeResolution(0)).toBe("todas as cotações");
+    expect(describeResolution(3600, "pt-BR")).toBe("um ponto a cada 1 h");
   });
 
   test("tick decimals follow the tick spacing", () => {
@@ -153,13 +263,21 @@ describe("formatting", () => {
 
   test("the status says since when, with the date only when it is not today", () => {
     const now = Date.parse("2026-11-29T18:00:00Z") / 1000;
-    expect(describeStatus({ state: "live", since: null }, now, SAO_PAULO)).toEqual({ text: "live", tone: "ok" });
-    expect(describeStatus({ state: "stale", since: "2026-11-29T17:02:00Z" }, now, SAO_PAULO)).toEqual({ text: "stale since 14:02", tone: "warn" });
-    expect(describeStatus({ state: "failing", since: "2026-11-28T12:15:00Z" }, now, SAO_PAULO)).toEqual({
-      text: "pipeline failing since 28/11/2026, 09:15",
+    expect(describeStatus({ state: "live", since: null }, now, SAO_PAULO, "en-US")).toEqual({ text: "live", tone: "ok" });
+    expect(describeStatus({ state: "stale", since: "2026-11-29T17:02:00Z" }, now, SAO_PAULO, "en-US")).toEqual({ text: "stale since 14:02", tone: "warn" });
+    expect(describeStatus({ state: "failing", since: "2026-11-28T12:15:00Z" }, now, SAO_PAULO, "en-US")).toEqual({
+      text: "pipeline failing since 11/28/2026, 09:15",
       tone: "bad",
     });
-    expect(describeStatus({ state: "empty", since: null, message: "no quotes yet" }, now, SAO_PAULO).tone).toBe("none");
+    expect(describeStatus({ state: "empty", since: null, message: "no quotes yet" }, now, SAO_PAULO, "en-US")).toEqual({ text: "no quotes yet", tone: "none" });
+    // pt-BR: its words and its dates.
+    expect(describeStatus({ state: "live", since: null }, now, SAO_PAULO, "pt-BR")).toEqual({ text: "ao vivo", tone: "ok" });
+    expect(describeStatus({ state: "stale", since: "2026-11-29T17:02:00Z" }, now, SAO_PAULO, "pt-BR")).toEqual({ text: "desatualizado desde 14:02", tone: "warn" });
+    expect(describeStatus({ state: "failing", since: "2026-11-28T12:15:00Z" }, now, SAO_PAULO, "pt-BR")).toEqual({
+      text: "pipeline com falha desde 28/11/2026, 09:15",
+      tone: "bad",
+    });
+    expect(describeStatus({ state: "empty", since: null, message: "No quotes are stored yet." }, now, SAO_PAULO, "pt-BR").text).toBe("nenhuma cotação ainda");
   });
 
   test("axis labels speak the locale", () => {

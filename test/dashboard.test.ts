@@ -52,7 +52,7 @@ type LatestAnswer = {
   status: FeedStatus;
   gaps?: { from: string; to: string; message: string }[];
 };
-type AlertsAnswer = { alerts: AlertRow[] };
+type AlertsAnswer = { alerts: AlertRow[]; next: string | null; total: number };
 type RunsAnswer = { runs: RunRow[] };
 /** GET /healthz when it answers 503. */
 type UnhealthyAnswer = { ok: false; reason: string };
@@ -243,6 +243,10 @@ describe("the dashboard's history API", () => {
       ["/api/alerts?pair=XYZ-BRL", 404, "XYZ-BRL"],
       ["/api/alerts?from=2021-01-02&to=2021-01-01", 400, "from"],
       ["/api/alerts?limit=501", 400, "limit"],
+      ["/api/alerts?before=42", 400, "before"],
+      ["/api/alerts?before=2020-03-09T20:00:00Z_42", 400, "before"],
+      ["/api/alerts?before=2020-02-30T20:00:00.000000Z_42", 400, "before"],
+      ["/api/alerts?before=2020-03-09T20:00:00.000000Z_1;drop", 400, "before"],
       ["/api/runs?limit=0", 400, "limit"],
       ["/api/runs?limit=ten", 400, "limit"],
       ["/api/stream", 400, "Last-Event-ID"],
@@ -365,6 +369,27 @@ describe("the card, alerts and runs", () => {
     await rescan(db.sql, "USD-BRL", params); // set back: found again
     const again = await json<AlertsAnswer>(await app.request("/api/alerts?pair=USD-BRL"));
     expect(again.alerts.find((alert) => alert.id === newest!.id)?.supersededAt).toBeNull();
+  });
+
+  test("GET /api/alerts pages: each answer's next cursor gives the older ones, none twice, none left out, with the total", async () => {
+    const app = appFor(db.sql);
+    const all = await json<AlertsAnswer>(await app.request("/api/alerts?pair=USD-BRL&limit=500"));
+    expect(all.next).toBeNull();
+    expect(all.total).toBe(all.alerts.length);
+    expect(all.alerts.length).toBeGreaterThan(12);
+    const paged: AlertRow[] = [];
+    let before: string | null = null;
+    let pages = 0;
+    do {
+      const page: AlertsAnswer = await json<AlertsAnswer>(await app.request(`/api/alerts?pair=USD-BRL&limit=5${before ? `&before=${encodeURIComponent(before)}` : ""}`));
+      expect(page.total).toBe(all.total);
+      expect(page.alerts.length).toBeLessThanOrEqual(5);
+      paged.push(...page.alerts);
+      before = page.next;
+      pages++;
+    } while (before !== null && pages < 100);
+    expect(pages).toBe(Math.ceil(all.total / 5));
+    expect(paged.map((alert) => alert.id)).toEqual(all.alerts.map((alert) => alert.id));
   });
 
   test("GET /api/runs lists runs newest first; a failing pipeline shows on the card from its first failure", async () => {
@@ -493,6 +518,34 @@ function exposition(text: string): Map<string, number> {
   }
   return series;
 }
+
+describe("alert pages", () => {
+  // A database of its own: the pair made here would be stale for the other tests' /healthz.
+  const db = useTestDatabase();
+
+  test("GET /api/alerts pages alerts that started in the same microsecond without losing one", async () => {
+    await saveQuotes(db.sql, [sampleQuote({ pair: "GBP-BRL", bid: "6.9", ask: "7.0" })]);
+    const starts = ["2024-08-23 12:00:00.123457+00", "2024-08-23 12:00:00.123456+00", "2024-08-23 12:00:00.123456+00", "2024-08-23 12:00:00.123456+00", "2024-08-23 12:00:00.123455+00"];
+    for (const [i, start] of starts.entries()) {
+      await db.sql`
+        insert into alerts (pair, kind, direction, status, started_at, last_seen_at, resolved_at, fingerprint)
+        values ('GBP-BRL', 'deviation', 'up', 'resolved', ${start}::text::timestamptz, ${start}::text::timestamptz, ${start}::text::timestamptz, ${`paging-${i}`})`;
+    }
+    const app = appFor(db.sql);
+    const ids: number[] = [];
+    let before: string | null = null;
+    for (let page = 0; page < 10; page++) {
+      const body: AlertsAnswer = await json<AlertsAnswer>(await app.request(`/api/alerts?pair=GBP-BRL&limit=2${before ? `&before=${encodeURIComponent(before)}` : ""}`));
+      ids.push(...body.alerts.map((alert) => alert.id));
+      before = body.next;
+      if (before === null) break;
+      expect(before).toMatch(/^2024-08-23T12:00:00\.12345\dZ_\d+$/);
+    }
+    const expected = await db.sql<{ id: number }[]>`select id::int from alerts where pair = 'GBP-BRL' order by started_at desc, id desc`;
+    expect(ids).toEqual(expected.map((row) => row.id));
+    expect(new Set(ids).size).toBe(5);
+  });
+});
 
 describe("an empty database", () => {
   const db = useTestDatabase();
