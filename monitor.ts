@@ -13,10 +13,12 @@ import {
   connect,
   connectUrl,
   describeError,
+  durationExample,
   formatDuration,
   isInitialised,
   loadDatabaseConfig,
   parseDuration,
+  printDescribed,
   readFlags,
   QUOTES_CHANNEL,
   readSnapshot,
@@ -264,6 +266,7 @@ Options:
   --watch [SEC]   check again every SEC seconds (default 10) and as soon as the pipeline stores
                   a quote; on a terminal the screen is redrawn in place; Ctrl-C exits 0
   -h, --help      show this help
+  -V, --version   print the version and exit
 
 Exit codes, as monitoring plugins use them: 0 OK; 1 WARNING (an anomaly alert is firing, or
 |deviation| breaches -w); 2 CRITICAL (the quote is older than --max-age, the last pipeline run
@@ -338,7 +341,9 @@ export function readInvocation(args: string[], env: Record<string, string | unde
   const duration = (flag: string, text: string | undefined, fallback: number, [min, max]: readonly [number, number]) => {
     if (text === undefined) return fallback;
     const ms = parseDuration(text);
-    if (ms === undefined || ms < min || ms > max) throw usage(`--${flag} must be a duration from ${formatDuration(min)} to ${formatDuration(max)} like 90m, got "${text}"`);
+    if (ms === undefined || ms < min || ms > max) {
+      throw usage(`--${flag} must be a duration from ${formatDuration(min)} to ${formatDuration(max)} like ${durationExample([min, max], formatDuration(fallback))}, got "${text}"`);
+    }
     return ms;
   };
   const range = (flag: string, text: string) => {
@@ -424,8 +429,12 @@ export async function main(args: string[], env: Record<string, string | undefine
   try {
     invocation = readInvocation(args, env);
   } catch (error) {
-    console.error(describeError(error, "read the arguments").line);
-    // Bad usage is UNKNOWN for a monitoring plugin.
+    const described = describeError(error, "read the arguments");
+    // --version: an answer, exit 0.
+    if (described.exitCode === STATE.OK) return printDescribed(described);
+    // Bad usage is UNKNOWN for a monitoring plugin, and said on stdout too: Nagios reads nothing else.
+    console.error(described.line);
+    console.log(`COTACAO UNKNOWN - ${described.line}`);
     return STATE.UNKNOWN;
   }
   if (invocation.help) {

@@ -180,6 +180,16 @@ describe("bun monitor.ts", () => {
       const result = await runScript("monitor.ts", args, { env: env() });
       expect([args, result.code]).toEqual([args, 3]);
       expect(result.stderr.trim().split("\n")).toHaveLength(1);
+      // Nagios reads only stdout: the same line there, as a plugin's UNKNOWN.
+      expect([args, result.stdout]).toEqual([args, `COTACAO UNKNOWN - ${result.stderr.trim()}\n`]);
+    }
+  });
+
+  test("a duration out of range is refused with an example inside the range", async () => {
+    for (const [args, example] of [[["--timeout", "90m"], "like 10s,"], [["--max-age", "10s"], "like 2h,"]] as const) {
+      const result = await runScript("monitor.ts", [...args], { env: env() });
+      expect([args, result.code]).toEqual([args, 3]);
+      expect(result.stderr).toContain(example);
     }
   });
 
