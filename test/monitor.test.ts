@@ -3,12 +3,44 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { loadAnalysisConfig } from "../analysis.ts";
 import { connectUrl, migrate, runningEmbeddedServer, saveQuotes, startEmbeddedServer, stopEmbeddedServer, type PairSnapshot } from "../database.ts";
-import { assess, breaches, formatAge, formatNagios, formatText, parsePluginRange, type Checks } from "../monitor.ts";
+import { assess, breaches, formatAge, formatNagios, formatText, formatUnknown, parsePluginRange, type Checks } from "../monitor.ts";
 import { runScript } from "./support/cli.ts";
 import { createTestDatabase, dropTestDatabase, useTempDirs, useTestDatabase } from "./support/database.ts";
 import { sampleQuote } from "./support/quotes.ts";
 
 const CONFIG = loadAnalysisConfig({});
+
+/**
+ * `bun monitor.ts --watch ...` as a child, its stdout read line by line: next(pattern, ms) waits
+ * for the next line that matches and returns it, with the time it arrived (undefined if none came).
+ */
+function watchChild(args: string[], env: Record<string, string>) {
+  const child = Bun.spawn([process.execPath, "monitor.ts", "--watch", ...args], {
+    cwd: `${import.meta.dir}/..`,
+    env: { PATH: process.env["PATH"] ?? "", ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const reader = child.stdout.getReader();
+  let buffered = "";
+  const next = async (pattern: RegExp, ms: number): Promise<{ line: string; at: number } | undefined> => {
+    const deadline = performance.now() + ms;
+    for (;;) {
+      let newline: number;
+      while ((newline = buffered.indexOf("\n")) !== -1) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        if (pattern.test(line)) return { line, at: performance.now() };
+      }
+      const left = deadline - performance.now();
+      if (left <= 0) return undefined;
+      const chunk = await Promise.race([reader.read(), Bun.sleep(left).then(() => undefined)]);
+      if (!chunk || chunk.done) return undefined;
+      buffered += new TextDecoder().decode(chunk.value);
+    }
+  };
+  return { child, next };
+}
 const CHECKS: Checks = { config: CONFIG, maxAgeMs: 2 * 3_600_000 };
 const DAY_MS = 86_400_000;
 
@@ -87,6 +119,15 @@ describe("assess(): the state of a pair (pure)", () => {
 
   test("formatAge() says seconds, minutes, hours or days", () => {
     expect([formatAge(59), formatAge(180), formatAge(7200), formatAge(3 * 86_400)]).toEqual(["59 s ago", "3 min ago", "2 h ago", "3 d ago"]);
+  });
+});
+
+describe("formatUnknown()", () => {
+  test("a failed check in --watch says UNKNOWN first, in each format", () => {
+    const line = "Cannot check: no answer within 1s; check the database (bun database.ts status)";
+    expect(formatUnknown(line, "text")).toBe(`UNKNOWN - ${line}`);
+    expect(formatUnknown(line, "nagios")).toBe(`COTACAO UNKNOWN - ${line}`);
+    expect(JSON.parse(formatUnknown(line, "json"))).toEqual({ state: "UNKNOWN", exitCode: 3, error: line });
   });
 });
 
@@ -284,6 +325,91 @@ describe("bun monitor.ts", () => {
       child.kill("SIGKILL");
     }
   });
+
+  test("--watch: with quotes locked, each check is UNKNOWN within --timeout, leaves no backend waiting, and the next check after the lock recovers", async () => {
+    await saveQuotes(db.sql, [sampleQuote({ ts: new Date(), bid: "5.1111", ask: "5.1119" })]);
+    const { child, next } = watchChild(["1", "--timeout", "1s", "--pair", "USD-BRL"], env());
+    const blocker = connectUrl(db.url, { max: 1 });
+    let release = () => {};
+    try {
+      // (Earlier tests left an alert firing: the state is WARNING, what matters is the line.)
+      expect(await next(/^USD-BRL 5\.1111 /, 10_000)).toBeDefined();
+      let locked = () => {};
+      const lockTaken = new Promise<void>((resolve) => (locked = resolve));
+      const held = blocker.begin(async (tx) => {
+        await tx`lock table quotes in access exclusive mode`;
+        locked();
+        await new Promise<void>((resolve) => (release = resolve));
+      });
+      await lockTaken;
+      const since = performance.now();
+      // The check in progress may still be OK; the first to meet the lock says UNKNOWN within --timeout.
+      const unknown = await next(/UNKNOWN/, 4_000);
+      expect(unknown?.line).toBe("UNKNOWN - Cannot check: no answer within 1s; check the database (bun database.ts status)");
+      expect(unknown!.at - since).toBeLessThan(1_000 + 1_000 + 1_000);
+      // Another check meets the lock again: UNKNOWN again, not silence.
+      expect((await next(/./, 3_000))?.line).toStartWith("UNKNOWN - ");
+      // The server ended the statements the checks gave up on: nobody queues behind the lock.
+      await Bun.sleep(300);
+      const [waiting] = await db.sql<{ n: number }[]>`
+        select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`;
+      expect(waiting?.n).toBe(0);
+      release();
+      await held;
+      expect(await next(/^USD-BRL 5\.1111 /, 3_000)).toBeDefined();
+      child.kill("SIGINT");
+      expect(await child.exited).toBe(0);
+    } finally {
+      release();
+      child.kill("SIGKILL");
+      await blocker.end({ timeout: 5 });
+    }
+  });
+
+  test("--watch: a stopped backend is UNKNOWN within --timeout, then a new connection; a restarted embedded server is found in its new socket folder", async () => {
+    // A data folder too long for a socket path: each start puts the socket in a new temp folder.
+    const dataDir = join(await tempDir(), "x".repeat(80), "pg");
+    const { server } = await startEmbeddedServer(dataDir);
+    expect(server.socketDir).not.toBe(dataDir);
+    const setup = connectUrl(server.url, { max: 1 });
+    await migrate(setup);
+    await saveQuotes(setup, [sampleQuote({ ts: fresh(), bid: "5.2222", ask: "5.2229" })]);
+    await setup.end({ timeout: 5 });
+    const { child, next } = watchChild(["1", "--timeout", "1s"], { COTACAO_DATA_DIR: dataDir });
+    let stoppedPid: number | undefined;
+    try {
+      expect((await next(/^USD-BRL 5\.2222/, 10_000))?.line).toEndWith("OK");
+      // The backend of the monitor's checks (not its LISTEN one) stops answering.
+      const probe = connectUrl(server.url, { max: 1 });
+      const [backend] = await probe<{ pid: number }[]>`
+        select pid from pg_stat_activity
+        where backend_type = 'client backend' and pid <> pg_backend_pid() and query not ilike 'listen%'`;
+      await probe.end({ timeout: 5 });
+      stoppedPid = backend!.pid;
+      process.kill(stoppedPid, "SIGSTOP");
+      const since = performance.now();
+      const unknown = await next(/UNKNOWN/, 4_000);
+      expect(unknown?.line).toStartWith("UNKNOWN - Cannot check: no answer within 1s");
+      expect(unknown!.at - since).toBeLessThan(1_000 + 1_000 + 1_000);
+      expect((await next(/./, 3_000))?.line).toMatch(/^USD-BRL 5\.2222 .* OK$/);
+      process.kill(stoppedPid, "SIGCONT");
+      stoppedPid = undefined;
+
+      await stopEmbeddedServer(dataDir);
+      const restarted = (await startEmbeddedServer(dataDir)).server;
+      expect(restarted.socketDir).not.toBe(server.socketDir);
+      const since2 = performance.now();
+      const back = await next(/^USD-BRL 5\.2222/, 5_000);
+      expect(back?.line).toEndWith("OK");
+      expect(back!.at - since2).toBeLessThan(3_000);
+      child.kill("SIGINT");
+      expect(await child.exited).toBe(0);
+    } finally {
+      if (stoppedPid !== undefined) process.kill(stoppedPid, "SIGCONT");
+      child.kill("SIGKILL");
+      await stopEmbeddedServer(dataDir);
+    }
+  }, 30_000);
 
   test("bun run build:monitor makes one executable that answers like bun monitor.ts", async () => {
     const dir = await tempDir();
