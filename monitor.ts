@@ -420,10 +420,26 @@ function maxWindowOverride(config: AnalysisConfig): number {
   return extra;
 }
 
+/**
+ * A pair name read from the database, safe to print on a terminal or in a plugin line: as stored
+ * when it follows the pair rule (PairSchema), else with every character but letters, digits and
+ * "-" written as \xHH or \u{H}. Another program may have stored anything there: an escape
+ * sequence would clear the person's terminal, a "|", "'" or "=" break the Nagios line.
+ */
+export function printablePair(pair: string): string {
+  if (v.safeParse(PairSchema, pair).success && !/\s/.test(pair)) return pair;
+  return pair.replace(/[^A-Za-z0-9-]/gu, (char) => {
+    const code = char.codePointAt(0)!;
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u{${code.toString(16)}}`;
+  });
+}
+
 function render(reports: readonly PairReport[], invocation: Invocation): string {
+  // JSON escapes what it must itself, and keeps the name as stored.
   if (invocation.format === "json") return JSON.stringify(reports.map(toJson));
-  if (invocation.format === "nagios") return formatNagios(reports, invocation.checks);
-  return reports.map(formatText).join("\n");
+  const printable = reports.map((report) => ({ ...report, pair: printablePair(report.pair) }));
+  if (invocation.format === "nagios") return formatNagios(printable, invocation.checks);
+  return printable.map(formatText).join("\n");
 }
 
 /** Runs the CLI and returns its exit code: the plugin state. */
