@@ -1289,6 +1289,10 @@ const DUMP_VERSION = 1;
 const DUMP_TRAILER = JSON.stringify({ end: DUMP_FORMAT });
 // The header is a few KB; anything this long before the first line break is not a dump.
 const MAX_DUMP_HEADER_BYTES = 1024 * 1024;
+// A row's COPY line: cotacao's rows are a few hundred bytes (a run's error, a webhook's payload a
+// few KB). A dump refuses to write a longer one, a restore to read it: a line that never ends
+// must not make the restore hold the whole file in memory.
+const MAX_DUMP_LINE_BYTES = 16 * 1024 * 1024;
 const COPY_END_LINE = Buffer.from("\\.\n");
 // Bytes of COPY text handed to gzip at a time.
 const DUMP_WRITE_BYTES = 1024 * 1024;
@@ -1400,7 +1404,14 @@ export async function dumpDatabase(sql: Sql, output: NodeJS.WritableStream): Pro
         // The server sends one message per row: gzip them a megabyte at a time, not row by row.
         let batch: Buffer[] = [];
         let size = 0;
+        // A row a restore would refuse fails the dump, once the COPY is over: leaving a COPY
+        // unread would leave the connection in it, and the rollback waiting for ever.
+        let tooLong: number | undefined;
         for await (const chunk of rows) {
+          if (tooLong !== undefined || (chunk as Buffer).length > MAX_DUMP_LINE_BYTES) {
+            tooLong ??= (chunk as Buffer).length;
+            continue;
+          }
           batch.push(chunk as Buffer);
           size += (chunk as Buffer).length;
           if (size >= DUMP_WRITE_BYTES) {
@@ -1413,6 +1424,12 @@ export async function dumpDatabase(sql: Sql, output: NodeJS.WritableStream): Pro
         // asks for more; if the end of the COPY came in the same read, the ended stream never
         // asks again and the connection hangs (porsager/postgres#499). Ask once more.
         (rows as Readable)._read(0);
+        if (tooLong !== undefined) {
+          throw new DatabaseError(
+            "DUMP",
+            `Cannot dump: a row of table ${table.name} is ${tooLong} bytes as COPY text, more than a restore accepts (${MAX_DUMP_LINE_BYTES}); shorten or delete that row, then dump again`,
+          );
+        }
         batch.push(COPY_END_LINE);
         yield Buffer.concat(batch);
       }
@@ -1469,39 +1486,48 @@ class DumpReader {
     this.chunks = input[Symbol.asyncIterator]();
   }
 
-  private async more(): Promise<boolean> {
-    const next = await this.chunks.next();
-    if (next.done) return false;
-    this.buffered = this.buffered.length ? Buffer.concat([this.buffered, next.value]) : next.value;
-    return true;
+  /**
+   * Reads on until the buffer holds a line break (true) or the input ends (false). Refuses a line
+   * longer than `maxBytes` (give or take a chunk) once it has read that much of it. Linear: the
+   * chunks are joined once, when the break comes, and only each new chunk is searched for it (a
+   * 64 MB line took 41 s and 650 MB when every chunk was joined to and searched with the rest).
+   */
+  private async untilBreak(maxBytes: number): Promise<boolean> {
+    if (this.buffered.includes(10)) return true;
+    const parts = [this.buffered];
+    let size = this.buffered.length;
+    try {
+      for (;;) {
+        if (size > maxBytes) throw new Error(`a line is longer than ${maxBytes} bytes, far longer than any in a dump`);
+        const next = await this.chunks.next();
+        if (next.done) return false;
+        parts.push(next.value);
+        size += next.value.length;
+        if (next.value.includes(10)) return true;
+      }
+    } finally {
+      this.buffered = parts.length === 1 ? this.buffered : Buffer.concat(parts, size);
+    }
   }
 
   /** The next line, without its line break; null at the end of the input. */
   async line(maxBytes: number): Promise<string | null> {
-    for (;;) {
-      const end = this.buffered.indexOf(10);
-      if (end >= 0) {
-        const line = this.buffered.subarray(0, end).toString("utf8");
-        this.buffered = this.buffered.subarray(end + 1);
-        return line;
-      }
-      if (this.buffered.length > maxBytes) throw new Error("a line is far longer than any in a dump");
-      if (!(await this.more())) {
-        if (this.buffered.length) throw new Error("it ends in the middle of a line");
-        return null;
-      }
+    if (!(await this.untilBreak(maxBytes))) {
+      if (this.buffered.length) throw new Error("it ends in the middle of a line");
+      return null;
     }
+    const end = this.buffered.indexOf(10);
+    const line = this.buffered.subarray(0, end).toString("utf8");
+    this.buffered = this.buffered.subarray(end + 1);
+    return line;
   }
 
   /** One table's COPY text up to its "\." line, in whole lines; `counted` receives its row count. */
   async *table(counted: (rows: number) => void): AsyncGenerator<Buffer> {
     let rows = 0;
     for (;;) {
+      if (!(await this.untilBreak(MAX_DUMP_LINE_BYTES))) throw new Error("it ends in the middle of a table");
       const lastBreak = this.buffered.lastIndexOf(10);
-      if (lastBreak < 0) {
-        if (!(await this.more())) throw new Error("it ends in the middle of a table");
-        continue;
-      }
       const whole = this.buffered.subarray(0, lastBreak + 1);
       for (let start = 0; start < whole.length; ) {
         const end = whole.indexOf(10, start);
@@ -1516,7 +1542,6 @@ class DumpReader {
       }
       yield whole;
       this.buffered = this.buffered.subarray(lastBreak + 1);
-      if (!(await this.more()) && this.buffered.length === 0) throw new Error("it ends in the middle of a table");
     }
   }
 }
