@@ -343,7 +343,7 @@ export function readInvocation(args: string[], env: Record<string, string | unde
     if (text === undefined) return fallback;
     const ms = parseDuration(text);
     if (ms === undefined || ms < min || ms > max) {
-      throw usage(`--${flag} must be a duration from ${formatDuration(min)} to ${formatDuration(max)} like ${durationExample([min, max], formatDuration(fallback))}, got "${text}"`);
+      throw usage(`--${flag} must be a duration from ${formatDuration(min)} to ${formatDuration(max)}, like ${durationExample([min, max], formatDuration(fallback))}, got "${text}"`);
     }
     return ms;
   };
