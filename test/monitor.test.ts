@@ -402,7 +402,7 @@ describe("bun monitor.ts", () => {
       child.kill("SIGKILL");
       await blocker.end({ timeout: 5 });
     }
-  });
+  }, 30_000);
 
   test("--watch: a stopped backend is UNKNOWN within --timeout, then a new connection; a restarted embedded server is found in its new socket folder", async () => {
     // A data folder too long for a socket path: each start puts the socket in a new temp folder.
