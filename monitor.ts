@@ -507,9 +507,10 @@ export function formatUnknown(line: string, format: Format): string {
  * Opens --watch's connection (one, max: 1) and LISTENs. Its statement_timeout is the check's: a
  * check that gives up on a locked table leaves no backend queued behind the lock (one more at
  * every check, until the server ran out of connections). A session setting, not a startup
- * parameter, which poolers such as PgBouncer refuse. (Not a reserved connection, which would
- * keep the setting across a silent reconnect: postgres.js 3.4.9's reserve() never answers on a
- * new pool with fetch_types off.)
+ * parameter, which poolers such as PgBouncer refuse. If the pool reconnects on its own (a server
+ * restarted at the same socket), the new connection lacks it until a failed check replaces the
+ * pool; a reserved connection would not reconnect, but postgres.js 3.4.9's reserve() never
+ * answers on a new pool with fetch_types off.
  */
 async function openWatchConnection(invocation: Invocation, startStopped: boolean, onStored: () => void): Promise<Sql> {
   const sql = await openReadOnly(invocation.database, invocation.timeoutMs, (line) => console.error(line), startStopped);
