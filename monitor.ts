@@ -510,7 +510,7 @@ export function formatUnknown(line: string, format: Format): string {
  * parameter, which poolers such as PgBouncer refuse. If the pool reconnects on its own (a server
  * restarted at the same socket), the new connection lacks it until a failed check replaces the
  * pool; a reserved connection would not reconnect, but postgres.js 3.4.9's reserve() never
- * answers on a new pool with fetch_types off.
+ * answers on a new pool with fetch_types off (porsager/postgres#751, #1219; fix proposed in #1220).
  */
 async function openWatchConnection(invocation: Invocation, startStopped: boolean, onStored: () => void): Promise<Sql> {
   const sql = await openReadOnly(invocation.database, invocation.timeoutMs, (line) => console.error(line), startStopped);
