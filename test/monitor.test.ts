@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { loadAnalysisConfig } from "../analysis.ts";
 import { connectUrl, migrate, runningEmbeddedServer, saveQuotes, startEmbeddedServer, stopEmbeddedServer, type PairSnapshot } from "../database.ts";
 import { assess, breaches, formatAge, formatNagios, formatText, formatUnknown, parsePluginRange, printablePair, type Checks } from "../monitor.ts";
+import packageJson from "../package.json" with { type: "json" };
 import { runScript } from "./support/cli.ts";
 import { createTestDatabase, dropTestDatabase, useTempDirs, useTestDatabase } from "./support/database.ts";
 import { sampleQuote } from "./support/quotes.ts";
@@ -464,6 +465,9 @@ describe("bun monitor.ts", () => {
     expect(code).toBe(viaBun.code);
     const strip = (text: string) => (JSON.parse(text) as Record<string, unknown>[]).map(({ ageSeconds: _a, marketAgeSeconds: _m, ...rest }) => rest);
     expect(strip(stdout)).toEqual(strip(viaBun.stdout));
+    // The version is built in: package.json is not beside the executable.
+    const version = Bun.spawnSync([outfile, "--version"], { cwd: dir, env: { PATH: process.env["PATH"] ?? "" } });
+    expect([version.exitCode, version.stdout.toString()]).toEqual([0, `monitor.ts ${packageJson.version}\n`]);
   }, 60_000);
 
   test("an embedded cluster whose server is stopped is started, and stderr says so", async () => {
