@@ -31,6 +31,7 @@ import {
   loadDatabaseConfig,
   migrate,
   notifyChange,
+  printDescribed,
   readFlags,
   storedPairs,
   usageError,
@@ -1241,6 +1242,7 @@ excluded); a close is anomalous when it strays from that average by more than th
               each answer; exit 0 if all answered 2xx, else 1. Stores nothing.
   --pair P    one pair (default: every pair with quotes)
   --json      JSON instead of lines
+  -V, --version  print the version and exit
 
 Settings (environment): COTACAO_MA_WINDOW_DAYS (20), COTACAO_MA_MIN_POINTS (10),
 COTACAO_ALERT_THRESHOLD_PCT (3), COTACAO_ALERT_RECOVERY_PCT (80, of the threshold), each with
@@ -1453,9 +1455,7 @@ export async function main(args: string[], env: Record<string, string | undefine
     if (flags.rescan) return await rescanCommand(sql, pairs, config, !!flags.json, CONSOLE);
     return await statusCommand(sql, pairs, config, !!flags.json, CONSOLE);
   } catch (error) {
-    const { line, exitCode } = describeError(error, "analyse");
-    console.error(line);
-    return exitCode;
+    return printDescribed(describeError(error, "analyse"));
   } finally {
     await sql?.end({ timeout: 5 });
   }

@@ -57,6 +57,7 @@ import {
   migrate,
   pairSpan,
   pairSummaries,
+  printDescribed,
   readFlags,
   refreshRollups,
   storedPairs,
@@ -955,6 +956,7 @@ Options:
                not loopback needs DASHBOARD_TOKEN
   --port N     the port, 0 to 65535 (default PORT, else 8050; 0 picks a free one)
   -h, --help   show this help
+  -V, --version  print the version and exit
 
 Settings (environment): HOST, PORT, DASHBOARD_TOKEN (at least ${MIN_TOKEN_LENGTH} characters; then every
 request needs "Authorization: Bearer <token>", or opens the page once with ?token=<token>, which
@@ -1025,9 +1027,7 @@ export async function main(args: string[], env: Record<string, string | undefine
   try {
     invocation = readInvocation(args, env);
   } catch (error) {
-    const { line, exitCode } = describeError(error, "read the arguments");
-    console.error(line);
-    return exitCode;
+    return printDescribed(describeError(error, "read the arguments"));
   }
   if (invocation.help) {
     console.log(USAGE);

@@ -11,6 +11,8 @@ import { tmpdir } from "node:os";
 import type { ParseArgsOptionsConfig, parseArgs } from "node:util";
 import postgres from "postgres";
 import * as v from "valibot";
+// A static import: inlined by `bun build --compile`, and ~0.1 ms at start-up (no file read at run time).
+import { version as PACKAGE_VERSION } from "./package.json" with { type: "json" };
 
 // Loaded on first use: the monitor's path needs none of these (node:fs only to find the embedded
 // server), and under Bun each costs a short-lived process milliseconds at start-up, node:fs 3-9
@@ -179,6 +181,26 @@ export function usageError(message: string, script: string): CotacaoError {
   return new CotacaoError("USAGE", `${message} (see bun ${script} --help)`, { exitCode: EXIT.usage });
 }
 
+/** What `--version` prints: the script's name and cotacao's version from package.json, e.g. "monitor.ts 0.1.0". */
+export function versionLine(script: string): string {
+  return `${script} ${PACKAGE_VERSION}`;
+}
+
+/**
+ * `--version` or `-V` on any script's command line: not a failure but an answer, so its exit code
+ * is 0 and its line goes to stdout (see printDescribed()). readFlags() throws it as soon as it
+ * reads the flag, before any other check, as `--help` would be honoured.
+ */
+export function versionRequest(script: string): CotacaoError {
+  return new CotacaoError("VERSION", versionLine(script), { exitCode: EXIT.ok });
+}
+
+/** Prints describeError()'s line where it belongs (stdout for an answer such as --version, stderr for a failure); returns its exit code. */
+export function printDescribed({ line, exitCode }: { line: string; exitCode: number }): number {
+  (exitCode === EXIT.ok ? console.log : console.error)(line);
+  return exitCode;
+}
+
 /** What readFlags() returns for `options`: node:util's parseArgs values, strict. */
 export type Flags<O extends ParseArgsOptionsConfig> = ReturnType<typeof parseArgs<{ options: O; strict: true; allowPositionals: false }>>["values"];
 
@@ -186,7 +208,8 @@ export type Flags<O extends ParseArgsOptionsConfig> = ReturnType<typeof parseArg
  * node:util's parseArgs, strict and without positionals, with its errors as one USAGE line: it
  * accepts and rejects what parseArgs does, and returns the same values (test/database.test.ts
  * holds the two equal). Our own because importing node:util costs every run of a script ~8 ms
- * (bench/monitor.ts), as much as the monitor's query.
+ * (bench/monitor.ts), as much as the monitor's query. Every script also answers `--version` and
+ * `-V` (unless it declares a `version` option of its own) by throwing versionRequest().
  */
 export function readFlags<const O extends ParseArgsOptionsConfig>(args: string[], options: O, script: string): Flags<O> {
   const fail = (message: string) => usageError(`Cannot read the arguments: ${message}`, script);
@@ -203,6 +226,8 @@ export function readFlags<const O extends ParseArgsOptionsConfig>(args: string[]
     values[name] = option.multiple ? [...((values[name] as (string | boolean)[] | undefined) ?? []), given] : given;
   };
   const queue = [...args];
+  const ownsVersion = Object.hasOwn(options, "version") || Object.values(options).some((option) => option.short === "V");
+  if (!ownsVersion && queue.some((arg) => arg === "--version" || arg === "-V")) throw versionRequest(script);
   while (queue.length > 0) {
     const arg = queue.shift()!;
     const short = arg.startsWith("-") && arg[1] !== "-" ? longName(arg.slice(1, 2)) : "";
@@ -262,9 +287,28 @@ export function formatDuration(ms: number): string {
   return `${ms}ms`;
 }
 
+/** Round durations an example can be, shortest first. */
+const EXAMPLE_DURATIONS_MS = [250, 500, 1000, 5000, 10_000, 30_000, 60_000, 300_000, 600_000, 1_800_000, 3_600_000, 7_200_000, 21_600_000, 86_400_000, 7 * 86_400_000];
+
+/**
+ * A duration to show as an example of what `[min, max]` accepts: `preferred` when it lies inside,
+ * else the round duration inside nearest the bounds' middle (geometric: the range spans orders
+ * of magnitude), else `min`. An example outside the range ("like 90m" for 100ms to 5m) would
+ * teach a value the same message refuses.
+ */
+export function durationExample([min, max]: readonly [number, number], preferred?: string): string {
+  const inside = (ms: number | undefined) => ms !== undefined && ms >= min && ms <= max;
+  if (preferred !== undefined && inside(parseDuration(preferred))) return preferred;
+  const middle = Math.log(Math.max(min, 1)) / 2 + Math.log(Math.max(max, 1)) / 2;
+  const distance = (ms: number) => Math.abs(Math.log(ms) - middle);
+  const round = EXAMPLE_DURATIONS_MS.filter(inside).sort((a, b) => distance(a) - distance(b))[0];
+  return formatDuration(round ?? min);
+}
+
 /**
  * A duration setting: unset or empty means `fallbackMs`; otherwise a duration within `bounds`.
- * The message names the bounds and an example, never only the bad value.
+ * The message names the bounds and an example inside them (durationExample()), never only the
+ * bad value.
  */
 export function durationSetting(fallbackMs: number, [min, max]: readonly [number, number], example: string) {
   return v.pipe(
@@ -275,7 +319,7 @@ export function durationSetting(fallbackMs: number, [min, max]: readonly [number
         const ms = text === "" ? fallbackMs : (parseDuration(text) ?? Number.NaN);
         return ms >= min && ms <= max;
       },
-      (issue) => `must be a duration from ${formatDuration(min)} to ${formatDuration(max)}, like ${example}, got "${String(issue.input)}"`,
+      (issue) => `must be a duration from ${formatDuration(min)} to ${formatDuration(max)}, like ${durationExample([min, max], example)}, got "${String(issue.input)}"`,
     ),
     v.transform((text) => (text === "" ? fallbackMs : (parseDuration(text) as number))),
   );
@@ -1275,6 +1319,10 @@ const DUMP_VERSION = 1;
 const DUMP_TRAILER = JSON.stringify({ end: DUMP_FORMAT });
 // The header is a few KB; anything this long before the first line break is not a dump.
 const MAX_DUMP_HEADER_BYTES = 1024 * 1024;
+// A row's COPY line: cotacao's rows are a few hundred bytes (a run's error, a webhook's payload a
+// few KB). A dump refuses to write a longer one, a restore to read it: a line that never ends
+// must not make the restore hold the whole file in memory.
+const MAX_DUMP_LINE_BYTES = 16 * 1024 * 1024;
 const COPY_END_LINE = Buffer.from("\\.\n");
 // Bytes of COPY text handed to gzip at a time.
 const DUMP_WRITE_BYTES = 1024 * 1024;
@@ -1386,7 +1434,14 @@ export async function dumpDatabase(sql: Sql, output: NodeJS.WritableStream): Pro
         // The server sends one message per row: gzip them a megabyte at a time, not row by row.
         let batch: Buffer[] = [];
         let size = 0;
+        // A row a restore would refuse fails the dump, once the COPY is over: leaving a COPY
+        // unread would leave the connection in it, and the rollback waiting for ever.
+        let tooLong: number | undefined;
         for await (const chunk of rows) {
+          if (tooLong !== undefined || (chunk as Buffer).length > MAX_DUMP_LINE_BYTES) {
+            tooLong ??= (chunk as Buffer).length;
+            continue;
+          }
           batch.push(chunk as Buffer);
           size += (chunk as Buffer).length;
           if (size >= DUMP_WRITE_BYTES) {
@@ -1399,6 +1454,12 @@ export async function dumpDatabase(sql: Sql, output: NodeJS.WritableStream): Pro
         // asks for more; if the end of the COPY came in the same read, the ended stream never
         // asks again and the connection hangs (porsager/postgres#499). Ask once more.
         (rows as Readable)._read(0);
+        if (tooLong !== undefined) {
+          throw new DatabaseError(
+            "DUMP",
+            `Cannot dump: a row of table ${table.name} is ${tooLong} bytes as COPY text, more than a restore accepts (${MAX_DUMP_LINE_BYTES}); shorten or delete that row, then dump again`,
+          );
+        }
         batch.push(COPY_END_LINE);
         yield Buffer.concat(batch);
       }
@@ -1455,39 +1516,48 @@ class DumpReader {
     this.chunks = input[Symbol.asyncIterator]();
   }
 
-  private async more(): Promise<boolean> {
-    const next = await this.chunks.next();
-    if (next.done) return false;
-    this.buffered = this.buffered.length ? Buffer.concat([this.buffered, next.value]) : next.value;
-    return true;
+  /**
+   * Reads on until the buffer holds a line break (true) or the input ends (false). Refuses a line
+   * longer than `maxBytes` (give or take a chunk) once it has read that much of it. Linear: the
+   * chunks are joined once, when the break comes, and only each new chunk is searched for it (a
+   * 64 MB line took 41 s and 650 MB when every chunk was joined to and searched with the rest).
+   */
+  private async untilBreak(maxBytes: number): Promise<boolean> {
+    if (this.buffered.includes(10)) return true;
+    const parts = [this.buffered];
+    let size = this.buffered.length;
+    try {
+      for (;;) {
+        if (size > maxBytes) throw new Error(`a line is longer than ${maxBytes} bytes, far longer than any in a dump`);
+        const next = await this.chunks.next();
+        if (next.done) return false;
+        parts.push(next.value);
+        size += next.value.length;
+        if (next.value.includes(10)) return true;
+      }
+    } finally {
+      this.buffered = parts.length === 1 ? this.buffered : Buffer.concat(parts, size);
+    }
   }
 
   /** The next line, without its line break; null at the end of the input. */
   async line(maxBytes: number): Promise<string | null> {
-    for (;;) {
-      const end = this.buffered.indexOf(10);
-      if (end >= 0) {
-        const line = this.buffered.subarray(0, end).toString("utf8");
-        this.buffered = this.buffered.subarray(end + 1);
-        return line;
-      }
-      if (this.buffered.length > maxBytes) throw new Error("a line is far longer than any in a dump");
-      if (!(await this.more())) {
-        if (this.buffered.length) throw new Error("it ends in the middle of a line");
-        return null;
-      }
+    if (!(await this.untilBreak(maxBytes))) {
+      if (this.buffered.length) throw new Error("it ends in the middle of a line");
+      return null;
     }
+    const end = this.buffered.indexOf(10);
+    const line = this.buffered.subarray(0, end).toString("utf8");
+    this.buffered = this.buffered.subarray(end + 1);
+    return line;
   }
 
   /** One table's COPY text up to its "\." line, in whole lines; `counted` receives its row count. */
   async *table(counted: (rows: number) => void): AsyncGenerator<Buffer> {
     let rows = 0;
     for (;;) {
+      if (!(await this.untilBreak(MAX_DUMP_LINE_BYTES))) throw new Error("it ends in the middle of a table");
       const lastBreak = this.buffered.lastIndexOf(10);
-      if (lastBreak < 0) {
-        if (!(await this.more())) throw new Error("it ends in the middle of a table");
-        continue;
-      }
       const whole = this.buffered.subarray(0, lastBreak + 1);
       for (let start = 0; start < whole.length; ) {
         const end = whole.indexOf(10, start);
@@ -1502,7 +1572,6 @@ class DumpReader {
       }
       yield whole;
       this.buffered = this.buffered.subarray(lastBreak + 1);
-      if (!(await this.more()) && this.buffered.length === 0) throw new Error("it ends in the middle of a table");
     }
   }
 }
@@ -2756,6 +2825,7 @@ Commands:
   dump FILE          write a consistent, compressed snapshot of every table to FILE (- for stdout)
   restore FILE       load a dump into the database, all or nothing (- for stdin); the database
                      must hold no data, unless --force: then everything in it is replaced
+  --version, -V      print the version and exit
 
 Exit codes: 0 ok, 1 failure, 2 bad usage or configuration, 3 (status) not running.`;
 
@@ -2895,6 +2965,11 @@ export async function main(args: string[]): Promise<number> {
   const [command, ...rest] = args;
   if (command === "--help" || command === "-h" || command === "help") {
     console.log(USAGE);
+    return 0;
+  }
+  // Commands, not flags: readFlags() does not read this command line, so --version is answered here.
+  if (command === "--version" || command === "-V") {
+    console.log(versionLine("database.ts"));
     return 0;
   }
   const found = command === undefined ? undefined : COMMANDS[command];

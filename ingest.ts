@@ -8,6 +8,8 @@
  * prints the validated quotes as JSON lines (no database; see `--help`).
  */
 import * as v from "valibot";
+// Data, not code: ingest.ts imports no project module. Inlined by bun build, read once at start.
+import { version as PACKAGE_VERSION } from "./package.json" with { type: "json" };
 
 /** One quote as the source gives it: decimals are strings, exactly as the API wrote them. */
 export interface Quote {
@@ -1219,6 +1221,7 @@ Options:
   --from DATE    first day of the history, YYYY-MM-DD (required with --daily)
   --to DATE      last day of the history, YYYY-MM-DD (default: today)
   -h, --help     show this help
+  -V, --version  print the version and exit
 
 Environment:
   AWESOMEAPI_URL         API base URL (default ${DEFAULT_AWESOMEAPI_URL})
@@ -1233,6 +1236,7 @@ const CliArgsSchema = v.object({
   from: v.optional(v.string()),
   to: v.optional(v.string()),
   help: v.optional(v.boolean()),
+  version: v.optional(v.boolean()),
 });
 
 /** Runs the CLI and returns its exit code. */
@@ -1248,6 +1252,7 @@ export async function main(args: string[]): Promise<number> {
         from: { type: "string" },
         to: { type: "string" },
         help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "V" },
       },
       strict: true,
       allowPositionals: false,
@@ -1259,6 +1264,11 @@ export async function main(args: string[]): Promise<number> {
   }
   if (flags.help) {
     console.log(USAGE);
+    return 0;
+  }
+  // The same line as the other scripts' (database.ts versionLine()), which ingest.ts may not import.
+  if (flags.version) {
+    console.log(`ingest.ts ${PACKAGE_VERSION}`);
     return 0;
   }
   try {

@@ -29,6 +29,7 @@ import {
   formatDuration,
   loadDatabaseConfig,
   parseDuration,
+  printDescribed,
   readFlags,
   usageError,
   migrate,
@@ -589,6 +590,7 @@ Options:
   --quiet              print nothing for a healthy run; errors, alert lines, failed
                        webhook deliveries and unfilled gaps are still printed (cron mails them)
   -h, --help           show this help
+  -V, --version        print the version and exit
 
 Durations: 250ms, 30s, 5m, 2h (a plain number is seconds).
 
@@ -763,9 +765,7 @@ export async function main(args: string[], env: Record<string, string | undefine
     analysis = loadAnalysisConfig(env);
     database = loadDatabaseConfig(env);
   } catch (error) {
-    const { line, exitCode } = describeError(error, "start");
-    console.error(line);
-    return exitCode;
+    return printDescribed(describeError(error, "start"));
   }
   const progressOnTty = process.stderr.isTTY && !invocation.quiet && !invocation.json;
   const options: PipelineOptions = {

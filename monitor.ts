@@ -13,11 +13,14 @@ import {
   connect,
   connectUrl,
   describeError,
+  durationExample,
   formatDuration,
   gapCommand,
+  isConnectionLost,
   isInitialised,
   loadDatabaseConfig,
   parseDuration,
+  printDescribed,
   readFlags,
   QUOTES_CHANNEL,
   readSnapshot,
@@ -268,6 +271,7 @@ Options:
   --watch [SEC]   check again every SEC seconds (default 10) and as soon as the pipeline stores
                   a quote; on a terminal the screen is redrawn in place; Ctrl-C exits 0
   -h, --help      show this help
+  -V, --version   print the version and exit
 
 Exit codes, as monitoring plugins use them: 0 OK; 1 WARNING (an anomaly alert is firing,
 |deviation| breaches -w, or days too old for a run to fill are missing: it names the backfill
@@ -344,7 +348,9 @@ export function readInvocation(args: string[], env: Record<string, string | unde
   const duration = (flag: string, text: string | undefined, fallback: number, [min, max]: readonly [number, number]) => {
     if (text === undefined) return fallback;
     const ms = parseDuration(text);
-    if (ms === undefined || ms < min || ms > max) throw usage(`--${flag} must be a duration from ${formatDuration(min)} to ${formatDuration(max)} like 90m, got "${text}"`);
+    if (ms === undefined || ms < min || ms > max) {
+      throw usage(`--${flag} must be a duration from ${formatDuration(min)} to ${formatDuration(max)}, like ${durationExample([min, max], formatDuration(fallback))}, got "${text}"`);
+    }
     return ms;
   };
   const range = (flag: string, text: string) => {
@@ -377,9 +383,10 @@ class Unknown extends CotacaoError {
 
 /**
  * Opens the database without creating anything: no cluster on a fresh checkout. A cluster whose
- * server is stopped (after a reboot) is started, and stderr says so.
+ * server is stopped (after a reboot) is started, and stderr says so; unless `startStopped` is
+ * false (--watch once running: a server someone stopped stays stopped).
  */
-async function openReadOnly(database: DatabaseConfig, timeoutMs: number, notice: (line: string) => void): Promise<Sql> {
+async function openReadOnly(database: DatabaseConfig, timeoutMs: number, notice: (line: string) => void, startStopped = true): Promise<Sql> {
   const connectTimeoutSeconds = Math.max(1, Math.ceil(timeoutMs / 1000));
   // No type look-up: one round trip less at start; the monitor's one query passes no array, and
   // its parameters are cast in the SQL, so it goes in one round trip. Lean: the embedded server's
@@ -390,6 +397,7 @@ async function openReadOnly(database: DatabaseConfig, timeoutMs: number, notice:
   if (!(await isInitialised(database.dataDir))) throw new Unknown(NO_DATA);
   const running = await runningEmbeddedServer(database.dataDir);
   if (running) return connectUrl(running.url, options);
+  if (!startStopped) throw new Unknown(`Cannot check: the embedded PostgreSQL in ${database.dataDir} is not running; start it (bun database.ts start)`);
   notice(`The embedded PostgreSQL in ${database.dataDir} was stopped; starting it`);
   return connect(database, { ...options, notice });
 }
@@ -421,10 +429,26 @@ function maxWindowOverride(config: AnalysisConfig): number {
   return extra;
 }
 
+/**
+ * A pair name read from the database, safe to print on a terminal or in a plugin line: as stored
+ * when it follows the pair rule (PairSchema), else with every character but letters, digits and
+ * "-" written as \xHH or \u{H}. Another program may have stored anything there: an escape
+ * sequence would clear the person's terminal, a "|", "'" or "=" break the Nagios line.
+ */
+export function printablePair(pair: string): string {
+  if (v.safeParse(PairSchema, pair).success && !/\s/.test(pair)) return pair;
+  return pair.replace(/[^A-Za-z0-9-]/gu, (char) => {
+    const code = char.codePointAt(0)!;
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u{${code.toString(16)}}`;
+  });
+}
+
 function render(reports: readonly PairReport[], invocation: Invocation): string {
+  // JSON escapes what it must itself, and keeps the name as stored.
   if (invocation.format === "json") return JSON.stringify(reports.map(toJson));
-  if (invocation.format === "nagios") return formatNagios(reports, invocation.checks);
-  return reports.map(formatText).join("\n");
+  const printable = reports.map((report) => ({ ...report, pair: printablePair(report.pair) }));
+  if (invocation.format === "nagios") return formatNagios(printable, invocation.checks);
+  return printable.map(formatText).join("\n");
 }
 
 /** Runs the CLI and returns its exit code: the plugin state. */
@@ -433,8 +457,12 @@ export async function main(args: string[], env: Record<string, string | undefine
   try {
     invocation = readInvocation(args, env);
   } catch (error) {
-    console.error(describeError(error, "read the arguments").line);
-    // Bad usage is UNKNOWN for a monitoring plugin.
+    const described = describeError(error, "read the arguments");
+    // --version: an answer, exit 0.
+    if (described.exitCode === STATE.OK) return printDescribed(described);
+    // Bad usage is UNKNOWN for a monitoring plugin, and said on stdout too: Nagios reads nothing else.
+    console.error(described.line);
+    console.log(`COTACAO UNKNOWN - ${described.line}`);
     return STATE.UNKNOWN;
   }
   if (invocation.help) {
@@ -443,18 +471,14 @@ export async function main(args: string[], env: Record<string, string | undefine
   }
   if (invocation.watchMs !== undefined) return watch(invocation, invocation.watchMs);
   let sql: Sql | undefined;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Unknown(`Cannot check: no answer within ${formatDuration(invocation.timeoutMs)}; check the database (bun database.ts status)`)), invocation.timeoutMs);
-  });
   try {
-    const reports = await Promise.race([
+    const reports = await withinTimeout(
       (async () => {
         sql = await openReadOnly(invocation.database, invocation.timeoutMs, (line) => console.error(line));
         return check(sql, invocation, new Date());
       })(),
-      timedOut,
-    ]);
+      invocation.timeoutMs,
+    );
     console.log(render(reports, invocation));
     return STATE[worst(reports.map((report) => report.state))];
   } catch (error) {
@@ -463,10 +487,49 @@ export async function main(args: string[], env: Record<string, string | undefine
     else console.error(line);
     return STATE.UNKNOWN;
   } finally {
-    clearTimeout(timer);
     // Not awaited: the answer is out, and the goodbye costs ~10 ms of a run that takes ~100 (a
     // server that stopped answering would not acknowledge it at all). The CLI exits at once.
     void (sql as Sql | undefined)?.end({ timeout: 0 });
+  }
+}
+
+/** `work`'s result, or an UNKNOWN "no answer" once `timeoutMs` has passed (`work` is left to fail on its own). */
+async function withinTimeout<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Unknown(`Cannot check: no answer within ${formatDuration(timeoutMs)}; check the database (bun database.ts status)`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([work, timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A whole check that failed, as the screen shows it in --watch: the state first, in every format. */
+export function formatUnknown(line: string, format: Format): string {
+  if (format === "json") return JSON.stringify({ state: "UNKNOWN", exitCode: STATE.UNKNOWN, error: line });
+  return `${format === "nagios" ? "COTACAO " : ""}UNKNOWN - ${line}`;
+}
+
+/**
+ * Opens --watch's connection (one, max: 1) and LISTENs. Its statement_timeout is the check's: a
+ * check that gives up on a locked table leaves no backend queued behind the lock (one more at
+ * every check, until the server ran out of connections). A session setting, not a startup
+ * parameter, which poolers such as PgBouncer refuse. If the pool reconnects on its own (a server
+ * restarted at the same socket), the new connection lacks it until a failed check replaces the
+ * pool; a reserved connection would not reconnect, but postgres.js 3.4.9's reserve() never
+ * answers on a new pool with fetch_types off (porsager/postgres#751, #1219; fix proposed in #1220).
+ */
+async function openWatchConnection(invocation: Invocation, startStopped: boolean, onStored: () => void): Promise<Sql> {
+  const sql = await openReadOnly(invocation.database, invocation.timeoutMs, (line) => console.error(line), startStopped);
+  try {
+    await sql`select set_config('statement_timeout', ${`${invocation.timeoutMs}ms`}, false)`;
+    await sql.listen(QUOTES_CHANNEL, onStored);
+    return sql;
+  } catch (error) {
+    void sql.end({ timeout: 0 });
+    throw error;
   }
 }
 
@@ -474,6 +537,12 @@ export async function main(args: string[], env: Record<string, string | undefine
  * --watch: the same check, again every `intervalMs` and as soon as the pipeline stores a quote
  * (LISTEN on the channel it notifies). On a terminal the screen is redrawn in place; otherwise
  * each check is printed after the last. Ctrl-C (or SIGTERM) ends it with exit 0.
+ *
+ * Each check, connecting included, ends within --timeout: if it fails or times out, the screen
+ * says UNKNOWN and the connection is dropped (it may be wedged: a backend stopped, a table
+ * locked), and the next check opens a new one, looking the embedded server up again (after a
+ * restart its socket may be in a new folder). A connection lost since the last check (the server
+ * restarted meanwhile) is replaced at once, within the same check.
  */
 async function watch(invocation: Invocation, intervalMs: number): Promise<number> {
   const tty = process.stdout.isTTY === true;
@@ -481,20 +550,39 @@ async function watch(invocation: Invocation, intervalMs: number): Promise<number
   const onSignal = () => stop.abort();
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
-  let sql: Sql | undefined;
   let wake = () => {};
   // A quote stored while a check runs must not wait for the next interval.
   let stored = false;
+  const onStored = () => ((stored = true), wake());
+  // The connection as a promise, so that one dropped while it was still opening is closed too.
+  let connection: Promise<Sql> | undefined;
+  let opened = 0;
+  const open = () => (connection ??= openWatchConnection(invocation, opened++ === 0, onStored));
+  const drop = (which: Promise<Sql> | undefined) => {
+    if (which === undefined || which !== connection) return;
+    connection = undefined;
+    void which.then((sql) => sql.end({ timeout: 0 }), () => {});
+  };
+  const checkOnce = async (): Promise<PairReport[]> => {
+    const reused = connection !== undefined;
+    const current = open();
+    try {
+      return await check(await current, invocation, new Date());
+    } catch (error) {
+      drop(current);
+      if (!reused || !isConnectionLost(error)) throw error;
+      return await check(await open(), invocation, new Date());
+    }
+  };
   try {
-    sql = await openReadOnly(invocation.database, invocation.timeoutMs, (line) => console.error(line));
-    await sql.listen(QUOTES_CHANNEL, () => ((stored = true), wake()));
     while (!stop.signal.aborted) {
       stored = false;
       let output: string;
       try {
-        output = render(await check(sql, invocation, new Date()), invocation);
+        output = render(await withinTimeout(checkOnce(), invocation.timeoutMs), invocation);
       } catch (error) {
-        output = describeError(error, "check").line;
+        drop(connection);
+        output = formatUnknown(describeError(error, "check").line, invocation.format);
       }
       process.stdout.write(tty ? `\x1b[H\x1b[2J${output}\n` : `${output}\n`);
       if (stored) continue;
@@ -505,13 +593,10 @@ async function watch(invocation: Invocation, intervalMs: number): Promise<number
       });
     }
     return STATE.OK;
-  } catch (error) {
-    console.error(describeError(error, "watch").line);
-    return STATE.UNKNOWN;
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
-    await sql?.end({ timeout: 0 });
+    drop(connection);
   }
 }
 

@@ -177,6 +177,43 @@ describe("dump and restore", () => {
     expect(Object.values(await everyRow(target.sql)).flat().length).toBe(readMigrations().length);
   });
 
+  test("a table line that never ends (20 MB, past the 16 MB cap) is refused in seconds, with one line, and nothing is restored", async () => {
+    const text = gunzipSync(await readFile(file)).toString("utf8");
+    const header = text.slice(0, text.indexOf("\n") + 1);
+    const endless = join(scratch, "endless.dump.gz");
+    await writeFile(endless, gzipSync(Buffer.concat([Buffer.from(header), Buffer.alloc(20 * 1024 * 1024, "x")])));
+    const target = await database(false);
+    const began = performance.now();
+    const error = await restoreFromFile(target.sql, endless).catch((caught: unknown) => caught);
+    expect(performance.now() - began).toBeLessThan(3_000);
+    expect(error).toBeInstanceOf(DatabaseError);
+    expect((error as Error).message).toBe(
+      `Cannot restore ${endless}: the file is damaged, truncated or not a cotacao dump (a line is longer than 16777216 bytes, far longer than any in a dump); nothing was restored, use a complete file made by "bun database.ts dump"`,
+    );
+    expect(await everyRow(target.sql)).toEqual({});
+    // Under the cap, a long line still loads: a 1 MB error message round-trips.
+    const long = await database(true);
+    await long.sql`insert into pipeline_runs (pairs, error) values ('{USD-BRL}', repeat('e', 1024 * 1024))`;
+    const longFile = join(scratch, "long-line.dump.gz");
+    await dumpToFile(long.sql, longFile);
+    const copy = await database(false);
+    await restoreFromFile(copy.sql, longFile);
+    expect(await everyRow(copy.sql)).toEqual(await everyRow(long.sql));
+  });
+
+  test("a dump refuses a row longer than a restore accepts, and writes no FILE", async () => {
+    const huge = await database(true);
+    await huge.sql`insert into pipeline_runs (pairs, error) values ('{USD-BRL}', repeat('e', 17 * 1024 * 1024))`;
+    const hugeFile = join(scratch, "huge.dump.gz");
+    const error = await dumpToFile(huge.sql, hugeFile).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(DatabaseError);
+    expect((error as Error).message).toMatch(/^Cannot dump: a row of table pipeline_runs is \d+ bytes as COPY text, more than a restore accepts \(16777216\); shorten or delete that row, then dump again$/);
+    expect(existsSync(hugeFile)).toBe(false);
+    expect(existsSync(`${hugeFile}.tmp`)).toBe(false);
+    // The COPY was read to its end: the connection is not left in it.
+    expect([...(await huge.sql`select 1 as ok`)]).toEqual([{ ok: 1 }]);
+  });
+
   test("a file that is not a dump at all is refused", async () => {
     const notADump = join(scratch, "notes.txt");
     await writeFile(notADump, "hello\n");

@@ -18,6 +18,8 @@ import {
   CotacaoError,
   PairSchema,
   describeError,
+  durationExample,
+  durationSetting,
   latestQuote,
   loadDailyRollup,
   loadDailySeries,
@@ -25,6 +27,7 @@ import {
   maskUrl,
   migrate,
   migrationStatus,
+  parseDuration,
   readFlags,
   readMigrations,
   readSnapshot,
@@ -33,6 +36,8 @@ import {
   type Sql,
   refreshRollups,
 } from "../database.ts";
+import packageJson from "../package.json" with { type: "json" };
+import { runScript } from "./support/cli.ts";
 import { createTestDatabase, dropTestDatabase, makeTempDir, useTestDatabase } from "./support/database.ts";
 import { sampleQuote } from "./support/quotes.ts";
 
@@ -145,6 +150,49 @@ describe("readFlags()", () => {
       expect(error?.message).toEndWith("(see bun monitor.ts --help)");
       expect(error?.message).not.toContain("\n");
     }
+  });
+
+  test("--version or -V anywhere is an answer, not a failure: the script and package.json's version, exit 0", () => {
+    for (const args of [["--version"], ["-V"], ["--json", "-V"], ["--version", "--bogus"]]) {
+      let error: CotacaoError | undefined;
+      try {
+        readFlags(args, OPTIONS, "monitor.ts");
+      } catch (caught) {
+        error = caught as CotacaoError;
+      }
+      expect({ args, code: error?.code, exitCode: error?.exitCode, message: error?.message }).toEqual({ args, code: "VERSION", exitCode: 0, message: `monitor.ts ${packageJson.version}` });
+    }
+    // A script with a version option of its own keeps it.
+    expect(readFlags(["--version", "2"], { version: { type: "string" } }, "x.ts")).toEqual({ version: "2" });
+  });
+});
+
+describe("--version", () => {
+  test("every script prints its name and the version on stdout and exits 0, with --version and -V", async () => {
+    const scripts = ["ingest.ts", "database.ts", "analysis.ts", "main_pipeline.ts", "monitor.ts", "dashboard.ts"];
+    const runs = await Promise.all(scripts.flatMap((script) => ["--version", "-V"].map(async (flag) => ({ script, flag, ...(await runScript(script, [flag])) }))));
+    for (const { script, flag, stdout, stderr, code } of runs) {
+      expect({ script, flag, stdout, stderr, code }).toEqual({ script, flag, stdout: `${script} ${packageJson.version}\n`, stderr: "", code: 0 });
+    }
+  });
+});
+
+describe("durationExample()", () => {
+  test("the example a duration message gives is inside the range it names", () => {
+    const bounds: [number, number][] = [[100, 300_000], [60_000, 30 * 86_400_000], [0, 86_400_000], [1_000, 3_600_000], [100, 100], [7, 9]];
+    for (const range of bounds) {
+      for (const preferred of [undefined, "90m", "1ms", "10s"]) {
+        const example = durationExample(range, preferred);
+        const ms = parseDuration(example);
+        expect({ range, preferred, example, inside: ms !== undefined && ms >= range[0] && ms <= range[1] }).toEqual({ range, preferred, example, inside: true });
+      }
+    }
+    // An example already inside is kept.
+    expect(durationExample([60_000, 86_400_000], "90m")).toBe("90m");
+    // A setting whose example is outside its range: the message shows one inside instead.
+    const parsed = v.safeParse(durationSetting(10_000, [100, 300_000], "90m"), "1h");
+    expect(parsed.success).toBe(false);
+    expect(parsed.issues?.[0].message).toBe('must be a duration from 100ms to 5m, like 5s, got "1h"');
   });
 });
 

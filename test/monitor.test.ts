@@ -4,12 +4,45 @@ import { cp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { loadAnalysisConfig } from "../analysis.ts";
 import { SQL_DIR, connectUrl, migrate, runningEmbeddedServer, saveQuotes, startEmbeddedServer, stopEmbeddedServer, type PairSnapshot } from "../database.ts";
-import { assess, breaches, formatAge, formatNagios, formatText, parsePluginRange, type Checks } from "../monitor.ts";
+import { assess, breaches, formatAge, formatNagios, formatText, formatUnknown, parsePluginRange, printablePair, type Checks } from "../monitor.ts";
+import packageJson from "../package.json" with { type: "json" };
 import { runScript } from "./support/cli.ts";
 import { createTestDatabase, dropTestDatabase, useTempDirs, useTestDatabase } from "./support/database.ts";
 import { sampleQuote } from "./support/quotes.ts";
 
 const CONFIG = loadAnalysisConfig({});
+
+/**
+ * `bun monitor.ts --watch ...` as a child, its stdout read line by line: next(pattern, ms) waits
+ * for the next line that matches and returns it, with the time it arrived (undefined if none came).
+ */
+function watchChild(args: string[], env: Record<string, string>) {
+  const child = Bun.spawn([process.execPath, "monitor.ts", "--watch", ...args], {
+    cwd: `${import.meta.dir}/..`,
+    env: { PATH: process.env["PATH"] ?? "", ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const reader = child.stdout.getReader();
+  let buffered = "";
+  const next = async (pattern: RegExp, ms: number): Promise<{ line: string; at: number } | undefined> => {
+    const deadline = performance.now() + ms;
+    for (;;) {
+      let newline: number;
+      while ((newline = buffered.indexOf("\n")) !== -1) {
+        const line = buffered.slice(0, newline);
+        buffered = buffered.slice(newline + 1);
+        if (pattern.test(line)) return { line, at: performance.now() };
+      }
+      const left = deadline - performance.now();
+      if (left <= 0) return undefined;
+      const chunk = await Promise.race([reader.read(), Bun.sleep(left).then(() => undefined)]);
+      if (!chunk || chunk.done) return undefined;
+      buffered += new TextDecoder().decode(chunk.value);
+    }
+  };
+  return { child, next };
+}
 const CHECKS: Checks = { config: CONFIG, maxAgeMs: 2 * 3_600_000 };
 const DAY_MS = 86_400_000;
 
@@ -88,6 +121,25 @@ describe("assess(): the state of a pair (pure)", () => {
 
   test("formatAge() says seconds, minutes, hours or days", () => {
     expect([formatAge(59), formatAge(180), formatAge(7200), formatAge(3 * 86_400)]).toEqual(["59 s ago", "3 min ago", "2 h ago", "3 d ago"]);
+  });
+});
+
+describe("printablePair()", () => {
+  test("keeps a pair that follows the rule, escapes everything else but letters, digits and -", () => {
+    expect(printablePair("USD-BRL")).toBe("USD-BRL");
+    expect(printablePair("\x1b[2JX-BRL")).toBe("\\x1b\\x5b2JX-BRL");
+    expect(printablePair("A'|B-C=1")).toBe("A\\x27\\x7cB-C\\x3d1");
+    expect(printablePair(" USD-BRL")).toBe("\\x20USD-BRL");
+    expect(printablePair("USD-BR\\L\u00e9\u{1f4b5}")).toBe("USD-BR\\x5cL\\xe9\\u{1f4b5}");
+  });
+});
+
+describe("formatUnknown()", () => {
+  test("a failed check in --watch says UNKNOWN first, in each format", () => {
+    const line = "Cannot check: no answer within 1s; check the database (bun database.ts status)";
+    expect(formatUnknown(line, "text")).toBe(`UNKNOWN - ${line}`);
+    expect(formatUnknown(line, "nagios")).toBe(`COTACAO UNKNOWN - ${line}`);
+    expect(JSON.parse(formatUnknown(line, "json"))).toEqual({ state: "UNKNOWN", exitCode: 3, error: line });
   });
 });
 
@@ -195,6 +247,41 @@ describe("bun monitor.ts", () => {
       const result = await runScript("monitor.ts", args, { env: env() });
       expect([args, result.code]).toEqual([args, 3]);
       expect(result.stderr.trim().split("\n")).toHaveLength(1);
+      // Nagios reads only stdout: the same line there, as a plugin's UNKNOWN.
+      expect([args, result.stdout]).toEqual([args, `COTACAO UNKNOWN - ${result.stderr.trim()}\n`]);
+    }
+  });
+
+  test("a duration out of range is refused with an example inside the range", async () => {
+    for (const [args, example] of [[["--timeout", "90m"], "like 10s,"], [["--max-age", "10s"], "like 2h,"]] as const) {
+      const result = await runScript("monitor.ts", [...args], { env: env() });
+      expect([args, result.code]).toEqual([args, 3]);
+      expect(result.stderr).toContain(example);
+    }
+  });
+
+  test("pair names stored by another program are printed escaped: no terminal control, one plugin line that parses", async () => {
+    const url = await createTestDatabase();
+    const sql = connectUrl(url, { max: 1 });
+    try {
+      for (const pair of ["\x1b[2JX-BRL", "A'|B-C=1"]) {
+        await sql`insert into quotes (pair, ts, bid, ask, source, fetched_at) values (${pair}, now(), 5.1, 5.2, 'other program', now())`;
+      }
+      const text = await runScript("monitor.ts", [], { env: { DATABASE_URL: url } });
+      expect(text.stdout).not.toContain("\x1b");
+      expect(text.stdout.trim().split("\n").map((line) => line.split(" ")[0]).sort()).toEqual(["A\\x27\\x7cB-C\\x3d1", "\\x1b\\x5b2JX-BRL"].sort());
+      const nagios = await runScript("monitor.ts", ["--format", "nagios"], { env: { DATABASE_URL: url } });
+      expect(nagios.stdout).not.toContain("\x1b");
+      const [status, perfdata, ...rest] = nagios.stdout.trim().split("|");
+      expect(rest).toEqual([]);
+      expect(status).toStartWith("COTACAO ");
+      // Every label is one quoted string, name=value.
+      expect(perfdata?.trim()).toMatch(/^('[^'=]+'=[^ ]+ ?)+$/);
+      const json = await runScript("monitor.ts", ["--format", "json"], { env: { DATABASE_URL: url } });
+      expect((JSON.parse(json.stdout) as { pair: string }[]).map((report) => report.pair).sort()).toEqual(["A'|B-C=1", "\x1b[2JX-BRL"].sort());
+    } finally {
+      await sql.end({ timeout: 5 });
+      await dropTestDatabase(url);
     }
   });
 
@@ -339,6 +426,94 @@ describe("bun monitor.ts", () => {
     }
   });
 
+  test("--watch: with quotes locked, each check is UNKNOWN within --timeout, leaves no backend waiting, and the next check after the lock recovers", async () => {
+    await saveQuotes(db.sql, [sampleQuote({ ts: new Date(), bid: "5.1111", ask: "5.1119" })]);
+    const { child, next } = watchChild(["2", "--timeout", "1s", "--pair", "USD-BRL"], env());
+    const blocker = connectUrl(db.url, { max: 1 });
+    let release = () => {};
+    try {
+      // (Earlier tests left an alert firing: the state is WARNING, what matters is the line.)
+      expect(await next(/^USD-BRL 5\.1111 /, 10_000)).toBeDefined();
+      let locked = () => {};
+      const lockTaken = new Promise<void>((resolve) => (locked = resolve));
+      const held = blocker.begin(async (tx) => {
+        await tx`lock table quotes in access exclusive mode`;
+        locked();
+        await new Promise<void>((resolve) => (release = resolve));
+      });
+      await lockTaken;
+      const since = performance.now();
+      // The check in progress may still be OK; the first to meet the lock says UNKNOWN within --timeout.
+      const unknown = await next(/UNKNOWN/, 6_000);
+      expect(unknown?.line).toBe("UNKNOWN - Cannot check: no answer within 1s; check the database (bun database.ts status)");
+      // At worst the lock came just after a check began: the next one starts within 2 s, ends within 1 s.
+      expect(unknown!.at - since).toBeLessThan(2_000 + 1_000 + 1_000);
+      // Another check meets the lock again: UNKNOWN again, not silence.
+      expect((await next(/./, 5_000))?.line).toStartWith("UNKNOWN - ");
+      // The server ends the statements the checks gave up on (within the time the check took to
+      // connect, before the next check 2 s later): nobody stays queued behind the lock.
+      const waiting = async () => (await db.sql<{ n: number }[]>`
+        select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`)[0]?.n;
+      const deadline = performance.now() + 1_500;
+      while ((await waiting()) !== 0 && performance.now() < deadline) await Bun.sleep(50);
+      expect(await waiting()).toBe(0);
+      release();
+      await held;
+      expect(await next(/^USD-BRL 5\.1111 /, 5_000)).toBeDefined();
+      child.kill("SIGINT");
+      expect(await child.exited).toBe(0);
+    } finally {
+      release();
+      child.kill("SIGKILL");
+      await blocker.end({ timeout: 5 });
+    }
+  }, 30_000);
+
+  test("--watch: a stopped backend is UNKNOWN within --timeout, then a new connection; a restarted embedded server is found in its new socket folder", async () => {
+    // A data folder too long for a socket path: each start puts the socket in a new temp folder.
+    const dataDir = join(await tempDir(), "x".repeat(80), "pg");
+    const { server } = await startEmbeddedServer(dataDir);
+    expect(server.socketDir).not.toBe(dataDir);
+    const setup = connectUrl(server.url, { max: 1 });
+    await migrate(setup);
+    await saveQuotes(setup, [sampleQuote({ ts: fresh(), bid: "5.2222", ask: "5.2229" })]);
+    await setup.end({ timeout: 5 });
+    const { child, next } = watchChild(["1", "--timeout", "1s"], { COTACAO_DATA_DIR: dataDir });
+    let stoppedPid: number | undefined;
+    try {
+      expect((await next(/^USD-BRL 5\.2222/, 10_000))?.line).toEndWith("OK");
+      // The backend of the monitor's checks (not its LISTEN one) stops answering.
+      const probe = connectUrl(server.url, { max: 1 });
+      const [backend] = await probe<{ pid: number }[]>`
+        select pid from pg_stat_activity
+        where backend_type = 'client backend' and pid <> pg_backend_pid() and query not ilike 'listen%'`;
+      await probe.end({ timeout: 5 });
+      stoppedPid = backend!.pid;
+      process.kill(stoppedPid, "SIGSTOP");
+      const since = performance.now();
+      const unknown = await next(/UNKNOWN/, 4_000);
+      expect(unknown?.line).toStartWith("UNKNOWN - Cannot check: no answer within 1s");
+      expect(unknown!.at - since).toBeLessThan(1_000 + 1_000 + 1_000);
+      expect((await next(/./, 3_000))?.line).toMatch(/^USD-BRL 5\.2222 .* OK$/);
+      process.kill(stoppedPid, "SIGCONT");
+      stoppedPid = undefined;
+
+      await stopEmbeddedServer(dataDir);
+      const restarted = (await startEmbeddedServer(dataDir)).server;
+      expect(restarted.socketDir).not.toBe(server.socketDir);
+      const since2 = performance.now();
+      const back = await next(/^USD-BRL 5\.2222/, 5_000);
+      expect(back?.line).toEndWith("OK");
+      expect(back!.at - since2).toBeLessThan(3_000);
+      child.kill("SIGINT");
+      expect(await child.exited).toBe(0);
+    } finally {
+      if (stoppedPid !== undefined) process.kill(stoppedPid, "SIGCONT");
+      child.kill("SIGKILL");
+      await stopEmbeddedServer(dataDir);
+    }
+  }, 30_000);
+
   test("bun run build:monitor makes one executable that answers like bun monitor.ts", async () => {
     const dir = await tempDir();
     const outfile = join(dir, "monitor");
@@ -354,6 +529,9 @@ describe("bun monitor.ts", () => {
     expect(code).toBe(viaBun.code);
     const strip = (text: string) => (JSON.parse(text) as Record<string, unknown>[]).map(({ ageSeconds: _a, marketAgeSeconds: _m, ...rest }) => rest);
     expect(strip(stdout)).toEqual(strip(viaBun.stdout));
+    // The version is built in: package.json is not beside the executable.
+    const version = Bun.spawnSync([outfile, "--version"], { cwd: dir, env: { PATH: process.env["PATH"] ?? "" } });
+    expect([version.exitCode, version.stdout.toString()]).toEqual([0, `monitor.ts ${packageJson.version}\n`]);
   }, 60_000);
 
   test("an embedded cluster whose server is stopped is started, and stderr says so", async () => {
