@@ -90,6 +90,13 @@ const MEMORY_TTL_MS = 1_000;
 // How often the live feed checks that its LISTEN connection still hears (see LiveFeed).
 const DEFAULT_WATCHDOG_MS = 5_000;
 const HEALTH_TIMEOUT_MS = 3_000;
+// CSV downloads at once: each reads the database in turns, with interactive requests waiting
+// behind; a person downloads one file at a time.
+const DEFAULT_MAX_EXPORTS = 2;
+const EXPORT_RETRY_AFTER_S = 10;
+// A download whose client takes nothing for this long (a reader that never reads, a client that
+// vanished without closing) is cut off, freeing its slot.
+const DEFAULT_EXPORT_STALL_MS = 30_000;
 const NO_DATA = "no data yet: run bun main_pipeline.ts --backfill 60, then bun main_pipeline.ts (from cron, or with --every 60s)";
 const STATIC_DIR = join(PROJECT_DIR, "public");
 // uPlot from node_modules, never a CDN: the page works offline.
@@ -123,6 +130,10 @@ export interface DashboardOptions {
   staleAfterMs?: number;
   /** How often the live feed checks that its LISTEN connection still hears (5 s). */
   watchdogMs?: number;
+  /** CSV downloads served at once (2); beyond, 503 with Retry-After. */
+  maxExports?: number;
+  /** How long a CSV download's client may take nothing before it is cut off (30 s; Bun.serve's whole seconds). */
+  exportStallMs?: number;
 }
 
 /** The app, plus close(): stops the live feed (its LISTEN and timers). The pool stays the caller's. */
@@ -572,6 +583,9 @@ export function createApp(sql: Sql, options: DashboardOptions): DashboardApp {
   const staleAfterMs = options.staleAfterMs ?? options.analysis.staleAfterMs;
   const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
   const feed = new LiveFeed(sql, options.watchdogMs ?? DEFAULT_WATCHDOG_MS);
+  const maxExports = options.maxExports ?? DEFAULT_MAX_EXPORTS;
+  const exportStallMs = options.exportStallMs ?? DEFAULT_EXPORT_STALL_MS;
+  let runningExports = 0;
   // /api/latest and the chart's daily series from memory: at thousands of requests a second a
   // query each would be the bottleneck. Entries are dropped whenever a notification says
   // something changed (LISTEN), and used at all only while the feed is listening;
@@ -618,8 +632,32 @@ export function createApp(sql: Sql, options: DashboardOptions): DashboardApp {
   app.get("/api/quotes.csv", async (c) => {
     const query = readQuery(c, CsvQuery);
     const { from, to } = await resolveRange(sql, query.pair, query.from, query.to);
-    const batches = exportQuotes(sql, query.pair, from, to)[Symbol.asyncIterator]();
+    if (runningExports >= maxExports) {
+      return c.json(
+        { error: `Cannot answer: ${maxExports} CSV downloads are running already, the most at once; try again in a few seconds` },
+        503,
+        { "Cache-Control": "no-store", "Retry-After": String(EXPORT_RETRY_AFTER_S) },
+      );
+    }
+    runningExports++;
+    // A reader that stalls is cut off: Bun closes the connection once nothing could be written to it
+    // for this long, and cancels the stream (below), which frees the slot. Bun counts what the
+    // socket takes, so a slow reader that keeps taking is not cut off; a timer on pull() could not
+    // tell it from a stalled one (the kernel's buffers hold megabytes). c.env is Bun's server
+    // under Bun.serve; app.request() has none.
+    (c.env as Partial<Pick<Bun.Server<undefined>, "timeout">> | undefined)?.timeout?.(c.req.raw, Math.ceil(exportStallMs / 1000));
+    const batches = exportQuotes(sql, query.pair, from, to);
     const encoder = new TextEncoder();
+    let finished = false;
+    // Once, however the download ends: read to the end, failed, cancelled by the client or cut off.
+    const finish = () => {
+      if (finished) return false;
+      finished = true;
+      runningExports--;
+      // Queued behind a batch being read, if any; the generator then ends without another query.
+      void batches.return(undefined).catch(() => {});
+      return true;
+    };
     const body = new ReadableStream<Uint8Array>({
       start(controller) {
         controller.enqueue(encoder.encode("ts,bid,ask,high,low\n"));
@@ -627,16 +665,21 @@ export function createApp(sql: Sql, options: DashboardOptions): DashboardApp {
       async pull(controller) {
         try {
           const next = await batches.next();
-          if (next.done) return controller.close();
+          // The client went away while the batch was read: it is dropped.
+          if (finished) return;
+          if (next.done) {
+            finish();
+            return controller.close();
+          }
           controller.enqueue(encoder.encode(next.value.map((row) => `${row.ts},${row.bid},${row.ask},${csvField(row.high)},${csvField(row.low)}\n`).join("")));
         } catch (error) {
+          if (!finish()) return;
           console.error(describeError(error, "export the quotes").line);
           controller.error(error);
         }
       },
-      async cancel() {
-        // The client went away: close the cursor, which frees its connection.
-        await batches.return?.();
+      cancel() {
+        finish();
       },
     });
     const day = (date: Date) => date.toISOString().slice(0, 10);

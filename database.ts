@@ -2288,15 +2288,30 @@ export interface ExportRow {
 }
 
 /**
- * `pair`'s quotes in [from, to] at full resolution, oldest first, read through a server-side
- * cursor `batch` rows at a time: memory stays flat however long the range. Stop iterating to
- * close the cursor.
+ * `pair`'s quotes in [from, to] at full resolution, oldest first, `batch` rows at a time: memory
+ * stays flat however long the range. Each batch is a query of its own that starts after the last
+ * row of the one before (keyset, on the primary key), not a cursor: between batches no connection
+ * is held, so a client that reads slowly, stalls or hangs up mid-stream keeps none of the pool
+ * (a cursor stayed open, its backend waiting, for every cancelled download). Stop iterating at
+ * any point; nothing is left to close.
  */
-export function exportQuotes(sql: Sql, pair: string, from: Date, to: Date, batch = 5_000): AsyncIterable<ExportRow[]> {
-  return sql<ExportRow[]>`
-    select to_char(ts at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as ts, bid::text as bid, ask::text as ask,
-           high::text as high, low::text as low
-    from quotes where pair = ${pair} and ts >= ${from} and ts <= ${to} order by ts`.cursor(batch);
+export async function* exportQuotes(sql: Sql, pair: string, from: Date, to: Date, batch = 5_000): AsyncGenerator<ExportRow[]> {
+  // "quotes.ts", not the output column "ts" (text): ordered by the primary key, each batch reads
+  // its rows off the index instead of sorting the whole rest of the range.
+  // The last row's ts as PostgreSQL's own text (microseconds and offset): passed back as text,
+  // since postgres.js would send a timestamptz parameter through Date and drop the microseconds.
+  let after = "-infinity";
+  for (;;) {
+    const rows = await sql<(ExportRow & { key: string })[]>`
+      select ts::text as key, to_char(ts at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as ts, bid::text as bid, ask::text as ask,
+             high::text as high, low::text as low
+      from quotes where pair = ${pair} and ts >= ${from} and ts <= ${to} and ts > ${after}::text::timestamptz
+      order by quotes.ts limit ${batch}`;
+    if (rows.length === 0) return;
+    after = rows[rows.length - 1]!.key;
+    yield rows.map(({ ts, bid, ask, high, low }) => ({ ts, bid, ask, high, low }));
+    if (rows.length < batch) return;
+  }
 }
 
 /** Where a live feed stands: the newest quote time, alert transition time and run end it has told of (ms). */

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rm } from "node:fs/promises";
+import { connect as netConnect, type Socket } from "node:net";
 import { evaluateSeries, loadAnalysisConfig, paramsFor, rescan, saoPauloDayStart } from "../analysis.ts";
 import { connectUrl, finishRun, loadDailySeries, recordFailedRun, saveQuotes, startRun, type QuoteBuckets, type Sql, type StoredQuote } from "../database.ts";
 import { createApp, staleSince, type DashboardApp, type DashboardOptions, type FeedStatus } from "../dashboard.ts";
@@ -637,6 +638,170 @@ describe("bun dashboard.ts", () => {
       expect(await child.exited).toBe(0);
     } finally {
       child.kill();
+    }
+  }, 30_000);
+});
+
+/** The app served on a real loopback socket (what a browser or curl meets); stop() closes it. */
+function serve(app: DashboardApp) {
+  const server = Bun.serve({ hostname: "127.0.0.1", port: 0, idleTimeout: 60, fetch: app.fetch });
+  return { port: server.port!, stop: () => server.stop(true) };
+}
+
+/** A GET on a raw socket: the test decides when it reads and when it hangs up. */
+function rawGet(port: number, path: string, headers: Record<string, string> = {}): Socket {
+  const socket = netConnect(port, "127.0.0.1");
+  const lines = Object.entries({ Host: `127.0.0.1:${port}`, ...headers }).map(([name, value]) => `${name}: ${value}\r\n`);
+  socket.write(`GET ${path} HTTP/1.1\r\n${lines.join("")}\r\n`);
+  socket.on("error", () => {});
+  return socket;
+}
+
+/** Resolves once `socket` has received `bytes` bytes (or ended first); the bytes seen so far. */
+function received(socket: Socket, bytes: number): Promise<number> {
+  return new Promise((resolve) => {
+    let seen = 0;
+    const onData = (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen >= bytes) done();
+    };
+    const done = () => {
+      socket.off("data", onData);
+      resolve(seen);
+    };
+    socket.on("data", onData);
+    socket.once("close", done);
+  });
+}
+
+describe("the CSV export under clients that hang up, stall or read slowly", () => {
+  const db = useTestDatabase();
+  const EXPORT_QUERY = "%from quotes where pair%";
+  beforeAll(async () => {
+    // 300,000 minute quotes, about 17 MB of CSV: more than the socket buffers on both sides hold.
+    await db.sql`
+      insert into quotes (pair, ts, bid, ask, high, low, source)
+      select 'EUR-BRL', timestamptz '2020-01-01 00:00Z' + n * interval '1 minute', (6 + n / 1e7)::numeric(9, 7), (6.1 + n / 1e7)::numeric(9, 7), 6.2, 5.9, 'test'
+      from generate_series(0, 299999) as n`;
+    // As autovacuum would soon after such a load: the planner's estimates match the table.
+    await db.sql`analyze quotes`;
+  });
+
+  /** Backends of this database still running an export's query (a leaked cursor stays so for good). */
+  async function exportBackends(): Promise<number> {
+    const [row] = await db.sql<{ n: number }[]>`
+      select count(*)::int as n from pg_stat_activity
+      where datname = current_database() and pid <> pg_backend_pid() and state <> 'idle' and query like ${EXPORT_QUERY}`;
+    return row!.n;
+  }
+
+  async function noExportBackendsWithin(timeoutMs: number): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    let left = await exportBackends();
+    while (left > 0 && Date.now() < deadline) {
+      await Bun.sleep(50);
+      left = await exportBackends();
+    }
+    return left;
+  }
+
+  /** /api/latest's status, or "timeout" when it does not answer within `ms`. */
+  async function probe(port: number, ms = 2_000): Promise<number | "timeout"> {
+    try {
+      const response = await fetch(`http://127.0.0.1:${port}/api/latest?pair=EUR-BRL`, { signal: AbortSignal.timeout(ms) });
+      await response.arrayBuffer();
+      return response.status;
+    } catch {
+      return "timeout";
+    }
+  }
+
+  test("downloads cancelled before the first byte or mid-stream leave no backend behind; the API still answers", async () => {
+    // As small a pool as the leak needs to show: each cancelled download used to keep one connection for good.
+    const sql = connectUrl(db.url, { max: 3 });
+    const server = serve(appFor(sql));
+    try {
+      for (let round = 0; round < 3; round++) {
+        // Hung up at once, before the first byte.
+        rawGet(server.port, "/api/quotes.csv?pair=EUR-BRL").destroy();
+        const early = rawGet(server.port, "/api/quotes.csv?pair=EUR-BRL");
+        await Bun.sleep(5);
+        early.destroy();
+        // Hung up mid-stream, after the first bytes and after a megabyte.
+        for (const bytes of [1, 1_000_000]) {
+          const socket = rawGet(server.port, "/api/quotes.csv?pair=EUR-BRL");
+          expect(await received(socket, bytes)).toBeGreaterThanOrEqual(bytes);
+          socket.destroy();
+        }
+      }
+      expect(await noExportBackendsWithin(5_000)).toBe(0);
+      expect(await probe(server.port)).toBe(200);
+      // And a whole download still works.
+      const csv = await (await fetch(`http://127.0.0.1:${server.port}/api/quotes.csv?pair=EUR-BRL&from=2020-01-01T00:00:00Z&to=2020-01-01T00:02:00Z`)).text();
+      expect(csv).toBe("ts,bid,ask,high,low\n2020-01-01T00:00:00.000Z,6.0000000,6.1000000,6.2,5.9\n2020-01-01T00:01:00.000Z,6.0000001,6.1000001,6.2,5.9\n2020-01-01T00:02:00.000Z,6.0000002,6.1000002,6.2,5.9\n");
+    } finally {
+      await server.stop();
+      await sql.end({ timeout: 5 });
+    }
+  }, 30_000);
+
+  test("slow and stalled readers hold none of the connections the API needs; beyond the cap 503 with Retry-After; a stalled one is cut off, a slow one not", async () => {
+    // The dashboard's own pool size.
+    const sql = connectUrl(db.url, { max: 8 });
+    const server = serve(appFor(sql, { exportStallMs: 1_500 }));
+    const sockets: Socket[] = [];
+    try {
+      // One reader that reads 50 KB a second, one that never reads past the first bytes.
+      const slow = rawGet(server.port, "/api/quotes.csv?pair=EUR-BRL");
+      sockets.push(slow);
+      let slowBytes = 0;
+      slow.on("data", (chunk: Buffer) => {
+        slowBytes += chunk.length;
+        slow.pause();
+        setTimeout(() => slow.resume(), (chunk.length / 50_000) * 1000);
+      });
+      const stalled = rawGet(server.port, "/api/quotes.csv?pair=EUR-BRL");
+      sockets.push(stalled);
+      await Promise.all([received(slow, 1), received(stalled, 1)]);
+      stalled.pause();
+      // Both slots taken: more downloads are refused at once, with when to ask again.
+      const refused = rawGet(server.port, "/api/quotes.csv?pair=EUR-BRL");
+      sockets.push(refused);
+      const answer = await new Promise<string>((resolve) => {
+        let text = "";
+        refused.on("data", (chunk: Buffer) => {
+          text += chunk.toString();
+          if (text.includes("\r\n\r\n")) resolve(text);
+        });
+      });
+      expect(answer).toStartWith("HTTP/1.1 503");
+      expect(answer).toMatch(/\r\nretry-after: \d+\r\n/i);
+      // Meanwhile the API answers, every probe, well within its time.
+      for (let i = 0; i < 10; i++) expect(await probe(server.port)).toBe(200);
+      // Their backends are busy only while a batch is read (a cursor's stayed so for the whole download).
+      expect(await noExportBackendsWithin(2_000)).toBe(0);
+      // The stalled reader is cut off (its kernel buffers full, nothing taken for 1.5 s): its slot is free again...
+      const small = `http://127.0.0.1:${server.port}/api/quotes.csv?pair=EUR-BRL&from=2020-01-01T00:00:00Z&to=2020-01-01T00:00:30Z`;
+      let again = await fetch(small);
+      for (const deadline = Date.now() + 10_000; again.status === 503 && Date.now() < deadline; again = await fetch(small)) await Bun.sleep(200);
+      expect(again.status).toBe(200);
+      expect(await again.text()).toBe("ts,bid,ask,high,low\n2020-01-01T00:00:00.000Z,6.0000000,6.1000000,6.2,5.9\n");
+      // ...and its download ends short of the whole file (about 15 MB), as a failed download, not a complete one.
+      stalled.resume();
+      let tail = "";
+      stalled.on("data", (chunk: Buffer) => (tail = (tail + chunk.toString("latin1")).slice(-10)));
+      const stalledBytes = await received(stalled, Number.POSITIVE_INFINITY);
+      expect(stalledBytes).toBeLessThan(14_000_000);
+      expect(tail).not.toEndWith("0\r\n\r\n");
+      // The slow reader goes on.
+      expect(slow.destroyed).toBe(false);
+      const before = slowBytes;
+      for (const deadline = Date.now() + 5_000; slowBytes === before && Date.now() < deadline; ) await Bun.sleep(50);
+      expect(slowBytes).toBeGreaterThan(before);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await server.stop();
+      await sql.end({ timeout: 5 });
     }
   }, 30_000);
 });
