@@ -87,6 +87,8 @@ const SESSION_COOKIE = "cotacao_session";
 // How long what is kept in memory (the card, the daily series) may be used when no notification
 // said it changed: a writer that does not notify (psql, a backfill) is seen within this long.
 const MEMORY_TTL_MS = 1_000;
+// Events the live feed remembers having sent, to send each change once however often it is told.
+const RECENT_EVENTS = 1_000;
 // How often the live feed checks that its LISTEN connection still hears (see LiveFeed).
 const DEFAULT_WATCHDOG_MS = 5_000;
 const HEALTH_TIMEOUT_MS = 3_000;
@@ -357,6 +359,8 @@ class LiveFeed {
   private readonly pingChannel = `cotacao_dashboard_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
   // Notifications are handled one at a time, in order: events go out in the order they were stored.
   private queue: Promise<void> = Promise.resolve();
+  // The keys of the newest events sent, oldest first (a Set keeps insertion order).
+  private readonly recent = new Set<string>();
 
   constructor(
     private readonly sql: Sql,
@@ -455,7 +459,17 @@ class LiveFeed {
     const notice = v.safeParse(ChangeNoticeSchema, json);
     if (!notice.success) return;
     this.notifyChange();
-    const event = await feedEventOf(this.sql, notice.output as ChangeNotice);
+    let event: FeedEvent | undefined;
+    try {
+      event = await feedEventOf(this.sql, notice.output as ChangeNotice);
+    } catch (error) {
+      // The server away: the feed stops trusting what it heard (enqueue()). Anything else is this
+      // notification's fault (a ts PostgreSQL cannot read, say): it costs this change only.
+      if (isConnectionLost(error)) throw error;
+      // Control characters out: the text is partly the notifier's (PostgreSQL quotes bad input).
+      console.error(describeError(error, `read back a notified ${notice.output.kind} (the feed goes on)`).line.replace(/[\x00-\x1f\x7f]/g, "?"));
+      return;
+    }
     if (event) this.send(event);
   }
 
@@ -466,6 +480,12 @@ class LiveFeed {
   }
 
   private send(event: FeedEvent): void {
+    // The same change told twice (two notifications naming one quote, a replay after listening
+    // again) goes out once; a quote the source corrected differs in its data and goes out again.
+    const key = eventKey(event);
+    if (this.recent.has(key)) return;
+    this.recent.add(key);
+    if (this.recent.size > RECENT_EVENTS) this.recent.delete(this.recent.values().next().value!);
     if (this.position) advance(this.position, event);
     for (const subscriber of this.subscribers) subscriber(event);
   }
@@ -759,9 +779,12 @@ export function createApp(sql: Sql, options: DashboardOptions): DashboardApp {
     let stop = () => {};
     const body = new ReadableStream<Uint8Array>({
       async start(controller) {
+        // The replay goes out at once, before the client can read any of it: it may wait on top
+        // of the backlog (it is bounded, feedEventsSince's caps).
+        let replaying = 0;
         const write = (text: string) => {
           try {
-            if ((controller.desiredSize ?? 0) < -MAX_SSE_BACKLOG) {
+            if ((controller.desiredSize ?? 0) < -(MAX_SSE_BACKLOG + replaying)) {
               stop();
               controller.close();
               return;
@@ -792,7 +815,9 @@ export function createApp(sql: Sql, options: DashboardOptions): DashboardApp {
         write(`retry: 2000\n: cotacao live feed, position ${eventId(position)}\n\n`);
         if (since) {
           try {
-            for (const event of await feedEventsSince(sql, since)) {
+            const events = await feedEventsSince(sql, since);
+            replaying = events.length;
+            for (const event of events) {
               replayed.add(eventKey(event));
               deliver(event);
             }

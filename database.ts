@@ -2344,16 +2344,27 @@ export async function feedPosition(sql: Sql): Promise<FeedPosition> {
   return { quote: row?.quote ?? 0, alert: row?.alert ?? 0, run: row?.run ?? 0 };
 }
 
-// A feed that was away longer than this many quotes of a pair is sent the newest ones only.
+// A feed that was away longer than this many quotes of a pair (alert transitions, runs) is sent
+// the newest ones only: a client that asks from the beginning (Last-Event-ID 0-0-0) must not
+// make the server read a table's whole history into memory.
 const FEED_REPLAY_QUOTES = 1_000;
+const FEED_REPLAY_ALERTS = 1_000;
+const FEED_REPLAY_RUNS = 1_000;
+
+/**
+ * The first instant after a position: positions are whole milliseconds (event ids), stored times
+ * have microseconds, and the event at 12:00:00.123456 was sent as 123 ms; "after 123 ms" must not
+ * send it again. As text, cast in SQL: postgres.js would send a timestamptz parameter through Date.
+ */
+const afterPosition = (ms: number) => new Date(Math.floor(ms) + 1).toISOString();
 
 /**
  * What was stored after `since`, oldest first within each kind: each pair's quotes newer than
  * since.quote (at most the newest 1,000 per pair), alert transitions a run made after
- * since.alert, runs that finished after since.run. For a feed that lost its connection.
+ * since.alert (the newest 1,000), runs that finished after since.run (the newest 1,000). For a
+ * feed that lost its connection.
  */
 export async function feedEventsSince(sql: Sql, since: FeedPosition): Promise<FeedEvent[]> {
-  const iso = (ms: number) => new Date(ms).toISOString();
   const quotes = await sql<{ pair: string; ts: Date; bid: string; ask: string }[]>`
     with recursive stored as (
       (select pair from quotes order by pair limit 1)
@@ -2364,21 +2375,27 @@ export async function feedEventsSince(sql: Sql, since: FeedPosition): Promise<Fe
     from stored s
     cross join lateral (
       select pair, ts, bid::text, ask::text from quotes
-      where pair = s.pair and ts > ${iso(since.quote)}::timestamptz order by ts desc limit ${FEED_REPLAY_QUOTES}
+      where pair = s.pair and ts >= ${afterPosition(since.quote)}::text::timestamptz order by ts desc limit ${FEED_REPLAY_QUOTES}
     ) q
     where s.pair is not null
     order by q.ts, q.pair`;
   const transitions = await sql<{ id: number; pair: string; kind: string; direction: string | null; status: string; startedAt: Date; resolvedAt: Date | null; transition: string; at: Date }[]>`
-    select a.id::int, a.pair, a.kind, a.direction, a.status, a.started_at as "startedAt", a.resolved_at as "resolvedAt", t.transition, t.at
-    from alerts a
-    cross join lateral (values ('firing', a.fired_seen_at), ('resolved', a.resolved_seen_at)) as t(transition, at)
-    where t.at > ${iso(since.alert)}::timestamptz
-    order by t.at, a.id`;
+    select * from (
+      select a.id::int, a.pair, a.kind, a.direction, a.status, a.started_at as "startedAt", a.resolved_at as "resolvedAt", t.transition, t.at
+      from alerts a
+      cross join lateral (values ('firing', a.fired_seen_at), ('resolved', a.resolved_seen_at)) as t(transition, at)
+      where t.at >= ${afterPosition(since.alert)}::text::timestamptz
+      order by t.at desc, a.id desc limit ${FEED_REPLAY_ALERTS}
+    ) newest
+    order by at, id`;
   const runs = await sql<{ id: number; status: string; startedAt: Date; finishedAt: Date; error: string | null; failedStep: string | null }[]>`
-    select id::int, status, started_at as "startedAt", finished_at as "finishedAt", error, failed_step as "failedStep"
-    from pipeline_runs
-    where started_at > ${iso(since.run)}::timestamptz - interval '1 day' and finished_at > ${iso(since.run)}::timestamptz
-    order by finished_at, id`;
+    select * from (
+      select id::int, status, started_at as "startedAt", finished_at as "finishedAt", error, failed_step as "failedStep"
+      from pipeline_runs
+      where started_at > ${afterPosition(since.run)}::text::timestamptz - interval '1 day' and finished_at >= ${afterPosition(since.run)}::text::timestamptz
+      order by finished_at desc, id desc limit ${FEED_REPLAY_RUNS}
+    ) newest
+    order by "finishedAt", id`;
   return [
     ...quotes.map((q): FeedEvent => ({ kind: "quote", at: q.ts.getTime(), data: { pair: q.pair, ts: q.ts.toISOString(), bid: q.bid, ask: q.ask } })),
     ...transitions.map((a): FeedEvent => ({
@@ -2397,11 +2414,15 @@ export async function feedEventsSince(sql: Sql, since: FeedPosition): Promise<Fe
   ];
 }
 
-/** One feed event for a notification: the quote, alert transition or run it names, as stored now. */
+/**
+ * One feed event for a notification: the quote, alert transition or run it names, as stored now.
+ * A quote's `ts` is read as PostgreSQL reads text (cast in SQL, not through Date), so a time
+ * another program wrote with microseconds (now()) finds its row.
+ */
 export async function feedEventOf(sql: Sql, notice: ChangeNotice): Promise<FeedEvent | undefined> {
   if (notice.kind === "quote") {
     const [q] = await sql<{ ts: Date; bid: string; ask: string }[]>`
-      select ts, bid::text, ask::text from quotes where pair = ${notice.pair} and ts = ${notice.ts}::timestamptz`;
+      select ts, bid::text, ask::text from quotes where pair = ${notice.pair} and ts = ${notice.ts}::text::timestamptz`;
     return q && { kind: "quote", at: q.ts.getTime(), data: { pair: notice.pair, ts: q.ts.toISOString(), bid: q.bid, ask: q.ask } };
   }
   if (notice.kind === "alert") {

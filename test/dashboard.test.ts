@@ -805,3 +805,110 @@ describe("the CSV export under clients that hang up, stall or read slowly", () =
     }
   }, 30_000);
 });
+
+describe("the live feed's replays and notifications", () => {
+  const db = useTestDatabase();
+  const at = (minutes: number) => new Date(Date.UTC(2024, 7, 26, 14, minutes));
+
+  async function connectStream(app: DashboardApp, lastEventId?: string) {
+    const response = await app.request("/api/stream", lastEventId ? { headers: { "Last-Event-ID": lastEventId } } : {});
+    expect(response.status).toBe(200);
+    const reader = textReader(response.body!);
+    await reader.until((text) => text.includes("cotacao live feed"));
+    return reader;
+  }
+
+  test("Last-Event-ID 0-0-0 replays at most the newest 1,000 runs and 1,000 alert transitions, not the whole tables", async () => {
+    await db.sql`
+      insert into pipeline_runs (started_at, finished_at, status)
+      select timestamptz '2024-08-20 00:00Z' + n * interval '1 second', timestamptz '2024-08-20 00:00Z' + n * interval '1 second' + interval '500 ms', 'succeeded'
+      from generate_series(1, 3000) as n`;
+    await db.sql`
+      insert into alerts (pair, kind, status, started_at, last_seen_at, resolved_at, fingerprint, fired_seen_at, resolved_seen_at)
+      select 'ZZZ-BRL', 'stale', 'resolved', timestamptz '2024-08-20 00:00Z' + n * interval '1 minute', timestamptz '2024-08-20 00:00Z' + n * interval '1 minute',
+             timestamptz '2024-08-20 00:00Z' + n * interval '1 minute', 'replay-test-' || n,
+             timestamptz '2024-08-20 00:00Z' + n * interval '1 minute', timestamptz '2024-08-20 00:00Z' + n * interval '1 minute' + interval '1 second'
+      from generate_series(1, 1500) as n`;
+    const [newest] = await db.sql<{ run: number; alert: number }[]>`select (select max(id)::int from pipeline_runs) as run, (select max(id)::int from alerts) as alert`;
+    const reader = await connectStream(appFor(db.sql), "0-0-0");
+    try {
+      const text = await reader.until((t) => messages(t, "run").some((m) => m.data.id === newest!.run) && messages(t, "alert").some((m) => m.data.id === newest!.alert && m.data.transition === "resolved"));
+      const runs = messages(text, "run").map((m) => m.data.id);
+      expect(runs).toHaveLength(1_000);
+      expect(runs[0]).toBe(newest!.run - 999);
+      expect(runs.at(-1)).toBe(newest!.run);
+      const alerts = messages(text, "alert");
+      expect(alerts).toHaveLength(1_000);
+      // Oldest first: the newest 500 episodes, each fired then resolved.
+      expect(alerts[0]!.data).toMatchObject({ id: newest!.alert - 499, transition: "firing" });
+      expect(alerts.at(-1)!.data).toMatchObject({ id: newest!.alert, transition: "resolved" });
+    } finally {
+      await reader.cancel();
+    }
+  });
+
+  test("reconnecting with the server's own Last-Event-ID resends nothing, though stored times have microseconds", async () => {
+    const app = appFor(db.sql);
+    let reader = await connectStream(app);
+    const [run] = await db.sql<{ id: number }[]>`
+      insert into pipeline_runs (started_at, finished_at, status) values (now(), now() + interval '1.234567 s', 'succeeded') returning id::int`;
+    await db.sql`select pg_notify('quotes', json_build_object('kind', 'run', 'id', ${run!.id}::int, 'status', 'succeeded')::text)`;
+    const [sent] = messages(await reader.until((t) => t.includes("event: run")), "run");
+    expect(sent!.data.id).toBe(run!.id);
+    await reader.cancel();
+    for (let round = 0; round < 3; round++) {
+      reader = await connectStream(app, sent!.id);
+      try {
+        // A quote after the reconnection: once it arrives, the replay (sent before live events) is over.
+        await saveQuotes(db.sql, [sampleQuote({ ts: at(round), bid: `5.70${round}0` })], { notify: true });
+        const text = await reader.until((t) => messages(t, "quote").some((m) => m.data.bid === `5.70${round}0`));
+        expect(messages(text, "run")).toEqual([]);
+        expect(messages(text, "quote").filter((m) => m.data.bid === `5.70${round}0`)).toHaveLength(1);
+      } finally {
+        await reader.cancel();
+      }
+    }
+  });
+
+  test("a quote another program stored with a sub-second time and notified reaches the stream, once however often it is notified", async () => {
+    const reader = await connectStream(appFor(db.sql));
+    try {
+      const [row] = await db.sql<{ ts: string }[]>`
+        insert into quotes (pair, ts, bid, ask, source) values ('USD-BRL', '2024-08-26 15:00:00.123456+00', 5.4321, 5.4399, 'other')
+        returning json_build_object('ts', ts)->>'ts' as ts`;
+      expect(row!.ts).toBe("2024-08-26T15:00:00.123456+00:00");
+      // As the README says another program notifies: twice, as two writers might.
+      for (let i = 0; i < 2; i++) await db.sql`select pg_notify('quotes', json_build_object('kind', 'quote', 'pair', 'USD-BRL', 'ts', ${row!.ts}::text)::text)`;
+      await saveQuotes(db.sql, [sampleQuote({ ts: at(30), bid: "5.8000" })], { notify: true });
+      const text = await reader.until((t) => messages(t, "quote").some((m) => m.data.bid === "5.8000"));
+      expect(messages(text, "quote").map((m) => m.data)).toEqual([
+        { pair: "USD-BRL", ts: "2024-08-26T15:00:00.123Z", bid: "5.4321", ask: "5.4399" },
+        { pair: "USD-BRL", ts: at(30).toISOString(), bid: "5.8000", ask: "5.506" },
+      ]);
+    } finally {
+      await reader.cancel();
+    }
+  });
+
+  test("a notification the feed cannot read back costs that change only: the card's memory stays on, later changes arrive", async () => {
+    const app = appFor(db.sql);
+    const reader = await connectStream(app);
+    try {
+      await db.sql`select pg_notify('quotes', '{"kind":"quote","pair":"USD-BRL","ts":"garbage"}')`;
+      // Notifications are handled in order: once this one arrives, the bad one was handled.
+      await saveQuotes(db.sql, [sampleQuote({ ts: at(120), bid: "5.9000" })], { notify: true });
+      await reader.until((t) => messages(t, "quote").some((m) => m.data.bid === "5.9000"));
+      const first = await json<LatestAnswer>(await app.request("/api/latest"));
+      expect(first.bid).toBe("5.9000");
+      // A writer that does not notify: the card answers from memory (up to a second) while the
+      // feed listens; with its memory off it would read the new quote at once.
+      await saveQuotes(db.sql, [sampleQuote({ ts: at(121), bid: "5.9100" })]);
+      const second = await json<LatestAnswer>(await app.request("/api/latest"));
+      expect(second.bid).toBe("5.9000");
+      await saveQuotes(db.sql, [sampleQuote({ ts: at(122), bid: "5.9200" })], { notify: true });
+      await reader.until((t) => messages(t, "quote").some((m) => m.data.bid === "5.9200"));
+    } finally {
+      await reader.cancel();
+    }
+  });
+});
