@@ -136,6 +136,12 @@ export interface DashboardOptions {
   maxExports?: number;
   /** How long a CSV download's client may take nothing before it is cut off (30 s; Bun.serve's whole seconds). */
   exportStallMs?: number;
+  /**
+   * The host names (no port; IPv6 in brackets) a request's Host header may name; others get 421.
+   * Unset: any. Against DNS rebinding: a page of evil.example whose name now resolves to
+   * 127.0.0.1 reaches a loopback server, but its requests still say `Host: evil.example`.
+   */
+  allowedHosts?: readonly string[];
 }
 
 /** The app, plus close(): stops the live feed (its LISTEN and timers). The pool stays the caller's. */
@@ -556,7 +562,9 @@ function requireToken(token: string): MiddlewareHandler {
       if (!sameSecret(given, token)) throw refuse("wrong token");
       setCookie(c, SESSION_COOKIE, session, { httpOnly: true, sameSite: "Strict", path: "/", secure: url.protocol === "https:" });
       url.searchParams.delete("token");
-      return c.redirect(`${url.pathname}${url.search}`, 303);
+      // A path on this server: "//evil.example/x" (or "/\evil.example") would be read by the
+      // browser as another site's address.
+      return c.redirect(`${url.pathname.replace(/^[/\\]+/, "/")}${url.search}`, 303);
     }
     const header = c.req.header("Authorization");
     if (header !== undefined) {
@@ -567,6 +575,25 @@ function requireToken(token: string): MiddlewareHandler {
     const cookie = getCookie(c, SESSION_COOKIE);
     if (cookie !== undefined && sameSecret(cookie, session)) return next();
     throw refuse("this dashboard needs its token");
+  };
+}
+
+/**
+ * Only requests whose Host header names one of `allowed` (with any port, or none); others get 421
+ * Misdirected Request. The name is what tells a rebound page from the dashboard's own: the port
+ * is the server's own either way (the browser connected to it), and a reverse proxy may forward
+ * its own port in the header.
+ */
+function requireHost(allowed: readonly string[]): MiddlewareHandler {
+  const names = new Set(allowed.map((name) => name.toLowerCase()));
+  return async (c, next) => {
+    const [, name] = /^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(?::\d{1,5})?$/i.exec(c.req.header("Host") ?? "") ?? [];
+    if (name !== undefined && names.has(name.toLowerCase())) return next();
+    return c.json(
+      { error: `Cannot answer: this dashboard answers only as ${[...names].join(", ")} (the Host header); open it by one of those names, or add this one to DASHBOARD_ALLOWED_HOSTS` },
+      421,
+      { "Cache-Control": "no-store" },
+    );
   };
 }
 
@@ -581,6 +608,15 @@ function jsonWithETag(c: Context, body: unknown): Response {
   const asked = c.req.header("If-None-Match");
   if (asked && asked.split(",").some((tag) => tag.trim().replace(/^W\//, "") === etag)) return c.body(null, 304, headers);
   return c.body(text, 200, { ...headers, "Content-Type": "application/json; charset=utf-8" });
+}
+
+/** Whether the URL path decodes to text with a NUL byte in it. */
+function hasNulByte(path: string): boolean {
+  try {
+    return decodeURIComponent(path).includes("\0");
+  } catch {
+    return false; // not decodable: the static handler answers 404 itself
+  }
 }
 
 const iso = (date: Date | null) => date?.toISOString() ?? null;
@@ -623,6 +659,7 @@ export function createApp(sql: Sql, options: DashboardOptions): DashboardApp {
       strictTransportSecurity: false,
     }),
   );
+  if (options.allowedHosts !== undefined) app.use(requireHost(options.allowedHosts));
   if (options.token !== undefined) app.use(requireToken(options.token));
 
   app.get("/api/pairs", async (c) => {
@@ -894,11 +931,14 @@ export function createApp(sql: Sql, options: DashboardOptions): DashboardApp {
   });
 
   app.get("/vendor/:file", async (c) => {
-    const file = VENDOR_FILES[c.req.param("file")];
+    const name = c.req.param("file");
+    // Own keys only: "__proto__", "constructor" or "toString" would find Object.prototype's.
+    const file = Object.hasOwn(VENDOR_FILES, name) ? VENDOR_FILES[name] : undefined;
     if (!file) throw new HTTPException(404, { message: "Cannot answer: no such file" });
     return c.body(await Bun.file(file.path).arrayBuffer(), 200, { "Content-Type": file.type, "Cache-Control": "no-cache" });
   });
-  app.get("/*", serveStatic({ root: STATIC_DIR }));
+  // A path with a NUL byte (%00) names no file; the file system would throw on it (a 500).
+  app.get("/*", (c, next) => (hasNulByte(c.req.path) ? c.notFound() : next()), serveStatic({ root: STATIC_DIR }));
 
   app.notFound((c) => c.json({ error: `Cannot answer: no such page ${c.req.path}` }, 404, { "Cache-Control": "no-store" }));
   app.onError((error, c) => {
@@ -934,7 +974,8 @@ Options:
 
 Settings (environment): HOST, PORT, DASHBOARD_TOKEN (at least ${MIN_TOKEN_LENGTH} characters; then every
 request needs "Authorization: Bearer <token>", or opens the page once with ?token=<token>, which
-sets a cookie), DATABASE_URL, and the analysis settings (COTACAO_MA_WINDOW_DAYS, ...,
+sets a cookie), DASHBOARD_ALLOWED_HOSTS (the names the Host header may give, comma-separated;
+on loopback, localhost, 127.0.0.1 and [::1] by default; others get 421), DATABASE_URL, and the analysis settings (COTACAO_MA_WINDOW_DAYS, ...,
 COTACAO_STALE_AFTER) that the chart's average and the status follow.
 
 Routes: GET / (the page), /api/pairs, /api/quotes, /api/quotes.csv, /api/latest, /api/alerts,
@@ -944,8 +985,20 @@ Exit codes: 0 stopped by Ctrl-C or SIGTERM, 1 failure, 2 bad usage or configurat
 
 const FLAGS = { host: { type: "string" }, port: { type: "string" }, help: { type: "boolean", short: "h" } } as const;
 
+// A host name or an IP address as a Host header names it (IPv6 in brackets), without a port.
+const HOST_NAME = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)$/;
+
 const DashboardEnvSchema = v.object({
   HOST: v.pipe(v.optional(v.string(), ""), v.trim()),
+  DASHBOARD_ALLOWED_HOSTS: v.pipe(
+    v.optional(v.string(), ""),
+    v.trim(),
+    v.check(
+      (text) => text === "" || text.split(",").every((name) => HOST_NAME.test(name.trim())),
+      (issue) => `must be host names separated by commas, without scheme or port, like cotacao.lan,192.168.1.10,[::1], got "${String(issue.input)}"`,
+    ),
+    v.transform((text) => (text === "" ? [] : text.split(",").map((name) => name.trim().toLowerCase()))),
+  ),
   PORT: v.pipe(v.optional(v.string(), ""), v.trim()),
   DASHBOARD_TOKEN: v.pipe(
     v.optional(v.string(), ""),
@@ -959,6 +1012,8 @@ export interface Invocation {
   host: string;
   port: number;
   token?: string;
+  /** The Host names answered (createApp's allowedHosts); unset: any. */
+  allowedHosts?: string[];
   analysis: AnalysisConfig;
   database: DatabaseConfig;
 }
@@ -992,7 +1047,33 @@ export function readInvocation(args: string[], env: Record<string, string | unde
       { exitCode: EXIT.usage },
     );
   }
-  return { help: !!flags.help, host, port: Number(portText), ...(token ? { token } : {}), analysis, database };
+  const allowedHosts = settings.output.DASHBOARD_ALLOWED_HOSTS.length > 0 ? settings.output.DASHBOARD_ALLOWED_HOSTS : defaultAllowedHosts(host);
+  return { help: !!flags.help, host, port: Number(portText), ...(token ? { token } : {}), ...(allowedHosts ? { allowedHosts } : {}), analysis, database };
+}
+
+/**
+ * The Host names answered unless DASHBOARD_ALLOWED_HOSTS says: on loopback, the loopback names
+ * and the address listened on; elsewhere any (the token guards it, and the names people use on
+ * a network are theirs to list).
+ */
+export function defaultAllowedHosts(host: string): string[] | undefined {
+  if (!isLoopback(host)) return undefined;
+  const own = host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
+  return [...new Set(["localhost", "127.0.0.1", "[::1]", own.toLowerCase()])];
+}
+
+/** Bun.serve on the address asked for; a port in use is one CotacaoError line (exit 1). */
+function listen(invocation: Invocation, app: DashboardApp): Bun.Server<undefined> {
+  try {
+    return Bun.serve({ hostname: invocation.host, port: invocation.port, idleTimeout: 60, fetch: app.fetch });
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== "EADDRINUSE") throw error;
+    throw new CotacaoError(
+      "LISTEN",
+      `Cannot serve the dashboard: port ${invocation.port} on ${invocation.host} is in use by another program; stop it, or pick another port with --port (0 picks a free one)`,
+      { exitCode: EXIT.failure },
+    );
+  }
 }
 
 /** Runs the CLI: serves until Ctrl-C or SIGTERM; returns the exit code. */
@@ -1013,13 +1094,18 @@ export async function main(args: string[], env: Record<string, string | undefine
   try {
     sql = await connect(invocation.database, { max: 8 });
     await migrate(sql);
+    const app = createApp(sql, {
+      analysis: invocation.analysis,
+      ...(invocation.token ? { token: invocation.token } : {}),
+      ...(invocation.allowedHosts ? { allowedHosts: invocation.allowedHosts } : {}),
+    });
+    // Idle connections close after a minute; the SSE heartbeat (15 s) keeps a live feed open.
+    const server = listen(invocation, app);
     // What the pipeline wrote while no dashboard ran (a backfill, say) is rolled up now, before
-    // the first visitor's chart has to wait for it.
+    // the first visitor's chart has to wait for it. Once listening: a port in use ends the
+    // process first, and this would only add a second, false error about a closed pool.
     const pool = sql;
     void refreshRollups(pool).catch((error: unknown) => console.error(describeError(error, "bring the chart's rollups up to date").line));
-    const app = createApp(sql, { analysis: invocation.analysis, ...(invocation.token ? { token: invocation.token } : {}) });
-    // Idle connections close after a minute; the SSE heartbeat (15 s) keeps a live feed open.
-    const server = Bun.serve({ hostname: invocation.host, port: invocation.port, idleTimeout: 60, fetch: app.fetch });
     const shown = server.hostname?.includes(":") ? `[${server.hostname}]` : server.hostname;
     console.log(`cotacao dashboard on http://${shown}:${server.port}/${invocation.token ? " (DASHBOARD_TOKEN required: open it once with ?token=<your token>)" : ""}`);
     await new Promise<void>((resolve) => {

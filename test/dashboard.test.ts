@@ -912,3 +912,132 @@ describe("the live feed's replays and notifications", () => {
     }
   });
 });
+
+describe("requests an attacker crafts", () => {
+  const db = useTestDatabase();
+  const token = "correct-horse-battery-staple";
+
+  test("a Host header naming another site (DNS rebinding) gets 421 and one line; the allowed names, any case and port, get in", async () => {
+    const app = appFor(db.sql, { allowedHosts: ["localhost", "127.0.0.1", "[::1]"] });
+    for (const host of ["evil.example", "evil.example:8050", "127.0.0.1.evil.example", "localhost.evil.example:8050", "", "[::2]:8050", "127.0.0.1@evil.example"]) {
+      const response = await app.request("/api/runs", { headers: { Host: host } });
+      expect({ host, status: response.status }).toEqual({ host, status: 421 });
+      const body = await json<ErrorAnswer>(response);
+      expect(body.error).toStartWith("Cannot answer: ");
+      expect(body.error).toContain("DASHBOARD_ALLOWED_HOSTS");
+      expect(body.error).not.toContain("\n");
+    }
+    for (const host of ["127.0.0.1:8050", "localhost", "LOCALHOST:8050", "[::1]:8050"]) {
+      const response = await app.request("/api/runs", { headers: { Host: host } });
+      expect({ host, status: response.status }).toEqual({ host, status: 200 });
+    }
+  });
+
+  test("?token= redirects only to a path on this server, never to another site", async () => {
+    const app = appFor(db.sql, { token });
+    for (const [url, location] of [
+      [`http://127.0.0.1//evil.example/x?token=${token}`, "/evil.example/x"],
+      [`http://127.0.0.1///evil.example/x?token=${token}&a=1`, "/evil.example/x?a=1"],
+      [`http://127.0.0.1/%2F%2Fevil.example/x?token=${token}`, "/%2F%2Fevil.example/x"],
+      [`http://127.0.0.1/api/pairs?token=${token}`, "/api/pairs"],
+    ] as const) {
+      const response = await app.request(url);
+      expect({ url, status: response.status, location: response.headers.get("Location") }).toEqual({ url, status: 303, location });
+    }
+  });
+
+  test("/vendor/__proto__ and kin, and a path with a NUL byte, are 404, not 500", async () => {
+    const app = appFor(db.sql);
+    const errors: unknown[] = [];
+    const original = console.error;
+    console.error = (...args: unknown[]) => errors.push(args);
+    try {
+      for (const path of ["/vendor/__proto__", "/vendor/constructor", "/vendor/toString", "/vendor/hasOwnProperty", "/app.js%00.png", "/%00", "/index.html%00", "/vendor/uPlot.min.css%00"]) {
+        const response = await app.request(path);
+        expect({ path, status: response.status }).toEqual({ path, status: 404 });
+        expect((await json<ErrorAnswer>(response)).error).toStartWith("Cannot answer: ");
+      }
+    } finally {
+      console.error = original;
+    }
+    expect(errors).toEqual([]);
+    expect((await app.request("/app.js")).status).toBe(200);
+  });
+});
+
+describe("bun dashboard.ts, its port and its Host names", () => {
+  const db = useTestDatabase();
+
+  /** Starts `bun dashboard.ts --port 0` with `env`; its port, and stop(). */
+  async function startDashboard(env: Record<string, string> = {}) {
+    const child = Bun.spawn([process.execPath, "dashboard.ts", "--port", "0"], {
+      cwd: `${import.meta.dir}/..`,
+      env: { ...process.env, DATABASE_URL: db.url, HOST: "", DASHBOARD_TOKEN: "", DASHBOARD_ALLOWED_HOSTS: "", ...env },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const line = await textReader(child.stdout).until((text) => text.includes("\n"), 20_000);
+    const port = Number(/http:\/\/127\.0\.0\.1:(\d+)\//.exec(line)?.[1]);
+    return {
+      port,
+      stop: async () => {
+        child.kill("SIGTERM");
+        await child.exited;
+      },
+    };
+  }
+
+  /** The status line of GET `path` sent with `host` as its Host header. */
+  async function statusFor(port: number, path: string, host: string): Promise<string> {
+    const socket = rawGet(port, path, { Host: host, Connection: "close" });
+    const text = await new Promise<string>((resolve) => {
+      let seen = "";
+      socket.on("data", (chunk: Buffer) => (seen += chunk.toString()));
+      socket.once("close", () => resolve(seen));
+    });
+    return text.split("\r\n")[0] ?? "";
+  }
+
+  test("on loopback with no settings, only the loopback names are answered", async () => {
+    const dashboard = await startDashboard();
+    try {
+      expect(await statusFor(dashboard.port, "/api/runs", `evil.example:${dashboard.port}`)).toBe("HTTP/1.1 421 Misdirected Request");
+      expect(await statusFor(dashboard.port, "/metrics", "evil.example")).toBe("HTTP/1.1 421 Misdirected Request");
+      expect(await statusFor(dashboard.port, "/api/runs", `127.0.0.1:${dashboard.port}`)).toBe("HTTP/1.1 200 OK");
+      expect(await statusFor(dashboard.port, "/api/runs", `localhost:${dashboard.port}`)).toBe("HTTP/1.1 200 OK");
+    } finally {
+      await dashboard.stop();
+    }
+  }, 30_000);
+
+  test("DASHBOARD_ALLOWED_HOSTS names the Host names answered; a bad value exits 2 with one line", async () => {
+    const dashboard = await startDashboard({ DASHBOARD_ALLOWED_HOSTS: "cotacao.lan, 192.168.1.10" });
+    try {
+      expect(await statusFor(dashboard.port, "/api/runs", `Cotacao.LAN:${dashboard.port}`)).toBe("HTTP/1.1 200 OK");
+      expect(await statusFor(dashboard.port, "/api/runs", "192.168.1.10")).toBe("HTTP/1.1 200 OK");
+      expect(await statusFor(dashboard.port, "/api/runs", `127.0.0.1:${dashboard.port}`)).toBe("HTTP/1.1 421 Misdirected Request");
+    } finally {
+      await dashboard.stop();
+    }
+    for (const value of ["http://cotacao.lan", "cotacao.lan:8050", "a b", "cotacao.lan,,x"]) {
+      const result = await runScript("dashboard.ts", ["--port", "0"], { env: { DASHBOARD_ALLOWED_HOSTS: value } });
+      expect({ value, code: result.code }).toEqual({ value, code: 2 });
+      expect(result.stderr.trim().split("\n")).toHaveLength(1);
+      expect(result.stderr).toContain("DASHBOARD_ALLOWED_HOSTS");
+    }
+  }, 30_000);
+
+  test("a port in use: one line saying so, exit 1, nothing about rollups or connections", async () => {
+    const taken = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("someone else") });
+    try {
+      const result = await runScript("dashboard.ts", ["--port", String(taken.port)], { env: { DATABASE_URL: db.url } });
+      expect(result.code).toBe(1);
+      expect(result.stderr.trim().split("\n")).toEqual([
+        `Cannot serve the dashboard: port ${taken.port} on 127.0.0.1 is in use by another program; stop it, or pick another port with --port (0 picks a free one)`,
+      ]);
+      expect(result.stdout).toBe("");
+    } finally {
+      await taken.stop(true);
+    }
+  }, 30_000);
+});
