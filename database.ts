@@ -21,6 +21,7 @@ const childProcess = () => process.getBuiltinModule("node:child_process");
 const stream = () => process.getBuiltinModule("node:stream");
 const zlib = () => process.getBuiltinModule("node:zlib");
 const streamPromises = () => process.getBuiltinModule("node:stream/promises");
+const net = () => process.getBuiltinModule("node:net");
 /** SHA-256 in hex, with Bun's native hasher (node:crypto would be loaded just for this). */
 const sha256 = (data: string | Uint8Array) => new Bun.CryptoHasher("sha256").update(data).digest("hex");
 
@@ -367,6 +368,13 @@ export interface ConnectOptions {
    * work there instead of before or after.
    */
   whileWaiting?: (() => void) | undefined;
+  /**
+   * The embedded server's data folder, for a URL of its socket: each new connection looks the
+   * socket folder up again in its postmaster.pid, since a restart may move it (to a new temporary
+   * folder, when the data folder's path is too long for a socket) and the pool must find the
+   * server again, as a fresh process does. connect() sets it for the embedded server.
+   */
+  embeddedDataDir?: string | undefined;
 }
 
 const writeToStderr = (line: string) => void process.stderr.write(`${line}\n`);
@@ -376,8 +384,9 @@ const writeToStderr = (line: string) => void process.stderr.write(`${line}\n`);
  * server, started on first use and left running for the next process.
  */
 export async function connect(config: DatabaseConfig, options: ConnectOptions = {}): Promise<Sql> {
-  const url = config.databaseUrl ?? (await embeddedServerUrl(config.dataDir, options.notice ?? writeToStderr));
-  return connectUrl(url, options);
+  if (config.databaseUrl) return connectUrl(config.databaseUrl, options);
+  const url = await embeddedServerUrl(config.dataDir, options.notice ?? writeToStderr);
+  return connectUrl(url, { ...options, embeddedDataDir: config.dataDir });
 }
 
 async function embeddedServerUrl(dataDir: string, notice: (line: string) => void): Promise<string> {
@@ -395,20 +404,27 @@ export function createdNotice(dataDir: string): string {
 /** Opens a connection pool to the server `url` names (libpq's `?host=/socket/dir` included). */
 export function connectUrl(
   url: string,
-  { max = 4, connectTimeoutSeconds = DEFAULT_CONNECT_TIMEOUT_SECONDS, fetchTypes = true, inferParameterTypes = false, lean = false, whileWaiting }: ConnectOptions = {},
+  { max = 4, connectTimeoutSeconds = DEFAULT_CONNECT_TIMEOUT_SECONDS, fetchTypes = true, inferParameterTypes = false, lean = false, whileWaiting, embeddedDataDir }: ConnectOptions = {},
 ): Sql {
   // postgres.js does not understand libpq's `?host=/socket/dir`; the embedded server's URL uses it.
   const parsed = new URL(url);
   const socketDir = parsed.searchParams.get("host");
   parsed.searchParams.delete("host");
+  const urlSocket = `${socketDir}/.s.PGSQL.${parsed.port || 5432}`;
+  // The server's socket now: where postmaster.pid says, else (stopped) the URL's, which fails as lost.
+  const socketPath = async (): Promise<string> => {
+    const running = embeddedDataDir ? await runningEmbeddedServer(embeddedDataDir) : null;
+    return running ? `${running.socketDir}/.s.PGSQL.${running.port}` : urlSocket;
+  };
   return postgres(parsed.toString(), {
     ...(socketDir ? { host: socketDir } : {}),
-    ...(socketDir && lean
+    ...(socketDir && (lean || embeddedDataDir)
       ? {
-          socket: ({ path }: { path?: string }) => {
+          socket: async () => {
             const waiting = whileWaiting;
             whileWaiting = undefined; // once per pool, not at every reconnect
-            return bunUnixSocket(path ?? `${socketDir}/.s.PGSQL.${parsed.port || 5432}`, waiting);
+            const path = await socketPath();
+            return lean ? bunUnixSocket(path, waiting) : nodeUnixSocket(path);
           },
         }
       : {}),
@@ -544,6 +560,27 @@ async function bunUnixSocket(path: string, whileWaiting?: () => void): Promise<B
     return failed;
   }
   return adapter;
+}
+
+/**
+ * postgres.js's `socket` option for a Unix socket through node:net (COPY included), connected
+ * before it is handed over, as postgres.js expects of that option. A failure is not a rejection
+ * but a socket that fails at once, as in bunUnixSocket().
+ */
+function nodeUnixSocket(path: string): Promise<import("node:net").Socket | BunUnixSocket> {
+  const socket = net().createConnection(path);
+  return new Promise((resolve) => {
+    const failed = (error: Error) => {
+      const lost = new BunUnixSocket(null, undefined);
+      setTimeout(() => lost.closed(error), 0);
+      resolve(lost);
+    };
+    socket.once("error", failed);
+    socket.once("connect", () => {
+      socket.removeListener("error", failed);
+      resolve(socket);
+    });
+  });
 }
 
 // Error codes that mean the server went away or could not be reached: postgres.js's own, the

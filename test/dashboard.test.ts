@@ -1,8 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rm } from "node:fs/promises";
 import { connect as netConnect, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { evaluateSeries, loadAnalysisConfig, paramsFor, rescan, saoPauloDayStart } from "../analysis.ts";
 import { connectUrl, finishRun, loadDailySeries, recordFailedRun, saveQuotes, startRun, type QuoteBuckets, type Sql, type StoredQuote } from "../database.ts";
+import { connect, migrate, startEmbeddedServer, stopEmbeddedServer } from "../database.ts";
 import { createApp, staleSince, type DashboardApp, type DashboardOptions, type FeedStatus } from "../dashboard.ts";
 import type { AlertRow, PairInfo, RunRow } from "../public/app.js";
 import type { QuotesAnswer } from "../public/chart-data.js";
@@ -1040,4 +1043,35 @@ describe("bun dashboard.ts, its port and its Host names", () => {
       await taken.stop(true);
     }
   }, 30_000);
+});
+
+describe("the embedded server restarting under the dashboard", () => {
+  test("with its socket in a per-start temporary folder (a long data path), the dashboard finds the server again after a restart", async () => {
+    const root = await makeTempDir();
+    const dataDir = join(root, "a-folder-name-long-enough-that-the-socket-path-passes-the-limit-of-sun-path", "pg");
+    let sql: Sql | undefined;
+    try {
+      const first = (await startEmbeddedServer(dataDir, { settings: { fsync: "off" } })).server;
+      expect(dirname(first.socketDir)).toBe(tmpdir());
+      sql = await connect({ dataDir }, { max: 2 });
+      await migrate(sql);
+      const app = appFor(sql);
+      expect((await app.request("/api/pairs")).status).toBe(200);
+      await stopEmbeddedServer(dataDir);
+      const second = (await startEmbeddedServer(dataDir, { settings: { fsync: "off" } })).server;
+      expect(second.socketDir).not.toBe(first.socketDir);
+      // The pool's connections died with the old server; new ones must go to the new socket.
+      let status = 0;
+      for (const deadline = Date.now() + 15_000; status !== 200 && Date.now() < deadline; ) {
+        status = (await app.request("/api/pairs")).status;
+        if (status !== 200) await Bun.sleep(100);
+      }
+      expect(status).toBe(200);
+      expect((await app.request("/api/latest")).status).toBe(200);
+    } finally {
+      await sql?.end({ timeout: 5 });
+      await stopEmbeddedServer(dataDir);
+      await rm(root, { recursive: true, force: true });
+    }
+  }, 90_000);
 });
