@@ -365,8 +365,8 @@ class LiveFeed {
   private readonly pingChannel = `cotacao_dashboard_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
   // Notifications are handled one at a time, in order: events go out in the order they were stored.
   private queue: Promise<void> = Promise.resolve();
-  // The keys of the newest events sent, oldest first (a Set keeps insertion order).
-  private readonly recent = new Set<string>();
+  // What was last sent of each of the newest changes (by eventIdentity), oldest first.
+  private readonly recent = new Map<string, string>();
 
   constructor(
     private readonly sql: Sql,
@@ -487,11 +487,14 @@ class LiveFeed {
 
   private send(event: FeedEvent): void {
     // The same change told twice (two notifications naming one quote, a replay after listening
-    // again) goes out once; a quote the source corrected differs in its data and goes out again.
-    const key = eventKey(event);
-    if (this.recent.has(key)) return;
-    this.recent.add(key);
-    if (this.recent.size > RECENT_EVENTS) this.recent.delete(this.recent.values().next().value!);
+    // again) goes out once; a quote the source corrected differs from what was last sent of it
+    // and goes out again (and so does a correction undone).
+    const identity = eventIdentity(event);
+    const data = JSON.stringify(event.data);
+    if (this.recent.get(identity) === data) return;
+    this.recent.delete(identity);
+    this.recent.set(identity, data);
+    if (this.recent.size > RECENT_EVENTS) this.recent.delete(this.recent.keys().next().value!);
     if (this.position) advance(this.position, event);
     for (const subscriber of this.subscribers) subscriber(event);
   }
@@ -534,6 +537,13 @@ function sseMessage(event: FeedEvent, position: FeedPosition): string {
 }
 
 const eventKey = (event: FeedEvent) => `${event.kind}:${JSON.stringify(event.data)}`;
+
+/** What an event is about, whatever it says of it: a quote (pair and time), an alert transition, a run. */
+function eventIdentity(event: FeedEvent): string {
+  if (event.kind === "quote") return `quote:${event.data.pair}:${event.data.ts}`;
+  if (event.kind === "alert") return `alert:${event.data.id}:${event.data.transition}`;
+  return `run:${event.data.id}`;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Tokens
