@@ -893,6 +893,20 @@ describe("the live feed's replays and notifications", () => {
     }
   });
 
+  test("a quote the source corrects, and corrects back, goes out each time it changes", async () => {
+    const reader = await connectStream(appFor(db.sql));
+    try {
+      const ts = at(200);
+      for (const bid of ["6.1000", "6.2000", "6.1000"]) {
+        await saveQuotes(db.sql, [sampleQuote({ ts, bid })], { notify: true });
+        await reader.until((t) => messages(t, "quote").filter((m) => m.data.ts === ts.toISOString()).at(-1)?.data.bid === bid);
+      }
+      expect(messages(reader.text(), "quote").map((m) => m.data.bid)).toEqual(["6.1000", "6.2000", "6.1000"]);
+    } finally {
+      await reader.cancel();
+    }
+  });
+
   test("a notification the feed cannot read back costs that change only: the card's memory stays on, later changes arrive", async () => {
     const app = appFor(db.sql);
     const reader = await connectStream(app);
