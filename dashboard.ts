@@ -985,8 +985,9 @@ Options:
 Settings (environment): HOST, PORT, DASHBOARD_TOKEN (at least ${MIN_TOKEN_LENGTH} characters; then every
 request needs "Authorization: Bearer <token>", or opens the page once with ?token=<token>, which
 sets a cookie), DASHBOARD_ALLOWED_HOSTS (the names the Host header may give, comma-separated;
-on loopback, localhost, 127.0.0.1 and [::1] by default; others get 421), DATABASE_URL, and the analysis settings (COTACAO_MA_WINDOW_DAYS, ...,
-COTACAO_STALE_AFTER) that the chart's average and the status follow.
+on loopback localhost, 127.0.0.1 and [::1] by default; others get 421), DATABASE_URL, and the
+analysis settings (COTACAO_MA_WINDOW_DAYS, ..., COTACAO_STALE_AFTER) that the chart's average
+and the status follow.
 
 Routes: GET / (the page), /api/pairs, /api/quotes, /api/quotes.csv, /api/latest, /api/alerts,
 /api/runs, /api/stream (Server-Sent Events), /healthz, /metrics.
