@@ -913,16 +913,16 @@ describe("the live feed's replays and notifications", () => {
     try {
       await db.sql`select pg_notify('quotes', '{"kind":"quote","pair":"USD-BRL","ts":"garbage"}')`;
       // Notifications are handled in order: once this one arrives, the bad one was handled.
-      await saveQuotes(db.sql, [sampleQuote({ ts: at(120), bid: "5.9000" })], { notify: true });
+      await saveQuotes(db.sql, [sampleQuote({ ts: at(1120), bid: "5.9000" })], { notify: true });
       await reader.until((t) => messages(t, "quote").some((m) => m.data.bid === "5.9000"));
       const first = await json<LatestAnswer>(await app.request("/api/latest"));
       expect(first.bid).toBe("5.9000");
       // A writer that does not notify: the card answers from memory (up to a second) while the
       // feed listens; with its memory off it would read the new quote at once.
-      await saveQuotes(db.sql, [sampleQuote({ ts: at(121), bid: "5.9100" })]);
+      await saveQuotes(db.sql, [sampleQuote({ ts: at(1121), bid: "5.9100" })]);
       const second = await json<LatestAnswer>(await app.request("/api/latest"));
       expect(second.bid).toBe("5.9000");
-      await saveQuotes(db.sql, [sampleQuote({ ts: at(122), bid: "5.9200" })], { notify: true });
+      await saveQuotes(db.sql, [sampleQuote({ ts: at(1122), bid: "5.9200" })], { notify: true });
       await reader.until((t) => messages(t, "quote").some((m) => m.data.bid === "5.9200"));
     } finally {
       await reader.cancel();
