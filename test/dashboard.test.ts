@@ -882,11 +882,12 @@ describe("the live feed's replays and notifications", () => {
       expect(row!.ts).toBe("2024-08-26T15:00:00.123456+00:00");
       // As the README says another program notifies: twice, as two writers might.
       for (let i = 0; i < 2; i++) await db.sql`select pg_notify('quotes', json_build_object('kind', 'quote', 'pair', 'USD-BRL', 'ts', ${row!.ts}::text)::text)`;
-      await saveQuotes(db.sql, [sampleQuote({ ts: at(30), bid: "5.8000" })], { notify: true });
+      // Later than the first: the feed may also replay both from the table (it started with this client), oldest first.
+      await saveQuotes(db.sql, [sampleQuote({ ts: at(90), bid: "5.8000" })], { notify: true });
       const text = await reader.until((t) => messages(t, "quote").some((m) => m.data.bid === "5.8000"));
       expect(messages(text, "quote").map((m) => m.data)).toEqual([
         { pair: "USD-BRL", ts: "2024-08-26T15:00:00.123Z", bid: "5.4321", ask: "5.4399" },
-        { pair: "USD-BRL", ts: at(30).toISOString(), bid: "5.8000", ask: "5.506" },
+        { pair: "USD-BRL", ts: at(90).toISOString(), bid: "5.8000", ask: "5.506" },
       ]);
     } finally {
       await reader.cancel();
