@@ -2392,8 +2392,11 @@ const FEED_REPLAY_RUNS = 1_000;
  * The first instant after a position: positions are whole milliseconds (event ids), stored times
  * have microseconds, and the event at 12:00:00.123456 was sent as 123 ms; "after 123 ms" must not
  * send it again. As text, cast in SQL: postgres.js would send a timestamptz parameter through Date.
+ * A position past the year 9999 (a made-up Last-Event-ID) is the end of that year: nothing after it.
  */
-const afterPosition = (ms: number) => new Date(Math.floor(ms) + 1).toISOString();
+const afterPosition = (ms: number) => new Date(Math.min(Math.floor(ms) + 1, LAST_ISO_MS)).toISOString();
+// The last instant toISOString() writes as PostgreSQL reads it (a later year is "+010000-...").
+const LAST_ISO_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
 /**
  * What was stored after `since`, oldest first within each kind: each pair's quotes newer than

@@ -894,6 +894,25 @@ describe("the live feed's replays and notifications", () => {
     }
   });
 
+  test("a Last-Event-ID from far in the future replays nothing and logs nothing; the feed goes on live", async () => {
+    const errors: unknown[] = [];
+    const original = console.error;
+    console.error = (...args: unknown[]) => errors.push(args);
+    try {
+      const reader = await connectStream(appFor(db.sql), "999999999999999-999999999999999-999999999999999");
+      try {
+        await saveQuotes(db.sql, [sampleQuote({ ts: at(2000), bid: "6.3000" })], { notify: true });
+        const text = await reader.until((t) => t.includes("event: quote"));
+        expect(messages(text, "quote").map((m) => m.data.bid)).toEqual(["6.3000"]);
+      } finally {
+        await reader.cancel();
+      }
+    } finally {
+      console.error = original;
+    }
+    expect(errors).toEqual([]);
+  });
+
   test("a quote the source corrects, and corrects back, goes out each time it changes", async () => {
     const reader = await connectStream(appFor(db.sql));
     try {
@@ -914,16 +933,16 @@ describe("the live feed's replays and notifications", () => {
     try {
       await db.sql`select pg_notify('quotes', '{"kind":"quote","pair":"USD-BRL","ts":"garbage"}')`;
       // Notifications are handled in order: once this one arrives, the bad one was handled.
-      await saveQuotes(db.sql, [sampleQuote({ ts: at(1120), bid: "5.9000" })], { notify: true });
+      await saveQuotes(db.sql, [sampleQuote({ pair: "GBP-BRL", ts: at(1120), bid: "5.9000" })], { notify: true });
       await reader.until((t) => messages(t, "quote").some((m) => m.data.bid === "5.9000"));
-      const first = await json<LatestAnswer>(await app.request("/api/latest"));
+      const first = await json<LatestAnswer>(await app.request("/api/latest?pair=GBP-BRL"));
       expect(first.bid).toBe("5.9000");
       // A writer that does not notify: the card answers from memory (up to a second) while the
       // feed listens; with its memory off it would read the new quote at once.
-      await saveQuotes(db.sql, [sampleQuote({ ts: at(1121), bid: "5.9100" })]);
-      const second = await json<LatestAnswer>(await app.request("/api/latest"));
+      await saveQuotes(db.sql, [sampleQuote({ pair: "GBP-BRL", ts: at(1121), bid: "5.9100" })]);
+      const second = await json<LatestAnswer>(await app.request("/api/latest?pair=GBP-BRL"));
       expect(second.bid).toBe("5.9000");
-      await saveQuotes(db.sql, [sampleQuote({ ts: at(1122), bid: "5.9200" })], { notify: true });
+      await saveQuotes(db.sql, [sampleQuote({ pair: "GBP-BRL", ts: at(1122), bid: "5.9200" })], { notify: true });
       await reader.until((t) => messages(t, "quote").some((m) => m.data.bid === "5.9200"));
     } finally {
       await reader.cancel();
