@@ -92,12 +92,21 @@ const SESSION_COOKIE = "cotacao_session";
 // How long what is kept in memory (the card, the daily series) may be used when no notification
 // said it changed: a writer that does not notify (psql, a backfill) is seen within this long.
 const MEMORY_TTL_MS = 1_000;
+// Events the live feed remembers having sent, to send each change once however often it is told.
+const RECENT_EVENTS = 1_000;
 // How often the live feed checks that its LISTEN connection still hears (see LiveFeed).
 const DEFAULT_WATCHDOG_MS = 5_000;
 const HEALTH_TIMEOUT_MS = 3_000;
 // With a token, /healthz is the one route anyone may ask: however many do, PostgreSQL answers
 // at most one of its reads per this interval (a load balancer probes every few seconds).
 const HEALTH_REUSE_MS = 1_000;
+// CSV downloads at once: each reads the database in turns, with interactive requests waiting
+// behind; a person downloads one file at a time.
+const DEFAULT_MAX_EXPORTS = 2;
+const EXPORT_RETRY_AFTER_S = 10;
+// A download whose client takes nothing for this long (a reader that never reads, a client that
+// vanished without closing) is cut off, freeing its slot.
+const DEFAULT_EXPORT_STALL_MS = 30_000;
 const NO_DATA = "no data yet: run bun main_pipeline.ts --backfill 60, then bun main_pipeline.ts (from cron, or with --every 60s)";
 const STATIC_DIR = join(PROJECT_DIR, "public");
 // uPlot from node_modules, never a CDN: the page works offline.
@@ -131,6 +140,16 @@ export interface DashboardOptions {
   staleAfterMs?: number;
   /** How often the live feed checks that its LISTEN connection still hears (5 s). */
   watchdogMs?: number;
+  /** CSV downloads served at once (2); beyond, 503 with Retry-After. */
+  maxExports?: number;
+  /** How long a CSV download's client may take nothing before it is cut off (30 s; Bun.serve's whole seconds). */
+  exportStallMs?: number;
+  /**
+   * The host names (no port; IPv6 in brackets) a request's Host header may name; others get 421.
+   * Unset: any. Against DNS rebinding: a page of evil.example whose name now resolves to
+   * 127.0.0.1 reaches a loopback server, but its requests still say `Host: evil.example`.
+   */
+  allowedHosts?: readonly string[];
 }
 
 /** The app, plus close(): stops the live feed (its LISTEN and timers). The pool stays the caller's. */
@@ -366,6 +385,8 @@ class LiveFeed {
   private readonly pingChannel = `cotacao_dashboard_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
   // Notifications are handled one at a time, in order: events go out in the order they were stored.
   private queue: Promise<void> = Promise.resolve();
+  // What was last sent of each of the newest changes (by eventIdentity), oldest first.
+  private readonly recent = new Map<string, string>();
 
   constructor(
     private readonly sql: Sql,
@@ -464,7 +485,17 @@ class LiveFeed {
     const notice = v.safeParse(ChangeNoticeSchema, json);
     if (!notice.success) return;
     this.notifyChange();
-    const event = await feedEventOf(this.sql, notice.output as ChangeNotice);
+    let event: FeedEvent | undefined;
+    try {
+      event = await feedEventOf(this.sql, notice.output as ChangeNotice);
+    } catch (error) {
+      // The server away: the feed stops trusting what it heard (enqueue()). Anything else is this
+      // notification's fault (a ts PostgreSQL cannot read, say): it costs this change only.
+      if (isConnectionLost(error)) throw error;
+      // Control characters out: the text is partly the notifier's (PostgreSQL quotes bad input).
+      console.error(describeError(error, `read back a notified ${notice.output.kind} (the feed goes on)`).line.replace(/[\x00-\x1f\x7f]/g, "?"));
+      return;
+    }
     if (event) this.send(event);
   }
 
@@ -475,6 +506,15 @@ class LiveFeed {
   }
 
   private send(event: FeedEvent): void {
+    // The same change told twice (two notifications naming one quote, a replay after listening
+    // again) goes out once; a quote the source corrected differs from what was last sent of it
+    // and goes out again (and so does a correction undone).
+    const identity = eventIdentity(event);
+    const data = JSON.stringify(event.data);
+    if (this.recent.get(identity) === data) return;
+    this.recent.delete(identity);
+    this.recent.set(identity, data);
+    if (this.recent.size > RECENT_EVENTS) this.recent.delete(this.recent.keys().next().value!);
     if (this.position) advance(this.position, event);
     for (const subscriber of this.subscribers) subscriber(event);
   }
@@ -518,6 +558,13 @@ function sseMessage(event: FeedEvent, position: FeedPosition): string {
 
 const eventKey = (event: FeedEvent) => `${event.kind}:${JSON.stringify(event.data)}`;
 
+/** What an event is about, whatever it says of it: a quote (pair and time), an alert transition, a run. */
+function eventIdentity(event: FeedEvent): string {
+  if (event.kind === "quote") return `quote:${event.data.pair}:${event.data.ts}`;
+  if (event.kind === "alert") return `alert:${event.data.id}:${event.data.transition}`;
+  return `run:${event.data.id}`;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tokens
 
@@ -553,7 +600,9 @@ function requireToken(token: string): MiddlewareHandler {
       if (!sameSecret(given, token)) throw refuse("wrong token");
       setCookie(c, SESSION_COOKIE, session, { httpOnly: true, sameSite: "Strict", path: "/", secure: url.protocol === "https:" });
       url.searchParams.delete("token");
-      return c.redirect(`${url.pathname}${url.search}`, 303);
+      // A path on this server: "//evil.example/x" (or "/\evil.example") would be read by the
+      // browser as another site's address.
+      return c.redirect(`${url.pathname.replace(/^[/\\]+/, "/")}${url.search}`, 303);
     }
     const open = OPEN_PATHS.has(c.req.path);
     const pass = () => (AUTHENTICATED.add(c.req.raw), next());
@@ -571,6 +620,25 @@ function requireToken(token: string): MiddlewareHandler {
   };
 }
 
+/**
+ * Only requests whose Host header names one of `allowed` (with any port, or none); others get 421
+ * Misdirected Request. The name is what tells a rebound page from the dashboard's own: the port
+ * is the server's own either way (the browser connected to it), and a reverse proxy may forward
+ * its own port in the header.
+ */
+function requireHost(allowed: readonly string[]): MiddlewareHandler {
+  const names = new Set(allowed.map((name) => name.toLowerCase()));
+  return async (c, next) => {
+    const [, name] = /^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(?::\d{1,5})?$/i.exec(c.req.header("Host") ?? "") ?? [];
+    if (name !== undefined && names.has(name.toLowerCase())) return next();
+    return c.json(
+      { error: `Cannot answer: this dashboard answers only as ${[...names].join(", ")} (the Host header); open it by one of those names, or add this one to DASHBOARD_ALLOWED_HOSTS` },
+      421,
+      { "Cache-Control": "no-store" },
+    );
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 // The app
 
@@ -582,6 +650,15 @@ function jsonWithETag(c: Context, body: unknown): Response {
   const asked = c.req.header("If-None-Match");
   if (asked && asked.split(",").some((tag) => tag.trim().replace(/^W\//, "") === etag)) return c.body(null, 304, headers);
   return c.body(text, 200, { ...headers, "Content-Type": "application/json; charset=utf-8" });
+}
+
+/** Whether the URL path decodes to text with a NUL byte in it. */
+function hasNulByte(path: string): boolean {
+  try {
+    return decodeURIComponent(path).includes("\0");
+  } catch {
+    return false; // not decodable: the static handler answers 404 itself
+  }
 }
 
 const iso = (date: Date | null) => date?.toISOString() ?? null;
@@ -604,6 +681,9 @@ export function createApp(sql: Sql, options: DashboardOptions): DashboardApp {
   const staleAfterMs = options.staleAfterMs ?? options.analysis.staleAfterMs;
   const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
   const feed = new LiveFeed(sql, options.watchdogMs ?? DEFAULT_WATCHDOG_MS);
+  const maxExports = options.maxExports ?? DEFAULT_MAX_EXPORTS;
+  const exportStallMs = options.exportStallMs ?? DEFAULT_EXPORT_STALL_MS;
+  let runningExports = 0;
   // /api/latest and the chart's daily series from memory: at thousands of requests a second a
   // query each would be the bottleneck. Entries are dropped whenever a notification says
   // something changed (LISTEN), and used at all only while the feed is listening;
@@ -627,6 +707,7 @@ export function createApp(sql: Sql, options: DashboardOptions): DashboardApp {
       strictTransportSecurity: false,
     }),
   );
+  if (options.allowedHosts !== undefined) app.use(requireHost(options.allowedHosts));
   if (options.token !== undefined) app.use(requireToken(options.token));
 
   app.get("/api/pairs", async (c) => {
@@ -656,8 +737,32 @@ export function createApp(sql: Sql, options: DashboardOptions): DashboardApp {
   app.get("/api/quotes.csv", async (c) => {
     const query = readQuery(c, CsvQuery);
     const { from, to } = await resolveRange(sql, query.pair, query.from, query.to);
-    const batches = exportQuotes(sql, query.pair, from, to)[Symbol.asyncIterator]();
+    if (runningExports >= maxExports) {
+      return c.json(
+        { error: `Cannot answer: ${maxExports} CSV downloads are running already, the most at once; try again in a few seconds` },
+        503,
+        { "Cache-Control": "no-store", "Retry-After": String(EXPORT_RETRY_AFTER_S) },
+      );
+    }
+    runningExports++;
+    // A reader that stalls is cut off: Bun closes the connection once nothing could be written to it
+    // for this long, and cancels the stream (below), which frees the slot. Bun counts what the
+    // socket takes, so a slow reader that keeps taking is not cut off; a timer on pull() could not
+    // tell it from a stalled one (the kernel's buffers hold megabytes). c.env is Bun's server
+    // under Bun.serve; app.request() has none.
+    (c.env as Partial<Pick<Bun.Server<undefined>, "timeout">> | undefined)?.timeout?.(c.req.raw, Math.ceil(exportStallMs / 1000));
+    const batches = exportQuotes(sql, query.pair, from, to);
     const encoder = new TextEncoder();
+    let finished = false;
+    // Once, however the download ends: read to the end, failed, cancelled by the client or cut off.
+    const finish = () => {
+      if (finished) return false;
+      finished = true;
+      runningExports--;
+      // Queued behind a batch being read, if any; the generator then ends without another query.
+      void batches.return(undefined).catch(() => {});
+      return true;
+    };
     const body = new ReadableStream<Uint8Array>({
       start(controller) {
         controller.enqueue(encoder.encode("ts,bid,ask,high,low\n"));
@@ -665,16 +770,21 @@ export function createApp(sql: Sql, options: DashboardOptions): DashboardApp {
       async pull(controller) {
         try {
           const next = await batches.next();
-          if (next.done) return controller.close();
+          // The client went away while the batch was read: it is dropped.
+          if (finished) return;
+          if (next.done) {
+            finish();
+            return controller.close();
+          }
           controller.enqueue(encoder.encode(next.value.map((row) => `${row.ts},${row.bid},${row.ask},${csvField(row.high)},${csvField(row.low)}\n`).join("")));
         } catch (error) {
+          if (!finish()) return;
           console.error(describeError(error, "export the quotes").line);
           controller.error(error);
         }
       },
-      async cancel() {
-        // The client went away: close the cursor, which frees its connection.
-        await batches.return?.();
+      cancel() {
+        finish();
       },
     });
     const day = (date: Date) => date.toISOString().slice(0, 10);
@@ -762,9 +872,12 @@ export function createApp(sql: Sql, options: DashboardOptions): DashboardApp {
     let stop = () => {};
     const body = new ReadableStream<Uint8Array>({
       async start(controller) {
+        // The replay goes out at once, before the client can read any of it: it may wait on top
+        // of the backlog (it is bounded, feedEventsSince's caps).
+        let replaying = 0;
         const write = (text: string) => {
           try {
-            if ((controller.desiredSize ?? 0) < -MAX_SSE_BACKLOG) {
+            if ((controller.desiredSize ?? 0) < -(MAX_SSE_BACKLOG + replaying)) {
               stop();
               controller.close();
               return;
@@ -795,7 +908,9 @@ export function createApp(sql: Sql, options: DashboardOptions): DashboardApp {
         write(`retry: 2000\n: cotacao live feed, position ${eventId(position)}\n\n`);
         if (since) {
           try {
-            for (const event of await feedEventsSince(sql, since)) {
+            const events = await feedEventsSince(sql, since);
+            replaying = events.length;
+            for (const event of events) {
               replayed.add(eventKey(event));
               deliver(event);
             }
@@ -919,11 +1034,14 @@ export function createApp(sql: Sql, options: DashboardOptions): DashboardApp {
   });
 
   app.get("/vendor/:file", async (c) => {
-    const file = VENDOR_FILES[c.req.param("file")];
+    const name = c.req.param("file");
+    // Own keys only: "__proto__", "constructor" or "toString" would find Object.prototype's.
+    const file = Object.hasOwn(VENDOR_FILES, name) ? VENDOR_FILES[name] : undefined;
     if (!file) throw new HTTPException(404, { message: "Cannot answer: no such file" });
     return c.body(await Bun.file(file.path).arrayBuffer(), 200, { "Content-Type": file.type, "Cache-Control": "no-cache" });
   });
-  app.get("/*", serveStatic({ root: STATIC_DIR }));
+  // A path with a NUL byte (%00) names no file; the file system would throw on it (a 500).
+  app.get("/*", (c, next) => (hasNulByte(c.req.path) ? c.notFound() : next()), serveStatic({ root: STATIC_DIR }));
 
   app.notFound((c) => c.json({ error: `Cannot answer: no such page ${c.req.path}` }, 404, { "Cache-Control": "no-store" }));
   app.onError((error, c) => {
@@ -960,8 +1078,10 @@ Options:
 
 Settings (environment): HOST, PORT, DASHBOARD_TOKEN (at least ${MIN_TOKEN_LENGTH} characters; then every
 request needs "Authorization: Bearer <token>", or opens the page once with ?token=<token>, which
-sets a cookie), DATABASE_URL, and the analysis settings (COTACAO_MA_WINDOW_DAYS, ...,
-COTACAO_STALE_AFTER) that the chart's average and the status follow.
+sets a cookie), DASHBOARD_ALLOWED_HOSTS (the names the Host header may give, comma-separated;
+on loopback localhost, 127.0.0.1 and [::1] by default; others get 421), DATABASE_URL, and the
+analysis settings (COTACAO_MA_WINDOW_DAYS, ..., COTACAO_STALE_AFTER) that the chart's average
+and the status follow.
 
 Routes: GET / (the page), /api/pairs, /api/quotes, /api/quotes.csv, /api/latest, /api/alerts,
 /api/runs, /api/stream (Server-Sent Events), /healthz, /metrics.
@@ -970,8 +1090,20 @@ Exit codes: 0 stopped by Ctrl-C or SIGTERM, 1 failure, 2 bad usage or configurat
 
 const FLAGS = { host: { type: "string" }, port: { type: "string" }, help: { type: "boolean", short: "h" } } as const;
 
+// A host name or an IP address as a Host header names it (IPv6 in brackets), without a port.
+const HOST_NAME = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)$/;
+
 const DashboardEnvSchema = v.object({
   HOST: v.pipe(v.optional(v.string(), ""), v.trim()),
+  DASHBOARD_ALLOWED_HOSTS: v.pipe(
+    v.optional(v.string(), ""),
+    v.trim(),
+    v.check(
+      (text) => text === "" || text.split(",").every((name) => HOST_NAME.test(name.trim())),
+      (issue) => `must be host names separated by commas, without scheme or port, like cotacao.lan,192.168.1.10,[::1], got "${String(issue.input)}"`,
+    ),
+    v.transform((text) => (text === "" ? [] : text.split(",").map((name) => name.trim().toLowerCase()))),
+  ),
   PORT: v.pipe(v.optional(v.string(), ""), v.trim()),
   DASHBOARD_TOKEN: v.pipe(
     v.optional(v.string(), ""),
@@ -985,6 +1117,8 @@ export interface Invocation {
   host: string;
   port: number;
   token?: string;
+  /** The Host names answered (createApp's allowedHosts); unset: any. */
+  allowedHosts?: string[];
   analysis: AnalysisConfig;
   database: DatabaseConfig;
 }
@@ -1018,7 +1152,33 @@ export function readInvocation(args: string[], env: Record<string, string | unde
       { exitCode: EXIT.usage },
     );
   }
-  return { help: !!flags.help, host, port: Number(portText), ...(token ? { token } : {}), analysis, database };
+  const allowedHosts = settings.output.DASHBOARD_ALLOWED_HOSTS.length > 0 ? settings.output.DASHBOARD_ALLOWED_HOSTS : defaultAllowedHosts(host);
+  return { help: !!flags.help, host, port: Number(portText), ...(token ? { token } : {}), ...(allowedHosts ? { allowedHosts } : {}), analysis, database };
+}
+
+/**
+ * The Host names answered unless DASHBOARD_ALLOWED_HOSTS says: on loopback, the loopback names
+ * and the address listened on; elsewhere any (the token guards it, and the names people use on
+ * a network are theirs to list).
+ */
+export function defaultAllowedHosts(host: string): string[] | undefined {
+  if (!isLoopback(host)) return undefined;
+  const own = host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
+  return [...new Set(["localhost", "127.0.0.1", "[::1]", own.toLowerCase()])];
+}
+
+/** Bun.serve on the address asked for; a port in use is one CotacaoError line (exit 1). */
+function listen(invocation: Invocation, app: DashboardApp): Bun.Server<undefined> {
+  try {
+    return Bun.serve({ hostname: invocation.host, port: invocation.port, idleTimeout: 60, fetch: app.fetch });
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== "EADDRINUSE") throw error;
+    throw new CotacaoError(
+      "LISTEN",
+      `Cannot serve the dashboard: port ${invocation.port} on ${invocation.host} is in use by another program; stop it, or pick another port with --port (0 picks a free one)`,
+      { exitCode: EXIT.failure },
+    );
+  }
 }
 
 /** Runs the CLI: serves until Ctrl-C or SIGTERM; returns the exit code. */
@@ -1037,13 +1197,18 @@ export async function main(args: string[], env: Record<string, string | undefine
   try {
     sql = await connect(invocation.database, { max: 8 });
     await migrate(sql);
+    const app = createApp(sql, {
+      analysis: invocation.analysis,
+      ...(invocation.token ? { token: invocation.token } : {}),
+      ...(invocation.allowedHosts ? { allowedHosts: invocation.allowedHosts } : {}),
+    });
+    // Idle connections close after a minute; the SSE heartbeat (15 s) keeps a live feed open.
+    const server = listen(invocation, app);
     // What the pipeline wrote while no dashboard ran (a backfill, say) is rolled up now, before
-    // the first visitor's chart has to wait for it.
+    // the first visitor's chart has to wait for it. Once listening: a port in use ends the
+    // process first, and this would only add a second, false error about a closed pool.
     const pool = sql;
     void refreshRollups(pool).catch((error: unknown) => console.error(describeError(error, "bring the chart's rollups up to date").line));
-    const app = createApp(sql, { analysis: invocation.analysis, ...(invocation.token ? { token: invocation.token } : {}) });
-    // Idle connections close after a minute; the SSE heartbeat (15 s) keeps a live feed open.
-    const server = Bun.serve({ hostname: invocation.host, port: invocation.port, idleTimeout: 60, fetch: app.fetch });
     const shown = server.hostname?.includes(":") ? `[${server.hostname}]` : server.hostname;
     console.log(`cotacao dashboard on http://${shown}:${server.port}/${invocation.token ? " (DASHBOARD_TOKEN required: open it once with ?token=<your token>)" : ""}`);
     await new Promise<void>((resolve) => {

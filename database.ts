@@ -23,6 +23,7 @@ const childProcess = () => process.getBuiltinModule("node:child_process");
 const stream = () => process.getBuiltinModule("node:stream");
 const zlib = () => process.getBuiltinModule("node:zlib");
 const streamPromises = () => process.getBuiltinModule("node:stream/promises");
+const net = () => process.getBuiltinModule("node:net");
 /** SHA-256 in hex, with Bun's native hasher (node:crypto would be loaded just for this). */
 const sha256 = (data: string | Uint8Array) => new Bun.CryptoHasher("sha256").update(data).digest("hex");
 
@@ -422,6 +423,13 @@ export interface ConnectOptions {
    * work there instead of before or after.
    */
   whileWaiting?: (() => void) | undefined;
+  /**
+   * The embedded server's data folder, for a URL of its socket: each new connection looks the
+   * socket folder up again in its postmaster.pid, since a restart may move it (to a new temporary
+   * folder, when the data folder's path is too long for a socket) and the pool must find the
+   * server again, as a fresh process does. connect() sets it for the embedded server.
+   */
+  embeddedDataDir?: string | undefined;
 }
 
 const writeToStderr = (line: string) => void process.stderr.write(`${line}\n`);
@@ -431,8 +439,9 @@ const writeToStderr = (line: string) => void process.stderr.write(`${line}\n`);
  * server, started on first use and left running for the next process.
  */
 export async function connect(config: DatabaseConfig, options: ConnectOptions = {}): Promise<Sql> {
-  const url = config.databaseUrl ?? (await embeddedServerUrl(config.dataDir, options.notice ?? writeToStderr));
-  return connectUrl(url, options);
+  if (config.databaseUrl) return connectUrl(config.databaseUrl, options);
+  const url = await embeddedServerUrl(config.dataDir, options.notice ?? writeToStderr);
+  return connectUrl(url, { ...options, embeddedDataDir: config.dataDir });
 }
 
 async function embeddedServerUrl(dataDir: string, notice: (line: string) => void): Promise<string> {
@@ -450,20 +459,27 @@ export function createdNotice(dataDir: string): string {
 /** Opens a connection pool to the server `url` names (libpq's `?host=/socket/dir` included). */
 export function connectUrl(
   url: string,
-  { max = 4, connectTimeoutSeconds = DEFAULT_CONNECT_TIMEOUT_SECONDS, fetchTypes = true, inferParameterTypes = false, lean = false, whileWaiting }: ConnectOptions = {},
+  { max = 4, connectTimeoutSeconds = DEFAULT_CONNECT_TIMEOUT_SECONDS, fetchTypes = true, inferParameterTypes = false, lean = false, whileWaiting, embeddedDataDir }: ConnectOptions = {},
 ): Sql {
   // postgres.js does not understand libpq's `?host=/socket/dir`; the embedded server's URL uses it.
   const parsed = new URL(url);
   const socketDir = parsed.searchParams.get("host");
   parsed.searchParams.delete("host");
+  const urlSocket = `${socketDir}/.s.PGSQL.${parsed.port || 5432}`;
+  // The server's socket now: where postmaster.pid says, else (stopped) the URL's, which fails as lost.
+  const socketPath = async (): Promise<string> => {
+    const running = embeddedDataDir ? await runningEmbeddedServer(embeddedDataDir) : null;
+    return running ? `${running.socketDir}/.s.PGSQL.${running.port}` : urlSocket;
+  };
   return postgres(parsed.toString(), {
     ...(socketDir ? { host: socketDir } : {}),
-    ...(socketDir && lean
+    ...(socketDir && (lean || embeddedDataDir)
       ? {
-          socket: ({ path }: { path?: string }) => {
+          socket: async () => {
             const waiting = whileWaiting;
             whileWaiting = undefined; // once per pool, not at every reconnect
-            return bunUnixSocket(path ?? `${socketDir}/.s.PGSQL.${parsed.port || 5432}`, waiting);
+            const path = await socketPath();
+            return lean ? bunUnixSocket(path, waiting) : nodeUnixSocket(path);
           },
         }
       : {}),
@@ -599,6 +615,27 @@ async function bunUnixSocket(path: string, whileWaiting?: () => void): Promise<B
     return failed;
   }
   return adapter;
+}
+
+/**
+ * postgres.js's `socket` option for a Unix socket through node:net (COPY included), connected
+ * before it is handed over, as postgres.js expects of that option. A failure is not a rejection
+ * but a socket that fails at once, as in bunUnixSocket().
+ */
+function nodeUnixSocket(path: string): Promise<import("node:net").Socket | BunUnixSocket> {
+  const socket = net().createConnection(path);
+  return new Promise((resolve) => {
+    const failed = (error: Error) => {
+      const lost = new BunUnixSocket(null, undefined);
+      setTimeout(() => lost.closed(error), 0);
+      resolve(lost);
+    };
+    socket.once("error", failed);
+    socket.once("connect", () => {
+      socket.removeListener("error", failed);
+      resolve(socket);
+    });
+  });
 }
 
 // Error codes that mean the server went away or could not be reached: postgres.js's own, the
@@ -2481,15 +2518,30 @@ export interface ExportRow {
 }
 
 /**
- * `pair`'s quotes in [from, to] at full resolution, oldest first, read through a server-side
- * cursor `batch` rows at a time: memory stays flat however long the range. Stop iterating to
- * close the cursor.
+ * `pair`'s quotes in [from, to] at full resolution, oldest first, `batch` rows at a time: memory
+ * stays flat however long the range. Each batch is a query of its own that starts after the last
+ * row of the one before (keyset, on the primary key), not a cursor: between batches no connection
+ * is held, so a client that reads slowly, stalls or hangs up mid-stream keeps none of the pool
+ * (a cursor stayed open, its backend waiting, for every cancelled download). Stop iterating at
+ * any point; nothing is left to close.
  */
-export function exportQuotes(sql: Sql, pair: string, from: Date, to: Date, batch = 5_000): AsyncIterable<ExportRow[]> {
-  return sql<ExportRow[]>`
-    select to_char(ts at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as ts, bid::text as bid, ask::text as ask,
-           high::text as high, low::text as low
-    from quotes where pair = ${pair} and ts >= ${from} and ts <= ${to} order by ts`.cursor(batch);
+export async function* exportQuotes(sql: Sql, pair: string, from: Date, to: Date, batch = 5_000): AsyncGenerator<ExportRow[]> {
+  // "quotes.ts", not the output column "ts" (text): ordered by the primary key, each batch reads
+  // its rows off the index instead of sorting the whole rest of the range.
+  // The last row's ts as PostgreSQL's own text (microseconds and offset): passed back as text,
+  // since postgres.js would send a timestamptz parameter through Date and drop the microseconds.
+  let after = "-infinity";
+  for (;;) {
+    const rows = await sql<(ExportRow & { key: string })[]>`
+      select ts::text as key, to_char(ts at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as ts, bid::text as bid, ask::text as ask,
+             high::text as high, low::text as low
+      from quotes where pair = ${pair} and ts >= ${from} and ts <= ${to} and ts > ${after}::text::timestamptz
+      order by quotes.ts limit ${batch}`;
+    if (rows.length === 0) return;
+    after = rows[rows.length - 1]!.key;
+    yield rows.map(({ ts, bid, ask, high, low }) => ({ ts, bid, ask, high, low }));
+    if (rows.length < batch) return;
+  }
 }
 
 /** Where a live feed stands: the newest quote time, alert transition time and run end it has told of (ms). */
@@ -2522,16 +2574,30 @@ export async function feedPosition(sql: Sql): Promise<FeedPosition> {
   return { quote: row?.quote ?? 0, alert: row?.alert ?? 0, run: row?.run ?? 0 };
 }
 
-// A feed that was away longer than this many quotes of a pair is sent the newest ones only.
+// A feed that was away longer than this many quotes of a pair (alert transitions, runs) is sent
+// the newest ones only: a client that asks from the beginning (Last-Event-ID 0-0-0) must not
+// make the server read a table's whole history into memory.
 const FEED_REPLAY_QUOTES = 1_000;
+const FEED_REPLAY_ALERTS = 1_000;
+const FEED_REPLAY_RUNS = 1_000;
+
+/**
+ * The first instant after a position: positions are whole milliseconds (event ids), stored times
+ * have microseconds, and the event at 12:00:00.123456 was sent as 123 ms; "after 123 ms" must not
+ * send it again. As text, cast in SQL: postgres.js would send a timestamptz parameter through Date.
+ * A position past the year 9999 (a made-up Last-Event-ID) is the end of that year: nothing after it.
+ */
+const afterPosition = (ms: number) => new Date(Math.min(Math.floor(ms) + 1, LAST_ISO_MS)).toISOString();
+// The last instant toISOString() writes as PostgreSQL reads it (a later year is "+010000-...").
+const LAST_ISO_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
 /**
  * What was stored after `since`, oldest first within each kind: each pair's quotes newer than
  * since.quote (at most the newest 1,000 per pair), alert transitions a run made after
- * since.alert, runs that finished after since.run. For a feed that lost its connection.
+ * since.alert (the newest 1,000), runs that finished after since.run (the newest 1,000). For a
+ * feed that lost its connection.
  */
 export async function feedEventsSince(sql: Sql, since: FeedPosition): Promise<FeedEvent[]> {
-  const iso = (ms: number) => new Date(ms).toISOString();
   const quotes = await sql<{ pair: string; ts: Date; bid: string; ask: string }[]>`
     with recursive stored as (
       (select pair from quotes order by pair limit 1)
@@ -2542,21 +2608,27 @@ export async function feedEventsSince(sql: Sql, since: FeedPosition): Promise<Fe
     from stored s
     cross join lateral (
       select pair, ts, bid::text, ask::text from quotes
-      where pair = s.pair and ts > ${iso(since.quote)}::timestamptz order by ts desc limit ${FEED_REPLAY_QUOTES}
+      where pair = s.pair and ts >= ${afterPosition(since.quote)}::text::timestamptz order by ts desc limit ${FEED_REPLAY_QUOTES}
     ) q
     where s.pair is not null
     order by q.ts, q.pair`;
   const transitions = await sql<{ id: number; pair: string; kind: string; direction: string | null; status: string; startedAt: Date; resolvedAt: Date | null; transition: string; at: Date }[]>`
-    select a.id::int, a.pair, a.kind, a.direction, a.status, a.started_at as "startedAt", a.resolved_at as "resolvedAt", t.transition, t.at
-    from alerts a
-    cross join lateral (values ('firing', a.fired_seen_at), ('resolved', a.resolved_seen_at)) as t(transition, at)
-    where t.at > ${iso(since.alert)}::timestamptz
-    order by t.at, a.id`;
+    select * from (
+      select a.id::int, a.pair, a.kind, a.direction, a.status, a.started_at as "startedAt", a.resolved_at as "resolvedAt", t.transition, t.at
+      from alerts a
+      cross join lateral (values ('firing', a.fired_seen_at), ('resolved', a.resolved_seen_at)) as t(transition, at)
+      where t.at >= ${afterPosition(since.alert)}::text::timestamptz
+      order by t.at desc, a.id desc limit ${FEED_REPLAY_ALERTS}
+    ) newest
+    order by at, id`;
   const runs = await sql<{ id: number; status: string; startedAt: Date; finishedAt: Date; error: string | null; failedStep: string | null }[]>`
-    select id::int, status, started_at as "startedAt", finished_at as "finishedAt", error, failed_step as "failedStep"
-    from pipeline_runs
-    where started_at > ${iso(since.run)}::timestamptz - interval '1 day' and finished_at > ${iso(since.run)}::timestamptz
-    order by finished_at, id`;
+    select * from (
+      select id::int, status, started_at as "startedAt", finished_at as "finishedAt", error, failed_step as "failedStep"
+      from pipeline_runs
+      where started_at > ${afterPosition(since.run)}::text::timestamptz - interval '1 day' and finished_at >= ${afterPosition(since.run)}::text::timestamptz
+      order by finished_at desc, id desc limit ${FEED_REPLAY_RUNS}
+    ) newest
+    order by "finishedAt", id`;
   return [
     ...quotes.map((q): FeedEvent => ({ kind: "quote", at: q.ts.getTime(), data: { pair: q.pair, ts: q.ts.toISOString(), bid: q.bid, ask: q.ask } })),
     ...transitions.map((a): FeedEvent => ({
@@ -2575,11 +2647,15 @@ export async function feedEventsSince(sql: Sql, since: FeedPosition): Promise<Fe
   ];
 }
 
-/** One feed event for a notification: the quote, alert transition or run it names, as stored now. */
+/**
+ * One feed event for a notification: the quote, alert transition or run it names, as stored now.
+ * A quote's `ts` is read as PostgreSQL reads text (cast in SQL, not through Date), so a time
+ * another program wrote with microseconds (now()) finds its row.
+ */
 export async function feedEventOf(sql: Sql, notice: ChangeNotice): Promise<FeedEvent | undefined> {
   if (notice.kind === "quote") {
     const [q] = await sql<{ ts: Date; bid: string; ask: string }[]>`
-      select ts, bid::text, ask::text from quotes where pair = ${notice.pair} and ts = ${notice.ts}::timestamptz`;
+      select ts, bid::text, ask::text from quotes where pair = ${notice.pair} and ts = ${notice.ts}::text::timestamptz`;
     return q && { kind: "quote", at: q.ts.getTime(), data: { pair: notice.pair, ts: q.ts.toISOString(), bid: q.bid, ask: q.ask } };
   }
   if (notice.kind === "alert") {

@@ -1,7 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rm } from "node:fs/promises";
+import { connect as netConnect, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { evaluateSeries, loadAnalysisConfig, paramsFor, rescan, saoPauloDayStart } from "../analysis.ts";
 import { connectUrl, finishRun, loadDailySeries, recordFailedRun, recordSkippedRun, saveQuotes, startRun, type QuoteBuckets, type Sql, type StoredQuote } from "../database.ts";
+import { connect, migrate, startEmbeddedServer, stopEmbeddedServer } from "../database.ts";
 import { createApp, staleSince, type DashboardApp, type DashboardOptions, type FeedStatus } from "../dashboard.ts";
 import type { AlertRow, PairInfo, RunRow } from "../public/app.js";
 import type { QuotesAnswer } from "../public/chart-data.js";
@@ -868,4 +872,469 @@ describe("bun dashboard.ts", () => {
       child.kill();
     }
   }, 30_000);
+});
+
+/** The app served on a real loopback socket (what a browser or curl meets); stop() closes it. */
+function serve(app: DashboardApp) {
+  const server = Bun.serve({ hostname: "127.0.0.1", port: 0, idleTimeout: 60, fetch: app.fetch });
+  return { port: server.port!, stop: () => server.stop(true) };
+}
+
+/** A GET on a raw socket: the test decides when it reads and when it hangs up. */
+function rawGet(port: number, path: string, headers: Record<string, string> = {}): Socket {
+  const socket = netConnect(port, "127.0.0.1");
+  const lines = Object.entries({ Host: `127.0.0.1:${port}`, ...headers }).map(([name, value]) => `${name}: ${value}\r\n`);
+  socket.write(`GET ${path} HTTP/1.1\r\n${lines.join("")}\r\n`);
+  socket.on("error", () => {});
+  return socket;
+}
+
+/** Resolves once `socket` has received `bytes` bytes (or ended first); the bytes seen so far. */
+function received(socket: Socket, bytes: number): Promise<number> {
+  return new Promise((resolve) => {
+    let seen = 0;
+    const onData = (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen >= bytes) done();
+    };
+    const done = () => {
+      socket.off("data", onData);
+      resolve(seen);
+    };
+    socket.on("data", onData);
+    socket.once("close", done);
+  });
+}
+
+describe("the CSV export under clients that hang up, stall or read slowly", () => {
+  const db = useTestDatabase();
+  const EXPORT_QUERY = "%from quotes where pair%";
+  beforeAll(async () => {
+    // 300,000 minute quotes, about 17 MB of CSV: more than the socket buffers on both sides hold.
+    await db.sql`
+      insert into quotes (pair, ts, bid, ask, high, low, source)
+      select 'EUR-BRL', timestamptz '2020-01-01 00:00Z' + n * interval '1 minute', (6 + n / 1e7)::numeric(9, 7), (6.1 + n / 1e7)::numeric(9, 7), 6.2, 5.9, 'test'
+      from generate_series(0, 299999) as n`;
+    // As autovacuum would soon after such a load: the planner's estimates match the table.
+    await db.sql`analyze quotes`;
+  });
+
+  /** Backends of this database still running an export's query (a leaked cursor stays so for good). */
+  async function exportBackends(): Promise<number> {
+    const [row] = await db.sql<{ n: number }[]>`
+      select count(*)::int as n from pg_stat_activity
+      where datname = current_database() and pid <> pg_backend_pid() and state <> 'idle' and query like ${EXPORT_QUERY}`;
+    return row!.n;
+  }
+
+  async function noExportBackendsWithin(timeoutMs: number): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    let left = await exportBackends();
+    while (left > 0 && Date.now() < deadline) {
+      await Bun.sleep(50);
+      left = await exportBackends();
+    }
+    return left;
+  }
+
+  /** /api/latest's status, or "timeout" when it does not answer within `ms`. */
+  async function probe(port: number, ms = 2_000): Promise<number | "timeout"> {
+    try {
+      const response = await fetch(`http://127.0.0.1:${port}/api/latest?pair=EUR-BRL`, { signal: AbortSignal.timeout(ms) });
+      await response.arrayBuffer();
+      return response.status;
+    } catch {
+      return "timeout";
+    }
+  }
+
+  test("downloads cancelled before the first byte or mid-stream leave no backend behind; the API still answers", async () => {
+    // As small a pool as the leak needs to show: each cancelled download used to keep one connection for good.
+    const sql = connectUrl(db.url, { max: 3 });
+    const server = serve(appFor(sql));
+    try {
+      for (let round = 0; round < 3; round++) {
+        // Hung up at once, before the first byte.
+        rawGet(server.port, "/api/quotes.csv?pair=EUR-BRL").destroy();
+        const early = rawGet(server.port, "/api/quotes.csv?pair=EUR-BRL");
+        await Bun.sleep(5);
+        early.destroy();
+        // Hung up mid-stream, after the first bytes and after a megabyte.
+        for (const bytes of [1, 1_000_000]) {
+          const socket = rawGet(server.port, "/api/quotes.csv?pair=EUR-BRL");
+          expect(await received(socket, bytes)).toBeGreaterThanOrEqual(bytes);
+          socket.destroy();
+        }
+      }
+      expect(await noExportBackendsWithin(5_000)).toBe(0);
+      expect(await probe(server.port)).toBe(200);
+      // And a whole download still works.
+      const csv = await (await fetch(`http://127.0.0.1:${server.port}/api/quotes.csv?pair=EUR-BRL&from=2020-01-01T00:00:00Z&to=2020-01-01T00:02:00Z`)).text();
+      expect(csv).toBe("ts,bid,ask,high,low\n2020-01-01T00:00:00.000Z,6.0000000,6.1000000,6.2,5.9\n2020-01-01T00:01:00.000Z,6.0000001,6.1000001,6.2,5.9\n2020-01-01T00:02:00.000Z,6.0000002,6.1000002,6.2,5.9\n");
+    } finally {
+      await server.stop();
+      await sql.end({ timeout: 5 });
+    }
+  }, 30_000);
+
+  test("slow and stalled readers hold none of the connections the API needs; beyond the cap 503 with Retry-After; a stalled one is cut off, a slow one not", async () => {
+    // The dashboard's own pool size.
+    const sql = connectUrl(db.url, { max: 8 });
+    const server = serve(appFor(sql, { exportStallMs: 1_500 }));
+    const sockets: Socket[] = [];
+    try {
+      // One reader that reads 50 KB a second, one that never reads past the first bytes.
+      const slow = rawGet(server.port, "/api/quotes.csv?pair=EUR-BRL");
+      sockets.push(slow);
+      let slowBytes = 0;
+      slow.on("data", (chunk: Buffer) => {
+        slowBytes += chunk.length;
+        slow.pause();
+        setTimeout(() => slow.resume(), (chunk.length / 50_000) * 1000);
+      });
+      const stalled = rawGet(server.port, "/api/quotes.csv?pair=EUR-BRL");
+      sockets.push(stalled);
+      await Promise.all([received(slow, 1), received(stalled, 1)]);
+      stalled.pause();
+      // Both slots taken: more downloads are refused at once, with when to ask again.
+      const refused = rawGet(server.port, "/api/quotes.csv?pair=EUR-BRL");
+      sockets.push(refused);
+      const answer = await new Promise<string>((resolve) => {
+        let text = "";
+        refused.on("data", (chunk: Buffer) => {
+          text += chunk.toString();
+          if (text.includes("\r\n\r\n")) resolve(text);
+        });
+      });
+      expect(answer).toStartWith("HTTP/1.1 503");
+      expect(answer).toMatch(/\r\nretry-after: \d+\r\n/i);
+      // Meanwhile the API answers, every probe, well within its time.
+      for (let i = 0; i < 10; i++) expect(await probe(server.port)).toBe(200);
+      // Their backends are busy only while a batch is read (a cursor's stayed so for the whole download).
+      expect(await noExportBackendsWithin(2_000)).toBe(0);
+      // The stalled reader is cut off (its kernel buffers full, nothing taken for 1.5 s): its slot is free again...
+      const small = `http://127.0.0.1:${server.port}/api/quotes.csv?pair=EUR-BRL&from=2020-01-01T00:00:00Z&to=2020-01-01T00:00:30Z`;
+      let again = await fetch(small);
+      for (const deadline = Date.now() + 10_000; again.status === 503 && Date.now() < deadline; again = await fetch(small)) await Bun.sleep(200);
+      expect(again.status).toBe(200);
+      expect(await again.text()).toBe("ts,bid,ask,high,low\n2020-01-01T00:00:00.000Z,6.0000000,6.1000000,6.2,5.9\n");
+      // ...and its download ends short of the whole file (about 15 MB), as a failed download, not a complete one.
+      stalled.resume();
+      let tail = "";
+      stalled.on("data", (chunk: Buffer) => (tail = (tail + chunk.toString("latin1")).slice(-10)));
+      const stalledBytes = await received(stalled, Number.POSITIVE_INFINITY);
+      expect(stalledBytes).toBeLessThan(14_000_000);
+      expect(tail).not.toEndWith("0\r\n\r\n");
+      // The slow reader goes on.
+      expect(slow.destroyed).toBe(false);
+      const before = slowBytes;
+      for (const deadline = Date.now() + 5_000; slowBytes === before && Date.now() < deadline; ) await Bun.sleep(50);
+      expect(slowBytes).toBeGreaterThan(before);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await server.stop();
+      await sql.end({ timeout: 5 });
+    }
+  }, 30_000);
+});
+
+describe("the live feed's replays and notifications", () => {
+  const db = useTestDatabase();
+  const at = (minutes: number) => new Date(Date.UTC(2024, 7, 26, 14, minutes));
+
+  async function connectStream(app: DashboardApp, lastEventId?: string) {
+    const response = await app.request("/api/stream", lastEventId ? { headers: { "Last-Event-ID": lastEventId } } : {});
+    expect(response.status).toBe(200);
+    const reader = textReader(response.body!);
+    await reader.until((text) => text.includes("cotacao live feed"));
+    return reader;
+  }
+
+  test("Last-Event-ID 0-0-0 replays at most the newest 1,000 runs and 1,000 alert transitions, not the whole tables", async () => {
+    await db.sql`
+      insert into pipeline_runs (started_at, finished_at, status)
+      select timestamptz '2024-08-20 00:00Z' + n * interval '1 second', timestamptz '2024-08-20 00:00Z' + n * interval '1 second' + interval '500 ms', 'succeeded'
+      from generate_series(1, 3000) as n`;
+    await db.sql`
+      insert into alerts (pair, kind, status, started_at, last_seen_at, resolved_at, fingerprint, fired_seen_at, resolved_seen_at)
+      select 'ZZZ-BRL', 'stale', 'resolved', timestamptz '2024-08-20 00:00Z' + n * interval '1 minute', timestamptz '2024-08-20 00:00Z' + n * interval '1 minute',
+             timestamptz '2024-08-20 00:00Z' + n * interval '1 minute', 'replay-test-' || n,
+             timestamptz '2024-08-20 00:00Z' + n * interval '1 minute', timestamptz '2024-08-20 00:00Z' + n * interval '1 minute' + interval '1 second'
+      from generate_series(1, 1500) as n`;
+    const [newest] = await db.sql<{ run: number; alert: number }[]>`select (select max(id)::int from pipeline_runs) as run, (select max(id)::int from alerts) as alert`;
+    const reader = await connectStream(appFor(db.sql), "0-0-0");
+    try {
+      const text = await reader.until((t) => messages(t, "run").some((m) => m.data.id === newest!.run) && messages(t, "alert").some((m) => m.data.id === newest!.alert && m.data.transition === "resolved"));
+      const runs = messages(text, "run").map((m) => m.data.id);
+      expect(runs).toHaveLength(1_000);
+      expect(runs[0]).toBe(newest!.run - 999);
+      expect(runs.at(-1)).toBe(newest!.run);
+      const alerts = messages(text, "alert");
+      expect(alerts).toHaveLength(1_000);
+      // Oldest first: the newest 500 episodes, each fired then resolved.
+      expect(alerts[0]!.data).toMatchObject({ id: newest!.alert - 499, transition: "firing" });
+      expect(alerts.at(-1)!.data).toMatchObject({ id: newest!.alert, transition: "resolved" });
+    } finally {
+      await reader.cancel();
+    }
+  });
+
+  test("reconnecting with the server's own Last-Event-ID resends nothing, though stored times have microseconds", async () => {
+    const app = appFor(db.sql);
+    let reader = await connectStream(app);
+    const [run] = await db.sql<{ id: number }[]>`
+      insert into pipeline_runs (started_at, finished_at, status) values (now(), now() + interval '1.234567 s', 'succeeded') returning id::int`;
+    await db.sql`select pg_notify('quotes', json_build_object('kind', 'run', 'id', ${run!.id}::int, 'status', 'succeeded')::text)`;
+    const [sent] = messages(await reader.until((t) => t.includes("event: run")), "run");
+    expect(sent!.data.id).toBe(run!.id);
+    await reader.cancel();
+    for (let round = 0; round < 3; round++) {
+      reader = await connectStream(app, sent!.id);
+      try {
+        // A quote after the reconnection: once it arrives, the replay (sent before live events) is over.
+        await saveQuotes(db.sql, [sampleQuote({ ts: at(round), bid: `5.70${round}0` })], { notify: true });
+        const text = await reader.until((t) => messages(t, "quote").some((m) => m.data.bid === `5.70${round}0`));
+        expect(messages(text, "run")).toEqual([]);
+        expect(messages(text, "quote").filter((m) => m.data.bid === `5.70${round}0`)).toHaveLength(1);
+      } finally {
+        await reader.cancel();
+      }
+    }
+  });
+
+  test("a quote another program stored with a sub-second time and notified reaches the stream, once however often it is notified", async () => {
+    const reader = await connectStream(appFor(db.sql));
+    try {
+      const [row] = await db.sql<{ ts: string }[]>`
+        insert into quotes (pair, ts, bid, ask, source) values ('USD-BRL', '2024-08-26 15:00:00.123456+00', 5.4321, 5.4399, 'other')
+        returning json_build_object('ts', ts)->>'ts' as ts`;
+      expect(row!.ts).toBe("2024-08-26T15:00:00.123456+00:00");
+      // As the README says another program notifies: twice, as two writers might.
+      for (let i = 0; i < 2; i++) await db.sql`select pg_notify('quotes', json_build_object('kind', 'quote', 'pair', 'USD-BRL', 'ts', ${row!.ts}::text)::text)`;
+      // Later than the first: the feed may also replay both from the table (it started with this client), oldest first.
+      await saveQuotes(db.sql, [sampleQuote({ ts: at(90), bid: "5.8000" })], { notify: true });
+      const text = await reader.until((t) => messages(t, "quote").some((m) => m.data.bid === "5.8000"));
+      expect(messages(text, "quote").map((m) => m.data)).toEqual([
+        { pair: "USD-BRL", ts: "2024-08-26T15:00:00.123Z", bid: "5.4321", ask: "5.4399" },
+        { pair: "USD-BRL", ts: at(90).toISOString(), bid: "5.8000", ask: "5.506" },
+      ]);
+    } finally {
+      await reader.cancel();
+    }
+  });
+
+  test("a Last-Event-ID from far in the future replays nothing and logs nothing; the feed goes on live", async () => {
+    const errors: unknown[] = [];
+    const original = console.error;
+    console.error = (...args: unknown[]) => errors.push(args);
+    try {
+      const reader = await connectStream(appFor(db.sql), "999999999999999-999999999999999-999999999999999");
+      try {
+        await saveQuotes(db.sql, [sampleQuote({ ts: at(2000), bid: "6.3000" })], { notify: true });
+        const text = await reader.until((t) => t.includes("event: quote"));
+        expect(messages(text, "quote").map((m) => m.data.bid)).toEqual(["6.3000"]);
+      } finally {
+        await reader.cancel();
+      }
+    } finally {
+      console.error = original;
+    }
+    expect(errors).toEqual([]);
+  });
+
+  test("a quote the source corrects, and corrects back, goes out each time it changes", async () => {
+    const reader = await connectStream(appFor(db.sql));
+    try {
+      const ts = at(200);
+      for (const bid of ["6.1000", "6.2000", "6.1000"]) {
+        await saveQuotes(db.sql, [sampleQuote({ ts, bid })], { notify: true });
+        await reader.until((t) => messages(t, "quote").filter((m) => m.data.ts === ts.toISOString()).at(-1)?.data.bid === bid);
+      }
+      expect(messages(reader.text(), "quote").map((m) => m.data.bid)).toEqual(["6.1000", "6.2000", "6.1000"]);
+    } finally {
+      await reader.cancel();
+    }
+  });
+
+  test("a notification the feed cannot read back costs that change only: the card's memory stays on, later changes arrive", async () => {
+    const app = appFor(db.sql);
+    const reader = await connectStream(app);
+    try {
+      await db.sql`select pg_notify('quotes', '{"kind":"quote","pair":"USD-BRL","ts":"garbage"}')`;
+      // Notifications are handled in order: once this one arrives, the bad one was handled.
+      await saveQuotes(db.sql, [sampleQuote({ pair: "GBP-BRL", ts: at(1120), bid: "5.9000" })], { notify: true });
+      await reader.until((t) => messages(t, "quote").some((m) => m.data.bid === "5.9000"));
+      const first = await json<LatestAnswer>(await app.request("/api/latest?pair=GBP-BRL"));
+      expect(first.bid).toBe("5.9000");
+      // A writer that does not notify: the card answers from memory (up to a second) while the
+      // feed listens; with its memory off it would read the new quote at once.
+      await saveQuotes(db.sql, [sampleQuote({ pair: "GBP-BRL", ts: at(1121), bid: "5.9100" })]);
+      const second = await json<LatestAnswer>(await app.request("/api/latest?pair=GBP-BRL"));
+      expect(second.bid).toBe("5.9000");
+      await saveQuotes(db.sql, [sampleQuote({ pair: "GBP-BRL", ts: at(1122), bid: "5.9200" })], { notify: true });
+      await reader.until((t) => messages(t, "quote").some((m) => m.data.bid === "5.9200"));
+    } finally {
+      await reader.cancel();
+    }
+  });
+});
+
+describe("requests an attacker crafts", () => {
+  const db = useTestDatabase();
+  const token = "correct-horse-battery-staple";
+
+  test("a Host header naming another site (DNS rebinding) gets 421 and one line; the allowed names, any case and port, get in", async () => {
+    const app = appFor(db.sql, { allowedHosts: ["localhost", "127.0.0.1", "[::1]"] });
+    for (const host of ["evil.example", "evil.example:8050", "127.0.0.1.evil.example", "localhost.evil.example:8050", "", "[::2]:8050", "127.0.0.1@evil.example"]) {
+      const response = await app.request("/api/runs", { headers: { Host: host } });
+      expect({ host, status: response.status }).toEqual({ host, status: 421 });
+      const body = await json<ErrorAnswer>(response);
+      expect(body.error).toStartWith("Cannot answer: ");
+      expect(body.error).toContain("DASHBOARD_ALLOWED_HOSTS");
+      expect(body.error).not.toContain("\n");
+    }
+    for (const host of ["127.0.0.1:8050", "localhost", "LOCALHOST:8050", "[::1]:8050"]) {
+      const response = await app.request("/api/runs", { headers: { Host: host } });
+      expect({ host, status: response.status }).toEqual({ host, status: 200 });
+    }
+  });
+
+  test("?token= redirects only to a path on this server, never to another site", async () => {
+    const app = appFor(db.sql, { token });
+    for (const [url, location] of [
+      [`http://127.0.0.1//evil.example/x?token=${token}`, "/evil.example/x"],
+      [`http://127.0.0.1///evil.example/x?token=${token}&a=1`, "/evil.example/x?a=1"],
+      [`http://127.0.0.1/%2F%2Fevil.example/x?token=${token}`, "/%2F%2Fevil.example/x"],
+      [`http://127.0.0.1/api/pairs?token=${token}`, "/api/pairs"],
+    ] as const) {
+      const response = await app.request(url);
+      expect({ url, status: response.status, location: response.headers.get("Location") }).toEqual({ url, status: 303, location });
+    }
+  });
+
+  test("/vendor/__proto__ and kin, and a path with a NUL byte, are 404, not 500", async () => {
+    const app = appFor(db.sql);
+    const errors: unknown[] = [];
+    const original = console.error;
+    console.error = (...args: unknown[]) => errors.push(args);
+    try {
+      for (const path of ["/vendor/__proto__", "/vendor/constructor", "/vendor/toString", "/vendor/hasOwnProperty", "/app.js%00.png", "/%00", "/index.html%00", "/vendor/uPlot.min.css%00"]) {
+        const response = await app.request(path);
+        expect({ path, status: response.status }).toEqual({ path, status: 404 });
+        expect((await json<ErrorAnswer>(response)).error).toStartWith("Cannot answer: ");
+      }
+    } finally {
+      console.error = original;
+    }
+    expect(errors).toEqual([]);
+    expect((await app.request("/app.js")).status).toBe(200);
+  });
+});
+
+describe("bun dashboard.ts, its port and its Host names", () => {
+  const db = useTestDatabase();
+
+  /** Starts `bun dashboard.ts --port 0` with `env`; its port, and stop(). */
+  async function startDashboard(env: Record<string, string> = {}) {
+    const child = Bun.spawn([process.execPath, "dashboard.ts", "--port", "0"], {
+      cwd: `${import.meta.dir}/..`,
+      env: { ...process.env, DATABASE_URL: db.url, HOST: "", DASHBOARD_TOKEN: "", DASHBOARD_ALLOWED_HOSTS: "", ...env },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    const line = await textReader(child.stdout).until((text) => text.includes("\n"), 20_000);
+    const port = Number(/http:\/\/127\.0\.0\.1:(\d+)\//.exec(line)?.[1]);
+    return {
+      port,
+      stop: async () => {
+        child.kill("SIGTERM");
+        await child.exited;
+      },
+    };
+  }
+
+  /** The status line of GET `path` sent with `host` as its Host header. */
+  async function statusFor(port: number, path: string, host: string): Promise<string> {
+    const socket = rawGet(port, path, { Host: host, Connection: "close" });
+    const text = await new Promise<string>((resolve) => {
+      let seen = "";
+      socket.on("data", (chunk: Buffer) => (seen += chunk.toString()));
+      socket.once("close", () => resolve(seen));
+    });
+    return text.split("\r\n")[0] ?? "";
+  }
+
+  test("on loopback with no settings, only the loopback names are answered", async () => {
+    const dashboard = await startDashboard();
+    try {
+      expect(await statusFor(dashboard.port, "/api/runs", `evil.example:${dashboard.port}`)).toBe("HTTP/1.1 421 Misdirected Request");
+      expect(await statusFor(dashboard.port, "/metrics", "evil.example")).toBe("HTTP/1.1 421 Misdirected Request");
+      expect(await statusFor(dashboard.port, "/api/runs", `127.0.0.1:${dashboard.port}`)).toBe("HTTP/1.1 200 OK");
+      expect(await statusFor(dashboard.port, "/api/runs", `localhost:${dashboard.port}`)).toBe("HTTP/1.1 200 OK");
+    } finally {
+      await dashboard.stop();
+    }
+  }, 30_000);
+
+  test("DASHBOARD_ALLOWED_HOSTS names the Host names answered; a bad value exits 2 with one line", async () => {
+    const dashboard = await startDashboard({ DASHBOARD_ALLOWED_HOSTS: "cotacao.lan, 192.168.1.10" });
+    try {
+      expect(await statusFor(dashboard.port, "/api/runs", `Cotacao.LAN:${dashboard.port}`)).toBe("HTTP/1.1 200 OK");
+      expect(await statusFor(dashboard.port, "/api/runs", "192.168.1.10")).toBe("HTTP/1.1 200 OK");
+      expect(await statusFor(dashboard.port, "/api/runs", `127.0.0.1:${dashboard.port}`)).toBe("HTTP/1.1 421 Misdirected Request");
+    } finally {
+      await dashboard.stop();
+    }
+    for (const value of ["http://cotacao.lan", "cotacao.lan:8050", "a b", "cotacao.lan,,x"]) {
+      const result = await runScript("dashboard.ts", ["--port", "0"], { env: { DASHBOARD_ALLOWED_HOSTS: value } });
+      expect({ value, code: result.code }).toEqual({ value, code: 2 });
+      expect(result.stderr.trim().split("\n")).toHaveLength(1);
+      expect(result.stderr).toContain("DASHBOARD_ALLOWED_HOSTS");
+    }
+  }, 30_000);
+
+  test("a port in use: one line saying so, exit 1, nothing about rollups or connections", async () => {
+    const taken = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("someone else") });
+    try {
+      const result = await runScript("dashboard.ts", ["--port", String(taken.port)], { env: { DATABASE_URL: db.url } });
+      expect(result.code).toBe(1);
+      expect(result.stderr.trim().split("\n")).toEqual([
+        `Cannot serve the dashboard: port ${taken.port} on 127.0.0.1 is in use by another program; stop it, or pick another port with --port (0 picks a free one)`,
+      ]);
+      expect(result.stdout).toBe("");
+    } finally {
+      await taken.stop(true);
+    }
+  }, 30_000);
+});
+
+describe("the embedded server restarting under the dashboard", () => {
+  test("with its socket in a per-start temporary folder (a long data path), the dashboard finds the server again after a restart", async () => {
+    const root = await makeTempDir();
+    const dataDir = join(root, "a-folder-name-long-enough-that-the-socket-path-passes-the-limit-of-sun-path", "pg");
+    let sql: Sql | undefined;
+    try {
+      const first = (await startEmbeddedServer(dataDir, { settings: { fsync: "off" } })).server;
+      expect(dirname(first.socketDir)).toBe(tmpdir());
+      sql = await connect({ dataDir }, { max: 2 });
+      await migrate(sql);
+      const app = appFor(sql);
+      expect((await app.request("/api/pairs")).status).toBe(200);
+      await stopEmbeddedServer(dataDir);
+      const second = (await startEmbeddedServer(dataDir, { settings: { fsync: "off" } })).server;
+      expect(second.socketDir).not.toBe(first.socketDir);
+      // The pool's connections died with the old server; new ones must go to the new socket.
+      let status = 0;
+      for (const deadline = Date.now() + 15_000; status !== 200 && Date.now() < deadline; ) {
+        status = (await app.request("/api/pairs")).status;
+        if (status !== 200) await Bun.sleep(100);
+      }
+      expect(status).toBe(200);
+      expect((await app.request("/api/latest")).status).toBe(200);
+    } finally {
+      await sql?.end({ timeout: 5 });
+      await stopEmbeddedServer(dataDir);
+      await rm(root, { recursive: true, force: true });
+    }
+  }, 90_000);
 });
