@@ -25,6 +25,9 @@ import { CotacaoError, loadDailySeries, parseDuration, saveQuotes, type StoredQu
 import { runScript } from "./support/cli.ts";
 import { useTestDatabase } from "./support/database.ts";
 import { loadPtaxSeries, pointTime } from "./support/fake_awesomeapi.ts";
+import { useTestTimeout } from "./support/timeout.ts";
+
+useTestTimeout();
 
 const PARAMS: RuleParams = { windowDays: 20, minPoints: 10, threshold: 0.03, recovery: 0.024 };
 const MS_PER_DAY = 86_400_000;

@@ -24,6 +24,9 @@ import {
   zonedDate,
   zoomNeedsFetch,
 } from "../public/chart-data.js";
+import { useTestTimeout } from "./support/timeout.ts";
+
+useTestTimeout();
 
 // Intl separates a currency symbol with a no-break space; compare with plain spaces.
 const plain = (text: string) => text.replace(/\s/g, " ");

@@ -14,6 +14,9 @@ import { MESSAGES } from "../public/i18n.js";
 import { MISSING_CHROMIUM, hasChromium, launchChromium, screenshot, watchPage, type PageWatch } from "./support/browser.ts";
 import { createTestDatabase, dropTestDatabase, useTestDatabase } from "./support/database.ts";
 import { loadPtaxSeries, pointTime, type DailyPoint } from "./support/fake_awesomeapi.ts";
+import { useTestTimeout } from "./support/timeout.ts";
+
+useTestTimeout();
 
 const REQUIRE_BROWSER = process.env["COTACAO_REQUIRE_BROWSER"] === "1";
 const PAGE_TIMEOUT_MS = 15_000;

@@ -13,6 +13,9 @@ import { runScript } from "./support/cli.ts";
 import { makeTempDir, useTestDatabase } from "./support/database.ts";
 import { loadPtaxSeries, pointTime } from "./support/fake_awesomeapi.ts";
 import { sampleQuote } from "./support/quotes.ts";
+import { useTestTimeout } from "./support/timeout.ts";
+
+useTestTimeout();
 
 const ANALYSIS = loadAnalysisConfig({});
 const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";

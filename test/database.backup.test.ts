@@ -22,6 +22,9 @@ import {
 import { cleanEnv, runScript } from "./support/cli.ts";
 import { createTestDatabase, dropTestDatabase, makeTempDir } from "./support/database.ts";
 import { sampleQuote } from "./support/quotes.ts";
+import { useTestTimeout } from "./support/timeout.ts";
+
+useTestTimeout();
 
 const pools: Sql[] = [];
 const databases: string[] = [];

@@ -9,6 +9,9 @@ import { dirname, join } from "node:path";
 import { DEFAULT_DATA_DIR, PROJECT_DIR, connectUrl, createdNotice, runningEmbeddedServer, startEmbeddedServer, stopEmbeddedServer, type Sql } from "../database.ts";
 import { runScript } from "./support/cli.ts";
 import { makeTempDir } from "./support/database.ts";
+import { useTestTimeout } from "./support/timeout.ts";
+
+useTestTimeout();
 
 const dirs: string[] = [];
 

@@ -40,6 +40,9 @@ import packageJson from "../package.json" with { type: "json" };
 import { runScript } from "./support/cli.ts";
 import { createTestDatabase, dropTestDatabase, makeTempDir, useTestDatabase } from "./support/database.ts";
 import { sampleQuote } from "./support/quotes.ts";
+import { useTestTimeout } from "./support/timeout.ts";
+
+useTestTimeout();
 
 const quote = sampleQuote;
 

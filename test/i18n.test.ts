@@ -6,6 +6,9 @@
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { LANGUAGES, MESSAGES, languageOf, pickLanguage, placeholders, text } from "../public/i18n.js";
+import { useTestTimeout } from "./support/timeout.ts";
+
+useTestTimeout();
 
 const PUBLIC = join(import.meta.dir, "..", "public");
 const read = (name: string) => Bun.file(join(PUBLIC, name)).text();

@@ -52,6 +52,9 @@ import {
   status,
   truncated,
 } from "./support/fake_awesomeapi.ts";
+import { useTestTimeout } from "./support/timeout.ts";
+
+useTestTimeout();
 
 const ONE_PAIR = "last_USD-BRL_2024-10-25_issue47.json";
 const TWO_PAIRS = "last_USD-BRL+EUR-BRL_2020-06-02_official-README.json";

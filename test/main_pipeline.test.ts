@@ -32,6 +32,9 @@ import {
   type FakeAwesomeApi,
   type Reply,
 } from "./support/fake_awesomeapi.ts";
+import { useTestTimeout } from "./support/timeout.ts";
+
+useTestTimeout();
 
 const LAST_USD = "last_USD-BRL_2024-10-25_issue47.json";
 const LAST_USD_PATH = "/json/last/USD-BRL";

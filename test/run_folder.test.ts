@@ -1,8 +1,12 @@
 import { describe, expect, test } from "bun:test";
 import { readdir } from "node:fs/promises";
+import { join } from "node:path";
 import { connectUrl, PROJECT_DIR } from "../database.ts";
 import { makeTempDir } from "./support/database.ts";
 import { cleanEnv } from "./support/cli.ts";
+import { useTestTimeout } from "./support/timeout.ts";
+
+useTestTimeout();
 
 const RUN_TIMEOUT_MS = 90_000;
 const CLEANED_WITHIN_MS = 20_000;
@@ -83,5 +87,14 @@ describe("a test run leaves nothing behind", () => {
       },
       RUN_TIMEOUT_MS,
     );
+  }
+});
+
+test("every test file sets the tests' timeout itself (bun applies a preload's to the first file only)", async () => {
+  const files = (await readdir(import.meta.dir)).filter((name) => name.endsWith(".test.ts"));
+  expect(files.length).toBeGreaterThan(5);
+  for (const name of files) {
+    const source = await Bun.file(join(import.meta.dir, name)).text();
+    expect({ name, calls: /^useTestTimeout\(\);$/m.test(source) }).toEqual({ name, calls: true });
   }
 });
