@@ -4,10 +4,8 @@
  * Data shaping and formatting live in chart-data.js; this file owns the DOM and the network.
  */
 import {
-  DEFAULT_LOCALE,
   addDays,
   RANGE_SECONDS,
-  SAO_PAULO,
   SERIES,
   alertSpans,
   appendQuote,
@@ -25,7 +23,6 @@ import {
   formatPrice,
   formatTime,
   prepData,
-  quoteCurrency,
   rangeBounds,
   tickDecimals,
   timeAxisStamps,
@@ -33,7 +30,22 @@ import {
   zonedDate,
   zoomNeedsFetch,
 } from "./chart-data.js";
-import { LANGUAGES, LANGUAGE_STORAGE_KEY, languageOf, pickLanguage, text } from "./i18n.js";
+import { byId } from "./dom.js";
+import { languageOf } from "./i18n.js";
+import {
+  BROWSER_ZONE,
+  chooseLanguage,
+  currency,
+  isPreset,
+  money,
+  pairInAddress,
+  pushView,
+  rememberInUrl,
+  state,
+  t,
+  toggleZone,
+  viewInUrl,
+} from "./state.js";
 
 /** @typedef {import("uplot")} UPlot */
 /** @typedef {import("uplot").Options} UPlotOptions */
@@ -102,76 +114,6 @@ const ALERTS_SHOWN = 20;
 /** The chart shades every episode of the range; the server's cap. */
 const ALERTS_ASKED = 500;
 const RUNS_SHOWN = 20;
-const DEFAULT_PRESET = /** @type {RangePreset} */ ("All");
-const BROWSER_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
-
-const params = new URLSearchParams(location.search);
-
-/** The reader's remembered choice of language; storage may be refused (privacy settings). */
-function storedLanguage() {
-  try {
-    return localStorage.getItem(LANGUAGE_STORAGE_KEY);
-  } catch {
-    return null;
-  }
-}
-
-/** One language per page: the URL's (?lang=), else the one chosen here before, else the browser's. */
-const LANGUAGE = pickLanguage([params.get("lang"), params.get("locale"), storedLanguage(), ...navigator.languages]);
-
-const state = {
-  /** @type {import("./i18n.js").Language} */
-  lang: LANGUAGE,
-  /** Numbers and dates in the language's locale (?locale= may name another of the same language). */
-  locale: languageOf(params.get("locale")) === LANGUAGE ? /** @type {string} */ (params.get("locale")) : LANGUAGES[LANGUAGE].locale || DEFAULT_LOCALE,
-  /** What the footer says of the live feed (a key of i18n.js). */
-  streamState: "stream.connecting",
-  /** Times in the browser's zone rather than São Paulo's (the toggle; the zones may be one). */
-  localTime: params.get("tz") === "local",
-  /** The zone times are shown in, as the toggle says. */
-  /** @type {string} */
-  zone: params.get("tz") === "local" ? BROWSER_ZONE : SAO_PAULO,
-  /** @type {PairInfo[]} */
-  pairs: [],
-  /** @type {string|null} */
-  pair: null,
-  /** @type {RangePreset} */
-  preset: isPreset(params.get("range")) ? /** @type {RangePreset} */ (params.get("range")) : DEFAULT_PRESET,
-  /** The newest quote time known for the pair (seconds), live quotes included. */
-  newest: 0,
-  /** The preset's data, kept up to date by live quotes, shown again when a zoom is reset. */
-  /** @type {ChartData|null} */
-  presetData: null,
-  /** The answer presetData came from, and the range it covers (seconds), for a zoom's reset. */
-  /** @type {{ answer: QuotesAnswer, from: number, to: number } | null} */
-  presetAnswer: null,
-  /** What the chart shows now: presetData, or a zoom's finer data. */
-  /** @type {ChartData|null} */
-  data: null,
-  /** @type {{ from: number, to: number, bucketSeconds: number }} */
-  loaded: { from: 0, to: 0, bucketSeconds: 0 },
-  /** @type {{ min: number, max: number } | null} */
-  zoom: null,
-  /** @type {{ windowDays: number, thresholdPct: number } | null} */
-  ma: null,
-  /** @type {ReturnType<typeof alertSpans>} */
-  spans: [],
-  /** The alerts table's page: the cursors (the API's `before`) of the pages shown before it, newest first; none for the first page. */
-  /** @type {string[]} */
-  alertPages: [],
-  /** The cursor of the page after the one shown (older alerts), null on the last. */
-  /** @type {string|null} */
-  alertsNext: null,
-  /** @type {Latest|null} */
-  latest: null,
-  /** performance.now() when `latest` was read, to age it between reads. */
-  latestReadAt: 0,
-  /** @type {UPlot|null} */
-  chart: null,
-  /** performance.now() when the chart first drew the pair's data (bench/dashboard_page.ts). */
-  /** @type {number|null} */
-  drawnAt: null,
-};
 
 /** Each request kind aborts its predecessor, so an old answer never overwrites a newer one. */
 /** @type {Map<string, AbortController>} */
@@ -179,17 +121,6 @@ const inflight = new Map();
 
 // ---------------------------------------------------------------------------------------------
 // DOM
-
-/**
- * @template {HTMLElement} [E=HTMLElement]
- * @param {string} id
- * @returns {E}
- */
-function byId(id) {
-  const element = document.getElementById(id);
-  if (!element) throw new Error(`Cannot start the page: #${id} is missing from index.html`);
-  return /** @type {E} */ (element);
-}
 
 const $ = {
   error: byId("error"),
@@ -238,23 +169,6 @@ const $ = {
   lang: /** @type {HTMLSelectElement} */ (byId("lang")),
 };
 
-/**
- * @param {unknown} value
- * @returns {value is RangePreset}
- */
-function isPreset(value) {
-  return typeof value === "string" && Object.hasOwn(RANGE_SECONDS, value);
-}
-
-/**
- * The page's words in its language.
- * @param {string} key
- * @param {Record<string, string|number>} [values]
- */
-function t(key, values) {
-  return text(state.lang, key, values);
-}
-
 /** The words index.html holds (data-i18n: text, data-i18n-title, data-i18n-aria-label), in the page's language. */
 function translateStatic() {
   document.documentElement.lang = state.lang;
@@ -269,11 +183,6 @@ function renderStream() {
   $.streamState.textContent = t(state.streamState);
 }
 
-/** The pair's quote currency, for money formatting. */
-function currency() {
-  return quoteCurrency(state.pair ?? "USD-BRL");
-}
-
 /**
  * Days too old for a run to fill, and the command that loads them, in the page's language.
  * @param {string} pair
@@ -283,11 +192,6 @@ function gapLine(pair, { from, to }) {
   const day = (/** @type {string} */ date) => new Intl.DateTimeFormat(state.locale, { dateStyle: "medium", timeZone: "UTC" }).format(new Date(`${date}T00:00:00Z`));
   const command = `bun main_pipeline.ts --pairs ${pair} --from ${from} --to ${to}`;
   return t("card.gap", { pair, from: day(from), to: day(to), command });
-}
-
-/** @param {number|string|null|undefined} value */
-function money(value) {
-  return formatPrice(value, currency(), state.locale);
 }
 
 /**
@@ -323,24 +227,9 @@ function renderFailures() {
   $.error.hidden = failures.size === 0;
 }
 
-/**
- * A new history entry for a view the reader picked (a pair, a range), so that Back returns to
- * the one before; the view's own loading then only refines this entry (rememberInUrl()).
- * @param {{ pair?: string, range?: RangePreset }} view
- */
-function pushView(view) {
-  const url = new URL(location.href);
-  if (view.pair) url.searchParams.set("pair", view.pair);
-  if (view.range) url.searchParams.set("range", view.range);
-  if (url.href !== location.href) history.pushState(null, "", url);
-}
-
 /** Back or Forward: the pair and range that entry's URL names, without a new entry. */
 function onHistory() {
-  const query = new URLSearchParams(location.search);
-  const range = query.get("range");
-  const preset = isPreset(range) ? range : DEFAULT_PRESET;
-  const wanted = query.get("pair")?.toUpperCase();
+  const { pair: wanted, preset } = viewInUrl();
   const pair = state.pairs.find((info) => info.pair === wanted)?.pair;
   if (pair && pair !== state.pair) {
     state.preset = preset;
@@ -348,17 +237,6 @@ function onHistory() {
   } else if (preset !== state.preset || state.zoom) {
     void attempt("read the chart's data", () => loadPreset(preset));
   }
-}
-
-function rememberInUrl() {
-  const url = new URL(location.href);
-  if (state.pair) url.searchParams.set("pair", state.pair);
-  url.searchParams.set("range", state.preset);
-  // A language picked here stays in the address; one that only follows the browser does not.
-  if (params.has("lang") || storedLanguage()) url.searchParams.set("lang", state.lang);
-  if (!state.localTime) url.searchParams.delete("tz");
-  else url.searchParams.set("tz", "local");
-  history.replaceState(null, "", url);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -474,7 +352,7 @@ async function loadPairs() {
       return option;
     }),
   );
-  const wanted = state.pair ?? params.get("pair")?.toUpperCase();
+  const wanted = state.pair ?? pairInAddress();
   const chosen = pairs.find((info) => info.pair === wanted) ?? pairs.find((info) => info.pair === "USD-BRL") ?? pairs[0];
   if (chosen && chosen.pair !== state.pair) await selectPair(chosen.pair);
   else if (chosen) $.pair.value = chosen.pair;
@@ -1231,17 +1109,7 @@ function renderZone() {
 function onLanguageChange() {
   const language = languageOf($.lang.value);
   if (!language || language === state.lang) return;
-  state.lang = language;
-  state.locale = LANGUAGES[language].locale;
-  try {
-    localStorage.setItem(LANGUAGE_STORAGE_KEY, language);
-  } catch {
-    // Not remembered beyond this address; the URL still says it.
-  }
-  const url = new URL(location.href);
-  url.searchParams.set("lang", language);
-  url.searchParams.delete("locale");
-  history.replaceState(history.state, "", url);
+  chooseLanguage(language);
   translateStatic();
   buildRangeButtons();
   renderZone();
@@ -1262,8 +1130,7 @@ function onLanguageChange() {
 }
 
 function onZoneToggle() {
-  state.localTime = !state.localTime;
-  state.zone = state.localTime ? BROWSER_ZONE : SAO_PAULO;
+  toggleZone();
   renderZone();
   rememberInUrl();
   renderCard();
