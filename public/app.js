@@ -30,7 +30,9 @@ import {
   zonedDate,
   zoomNeedsFetch,
 } from "./chart-data.js";
+import { abortRequest, forgetPrefetched, getJson, isPending, iso, prefetch } from "./api.js";
 import { byId } from "./dom.js";
+import { attempt, renderFailures } from "./failures.js";
 import { languageOf } from "./i18n.js";
 import {
   BROWSER_ZONE,
@@ -52,55 +54,10 @@ import {
 /** @typedef {import("./chart-data.js").ChartData} ChartData */
 /** @typedef {import("./chart-data.js").RangePreset} RangePreset */
 /** @typedef {import("./chart-data.js").QuotesAnswer} QuotesAnswer */
-/** @typedef {{ pair: string, first: string, last: string, count: number }} PairInfo */
-/**
- * @typedef {object} Latest  GET /api/latest
- * @property {string} pair
- * @property {string} ts
- * @property {string} bid
- * @property {string} ask
- * @property {number|null} [changePct]
- * @property {number} [ageSeconds]
- * @property {import("./chart-data.js").FeedStatus} [status]
- * @property {{ from: string, to: string, message: string }[]} [gaps]  days too old for a run to fill, and how to load them
- */
-/**
- * @typedef {object} AlertRow  one of GET /api/alerts' alerts: an episode, times in ISO
- * @property {number} id
- * @property {string} pair
- * @property {string} kind  "deviation" or "stale"
- * @property {string|null} direction  a deviation's: "up" or "down"
- * @property {string} state  "firing" or "resolved"
- * @property {string} firedAt
- * @property {string|null} resolvedAt
- * @property {string} lastSeenAt
- * @property {string|null} price  the decimal as stored
- * @property {number|null} average
- * @property {number|null} deviation  a fraction: close / average - 1
- * @property {number|null} peakDeviation
- * @property {string|null} peakAt
- * @property {number|null} threshold
- * @property {number|null} windowDays
- * @property {string|null} firedSeenAt
- * @property {string|null} resolvedSeenAt
- * @property {string|null} [supersededAt]  set when a rescan no longer found this delivered episode
- */
-/**
- * @typedef {object} RunRow  one of GET /api/runs' runs, times in ISO
- * @property {number} id
- * @property {string} startedAt
- * @property {string|null} finishedAt
- * @property {string} status  "running", "succeeded", "failed" or "skipped" (stood aside for another run's lock)
- * @property {string[]} pairs
- * @property {number} rowsFetched
- * @property {number} rowsInserted
- * @property {number} rowsUpdated
- * @property {number} rowsUnchanged
- * @property {string|null} error
- * @property {string|null} failedStep
- * @property {string[]} failedPairs
- * @property {string[]} warnings
- */
+/** @typedef {import("./api.js").PairInfo} PairInfo */
+/** @typedef {import("./api.js").Latest} Latest */
+/** @typedef {import("./api.js").AlertRow} AlertRow */
+/** @typedef {import("./api.js").RunRow} RunRow */
 
 const uPlot = /** @type {typeof import("uplot")} */ (/** @type {any} */ (globalThis).uPlot);
 
@@ -115,15 +72,10 @@ const ALERTS_SHOWN = 20;
 const ALERTS_ASKED = 500;
 const RUNS_SHOWN = 20;
 
-/** Each request kind aborts its predecessor, so an old answer never overwrites a newer one. */
-/** @type {Map<string, AbortController>} */
-const inflight = new Map();
-
 // ---------------------------------------------------------------------------------------------
 // DOM
 
 const $ = {
-  error: byId("error"),
   empty: byId("empty"),
   latest: byId("latest"),
   chartPanel: byId("chart-panel"),
@@ -218,15 +170,6 @@ function timeCell(seconds, fallback = "–", className = "") {
   return td;
 }
 
-/** What failed, by action, until that action next succeeds. */
-/** @type {Map<string, string>} */
-const failures = new Map();
-
-function renderFailures() {
-  $.error.textContent = [...failures].map(([action, reason]) => t("error.cannot", { action: t(`action:${action}`), reason })).join(" ");
-  $.error.hidden = failures.size === 0;
-}
-
 /** Back or Forward: the pair and range that entry's URL names, without a new entry. */
 function onHistory() {
   const { pair: wanted, preset } = viewInUrl();
@@ -237,90 +180,6 @@ function onHistory() {
   } else if (preset !== state.preset || state.zoom) {
     void attempt("read the chart's data", () => loadPreset(preset));
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Network
-
-/**
- * @param {string} path
- * @param {Record<string, string|number|undefined>} [query]
- */
-function apiUrl(path, query = {}) {
-  const url = new URL(path, location.origin);
-  for (const [key, value] of Object.entries(query)) if (value !== undefined) url.searchParams.set(key, String(value));
-  return url;
-}
-
-/**
- * The first view's request that needs nothing else, sent as this module starts, before its
- * other work; getJson() takes an answer from here when it asks for the very same URL. Cleared
- * once the first view is shown.
- * @type {Map<string, Promise<Response|null>>}
- */
-const prefetched = new Map();
-
-/**
- * @param {string} path
- * @param {Record<string, string|number|undefined>} [query]
- */
-function prefetch(path, query = {}) {
-  const url = apiUrl(path, query);
-  // A network error here is left for the real request to meet and report.
-  // Plain (no headers), so that it matches index.html's preload of /api/pairs.
-  prefetched.set(url.href, fetch(url).catch(() => null));
-}
-
-/**
- * GETs JSON; a new call with the same `kind` aborts the previous one (null is returned to the
- * aborted caller). A 4xx/5xx throws with the server's message.
- * @param {string} kind
- * @param {string} path
- * @param {Record<string, string|number|undefined>} [query]
- * @returns {Promise<any>}
- */
-async function getJson(kind, path, query = {}) {
-  inflight.get(kind)?.abort();
-  const controller = new AbortController();
-  inflight.set(kind, controller);
-  const url = apiUrl(path, query);
-  const early = prefetched.get(url.href);
-  prefetched.delete(url.href);
-  try {
-    // fetch() is called before this function first yields, so the request leaves at once.
-    const response = early ? ((await early) ?? (await fetch(url, { signal: controller.signal }))) : await fetch(url, { signal: controller.signal });
-    const body = await response.json().catch(() => null);
-    if (!response.ok) {
-      const error = new Error(body?.error ?? `${path} answered HTTP ${response.status}`);
-      Object.assign(error, { status: response.status });
-      throw error;
-    }
-    return body;
-  } catch (error) {
-    if (controller.signal.aborted) return null;
-    throw error;
-  } finally {
-    if (inflight.get(kind) === controller) inflight.delete(kind);
-  }
-}
-
-/** @param {number} seconds */
-const iso = (seconds) => new Date(seconds * 1000).toISOString();
-
-/**
- * Runs `task`, showing its failure in the banner instead of leaving a rejected promise.
- * @param {string} action
- * @param {() => Promise<unknown>} task
- */
-async function attempt(action, task) {
-  try {
-    await task();
-    failures.delete(action);
-  } catch (error) {
-    // The reason is the server's (English, like the CLI's); the frame is the page's language.
-    failures.set(action, (error instanceof Error ? error.message : String(error)).replace(/\.$/, ""));
-  }
-  renderFailures();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -721,7 +580,7 @@ async function fetchQuotes(kind, range) {
     const span = range ? { from: iso(range.from), to: iso(range.to) } : {};
     return await getJson(kind, "/api/quotes", { pair: state.pair, ...span, points: CHART_POINTS });
   } finally {
-    if (!inflight.has("quotes") && !inflight.has("zoom")) $.chart.classList.remove("loading");
+    if (!isPending("quotes") && !isPending("zoom")) $.chart.classList.remove("loading");
   }
 }
 
@@ -777,7 +636,7 @@ function onZoom(min, max) {
 
 function resetZoom() {
   clearTimeout(zoomTimer);
-  inflight.get("zoom")?.abort();
+  abortRequest("zoom");
   if (!state.zoom && state.data === state.presetData) return;
   state.zoom = null;
   $.resetZoom.hidden = true;
@@ -1186,7 +1045,7 @@ async function start() {
   }, LATEST_REFRESH_MS);
   await attempt("read the pairs", loadPairs);
   // What the first view did not take (a pair that is not stored, an empty database) is stale by now.
-  prefetched.clear();
+  forgetPrefetched();
 }
 
 /** For tests and the benchmark: the chart and the page's state, read-only by convention. */

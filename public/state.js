@@ -10,8 +10,8 @@ import { LANGUAGES, LANGUAGE_STORAGE_KEY, languageOf, pickLanguage, text } from 
 /** @typedef {import("./chart-data.js").ChartData} ChartData */
 /** @typedef {import("./chart-data.js").RangePreset} RangePreset */
 /** @typedef {import("./chart-data.js").QuotesAnswer} QuotesAnswer */
-/** @typedef {import("./app.js").PairInfo} PairInfo */
-/** @typedef {import("./app.js").Latest} Latest */
+/** @typedef {import("./api.js").PairInfo} PairInfo */
+/** @typedef {import("./api.js").Latest} Latest */
 
 export const DEFAULT_PRESET = /** @type {RangePreset} */ ("All");
 export const BROWSER_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";

@@ -3,7 +3,7 @@ import { rm } from "node:fs/promises";
 import { evaluateSeries, loadAnalysisConfig, paramsFor, rescan, saoPauloDayStart } from "../analysis.ts";
 import { connectUrl, finishRun, loadDailySeries, recordFailedRun, recordSkippedRun, saveQuotes, startRun, type QuoteBuckets, type Sql, type StoredQuote } from "../database.ts";
 import { createApp, staleSince, type DashboardApp, type DashboardOptions, type FeedStatus } from "../dashboard.ts";
-import type { AlertRow, PairInfo, RunRow } from "../public/app.js";
+import type { AlertRow, PairInfo, RunRow } from "../public/api.js";
 import type { QuotesAnswer } from "../public/chart-data.js";
 import { runScript } from "./support/cli.ts";
 import { makeTempDir, useTestDatabase } from "./support/database.ts";
