@@ -15,7 +15,6 @@ import {
   dayAverageAt,
   describePoint,
   describeResolution,
-  describeStatus,
   formatAge,
   formatChange,
   formatNumber,
@@ -31,6 +30,7 @@ import {
   zoomNeedsFetch,
 } from "./chart-data.js";
 import { abortRequest, forgetPrefetched, getJson, isPending, iso, prefetch } from "./api.js";
+import { loadLatest, refreshLatestSoon, renderCard, watchCard } from "./card.js";
 import { byId } from "./dom.js";
 import { attempt, renderFailures } from "./failures.js";
 import { languageOf } from "./i18n.js";
@@ -65,8 +65,6 @@ const uPlot = /** @type {typeof import("uplot")} */ (/** @type {any} */ (globalT
 const CHART_POINTS = 1500;
 /** A drag-zoom waits this long for the next one before asking the server for finer data. */
 const ZOOM_DEBOUNCE_MS = 250;
-/** The status is the server's judgement; asked again this often even without events. */
-const LATEST_REFRESH_MS = 30_000;
 const ALERTS_SHOWN = 20;
 /** The chart shades every episode of the range; the server's cap. */
 const ALERTS_ASKED = 500;
@@ -84,15 +82,6 @@ const $ = {
   pair: /** @type {HTMLSelectElement} */ (byId("pair")),
   zone: byId("zone"),
   zoneLabel: byId("zone-label"),
-  latestPair: byId("latest-pair"),
-  status: byId("status"),
-  statusDetail: byId("status-detail"),
-  gaps: byId("gaps"),
-  bid: byId("bid"),
-  change: byId("change"),
-  ask: byId("ask"),
-  quotedAt: byId("quoted-at"),
-  age: byId("age"),
   ranges: byId("ranges"),
   resetZoom: byId("reset-zoom"),
   chart: byId("chart"),
@@ -133,17 +122,6 @@ function translateStatic() {
 
 function renderStream() {
   $.streamState.textContent = t(state.streamState);
-}
-
-/**
- * Days too old for a run to fill, and the command that loads them, in the page's language.
- * @param {string} pair
- * @param {{ from: string, to: string }} gap  calendar days, YYYY-MM-DD
- */
-function gapLine(pair, { from, to }) {
-  const day = (/** @type {string} */ date) => new Intl.DateTimeFormat(state.locale, { dateStyle: "medium", timeZone: "UTC" }).format(new Date(`${date}T00:00:00Z`));
-  const command = `bun main_pipeline.ts --pairs ${pair} --from ${from} --to ${to}`;
-  return t("card.gap", { pair, from: day(from), to: day(to), command });
 }
 
 /**
@@ -239,55 +217,6 @@ async function selectPair(pair) {
 
 // ---------------------------------------------------------------------------------------------
 // The card
-
-async function loadLatest() {
-  if (!state.pair) return;
-  /** @type {Latest|null} */
-  const latest = await getJson("latest", "/api/latest", { pair: state.pair });
-  if (!latest) return;
-  state.latest = latest;
-  state.latestReadAt = performance.now();
-  state.newest = Math.max(state.newest, toSeconds(latest.ts) ?? 0);
-  renderCard();
-}
-
-function renderCard() {
-  const latest = state.latest;
-  $.latestPair.textContent = state.pair ?? "–";
-  if (!latest) {
-    for (const element of [$.bid, $.ask, $.quotedAt, $.age, $.change]) element.textContent = "–";
-    $.status.textContent = t("card.loading");
-    $.status.className = "status none";
-    return;
-  }
-  $.bid.textContent = money(latest.bid);
-  $.ask.textContent = money(latest.ask);
-  const ts = toSeconds(latest.ts);
-  $.quotedAt.textContent = ts === null ? "–" : formatTime(ts, state.zone, { locale: state.locale, seconds: true });
-  const pct = latest.changePct;
-  const arrow = pct === null || pct === undefined || pct === 0 ? "" : pct > 0 ? "▲ " : "▼ ";
-  $.change.textContent = `${arrow}${formatChange(pct, state.locale)}`;
-  $.change.className = `value${pct ? (pct > 0 ? " up" : " down") : ""}`;
-  // Days the pipeline cannot fill by itself: a line until the backfill it names has run.
-  $.gaps.textContent = (latest.gaps ?? []).map((gap) => gapLine(latest.pair, gap)).join("; ");
-  $.gaps.hidden = $.gaps.textContent === "";
-  renderAge();
-}
-
-/** The age ticks on between reads; the status line is the server's, re-read every 30 s. */
-function renderAge() {
-  const latest = state.latest;
-  if (!latest) return;
-  const elapsed = (performance.now() - state.latestReadAt) / 1000;
-  $.age.textContent = latest.ageSeconds === undefined ? "–" : formatAge(latest.ageSeconds + elapsed);
-  const status = describeStatus(latest.status, Date.now() / 1000, state.zone, state.locale);
-  $.status.textContent = status.text;
-  $.status.className = `status ${status.tone}`;
-  // Which run failed, and why, under the card (a stale feed's badge says all there is to say).
-  const detail = status.tone === "bad" ? (latest.status?.message ?? "") : "";
-  $.statusDetail.textContent = detail;
-  $.statusDetail.hidden = detail === "";
-}
 
 // ---------------------------------------------------------------------------------------------
 // The chart
@@ -865,15 +794,6 @@ async function loadRuns() {
 // ---------------------------------------------------------------------------------------------
 // Live
 
-/** @type {ReturnType<typeof setTimeout> | undefined} */
-let latestTimer;
-
-/** Re-reads the card soon (its change and status), once for a burst of events. */
-function refreshLatestSoon() {
-  clearTimeout(latestTimer);
-  latestTimer = setTimeout(() => void attempt("read the newest quote", loadLatest), 150);
-}
-
 /**
  * A quote the pipeline just stored: on the card at once, and on the chart by appending to
  * its data (uPlot's setData, never a new chart).
@@ -1039,10 +959,7 @@ async function start() {
   $.alertsNewer.addEventListener("click", () => turnAlertPage(-1));
   watchLayout();
   openStream();
-  setInterval(renderAge, 1000);
-  setInterval(() => {
-    if (state.pair) void attempt("read the newest quote", loadLatest);
-  }, LATEST_REFRESH_MS);
+  watchCard();
   await attempt("read the pairs", loadPairs);
   // What the first view did not take (a pair that is not stored, an empty database) is stale by now.
   forgetPrefetched();
