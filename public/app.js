@@ -3,18 +3,11 @@
  * /vendor, a global), and keeps the card, the chart and the tables live from /api/stream.
  * Data shaping and formatting live in chart-data.js; this file owns the DOM and the network.
  */
-import {
-  addDays,
-  appendQuote,
-  dayAverageAt,
-  toSeconds,
-} from "./chart-data.js";
 import { forgetPrefetched, getJson, iso, prefetch } from "./api.js";
-import { loadLatest, refreshLatestSoon, renderCard, watchCard } from "./card.js";
+import { refreshLatestSoon, renderCard, watchCard } from "./card.js";
+import { addDays, appendQuote, dayAverageAt, toSeconds } from "./chart-data.js";
 import {
   buildRangeButtons,
-  loadPreset,
-  markDrawn,
   presetScale,
   rebuildChart,
   renderLegend,
@@ -24,20 +17,11 @@ import {
   watchLayout,
 } from "./chart.js";
 import { byId } from "./dom.js";
-import { loadAlerts, loadRuns, turnAlertPage } from "./tables.js";
 import { attempt, renderFailures } from "./failures.js";
 import { languageOf } from "./i18n.js";
-import {
-  BROWSER_ZONE,
-  chooseLanguage,
-  pairInAddress,
-  pushView,
-  rememberInUrl,
-  state,
-  t,
-  toggleZone,
-  viewInUrl,
-} from "./state.js";
+import { loadPairs, onHistory, selectPair } from "./pairs.js";
+import { BROWSER_ZONE, chooseLanguage, pushView, rememberInUrl, state, t, toggleZone } from "./state.js";
+import { loadAlerts, loadRuns, turnAlertPage } from "./tables.js";
 
 /** @typedef {import("uplot")} UPlot */
 /** @typedef {import("uplot").Options} UPlotOptions */
@@ -53,18 +37,12 @@ import {
 // DOM
 
 const $ = {
-  empty: byId("empty"),
-  latest: byId("latest"),
-  chartPanel: byId("chart-panel"),
-  alertsPanel: byId("alerts-panel"),
-  runsPanel: byId("runs-panel"),
   pair: /** @type {HTMLSelectElement} */ (byId("pair")),
   zone: byId("zone"),
   zoneLabel: byId("zone-label"),
   resetZoom: byId("reset-zoom"),
   alertsNewer: /** @type {HTMLButtonElement} */ (byId("alerts-newer")),
   alertsOlder: /** @type {HTMLButtonElement} */ (byId("alerts-older")),
-  pairField: byId("pair-field"),
   streamState: byId("stream-state"),
   lang: /** @type {HTMLSelectElement} */ (byId("lang")),
 };
@@ -79,79 +57,12 @@ function translateStatic() {
   $.lang.setAttribute("aria-label", t("lang.label"));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Live
+
 function renderStream() {
   $.streamState.textContent = t(state.streamState);
 }
-
-/** Back or Forward: the pair and range that entry's URL names, without a new entry. */
-function onHistory() {
-  const { pair: wanted, preset } = viewInUrl();
-  const pair = state.pairs.find((info) => info.pair === wanted)?.pair;
-  if (pair && pair !== state.pair) {
-    state.preset = preset;
-    void attempt("switch pairs", () => selectPair(pair));
-  } else if (preset !== state.preset || state.zoom) {
-    void attempt("read the chart's data", () => loadPreset(preset));
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Pairs and the empty state
-
-async function loadPairs() {
-  const body = await getJson("pairs", "/api/pairs");
-  if (!body) return;
-  /** @type {PairInfo[]} */
-  const pairs = body.pairs ?? [];
-  state.pairs = pairs;
-  const empty = pairs.length === 0;
-  $.empty.hidden = !empty;
-  for (const panel of [$.latest, $.chartPanel, $.alertsPanel, $.runsPanel]) panel.hidden = empty;
-  $.pair.disabled = empty;
-  $.pairField.hidden = empty;
-  if (empty) {
-    // The runs still tell whether a pipeline has tried (and why it stored nothing).
-    $.runsPanel.hidden = false;
-    await loadRuns();
-    markDrawn();
-    return;
-  }
-  $.pair.replaceChildren(
-    ...pairs.map((info) => {
-      const option = document.createElement("option");
-      option.value = info.pair;
-      option.textContent = info.pair;
-      return option;
-    }),
-  );
-  const wanted = state.pair ?? pairInAddress();
-  const chosen = pairs.find((info) => info.pair === wanted) ?? pairs.find((info) => info.pair === "USD-BRL") ?? pairs[0];
-  if (chosen && chosen.pair !== state.pair) await selectPair(chosen.pair);
-  else if (chosen) $.pair.value = chosen.pair;
-}
-
-/** @param {string} pair */
-async function selectPair(pair) {
-  state.pair = pair;
-  $.pair.value = pair;
-  const info = state.pairs.find((candidate) => candidate.pair === pair);
-  state.newest = toSeconds(info?.last) ?? 0;
-  state.presetData = null;
-  state.presetAnswer = null;
-  state.zoom = null;
-  state.latest = null;
-  state.alertPages = [];
-  // The chart and the card first, the tables (below them) once the chart is drawn: their
-  // answers would otherwise hold the main thread while the chart's data waits to be read.
-  const chart = attempt("read the chart's data", () => loadPreset(state.preset));
-  const card = attempt("read the newest quote", loadLatest);
-  renderCard();
-  await chart;
-  await Promise.all([card, attempt("read the alerts", loadAlerts), attempt("read the pipeline runs", loadRuns)]);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Live
 
 /**
  * A quote the pipeline just stored: on the card at once, and on the chart by appending to
