@@ -71,7 +71,7 @@ export function renderCard() {
 }
 
 /** The age ticks on between reads; the status line is the server's, re-read every 30 s. */
-export function renderAge() {
+function renderAge() {
   const latest = state.latest;
   if (!latest) return;
   const elapsed = (performance.now() - state.latestReadAt) / 1000;

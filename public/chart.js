@@ -273,7 +273,7 @@ export function markDrawn() {
  * @param {ChartData} data
  * @param {{ min: number, max: number }} scale
  */
-export function showData(data, scale) {
+function showData(data, scale) {
   state.data = data;
   const max = scale.max > scale.min ? scale.max : scale.min + 3600;
   const min = scale.max > scale.min ? scale.min : scale.min - 3600;
@@ -519,7 +519,10 @@ export function watchLayout() {
   });
 }
 
-/** Makes the chart anew over the same data and range: what is set only when it is made (colours, month names, number formats) follows the scheme and the language. */
+/**
+ * Makes the chart anew over the same data and range, so that what is set only when it is made
+ * (colours, month names, number formats) follows the colour scheme and the language.
+ */
 export function rebuildChart() {
   if (!state.chart || !state.data) return;
   const { min, max } = state.chart.scales["x"] ?? {};

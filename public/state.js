@@ -13,7 +13,7 @@ import { LANGUAGES, LANGUAGE_STORAGE_KEY, languageOf, pickLanguage, text } from 
 /** @typedef {import("./api.js").PairInfo} PairInfo */
 /** @typedef {import("./api.js").Latest} Latest */
 
-export const DEFAULT_PRESET = /** @type {RangePreset} */ ("All");
+const DEFAULT_PRESET = /** @type {RangePreset} */ ("All");
 export const BROWSER_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
 
 const params = new URLSearchParams(location.search);
