@@ -21,7 +21,7 @@ export const LANGUAGE_STORAGE_KEY = "cotacao.lang";
 
 /**
  * The dictionaries. `{name}` is a placeholder that text() fills. Keys of the form `action:<what>`
- * name what app.js's attempt() was doing, as its calls say it in English.
+ * name what the page's attempt() (failures.js) was doing, as its calls say it in English.
  * @type {Record<Language, Record<string, string>>}
  */
 export const MESSAGES = {

@@ -7,7 +7,7 @@ import { evaluateSeries, loadAnalysisConfig, paramsFor, rescan, saoPauloDayStart
 import { connectUrl, finishRun, loadDailySeries, recordFailedRun, recordSkippedRun, saveQuotes, startRun, type QuoteBuckets, type Sql, type StoredQuote } from "../database.ts";
 import { connect, migrate, startEmbeddedServer, stopEmbeddedServer } from "../database.ts";
 import { createApp, staleSince, type DashboardApp, type DashboardOptions, type FeedStatus } from "../dashboard.ts";
-import type { AlertRow, PairInfo, RunRow } from "../public/app.js";
+import type { AlertRow, PairInfo, RunRow } from "../public/api.js";
 import type { QuotesAnswer } from "../public/chart-data.js";
 import { runScript } from "./support/cli.ts";
 import { makeTempDir, useTestDatabase } from "./support/database.ts";
@@ -299,6 +299,32 @@ describe("the dashboard's history API", () => {
       expect(response.status).toBe(404);
       expect(await response.text()).not.toContain("import");
     }
+  });
+
+  test("index.html runs app.js alone, as a module; every module it imports, however deep, is served as JavaScript and preloaded", async () => {
+    const app = appFor(db.sql);
+    const html = await (await app.request("/")).text();
+    const scripts = [...html.matchAll(/<script\b[^>]*>/g)].map((match) => match[0]);
+    // No inline script (the CSP forbids it): each has a src, and the one module is app.js.
+    expect(scripts.every((tag) => / src="\/[^"]+"/.test(tag))).toBe(true);
+    expect(scripts.filter((tag) => tag.includes('type="module"'))).toEqual(['<script src="/app.js" type="module">']);
+    const preloaded = new Set([...html.matchAll(/<link rel="modulepreload" href="([^"]+)">/g)].map((match) => match[1]!));
+    const served = new Set<string>();
+    const queue = ["/app.js"];
+    for (let path = queue.shift(); path !== undefined; path = queue.shift()) {
+      if (served.has(path)) continue;
+      served.add(path);
+      const response = await app.request(path);
+      expect(response.status, path).toBe(200);
+      expect(response.headers.get("Content-Type"), path).toStartWith("text/javascript");
+      const code = await response.text();
+      for (const [, specifier] of code.matchAll(/^import\s[^;]*?from\s+"(\.\/[^"]+)";/gm)) queue.push(new URL(specifier!, `http://page${path}`).pathname);
+    }
+    expect(served).toContain("/chart.js");
+    expect(served).toContain("/chart-data.js");
+    // Preloaded, so that the import graph's depth costs no round trip before the first chart.
+    expect([...served].filter((path) => path !== "/app.js" && !preloaded.has(path))).toEqual([]);
+    expect([...preloaded].filter((path) => !served.has(path))).toEqual([]);
   });
 });
 

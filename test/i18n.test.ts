@@ -39,8 +39,12 @@ describe("the dictionaries", () => {
     for (const key of named) expect(MESSAGES.en, key).toHaveProperty([key]);
   });
 
-  test("every key app.js and chart-data.js ask for is in them, and every action app.js may fail at", async () => {
-    const code = (await read("app.js")) + (await read("chart-data.js"));
+  test("every key the page's scripts (public/*.js) ask for is in them, and every action they may fail at", async () => {
+    // Every module of the page but the dictionaries themselves (whose examples are no request).
+    const scripts = [...new Bun.Glob("*.js").scanSync(PUBLIC)].filter((name) => name !== "i18n.js").sort();
+    expect(scripts).toContain("app.js");
+    expect(scripts).toContain("chart-data.js");
+    const code = (await Promise.all(scripts.map(read))).join("\n");
     const asked = [...code.matchAll(/\b(?:t|text)\((?:locale, |state\.lang, )?"([^"]+)"/g)].map((match) => match[1]!);
     expect(asked.length).toBeGreaterThan(20);
     for (const key of asked) expect(MESSAGES.en, key).toHaveProperty([key]);
