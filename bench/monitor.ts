@@ -25,6 +25,10 @@
  *     monitor.ts (its modules, without running it), bench/monitor/bare.ts (import postgres.js, one
  *     query) run as a script and compiled, and an empty program compiled: the floor under any
  *     compiled Bun program.
+ * After each transport's rounds, bench/monitor/stages.ts (the monitor with timestamps at each
+ * stage) runs 15 times compiled and 15 as a script: where the monitor's time goes inside its
+ * process (Bun's start, its modules, its own work, postgres.js's connect timer, node:net, the
+ * waits on the server, ICU's start-up, output, exit), medians.
  * Wall time is measured around Bun.spawnSync; CPU time is the child's own user + system time
  * from its rusage (resourceUsage()), so the server's work is not in it.
  * A contender that cannot be built is skipped, loudly; the others still run. An exit code 0..2
@@ -80,6 +84,9 @@ export const TARGETS = [
   { contender: "bun monitor.ts", measure: "cpu", maxRatio: 3.0 },
 ] as const;
 const TARGET_QUERY_MS = 1;
+const STAGES = join(import.meta.dir, "monitor", "stages.ts");
+/** Runs of bench/monitor/stages.ts per transport and form (compiled, script) for the breakdown. */
+const STAGE_RUNS = 15;
 // The newest quote of a pair, as the original monitor.go asked it; psql gets it with the pair inlined.
 const NEWEST_QUOTE_SQL = "select bid, ask, ts from quotes where pair=$1 order by ts desc limit 1";
 const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
@@ -291,6 +298,7 @@ async function main(args: string[]): Promise<number> {
     for (const transport of [socket, tcp]) {
       const measured = measure(contendersFor(built, transport), childEnv(transport), options.runs, transport);
       report(measured, options.runs, transport);
+      printStages(built, transport);
     }
     console.log(`\n${explained}`);
     return 0;
@@ -479,6 +487,8 @@ interface Built {
   psql?: string;
   empty?: string;
   bareCompiled?: string;
+  /** bench/monitor/stages.ts compiled: the monitor run with timestamps at each stage. */
+  stagesCompiled?: string;
   psqlMonitorQuery: string;
 }
 
@@ -509,6 +519,8 @@ async function buildContenders(root: string, server: EmbeddedServer): Promise<Bu
   if (await build("bare, compiled", [bun, ...COMPILE_FLAGS, join(import.meta.dir, "monitor", "bare.ts"), "--outfile", bareCompiled], bareCompiled, process.env)) {
     built.bareCompiled = bareCompiled;
   }
+  const stages = join(root, "stages");
+  if (await build("stages, compiled", [bun, ...COMPILE_FLAGS, STAGES, "--outfile", stages], stages, process.env)) built.stagesCompiled = stages;
   return built;
 }
 
@@ -620,6 +632,40 @@ function report(contenders: Contender[], runs: number, transport: Transport): vo
 
   console.log(`\ntargets (issue 17) over ${transport.name}:`);
   for (const target of targetLines(medians)) console.log(`  ${target}`);
+}
+
+/**
+ * The medians of each stage over runs of bench/monitor/stages.ts's `STAGES {...}` lines (stage
+ * name to ms), in the order of the first run's; pure.
+ */
+export function medianStages(runs: readonly Record<string, number>[]): [string, number][] {
+  const names = Object.keys(runs[0] ?? {});
+  return names.map((name) => [name, percentile(runs.map((run) => run[name] ?? Number.NaN).filter((ms) => !Number.isNaN(ms)), 0.5)]);
+}
+
+/** Where the monitor's time goes inside its process, compiled and as a script: bench/monitor/stages.ts, STAGE_RUNS runs each, after the measured rounds. */
+function printStages(built: Built, transport: Transport): void {
+  const forms: [string, string[]][] = [["bun monitor.ts", [process.execPath, STAGES, "--pair", PAIR]]];
+  if (built.stagesCompiled) forms.unshift(["compiled monitor", [built.stagesCompiled, "--pair", PAIR]]);
+  const env = { ...childEnv(transport), STAGES_JSON: "1" };
+  const columns = forms.map(([name, cmd]) => {
+    const runs: Record<string, number>[] = [];
+    for (let i = 0; i < STAGE_RUNS; i++) {
+      const { stderr, exitCode } = runOnce(cmd, env);
+      const line = stderr.split("\n").find((text) => text.startsWith("STAGES "));
+      if (exitCode !== null && exitCode <= 2 && line) runs.push(JSON.parse(line.slice("STAGES ".length)) as Record<string, number>);
+    }
+    return { name, runs: runs.length, stages: medianStages(runs) };
+  });
+  const names = columns[0]?.stages.map(([name]) => name) ?? [];
+  const width = Math.max(...names.map((name) => name.length));
+  console.log(`\n${transport.name}: inside the process, stage by stage (bench/monitor/stages.ts, median ms of ${STAGE_RUNS} runs each; in each run the stages add up to its total, and ICU's start-up is inside one of them):`);
+  console.log(`  ${"stage".padEnd(width)}  ${columns.map((column) => column.name.padStart(16)).join("  ")}`);
+  for (const name of names) {
+    const cells = columns.map((column) => (column.stages.find(([stage]) => stage === name)?.[1] ?? Number.NaN).toFixed(1).padStart(16));
+    console.log(`  ${name.padEnd(width)}  ${cells.join("  ")}`);
+  }
+  for (const column of columns) if (column.runs < STAGE_RUNS) console.error(`*** stages of ${column.name} over ${transport.name}: only ${column.runs} of ${STAGE_RUNS} runs answered ***`);
 }
 
 if (import.meta.main) {

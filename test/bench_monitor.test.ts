@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { tcpUrlProblem, targetLines, transportFrom, type Medians } from "../bench/monitor.ts";
+import { medianStages, tcpUrlProblem, targetLines, transportFrom, type Medians } from "../bench/monitor.ts";
 
 describe("bench/monitor.ts: the transports", () => {
   test("a socket URL gives psql, pgx and postgres.js the socket folder and its port, and no sslmode", () => {
@@ -49,5 +49,21 @@ describe("bench/monitor.ts: the targets", () => {
     expect(noGo[0]).toBe("compiled monitor, wall time <= 1.5x Go's: n/a (Go pgx (the original) did not run): MISS");
     const noCompiled = targetLines(new Map([["Go pgx (the original)", go]]));
     expect(noCompiled[0]).toBe("compiled monitor, wall time <= 1.5x Go's: n/a (compiled monitor did not run): MISS");
+  });
+});
+
+describe("bench/monitor.ts: the stages", () => {
+  test("each stage's median over the runs, in the first run's order, a run without a stage left out of its median", () => {
+    const runs = [
+      { "Bun's start-up": 2.4, "the query, until its answer": 5, total: 20 },
+      { "Bun's start-up": 2.2, "the query, until its answer": 9, total: 30 },
+      { "Bun's start-up": 3.1, total: 25 },
+    ];
+    expect(medianStages(runs)).toEqual([
+      ["Bun's start-up", 2.4],
+      ["the query, until its answer", 5],
+      ["total", 25],
+    ]);
+    expect(medianStages([])).toEqual([]);
   });
 });
