@@ -597,7 +597,8 @@ function report(contenders: Contender[], runs: number, transport: Transport): vo
     );
   }
   console.log(`\nwhat each printed (warm-up run):`);
-  for (const contender of contenders) console.log(`  ${contender.name.padEnd(width)}  ${contender.firstLine}`);
+  const shown = (line = "") => (line.length > 150 ? `${line.slice(0, 150)}... (${line.length} characters)` : line);
+  for (const contender of contenders) console.log(`  ${contender.name.padEnd(width)}  ${shown(contender.firstLine)}`);
 
   const medianOf = (name: string) => medians.get(name)?.wall ?? Number.NaN;
   const bunStart = medianOf("bun -e 0");
