@@ -275,6 +275,9 @@ async function main(args: string[]): Promise<number> {
   const dataDir = join(root, "pg");
   let dropUserDatabase: (() => Promise<void>) | undefined;
   try {
+    // The user's server first: a mistake there shows before minutes of loading.
+    const throwaway = userUrl === undefined ? undefined : await createThrowawayDatabase(userUrl);
+    dropUserDatabase = throwaway?.drop;
     // Without DATABASE_URL, the embedded server listens on 127.0.0.1 too, on a free port (its
     // socket is then named for that port as well); the socket's table is the same either way.
     const port = userUrl ? undefined : freeLoopbackPort();
@@ -285,9 +288,7 @@ async function main(args: string[]): Promise<number> {
     const socket = transportFrom("socket", socketUrl(server), `the embedded server's Unix socket (${server.socketDir})`);
     await loadDatabase(socket.url, options.rows, "the embedded server");
     let tcp: Transport;
-    if (userUrl) {
-      const throwaway = await createThrowawayDatabase(userUrl);
-      dropUserDatabase = throwaway.drop;
+    if (throwaway) {
       tcp = transportFrom("tcp", throwaway.url, `TCP to DATABASE_URL's server, ${maskUrl(throwaway.url)}`);
       await loadDatabase(tcp.url, options.rows, `DATABASE_URL's server (database ${tcp.pg["PGDATABASE"]})`);
     } else {
@@ -295,12 +296,14 @@ async function main(args: string[]): Promise<number> {
     }
     const explained = await explainSection(server, options.rows);
     const built = await buildContenders(root, server);
+    const verdicts: string[] = [];
     for (const transport of [socket, tcp]) {
       const measured = measure(contendersFor(built, transport), childEnv(transport), options.runs, transport);
-      report(measured, options.runs, transport);
+      verdicts.push(...report(measured, options.runs, transport).map((line) => `${transport.name.padEnd(6)}  ${line}`));
       printStages(built, transport);
     }
     console.log(`\n${explained}`);
+    console.log(`\ntargets (issue 17), both transports (load averages above):\n${verdicts.map((line) => `  ${line}`).join("\n")}`);
     return 0;
   } finally {
     await dropUserDatabase?.().catch((error) => console.error(`Cannot drop the bench's database on DATABASE_URL's server: ${(error as Error).message}`));
@@ -335,7 +338,7 @@ async function createThrowawayDatabase(userUrl: string): Promise<{ url: string; 
   try {
     await sql.unsafe(`create database ${name}`);
   } catch (error) {
-    throw new Error(`Cannot create the bench's database ${name} on DATABASE_URL's server: ${(error as Error).message}; give a user that may create databases, or unset DATABASE_URL`, { cause: error });
+    throw new Error(`Cannot create the bench's database ${name} on DATABASE_URL's server: ${(error as Error).message}; check that the server runs and that its user may create databases, or unset DATABASE_URL`, { cause: error });
   } finally {
     await sql.end({ timeout: 5 });
   }
@@ -582,7 +585,8 @@ function measure(contenders: Contender[], env: Record<string, string | undefined
   return running;
 }
 
-function report(contenders: Contender[], runs: number, transport: Transport): void {
+/** Prints one transport's table and figures; returns its PASS/MISS lines. */
+function report(contenders: Contender[], runs: number, transport: Transport): string[] {
   const medians = new Map<string, Medians>(contenders.map((contender) => [contender.name, { wall: percentile(contender.samples, 0.5), cpu: percentile(contender.cpu, 0.5) }]));
   const go = medians.get(BASELINE);
   const ratio = (ms: number, base: number | undefined) => (base === undefined ? "n/a" : `${(ms / base).toFixed(2)}x`);
@@ -631,8 +635,10 @@ function report(contenders: Contender[], runs: number, transport: Transport): vo
     }
   }
 
+  const verdicts = targetLines(medians);
   console.log(`\ntargets (issue 17) over ${transport.name}:`);
-  for (const target of targetLines(medians)) console.log(`  ${target}`);
+  for (const target of verdicts) console.log(`  ${target}`);
+  return verdicts;
 }
 
 /**
@@ -670,5 +676,12 @@ function printStages(built: Built, transport: Transport): void {
 }
 
 if (import.meta.main) {
-  process.exitCode = await main(Bun.argv.slice(2));
+  try {
+    process.exitCode = await main(Bun.argv.slice(2));
+  } catch (error) {
+    // A server that cannot be reached or loaded: one line, not a stack.
+    const message = error instanceof Error ? error.message : String(error);
+    console.error(message.startsWith("Cannot ") ? message : `Cannot run the benchmark: ${message}`);
+    process.exitCode = 1;
+  }
 }
