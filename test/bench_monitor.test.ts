@@ -1,5 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { medianStages, tcpUrlProblem, targetLines, transportFrom, type Medians } from "../bench/monitor.ts";
+import { useTestTimeout } from "./support/timeout.ts";
+
+useTestTimeout();
 
 describe("bench/monitor.ts: the transports", () => {
   test("a socket URL gives psql, pgx and postgres.js the socket folder and its port, and no sslmode", () => {
