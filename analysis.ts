@@ -18,28 +18,22 @@
  */
 import type postgres from "postgres";
 import * as v from "valibot";
+import { formatSaoPauloTime, isStale, SAO_PAULO_TIME_ZONE, saoPauloDay } from "./lib/calendar.ts";
+import { durationSetting, formatDuration, printDescribed, readFlags } from "./lib/cli.ts";
+import { CotacaoError, describeError, envIssue, EXIT, usageError } from "./lib/errors.ts";
+import { PairSchema } from "./lib/quote.ts";
+import { backoffMs, isRetryableStatus } from "./lib/retry.ts";
 import {
-  CotacaoError,
-  EXIT,
-  PairSchema,
   connect,
-  describeError,
-  durationSetting,
-  envIssue,
-  formatDuration,
   loadDailySeries,
   loadDatabaseConfig,
   migrate,
   notifyChange,
-  printDescribed,
-  readFlags,
-  storedPairs,
-  usageError,
   type Sql,
+  storedPairs,
   type StoredSeries,
 } from "./database.ts";
 
-const SAO_PAULO = "America/Sao_Paulo";
 const MS_PER_DAY = 86_400_000;
 const DEFAULT_WINDOW_DAYS = 20;
 const DEFAULT_MIN_POINTS = 10;
@@ -60,8 +54,7 @@ const WEBHOOK_BUDGET_MS = 15_000;
 // A notification that keeps failing (5xx, 408, 429, network) is retried across runs, with a
 // wait that doubles from a minute up to an hour, until this long after it was written.
 const DEFAULT_WEBHOOK_GIVE_UP_AFTER_MS = 24 * 3_600_000;
-const WEBHOOK_BACKOFF_FIRST_MS = 60_000;
-const WEBHOOK_BACKOFF_MAX_MS = 3_600_000;
+const WEBHOOK_BACKOFF = { firstMs: 60_000, maxMs: 3_600_000 } as const;
 const MAX_WEBHOOK_GIVE_UP_AFTER_MS = 30 * MS_PER_DAY;
 
 // ---------------------------------------------------------------------------------------------
@@ -355,160 +348,6 @@ export function findEpisodes(points: readonly RulePoint[], params: RuleParams): 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Time for people (pure)
-
-/**
- * A formatter that reads an instant's wall clock in `timeZone`, field by field, made on first use:
- * a process's first Intl date formatter loads ICU's data, 12–14 ms (see primeClocks).
- */
-function wallClockFormat(timeZone: string): () => Intl.DateTimeFormat {
-  let format: Intl.DateTimeFormat | undefined;
-  return () =>
-    (format ??= new Intl.DateTimeFormat("en-US", {
-      timeZone,
-      year: "numeric",
-      month: "2-digit",
-      day: "2-digit",
-      hour: "2-digit",
-      minute: "2-digit",
-      second: "2-digit",
-      hourCycle: "h23",
-    }));
-}
-
-/** The wall clock of instant `at` (ms) in the formatter's zone, read as if it were UTC (so day arithmetic is plain). */
-function wallClock(format: () => Intl.DateTimeFormat, at: number): number {
-  const parts = Object.fromEntries(format().formatToParts(new Date(at)).map((part) => [part.type, Number(part.value)]));
-  const field = (type: Intl.DateTimeFormatPartTypes) => parts[type] ?? Number.NaN;
-  return Date.UTC(field("year"), field("month") - 1, field("day"), field("hour"), field("minute"), field("second"));
-}
-
-const SAO_PAULO_CLOCK = wallClockFormat(SAO_PAULO);
-
-/**
- * An instant in São Paulo time, for people: `2026-11-27 18:00 -03` (with `seconds`,
- * `2026-11-27 18:00:05 -03`). The offset is the one in force then (-02 in the summers before
- * 2019). Machine output (JSON, webhook fields) keeps ISO 8601 UTC instead.
- */
-export function formatSaoPauloTime(at: Date, { seconds = false }: { seconds?: boolean } = {}): string {
-  const wall = wallClock(SAO_PAULO_CLOCK, at.getTime());
-  const offsetMinutes = Math.round((wall - Math.floor(at.getTime() / 1000) * 1000) / 60_000);
-  const sign = offsetMinutes < 0 ? "-" : "+";
-  const hours = String(Math.floor(Math.abs(offsetMinutes) / 60)).padStart(2, "0");
-  const minutes = Math.abs(offsetMinutes) % 60;
-  const text = new Date(wall).toISOString();
-  return `${text.slice(0, 10)} ${text.slice(11, seconds ? 19 : 16)} ${sign}${hours}${minutes ? `:${String(minutes).padStart(2, "0")}` : ""}`;
-}
-
-/** The São Paulo calendar date ("YYYY-MM-DD") of an instant. */
-export function saoPauloDate(at: Date): string {
-  return new Date(wallClock(SAO_PAULO_CLOCK, at.getTime())).toISOString().slice(0, 10);
-}
-
-/**
- * The first instant of São Paulo day `date` ("YYYY-MM-DD"): its midnight, or 01:00 on the days
- * daylight saving time began at midnight (before 2019). The offset has been a whole number of
- * hours since 1914, so it is the first UTC hour whose São Paulo date is `date`.
- */
-export function saoPauloDayStart(date: string): Date {
-  const utcMidnight = Date.parse(`${date}T00:00:00Z`);
-  for (let hour = 0; hour <= 6; hour++) {
-    const at = new Date(utcMidnight + hour * 3_600_000);
-    if (saoPauloDate(at) === date) return at;
-  }
-  return new Date(utcMidnight + 3 * 3_600_000);
-}
-
-/** Whether `text` is a real calendar date written "YYYY-MM-DD" (ingest.ts keeps the same rule; a test holds them equal). */
-export function isCalendarDate(text: string): boolean {
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(text)) return false;
-  const ms = Date.parse(`${text}T00:00:00Z`);
-  return Number.isFinite(ms) && new Date(ms).toISOString().slice(0, 10) === text;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Staleness: the forex market's clock (pure)
-
-// USD-BRL comes from the forex market, which trades from Sunday 17:00 to Friday 17:00 New York
-// time (with New York's own daylight saving time), and not on 25 December and 1 January.
-const NEW_YORK = "America/New_York";
-const MARKET_OPENS_SUNDAY_MS = 17 * 3_600_000;
-const MARKET_CLOSES_FRIDAY_MS = 17 * 3_600_000;
-/** Whole New York days without trading, as "MM-DD". */
-const MARKET_HOLIDAYS = new Set(["12-25", "01-01"]);
-
-const NEW_YORK_CLOCK = wallClockFormat(NEW_YORK);
-const newYorkWallClock = (at: number) => wallClock(NEW_YORK_CLOCK, at);
-
-/**
- * Makes both clocks' formatters now. A short-lived caller (the monitor) does it while it waits
- * for the database's first answer, so ICU's start-up costs no wall time (ConnectOptions.whileWaiting).
- */
-export function primeClocks(): void {
-  SAO_PAULO_CLOCK();
-  NEW_YORK_CLOCK();
-}
-
-/**
- * The instant at which New York's wall clock reads `wall` (a wall-clock time read as UTC). Only
- * used for midnight and 17:00, which exist exactly once every day (the clocks change at 02:00).
- */
-function newYorkInstant(wall: number): number {
-  let at = wall + 5 * 3_600_000; // a first guess: Eastern Standard Time
-  for (let i = 0; i < 2; i++) at = wall - (newYorkWallClock(at) - at);
-  return at;
-}
-
-/** The trading hours of one New York day (a day number), as wall-clock offsets from its midnight. */
-function tradingHours(day: number): [number, number] | undefined {
-  const date = new Date(day * MS_PER_DAY);
-  if (MARKET_HOLIDAYS.has(date.toISOString().slice(5, 10))) return undefined;
-  const weekday = date.getUTCDay();
-  if (weekday === 6) return undefined;
-  if (weekday === 0) return [MARKET_OPENS_SUNDAY_MS, MS_PER_DAY];
-  if (weekday === 5) return [0, MARKET_CLOSES_FRIDAY_MS];
-  return [0, MS_PER_DAY];
-}
-
-/**
- * How much of the time between two instants the forex market was open (Sunday 17:00 to Friday
- * 17:00 New York time, not on 25 December or 1 January), in milliseconds. One step per day, so a
- * gap of years costs a few thousand steps; with `stopAbove`, it stops counting once past it.
- */
-export function marketTimeBetween(from: Date, to: Date, stopAbove = Number.POSITIVE_INFINITY): number {
-  const start = from.getTime();
-  const end = to.getTime();
-  if (!(end > start)) return 0;
-  const lastDay = Math.floor(newYorkWallClock(end) / MS_PER_DAY);
-  let total = 0;
-  for (let day = Math.floor(newYorkWallClock(start) / MS_PER_DAY); day <= lastDay && total <= stopAbove; day++) {
-    const hours = tradingHours(day);
-    if (!hours) continue;
-    const opens = newYorkInstant(day * MS_PER_DAY + hours[0]);
-    const closes = newYorkInstant(day * MS_PER_DAY + hours[1]);
-    total += Math.max(0, Math.min(closes, end) - Math.max(opens, start));
-  }
-  return total;
-}
-
-/** Whether the forex market is open at `at`. */
-export function isMarketOpen(at: Date): boolean {
-  const wall = newYorkWallClock(at.getTime());
-  const hours = tradingHours(Math.floor(wall / MS_PER_DAY));
-  const sinceMidnight = ((wall % MS_PER_DAY) + MS_PER_DAY) % MS_PER_DAY;
-  return hours !== undefined && sinceMidnight >= hours[0] && sinceMidnight < hours[1];
-}
-
-/**
- * Whether a pair whose newest quote is from `newest` is stale at `now`: more than `staleAfterMs`
- * of market time has passed since, so a feed that stops with the market on Friday evening is
- * not stale over the weekend, and is again once the market has been open that long.
- */
-export function isStale(newest: Date, now: Date, staleAfterMs: number): boolean {
-  return marketTimeBetween(newest, now, staleAfterMs) > staleAfterMs;
-}
-
-// ---------------------------------------------------------------------------------------------
 // The daily series the rule looks at
 
 /**
@@ -791,9 +630,8 @@ export function outcomeOf(response: Response): Outcome {
     const host = location && URL.canParse(location, response.url || "http://invalid/") ? new URL(location, response.url || "http://invalid/").host : "an unnamed location";
     return { kind: "permanent", reason: `HTTP ${status} redirect to ${host}, not followed: put the final URL in ALERT_WEBHOOK_URLS` };
   }
-  // The source's rule for what passes if asked again: timeouts, throttling (429, and 409 as
-  // AwesomeAPI uses it), server errors.
-  if (status === 408 || status === 409 || status === 429 || status >= 500) return { kind: "transient", reason: `HTTP ${status}` };
+  // The source's rule for what passes if asked again (lib/retry.ts).
+  if (isRetryableStatus(status)) return { kind: "transient", reason: `HTTP ${status}` };
   return { kind: "permanent", reason: `HTTP ${status}, not retried: check the URL` };
 }
 
@@ -807,9 +645,7 @@ function failureOf(error: unknown, budgetMs: number): Outcome {
 
 /** The wait before the next attempt after `attempts` failed ones: one minute, doubling, at most an hour. */
 export function webhookBackoffMs(attempts: number, random: () => number = Math.random): number {
-  const ceiling = Math.min(WEBHOOK_BACKOFF_MAX_MS, WEBHOOK_BACKOFF_FIRST_MS * 2 ** Math.max(0, attempts - 1));
-  // Half of it jittered, as the source's backoff is, so that many pipelines do not retry in step.
-  return Math.round(ceiling / 2 + (ceiling / 2) * random());
+  return backoffMs(attempts, WEBHOOK_BACKOFF, random);
 }
 
 /** A POST of `body` to a webhook: no redirects followed, an idempotency key, aborted at `signal`. */
@@ -1147,8 +983,8 @@ export function reconcileHistory(stored: readonly StoredEpisode[], episodes: rea
   const found = new Set<number>();
   const uncovered: DeviationEpisode[] = [];
   for (const episode of episodes) {
-    const first = saoPauloDate(episode.startedAt);
-    const last = saoPauloDate(episode.lastSeenAt);
+    const first = saoPauloDay(episode.startedAt);
+    const last = saoPauloDay(episode.lastSeenAt);
     const standing = kept.filter((alert) => alert.direction === episode.direction && alert.firstDay <= last && first <= alert.lastDay);
     for (const alert of standing) found.add(alert.id);
     if (standing.length === 0) uncovered.push(episode);
@@ -1183,8 +1019,8 @@ export async function rescan(sql: Sql, pair: string, params: RuleParams): Promis
     await tx`select pg_advisory_xact_lock(hashtext(${`cotacao:alerts:${pair}`}))`;
     const stored = await tx<StoredEpisode[]>`
       select id::int, fingerprint, direction,
-             to_char(started_at at time zone ${SAO_PAULO}, 'YYYY-MM-DD') as "firstDay",
-             to_char(last_seen_at at time zone ${SAO_PAULO}, 'YYYY-MM-DD') as "lastDay",
+             to_char(started_at at time zone ${SAO_PAULO_TIME_ZONE}, 'YYYY-MM-DD') as "firstDay",
+             to_char(last_seen_at at time zone ${SAO_PAULO_TIME_ZONE}, 'YYYY-MM-DD') as "lastDay",
              exists (select from alert_notifications n
                      where n.alert_id = a.id and (n.delivered_at is not null or n.failed_at is null)) as kept,
              superseded_at is not null as superseded

@@ -18,36 +18,33 @@ import { HTTPException } from "hono/http-exception";
 import { secureHeaders } from "hono/secure-headers";
 import * as v from "valibot";
 import {
-  evaluateSeries,
   formatSaoPauloTime,
   isCalendarDate,
   isStale,
-  loadAnalysisConfig,
   marketTimeBetween,
-  paramsFor,
-  saoPauloDate,
+  saoPauloDay,
   saoPauloDayStart,
-  type AnalysisConfig,
-  type RuleParams,
-} from "./analysis.ts";
+} from "./lib/calendar.ts";
+import { formatDuration, printDescribed, readFlags } from "./lib/cli.ts";
+import { CotacaoError, describeError, envIssue, EXIT, isConnectionLost, usageError } from "./lib/errors.ts";
+import { PairSchema } from "./lib/quote.ts";
+import { type AnalysisConfig, evaluateSeries, loadAnalysisConfig, paramsFor, type RuleParams } from "./analysis.ts";
 import {
-  CotacaoError,
-  EXIT,
-  PROJECT_DIR,
-  PairSchema,
-  QUOTES_CHANNEL,
+  type AlertCursor,
+  type ChangeNotice,
   connect,
   countAlerts,
-  describeError,
+  type DatabaseConfig,
   describeGap,
-  envIssue,
   exportQuotes,
+  type FeedEvent,
   feedEventOf,
   feedEventsSince,
   feedPosition,
-  formatDuration,
+  type FeedPosition,
+  type HealthFacts,
   healthFacts,
-  isConnectionLost,
+  type LatestFacts,
   latestFacts,
   listAlerts,
   listRuns,
@@ -57,19 +54,11 @@ import {
   migrate,
   pairSpan,
   pairSummaries,
-  printDescribed,
-  readFlags,
+  PROJECT_DIR,
+  QUOTES_CHANNEL,
   refreshRollups,
-  storedPairs,
-  usageError,
-  type AlertCursor,
-  type ChangeNotice,
-  type DatabaseConfig,
-  type FeedEvent,
-  type FeedPosition,
-  type HealthFacts,
-  type LatestFacts,
   type Sql,
+  storedPairs,
 } from "./database.ts";
 
 const DEFAULT_HOST = "127.0.0.1";
@@ -275,8 +264,8 @@ export function movingAverageBand(
   const { average } = evaluateSeries(series, params);
   const out: [number[], (number | null)[], (number | null)[], (number | null)[]] = [[], [], [], []];
   // The São Paulo days that overlap the range.
-  const first = saoPauloDate(from);
-  const last = saoPauloDate(to);
+  const first = saoPauloDay(from);
+  const last = saoPauloDay(to);
   for (let i = 0; i < series.days.length; i++) {
     const date = series.dates[i]!;
     if (date < first || date > last) continue;

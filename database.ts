@@ -8,11 +8,17 @@
 import { basename, dirname, join, resolve } from "node:path";
 import type { Readable } from "node:stream";
 import { tmpdir } from "node:os";
-import type { ParseArgsOptionsConfig, parseArgs } from "node:util";
 import postgres from "postgres";
 import * as v from "valibot";
-// A static import: inlined by `bun build --compile`, and ~0.1 ms at start-up (no file read at run time).
-import { version as PACKAGE_VERSION } from "./package.json" with { type: "json" };
+import { SAO_PAULO_TIME_ZONE } from "./lib/calendar.ts";
+import { versionLine } from "./lib/cli.ts";
+import { DatabaseError, describeError, envIssue, usageError } from "./lib/errors.ts";
+import type { StoredQuote } from "./lib/quote.ts";
+
+// For bench/, which imports these from here; the scripts import them from lib/ directly.
+export { readFlags } from "./lib/cli.ts";
+export { EXIT, describeError, usageError } from "./lib/errors.ts";
+export type { StoredQuote } from "./lib/quote.ts";
 
 // Loaded on first use: the monitor's path needs none of these (node:fs only to find the embedded
 // server), and under Bun each costs a short-lived process milliseconds at start-up, node:fs 3-9
@@ -32,8 +38,6 @@ export const PROJECT_DIR = import.meta.dir;
 export const SQL_DIR = join(PROJECT_DIR, "sql");
 export const DEFAULT_DATA_DIR = join(PROJECT_DIR, ".data", "postgres");
 
-// Days are São Paulo calendar days, in SQL as everywhere.
-const SAO_PAULO = "America/Sao_Paulo";
 const EMBEDDED_USER = "cotacao";
 const EMBEDDED_DATABASE = "cotacao";
 // With TCP off, the port only names the socket file (.s.PGSQL.5432): it cannot clash with anything.
@@ -70,261 +74,6 @@ const SERVER_LOG_ROTATE_BYTES = 10 * 1024 * 1024;
 
 export type Sql = postgres.Sql;
 
-// ---------------------------------------------------------------------------------------------
-// Errors and exit codes: one family for every script
-
-/** The exit codes of every script but monitor.ts, which speaks the monitoring plugins' own. */
-export const EXIT = { ok: 0, failure: 1, usage: 2, locked: 75 } as const;
-
-/**
- * A failure cotacao expects and explains: a stable `code` callers test (as porsager/postgres's
- * errors have), a message for the person running it (`Cannot <action>: <what is wrong>, <what
- * to do>`), the exit code it calls for, and its cause. Every script's errors are of this family;
- * ingest.ts, which imports no project file, gives its IngestError the same shape.
- */
-export class CotacaoError extends Error {
-  readonly exitCode: number;
-
-  constructor(
-    readonly code: string,
-    message: string,
-    options: { cause?: unknown; exitCode?: number } = {},
-  ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = "CotacaoError";
-    this.exitCode = options.exitCode ?? EXIT.failure;
-  }
-}
-
-/** Codes that let callers (and the CLIs' exit codes) tell failures apart. */
-export type DatabaseErrorCode =
-  | "CONFIG"
-  | "EMBEDDED_UNSUPPORTED"
-  | "EMBEDDED_START"
-  | "EMBEDDED_STOP"
-  | "EMBEDDED_LOCK"
-  | "MIGRATION"
-  | "DUMP"
-  | "RESTORE"
-  | "LOCKED";
-
-const DATABASE_EXIT_CODES: Partial<Record<DatabaseErrorCode, number>> = { CONFIG: EXIT.usage, LOCKED: EXIT.locked };
-
-/** A failure of cotacao's own database logic, with a message meant for the person running it. */
-export class DatabaseError extends CotacaoError {
-  declare readonly code: DatabaseErrorCode;
-
-  constructor(code: DatabaseErrorCode, message: string, options: { cause?: unknown } = {}) {
-    super(code, message, { ...options, exitCode: DATABASE_EXIT_CODES[code] ?? EXIT.failure });
-    this.name = "DatabaseError";
-  }
-}
-
-/** An error of the family, whichever file made it: a stable code, a message for people, an exit code. */
-function isExplained(error: unknown): error is Error & { code: string; exitCode: number } {
-  return error instanceof Error && typeof (error as { code?: unknown }).code === "string" && typeof (error as { exitCode?: unknown }).exitCode === "number";
-}
-
-/**
- * The one line and the exit code any error calls for, in every script's main(): the family's
- * own message; a server that cannot be reached (named by host:port or socket), a lost
- * connection, a connect timeout or a missing database worded with what to do (`writing`: the
- * caller was writing, as a pipeline run is, and a lost connection tells it that what it
- * committed stays stored); anything else (a bug, PostgreSQL refusing a statement) as `Cannot <action>: <its first
- * line>`. Never a stack, never a query's parameters.
- */
-export function describeError(error: unknown, action: string, options: { writing?: boolean } = {}): { line: string; exitCode: number } {
-  if (isExplained(error)) return { line: error.message.split("\n")[0] ?? "", exitCode: error.exitCode };
-  const message = (error instanceof Error ? error.message : String(error)).split("\n")[0];
-  const { code } = (error ?? {}) as { code?: unknown };
-  // A server that is down is named, with what to try. A writer whose server went away midway (the
-  // embedded one's socket goes with it: ENOENT) lost the connection, and is told so below.
-  if (isUnreachable(error) && !options.writing) {
-    return {
-      line: `Cannot ${action}: PostgreSQL${serverOf(error)} cannot be reached (${String(code)}); check that the server is running (bun database.ts status, for the embedded one) and that DATABASE_URL names it, then try again`,
-      exitCode: EXIT.failure,
-    };
-  }
-  if (code === "CONNECT_TIMEOUT") {
-    return {
-      line: `Cannot ${action}: PostgreSQL did not answer within the connect timeout (${message}); check that the server is up and that DATABASE_URL names it`,
-      exitCode: EXIT.failure,
-    };
-  }
-  if (isConnectionLost(error)) {
-    return {
-      // "What was committed stays stored" is news only to a writer (the pipeline, a restore).
-      line: `Cannot ${action}: lost the connection to PostgreSQL${serverOf(error)} (${String(code)}); ${options.writing ? "what was committed before stays stored, " : ""}check the server (bun database.ts status) and ${options.writing ? "run" : "try"} again`,
-      exitCode: EXIT.failure,
-    };
-  }
-  if (code === "3D000") {
-    return {
-      line: `Cannot ${action}: ${message}; if it is the embedded server, run "bun database.ts stop" and try again (the next start creates it), else create it on your server (createdb)`,
-      exitCode: EXIT.failure,
-    };
-  }
-  return { line: `Cannot ${action}: ${message}`, exitCode: EXIT.failure };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Configuration: what every script's settings are made of
-
-/** The first issue of a failed parse of the environment, as a CONFIG error naming its variable. */
-export function envIssue(issues: readonly v.BaseIssue<unknown>[]): CotacaoError {
-  const [issue] = issues;
-  const variable = String(issue?.path?.[0]?.key ?? "the environment");
-  return new CotacaoError("CONFIG", `Cannot start: ${variable} ${issue?.message ?? "is invalid"}`, { exitCode: EXIT.usage });
-}
-
-/** A bad command line: one line that points at the script's --help, exit 2. */
-export function usageError(message: string, script: string): CotacaoError {
-  return new CotacaoError("USAGE", `${message} (see bun ${script} --help)`, { exitCode: EXIT.usage });
-}
-
-/** What `--version` prints: the script's name and cotacao's version from package.json, e.g. "monitor.ts 0.1.0". */
-export function versionLine(script: string): string {
-  return `${script} ${PACKAGE_VERSION}`;
-}
-
-/**
- * `--version` or `-V` on any script's command line: not a failure but an answer, so its exit code
- * is 0 and its line goes to stdout (see printDescribed()). readFlags() throws it as soon as it
- * reads the flag, before any other check, as `--help` would be honoured.
- */
-export function versionRequest(script: string): CotacaoError {
-  return new CotacaoError("VERSION", versionLine(script), { exitCode: EXIT.ok });
-}
-
-/** Prints describeError()'s line where it belongs (stdout for an answer such as --version, stderr for a failure); returns its exit code. */
-export function printDescribed({ line, exitCode }: { line: string; exitCode: number }): number {
-  (exitCode === EXIT.ok ? console.log : console.error)(line);
-  return exitCode;
-}
-
-/** What readFlags() returns for `options`: node:util's parseArgs values, strict. */
-export type Flags<O extends ParseArgsOptionsConfig> = ReturnType<typeof parseArgs<{ options: O; strict: true; allowPositionals: false }>>["values"];
-
-/**
- * node:util's parseArgs, strict and without positionals, with its errors as one USAGE line: it
- * accepts and rejects what parseArgs does, and returns the same values (test/database.test.ts
- * holds the two equal). Our own because importing node:util costs every run of a script ~8 ms
- * (bench/monitor.ts), as much as the monitor's query. Every script also answers `--version` and
- * `-V` (unless it declares a `version` option of its own) by throwing versionRequest().
- */
-export function readFlags<const O extends ParseArgsOptionsConfig>(args: string[], options: O, script: string): Flags<O> {
-  const fail = (message: string) => usageError(`Cannot read the arguments: ${message}`, script);
-  const values: Record<string, string | boolean | (string | boolean)[]> = Object.create(null);
-  const longName = (short: string) => Object.keys(options).find((name) => options[name]?.short === short) ?? short;
-  const isString = (name: string) => Object.hasOwn(options, name) && options[name]!.type === "string";
-  const take = (name: string, rawName: string, value: string | undefined, inline: boolean) => {
-    const option = Object.hasOwn(options, name) ? options[name] : undefined;
-    if (!option) throw fail(`Unknown option '${rawName}'`);
-    if (option.type === "boolean" && value !== undefined) throw fail(`Option '${rawName}' does not take an argument`);
-    if (option.type === "string" && value === undefined) throw fail(`Option '${rawName} <value>' argument missing`);
-    if (option.type === "string" && !inline && value!.length > 1 && value!.startsWith("-")) throw fail(`Option '${rawName}' argument is ambiguous`);
-    const given = value ?? true;
-    values[name] = option.multiple ? [...((values[name] as (string | boolean)[] | undefined) ?? []), given] : given;
-  };
-  const queue = [...args];
-  const ownsVersion = Object.hasOwn(options, "version") || Object.values(options).some((option) => option.short === "V");
-  if (!ownsVersion && queue.some((arg) => arg === "--version" || arg === "-V")) throw versionRequest(script);
-  while (queue.length > 0) {
-    const arg = queue.shift()!;
-    const short = arg.startsWith("-") && arg[1] !== "-" ? longName(arg.slice(1, 2)) : "";
-    if (arg === "--") {
-      if (queue.length > 0) throw fail(`Unexpected argument '${queue[0]}'. This command does not take positional arguments`);
-    } else if (arg.startsWith("--")) {
-      const equals = arg.indexOf("=");
-      const name = equals === -1 ? arg.slice(2) : arg.slice(2, equals);
-      const rawName = `--${name}`;
-      if (equals !== -1) take(name, rawName, arg.slice(equals + 1), true);
-      else take(name, rawName, isString(name) ? queue.shift() : undefined, false);
-    } else if (arg.length === 2 && short) {
-      take(short, arg, isString(short) ? queue.shift() : undefined, false);
-    } else if (arg.length > 2 && short) {
-      // -w3 is -w with the value 3; -hx is -h -x; -hw3 is -h -w3.
-      if (isString(short)) take(short, arg.slice(0, 2), arg.slice(2), true);
-      else queue.unshift(arg.slice(0, 2), `-${arg.slice(2)}`);
-    } else {
-      throw fail(`Unexpected argument '${arg}'. This command does not take positional arguments`);
-    }
-  }
-  for (const [name, option] of Object.entries(options)) {
-    if (option.default !== undefined && !(name in values)) values[name] = option.default;
-  }
-  return values as Flags<O>;
-}
-
-/**
- * A pair at every boundary but the source's (flags, settings, query parameters): any case in,
- * upper case out, like "USD-BRL". (ingest.ts, which may import nothing, applies the same rule to
- * what it sends to AwesomeAPI.)
- */
-export const PairSchema = v.pipe(
-  v.string(),
-  v.trim(),
-  v.check((text) => /^[A-Za-z0-9]{2,12}-[A-Za-z0-9]{2,12}$/.test(text), (issue) => `"${String(issue.input)}" is not a pair like "USD-BRL"`),
-  v.toUpperCase(),
-);
-
-const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** Parses "60s", "5m", "2h", "1d", "250ms" or plain seconds into milliseconds; undefined if unreadable. */
-export function parseDuration(text: string): number | undefined {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
-  if (!match) return undefined;
-  return Math.round(Number(match[1]) * (DURATION_UNITS_MS[match[2] ?? "s"] ?? 1000));
-}
-
-/** "90s", "2h", "30d": a bound as people write it. */
-export function formatDuration(ms: number): string {
-  if (ms === 0) return "0s";
-  // Days from two on: "24h" reads better than "1d".
-  if (ms >= 2 * 86_400_000 && ms % 86_400_000 === 0) return `${ms / 86_400_000}d`;
-  for (const [unit, size] of [["h", 3_600_000], ["m", 60_000], ["s", 1000]] as const) {
-    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
-  }
-  return `${ms}ms`;
-}
-
-/** Round durations an example can be, shortest first. */
-const EXAMPLE_DURATIONS_MS = [250, 500, 1000, 5000, 10_000, 30_000, 60_000, 300_000, 600_000, 1_800_000, 3_600_000, 7_200_000, 21_600_000, 86_400_000, 7 * 86_400_000];
-
-/**
- * A duration to show as an example of what `[min, max]` accepts: `preferred` when it lies inside,
- * else the round duration inside nearest the bounds' middle (geometric: the range spans orders
- * of magnitude), else `min`. An example outside the range ("like 90m" for 100ms to 5m) would
- * teach a value the same message refuses.
- */
-export function durationExample([min, max]: readonly [number, number], preferred?: string): string {
-  const inside = (ms: number | undefined) => ms !== undefined && ms >= min && ms <= max;
-  if (preferred !== undefined && inside(parseDuration(preferred))) return preferred;
-  const middle = Math.log(Math.max(min, 1)) / 2 + Math.log(Math.max(max, 1)) / 2;
-  const distance = (ms: number) => Math.abs(Math.log(ms) - middle);
-  const round = EXAMPLE_DURATIONS_MS.filter(inside).sort((a, b) => distance(a) - distance(b))[0];
-  return formatDuration(round ?? min);
-}
-
-/**
- * A duration setting: unset or empty means `fallbackMs`; otherwise a duration within `bounds`.
- * The message names the bounds and an example inside them (durationExample()), never only the
- * bad value.
- */
-export function durationSetting(fallbackMs: number, [min, max]: readonly [number, number], example: string) {
-  return v.pipe(
-    v.optional(v.string(), ""),
-    v.trim(),
-    v.check(
-      (text) => {
-        const ms = text === "" ? fallbackMs : (parseDuration(text) ?? Number.NaN);
-        return ms >= min && ms <= max;
-      },
-      (issue) => `must be a duration from ${formatDuration(min)} to ${formatDuration(max)}, like ${durationExample([min, max], example)}, got "${String(issue.input)}"`,
-    ),
-    v.transform((text) => (text === "" ? fallbackMs : (parseDuration(text) as number))),
-  );
-}
 
 const DatabaseEnvSchema = v.object({
   DATABASE_URL: v.pipe(
@@ -638,47 +387,6 @@ function nodeUnixSocket(path: string): Promise<import("node:net").Socket | BunUn
   });
 }
 
-// Error codes that mean the server went away or could not be reached: postgres.js's own, the
-// socket's, and PostgreSQL's shutdown and connection-exception (08xxx) SQLSTATEs.
-const CONNECTION_LOST_CODES: ReadonlySet<string> = new Set([
-  "CONNECTION_CLOSED",
-  "CONNECTION_ENDED",
-  "CONNECTION_DESTROYED",
-  "CONNECT_TIMEOUT",
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "EPIPE",
-  "57P01", // admin_shutdown
-  "57P02", // crash_shutdown
-  "57P03", // cannot_connect_now
-]);
-
-/**
- * Whether `error` says no connection to PostgreSQL could be made at all: nothing listens at the
- * address (or the embedded server's socket is gone), or the host is out of reach. The server is
- * down, not the work: its message says where the server was looked for, not what a run kept.
- */
-function isUnreachable(error: unknown): boolean {
-  const { code, syscall } = (error ?? {}) as { code?: unknown; syscall?: unknown };
-  return code === "ECONNREFUSED" || code === "EHOSTUNREACH" || code === "ENETUNREACH" || code === "57P03" || (code === "ENOENT" && syscall === "connect");
-}
-
-/** " at host:port" (or the socket's path) of a connection error, as postgres.js and the socket name it; never a password. */
-function serverOf(error: unknown): string {
-  const { address, port } = (error ?? {}) as { address?: unknown; port?: unknown };
-  if (typeof address !== "string" || address === "") return "";
-  return ` at ${typeof port === "number" || typeof port === "string" ? `${address}:${port}` : address}`;
-}
-
-/** Whether `error` says the connection to PostgreSQL was lost, or could not be made. */
-export function isConnectionLost(error: unknown): boolean {
-  const { code, syscall } = (error ?? {}) as { code?: unknown; syscall?: unknown };
-  if (typeof code !== "string") return false;
-  // A Unix socket that is gone (the embedded server stopped) is ENOENT on connect.
-  return CONNECTION_LOST_CODES.has(code) || code.startsWith("08") || (code === "ENOENT" && syscall === "connect");
-}
 
 // ---------------------------------------------------------------------------------------------
 // The embedded server
@@ -1739,26 +1447,6 @@ export async function restoreFromFile(sql: Sql, file: string, options: RestoreOp
 // ---------------------------------------------------------------------------------------------
 // Queries
 
-/**
- * One quote as stored: decimals are strings, exactly as the source wrote them. The source's
- * quotes (ingest.ts's Quote) have this shape; this file imports no other to say so.
- */
-export interface StoredQuote {
-  /** "USD-BRL" */
-  pair: string;
-  /** The quote's own timestamp. */
-  ts: Date;
-  bid: string;
-  ask: string;
-  high: string | null;
-  low: string | null;
-  varBid: string | null;
-  pctChange: string | null;
-  /** Where it came from, e.g. "awesomeapi:last". */
-  source: string;
-  fetchedAt: Date;
-}
-
 /** What `saveQuotes()` did with a batch. */
 export interface SaveCounts {
   inserted: number;
@@ -2100,7 +1788,7 @@ export async function loadDailySeries(sql: Sql, pair: string, start?: SeriesStar
     with recursive first_day as (
       select case when ${start === undefined} then null
                   else least(coalesce(${start?.since ?? null}::date, 'infinity'),
-                             (select (max(ts) at time zone ${SAO_PAULO})::date from quotes where pair = ${pair}))
+                             (select (max(ts) at time zone ${SAO_PAULO_TIME_ZONE})::date from quotes where pair = ${pair}))
                        - ${start?.daysBefore ?? 0}::int
              end as day
     ),
@@ -2111,16 +1799,16 @@ export async function loadDailySeries(sql: Sql, pair: string, start?: SeriesStar
       from closes c
       cross join lateral (
         select ts, bid from quotes
-        where pair = ${pair} and ts < date_trunc('day', c.ts, ${SAO_PAULO})
+        where pair = ${pair} and ts < date_trunc('day', c.ts, ${SAO_PAULO_TIME_ZONE})
         order by ts desc
         limit 1
       ) previous
-      where (select day from first_day) is null or (c.ts at time zone ${SAO_PAULO})::date > (select day from first_day)
+      where (select day from first_day) is null or (c.ts at time zone ${SAO_PAULO_TIME_ZONE})::date > (select day from first_day)
     )
-    select (ts at time zone ${SAO_PAULO})::date - date '1970-01-01' as day,
-           to_char(ts at time zone ${SAO_PAULO}, 'YYYY-MM-DD') as date, ts as at, bid::text as close
+    select (ts at time zone ${SAO_PAULO_TIME_ZONE})::date - date '1970-01-01' as day,
+           to_char(ts at time zone ${SAO_PAULO_TIME_ZONE}, 'YYYY-MM-DD') as date, ts as at, bid::text as close
     from closes
-    where (select day from first_day) is null or (ts at time zone ${SAO_PAULO})::date >= (select day from first_day)
+    where (select day from first_day) is null or (ts at time zone ${SAO_PAULO_TIME_ZONE})::date >= (select day from first_day)
     order by ts`;
   return dailySeriesOf(rows);
 }
@@ -2176,15 +1864,15 @@ export async function readSnapshot(sql: Sql, pairs: readonly string[] | null, da
          from quotes where pair = w.pair order by ts desc limit 1) as latest,
       (select json_agg(json_build_object('day', c.day, 'ts', c.ts, 'close', c.close) order by c.ts)
          from (
-           select distinct on (probe.ts) (probe.ts at time zone ${SAO_PAULO})::date - date '1970-01-01' as day, probe.ts, probe.bid::text as close
-           from (select (max(ts) at time zone ${SAO_PAULO})::date as day from quotes where pair = w.pair) newest
+           select distinct on (probe.ts) (probe.ts at time zone ${SAO_PAULO_TIME_ZONE})::date - date '1970-01-01' as day, probe.ts, probe.bid::text as close
+           from (select (max(ts) at time zone ${SAO_PAULO_TIME_ZONE})::date as day from quotes where pair = w.pair) newest
            cross join generate_series(0, ${days}::int) as g(n)
            cross join lateral (
              select ts, bid from quotes
-             where pair = w.pair and ts < ((newest.day - g.n + 1)::timestamp at time zone ${SAO_PAULO})
+             where pair = w.pair and ts < ((newest.day - g.n + 1)::timestamp at time zone ${SAO_PAULO_TIME_ZONE})
              order by ts desc limit 1
            ) probe
-           where (probe.ts at time zone ${SAO_PAULO})::date >= newest.day - ${days}::int
+           where (probe.ts at time zone ${SAO_PAULO_TIME_ZONE})::date >= newest.day - ${days}::int
          ) c) as closes,
       (select json_agg(json_build_object('kind', kind, 'direction', direction, 'startedAt', started_at) order by started_at)
          from alerts where pair = w.pair and status = 'firing') as alerts,
@@ -2310,13 +1998,13 @@ export async function loadQuoteBuckets(sql: Sql, pair: string, from: Date, to: D
     bucketSeconds = days * DAY_SECONDS;
     resolution = "day";
     rows = await sql<Row[]>`
-      select extract(epoch from ((min(day) - (min(day) - date '1970-01-01') % ${days}::int)::timestamp at time zone ${SAO_PAULO}))::float8 as t,
+      select extract(epoch from ((min(day) - (min(day) - date '1970-01-01') % ${days}::int)::timestamp at time zone ${SAO_PAULO_TIME_ZONE}))::float8 as t,
              ((array_agg(first_bid order by first_ts))[1])::float8 as first, min(min_bid)::float8 as min,
              max(max_bid)::float8 as max, ((array_agg(last_bid order by last_ts desc))[1])::float8 as last
       from quote_days
       where pair = ${pair}
-        and day >= (${from}::timestamptz at time zone ${SAO_PAULO})::date
-        and day <= (${to}::timestamptz at time zone ${SAO_PAULO})::date
+        and day >= (${from}::timestamptz at time zone ${SAO_PAULO_TIME_ZONE})::date
+        and day <= (${to}::timestamptz at time zone ${SAO_PAULO_TIME_ZONE})::date
       group by (day - date '1970-01-01') / ${days}::int
       order by 1`;
   } else if (perBucket >= HOUR_SECONDS) {
@@ -2366,7 +2054,7 @@ export async function loadDailyRollup(sql: Sql, pair: string): Promise<RollupSer
   await refreshRollups(sql);
   const rows = await sql<{ day: number; date: string; at: Date; close: string; start: number }[]>`
     select day - date '1970-01-01' as day, to_char(day, 'YYYY-MM-DD') as date, last_ts as at, last_bid::text as close,
-           extract(epoch from day::timestamp at time zone ${SAO_PAULO})::float8 as start
+           extract(epoch from day::timestamp at time zone ${SAO_PAULO_TIME_ZONE})::float8 as start
     from quote_days where pair = ${pair} order by day`;
   return { ...dailySeriesOf(rows), dayStarts: Float64Array.from(rows, (row) => row.start) };
 }
@@ -2401,7 +2089,7 @@ export async function latestFacts(sql: Sql, pair: string): Promise<LatestFacts |
     )
     select q.ts, q.bid::text as bid, q.ask::text as ask,
       (select p.bid::text from quotes p
-        where p.pair = q.pair and p.ts < date_trunc('day', q.ts, ${SAO_PAULO}) order by p.ts desc limit 1) as "previousClose",
+        where p.pair = q.pair and p.ts < date_trunc('day', q.ts, ${SAO_PAULO_TIME_ZONE}) order by p.ts desc limit 1) as "previousClose",
       (select json_build_object('id', id, 'status', status, 'finishedAt', finished_at, 'error', error, 'failedStep', failed_step)
          from recent order by started_at desc limit 1) as "lastRun",
       (select min(started_at) from recent

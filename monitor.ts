@@ -6,28 +6,22 @@
  * (see `--help`). Exit codes are the monitoring plugins': 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
  */
 import * as v from "valibot";
-import { evaluateSeries, formatSaoPauloTime, isStale, loadAnalysisConfig, marketTimeBetween, paramsFor, primeClocks, type AnalysisConfig } from "./analysis.ts";
+import { formatSaoPauloTime, isStale, marketTimeBetween, primeClocks } from "./lib/calendar.ts";
+import { durationExample, formatDuration, parseDuration, printDescribed, readFlags } from "./lib/cli.ts";
+import { CotacaoError, describeError, isConnectionLost, usageError } from "./lib/errors.ts";
+import { PairSchema } from "./lib/quote.ts";
+import { type AnalysisConfig, evaluateSeries, loadAnalysisConfig, paramsFor } from "./analysis.ts";
 import {
-  CotacaoError,
-  PairSchema,
   connect,
   connectUrl,
-  describeError,
-  durationExample,
-  formatDuration,
+  type DatabaseConfig,
   gapCommand,
-  isConnectionLost,
   isInitialised,
   loadDatabaseConfig,
-  parseDuration,
-  printDescribed,
-  readFlags,
+  type PairSnapshot,
   QUOTES_CHANNEL,
   readSnapshot,
   runningEmbeddedServer,
-  usageError,
-  type DatabaseConfig,
-  type PairSnapshot,
   type Sql,
 } from "./database.ts";
 

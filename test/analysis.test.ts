@@ -1,27 +1,32 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import {
-  analyse,
-  deliverPending,
-  describeTransition,
   formatSaoPauloTime,
   isCalendarDate,
-  saoPauloDate,
-  saoPauloDayStart,
-  evaluateSeries,
-  findEpisodes,
   isMarketOpen,
   isStale,
-  loadAnalysisConfig,
   marketTimeBetween,
-  paramsFor,
-  rescan,
-  webhookBackoffMs,
-  webhookPayload,
+  saoPauloDay,
+  saoPauloDayStart,
+} from "../lib/calendar.ts";
+import { parseDuration } from "../lib/cli.ts";
+import { CotacaoError } from "../lib/errors.ts";
+import type { StoredQuote as Quote } from "../lib/quote.ts";
+import {
+  analyse,
   type AnalysisConfig,
   type DailySeries,
+  deliverPending,
+  describeTransition,
+  evaluateSeries,
+  findEpisodes,
+  loadAnalysisConfig,
+  paramsFor,
+  rescan,
   type RuleParams,
+  webhookBackoffMs,
+  webhookPayload,
 } from "../analysis.ts";
-import { CotacaoError, loadDailySeries, parseDuration, saveQuotes, type StoredQuote as Quote, type Sql } from "../database.ts";
+import { loadDailySeries, saveQuotes, type Sql } from "../database.ts";
 import { runScript } from "./support/cli.ts";
 import { useTestDatabase } from "./support/database.ts";
 import { loadPtaxSeries, pointTime } from "./support/fake_awesomeapi.ts";
@@ -955,8 +960,8 @@ describe("the São Paulo calendar", () => {
     expect(saoPauloDayStart("2019-02-17").toISOString()).toBe("2019-02-17T03:00:00.000Z");
     for (const date of ["2018-11-04", "2018-11-05", "2019-02-16", "2019-02-17", "2024-08-23"]) {
       const start = saoPauloDayStart(date);
-      expect(saoPauloDate(start)).toBe(date);
-      expect(saoPauloDate(new Date(start.getTime() - 1))).not.toBe(date);
+      expect(saoPauloDay(start)).toBe(date);
+      expect(saoPauloDay(new Date(start.getTime() - 1))).not.toBe(date);
     }
   });
 

@@ -3,8 +3,20 @@ import { rm } from "node:fs/promises";
 import { connect as netConnect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { evaluateSeries, loadAnalysisConfig, paramsFor, rescan, saoPauloDayStart } from "../analysis.ts";
-import { connectUrl, finishRun, loadDailySeries, recordFailedRun, recordSkippedRun, saveQuotes, startRun, type QuoteBuckets, type Sql, type StoredQuote } from "../database.ts";
+import { saoPauloDayStart } from "../lib/calendar.ts";
+import type { StoredQuote } from "../lib/quote.ts";
+import { evaluateSeries, loadAnalysisConfig, paramsFor, rescan } from "../analysis.ts";
+import {
+  connectUrl,
+  finishRun,
+  loadDailySeries,
+  type QuoteBuckets,
+  recordFailedRun,
+  recordSkippedRun,
+  saveQuotes,
+  type Sql,
+  startRun,
+} from "../database.ts";
 import { connect, migrate, startEmbeddedServer, stopEmbeddedServer } from "../database.ts";
 import { createApp, staleSince, type DashboardApp, type DashboardOptions, type FeedStatus } from "../dashboard.ts";
 import type { AlertRow, PairInfo, RunRow } from "../public/app.js";

@@ -5,19 +5,19 @@ import { cp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { gunzipSync, gzipSync } from "node:zlib";
+import { DatabaseError } from "../lib/errors.ts";
 import {
-  DatabaseError,
-  PROJECT_DIR,
-  SQL_DIR,
   connectUrl,
   dumpDatabase,
   dumpToFile,
   migrate,
+  PROJECT_DIR,
   readMigrations,
+  refreshRollups,
   restoreFromFile,
   saveQuotes,
   type Sql,
-  refreshRollups,
+  SQL_DIR,
 } from "../database.ts";
 import { cleanEnv, runScript } from "./support/cli.ts";
 import { createTestDatabase, dropTestDatabase, makeTempDir } from "./support/database.ts";

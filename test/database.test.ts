@@ -3,23 +3,14 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { cp, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { durationExample, durationSetting, parseDuration, readFlags } from "../lib/cli.ts";
+import { CotacaoError, DatabaseError, describeError } from "../lib/errors.ts";
+import { PairSchema } from "../lib/quote.ts";
 import {
-  DEFAULT_DATA_DIR,
-  DatabaseError,
-  PROJECT_DIR,
-  QUOTES_CHANNEL,
   backfillDoneThrough,
-  finishRun,
-  newestStored,
-  startRun,
-  withPipelineLock,
-  SQL_DIR,
   connectUrl,
-  CotacaoError,
-  PairSchema,
-  describeError,
-  durationExample,
-  durationSetting,
+  DEFAULT_DATA_DIR,
+  finishRun,
   latestQuote,
   loadDailyRollup,
   loadDailySeries,
@@ -27,14 +18,18 @@ import {
   maskUrl,
   migrate,
   migrationStatus,
-  parseDuration,
-  readFlags,
+  newestStored,
+  PROJECT_DIR,
+  QUOTES_CHANNEL,
   readMigrations,
   readSnapshot,
   recordFailedRun,
+  refreshRollups,
   saveQuotes,
   type Sql,
-  refreshRollups,
+  SQL_DIR,
+  startRun,
+  withPipelineLock,
 } from "../database.ts";
 import packageJson from "../package.json" with { type: "json" };
 import { runScript } from "./support/cli.ts";

@@ -1,6 +1,17 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { EXIT, connectUrl, describeGap, runningEmbeddedServer, withPipelineLock, saveQuotes, startEmbeddedServer, stopEmbeddedServer, type StoredQuote as Quote, type Sql } from "../database.ts";
+import { EXIT } from "../lib/errors.ts";
+import type { StoredQuote as Quote } from "../lib/quote.ts";
+import {
+  connectUrl,
+  describeGap,
+  runningEmbeddedServer,
+  saveQuotes,
+  type Sql,
+  startEmbeddedServer,
+  stopEmbeddedServer,
+  withPipelineLock,
+} from "../database.ts";
 import {
   dryRun,
   formatProgress,
