@@ -20,19 +20,13 @@ import type postgres from "postgres";
 import * as v from "valibot";
 import { formatSaoPauloTime, isStale, SAO_PAULO_TIME_ZONE, saoPauloDay } from "./lib/calendar.ts";
 import { durationSetting, formatDuration, printDescribed, readFlags } from "./lib/cli.ts";
+import { connect, loadDatabaseConfig, type Sql } from "./lib/connect.ts";
 import { CotacaoError, describeError, envIssue, EXIT, usageError } from "./lib/errors.ts";
+import { notifyChange } from "./lib/feed.ts";
+import { migrate } from "./lib/migrations.ts";
 import { PairSchema } from "./lib/quote.ts";
 import { backoffMs, isRetryableStatus } from "./lib/retry.ts";
-import {
-  connect,
-  loadDailySeries,
-  loadDatabaseConfig,
-  migrate,
-  notifyChange,
-  type Sql,
-  storedPairs,
-  type StoredSeries,
-} from "./database.ts";
+import { loadDailySeries, storedPairs, type StoredSeries } from "./lib/views.ts";
 
 const MS_PER_DAY = 86_400_000;
 const DEFAULT_WINDOW_DAYS = 20;

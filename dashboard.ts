@@ -26,22 +26,25 @@ import {
   saoPauloDayStart,
 } from "./lib/calendar.ts";
 import { formatDuration, printDescribed, readFlags } from "./lib/cli.ts";
+import { connect, type DatabaseConfig, loadDatabaseConfig, type Sql } from "./lib/connect.ts";
 import { CotacaoError, describeError, envIssue, EXIT, isConnectionLost, usageError } from "./lib/errors.ts";
-import { PairSchema } from "./lib/quote.ts";
-import { type AnalysisConfig, evaluateSeries, loadAnalysisConfig, paramsFor, type RuleParams } from "./analysis.ts";
 import {
-  type AlertCursor,
-  type ChangeNotice,
-  connect,
-  countAlerts,
-  type DatabaseConfig,
-  describeGap,
-  exportQuotes,
+  ChangeNoticeSchema,
+  FEED_CHANNEL,
   type FeedEvent,
   feedEventOf,
   feedEventsSince,
-  feedPosition,
   type FeedPosition,
+  feedPosition,
+} from "./lib/feed.ts";
+import { describeGap } from "./lib/gaps.ts";
+import { migrate } from "./lib/migrations.ts";
+import { PROJECT_DIR } from "./lib/project.ts";
+import { PairSchema } from "./lib/quote.ts";
+import {
+  type AlertCursor,
+  countAlerts,
+  exportQuotes,
   type HealthFacts,
   healthFacts,
   type LatestFacts,
@@ -49,17 +52,13 @@ import {
   listAlerts,
   listRuns,
   loadDailyRollup,
-  loadDatabaseConfig,
   loadQuoteBuckets,
-  migrate,
   pairSpan,
   pairSummaries,
-  PROJECT_DIR,
-  QUOTES_CHANNEL,
   refreshRollups,
-  type Sql,
   storedPairs,
-} from "./database.ts";
+} from "./lib/views.ts";
+import { type AnalysisConfig, evaluateSeries, loadAnalysisConfig, paramsFor, type RuleParams } from "./analysis.ts";
 
 const DEFAULT_HOST = "127.0.0.1";
 // The original Dash dashboard's port.
@@ -207,13 +206,6 @@ const LastEventIdSchema = v.pipe(
     return { quote, alert, run };
   }),
 );
-// What the pipeline notifies; a payload without `kind` comes from a pipeline older than this file.
-const ChangeNoticeSchema = v.union([
-  v.object({ kind: v.literal("quote"), pair: v.string(), ts: v.string() }),
-  v.object({ kind: v.literal("run"), id: v.number(), status: v.string() }),
-  v.object({ kind: v.literal("alert"), id: v.number(), pair: v.string(), transition: v.picklist(["firing", "resolved"]) }),
-  v.pipe(v.object({ pair: v.string(), ts: v.string() }), v.transform((notice) => ({ kind: "quote" as const, ...notice }))),
-]);
 
 /** The query string parsed by `schema`, or a 400 whose message names the first bad parameter. */
 function readQuery<S extends v.GenericSchema>(c: Context, schema: S): v.InferOutput<S> {
@@ -432,7 +424,7 @@ class LiveFeed {
       this.pingHeard = true;
       this.enqueue(() => this.replay());
     };
-    const quotes = await this.sql.listen(QUOTES_CHANNEL, (payload) => generation === this.generation && this.enqueue(() => this.handle(payload)), onListen);
+    const quotes = await this.sql.listen(FEED_CHANNEL, (payload) => generation === this.generation && this.enqueue(() => this.handle(payload)), onListen);
     const ping = await this.sql.listen(this.pingChannel, () => generation === this.generation && (this.pingHeard = true));
     this.unlisten.push(quotes.unlisten, ping.unlisten);
   }
@@ -476,7 +468,7 @@ class LiveFeed {
     this.notifyChange();
     let event: FeedEvent | undefined;
     try {
-      event = await feedEventOf(this.sql, notice.output as ChangeNotice);
+      event = await feedEventOf(this.sql, notice.output);
     } catch (error) {
       // The server away: the feed stops trusting what it heard (enqueue()). Anything else is this
       // notification's fault (a ts PostgreSQL cannot read, say): it costs this change only.

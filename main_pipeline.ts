@@ -6,41 +6,34 @@
  * (see `--help`).
  */
 import * as v from "valibot";
-import {
-  analyse,
-  deliverPending,
-  describeTransition,
-  loadAnalysisConfig,
-  type AnalysisConfig,
-  type DeliveryOptions,
-} from "./analysis.ts";
 import { isCalendarDate, saoPauloDay } from "./lib/calendar.ts";
 import { formatDuration, parseDuration, printDescribed, readFlags } from "./lib/cli.ts";
+import { connect, type DatabaseConfig, loadDatabaseConfig, type Sql } from "./lib/connect.ts";
 import { DatabaseError, describeError, EXIT, usageError } from "./lib/errors.ts";
+import { clearGaps, describeGap, listGaps, type QuoteGap, recordGap } from "./lib/gaps.ts";
+import { migrate } from "./lib/migrations.ts";
 import { parsePairs, type Quote } from "./lib/quote.ts";
+import { newestStored } from "./lib/views.ts";
+import {
+  analyse,
+  type AnalysisConfig,
+  deliverPending,
+  type DeliveryOptions,
+  describeTransition,
+  loadAnalysisConfig,
+} from "./analysis.ts";
 import {
   backfillDoneThrough,
   type BackfillStep,
-  clearGaps,
   closeInterruptedRuns,
-  connect,
-  type DatabaseConfig,
-  describeGap,
   finishRun,
-  listGaps,
-  loadDatabaseConfig,
-  migrate,
-  newestStored,
-  type QuoteGap,
   recordFailedRun,
-  recordGap,
   recordSkippedRun,
   resetBackfillProgress,
   type RunOutcome,
   type RunStep,
   type SaveCounts,
   saveQuotes,
-  type Sql,
   startRun,
   withPipelineLock,
 } from "./database.ts";

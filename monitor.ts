@@ -8,22 +8,14 @@
 import * as v from "valibot";
 import { formatSaoPauloTime, isStale, marketTimeBetween, primeClocks } from "./lib/calendar.ts";
 import { durationExample, formatDuration, parseDuration, printDescribed, readFlags } from "./lib/cli.ts";
+import { connect, connectUrl, type DatabaseConfig, loadDatabaseConfig, type Sql } from "./lib/connect.ts";
+import { isInitialised, runningEmbeddedServer } from "./lib/embedded_server.ts";
 import { CotacaoError, describeError, isConnectionLost, usageError } from "./lib/errors.ts";
+import { FEED_CHANNEL } from "./lib/feed.ts";
+import { gapCommand } from "./lib/gaps.ts";
 import { PairSchema } from "./lib/quote.ts";
+import { type PairSnapshot, readSnapshot } from "./lib/views.ts";
 import { type AnalysisConfig, evaluateSeries, loadAnalysisConfig, paramsFor } from "./analysis.ts";
-import {
-  connect,
-  connectUrl,
-  type DatabaseConfig,
-  gapCommand,
-  isInitialised,
-  loadDatabaseConfig,
-  type PairSnapshot,
-  QUOTES_CHANNEL,
-  readSnapshot,
-  runningEmbeddedServer,
-  type Sql,
-} from "./database.ts";
 
 /** The monitoring plugins' states, worst last; each is its exit code. */
 export const STATE = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 } as const;
@@ -519,7 +511,7 @@ async function openWatchConnection(invocation: Invocation, startStopped: boolean
   const sql = await openReadOnly(invocation.database, invocation.timeoutMs, (line) => console.error(line), startStopped);
   try {
     await sql`select set_config('statement_timeout', ${`${invocation.timeoutMs}ms`}, false)`;
-    await sql.listen(QUOTES_CHANNEL, onStored);
+    await sql.listen(FEED_CHANNEL, onStored);
     return sql;
   } catch (error) {
     void sql.end({ timeout: 0 });

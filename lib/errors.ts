@@ -44,7 +44,6 @@ export type DatabaseErrorCode =
   | "RESTORE"
   | "LOCKED";
 
-
 /** A failure of cotacao's own database logic, with a message meant for the person running it. */
 export class DatabaseError extends CotacaoError {
   declare readonly code: DatabaseErrorCode;
@@ -66,7 +65,6 @@ export function envIssue(issues: readonly v.BaseIssue<unknown>[]): CotacaoError 
 export function usageError(message: string, script: string): CotacaoError {
   return new CotacaoError("USAGE", `${message} (see bun ${script} --help)`);
 }
-
 
 /**
  * The one line and the exit code any error calls for, in every script's main(): the family's

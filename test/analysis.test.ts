@@ -9,8 +9,11 @@ import {
   saoPauloDayStart,
 } from "../lib/calendar.ts";
 import { parseDuration } from "../lib/cli.ts";
+import type { Sql } from "../lib/connect.ts";
 import { CotacaoError } from "../lib/errors.ts";
 import type { StoredQuote as Quote } from "../lib/quote.ts";
+import { loadDailySeries } from "../lib/views.ts";
+import { saveQuotes } from "../database.ts";
 import {
   analyse,
   type AnalysisConfig,
@@ -26,7 +29,6 @@ import {
   webhookBackoffMs,
   webhookPayload,
 } from "../analysis.ts";
-import { loadDailySeries, saveQuotes, type Sql } from "../database.ts";
 import { runScript } from "./support/cli.ts";
 import { useTestDatabase } from "./support/database.ts";
 import { loadPtaxSeries, pointTime } from "./support/fake_awesomeapi.ts";

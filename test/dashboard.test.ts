@@ -4,20 +4,13 @@ import { connect as netConnect, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { saoPauloDayStart } from "../lib/calendar.ts";
+import { connect, connectUrl, type Sql } from "../lib/connect.ts";
+import { startEmbeddedServer, stopEmbeddedServer } from "../lib/embedded_server.ts";
+import { migrate } from "../lib/migrations.ts";
 import type { StoredQuote } from "../lib/quote.ts";
+import { loadDailySeries, type QuoteBuckets } from "../lib/views.ts";
+import { finishRun, recordFailedRun, recordSkippedRun, saveQuotes, startRun } from "../database.ts";
 import { evaluateSeries, loadAnalysisConfig, paramsFor, rescan } from "../analysis.ts";
-import {
-  connectUrl,
-  finishRun,
-  loadDailySeries,
-  type QuoteBuckets,
-  recordFailedRun,
-  recordSkippedRun,
-  saveQuotes,
-  type Sql,
-  startRun,
-} from "../database.ts";
-import { connect, migrate, startEmbeddedServer, stopEmbeddedServer } from "../database.ts";
 import { createApp, staleSince, type DashboardApp, type DashboardOptions, type FeedStatus } from "../dashboard.ts";
 import type { AlertRow, PairInfo, RunRow } from "../public/app.js";
 import type { QuotesAnswer } from "../public/chart-data.js";

@@ -6,7 +6,9 @@ import { existsSync } from "node:fs";
 import { chmod, cp, lstat, mkdir, readdir, readFile, rm, stat, symlink, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { DEFAULT_DATA_DIR, PROJECT_DIR, connectUrl, createdNotice, runningEmbeddedServer, startEmbeddedServer, stopEmbeddedServer, type Sql } from "../database.ts";
+import { connectUrl, DEFAULT_DATA_DIR, type Sql } from "../lib/connect.ts";
+import { createdNotice, runningEmbeddedServer, startEmbeddedServer, stopEmbeddedServer } from "../lib/embedded_server.ts";
+import { PROJECT_DIR } from "../lib/project.ts";
 import { runScript } from "./support/cli.ts";
 import { makeTempDir } from "./support/database.ts";
 

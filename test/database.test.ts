@@ -4,30 +4,25 @@ import { cp, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { durationExample, durationSetting, parseDuration, readFlags } from "../lib/cli.ts";
+import { connectUrl, DEFAULT_DATA_DIR, loadDatabaseConfig, maskUrl, type Sql } from "../lib/connect.ts";
 import { CotacaoError, DatabaseError, describeError } from "../lib/errors.ts";
+import { FEED_CHANNEL } from "../lib/feed.ts";
+import { migrate, migrationStatus, readMigrations, SQL_DIR } from "../lib/migrations.ts";
+import { PROJECT_DIR } from "../lib/project.ts";
 import { PairSchema } from "../lib/quote.ts";
 import {
-  backfillDoneThrough,
-  connectUrl,
-  DEFAULT_DATA_DIR,
-  finishRun,
   latestQuote,
   loadDailyRollup,
   loadDailySeries,
-  loadDatabaseConfig,
-  maskUrl,
-  migrate,
-  migrationStatus,
   newestStored,
-  PROJECT_DIR,
-  QUOTES_CHANNEL,
-  readMigrations,
   readSnapshot,
-  recordFailedRun,
   refreshRollups,
+} from "../lib/views.ts";
+import {
+  backfillDoneThrough,
+  finishRun,
+  recordFailedRun,
   saveQuotes,
-  type Sql,
-  SQL_DIR,
   startRun,
   withPipelineLock,
 } from "../database.ts";
@@ -644,7 +639,7 @@ describe("saveQuotes() options", () => {
   test("notifies the quotes channel with each pair's newest timestamp, on commit", async () => {
     const listener = connectUrl(db.url, { max: 1 });
     const received: string[] = [];
-    const subscription = await listener.listen(QUOTES_CHANNEL, (payload) => received.push(payload));
+    const subscription = await listener.listen(FEED_CHANNEL, (payload) => received.push(payload));
     try {
       await saveQuotes(
         db.sql,
@@ -858,7 +853,7 @@ describe("run notifications", () => {
   test("finishRun() and recordFailedRun() notify the quotes channel with the run's id and status", async () => {
     const listener = connectUrl(db.url, { max: 1 });
     const received: unknown[] = [];
-    const subscription = await listener.listen(QUOTES_CHANNEL, (payload) => received.push(JSON.parse(payload)));
+    const subscription = await listener.listen(FEED_CHANNEL, (payload) => received.push(JSON.parse(payload)));
     try {
       const id = await startRun(db.sql, ["USD-BRL"]);
       await finishRun(db.sql, id, { status: "succeeded", fetched: 1, inserted: 1, updated: 0 });

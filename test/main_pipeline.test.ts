@@ -1,17 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import { connectUrl, type Sql } from "../lib/connect.ts";
+import { runningEmbeddedServer, startEmbeddedServer, stopEmbeddedServer } from "../lib/embedded_server.ts";
 import { EXIT } from "../lib/errors.ts";
+import { describeGap } from "../lib/gaps.ts";
 import type { StoredQuote as Quote } from "../lib/quote.ts";
-import {
-  connectUrl,
-  describeGap,
-  runningEmbeddedServer,
-  saveQuotes,
-  type Sql,
-  startEmbeddedServer,
-  stopEmbeddedServer,
-  withPipelineLock,
-} from "../database.ts";
+import { saveQuotes, withPipelineLock } from "../database.ts";
 import {
   dryRun,
   formatProgress,

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { readdir } from "node:fs/promises";
-import { connectUrl, PROJECT_DIR } from "../database.ts";
+import { connectUrl } from "../lib/connect.ts";
+import { PROJECT_DIR } from "../lib/project.ts";
 import { makeTempDir } from "./support/database.ts";
 import { cleanEnv } from "./support/cli.ts";
 
