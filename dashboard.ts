@@ -58,7 +58,7 @@ import {
   refreshRollups,
   storedPairs,
 } from "./lib/views.ts";
-import { type AnalysisConfig, evaluateSeries, loadAnalysisConfig, paramsFor, type RuleParams } from "./analysis.ts";
+import { type AnalysisConfig, evaluateSeries, loadAnalysisConfig, paramsFor, type RuleParams } from "./lib/rule.ts";
 
 const DEFAULT_HOST = "127.0.0.1";
 // The original Dash dashboard's port.

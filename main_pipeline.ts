@@ -14,14 +14,9 @@ import { clearGaps, describeGap, listGaps, type QuoteGap, recordGap } from "./li
 import { migrate } from "./lib/migrations.ts";
 import { parsePairs, type Quote } from "./lib/quote.ts";
 import { newestStored } from "./lib/views.ts";
-import {
-  analyse,
-  type AnalysisConfig,
-  deliverPending,
-  type DeliveryOptions,
-  describeTransition,
-  loadAnalysisConfig,
-} from "./analysis.ts";
+import { type AnalysisConfig, loadAnalysisConfig } from "./lib/rule.ts";
+import { deliverPending, type DeliveryOptions } from "./lib/webhooks.ts";
+import { analyse, describeTransition } from "./analysis.ts";
 import {
   backfillDoneThrough,
   type BackfillStep,

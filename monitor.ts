@@ -15,7 +15,7 @@ import { FEED_CHANNEL } from "./lib/feed.ts";
 import { gapCommand } from "./lib/gaps.ts";
 import { PairSchema } from "./lib/quote.ts";
 import { type PairSnapshot, readSnapshot } from "./lib/views.ts";
-import { type AnalysisConfig, evaluateSeries, loadAnalysisConfig, paramsFor } from "./analysis.ts";
+import { type AnalysisConfig, evaluateSeries, loadAnalysisConfig, paramsFor } from "./lib/rule.ts";
 
 /** The monitoring plugins' states, worst last; each is its exit code. */
 export const STATE = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 } as const;

@@ -15,20 +15,15 @@ import type { StoredQuote as Quote } from "../lib/quote.ts";
 import { loadDailySeries } from "../lib/views.ts";
 import { saveQuotes } from "../database.ts";
 import {
-  analyse,
   type AnalysisConfig,
   type DailySeries,
-  deliverPending,
-  describeTransition,
   evaluateSeries,
-  findEpisodes,
   loadAnalysisConfig,
   paramsFor,
-  rescan,
   type RuleParams,
-  webhookBackoffMs,
-  webhookPayload,
-} from "../analysis.ts";
+} from "../lib/rule.ts";
+import { deliverPending, webhookBackoffMs } from "../lib/webhooks.ts";
+import { analyse, describeTransition, findEpisodes, rescan, webhookPayload } from "../analysis.ts";
 import { runScript } from "./support/cli.ts";
 import { useTestDatabase } from "./support/database.ts";
 import { loadPtaxSeries, pointTime } from "./support/fake_awesomeapi.ts";

@@ -6,7 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Browser, BrowserContextOptions, Page } from "playwright-core";
-import { loadAnalysisConfig, paramsFor, rescan } from "../analysis.ts";
+import { loadAnalysisConfig, paramsFor } from "../lib/rule.ts";
+import { rescan } from "../analysis.ts";
 import { createApp } from "../dashboard.ts";
 import { connectUrl, type Sql } from "../lib/connect.ts";
 import type { StoredQuote } from "../lib/quote.ts";

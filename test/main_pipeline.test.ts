@@ -15,7 +15,7 @@ import {
   runPipeline,
   type PipelineOptions,
 } from "../main_pipeline.ts";
-import { loadAnalysisConfig } from "../analysis.ts";
+import { loadAnalysisConfig } from "../lib/rule.ts";
 import { createApp } from "../dashboard.ts";
 import { cleanEnv, runScript } from "./support/cli.ts";
 import { createTestDatabase, dropTestDatabase, useTempDirs, useTestDatabase } from "./support/database.ts";

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { cp, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { loadAnalysisConfig } from "../analysis.ts";
+import { loadAnalysisConfig } from "../lib/rule.ts";
 import { connectUrl } from "../lib/connect.ts";
 import { runningEmbeddedServer, startEmbeddedServer, stopEmbeddedServer } from "../lib/embedded_server.ts";
 import { migrate, SQL_DIR } from "../lib/migrations.ts";
