@@ -7,7 +7,6 @@ import * as v from "valibot";
 import { durationSetting } from "./cli.ts";
 import { envIssue } from "./errors.ts";
 import { PairSchema } from "./quote.ts";
-import { DEFAULT_WEBHOOK_GIVE_UP_AFTER_MS } from "./webhooks.ts";
 
 const MS_PER_DAY = 86_400_000;
 const DEFAULT_WINDOW_DAYS = 20;
@@ -21,6 +20,10 @@ const DEFAULT_STALE_AFTER_MS = 2 * 3_600_000;
 const RESUM_EVERY = 1024;
 // Rounding of the running maths must never flip a deviation that is exactly at the threshold.
 const RELATIVE_TOLERANCE = 1e-12;
+// A notification that keeps failing (5xx, 408, 429, network) is retried across runs, with a
+// wait that doubles from a minute up to an hour, until this long after it was written
+// (ALERT_WEBHOOK_GIVE_UP_AFTER; lib/webhooks.ts's default too).
+export const DEFAULT_WEBHOOK_GIVE_UP_AFTER_MS = 24 * 3_600_000;
 const MAX_WEBHOOK_GIVE_UP_AFTER_MS = 30 * MS_PER_DAY;
 
 // ---------------------------------------------------------------------------------------------

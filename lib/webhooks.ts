@@ -8,15 +8,13 @@ import { formatSaoPauloTime } from "./calendar.ts";
 import { formatDuration } from "./cli.ts";
 import type { Sql } from "./connect.ts";
 import { backoffMs, isRetryableStatus } from "./retry.ts";
+import { DEFAULT_WEBHOOK_GIVE_UP_AFTER_MS } from "./rule.ts";
 
 // How long a delivery round waits for one webhook request before it sends that URL nothing more
 // this round (the request itself may still answer, and count, until the round's budget ends).
 const WEBHOOK_TIMEOUT_MS = 5_000;
 // How long one delivery round may take in all; what is left waits for the next run.
 const WEBHOOK_BUDGET_MS = 15_000;
-// A notification that keeps failing (5xx, 408, 429, network) is retried across runs, with a
-// wait that doubles from a minute up to an hour, until this long after it was written.
-export const DEFAULT_WEBHOOK_GIVE_UP_AFTER_MS = 24 * 3_600_000;
 const WEBHOOK_BACKOFF = { firstMs: 60_000, maxMs: 3_600_000 } as const;
 
 /** Which transition a notification tells: an alert that fired, or one that resolved. */
