@@ -25,6 +25,7 @@ import { printDescribed, readFlags } from "./lib/cli.ts";
 import { connect, loadDatabaseConfig, type Sql } from "./lib/connect.ts";
 import { CotacaoError, describeError, EXIT, usageError } from "./lib/errors.ts";
 import { notifyChange } from "./lib/feed.ts";
+import { sha256 } from "./lib/hash.ts";
 import { migrate } from "./lib/migrations.ts";
 import { PairSchema } from "./lib/quote.ts";
 import {
@@ -213,7 +214,7 @@ export interface Transition {
  */
 function fingerprintOf(pair: string, kind: string, direction: string | null, startedAt: Date, episode = 0): string {
   const key = `${pair}|${kind}|${direction ?? ""}|${startedAt.toISOString()}${episode > 0 ? `#${episode}` : ""}`;
-  return new Bun.CryptoHasher("sha256").update(key).digest("hex").slice(0, 16);
+  return sha256(key).slice(0, 16);
 }
 
 /** The fingerprint of a new episode: the first of episode 0, 1, 2... that no stored alert has. */

@@ -35,7 +35,7 @@ import { describeGap } from "./lib/gaps.ts";
 import { feedStream, LastEventIdSchema, LiveFeed, Memo } from "./lib/live_feed.ts";
 import { migrate } from "./lib/migrations.ts";
 import { PROJECT_DIR } from "./lib/project.ts";
-import { PairSchema } from "./lib/quote.ts";
+import { DEFAULT_PAIR, PairSchema } from "./lib/quote.ts";
 import { type AnalysisConfig, evaluateSeries, loadAnalysisConfig, paramsFor, type RuleParams } from "./lib/rule.ts";
 import {
   type AlertCursor,
@@ -59,7 +59,6 @@ import {
 const DEFAULT_HOST = "127.0.0.1";
 // The original Dash dashboard's port.
 const DEFAULT_PORT = 8050;
-const DEFAULT_PAIR = "USD-BRL";
 const DEFAULT_POINTS = 1500;
 const POINTS_BOUNDS = [2, 10_000] as const;
 const DEFAULT_RUNS = 20;
@@ -134,7 +133,6 @@ export type DashboardApp = Hono & { close(): Promise<void> };
 // ---------------------------------------------------------------------------------------------
 // Query parameters (valibot): a bad one is a 400 naming it, never a 500
 
-const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
 const DAY_MS = 86_400_000;
 
@@ -148,7 +146,7 @@ function timeParam(end: "start" | "end") {
         (issue) => `must be a date like 2024-08-23 or a time like 2024-08-23T17:39:40Z, got "${String(issue.input)}"`,
       ),
       v.transform((text) => {
-        if (!DATE_ONLY.test(text)) return new Date(text);
+        if (!isCalendarDate(text)) return new Date(text);
         if (end === "start") return saoPauloDayStart(text);
         const next = new Date(Date.parse(`${text}T00:00:00Z`) + DAY_MS).toISOString().slice(0, 10);
         return new Date(saoPauloDayStart(next).getTime() - 1);
@@ -261,7 +259,7 @@ export interface FeedStatus {
 }
 
 /**
- * The instant a quote of `ts` becomes stale: the first millisecond at which isStale() (analysis.ts's
+ * The instant a quote of `ts` becomes stale: the first millisecond at which isStale() (lib/calendar.ts's
  * market clock, so monitor, analysis and dashboard agree) says so. Found by bisection; market time
  * only grows, so the pair is stale at every later instant.
  */

@@ -11,7 +11,7 @@ import * as v from "valibot";
 import { isCalendarDate, saoPauloDay } from "./lib/calendar.ts";
 import { printDescribed, readFlags } from "./lib/cli.ts";
 import { CotacaoError, describeError, envIssue, usageError } from "./lib/errors.ts";
-import { parsePairs, type Quote } from "./lib/quote.ts";
+import { DEFAULT_PAIR, parsePairs, type Quote } from "./lib/quote.ts";
 import { backoffMs, isRetryableStatus, RETRIED_FAILURES, retryAfterMs } from "./lib/retry.ts";
 
 /** The public API, used when AWESOMEAPI_URL is unset. */
@@ -30,7 +30,7 @@ export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
 /** Attempts after the first, for transient failures. */
 const DEFAULT_RETRIES = 3;
 /** What the CLI fetches without --pairs. */
-export const DEFAULT_PAIRS = ["USD-BRL"];
+export const DEFAULT_PAIRS = [DEFAULT_PAIR];
 /** The most records `/json/daily/PAIR/N` returns (the API's documented maximum for N). */
 export const DAILY_MAX_RECORDS = 360;
 /**

@@ -15,9 +15,7 @@ import {
   SQL_DIR,
 } from "./migrations.ts";
 
-// Loaded on first use: the monitor's path needs none of these (node:fs only to find the embedded
-// server), and under Bun each costs a short-lived process milliseconds at start-up, node:fs 3-9
-// (bench/monitor.ts).
+// Loaded on first use, as in lib/embedded_server.ts: only a dump or a restore needs them.
 const fs = () => process.getBuiltinModule("node:fs");
 const fsp = () => process.getBuiltinModule("node:fs/promises");
 const stream = () => process.getBuiltinModule("node:stream");

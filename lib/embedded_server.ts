@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import * as v from "valibot";
 import { connectUrl } from "./connect.ts";
 import { DatabaseError } from "./errors.ts";
+import { sha256 } from "./hash.ts";
 import { relativeToProject } from "./project.ts";
 
 // Loaded on first use: the monitor's path needs none of these (node:fs only to find the embedded
@@ -15,8 +16,6 @@ import { relativeToProject } from "./project.ts";
 const fs = () => process.getBuiltinModule("node:fs");
 const fsp = () => process.getBuiltinModule("node:fs/promises");
 const childProcess = () => process.getBuiltinModule("node:child_process");
-/** SHA-256 in hex, with Bun's native hasher (node:crypto would be loaded just for this). */
-const sha256 = (data: string | Uint8Array) => new Bun.CryptoHasher("sha256").update(data).digest("hex");
 
 const EMBEDDED_USER = "cotacao";
 const EMBEDDED_DATABASE = "cotacao";

@@ -7,14 +7,11 @@ import { join } from "node:path";
 import type postgres from "postgres";
 import type { Sql } from "./connect.ts";
 import { DatabaseError } from "./errors.ts";
+import { sha256 } from "./hash.ts";
 import { PROJECT_DIR } from "./project.ts";
 
-// Loaded on first use: the monitor's path needs none of these (node:fs only to find the embedded
-// server), and under Bun each costs a short-lived process milliseconds at start-up, node:fs 3-9
-// (bench/monitor.ts).
+// Loaded on first use, as in lib/embedded_server.ts: the monitor never migrates.
 const fs = () => process.getBuiltinModule("node:fs");
-/** SHA-256 in hex, with Bun's native hasher (node:crypto would be loaded just for this). */
-const sha256 = (data: string | Uint8Array) => new Bun.CryptoHasher("sha256").update(data).digest("hex");
 
 const MIGRATION_FILE = /^(\d{3})_([a-z0-9_]+)\.sql$/;
 

@@ -8,6 +8,9 @@ import { CotacaoError } from "./errors.ts";
 /** Letters or digits, 2 to 12 on each side of one dash: "USD-BRL", "BTC-BRL", "USD-BRLPTAX". */
 const PAIR_PATTERN = /^[A-Za-z0-9]{2,12}-[A-Za-z0-9]{2,12}$/;
 
+/** The pair every script watches when none is named. */
+export const DEFAULT_PAIR = "USD-BRL";
+
 /** A pair at every boundary: any case in, upper case out, like "USD-BRL". */
 export const PairSchema = v.pipe(
   v.string(),

@@ -7,6 +7,7 @@
 import { formatSaoPauloTime } from "./calendar.ts";
 import { formatDuration } from "./cli.ts";
 import type { Sql } from "./connect.ts";
+import { sha256 } from "./hash.ts";
 import { backoffMs, isRetryableStatus } from "./retry.ts";
 import { DEFAULT_WEBHOOK_GIVE_UP_AFTER_MS } from "./rule.ts";
 
@@ -23,7 +24,7 @@ export type AlertTransition = "firing" | "resolved";
 export type AlertKind = "deviation" | "stale";
 
 /** The key a webhook's notifications are stored under: a hash of its URL, never the URL. */
-export const endpointOf = (url: string) => new Bun.CryptoHasher("sha256").update(url).digest("hex").slice(0, 16);
+export const endpointOf = (url: string) => sha256(url).slice(0, 16);
 
 /** How a delivery round sends and times its requests; every default is the production one. */
 export interface DeliveryOptions {
