@@ -81,6 +81,7 @@ export function maskUrl(url: string): string {
 // ---------------------------------------------------------------------------------------------
 // Connections
 
+/** How connect() and connectUrl() open a pool. */
 export interface ConnectOptions {
   /** Pool size; the scripts need few connections. */
   max?: number;

@@ -530,6 +530,7 @@ async function removeStaleLockFiles(dataDir: string, socketDir: string): Promise
   }
 }
 
+/** Whether a process with this id exists (ours or another user's). */
 export function isProcessAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);

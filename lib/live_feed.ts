@@ -27,7 +27,7 @@ const MEMORY_TTL_MS = 1_000;
 // Events the live feed remembers having sent, to send each change once however often it is told.
 const RECENT_EVENTS = 1_000;
 
-// The id of every event is the feed's position: the newest quote, alert transition and run end it has sent (ms).
+/** A Last-Event-ID as this server sends them: the feed's position, "quote-alert-run" in ms. */
 export const LastEventIdSchema = v.pipe(
   v.string(),
   v.regex(/^\d{1,15}-\d{1,15}-\d{1,15}$/, (issue) => `must be an id this server sent, like 1724434780000-0-0, got "${String(issue.input)}"`),

@@ -124,12 +124,14 @@ export async function migrationStatus(sql: Sql, dir: string = SQL_DIR): Promise<
   return { applied: applied.length, pending: pendingMigrations(migrations, applied).map((m) => m.name) };
 }
 
+/** The migrations recorded in schema_migrations, in order (none before the first migration). */
 export async function appliedMigrations(sql: Sql | postgres.TransactionSql): Promise<AppliedMigration[]> {
   const [table] = await sql<{ present: boolean }[]>`select to_regclass('schema_migrations') is not null as present`;
   if (!table?.present) return [];
   return sql<AppliedMigration[]>`select version, name, checksum from schema_migrations order by version`;
 }
 
+/** The files not applied yet; an applied one whose file changed or is gone is an error. */
 export function pendingMigrations(files: Migration[], applied: AppliedMigration[]): Migration[] {
   for (const done of applied) {
     const file = files[done.version - 1];

@@ -38,6 +38,7 @@ export interface RuleParams {
   recovery: number;
 }
 
+/** The rule's and the alerts' settings, from the environment (loadAnalysisConfig()). */
 export interface AnalysisConfig {
   defaults: RuleParams;
   /** Overrides per pair, e.g. a wider threshold for BTC-BRL. */
