@@ -4,7 +4,7 @@ import * as v from "valibot";
 import { watchPeakMemory } from "../bench/peak_memory.ts";
 import { saoPauloDay } from "../lib/calendar.ts";
 import { CotacaoError } from "../lib/errors.ts";
-import { parsePairs, type Quote } from "../lib/quote.ts";
+import { type Quote } from "../lib/quote.ts";
 import { retryAfterMs } from "../lib/retry.ts";
 import {
   AwesomeQuoteSchema,
@@ -175,30 +175,6 @@ describe("loadIngestConfig", () => {
     const error = thrown(() => loadIngestConfig({ AWESOMEAPI_TOKEN: `${TOKEN}&x=1` }), "CONFIG");
     expect(error.message).toContain("AWESOMEAPI_TOKEN");
     expect(error.message).not.toContain(TOKEN);
-  });
-});
-
-describe("parsePairs", () => {
-  test("splits, trims and deduplicates pairs", () => {
-    expect(parsePairs("USD-BRL,EUR-BRL")).toEqual(["USD-BRL", "EUR-BRL"]);
-    expect(parsePairs(" USD-BRL , EUR-BRL,USD-BRL,")).toEqual(["USD-BRL", "EUR-BRL"]);
-    expect(parsePairs(["BTC-BRL", "USD-BRLPTAX"])).toEqual(["BTC-BRL", "USD-BRLPTAX"]);
-  });
-
-  test("takes any case and gives upper case, as every other boundary does", () => {
-    expect(parsePairs("usd-brl, Eur-Brl,USD-BRL")).toEqual(["USD-BRL", "EUR-BRL"]);
-  });
-
-  test("a malformed pair fails as USAGE naming it", () => {
-    for (const bad of ["usd/brl", "USDBRL", "USD-BRL-EUR", "U-BRL", "USD-ABCDEFGHIJKLM", "USD_BRL"]) {
-      const error = thrown(() => parsePairs(`EUR-BRL,${bad}`), "USAGE");
-      expect(error.message).toStartWith(`Cannot read the pairs: "${bad}" is not a pair like "USD-BRL"`);
-    }
-  });
-
-  test("no pair at all fails as USAGE", () => {
-    expect(thrown(() => parsePairs(" , "), "USAGE").message).toContain("none given");
-    thrown(() => parsePairs([""]), "USAGE");
   });
 });
 
@@ -653,38 +629,6 @@ describe("the same timestamp twice with different values", () => {
     expect(chunk?.warnings.at(-1)).toBe(
       `USD-BRL 2024-08-09..2024-08-23: ${13 - MAX_CONFLICT_LINES} more timestamps held records with different values; the first of each was kept`,
     );
-  });
-});
-
-describe("saoPauloDay", () => {
-  test("follows Brazil's daylight saving time before 2019 and UTC-3 after", () => {
-    // In January 2018 São Paulo was on UTC-2: 02:30 UTC is 00:30 local, the same date.
-    expect(saoPauloDay(new Date("2018-01-10T02:30:00Z"))).toBe("2018-01-10");
-    // From 2019 on, UTC-3 all year: 02:30 UTC is 23:30 of the day before.
-    expect(saoPauloDay(new Date("2020-01-10T02:30:00Z"))).toBe("2020-01-09");
-    expect(saoPauloDay(new Date("2024-08-23T02:59:59Z"))).toBe("2024-08-22");
-    expect(saoPauloDay(new Date("2024-08-23T03:00:00Z"))).toBe("2024-08-23");
-  });
-
-  test("agrees with Intl for instants spread over 1994-2026", () => {
-    const intl = new Intl.DateTimeFormat("en-CA", { timeZone: "America/Sao_Paulo", year: "numeric", month: "2-digit", day: "2-digit" });
-    const from = Date.parse("1994-07-01T00:00:00Z");
-    const to = Date.parse("2026-12-31T00:00:00Z");
-    // A step that is not a whole number of hours visits every minute offset within an hour.
-    for (let ms = from; ms < to; ms += 7_919_000) {
-      expect(saoPauloDay(new Date(ms))).toBe(intl.format(ms));
-    }
-  });
-
-  test("agrees with Intl minute by minute around daylight-saving switches", () => {
-    const intl = new Intl.DateTimeFormat("en-CA", { timeZone: "America/Sao_Paulo", year: "numeric", month: "2-digit", day: "2-digit" });
-    // DST began at local midnight on 2018-11-04 and ended at local midnight on 2019-02-17 (and 1999-02-21).
-    for (const around of ["2018-11-04T03:00:00Z", "2019-02-17T02:00:00Z", "1999-02-21T02:00:00Z"]) {
-      const centre = Date.parse(around);
-      for (let ms = centre - 86_400_000; ms <= centre + 86_400_000; ms += 60_000) {
-        expect(saoPauloDay(ms)).toBe(intl.format(ms));
-      }
-    }
   });
 });
 
@@ -1375,6 +1319,3 @@ describe("parseDaily()'s fast path", () => {
     }
   });
 });
-
-// ingest.ts may import no project file (issue 9), so three small rules live here and in another
-// file at once. These tests hold each pair of them equal, so neither can drift alone.
