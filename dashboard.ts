@@ -443,7 +443,7 @@ interface DashboardState {
  */
 export function createApp(sql: Sql, options: DashboardOptions): DashboardApp {
   const staleAfterMs = options.staleAfterMs ?? options.analysis.staleAfterMs;
-  const feed = new LiveFeed(sql, options.watchdogMs ?? DEFAULT_WATCHDOG_MS);
+  const feed = new LiveFeed(sql, options.watchdogMs ?? DEFAULT_WATCHDOG_MS, (line) => console.error(line));
   let health: { at: number; facts: Promise<HealthFacts> } | undefined;
   const state: DashboardState = {
     sql,

@@ -76,6 +76,8 @@ export class LiveFeed {
   constructor(
     private readonly sql: Sql,
     private readonly watchdogMs: number,
+    /** Where the feed's one-line failures go (the server's log); the feed itself goes on. */
+    readonly log: (line: string) => void,
   ) {}
 
   /** Starts listening (once); resolves when the first LISTEN is in place. */
@@ -156,7 +158,7 @@ export class LiveFeed {
       this.listening = false;
       // The pool's owner ended it (shutting down): nothing to report.
       if (this.closed || error.code === "CONNECTION_ENDED") return;
-      console.error(describeError(error, "follow the live feed").line);
+      this.log(describeError(error, "follow the live feed").line);
     });
   }
 
@@ -178,7 +180,7 @@ export class LiveFeed {
       // notification's fault (a ts PostgreSQL cannot read, say): it costs this change only.
       if (isConnectionLost(error)) throw error;
       // Control characters out: the text is partly the notifier's (PostgreSQL quotes bad input).
-      console.error(describeError(error, `read back a notified ${notice.output.kind} (the feed goes on)`).line.replace(/[\x00-\x1f\x7f]/g, "?"));
+      this.log(describeError(error, `read back a notified ${notice.output.kind} (the feed goes on)`).line.replace(/[\x00-\x1f\x7f]/g, "?"));
       return;
     }
     if (event) this.send(event);
@@ -303,7 +305,7 @@ export function feedStream(sql: Sql, feed: LiveFeed, since: FeedPosition | undef
             deliver(event);
           }
         } catch (error) {
-          console.error(describeError(error, "replay the live feed").line);
+          feed.log(describeError(error, "replay the live feed").line);
         }
       }
       const waiting = buffered;
