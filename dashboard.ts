@@ -28,7 +28,8 @@ import {
   saoPauloDayStart,
 } from "./lib/calendar.ts";
 import { formatDuration, printDescribed, readFlags } from "./lib/cli.ts";
-import { connect, type DatabaseConfig, loadDatabaseConfig, type Sql } from "./lib/connect.ts";
+import { connect, type DatabaseConfig, loadDatabaseConfig } from "./lib/connect.ts";
+import type { Sql } from "./lib/pool.ts";
 import { CotacaoError, describeError, envIssue, EXIT, isConnectionLost, usageError } from "./lib/errors.ts";
 import type { FeedPosition } from "./lib/feed.ts";
 import { describeGap } from "./lib/gaps.ts";

@@ -8,14 +8,8 @@
 import type postgres from "postgres";
 import { type BackupResult, dumpDatabase, dumpToFile, restoreFromFile } from "./lib/backup.ts";
 import { versionLine } from "./lib/cli.ts";
-import {
-  connect,
-  type DatabaseConfig,
-  DEFAULT_DATA_DIR,
-  loadDatabaseConfig,
-  maskUrl,
-  type Sql,
-} from "./lib/connect.ts";
+import { connect, type DatabaseConfig, DEFAULT_DATA_DIR, loadDatabaseConfig, maskUrl } from "./lib/connect.ts";
+import type { Sql } from "./lib/pool.ts";
 import {
   embeddedUrl,
   isInitialised,
@@ -33,7 +27,8 @@ import type { StoredQuote } from "./lib/quote.ts";
 
 // For bench/, which imports these from here; the scripts import them from lib/ directly.
 export { readFlags } from "./lib/cli.ts";
-export { connect, connectUrl, type Sql } from "./lib/connect.ts";
+export { connect } from "./lib/connect.ts";
+export { connectUrl, type Sql } from "./lib/pool.ts";
 export { startEmbeddedServer, stopEmbeddedServer, type EmbeddedServer } from "./lib/embedded_server.ts";
 export { EXIT, describeError, usageError } from "./lib/errors.ts";
 export { migrate } from "./lib/migrations.ts";

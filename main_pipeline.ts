@@ -8,7 +8,8 @@
 import * as v from "valibot";
 import { isCalendarDate, saoPauloDay } from "./lib/calendar.ts";
 import { formatDuration, parseDuration, printDescribed, readFlags } from "./lib/cli.ts";
-import { connect, type DatabaseConfig, loadDatabaseConfig, type Sql } from "./lib/connect.ts";
+import { connect, type DatabaseConfig, loadDatabaseConfig } from "./lib/connect.ts";
+import type { Sql } from "./lib/pool.ts";
 import { DatabaseError, describeError, EXIT, usageError } from "./lib/errors.ts";
 import { clearGaps, describeGap, listGaps, type QuoteGap, recordGap } from "./lib/gaps.ts";
 import { migrate } from "./lib/migrations.ts";

@@ -8,7 +8,8 @@
 import * as v from "valibot";
 import { formatSaoPauloTime, isStale, marketTimeBetween, primeClocks } from "./lib/calendar.ts";
 import { durationExample, formatDuration, parseDuration, printDescribed, readFlags } from "./lib/cli.ts";
-import { connect, connectUrl, type DatabaseConfig, loadDatabaseConfig, type Sql } from "./lib/connect.ts";
+import { connect, type DatabaseConfig, loadDatabaseConfig } from "./lib/connect.ts";
+import { connectUrl, type Sql } from "./lib/pool.ts";
 import { isInitialised, runningEmbeddedServer } from "./lib/embedded_server.ts";
 import { CotacaoError, describeError, isConnectionLost, usageError } from "./lib/errors.ts";
 import { FEED_CHANNEL } from "./lib/feed.ts";

@@ -4,7 +4,7 @@
 import type { Readable } from "node:stream";
 import type postgres from "postgres";
 import * as v from "valibot";
-import type { Sql } from "./connect.ts";
+import type { Sql } from "./pool.ts";
 import { DatabaseError } from "./errors.ts";
 import {
   appliedMigrations,

@@ -5,7 +5,7 @@
 import { basename, dirname, join } from "node:path";
 import { tmpdir } from "node:os";
 import * as v from "valibot";
-import { connectUrl } from "./connect.ts";
+import { connectUrl } from "./pool.ts";
 import { DatabaseError } from "./errors.ts";
 import { sha256 } from "./hash.ts";
 import { relativeToProject } from "./project.ts";

@@ -4,7 +4,7 @@
  */
 import type postgres from "postgres";
 import * as v from "valibot";
-import type { Sql } from "./connect.ts";
+import type { Sql } from "./pool.ts";
 
 /**
  * Channel of the notifications the writers send as they commit: new quotes, finished runs and

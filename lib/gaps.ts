@@ -2,7 +2,7 @@
  * lib/gaps.ts: days of a pair missing further back than a latest-quote run fills in, recorded
  * by the pipeline and shown by the dashboard and the monitor with the command that fills them.
  */
-import type { Sql } from "./connect.ts";
+import type { Sql } from "./pool.ts";
 
 /** Days of a pair missing further back than a latest-quote run fills in (quote_gaps): the person must load them. */
 export interface QuoteGap {

@@ -6,7 +6,7 @@
  * a change.
  */
 import * as v from "valibot";
-import type { Sql } from "./connect.ts";
+import type { Sql } from "./pool.ts";
 import { describeError, isConnectionLost } from "./errors.ts";
 import {
   ChangeNoticeSchema,

@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import type postgres from "postgres";
-import type { Sql } from "./connect.ts";
+import type { Sql } from "./pool.ts";
 import { DatabaseError } from "./errors.ts";
 import { sha256 } from "./hash.ts";
 import { PROJECT_DIR } from "./project.ts";

@@ -3,7 +3,7 @@
  * summaries, tables, health facts.
  */
 import { SAO_PAULO_TIME_ZONE } from "./calendar.ts";
-import type { Sql } from "./connect.ts";
+import type { Sql } from "./pool.ts";
 import type { QuoteGap } from "./gaps.ts";
 import type { StoredQuote } from "./quote.ts";
 

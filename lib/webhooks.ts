@@ -6,7 +6,7 @@
  */
 import { formatSaoPauloTime } from "./calendar.ts";
 import { formatDuration } from "./cli.ts";
-import type { Sql } from "./connect.ts";
+import type { Sql } from "./pool.ts";
 import { sha256 } from "./hash.ts";
 import { backoffMs, isRetryableStatus } from "./retry.ts";
 import { DEFAULT_WEBHOOK_GIVE_UP_AFTER_MS } from "./rule.ts";

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { formatSaoPauloTime } from "../lib/calendar.ts";
 import { parseDuration } from "../lib/cli.ts";
-import type { Sql } from "../lib/connect.ts";
+import type { Sql } from "../lib/pool.ts";
 import { CotacaoError } from "../lib/errors.ts";
 import type { StoredQuote as Quote } from "../lib/quote.ts";
 import { loadDailySeries } from "../lib/views.ts";

@@ -9,7 +9,7 @@ import type { Browser, BrowserContextOptions, Page } from "playwright-core";
 import { loadAnalysisConfig, paramsFor } from "../lib/rule.ts";
 import { rescan } from "../analysis.ts";
 import { createApp } from "../dashboard.ts";
-import { connectUrl, type Sql } from "../lib/connect.ts";
+import { connectUrl, type Sql } from "../lib/pool.ts";
 import type { StoredQuote } from "../lib/quote.ts";
 import { finishRun, recordFailedRun, saveQuotes, startRun } from "../database.ts";
 import { SERIES } from "../public/chart-data.js";

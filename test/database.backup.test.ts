@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { dumpDatabase, dumpToFile, restoreFromFile } from "../lib/backup.ts";
-import { connectUrl, type Sql } from "../lib/connect.ts";
+import { connectUrl, type Sql } from "../lib/pool.ts";
 import { DatabaseError } from "../lib/errors.ts";
 import { migrate, readMigrations, SQL_DIR } from "../lib/migrations.ts";
 import { PROJECT_DIR } from "../lib/project.ts";

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { cp, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { connectUrl, DEFAULT_DATA_DIR, loadDatabaseConfig, maskUrl, type Sql } from "../lib/connect.ts";
+import { DEFAULT_DATA_DIR, loadDatabaseConfig, maskUrl } from "../lib/connect.ts";
+import { connectUrl, type Sql } from "../lib/pool.ts";
 import { CotacaoError, DatabaseError, describeError } from "../lib/errors.ts";
 import { FEED_CHANNEL } from "../lib/feed.ts";
 import { migrate, migrationStatus, readMigrations, SQL_DIR } from "../lib/migrations.ts";

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { connectUrl, type Sql } from "../lib/connect.ts";
+import { connectUrl, type Sql } from "../lib/pool.ts";
 import { runningEmbeddedServer, startEmbeddedServer, stopEmbeddedServer } from "../lib/embedded_server.ts";
 import { EXIT } from "../lib/errors.ts";
 import { describeGap } from "../lib/gaps.ts";

@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { cp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { loadAnalysisConfig } from "../lib/rule.ts";
-import { connectUrl } from "../lib/connect.ts";
+import { connectUrl } from "../lib/pool.ts";
 import { runningEmbeddedServer, startEmbeddedServer, stopEmbeddedServer } from "../lib/embedded_server.ts";
 import { migrate, SQL_DIR } from "../lib/migrations.ts";
 import type { PairSnapshot } from "../lib/views.ts";

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { readdir } from "node:fs/promises";
-import { connectUrl } from "../lib/connect.ts";
+import { connectUrl } from "../lib/pool.ts";
 import { PROJECT_DIR } from "../lib/project.ts";
 import { makeTempDir } from "./support/database.ts";
 import { cleanEnv } from "./support/cli.ts";

@@ -7,7 +7,7 @@ import { afterAll, beforeAll } from "bun:test";
 import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connectUrl, type Sql } from "../../lib/connect.ts";
+import { connectUrl, type Sql } from "../../lib/pool.ts";
 import { startEmbeddedServer, stopEmbeddedServer } from "../../lib/embedded_server.ts";
 import { migrate } from "../../lib/migrations.ts";
 
