@@ -33,7 +33,7 @@ export type Flags<O extends ParseArgsOptionsConfig> = ReturnType<typeof parseArg
 
 /**
  * node:util's parseArgs, strict and without positionals, with its errors as one USAGE line: it
- * accepts and rejects what parseArgs does, and returns the same values (test/database.test.ts
+ * accepts and rejects what parseArgs does, and returns the same values (test/lib/cli.test.ts
  * holds the two equal). Our own because importing node:util costs every run of a script ~8 ms
  * (bench/monitor.ts), as much as the monitor's query. Every script also answers `--version` and
  * `-V` (unless it declares a `version` option of its own) by throwing versionRequest().
