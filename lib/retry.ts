@@ -5,7 +5,11 @@
  * bad request or a bad payload fails at once.
  */
 
-/** Kinds of failure with no HTTP answer that may pass if the same request is made again. */
+/**
+ * Kinds of failure with no HTTP answer that may pass if the same request is made again. Not, for
+ * example, an answer too large to read (the same request would bring the same flood), nor one
+ * that is not JSON or fails validation.
+ */
 export const RETRIED_FAILURES: ReadonlySet<string> = new Set(["TIMEOUT", "NETWORK"]);
 
 /** Whether an HTTP status may pass if asked again: timeouts (408), throttling (429, and 409 as AwesomeAPI uses it), server errors. */
