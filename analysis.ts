@@ -1,6 +1,8 @@
 /**
- * analysis.ts: the moving-average rule, the alerts it raises (and staleness alerts), their
- * lifecycle in PostgreSQL and their delivery to webhooks.
+ * analysis.ts: the alerts the moving-average rule raises (and staleness alerts): their episodes,
+ * their lifecycle in PostgreSQL and the webhook notifications they write. The rule's maths and
+ * settings are in lib/rule.ts (the dashboard and the monitor read them too), the delivery of the
+ * notifications in lib/webhooks.ts, the forex market's clock in lib/calendar.ts.
  *
  * The rule, exactly: a pair's daily series holds, for each São Paulo calendar day that has
  * quotes, the bid of that day's latest quote. The moving average of day d is the mean of the
@@ -11,254 +13,42 @@
  *
  * Staleness counts forex market time (Sunday 17:00 to Friday 17:00 New York time). Webhook
  * notifications are written with their transition and delivered by rounds with a time budget,
- * retried across runs (see deliverPending()).
+ * retried across runs (see lib/webhooks.ts's deliverPending()).
  *
  * CLI: `bun analysis.ts [--pair P] [--json]`, `--rescan`, `--days --pair P --json`,
  * `--test-webhook` (see --help).
  */
 import type postgres from "postgres";
 import * as v from "valibot";
+import { formatSaoPauloTime, isStale, SAO_PAULO_TIME_ZONE, saoPauloDay } from "./lib/calendar.ts";
+import { printDescribed, readFlags } from "./lib/cli.ts";
+import { connect, loadDatabaseConfig } from "./lib/connect.ts";
+import type { Sql } from "./lib/pool.ts";
+import { CotacaoError, describeError, EXIT, usageError } from "./lib/errors.ts";
+import { notifyChange } from "./lib/feed.ts";
+import { sha256 } from "./lib/hash.ts";
+import { migrate } from "./lib/migrations.ts";
+import { PairSchema } from "./lib/quote.ts";
 import {
-  CotacaoError,
-  EXIT,
-  PairSchema,
-  connect,
-  describeError,
-  durationSetting,
-  envIssue,
-  formatDuration,
-  loadDailySeries,
-  loadDatabaseConfig,
-  migrate,
-  notifyChange,
-  printDescribed,
-  readFlags,
-  storedPairs,
-  usageError,
-  type Sql,
-  type StoredSeries,
-} from "./database.ts";
+  type AnalysisConfig,
+  evaluateSeries,
+  type Evaluation,
+  loadAnalysisConfig,
+  paramsFor,
+  type RuleParams,
+} from "./lib/rule.ts";
+import { loadDailySeries, storedPairs, type StoredSeries } from "./lib/views.ts";
+import {
+  type AlertKind,
+  type AlertTransition,
+  deliverPending,
+  type DeliveryOptions,
+  type DeliveryReport,
+  endpointOf,
+  sendTestNotifications,
+} from "./lib/webhooks.ts";
 
-const SAO_PAULO = "America/Sao_Paulo";
-const MS_PER_DAY = 86_400_000;
-const DEFAULT_WINDOW_DAYS = 20;
-const DEFAULT_MIN_POINTS = 10;
-const DEFAULT_THRESHOLD_PCT = 3;
-// An alert resolves only once |deviation| falls under this share of the threshold: a price
-// hovering at the line does not flap.
-const DEFAULT_RECOVERY_PCT = 80;
-const DEFAULT_STALE_AFTER_MS = 2 * 3_600_000;
-// The window's running sum is recomputed from scratch this often, so rounding cannot drift.
-const RESUM_EVERY = 1024;
-// Rounding of the running maths must never flip a deviation that is exactly at the threshold.
-const RELATIVE_TOLERANCE = 1e-12;
-// How long a delivery round waits for one webhook request before it sends that URL nothing more
-// this round (the request itself may still answer, and count, until the round's budget ends).
-const WEBHOOK_TIMEOUT_MS = 5_000;
-// How long one delivery round may take in all; what is left waits for the next run.
-const WEBHOOK_BUDGET_MS = 15_000;
-// A notification that keeps failing (5xx, 408, 429, network) is retried across runs, with a
-// wait that doubles from a minute up to an hour, until this long after it was written.
-const DEFAULT_WEBHOOK_GIVE_UP_AFTER_MS = 24 * 3_600_000;
-const WEBHOOK_BACKOFF_FIRST_MS = 60_000;
-const WEBHOOK_BACKOFF_MAX_MS = 3_600_000;
-const MAX_WEBHOOK_GIVE_UP_AFTER_MS = 30 * MS_PER_DAY;
 
-// ---------------------------------------------------------------------------------------------
-// Configuration
-
-/** The rule's parameters for one pair. Fractions, not percentages. */
-export interface RuleParams {
-  windowDays: number;
-  minPoints: number;
-  threshold: number;
-  /** |deviation| under this resolves an open alert. */
-  recovery: number;
-}
-
-export interface AnalysisConfig {
-  defaults: RuleParams;
-  /** Overrides per pair, e.g. a wider threshold for BTC-BRL. */
-  perPair: Map<string, Partial<RuleParams>>;
-  staleAfterMs: number;
-  webhookUrls: string[];
-  /** A notification still failing this long after it was written is given up (24 h by default). */
-  webhookGiveUpAfterMs?: number;
-}
-
-/**
- * A setting with per-pair overrides: "20" or "20,BTC-BRL:10" (the default, then PAIR:value
- * items). Returns the issue's message when the text is malformed.
- */
-function perPairNumbers(text: string, setting: PerPairSetting): { fallback: number | undefined; perPair: Map<string, number> } | string {
-  const perPair = new Map<string, number>();
-  let fallback: number | undefined;
-  for (const item of text.split(",").map((part) => part.trim()).filter(Boolean)) {
-    const [pair, value = ""] = item.includes(":") ? item.split(":", 2).map((part) => part.trim()) : [undefined, item];
-    // Plain decimals only: Number() would also read "1e3", "0x10" and "Infinity".
-    const number = /^\d+(\.\d+)?$/.test(value) ? Number(value) : Number.NaN;
-    if (!setting.isValid(number)) {
-      return `must be ${setting.expected}, optionally followed by PAIR:value items, like "${setting.example}"; got "${item}"`;
-    }
-    const named = pair === undefined ? undefined : v.safeParse(PairSchema, pair);
-    if (named === undefined) fallback = number;
-    else if (!named.success) return `names "${pair}", which is not a pair like "USD-BRL"; write items like "${setting.example}"`;
-    else perPair.set(named.output, number);
-  }
-  return { fallback, perPair };
-}
-
-/** How a setting with per-pair overrides is checked and explained. */
-interface PerPairSetting {
-  isValid: (n: number) => boolean;
-  expected: string;
-  example: string;
-}
-
-// Each variable is optional: its default ("") still goes through the pipe, so the output is whole.
-function perPairSchema(setting: PerPairSetting) {
-  return v.optional(
-    v.pipe(
-      v.string(),
-      v.rawTransform(({ dataset, addIssue, NEVER }) => {
-        const parsed = perPairNumbers(dataset.value, setting);
-        if (typeof parsed === "string") {
-          addIssue({ message: parsed });
-          return NEVER;
-        }
-        return parsed;
-      }),
-    ),
-    "",
-  );
-}
-
-// Ten years of days: a window or a minimum beyond it has no data to work on.
-const MAX_WINDOW_DAYS = 3650;
-const isDayCount = (n: number) => Number.isInteger(n) && n > 0 && n <= MAX_WINDOW_DAYS;
-const isPercent = (n: number) => n > 0 && n < 100;
-const STALE_AFTER_BOUNDS_MS = [60_000, 30 * MS_PER_DAY] as const;
-
-const AnalysisEnvSchema = v.object({
-  COTACAO_MA_WINDOW_DAYS: perPairSchema({ isValid: isDayCount, expected: `a whole number of days from 1 to ${MAX_WINDOW_DAYS}`, example: "20,BTC-BRL:10" }),
-  COTACAO_MA_MIN_POINTS: perPairSchema({ isValid: isDayCount, expected: `a whole number of closes from 1 to ${MAX_WINDOW_DAYS}`, example: "10,BTC-BRL:5" }),
-  COTACAO_ALERT_THRESHOLD_PCT: perPairSchema({ isValid: isPercent, expected: "a percentage between 0 and 100", example: "3,BTC-BRL:8" }),
-  COTACAO_ALERT_RECOVERY_PCT: perPairSchema({ isValid: isPercent, expected: "a percentage of the threshold between 0 and 100", example: "80,BTC-BRL:50" }),
-  COTACAO_STALE_AFTER: durationSetting(DEFAULT_STALE_AFTER_MS, STALE_AFTER_BOUNDS_MS, "90m"),
-  ALERT_WEBHOOK_GIVE_UP_AFTER: durationSetting(DEFAULT_WEBHOOK_GIVE_UP_AFTER_MS, [60_000, MAX_WEBHOOK_GIVE_UP_AFTER_MS], "6h"),
-  ALERT_WEBHOOK_URLS: v.optional(
-    v.pipe(
-      v.string(),
-      v.transform((text) => text.split(",").map((url) => url.trim()).filter(Boolean)),
-    // Webhook URLs carry their secret in the path: a bad one is named by its position only.
-    v.check(
-      (urls) => urls.every((url) => /^https?:\/\/[^\s]+$/.test(url) && URL.canParse(url)),
-      (issue) => {
-        const urls = issue.input as string[];
-        const position = urls.findIndex((url) => !/^https?:\/\/[^\s]+$/.test(url) || !URL.canParse(url)) + 1;
-        return `must be comma-separated http(s) URLs; URL number ${position} is not one`;
-      },
-    ),
-    ),
-    "",
-  ),
-});
-
-/** Reads and validates the analysis settings from the environment; throws a one-line error naming the variable. */
-export function loadAnalysisConfig(env: Record<string, string | undefined>): AnalysisConfig {
-  const result = v.safeParse(AnalysisEnvSchema, env);
-  if (!result.success) throw envIssue(result.issues);
-  const { COTACAO_MA_WINDOW_DAYS, COTACAO_MA_MIN_POINTS, COTACAO_ALERT_THRESHOLD_PCT, COTACAO_ALERT_RECOVERY_PCT } = result.output;
-  const defaults: RuleParams = {
-    windowDays: COTACAO_MA_WINDOW_DAYS.fallback ?? DEFAULT_WINDOW_DAYS,
-    minPoints: COTACAO_MA_MIN_POINTS.fallback ?? DEFAULT_MIN_POINTS,
-    threshold: (COTACAO_ALERT_THRESHOLD_PCT.fallback ?? DEFAULT_THRESHOLD_PCT) / 100,
-    recovery: 0, // set below: a share of the threshold
-  };
-  const recoveryShare = (COTACAO_ALERT_RECOVERY_PCT.fallback ?? DEFAULT_RECOVERY_PCT) / 100;
-  defaults.recovery = defaults.threshold * recoveryShare;
-  const perPair = new Map<string, Partial<RuleParams>>();
-  const override = (pair: string) => perPair.get(pair) ?? perPair.set(pair, {}).get(pair)!;
-  for (const [pair, days] of COTACAO_MA_WINDOW_DAYS.perPair) override(pair).windowDays = days;
-  for (const [pair, points] of COTACAO_MA_MIN_POINTS.perPair) override(pair).minPoints = points;
-  for (const [pair, pct] of COTACAO_ALERT_THRESHOLD_PCT.perPair) override(pair).threshold = pct / 100;
-  for (const [pair, pct] of COTACAO_ALERT_RECOVERY_PCT.perPair) override(pair).recovery = pct / 100;
-  // A per-pair recovery is a share like the default; resolve it against that pair's threshold.
-  for (const [pair, params] of perPair) {
-    const threshold = params.threshold ?? defaults.threshold;
-    const share = COTACAO_ALERT_RECOVERY_PCT.perPair.has(pair) ? (params.recovery as number) : recoveryShare;
-    params.recovery = threshold * share;
-  }
-  return {
-    defaults,
-    perPair,
-    staleAfterMs: result.output.COTACAO_STALE_AFTER,
-    webhookUrls: result.output.ALERT_WEBHOOK_URLS,
-    webhookGiveUpAfterMs: result.output.ALERT_WEBHOOK_GIVE_UP_AFTER,
-  };
-}
-
-/** The rule's parameters for `pair`: its overrides over the defaults. */
-export function paramsFor(config: AnalysisConfig, pair: string): RuleParams {
-  return { ...config.defaults, ...config.perPair.get(pair) };
-}
-
-// ---------------------------------------------------------------------------------------------
-// The rule (pure)
-
-/** A pair's daily series: day numbers (days since 1970-01-01, São Paulo calendar), ascending, and each day's close. */
-export interface DailySeries {
-  days: Int32Array;
-  closes: Float64Array;
-}
-
-/** The rule's verdict for every day of a series; NaN average and deviation where history is insufficient. */
-export interface Evaluation {
-  average: Float64Array;
-  deviation: Float64Array;
-  anomalous: Uint8Array;
-}
-
-/**
- * The moving average, deviation and anomaly flag of every day, in one pass: the window's sum
- * is kept running as days enter and leave it. O(n) whatever the window. A day is anomalous when
- * |close * count - sum| > threshold * sum, the same as |close / average - 1| > threshold but
- * exact where that would round either way at a deviation of exactly the threshold.
- */
-export function evaluateSeries(series: DailySeries, params: RuleParams): Evaluation {
-  const { days, closes } = series;
-  const n = days.length;
-  // One allocation for both number columns: this runs over millions of points.
-  const numbers = new Float64Array(2 * n);
-  const average = numbers.subarray(0, n);
-  const deviation = numbers.subarray(n);
-  const anomalous = new Uint8Array(n);
-  const { windowDays, minPoints } = params;
-  // A day is anomalous when |close * count - sum| > (threshold + tolerance) * sum.
-  const limit = params.threshold + RELATIVE_TOLERANCE;
-  let first = 0; // the oldest day still in the window
-  let sum = 0;
-  for (let i = 0; i < n; i++) {
-    const since = days[i]! - windowDays;
-    while (first < i && days[first]! < since) sum -= closes[first++]!;
-    if ((i & (RESUM_EVERY - 1)) === 0) {
-      sum = 0;
-      for (let j = first; j < i; j++) sum += closes[j]!;
-    }
-    const count = i - first;
-    const close = closes[i]!;
-    if (count >= minPoints) {
-      average[i] = sum / count;
-      deviation[i] = (close * count) / sum - 1;
-      anomalous[i] = Math.abs(close * count - sum) > limit * sum ? 1 : 0;
-    } else {
-      average[i] = Number.NaN;
-      deviation[i] = Number.NaN;
-    }
-    sum += close;
-  }
-  return { average, deviation, anomalous };
-}
 
 // ---------------------------------------------------------------------------------------------
 // Episodes (pure)
@@ -355,160 +145,6 @@ export function findEpisodes(points: readonly RulePoint[], params: RuleParams): 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Time for people (pure)
-
-/**
- * A formatter that reads an instant's wall clock in `timeZone`, field by field, made on first use:
- * a process's first Intl date formatter loads ICU's data, 12–14 ms (see primeClocks).
- */
-function wallClockFormat(timeZone: string): () => Intl.DateTimeFormat {
-  let format: Intl.DateTimeFormat | undefined;
-  return () =>
-    (format ??= new Intl.DateTimeFormat("en-US", {
-      timeZone,
-      year: "numeric",
-      month: "2-digit",
-      day: "2-digit",
-      hour: "2-digit",
-      minute: "2-digit",
-      second: "2-digit",
-      hourCycle: "h23",
-    }));
-}
-
-/** The wall clock of instant `at` (ms) in the formatter's zone, read as if it were UTC (so day arithmetic is plain). */
-function wallClock(format: () => Intl.DateTimeFormat, at: number): number {
-  const parts = Object.fromEntries(format().formatToParts(new Date(at)).map((part) => [part.type, Number(part.value)]));
-  const field = (type: Intl.DateTimeFormatPartTypes) => parts[type] ?? Number.NaN;
-  return Date.UTC(field("year"), field("month") - 1, field("day"), field("hour"), field("minute"), field("second"));
-}
-
-const SAO_PAULO_CLOCK = wallClockFormat(SAO_PAULO);
-
-/**
- * An instant in São Paulo time, for people: `2026-11-27 18:00 -03` (with `seconds`,
- * `2026-11-27 18:00:05 -03`). The offset is the one in force then (-02 in the summers before
- * 2019). Machine output (JSON, webhook fields) keeps ISO 8601 UTC instead.
- */
-export function formatSaoPauloTime(at: Date, { seconds = false }: { seconds?: boolean } = {}): string {
-  const wall = wallClock(SAO_PAULO_CLOCK, at.getTime());
-  const offsetMinutes = Math.round((wall - Math.floor(at.getTime() / 1000) * 1000) / 60_000);
-  const sign = offsetMinutes < 0 ? "-" : "+";
-  const hours = String(Math.floor(Math.abs(offsetMinutes) / 60)).padStart(2, "0");
-  const minutes = Math.abs(offsetMinutes) % 60;
-  const text = new Date(wall).toISOString();
-  return `${text.slice(0, 10)} ${text.slice(11, seconds ? 19 : 16)} ${sign}${hours}${minutes ? `:${String(minutes).padStart(2, "0")}` : ""}`;
-}
-
-/** The São Paulo calendar date ("YYYY-MM-DD") of an instant. */
-export function saoPauloDate(at: Date): string {
-  return new Date(wallClock(SAO_PAULO_CLOCK, at.getTime())).toISOString().slice(0, 10);
-}
-
-/**
- * The first instant of São Paulo day `date` ("YYYY-MM-DD"): its midnight, or 01:00 on the days
- * daylight saving time began at midnight (before 2019). The offset has been a whole number of
- * hours since 1914, so it is the first UTC hour whose São Paulo date is `date`.
- */
-export function saoPauloDayStart(date: string): Date {
-  const utcMidnight = Date.parse(`${date}T00:00:00Z`);
-  for (let hour = 0; hour <= 6; hour++) {
-    const at = new Date(utcMidnight + hour * 3_600_000);
-    if (saoPauloDate(at) === date) return at;
-  }
-  return new Date(utcMidnight + 3 * 3_600_000);
-}
-
-/** Whether `text` is a real calendar date written "YYYY-MM-DD" (ingest.ts keeps the same rule; a test holds them equal). */
-export function isCalendarDate(text: string): boolean {
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(text)) return false;
-  const ms = Date.parse(`${text}T00:00:00Z`);
-  return Number.isFinite(ms) && new Date(ms).toISOString().slice(0, 10) === text;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Staleness: the forex market's clock (pure)
-
-// USD-BRL comes from the forex market, which trades from Sunday 17:00 to Friday 17:00 New York
-// time (with New York's own daylight saving time), and not on 25 December and 1 January.
-const NEW_YORK = "America/New_York";
-const MARKET_OPENS_SUNDAY_MS = 17 * 3_600_000;
-const MARKET_CLOSES_FRIDAY_MS = 17 * 3_600_000;
-/** Whole New York days without trading, as "MM-DD". */
-const MARKET_HOLIDAYS = new Set(["12-25", "01-01"]);
-
-const NEW_YORK_CLOCK = wallClockFormat(NEW_YORK);
-const newYorkWallClock = (at: number) => wallClock(NEW_YORK_CLOCK, at);
-
-/**
- * Makes both clocks' formatters now. A short-lived caller (the monitor) does it while it waits
- * for the database's first answer, so ICU's start-up costs no wall time (ConnectOptions.whileWaiting).
- */
-export function primeClocks(): void {
-  SAO_PAULO_CLOCK();
-  NEW_YORK_CLOCK();
-}
-
-/**
- * The instant at which New York's wall clock reads `wall` (a wall-clock time read as UTC). Only
- * used for midnight and 17:00, which exist exactly once every day (the clocks change at 02:00).
- */
-function newYorkInstant(wall: number): number {
-  let at = wall + 5 * 3_600_000; // a first guess: Eastern Standard Time
-  for (let i = 0; i < 2; i++) at = wall - (newYorkWallClock(at) - at);
-  return at;
-}
-
-/** The trading hours of one New York day (a day number), as wall-clock offsets from its midnight. */
-function tradingHours(day: number): [number, number] | undefined {
-  const date = new Date(day * MS_PER_DAY);
-  if (MARKET_HOLIDAYS.has(date.toISOString().slice(5, 10))) return undefined;
-  const weekday = date.getUTCDay();
-  if (weekday === 6) return undefined;
-  if (weekday === 0) return [MARKET_OPENS_SUNDAY_MS, MS_PER_DAY];
-  if (weekday === 5) return [0, MARKET_CLOSES_FRIDAY_MS];
-  return [0, MS_PER_DAY];
-}
-
-/**
- * How much of the time between two instants the forex market was open (Sunday 17:00 to Friday
- * 17:00 New York time, not on 25 December or 1 January), in milliseconds. One step per day, so a
- * gap of years costs a few thousand steps; with `stopAbove`, it stops counting once past it.
- */
-export function marketTimeBetween(from: Date, to: Date, stopAbove = Number.POSITIVE_INFINITY): number {
-  const start = from.getTime();
-  const end = to.getTime();
-  if (!(end > start)) return 0;
-  const lastDay = Math.floor(newYorkWallClock(end) / MS_PER_DAY);
-  let total = 0;
-  for (let day = Math.floor(newYorkWallClock(start) / MS_PER_DAY); day <= lastDay && total <= stopAbove; day++) {
-    const hours = tradingHours(day);
-    if (!hours) continue;
-    const opens = newYorkInstant(day * MS_PER_DAY + hours[0]);
-    const closes = newYorkInstant(day * MS_PER_DAY + hours[1]);
-    total += Math.max(0, Math.min(closes, end) - Math.max(opens, start));
-  }
-  return total;
-}
-
-/** Whether the forex market is open at `at`. */
-export function isMarketOpen(at: Date): boolean {
-  const wall = newYorkWallClock(at.getTime());
-  const hours = tradingHours(Math.floor(wall / MS_PER_DAY));
-  const sinceMidnight = ((wall % MS_PER_DAY) + MS_PER_DAY) % MS_PER_DAY;
-  return hours !== undefined && sinceMidnight >= hours[0] && sinceMidnight < hours[1];
-}
-
-/**
- * Whether a pair whose newest quote is from `newest` is stale at `now`: more than `staleAfterMs`
- * of market time has passed since, so a feed that stops with the market on Friday evening is
- * not stale over the weekend, and is again once the market has been open that long.
- */
-export function isStale(newest: Date, now: Date, staleAfterMs: number): boolean {
-  return marketTimeBetween(newest, now, staleAfterMs) > staleAfterMs;
-}
-
-// ---------------------------------------------------------------------------------------------
 // The daily series the rule looks at
 
 /**
@@ -544,7 +180,7 @@ type Tx = Sql | postgres.TransactionSql;
 export interface Alert {
   id: number;
   pair: string;
-  kind: "deviation" | "stale";
+  kind: AlertKind;
   direction: Direction | null;
   status: "firing" | "resolved";
   startedAt: Date;
@@ -566,7 +202,7 @@ export interface Alert {
 
 /** A change of an alert's state: what is printed and sent. */
 export interface Transition {
-  transition: "firing" | "resolved";
+  transition: AlertTransition;
   alert: Alert;
 }
 
@@ -577,7 +213,7 @@ export interface Transition {
  */
 function fingerprintOf(pair: string, kind: string, direction: string | null, startedAt: Date, episode = 0): string {
   const key = `${pair}|${kind}|${direction ?? ""}|${startedAt.toISOString()}${episode > 0 ? `#${episode}` : ""}`;
-  return new Bun.CryptoHasher("sha256").update(key).digest("hex").slice(0, 16);
+  return sha256(key).slice(0, 16);
 }
 
 /** The fingerprint of a new episode: the first of episode 0, 1, 2... that no stored alert has. */
@@ -643,7 +279,6 @@ async function updateDeviation(tx: Tx, id: number, episode: DeviationEpisode, se
 // ---------------------------------------------------------------------------------------------
 // Notifications
 
-const endpointOf = (url: string) => new Bun.CryptoHasher("sha256").update(url).digest("hex").slice(0, 16);
 const percent = (fraction: number | null) => (fraction === null || Number.isNaN(fraction) ? "?" : `${(fraction * 100).toFixed(2)}%`);
 /** A deviation for people: signed, two decimals of a percent. */
 const signedPercent = (fraction: number | null) => (fraction === null || Number.isNaN(fraction) ? "?" : `${fraction > 0 ? "+" : ""}${percent(fraction)}`);
@@ -739,254 +374,6 @@ async function enqueue(tx: Tx, change: Transition, webhookUrls: readonly string[
       values (${change.alert.id}, ${change.transition}, ${endpointOf(url)}, ${tx.json(payload as postgres.JSONValue)}, ${now})
       on conflict (alert_id, transition, endpoint) do nothing`;
   }
-}
-
-/** How a delivery round sends and times its requests; every default is the production one. */
-export interface DeliveryOptions {
-  fetch?: (input: string, init: RequestInit) => Promise<Response>;
-  /** How long to wait for one request before sending that URL nothing more this round (5 s). */
-  timeoutMs?: number;
-  /** How long the whole round may take (15 s): a request still open then is aborted, and what is left waits for the next run. */
-  budgetMs?: number;
-  /** A notification still failing this long after it was written is given up (24 h). */
-  giveUpAfterMs?: number | undefined;
-  /** The clock: when a notification is due, and when it was written. */
-  now?: (() => Date) | undefined;
-  /** In [0, 1): spreads the wait before a retry, as the source's backoff does. */
-  random?: () => number;
-}
-
-/** What a delivery round did. Each line names the webhook by position and host, never its URL. */
-export interface DeliveryReport {
-  delivered: number;
-  /** One line per failed attempt that will be retried on a later run. */
-  pending: string[];
-  /** One line per notification given up for good (reported once: it is never sent again). */
-  failed: string[];
-}
-
-/** A webhook as people may see it: its position in ALERT_WEBHOOK_URLS and its host (the path is the secret). */
-interface Webhook {
-  url: string;
-  name: string;
-}
-
-function webhooksOf(urls: readonly string[]): Webhook[] {
-  return urls.map((url, index) => ({ url, name: `webhook ${index + 1} (${new URL(url).host})` }));
-}
-
-/** The answer to one webhook request, sorted by what it means for the notification. */
-type Outcome =
-  | { kind: "delivered"; status: number }
-  | { kind: "permanent"; reason: string }
-  | { kind: "transient"; reason: string };
-
-/** What an HTTP answer means for a webhook notification, decided in this one place. */
-export function outcomeOf(response: Response): Outcome {
-  const { status } = response;
-  if (status >= 200 && status < 300) return { kind: "delivered", status };
-  if (status >= 300 && status < 400) {
-    // A redirect is not a delivery: fetch would turn the POST into a GET with no body.
-    const location = response.headers.get("location");
-    const host = location && URL.canParse(location, response.url || "http://invalid/") ? new URL(location, response.url || "http://invalid/").host : "an unnamed location";
-    return { kind: "permanent", reason: `HTTP ${status} redirect to ${host}, not followed: put the final URL in ALERT_WEBHOOK_URLS` };
-  }
-  // The source's rule for what passes if asked again: timeouts, throttling (429, and 409 as
-  // AwesomeAPI uses it), server errors.
-  if (status === 408 || status === 409 || status === 429 || status >= 500) return { kind: "transient", reason: `HTTP ${status}` };
-  return { kind: "permanent", reason: `HTTP ${status}, not retried: check the URL` };
-}
-
-function failureOf(error: unknown, budgetMs: number): Outcome {
-  const name = (error as Error)?.name;
-  if (name === "TimeoutError" || name === "AbortError") return { kind: "transient", reason: `no answer within the ${budgetMs / 1000} s delivery budget` };
-  // The URL is a secret and error messages may quote it: report the error's code only.
-  const code = (error as { code?: unknown })?.code;
-  return { kind: "transient", reason: typeof code === "string" && /^[A-Za-z_]{1,40}$/.test(code) ? `network error (${code})` : "network error" };
-}
-
-/** The wait before the next attempt after `attempts` failed ones: one minute, doubling, at most an hour. */
-export function webhookBackoffMs(attempts: number, random: () => number = Math.random): number {
-  const ceiling = Math.min(WEBHOOK_BACKOFF_MAX_MS, WEBHOOK_BACKOFF_FIRST_MS * 2 ** Math.max(0, attempts - 1));
-  // Half of it jittered, as the source's backoff is, so that many pipelines do not retry in step.
-  return Math.round(ceiling / 2 + (ceiling / 2) * random());
-}
-
-/** A POST of `body` to a webhook: no redirects followed, an idempotency key, aborted at `signal`. */
-function postWebhook(fetcher: NonNullable<DeliveryOptions["fetch"]>, url: string, body: Record<string, unknown>, key: string, signal: AbortSignal) {
-  return fetcher(url, {
-    method: "POST",
-    headers: { "content-type": "application/json", "idempotency-key": key },
-    body: JSON.stringify({ ...body, idempotencyKey: key }),
-    redirect: "manual",
-    signal,
-  }).then(async (response) => {
-    await response.body?.cancel().catch(() => {});
-    return response;
-  });
-}
-
-interface Claimed {
-  id: number;
-  endpoint: string;
-  payload: Record<string, unknown>;
-  transition: Transition["transition"];
-  attempts: number;
-  createdAt: Date;
-  previousNextAttemptAt: Date | null;
-  pair: string;
-  kind: Alert["kind"];
-  fingerprint: string;
-}
-
-/**
- * Sends the notifications that are due, oldest first per webhook, to different webhooks at once,
- * within a time budget (15 s); each request carries an `Idempotency-Key` (the alert's
- * fingerprint and status), also in the body as `idempotencyKey`.
- *
- * A 2xx marks a notification delivered: it is never sent again. A 3xx (redirects are not
- * followed) or a 4xx other than 408 and 429 fails it for good. Anything else (5xx, 408, 429, no
- * answer, network) is retried on a later run, after a wait that doubles from a minute to an hour,
- * until `giveUpAfterMs` after it was written; then it fails for good too. A webhook whose request
- * takes longer than `timeoutMs` is sent nothing more this round, but that request is not aborted
- * before the budget ends: a slow receiver's late 2xx still counts, so it never gets the same
- * notification twice. A notification waits while an older one to the same webhook waits, so each
- * webhook sees them in order. Notifications for a URL no longer configured wait until it is again.
- */
-export async function deliverPending(sql: Sql, webhookUrls: readonly string[], options: DeliveryOptions = {}): Promise<DeliveryReport> {
-  const {
-    fetch: fetcher = globalThis.fetch,
-    timeoutMs = WEBHOOK_TIMEOUT_MS,
-    budgetMs = WEBHOOK_BUDGET_MS,
-    giveUpAfterMs = DEFAULT_WEBHOOK_GIVE_UP_AFTER_MS,
-    now: clock = () => new Date(),
-    random = Math.random,
-  } = options;
-  const report: DeliveryReport = { delivered: 0, pending: [], failed: [] };
-  const byEndpoint = new Map(webhooksOf(webhookUrls).map((webhook) => [endpointOf(webhook.url), webhook]));
-  if (byEndpoint.size === 0) return report;
-  const deadline = AbortSignal.timeout(budgetMs);
-  const claimed = await claimDue(sql, [...byEndpoint.keys()], clock(), budgetMs + timeoutMs);
-  const queues = Map.groupBy(claimed, (notification) => notification.endpoint);
-
-  const settle = async (notification: Claimed, webhook: Webhook, outcome: Outcome): Promise<void> => {
-    const at = clock();
-    const what = `the ${notification.transition.toUpperCase()} ${notification.pair}${notification.kind === "stale" ? " staleness" : ""} notification`;
-    if (outcome.kind === "delivered") {
-      report.delivered++;
-      await sql`
-        update alert_notifications
-        set attempts = attempts + 1, last_attempt_at = ${at}, delivered_at = ${at}, last_error = null, next_attempt_at = null
-        where id = ${notification.id}`;
-      return;
-    }
-    const givenUp = outcome.kind === "transient" && at.getTime() >= notification.createdAt.getTime() + giveUpAfterMs;
-    if (outcome.kind === "permanent" || givenUp) {
-      const reason = givenUp ? `${outcome.reason}, given up ${formatDuration(giveUpAfterMs)} after it was written: check the receiver` : outcome.reason;
-      report.failed.push(`${webhook.name}: ${reason}; ${what} is dropped`);
-      await sql`
-        update alert_notifications
-        set attempts = attempts + 1, last_attempt_at = ${at}, failed_at = ${at}, last_error = ${reason}, next_attempt_at = null
-        where id = ${notification.id}`;
-      return;
-    }
-    const next = new Date(at.getTime() + webhookBackoffMs(notification.attempts + 1, random));
-    report.pending.push(`${webhook.name}: ${outcome.reason}, retried after ${formatSaoPauloTime(next)}; ${what} is kept`);
-    await sql`
-      update alert_notifications
-      set attempts = attempts + 1, last_attempt_at = ${at}, last_error = ${outcome.reason}, next_attempt_at = ${next}
-      where id = ${notification.id}`;
-  };
-
-  const sendQueue = async (endpoint: string, queue: Claimed[]): Promise<void> => {
-    const webhook = byEndpoint.get(endpoint)!;
-    let sent = 0;
-    for (const notification of queue) {
-      if (deadline.aborted) break;
-      const key = `${notification.fingerprint}:${notification.transition}`;
-      const answer = postWebhook(fetcher, webhook.url, notification.payload, key, deadline).then(
-        (response) => outcomeOf(response),
-        (error: unknown) => failureOf(error, budgetMs),
-      );
-      sent++;
-      const settled = answer.then(async (outcome) => (await settle(notification, webhook, outcome), outcome));
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const waited = await Promise.race([settled, new Promise<undefined>((resolve) => (timer = setTimeout(resolve, timeoutMs, undefined)))]);
-      clearTimeout(timer);
-      if (!waited) {
-        // Slow: send this webhook nothing more this round, but let the request answer (or be
-        // aborted by the budget) and record it.
-        await settled;
-        break;
-      }
-      // A notification to retry later holds back the newer ones, so the webhook sees them in order.
-      if (waited.kind === "transient") break;
-    }
-    // What this round did not send is due again as before.
-    const unsent = queue.slice(sent);
-    for (const notification of unsent) {
-      await sql`update alert_notifications set next_attempt_at = ${notification.previousNextAttemptAt} where id = ${notification.id}`;
-    }
-  };
-
-  await Promise.all([...queues].map(([endpoint, queue]) => sendQueue(endpoint, queue)));
-  return report;
-}
-
-/** One webhook's answer to the test notification. */
-export interface TestAnswer {
-  ok: boolean;
-  /** e.g. "webhook 1 (hooks.slack.com) after 84 ms: HTTP 200" */
-  line: string;
-}
-
-/**
- * Sends one test notification (marked as a test in its text and in `test: true`) to every
- * webhook at once, as a real one would be sent, and says how each answered. Stores nothing.
- */
-async function sendTestNotifications(webhookUrls: readonly string[], options: Pick<DeliveryOptions, "fetch" | "budgetMs" | "now"> = {}): Promise<TestAnswer[]> {
-  const { fetch: fetcher = globalThis.fetch, budgetMs = WEBHOOK_BUDGET_MS, now: clock = () => new Date() } = options;
-  const sentAt = clock();
-  const line = `TEST from cotacao (bun analysis.ts --test-webhook) at ${formatSaoPauloTime(sentAt)}: this webhook works; no alert is firing`;
-  const body = { text: line, content: line, test: true, receiver: "cotacao", status: "test", sentAt: sentAt.toISOString() };
-  const deadline = AbortSignal.timeout(budgetMs);
-  return Promise.all(
-    webhooksOf(webhookUrls).map(async (webhook) => {
-      const started = performance.now();
-      const outcome = await postWebhook(fetcher, webhook.url, body, `test:${sentAt.toISOString()}`, deadline).then(outcomeOf, (error: unknown) => failureOf(error, budgetMs));
-      const answered = `${webhook.name} after ${Math.round(performance.now() - started)} ms`;
-      if (outcome.kind === "delivered") return { ok: true, line: `${answered}: HTTP ${outcome.status}` };
-      return { ok: false, line: `${answered}: ${outcome.reason}` };
-    }),
-  );
-}
-
-/**
- * Takes the notifications due now, per webhook the oldest ones up to the first that is not due
- * (so each webhook gets them in order), and sets them ahead by a lease so that a concurrent
- * round leaves them alone.
- */
-async function claimDue(sql: Sql, endpoints: string[], now: Date, leaseMs: number): Promise<Claimed[]> {
-  return sql.begin(async (tx) => {
-    const rows = await tx<Claimed[]>`
-      select n.id::int, n.endpoint, n.payload, n.transition, n.attempts, n.created_at as "createdAt",
-             n.next_attempt_at as "previousNextAttemptAt", a.pair, a.kind, a.fingerprint
-      from alert_notifications n join alerts a on a.id = n.alert_id
-      where n.delivered_at is null and n.failed_at is null and n.endpoint in ${tx(endpoints)}
-      order by n.id
-      for update of n`;
-    const blocked = new Set<string>();
-    const due = rows.filter((row) => {
-      if (blocked.has(row.endpoint)) return false;
-      if (row.previousNextAttemptAt === null || row.previousNextAttemptAt <= now) return true;
-      blocked.add(row.endpoint);
-      return false;
-    });
-    if (due.length > 0) {
-      await tx`update alert_notifications set next_attempt_at = ${new Date(now.getTime() + leaseMs)} where id in ${tx(due.map((row) => row.id))}`;
-    }
-    return due;
-  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1147,8 +534,8 @@ export function reconcileHistory(stored: readonly StoredEpisode[], episodes: rea
   const found = new Set<number>();
   const uncovered: DeviationEpisode[] = [];
   for (const episode of episodes) {
-    const first = saoPauloDate(episode.startedAt);
-    const last = saoPauloDate(episode.lastSeenAt);
+    const first = saoPauloDay(episode.startedAt);
+    const last = saoPauloDay(episode.lastSeenAt);
     const standing = kept.filter((alert) => alert.direction === episode.direction && alert.firstDay <= last && first <= alert.lastDay);
     for (const alert of standing) found.add(alert.id);
     if (standing.length === 0) uncovered.push(episode);
@@ -1183,8 +570,8 @@ export async function rescan(sql: Sql, pair: string, params: RuleParams): Promis
     await tx`select pg_advisory_xact_lock(hashtext(${`cotacao:alerts:${pair}`}))`;
     const stored = await tx<StoredEpisode[]>`
       select id::int, fingerprint, direction,
-             to_char(started_at at time zone ${SAO_PAULO}, 'YYYY-MM-DD') as "firstDay",
-             to_char(last_seen_at at time zone ${SAO_PAULO}, 'YYYY-MM-DD') as "lastDay",
+             to_char(started_at at time zone ${SAO_PAULO_TIME_ZONE}, 'YYYY-MM-DD') as "firstDay",
+             to_char(last_seen_at at time zone ${SAO_PAULO_TIME_ZONE}, 'YYYY-MM-DD') as "lastDay",
              exists (select from alert_notifications n
                      where n.alert_id = a.id and (n.delivered_at is not null or n.failed_at is null)) as kept,
              superseded_at is not null as superseded

@@ -1,11 +1,13 @@
 /**
- * dashboard.ts: the web page and its JSON API (Hono on Bun). Routes are thin: validate every
- * parameter with valibot, call one function of database.ts or analysis.ts, answer JSON.
+ * dashboard.ts: the web page and its JSON API (Hono on Bun). createApp() only wires routes to
+ * named handlers; handlers are thin: validate every parameter with valibot, call the read queries
+ * of lib/views.ts (and the rule of lib/rule.ts), answer JSON. The live feed's engine (LISTEN,
+ * fan-out, replay, SSE) is lib/live_feed.ts.
  *
  * The page (public/) draws the whole history with uPlot, served from node_modules. The API:
  * /api/pairs, /api/quotes (downsampled in SQL, with the rule's daily moving average and band),
  * /api/latest, /api/alerts, /api/runs, /api/quotes.csv (streamed), /api/stream (Server-Sent
- * Events fed by LISTEN on the pipeline's channel), /healthz and /metrics (Prometheus).
+ * Events fed by LISTEN on the feed's channel), /healthz and /metrics (Prometheus).
  *
  * CLI: `bun dashboard.ts [--host 127.0.0.1] [--port 8050]` (see `--help`).
  */
@@ -18,64 +20,46 @@ import { HTTPException } from "hono/http-exception";
 import { secureHeaders } from "hono/secure-headers";
 import * as v from "valibot";
 import {
-  evaluateSeries,
   formatSaoPauloTime,
   isCalendarDate,
   isStale,
-  loadAnalysisConfig,
   marketTimeBetween,
-  paramsFor,
-  saoPauloDate,
+  saoPauloDay,
   saoPauloDayStart,
-  type AnalysisConfig,
-  type RuleParams,
-} from "./analysis.ts";
+} from "./lib/calendar.ts";
+import { formatDuration, printDescribed, readFlags } from "./lib/cli.ts";
+import { connect, type DatabaseConfig, loadDatabaseConfig } from "./lib/connect.ts";
+import type { Sql } from "./lib/pool.ts";
+import { CotacaoError, describeError, envIssue, EXIT, isConnectionLost, usageError } from "./lib/errors.ts";
+import type { FeedPosition } from "./lib/feed.ts";
+import { describeGap } from "./lib/gaps.ts";
+import { feedStream, LastEventIdSchema, LiveFeed, Memo } from "./lib/live_feed.ts";
+import { migrate } from "./lib/migrations.ts";
+import { PROJECT_DIR } from "./lib/project.ts";
+import { DEFAULT_PAIR, PairSchema } from "./lib/quote.ts";
+import { type AnalysisConfig, evaluateSeries, loadAnalysisConfig, paramsFor, type RuleParams } from "./lib/rule.ts";
 import {
-  CotacaoError,
-  EXIT,
-  PROJECT_DIR,
-  PairSchema,
-  QUOTES_CHANNEL,
-  connect,
+  type AlertCursor,
   countAlerts,
-  describeError,
-  describeGap,
-  envIssue,
   exportQuotes,
-  feedEventOf,
-  feedEventsSince,
-  feedPosition,
-  formatDuration,
+  type HealthFacts,
   healthFacts,
-  isConnectionLost,
+  type LatestFacts,
   latestFacts,
   listAlerts,
   listRuns,
   loadDailyRollup,
-  loadDatabaseConfig,
   loadQuoteBuckets,
-  migrate,
   pairSpan,
   pairSummaries,
-  printDescribed,
-  readFlags,
   refreshRollups,
+  type RollupSeries,
   storedPairs,
-  usageError,
-  type AlertCursor,
-  type ChangeNotice,
-  type DatabaseConfig,
-  type FeedEvent,
-  type FeedPosition,
-  type HealthFacts,
-  type LatestFacts,
-  type Sql,
-} from "./database.ts";
+} from "./lib/views.ts";
 
 const DEFAULT_HOST = "127.0.0.1";
 // The original Dash dashboard's port.
 const DEFAULT_PORT = 8050;
-const DEFAULT_PAIR = "USD-BRL";
 const DEFAULT_POINTS = 1500;
 const POINTS_BOUNDS = [2, 10_000] as const;
 const DEFAULT_RUNS = 20;
@@ -83,17 +67,9 @@ const RUNS_BOUNDS = [1, 500] as const;
 const DEFAULT_ALERTS = 200;
 const ALERTS_BOUNDS = [1, 500] as const;
 const DEFAULT_HEARTBEAT_MS = 15_000;
-// Messages that may wait for an SSE client that stopped reading; beyond, it is let go (its
-// EventSource reconnects with Last-Event-ID and is sent what it missed from the tables).
-const MAX_SSE_BACKLOG = 1_000;
 // A token anyone could guess in an afternoon protects nothing.
 const MIN_TOKEN_LENGTH = 16;
 const SESSION_COOKIE = "cotacao_session";
-// How long what is kept in memory (the card, the daily series) may be used when no notification
-// said it changed: a writer that does not notify (psql, a backfill) is seen within this long.
-const MEMORY_TTL_MS = 1_000;
-// Events the live feed remembers having sent, to send each change once however often it is told.
-const RECENT_EVENTS = 1_000;
 // How often the live feed checks that its LISTEN connection still hears (see LiveFeed).
 const DEFAULT_WATCHDOG_MS = 5_000;
 const HEALTH_TIMEOUT_MS = 3_000;
@@ -158,7 +134,6 @@ export type DashboardApp = Hono & { close(): Promise<void> };
 // ---------------------------------------------------------------------------------------------
 // Query parameters (valibot): a bad one is a 400 naming it, never a 500
 
-const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
 const DAY_MS = 86_400_000;
 
@@ -172,7 +147,7 @@ function timeParam(end: "start" | "end") {
         (issue) => `must be a date like 2024-08-23 or a time like 2024-08-23T17:39:40Z, got "${String(issue.input)}"`,
       ),
       v.transform((text) => {
-        if (!DATE_ONLY.test(text)) return new Date(text);
+        if (!isCalendarDate(text)) return new Date(text);
         if (end === "start") return saoPauloDayStart(text);
         const next = new Date(Date.parse(`${text}T00:00:00Z`) + DAY_MS).toISOString().slice(0, 10);
         return new Date(saoPauloDayStart(next).getTime() - 1);
@@ -209,22 +184,6 @@ const AlertCursorParam = v.optional(
 );
 const AlertsQuery = v.object({ pair: v.optional(PairSchema), ...RangeParams, before: AlertCursorParam, limit: countParam(DEFAULT_ALERTS, ALERTS_BOUNDS) });
 const RunsQuery = v.object({ limit: countParam(DEFAULT_RUNS, RUNS_BOUNDS) });
-// The id of every event is the feed's position: the newest quote, alert transition and run end it has sent (ms).
-const LastEventIdSchema = v.pipe(
-  v.string(),
-  v.regex(/^\d{1,15}-\d{1,15}-\d{1,15}$/, (issue) => `must be an id this server sent, like 1724434780000-0-0, got "${String(issue.input)}"`),
-  v.transform((text): FeedPosition => {
-    const [quote, alert, run] = text.split("-").map(Number) as [number, number, number];
-    return { quote, alert, run };
-  }),
-);
-// What the pipeline notifies; a payload without `kind` comes from a pipeline older than this file.
-const ChangeNoticeSchema = v.union([
-  v.object({ kind: v.literal("quote"), pair: v.string(), ts: v.string() }),
-  v.object({ kind: v.literal("run"), id: v.number(), status: v.string() }),
-  v.object({ kind: v.literal("alert"), id: v.number(), pair: v.string(), transition: v.picklist(["firing", "resolved"]) }),
-  v.pipe(v.object({ pair: v.string(), ts: v.string() }), v.transform((notice) => ({ kind: "quote" as const, ...notice }))),
-]);
 
 /** The query string parsed by `schema`, or a 400 whose message names the first bad parameter. */
 function readQuery<S extends v.GenericSchema>(c: Context, schema: S): v.InferOutput<S> {
@@ -275,8 +234,8 @@ export function movingAverageBand(
   const { average } = evaluateSeries(series, params);
   const out: [number[], (number | null)[], (number | null)[], (number | null)[]] = [[], [], [], []];
   // The São Paulo days that overlap the range.
-  const first = saoPauloDate(from);
-  const last = saoPauloDate(to);
+  const first = saoPauloDay(from);
+  const last = saoPauloDay(to);
   for (let i = 0; i < series.days.length; i++) {
     const date = series.dates[i]!;
     if (date < first || date > last) continue;
@@ -301,7 +260,7 @@ export interface FeedStatus {
 }
 
 /**
- * The instant a quote of `ts` becomes stale: the first millisecond at which isStale() (analysis.ts's
+ * The instant a quote of `ts` becomes stale: the first millisecond at which isStale() (lib/calendar.ts's
  * market clock, so monitor, analysis and dashboard agree) says so. Found by bisection; market time
  * only grows, so the pair is stale at every later instant.
  */
@@ -348,221 +307,6 @@ export function latestView(facts: LatestFacts, staleAfterMs: number): LatestView
     message: `stale since ${formatSaoPauloTime(staleAt)}: no quote for over ${formatDuration(staleAfterMs)} of market time`,
   };
   return { facts, changePct, statusAt: (now) => (now >= staleAt ? stale : live) };
-}
-
-// ---------------------------------------------------------------------------------------------
-// The live feed: LISTEN on the pipeline's channel, one fan-out to every SSE client
-
-type FeedListener = (event: FeedEvent) => void;
-
-/** The position as an SSE id: "quote-alert-run", each in ms. */
-const eventId = (position: FeedPosition) => `${Math.floor(position.quote)}-${Math.floor(position.alert)}-${Math.floor(position.run)}`;
-
-function advance(position: FeedPosition, event: FeedEvent): void {
-  position[event.kind] = Math.max(position[event.kind], event.at);
-}
-
-/**
- * One LISTEN for the whole process: each notification is read back from the tables once and
- * sent to every subscriber. postgres.js listens again when its connection comes back, but gives
- * up if the server is still down at that moment; so the feed also pings itself on a channel of
- * its own every `watchdogMs` and, when a ping goes unheard, listens afresh. Whenever it (re)starts
- * listening it replays from the tables what was stored since the last event it sent, so nothing
- * stored while it was deaf is lost.
- */
-class LiveFeed {
-  /** True while notifications are known to arrive: only then may /api/latest answer from memory. */
-  listening = false;
-  private position: FeedPosition | undefined;
-  private readonly subscribers = new Set<FeedListener>();
-  private readonly changeListeners = new Set<() => void>();
-  private started: Promise<void> | undefined;
-  private generation = 0;
-  private unlisten: (() => Promise<void>)[] = [];
-  private watchdog: ReturnType<typeof setInterval> | undefined;
-  private pingHeard = true;
-  private closed = false;
-  private readonly pingChannel = `cotacao_dashboard_${process.pid}_${Math.random().toString(36).slice(2, 10)}`;
-  // Notifications are handled one at a time, in order: events go out in the order they were stored.
-  private queue: Promise<void> = Promise.resolve();
-  // What was last sent of each of the newest changes (by eventIdentity), oldest first.
-  private readonly recent = new Map<string, string>();
-
-  constructor(
-    private readonly sql: Sql,
-    private readonly watchdogMs: number,
-  ) {}
-
-  /** Starts listening (once); resolves when the first LISTEN is in place. */
-  start(): Promise<void> {
-    this.started ??= (async () => {
-      this.position = await feedPosition(this.sql);
-      await this.listen();
-      this.watchdog = setInterval(() => void this.check(), this.watchdogMs);
-      this.watchdog.unref?.();
-    })().catch((error) => {
-      // The server is away: the next use tries again.
-      this.started = undefined;
-      throw error;
-    });
-    return this.started;
-  }
-
-  /** The feed's position now (after start()). */
-  current(): FeedPosition {
-    return { ...(this.position ?? { quote: 0, alert: 0, run: 0 }) };
-  }
-
-  subscribe(listener: FeedListener): () => void {
-    this.subscribers.add(listener);
-    return () => this.subscribers.delete(listener);
-  }
-
-  /** `listener` is called whenever stored data may have changed (for caches). */
-  onChange(listener: () => void): void {
-    this.changeListeners.add(listener);
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    clearInterval(this.watchdog);
-    this.listening = false;
-    await Promise.all(this.unlisten.map((unlisten) => unlisten().catch(() => {})));
-    this.subscribers.clear();
-  }
-
-  private async listen(): Promise<void> {
-    const generation = ++this.generation;
-    const old = this.unlisten;
-    this.unlisten = [];
-    await Promise.all(old.map((unlisten) => unlisten().catch(() => {})));
-    // A notification for an older generation arrives through a listener this feed replaced.
-    const onListen = () => {
-      if (generation !== this.generation || this.closed) return;
-      this.listening = true;
-      this.pingHeard = true;
-      this.enqueue(() => this.replay());
-    };
-    const quotes = await this.sql.listen(QUOTES_CHANNEL, (payload) => generation === this.generation && this.enqueue(() => this.handle(payload)), onListen);
-    const ping = await this.sql.listen(this.pingChannel, () => generation === this.generation && (this.pingHeard = true));
-    this.unlisten.push(quotes.unlisten, ping.unlisten);
-  }
-
-  /** Sends a ping; if the previous one was never heard, the LISTEN is gone: listen again. */
-  private async check(): Promise<void> {
-    if (this.closed) return;
-    try {
-      if (!this.pingHeard) {
-        this.listening = false;
-        this.notifyChange();
-        await this.listen();
-      }
-      this.pingHeard = false;
-      await this.sql`select pg_notify(${this.pingChannel}, 'ping')`;
-    } catch {
-      // The server is away: not listening, and the next check tries again.
-      this.listening = false;
-      this.pingHeard = false;
-    }
-  }
-
-  private enqueue(task: () => Promise<void>): void {
-    this.queue = this.queue.then(task).catch((error: { code?: unknown }) => {
-      this.listening = false;
-      // The pool's owner ended it (shutting down): nothing to report.
-      if (this.closed || error.code === "CONNECTION_ENDED") return;
-      console.error(describeError(error, "follow the live feed").line);
-    });
-  }
-
-  private async handle(payload: string): Promise<void> {
-    let json: unknown;
-    try {
-      json = JSON.parse(payload);
-    } catch {
-      return; // not ours to read: another program's notification on the channel
-    }
-    const notice = v.safeParse(ChangeNoticeSchema, json);
-    if (!notice.success) return;
-    this.notifyChange();
-    let event: FeedEvent | undefined;
-    try {
-      event = await feedEventOf(this.sql, notice.output as ChangeNotice);
-    } catch (error) {
-      // The server away: the feed stops trusting what it heard (enqueue()). Anything else is this
-      // notification's fault (a ts PostgreSQL cannot read, say): it costs this change only.
-      if (isConnectionLost(error)) throw error;
-      // Control characters out: the text is partly the notifier's (PostgreSQL quotes bad input).
-      console.error(describeError(error, `read back a notified ${notice.output.kind} (the feed goes on)`).line.replace(/[\x00-\x1f\x7f]/g, "?"));
-      return;
-    }
-    if (event) this.send(event);
-  }
-
-  private async replay(): Promise<void> {
-    this.notifyChange();
-    if (!this.position) return;
-    for (const event of await feedEventsSince(this.sql, this.position)) this.send(event);
-  }
-
-  private send(event: FeedEvent): void {
-    // The same change told twice (two notifications naming one quote, a replay after listening
-    // again) goes out once; a quote the source corrected differs from what was last sent of it
-    // and goes out again (and so does a correction undone).
-    const identity = eventIdentity(event);
-    const data = JSON.stringify(event.data);
-    if (this.recent.get(identity) === data) return;
-    this.recent.delete(identity);
-    this.recent.set(identity, data);
-    if (this.recent.size > RECENT_EVENTS) this.recent.delete(this.recent.keys().next().value!);
-    if (this.position) advance(this.position, event);
-    for (const subscriber of this.subscribers) subscriber(event);
-  }
-
-  private notifyChange(): void {
-    for (const listener of this.changeListeners) listener();
-  }
-}
-
-/**
- * Per-pair values loaded from the database and kept while the feed listens: dropped on every
- * change it hears of, and after MEMORY_TTL_MS whatever happens. Concurrent requests share one load.
- */
-class Memo<T> {
-  private readonly entries = new Map<string, { at: number; value: Promise<T> }>();
-
-  constructor(
-    private readonly feed: LiveFeed,
-    private readonly load: (key: string) => Promise<T>,
-  ) {
-    feed.onChange(() => this.entries.clear());
-  }
-
-  get(key: string): Promise<T> {
-    // The first use starts the feed; until it listens, every call loads afresh.
-    void this.feed.start().catch(() => {});
-    const at = performance.now();
-    const entry = this.entries.get(key);
-    if (entry && this.feed.listening && at - entry.at < MEMORY_TTL_MS) return entry.value;
-    const value = this.load(key);
-    this.entries.set(key, { at, value });
-    value.catch(() => this.entries.delete(key));
-    return value;
-  }
-}
-
-/** One SSE message. */
-function sseMessage(event: FeedEvent, position: FeedPosition): string {
-  return `id: ${eventId(position)}\nevent: ${event.kind}\ndata: ${JSON.stringify(event.data)}\n\n`;
-}
-
-const eventKey = (event: FeedEvent) => `${event.kind}:${JSON.stringify(event.data)}`;
-
-/** What an event is about, whatever it says of it: a quote (pair and time), an alert transition, a run. */
-function eventIdentity(event: FeedEvent): string {
-  if (event.kind === "quote") return `quote:${event.data.pair}:${event.data.ts}`;
-  if (event.kind === "alert") return `alert:${event.data.id}:${event.data.transition}`;
-  return `run:${event.data.id}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -676,25 +420,50 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
 }
 
 /** The dashboard's routes over an open pool; tests call `app.request()` on it, no server needed. */
+/** What the handlers share: the pool, the options, the live feed and the caches it keeps honest. */
+interface DashboardState {
+  sql: Sql;
+  options: DashboardOptions;
+  now: () => Date;
+  staleAfterMs: number;
+  heartbeatMs: number;
+  feed: LiveFeed;
+  /** /api/latest's answers, per pair. */
+  latestCache: Memo<LatestView | undefined>;
+  /** The chart's daily series, per pair. */
+  dailyCache: Memo<RollupSeries>;
+  /** /healthz's facts, shared by the requests of one HEALTH_REUSE_MS. */
+  readHealth: () => Promise<HealthFacts>;
+  /** CSV downloads: how many run now, the most at once, and how long a stalled reader is waited for. */
+  exports: { running: number; max: number; stallMs: number };
+}
+
+/**
+ * The dashboard's Hono app over `sql`: security headers, the Host and token checks, each route
+ * wired to its handler, one error handler. close() stops the live feed.
+ */
 export function createApp(sql: Sql, options: DashboardOptions): DashboardApp {
-  const now = options.now ?? (() => new Date());
   const staleAfterMs = options.staleAfterMs ?? options.analysis.staleAfterMs;
-  const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
-  const feed = new LiveFeed(sql, options.watchdogMs ?? DEFAULT_WATCHDOG_MS);
-  const maxExports = options.maxExports ?? DEFAULT_MAX_EXPORTS;
-  const exportStallMs = options.exportStallMs ?? DEFAULT_EXPORT_STALL_MS;
-  let runningExports = 0;
-  // /api/latest and the chart's daily series from memory: at thousands of requests a second a
-  // query each would be the bottleneck. Entries are dropped whenever a notification says
-  // something changed (LISTEN), and used at all only while the feed is listening;
-  // MEMORY_TTL_MS bounds what a writer that does not notify (psql, a backfill) can leave stale.
-  const latestCache = new Memo(feed, (pair) => latestFacts(sql, pair).then((facts) => facts && latestView(facts, staleAfterMs)));
-  const dailyCache = new Memo(feed, (pair) => loadDailyRollup(sql, pair));
+  const feed = new LiveFeed(sql, options.watchdogMs ?? DEFAULT_WATCHDOG_MS, (line) => console.error(line));
   let health: { at: number; facts: Promise<HealthFacts> } | undefined;
-  const readHealth = (): Promise<HealthFacts> => {
-    const at = performance.now();
-    if (!health || at - health.at >= HEALTH_REUSE_MS) health = { at, facts: withTimeout(healthFacts(sql), HEALTH_TIMEOUT_MS, "PostgreSQL") };
-    return health.facts;
+  const state: DashboardState = {
+    sql,
+    options,
+    now: options.now ?? (() => new Date()),
+    staleAfterMs,
+    heartbeatMs: options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
+    feed,
+    // /api/latest and the chart's daily series from memory: at thousands of requests a second a
+    // query each would be the bottleneck. Entries are dropped whenever a notification says
+    // something changed (LISTEN), and used at all only while the feed is listening.
+    latestCache: new Memo(feed, (pair) => latestFacts(sql, pair).then((facts) => facts && latestView(facts, staleAfterMs))),
+    dailyCache: new Memo(feed, (pair) => loadDailyRollup(sql, pair)),
+    readHealth: () => {
+      const at = performance.now();
+      if (!health || at - health.at >= HEALTH_REUSE_MS) health = { at, facts: withTimeout(healthFacts(sql), HEALTH_TIMEOUT_MS, "PostgreSQL") };
+      return health.facts;
+    },
+    exports: { running: 0, max: options.maxExports ?? DEFAULT_MAX_EXPORTS, stallMs: options.exportStallMs ?? DEFAULT_EXPORT_STALL_MS },
   };
 
   const app = new Hono();
@@ -710,355 +479,334 @@ export function createApp(sql: Sql, options: DashboardOptions): DashboardApp {
   if (options.allowedHosts !== undefined) app.use(requireHost(options.allowedHosts));
   if (options.token !== undefined) app.use(requireToken(options.token));
 
-  app.get("/api/pairs", async (c) => {
-    const pairs = await pairSummaries(sql);
-    return c.json({ pairs: pairs.map((p) => ({ pair: p.pair, first: iso(p.first), last: iso(p.last), count: p.count })) });
-  });
-
-  app.get("/api/quotes", async (c) => {
-    const query = readQuery(c, QuotesQuery);
-    const { from, to } = await resolveRange(sql, query.pair, query.from, query.to, query.from !== undefined && query.to !== undefined);
-    const params = paramsFor(options.analysis, query.pair);
-    const [buckets, daily] = await Promise.all([loadQuoteBuckets(sql, query.pair, from, to, query.points), dailyCache.get(query.pair)]);
-    // A range given whole was not looked up: a pair with no daily series has no quotes at all.
-    if (daily.days.length === 0) throw await unknownPair(sql, query.pair);
-    return jsonWithETag(c, {
-      pair: query.pair,
-      from: from.toISOString(),
-      to: to.toISOString(),
-      bucketSeconds: buckets.bucketSeconds,
-      resolution: buckets.resolution,
-      points: buckets.ts.length,
-      data: [buckets.ts, buckets.first, buckets.min, buckets.max, buckets.last],
-      ma: { windowDays: params.windowDays, thresholdPct: params.threshold * 100, data: movingAverageBand(daily, params, from, to) },
-    });
-  });
-
-  app.get("/api/quotes.csv", async (c) => {
-    const query = readQuery(c, CsvQuery);
-    const { from, to } = await resolveRange(sql, query.pair, query.from, query.to);
-    if (runningExports >= maxExports) {
-      return c.json(
-        { error: `Cannot answer: ${maxExports} CSV downloads are running already, the most at once; try again in a few seconds` },
-        503,
-        { "Cache-Control": "no-store", "Retry-After": String(EXPORT_RETRY_AFTER_S) },
-      );
-    }
-    runningExports++;
-    // A reader that stalls is cut off: Bun closes the connection once nothing could be written to it
-    // for this long, and cancels the stream (below), which frees the slot. Bun counts what the
-    // socket takes, so a slow reader that keeps taking is not cut off; a timer on pull() could not
-    // tell it from a stalled one (the kernel's buffers hold megabytes). c.env is Bun's server
-    // under Bun.serve; app.request() has none.
-    (c.env as Partial<Pick<Bun.Server<undefined>, "timeout">> | undefined)?.timeout?.(c.req.raw, Math.ceil(exportStallMs / 1000));
-    const batches = exportQuotes(sql, query.pair, from, to);
-    const encoder = new TextEncoder();
-    let finished = false;
-    // Once, however the download ends: read to the end, failed, cancelled by the client or cut off.
-    const finish = () => {
-      if (finished) return false;
-      finished = true;
-      runningExports--;
-      // Queued behind a batch being read, if any; the generator then ends without another query.
-      void batches.return(undefined).catch(() => {});
-      return true;
-    };
-    const body = new ReadableStream<Uint8Array>({
-      start(controller) {
-        controller.enqueue(encoder.encode("ts,bid,ask,high,low\n"));
-      },
-      async pull(controller) {
-        try {
-          const next = await batches.next();
-          // The client went away while the batch was read: it is dropped.
-          if (finished) return;
-          if (next.done) {
-            finish();
-            return controller.close();
-          }
-          controller.enqueue(encoder.encode(next.value.map((row) => `${row.ts},${row.bid},${row.ask},${csvField(row.high)},${csvField(row.low)}\n`).join("")));
-        } catch (error) {
-          if (!finish()) return;
-          console.error(describeError(error, "export the quotes").line);
-          controller.error(error);
-        }
-      },
-      cancel() {
-        finish();
-      },
-    });
-    const day = (date: Date) => date.toISOString().slice(0, 10);
-    return c.body(body, 200, {
-      "Content-Type": "text/csv; charset=utf-8",
-      "Content-Disposition": `attachment; filename="cotacao-${query.pair}-${day(from)}-${day(to)}.csv"`,
-      "Cache-Control": "no-store",
-    });
-  });
-
-  app.get("/api/latest", async (c) => {
-    const { pair } = readQuery(c, LatestQuery);
-    const view = await latestCache.get(pair);
-    if (!view) {
-      const pairs = await storedPairs(sql);
-      if (pairs.length > 0) throw await unknownPair(sql, pair);
-      const status: FeedStatus = { state: "empty", since: null, message: NO_DATA };
-      return c.json({ pair, ts: null, bid: null, ask: null, changePct: null, ageSeconds: null, status }, 200, { "Cache-Control": "no-store" });
-    }
-    const at = now();
-    const { facts } = view;
-    return c.json(
-      {
-        pair,
-        ts: facts.ts.toISOString(),
-        bid: facts.bid,
-        ask: facts.ask,
-        previousClose: facts.previousClose,
-        changePct: view.changePct,
-        ageSeconds: Math.max(0, Math.round((at.getTime() - facts.ts.getTime()) / 1000)),
-        status: view.statusAt(at),
-        // Days too old for a run to fill: the person must load them (the message says how).
-        gaps: (facts.gaps ?? []).map((gap) => ({ from: gap.from, to: gap.to, message: describeGap(gap) })),
-      },
-      200,
-      { "Cache-Control": "no-store" },
-    );
-  });
-
-  app.get("/api/alerts", async (c) => {
-    const query = readQuery(c, AlertsQuery);
-    if (query.from && query.to && query.from >= query.to) throw badRequest(`from (${query.from.toISOString()}) must be before to (${query.to.toISOString()})`);
-    if (query.pair && !(await pairSpan(sql, query.pair))) throw await unknownPair(sql, query.pair);
-    const filter = { ...(query.pair ? { pair: query.pair } : {}), ...(query.from ? { from: query.from } : {}), ...(query.to ? { to: query.to } : {}) };
-    // One more than asked: whether there is a next page.
-    const [rows, total] = await Promise.all([listAlerts(sql, { ...filter, limit: query.limit + 1, ...(query.before ? { before: query.before } : {}) }), countAlerts(sql, filter)]);
-    const alerts = rows.slice(0, query.limit);
-    return c.json({
-      total,
-      next: rows.length > query.limit ? (alerts.at(-1)?.cursor ?? null) : null,
-      alerts: alerts.map(({ cursor: _cursor, ...a }) => ({
-        ...a,
-        firedAt: iso(a.firedAt),
-        resolvedAt: iso(a.resolvedAt),
-        lastSeenAt: iso(a.lastSeenAt),
-        peakAt: iso(a.peakAt),
-        firedSeenAt: iso(a.firedSeenAt),
-        resolvedSeenAt: iso(a.resolvedSeenAt),
-        supersededAt: iso(a.supersededAt),
-      })),
-    });
-  });
-
-  app.get("/api/runs", async (c) => {
-    const { limit } = readQuery(c, RunsQuery);
-    const runs = await listRuns(sql, limit);
-    return c.json({ runs: runs.map((r) => ({ ...r, startedAt: iso(r.startedAt), finishedAt: iso(r.finishedAt) })) });
-  });
-
-  app.get("/api/stream", async (c) => {
-    const lastId = c.req.header("Last-Event-ID") ?? c.req.query("lastEventId");
-    let since: FeedPosition | undefined;
-    if (lastId !== undefined && lastId !== "") {
-      const parsed = v.safeParse(LastEventIdSchema, lastId);
-      if (!parsed.success) throw badRequest(`Last-Event-ID ${parsed.issues[0].message}`);
-      since = parsed.output;
-    }
-    try {
-      await feed.start();
-    } catch (error) {
-      // The browser's EventSource retries by itself; the server may be back by then.
-      throw new HTTPException(503, { message: describeError(error, "follow the live feed").line });
-    }
-    const encoder = new TextEncoder();
-    let stop = () => {};
-    const body = new ReadableStream<Uint8Array>({
-      async start(controller) {
-        // The replay goes out at once, before the client can read any of it: it may wait on top
-        // of the backlog (it is bounded, feedEventsSince's caps).
-        let replaying = 0;
-        const write = (text: string) => {
-          try {
-            if ((controller.desiredSize ?? 0) < -(MAX_SSE_BACKLOG + replaying)) {
-              stop();
-              controller.close();
-              return;
-            }
-            controller.enqueue(encoder.encode(text));
-          } catch {
-            stop(); // the client is gone
-          }
-        };
-        const position = since ? { ...since } : feed.current();
-        // Live events wait while the replay is read; those it sent (their notification may come
-        // in after it) are skipped.
-        let buffered: FeedEvent[] | null = [];
-        const replayed = new Set<string>();
-        const deliver = (event: FeedEvent) => {
-          advance(position, event);
-          write(sseMessage(event, position));
-        };
-        const unsubscribe = feed.subscribe((event) => {
-          if (buffered) buffered.push(event);
-          else if (!replayed.has(eventKey(event))) deliver(event);
-        });
-        const heartbeat = setInterval(() => write(": heartbeat\n\n"), heartbeatMs);
-        stop = () => {
-          clearInterval(heartbeat);
-          unsubscribe();
-        };
-        write(`retry: 2000\n: cotacao live feed, position ${eventId(position)}\n\n`);
-        if (since) {
-          try {
-            const events = await feedEventsSince(sql, since);
-            replaying = events.length;
-            for (const event of events) {
-              replayed.add(eventKey(event));
-              deliver(event);
-            }
-          } catch (error) {
-            console.error(describeError(error, "replay the live feed").line);
-          }
-        }
-        const waiting = buffered;
-        buffered = null;
-        for (const event of waiting) if (!replayed.has(eventKey(event))) deliver(event);
-      },
-      cancel() {
-        stop();
-      },
-    });
-    return c.body(body, 200, { "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-store", "X-Accel-Buffering": "no" });
-  });
-
-  app.get("/healthz", async (c) => {
-    // With a token, a request without it (a load balancer's probe) learns the state and one
-    // word for the cause: no pair, no data, no error text.
-    const detailed = options.token === undefined || AUTHENTICATED.has(c.req.raw);
-    const headers = { "Cache-Control": "no-store" };
-    const unhealthy = (word: string, reason: string, extra: Record<string, unknown> = {}) =>
-      c.json(detailed ? { ok: false, status: "degraded", reason, ...extra } : { ok: false, status: "degraded", reason: word }, 503, headers);
-    let facts;
-    try {
-      facts = await readHealth();
-    } catch (error) {
-      return unhealthy("database", describeError(error, "reach the database").line);
-    }
-    if (facts.pairs.length === 0) return unhealthy("empty", NO_DATA);
-    const at = now();
-    const pairs = facts.pairs.map((p) => ({
-      pair: p.pair,
-      newest: p.newest.toISOString(),
-      // A quote stamped ahead of this clock is new: 0 s old, never negative (as /metrics says).
-      ageSeconds: Math.max(0, Math.round((at.getTime() - p.newest.getTime()) / 1000)),
-      stale: isStale(p.newest, at, staleAfterMs),
-    }));
-    const stale = pairs.filter((p) => p.stale);
-    if (stale.length) {
-      return unhealthy("stale", `stale: ${stale.map((p) => `${p.pair} (newest quote ${formatSaoPauloTime(new Date(p.newest))})`).join(", ")} older than ${formatDuration(staleAfterMs)} of market time`, { pairs });
-    }
-    if (!detailed) return c.json({ ok: true, status: "ok" }, 200, headers);
-    return c.json({ ok: true, status: "ok", pairs, lastRun: facts.lastRun && { ...facts.lastRun, startedAt: iso(facts.lastRun.startedAt), finishedAt: iso(facts.lastRun.finishedAt) } }, 200, headers);
-  });
-
-  app.get("/metrics", async (c) => {
-    // Prometheus's rules: units in the names (_seconds, _ratio, _total), one HELP and TYPE per
-    // metric, and labels from small fixed sets only (pair, kind): a run id or a time as a label
-    // would start a new series every run, so they are values here.
-    const lines: string[] = [];
-    const metric = (name: string, help: string, type: "gauge" | "counter", samples: [string, number][]) => {
-      const finite = samples.filter(([, value]) => Number.isFinite(value));
-      if (finite.length === 0) return;
-      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-      for (const [labels, value] of finite) lines.push(`${name}${labels} ${value}`);
-    };
-    let read: HealthFacts | undefined;
-    try {
-      read = await withTimeout(healthFacts(sql), HEALTH_TIMEOUT_MS, "PostgreSQL");
-    } catch (error) {
-      console.error(describeError(error, "read the metrics").line);
-    }
-    metric("cotacao_database_up", "1 if PostgreSQL answered this scrape, else 0.", "gauge", [["", read ? 1 : 0]]);
-    if (read) {
-      const facts = read;
-      const at = now();
-      const perPair = (value: (p: HealthFacts["pairs"][number]) => number | undefined) =>
-        facts.pairs.flatMap((p): [string, number][] => {
-          const v = value(p);
-          return v === undefined ? [] : [[`{pair="${label(p.pair)}"}`, v]];
-        });
-      metric("cotacao_quote_bid", "The newest stored bid of the pair, in its quote currency (BRL for USD-BRL).", "gauge", perPair((p) => Number(p.bid)));
-      metric("cotacao_quote_ask", "The newest stored ask of the pair, in its quote currency.", "gauge", perPair((p) => Number(p.ask)));
-      metric("cotacao_quote_timestamp_seconds", "Unix time of the newest stored quote of the pair (the source's timestamp).", "gauge", perPair((p) => p.newest.getTime() / 1000));
-      // A quote stamped ahead of this clock is new, not minus 144 s old: its age is 0, and how far ahead it is is a metric of its own.
-      metric("cotacao_quote_age_seconds", "Seconds since the newest stored quote of the pair (wall clock; 0 when stamped ahead of this server's clock).", "gauge",
-        perPair((p) => Math.max(0, Math.round((at.getTime() - p.newest.getTime()) / 1000))));
-      metric("cotacao_quote_clock_skew_seconds", "Seconds the newest stored quote of the pair is stamped ahead of this server's clock (0 when it is not).", "gauge",
-        perPair((p) => Math.max(0, Math.round((p.newest.getTime() - at.getTime()) / 1000))));
-      metric("cotacao_quote_market_age_seconds", "Seconds of forex market time since the newest stored quote of the pair (what staleness counts).", "gauge",
-        perPair((p) => Math.max(0, Math.round(marketTimeBetween(p.newest, at) / 1000))));
-      // The rule's figures for the newest close, as `bun analysis.ts --days` and the monitor give them.
-      const rule = new Map<string, { average: number; deviation: number }>();
-      try {
-        const series = await Promise.all(facts.pairs.map((p) => dailyCache.get(p.pair)));
-        facts.pairs.forEach((p, i) => {
-          const last = series[i]!.days.length - 1;
-          if (last < 0) return;
-          const evaluation = evaluateSeries(series[i]!, paramsFor(options.analysis, p.pair));
-          rule.set(p.pair, { average: evaluation.average[last]!, deviation: evaluation.deviation[last]! });
-        });
-      } catch (error) {
-        // The rest of the scrape stands; these two metrics are absent this time.
-        console.error(describeError(error, "read the metrics' daily series").line);
-      }
-      metric("cotacao_quote_moving_average", "The alert rule's moving average of daily closes for the pair's newest day (absent with too little history).", "gauge",
-        perPair((p) => rule.get(p.pair)?.average));
-      metric("cotacao_quote_deviation_ratio", "How far the pair's newest close is from the rule's moving average, as a ratio (0.02 is 2% above; absent with too little history).", "gauge",
-        perPair((p) => rule.get(p.pair)?.deviation));
-      metric("cotacao_alerts_firing", "Alerts firing now, per pair and kind.", "gauge",
-        facts.pairs.flatMap((p) => ["deviation", "stale"].map((kind): [string, number] => [`{pair="${label(p.pair)}",kind="${kind}"}`, p.firing.find((f) => f.kind === kind)?.count ?? 0])));
-      metric("cotacao_pair_last_run_success", "1 if the newest finished pipeline run that tried the pair succeeded for it, 0 if it failed for it (a run that failed for other pairs only succeeded for this one); every stored pair, and every pair of the newest run.", "gauge",
-        facts.pairRuns.map((r): [string, number] => [`{pair="${label(r.pair)}"}`, r.status === "succeeded" ? 1 : 0]));
-      metric("cotacao_runs_skipped_locked_total", "Pipeline runs that waited for another run's lock past --lock-timeout and stood aside (exit 75); they try no pair and fail nothing.", "counter",
-        [["", facts.skippedRuns]]);
-      const run = facts.lastRun;
-      if (run) {
-        metric("cotacao_last_run_id", "The id of the newest pipeline run (runs that stood aside for the lock not counted).", "gauge", [["", run.id]]);
-        metric("cotacao_last_run_success", "1 if the newest pipeline run succeeded for every pair it tried, 0 if it failed for any (see cotacao_pair_last_run_success) or is still running.", "gauge",
-          [["", run.status === "succeeded" ? 1 : 0]]);
-        metric("cotacao_last_run_duration_seconds", "How long the newest pipeline run took (so far, while it runs).", "gauge",
-          [["", ((run.finishedAt ?? at).getTime() - run.startedAt.getTime()) / 1000]]);
-        metric("cotacao_last_run_timestamp_seconds", "Unix time the newest pipeline run finished (started, while it runs).", "gauge",
-          [["", (run.finishedAt ?? run.startedAt).getTime() / 1000]]);
-      }
-    }
-    return c.body(`${lines.join("\n")}\n`, 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8", "Cache-Control": "no-store" });
-  });
-
-  app.get("/vendor/:file", async (c) => {
-    const name = c.req.param("file");
-    // Own keys only: "__proto__", "constructor" or "toString" would find Object.prototype's.
-    const file = Object.hasOwn(VENDOR_FILES, name) ? VENDOR_FILES[name] : undefined;
-    if (!file) throw new HTTPException(404, { message: "Cannot answer: no such file" });
-    return c.body(await Bun.file(file.path).arrayBuffer(), 200, { "Content-Type": file.type, "Cache-Control": "no-cache" });
-  });
+  app.get("/api/pairs", (c) => answerPairs(state, c));
+  app.get("/api/quotes", (c) => answerQuotes(state, c));
+  app.get("/api/quotes.csv", (c) => answerCsv(state, c));
+  app.get("/api/latest", (c) => answerLatest(state, c));
+  app.get("/api/alerts", (c) => answerAlerts(state, c));
+  app.get("/api/runs", (c) => answerRuns(state, c));
+  app.get("/api/stream", (c) => answerStream(state, c));
+  app.get("/healthz", (c) => answerHealth(state, c));
+  app.get("/metrics", (c) => answerMetrics(state, c));
+  app.get("/vendor/:file", answerVendorFile);
   // A path with a NUL byte (%00) names no file; the file system would throw on it (a 500).
   app.get("/*", (c, next) => (hasNulByte(c.req.path) ? c.notFound() : next()), serveStatic({ root: STATIC_DIR }));
-
-  app.notFound((c) => c.json({ error: `Cannot answer: no such page ${c.req.path}` }, 404, { "Cache-Control": "no-store" }));
-  app.onError((error, c) => {
-    if (error instanceof HTTPException) {
-      const headers: Record<string, string> = { "Cache-Control": "no-store" };
-      if (error.status === 401) headers["WWW-Authenticate"] = 'Bearer realm="cotacao"';
-      return c.json({ error: error.message }, error.status, headers);
-    }
-    // Internals stay in the server's log, not in the answer.
-    console.error(describeError(error, "answer the request").line);
-    // The database away (stopped, restarting) is the server's state, not a bug: say so, and when to ask again.
-    if (isConnectionLost(error)) {
-      return c.json({ error: "Cannot answer: the database is not reachable; try again shortly" }, 503, { "Cache-Control": "no-store", "Retry-After": "5" });
-    }
-    return c.json({ error: "internal error" }, 500, { "Cache-Control": "no-store" });
-  });
+  app.notFound(answerNotFound);
+  app.onError(answerError);
   return Object.assign(app, { close: () => feed.close() });
+}
+
+/** GET /api/pairs: every stored pair with its first and last quote and how many there are. */
+async function answerPairs(state: DashboardState, c: Context): Promise<Response> {
+  const { sql } = state;
+  const pairs = await pairSummaries(sql);
+  return c.json({ pairs: pairs.map((p) => ({ pair: p.pair, first: iso(p.first), last: iso(p.last), count: p.count })) });
+}
+
+/** GET /api/quotes: the chart's buckets for a pair and range, with the rule's moving-average band. */
+async function answerQuotes(state: DashboardState, c: Context): Promise<Response> {
+  const { sql, options, dailyCache } = state;
+  const query = readQuery(c, QuotesQuery);
+  const { from, to } = await resolveRange(sql, query.pair, query.from, query.to, query.from !== undefined && query.to !== undefined);
+  const params = paramsFor(options.analysis, query.pair);
+  const [buckets, daily] = await Promise.all([loadQuoteBuckets(sql, query.pair, from, to, query.points), dailyCache.get(query.pair)]);
+  // A range given whole was not looked up: a pair with no daily series has no quotes at all.
+  if (daily.days.length === 0) throw await unknownPair(sql, query.pair);
+  return jsonWithETag(c, {
+    pair: query.pair,
+    from: from.toISOString(),
+    to: to.toISOString(),
+    bucketSeconds: buckets.bucketSeconds,
+    resolution: buckets.resolution,
+    points: buckets.ts.length,
+    data: [buckets.ts, buckets.first, buckets.min, buckets.max, buckets.last],
+    ma: { windowDays: params.windowDays, thresholdPct: params.threshold * 100, data: movingAverageBand(daily, params, from, to) },
+  });
+}
+
+/** GET /api/quotes.csv: a pair's quotes in a range, streamed in batches; at most `maxExports` at once, a stalled reader cut off. */
+async function answerCsv(state: DashboardState, c: Context): Promise<Response> {
+  const { sql } = state;
+  const query = readQuery(c, CsvQuery);
+  const { from, to } = await resolveRange(sql, query.pair, query.from, query.to);
+  if (state.exports.running >= state.exports.max) {
+    return c.json(
+      { error: `Cannot answer: ${state.exports.max} CSV downloads are running already, the most at once; try again in a few seconds` },
+      503,
+      { "Cache-Control": "no-store", "Retry-After": String(EXPORT_RETRY_AFTER_S) },
+    );
+  }
+  state.exports.running++;
+  // A reader that stalls is cut off: Bun closes the connection once nothing could be written to it
+  // for this long, and cancels the stream (below), which frees the slot. Bun counts what the
+  // socket takes, so a slow reader that keeps taking is not cut off; a timer on pull() could not
+  // tell it from a stalled one (the kernel's buffers hold megabytes). c.env is Bun's server
+  // under Bun.serve; app.request() has none.
+  (c.env as Partial<Pick<Bun.Server<undefined>, "timeout">> | undefined)?.timeout?.(c.req.raw, Math.ceil(state.exports.stallMs / 1000));
+  const batches = exportQuotes(sql, query.pair, from, to);
+  const encoder = new TextEncoder();
+  let finished = false;
+  // Once, however the download ends: read to the end, failed, cancelled by the client or cut off.
+  const finish = () => {
+    if (finished) return false;
+    finished = true;
+    state.exports.running--;
+    // Queued behind a batch being read, if any; the generator then ends without another query.
+    void batches.return(undefined).catch(() => {});
+    return true;
+  };
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(encoder.encode("ts,bid,ask,high,low\n"));
+    },
+    async pull(controller) {
+      try {
+        const next = await batches.next();
+        // The client went away while the batch was read: it is dropped.
+        if (finished) return;
+        if (next.done) {
+          finish();
+          return controller.close();
+        }
+        controller.enqueue(encoder.encode(next.value.map((row) => `${row.ts},${row.bid},${row.ask},${csvField(row.high)},${csvField(row.low)}\n`).join("")));
+      } catch (error) {
+        if (!finish()) return;
+        console.error(describeError(error, "export the quotes").line);
+        controller.error(error);
+      }
+    },
+    cancel() {
+      finish();
+    },
+  });
+  const day = (date: Date) => date.toISOString().slice(0, 10);
+  return c.body(body, 200, {
+    "Content-Type": "text/csv; charset=utf-8",
+    "Content-Disposition": `attachment; filename="cotacao-${query.pair}-${day(from)}-${day(to)}.csv"`,
+    "Cache-Control": "no-store",
+  });
+}
+
+/** GET /api/latest: the card: a pair's newest quote, its change, its age and status, its unfilled gaps. */
+async function answerLatest(state: DashboardState, c: Context): Promise<Response> {
+  const { sql, now, latestCache } = state;
+  const { pair } = readQuery(c, LatestQuery);
+  const view = await latestCache.get(pair);
+  if (!view) {
+    const pairs = await storedPairs(sql);
+    if (pairs.length > 0) throw await unknownPair(sql, pair);
+    const status: FeedStatus = { state: "empty", since: null, message: NO_DATA };
+    return c.json({ pair, ts: null, bid: null, ask: null, changePct: null, ageSeconds: null, status }, 200, { "Cache-Control": "no-store" });
+  }
+  const at = now();
+  const { facts } = view;
+  return c.json(
+    {
+      pair,
+      ts: facts.ts.toISOString(),
+      bid: facts.bid,
+      ask: facts.ask,
+      previousClose: facts.previousClose,
+      changePct: view.changePct,
+      ageSeconds: Math.max(0, Math.round((at.getTime() - facts.ts.getTime()) / 1000)),
+      status: view.statusAt(at),
+      // Days too old for a run to fill: the person must load them (the message says how).
+      gaps: (facts.gaps ?? []).map((gap) => ({ from: gap.from, to: gap.to, message: describeGap(gap) })),
+    },
+    200,
+    { "Cache-Control": "no-store" },
+  );
+}
+
+/** GET /api/alerts: a page of alerts, newest first, with the total and the next page's cursor. */
+async function answerAlerts(state: DashboardState, c: Context): Promise<Response> {
+  const { sql } = state;
+  const query = readQuery(c, AlertsQuery);
+  if (query.from && query.to && query.from >= query.to) throw badRequest(`from (${query.from.toISOString()}) must be before to (${query.to.toISOString()})`);
+  if (query.pair && !(await pairSpan(sql, query.pair))) throw await unknownPair(sql, query.pair);
+  const filter = { ...(query.pair ? { pair: query.pair } : {}), ...(query.from ? { from: query.from } : {}), ...(query.to ? { to: query.to } : {}) };
+  // One more than asked: whether there is a next page.
+  const [rows, total] = await Promise.all([listAlerts(sql, { ...filter, limit: query.limit + 1, ...(query.before ? { before: query.before } : {}) }), countAlerts(sql, filter)]);
+  const alerts = rows.slice(0, query.limit);
+  return c.json({
+    total,
+    next: rows.length > query.limit ? (alerts.at(-1)?.cursor ?? null) : null,
+    alerts: alerts.map(({ cursor: _cursor, ...a }) => ({
+      ...a,
+      firedAt: iso(a.firedAt),
+      resolvedAt: iso(a.resolvedAt),
+      lastSeenAt: iso(a.lastSeenAt),
+      peakAt: iso(a.peakAt),
+      firedSeenAt: iso(a.firedSeenAt),
+      resolvedSeenAt: iso(a.resolvedSeenAt),
+      supersededAt: iso(a.supersededAt),
+    })),
+  });
+}
+
+/** GET /api/runs: the newest pipeline runs. */
+async function answerRuns(state: DashboardState, c: Context): Promise<Response> {
+  const { sql } = state;
+  const { limit } = readQuery(c, RunsQuery);
+  const runs = await listRuns(sql, limit);
+  return c.json({ runs: runs.map((r) => ({ ...r, startedAt: iso(r.startedAt), finishedAt: iso(r.finishedAt) })) });
+}
+
+/** GET /healthz: 200 while every pair is fresh, else 503 with the reason (one word without the token). */
+async function answerHealth(state: DashboardState, c: Context): Promise<Response> {
+  const { options, now, staleAfterMs, readHealth } = state;
+  // With a token, a request without it (a load balancer's probe) learns the state and one
+  // word for the cause: no pair, no data, no error text.
+  const detailed = options.token === undefined || AUTHENTICATED.has(c.req.raw);
+  const headers = { "Cache-Control": "no-store" };
+  const unhealthy = (word: string, reason: string, extra: Record<string, unknown> = {}) =>
+    c.json(detailed ? { ok: false, status: "degraded", reason, ...extra } : { ok: false, status: "degraded", reason: word }, 503, headers);
+  let facts;
+  try {
+    facts = await readHealth();
+  } catch (error) {
+    return unhealthy("database", describeError(error, "reach the database").line);
+  }
+  if (facts.pairs.length === 0) return unhealthy("empty", NO_DATA);
+  const at = now();
+  const pairs = facts.pairs.map((p) => ({
+    pair: p.pair,
+    newest: p.newest.toISOString(),
+    // A quote stamped ahead of this clock is new: 0 s old, never negative (as /metrics says).
+    ageSeconds: Math.max(0, Math.round((at.getTime() - p.newest.getTime()) / 1000)),
+    stale: isStale(p.newest, at, staleAfterMs),
+  }));
+  const stale = pairs.filter((p) => p.stale);
+  if (stale.length) {
+    return unhealthy("stale", `stale: ${stale.map((p) => `${p.pair} (newest quote ${formatSaoPauloTime(new Date(p.newest))})`).join(", ")} older than ${formatDuration(staleAfterMs)} of market time`, { pairs });
+  }
+  if (!detailed) return c.json({ ok: true, status: "ok" }, 200, headers);
+  return c.json({ ok: true, status: "ok", pairs, lastRun: facts.lastRun && { ...facts.lastRun, startedAt: iso(facts.lastRun.startedAt), finishedAt: iso(facts.lastRun.finishedAt) } }, 200, headers);
+}
+
+/** GET /metrics: the Prometheus text exposition of the quotes, the rule, alerts and runs. */
+async function answerMetrics(state: DashboardState, c: Context): Promise<Response> {
+  const { sql, options, now, dailyCache } = state;
+  // Prometheus's rules: units in the names (_seconds, _ratio, _total), one HELP and TYPE per
+  // metric, and labels from small fixed sets only (pair, kind): a run id or a time as a label
+  // would start a new series every run, so they are values here.
+  const lines: string[] = [];
+  const metric = (name: string, help: string, type: "gauge" | "counter", samples: [string, number][]) => {
+    const finite = samples.filter(([, value]) => Number.isFinite(value));
+    if (finite.length === 0) return;
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, value] of finite) lines.push(`${name}${labels} ${value}`);
+  };
+  let read: HealthFacts | undefined;
+  try {
+    read = await withTimeout(healthFacts(sql), HEALTH_TIMEOUT_MS, "PostgreSQL");
+  } catch (error) {
+    console.error(describeError(error, "read the metrics").line);
+  }
+  metric("cotacao_database_up", "1 if PostgreSQL answered this scrape, else 0.", "gauge", [["", read ? 1 : 0]]);
+  if (read) {
+    const facts = read;
+    const at = now();
+    const perPair = (value: (p: HealthFacts["pairs"][number]) => number | undefined) =>
+      facts.pairs.flatMap((p): [string, number][] => {
+        const v = value(p);
+        return v === undefined ? [] : [[`{pair="${label(p.pair)}"}`, v]];
+      });
+    metric("cotacao_quote_bid", "The newest stored bid of the pair, in its quote currency (BRL for USD-BRL).", "gauge", perPair((p) => Number(p.bid)));
+    metric("cotacao_quote_ask", "The newest stored ask of the pair, in its quote currency.", "gauge", perPair((p) => Number(p.ask)));
+    metric("cotacao_quote_timestamp_seconds", "Unix time of the newest stored quote of the pair (the source's timestamp).", "gauge", perPair((p) => p.newest.getTime() / 1000));
+    // A quote stamped ahead of this clock is new, not minus 144 s old: its age is 0, and how far ahead it is is a metric of its own.
+    metric("cotacao_quote_age_seconds", "Seconds since the newest stored quote of the pair (wall clock; 0 when stamped ahead of this server's clock).", "gauge",
+      perPair((p) => Math.max(0, Math.round((at.getTime() - p.newest.getTime()) / 1000))));
+    metric("cotacao_quote_clock_skew_seconds", "Seconds the newest stored quote of the pair is stamped ahead of this server's clock (0 when it is not).", "gauge",
+      perPair((p) => Math.max(0, Math.round((p.newest.getTime() - at.getTime()) / 1000))));
+    metric("cotacao_quote_market_age_seconds", "Seconds of forex market time since the newest stored quote of the pair (what staleness counts).", "gauge",
+      perPair((p) => Math.max(0, Math.round(marketTimeBetween(p.newest, at) / 1000))));
+    // The rule's figures for the newest close, as `bun analysis.ts --days` and the monitor give them.
+    const rule = new Map<string, { average: number; deviation: number }>();
+    try {
+      const series = await Promise.all(facts.pairs.map((p) => dailyCache.get(p.pair)));
+      facts.pairs.forEach((p, i) => {
+        const last = series[i]!.days.length - 1;
+        if (last < 0) return;
+        const evaluation = evaluateSeries(series[i]!, paramsFor(options.analysis, p.pair));
+        rule.set(p.pair, { average: evaluation.average[last]!, deviation: evaluation.deviation[last]! });
+      });
+    } catch (error) {
+      // The rest of the scrape stands; these two metrics are absent this time.
+      console.error(describeError(error, "read the metrics' daily series").line);
+    }
+    metric("cotacao_quote_moving_average", "The alert rule's moving average of daily closes for the pair's newest day (absent with too little history).", "gauge",
+      perPair((p) => rule.get(p.pair)?.average));
+    metric("cotacao_quote_deviation_ratio", "How far the pair's newest close is from the rule's moving average, as a ratio (0.02 is 2% above; absent with too little history).", "gauge",
+      perPair((p) => rule.get(p.pair)?.deviation));
+    metric("cotacao_alerts_firing", "Alerts firing now, per pair and kind.", "gauge",
+      facts.pairs.flatMap((p) => ["deviation", "stale"].map((kind): [string, number] => [`{pair="${label(p.pair)}",kind="${kind}"}`, p.firing.find((f) => f.kind === kind)?.count ?? 0])));
+    metric("cotacao_pair_last_run_success", "1 if the newest finished pipeline run that tried the pair succeeded for it, 0 if it failed for it (a run that failed for other pairs only succeeded for this one); every stored pair, and every pair of the newest run.", "gauge",
+      facts.pairRuns.map((r): [string, number] => [`{pair="${label(r.pair)}"}`, r.status === "succeeded" ? 1 : 0]));
+    metric("cotacao_runs_skipped_locked_total", "Pipeline runs that waited for another run's lock past --lock-timeout and stood aside (exit 75); they try no pair and fail nothing.", "counter",
+      [["", facts.skippedRuns]]);
+    const run = facts.lastRun;
+    if (run) {
+      metric("cotacao_last_run_id", "The id of the newest pipeline run (runs that stood aside for the lock not counted).", "gauge", [["", run.id]]);
+      metric("cotacao_last_run_success", "1 if the newest pipeline run succeeded for every pair it tried, 0 if it failed for any (see cotacao_pair_last_run_success) or is still running.", "gauge",
+        [["", run.status === "succeeded" ? 1 : 0]]);
+      metric("cotacao_last_run_duration_seconds", "How long the newest pipeline run took (so far, while it runs).", "gauge",
+        [["", ((run.finishedAt ?? at).getTime() - run.startedAt.getTime()) / 1000]]);
+      metric("cotacao_last_run_timestamp_seconds", "Unix time the newest pipeline run finished (started, while it runs).", "gauge",
+        [["", (run.finishedAt ?? run.startedAt).getTime() / 1000]]);
+    }
+  }
+  return c.body(`${lines.join("\n")}\n`, 200, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8", "Cache-Control": "no-store" });
+}
+
+/** GET /vendor/:file: uPlot's script and style, from node_modules. */
+async function answerVendorFile(c: Context): Promise<Response> {
+  const name = c.req.param("file") ?? "";
+  // Own keys only: "__proto__", "constructor" or "toString" would find Object.prototype's.
+  const file = Object.hasOwn(VENDOR_FILES, name) ? VENDOR_FILES[name] : undefined;
+  if (!file) throw new HTTPException(404, { message: "Cannot answer: no such file" });
+  return c.body(await Bun.file(file.path).arrayBuffer(), 200, { "Content-Type": file.type, "Cache-Control": "no-cache" });
+}
+
+/** GET /api/stream: the live feed as server-sent events, from the client's Last-Event-ID when it reconnects. */
+async function answerStream(state: DashboardState, c: Context): Promise<Response> {
+  const lastId = c.req.header("Last-Event-ID") ?? c.req.query("lastEventId");
+  let since: FeedPosition | undefined;
+  if (lastId !== undefined && lastId !== "") {
+    const parsed = v.safeParse(LastEventIdSchema, lastId);
+    if (!parsed.success) throw badRequest(`Last-Event-ID ${parsed.issues[0].message}`);
+    since = parsed.output;
+  }
+  try {
+    await state.feed.start();
+  } catch (error) {
+    // The browser's EventSource retries by itself; the server may be back by then.
+    throw new HTTPException(503, { message: describeError(error, "follow the live feed").line });
+  }
+  const body = feedStream(state.sql, state.feed, since, state.heartbeatMs);
+  return c.body(body, 200, { "Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-store", "X-Accel-Buffering": "no" });
+}
+
+/** Any other path: a 404 in JSON. */
+function answerNotFound(c: Context): Response {
+  return c.json({ error: `Cannot answer: no such page ${c.req.path}` }, 404, { "Cache-Control": "no-store" });
+}
+
+/** Every failure's answer: an HTTPException as itself; the database away as a 503; anything else a plain 500, its line in the server's log. */
+function answerError(error: Error, c: Context): Response {
+  if (error instanceof HTTPException) {
+    const headers: Record<string, string> = { "Cache-Control": "no-store" };
+    if (error.status === 401) headers["WWW-Authenticate"] = 'Bearer realm="cotacao"';
+    return c.json({ error: error.message }, error.status, headers);
+  }
+  // Internals stay in the server's log, not in the answer.
+  console.error(describeError(error, "answer the request").line);
+  // The database away (stopped, restarting) is the server's state, not a bug: say so, and when to ask again.
+  if (isConnectionLost(error)) {
+    return c.json({ error: "Cannot answer: the database is not reachable; try again shortly" }, 503, { "Cache-Control": "no-store", "Retry-After": "5" });
+  }
+  return c.json({ error: "internal error" }, 500, { "Cache-Control": "no-store" });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,25 +8,11 @@
  * prints the validated quotes as JSON lines (no database; see `--help`).
  */
 import * as v from "valibot";
-// Data, not code: ingest.ts imports no project module. Inlined by bun build, read once at start.
-import { version as PACKAGE_VERSION } from "./package.json" with { type: "json" };
-
-/** One quote as the source gives it: decimals are strings, exactly as the API wrote them. */
-export interface Quote {
-  /** "USD-BRL" */
-  pair: string;
-  /** The quote's own timestamp. */
-  ts: Date;
-  bid: string;
-  ask: string;
-  high: string | null;
-  low: string | null;
-  varBid: string | null;
-  pctChange: string | null;
-  /** Where it came from, e.g. "awesomeapi:last". */
-  source: string;
-  fetchedAt: Date;
-}
+import { isCalendarDate, saoPauloDay } from "./lib/calendar.ts";
+import { printDescribed, readFlags } from "./lib/cli.ts";
+import { CotacaoError, describeError, envIssue, usageError } from "./lib/errors.ts";
+import { DEFAULT_PAIR, parsePairs, type Quote } from "./lib/quote.ts";
+import { backoffMs, isRetryableStatus, RETRIED_FAILURES, retryAfterMs } from "./lib/retry.ts";
 
 /** The public API, used when AWESOMEAPI_URL is unset. */
 const DEFAULT_AWESOMEAPI_URL = "https://economia.awesomeapi.com.br";
@@ -44,7 +30,7 @@ export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
 /** Attempts after the first, for transient failures. */
 const DEFAULT_RETRIES = 3;
 /** What the CLI fetches without --pairs. */
-export const DEFAULT_PAIRS = ["USD-BRL"];
+export const DEFAULT_PAIRS = [DEFAULT_PAIR];
 /** The most records `/json/daily/PAIR/N` returns (the API's documented maximum for N). */
 export const DAILY_MAX_RECORDS = 360;
 /**
@@ -67,29 +53,18 @@ const EARLIEST_QUOTE_DATE = "1990-01-01";
 const SOURCE_LAST = "awesomeapi:last";
 /** `Quote.source` of quotes from `/json/daily`. */
 const SOURCE_DAILY = "awesomeapi:daily";
+/** The wait before a retry: 500 ms doubling, at most 8 s (lib/retry.ts's backoffMs()). */
+const SOURCE_BACKOFF = { firstMs: 500, maxMs: 8_000 } as const;
 
-const BACKOFF_BASE_MS = 500;
-const BACKOFF_CAP_MS = 8_000;
-const RETRY_AFTER_CAP_MS = 60_000;
 // Fewer weekdays than this may all be holidays (Carnival, Christmas-New Year), so empty is fine.
 const MIN_WEEKDAYS_EXPECTING_DATA = 5;
 // A `timestamp` above this is milliseconds (the API's data from 2018 and before), else seconds.
 const MILLISECOND_TIMESTAMP_ABOVE = 1e11;
-const SAO_PAULO_TIME_ZONE = "America/Sao_Paulo";
 const EARLIEST_QUOTE_MS = Date.parse(`${EARLIEST_QUOTE_DATE}T00:00:00Z`);
 const MS_PER_DAY = 86_400_000;
-const MS_PER_HOUR = 3_600_000;
-// Bounds each time-zone cache (a century of days is ~36,500 entries).
-const DAY_CACHE_MAX_ENTRIES = 200_000;
 const SNIPPET_CHARS = 60;
 // A user or password shorter than this is masked only where it appears inside a URL.
 const MIN_MASKED_USERINFO_CHARS = 4;
-// The exit codes of the family every script shares (database.ts's EXIT; this file imports none).
-const EXIT_CODES: Partial<Record<IngestErrorCode, number>> = { USAGE: 2, CONFIG: 2 };
-
-// The rule of database.ts's PairSchema, which this file may not import (a test holds the two equal): any case in, upper case out.
-const PAIR_PATTERN = /^[A-Za-z0-9]{2,12}-[A-Za-z0-9]{2,12}$/;
-const DATE_PATTERN = /^\d{4}-\d{2}-\d{2}$/;
 const POSITIVE_DECIMAL = /^\d+(\.\d+)?$/;
 const SIGNED_DECIMAL = /^-?\d+(\.\d+)?$/;
 const TIMESTAMP_DIGITS = /^\d{1,16}$/;
@@ -118,43 +93,24 @@ export type IngestErrorCode =
   | "TRUNCATED"
   | "TOO_LARGE";
 
-/** A failed ingest step, with a message meant for the person running it and the number of requests made. */
-export class IngestError extends Error {
+/**
+ * A failed ingest step, of the family every script shares (lib/errors.ts): a code, a message
+ * meant for the person running it, its exit code; and the number of requests made.
+ */
+export class IngestError extends CotacaoError {
+  declare readonly code: IngestErrorCode;
   /** Requests made before giving up (0 when none was needed to fail). */
   readonly attempts: number;
   /** The HTTP status of the last answer, when there was one. */
   readonly status: number | undefined;
-  /** The exit code this failure calls for: 2 for bad usage or configuration, else 1. */
-  readonly exitCode: number;
 
-  constructor(
-    readonly code: IngestErrorCode,
-    message: string,
-    options: { cause?: unknown; attempts?: number; status?: number | undefined } = {},
-  ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+  constructor(code: IngestErrorCode, message: string, options: { cause?: unknown; attempts?: number; status?: number | undefined } = {}) {
+    super(code, message, options.cause === undefined ? {} : { cause: options.cause });
     this.name = "IngestError";
-    this.exitCode = EXIT_CODES[code] ?? 1;
     this.attempts = options.attempts ?? 0;
     this.status = options.status;
   }
 }
-
-/** Whether a failure of this kind may pass if the same request is made again. */
-const RETRYABLE: Record<IngestErrorCode, boolean> = {
-  CONFIG: false,
-  USAGE: false,
-  HTTP: false, // decided by status, see isRetryableStatus()
-  TIMEOUT: true,
-  NETWORK: true,
-  NOT_JSON: false,
-  INVALID_PAYLOAD: false,
-  UNKNOWN_PAIR: false,
-  NO_DATA: false,
-  TRUNCATED: false,
-  // The same request would bring the same flood.
-  TOO_LARGE: false,
-};
 
 const STATUS_HINTS: Record<number, string> = {
   401: "check AWESOMEAPI_TOKEN",
@@ -163,11 +119,6 @@ const STATUS_HINTS: Record<number, string> = {
   409: "the API is throttling this client or its quota is used up; wait and try again",
   429: "the API is throttling this client; wait and try again, or set AWESOMEAPI_TOKEN",
 };
-
-/** Whether an HTTP status may pass if asked again; analysis.ts's webhook delivery applies the same rule (a test holds them equal). */
-export function isRetryableStatus(status: number): boolean {
-  return status >= 500 || status === 429 || status === 409 || status === 408;
-}
 
 /**
  * `text` safe to print: every URL's user and password shown as `***@`, the `token` query
@@ -267,11 +218,7 @@ export interface IngestConfig {
 /** Reads and validates the AwesomeAPI settings from the environment; throws a one-line CONFIG error naming the variable. */
 export function loadIngestConfig(env: Record<string, string | undefined>): IngestConfig {
   const result = v.safeParse(IngestEnvSchema, env);
-  if (!result.success) {
-    const issue = result.issues[0];
-    const variable = issue.path?.[0]?.key ?? "environment";
-    throw new IngestError("CONFIG", `Cannot start: ${String(variable)} ${issue.message}`);
-  }
+  if (!result.success) throw envIssue(result.issues);
   const { AWESOMEAPI_URL, AWESOMEAPI_TOKEN, AWESOMEAPI_TIMEOUT_MS } = result.output;
   return {
     baseUrl: AWESOMEAPI_URL,
@@ -282,27 +229,6 @@ export function loadIngestConfig(env: Record<string, string | undefined>): Inges
 
 // ---------------------------------------------------------------------------------------------
 // Pairs and dates (pure)
-
-/** Parses "USD-BRL,eur-brl" (or a list) into validated, trimmed, upper-case, deduplicated pairs; throws USAGE naming a bad one. */
-export function parsePairs(input: string | readonly string[]): string[] {
-  const items = (typeof input === "string" ? input.split(",") : input).map((item) => item.trim());
-  const pairs: string[] = [];
-  for (const item of items) {
-    if (item === "" && typeof input === "string") continue;
-    if (!PAIR_PATTERN.test(item)) {
-      throw new IngestError(
-        "USAGE",
-        `Cannot read the pairs: "${item}" is not a pair like "USD-BRL", use letters or digits, 2 to 12 on each side of one dash`,
-      );
-    }
-    const pair = item.toUpperCase();
-    if (!pairs.includes(pair)) pairs.push(pair);
-  }
-  if (pairs.length === 0) {
-    throw new IngestError("USAGE", `Cannot read the pairs: none given, name at least one like "USD-BRL"`);
-  }
-  return pairs;
-}
 
 /** A span of São Paulo calendar days, both ends included, as "YYYY-MM-DD". */
 const DateRangeSchema = v.pipe(
@@ -317,13 +243,6 @@ const DateRangeSchema = v.pipe(
 );
 /** A validated span of São Paulo calendar days. */
 export type DateRange = v.InferOutput<typeof DateRangeSchema>;
-
-/** Whether `text` is a real calendar date written YYYY-MM-DD (2024-02-30 is not); analysis.ts keeps the same rule, which this file may not import (a test holds them equal). */
-export function isCalendarDate(text: string): boolean {
-  if (!DATE_PATTERN.test(text)) return false;
-  const ms = Date.parse(`${text}T00:00:00Z`);
-  return Number.isFinite(ms) && new Date(ms).toISOString().slice(0, 10) === text;
-}
 
 function parseRange(range: DateRange, action: string): DateRange {
   const result = v.safeParse(DateRangeSchema, range);
@@ -362,75 +281,6 @@ export function planChunks(from: string, to: string, maxDays: number = CHUNK_DAY
     chunks.push({ from: dateOfDay(start), to: dateOfDay(Math.min(start + maxDays - 1, last)) });
   }
   return chunks;
-}
-
-// ---------------------------------------------------------------------------------------------
-// São Paulo calendar days (pure, cached)
-
-const SAO_PAULO_CLOCK = new Intl.DateTimeFormat("en-US", {
-  timeZone: SAO_PAULO_TIME_ZONE,
-  year: "numeric",
-  month: "numeric",
-  day: "numeric",
-  hour: "numeric",
-  minute: "numeric",
-  second: "numeric",
-  hourCycle: "h23",
-});
-// NaN marks a UTC day (or hour) in which the offset changes.
-const offsetByUtcDay = new Map<number, number>();
-const offsetByUtcHour = new Map<number, number>();
-const dateByLocalDay = new Map<number, string>();
-
-/** São Paulo's offset from UTC at an instant, in ms (negative), straight from Intl. */
-function intlOffsetMs(ms: number): number {
-  const fields: Partial<Record<Intl.DateTimeFormatPartTypes, number>> = {};
-  for (const part of SAO_PAULO_CLOCK.formatToParts(ms)) if (part.type !== "literal") fields[part.type] = Number(part.value);
-  const local = Date.UTC(fields.year ?? 0, (fields.month ?? 1) - 1, fields.day ?? 1, fields.hour ?? 0, fields.minute ?? 0, fields.second ?? 0);
-  return local - Math.floor(ms / 1000) * 1000;
-}
-
-/** The offset over [start, start + length), or NaN if it changes within. */
-function steadyOffset(start: number, length: number): number {
-  const first = intlOffsetMs(start);
-  return first === intlOffsetMs(start + length - 1000) ? first : Number.NaN;
-}
-
-function cached(map: Map<number, number>, key: number, compute: () => number): number {
-  let value = map.get(key);
-  if (value === undefined) {
-    if (map.size >= DAY_CACHE_MAX_ENTRIES) map.clear();
-    value = compute();
-    map.set(key, value);
-  }
-  return value;
-}
-
-function saoPauloOffsetMs(ms: number): number {
-  const day = Math.floor(ms / MS_PER_DAY);
-  const daily = cached(offsetByUtcDay, day, () => steadyOffset(day * MS_PER_DAY, MS_PER_DAY));
-  if (!Number.isNaN(daily)) return daily;
-  // A daylight-saving switch day (two a year before 2019): narrow down to the hour.
-  const hour = Math.floor(ms / MS_PER_HOUR);
-  const hourly = cached(offsetByUtcHour, hour, () => steadyOffset(hour * MS_PER_HOUR, MS_PER_HOUR));
-  return Number.isNaN(hourly) ? intlOffsetMs(ms) : hourly;
-}
-
-/**
- * The São Paulo calendar day ("YYYY-MM-DD") of an instant. Brazil had daylight saving time until
- * 2019, so the offset comes from Intl; it is cached per UTC day (per hour on a switch day), which
- * keeps this at millions of calls a second where formatToParts per call would manage a few hundred thousand.
- */
-export function saoPauloDay(date: Date | number): string {
-  const ms = typeof date === "number" ? date : date.getTime();
-  const localDay = Math.floor((ms + saoPauloOffsetMs(ms)) / MS_PER_DAY);
-  let text = dateByLocalDay.get(localDay);
-  if (text === undefined) {
-    if (dateByLocalDay.size >= DAY_CACHE_MAX_ENTRIES) dateByLocalDay.clear();
-    text = new Date(localDay * MS_PER_DAY).toISOString().slice(0, 10);
-    dateByLocalDay.set(localDay, text);
-  }
-  return text;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -792,17 +642,7 @@ const RequestSettingsSchema = v.object({
 
 /** Backoff before attempt `attempt + 1`: 500 ms doubling, capped at 8 s, with half of it jittered. */
 export function backoffDelay(attempt: number, random: () => number = Math.random): number {
-  const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** (attempt - 1));
-  return Math.round(ceiling / 2 + (ceiling / 2) * random());
-}
-
-/** The wait a `Retry-After` header asks for (seconds or an HTTP date), capped at 60 s; undefined if absent or unreadable. */
-export function retryAfterMs(header: string | null, now: Date): number | undefined {
-  if (header === null || header.trim() === "") return undefined;
-  const text = header.trim();
-  const ms = /^\d+(\.\d+)?$/.test(text) ? Number(text) * 1000 : Date.parse(text) - now.getTime();
-  if (!Number.isFinite(ms)) return undefined;
-  return Math.min(RETRY_AFTER_CAP_MS, Math.max(0, Math.round(ms)));
+  return backoffMs(attempt, SOURCE_BACKOFF, random);
 }
 
 interface AttemptFailure {
@@ -901,7 +741,7 @@ async function attemptRequest({ url, shownUrl, secrets, fetch, timeoutMs, maxBod
         cause: extra.cause,
         status: extra.status,
       }),
-      retryable: extra.retryable ?? RETRYABLE[code],
+      retryable: extra.retryable ?? RETRIED_FAILURES.has(code),
       retryAfter: extra.retryAfter,
     },
   });
@@ -1230,54 +1070,28 @@ Environment:
 
 Exit codes: 0 done, 1 the fetch failed, 2 bad usage or configuration.`;
 
-const CliArgsSchema = v.object({
-  pairs: v.optional(v.string()),
-  daily: v.optional(v.boolean()),
-  from: v.optional(v.string()),
-  to: v.optional(v.string()),
-  help: v.optional(v.boolean()),
-  version: v.optional(v.boolean()),
-});
+const FLAGS = {
+  pairs: { type: "string" },
+  daily: { type: "boolean" },
+  from: { type: "string" },
+  to: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
 
 /** Runs the CLI and returns its exit code. */
 export async function main(args: string[]): Promise<number> {
-  let flags: v.InferOutput<typeof CliArgsSchema>;
   try {
-    // Loaded here, not at import: node:util costs ~8 ms to load, and main_pipeline.ts imports this file.
-    const { values } = process.getBuiltinModule("node:util").parseArgs({
-      args,
-      options: {
-        pairs: { type: "string" },
-        daily: { type: "boolean" },
-        from: { type: "string" },
-        to: { type: "string" },
-        help: { type: "boolean", short: "h" },
-        version: { type: "boolean", short: "V" },
-      },
-      strict: true,
-      allowPositionals: false,
-    });
-    flags = v.parse(CliArgsSchema, values);
-  } catch (error) {
-    console.error(`Cannot read the arguments: ${(error as Error).message.split("\n")[0]}, see --help`);
-    return EXIT_CODES.USAGE ?? 2;
-  }
-  if (flags.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  // The same line as the other scripts' (database.ts versionLine()), which ingest.ts may not import.
-  if (flags.version) {
-    console.log(`ingest.ts ${PACKAGE_VERSION}`);
-    return 0;
-  }
-  try {
+    const flags = readFlags(args, FLAGS, "ingest.ts");
+    if (flags.help) {
+      console.log(USAGE);
+      return 0;
+    }
     const pairs = parsePairs(flags.pairs ?? DEFAULT_PAIRS);
     if (!flags.daily && (flags.from !== undefined || flags.to !== undefined)) {
-      throw new IngestError("USAGE", "Cannot read the arguments: --from and --to need --daily, see --help");
+      throw usageError("Cannot read the arguments: --from and --to need --daily", "ingest.ts");
     }
     if (flags.daily && flags.from === undefined) {
-      throw new IngestError("USAGE", "Cannot read the arguments: --daily needs --from YYYY-MM-DD, see --help");
+      throw usageError("Cannot read the arguments: --daily needs --from YYYY-MM-DD", "ingest.ts");
     }
     const options: IngestOptions = loadIngestConfig(process.env);
     if (!flags.daily) {
@@ -1294,10 +1108,9 @@ export async function main(args: string[]): Promise<number> {
     }
     return 0;
   } catch (error) {
-    // Every expected failure is an IngestError; anything else is a bug, and its stack says where.
-    if (!(error instanceof IngestError)) throw error;
-    console.error(error.message);
-    return error.exitCode;
+    // Every expected failure is of the family (lib/errors.ts); anything else is a bug, and its stack says where.
+    if (!(error instanceof CotacaoError)) throw error;
+    return printDescribed(describeError(error, "fetch"));
   }
 }
 

@@ -6,65 +6,46 @@
  * (see `--help`).
  */
 import * as v from "valibot";
-import {
-  analyse,
-  deliverPending,
-  describeTransition,
-  loadAnalysisConfig,
-  type AnalysisConfig,
-  type DeliveryOptions,
-} from "./analysis.ts";
+import { isCalendarDate, saoPauloDay } from "./lib/calendar.ts";
+import { formatDuration, parseDuration, printDescribed, readFlags } from "./lib/cli.ts";
+import { connect, type DatabaseConfig, loadDatabaseConfig } from "./lib/connect.ts";
+import type { Sql } from "./lib/pool.ts";
+import { DatabaseError, describeError, EXIT, usageError } from "./lib/errors.ts";
+import { clearGaps, describeGap, listGaps, type QuoteGap, recordGap } from "./lib/gaps.ts";
+import { migrate } from "./lib/migrations.ts";
+import { parsePairs, type Quote } from "./lib/quote.ts";
+import { newestStored } from "./lib/views.ts";
+import { type AnalysisConfig, loadAnalysisConfig } from "./lib/rule.ts";
+import { deliverPending, type DeliveryOptions } from "./lib/webhooks.ts";
+import { analyse, describeTransition } from "./analysis.ts";
 import {
   backfillDoneThrough,
-  clearGaps,
+  type BackfillStep,
   closeInterruptedRuns,
-  describeGap,
-  listGaps,
-  recordGap,
-  connect,
-  DatabaseError,
   finishRun,
-  EXIT,
-  describeError,
-  formatDuration,
-  loadDatabaseConfig,
-  parseDuration,
-  printDescribed,
-  readFlags,
-  usageError,
-  migrate,
-  newestStored,
   recordFailedRun,
   recordSkippedRun,
   resetBackfillProgress,
-  saveQuotes,
-  startRun,
-  withPipelineLock,
-  type BackfillStep,
-  type DatabaseConfig,
-  type QuoteGap,
   type RunOutcome,
   type RunStep,
   type SaveCounts,
-  type Sql,
+  saveQuotes,
+  startRun,
+  withPipelineLock,
 } from "./database.ts";
 import {
-  DEFAULT_PAIRS,
-  IngestError,
   addDays,
   countWeekdays,
-  dailyChunks,
-  dayNumber,
-  fetchLatest,
-  isCalendarDate,
-  loadIngestConfig,
-  parsePairs,
-  planChunks,
-  saoPauloDay,
   type DailyChunk,
+  dailyChunks,
   type DateRange,
-  type Quote,
+  dayNumber,
+  DEFAULT_PAIRS,
+  fetchLatest,
+  IngestError,
   type IngestOptions,
+  loadIngestConfig,
+  planChunks,
 } from "./ingest.ts";
 
 const DEFAULT_LOCK_TIMEOUT_MS = 30_000;

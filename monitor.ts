@@ -6,30 +6,17 @@
  * (see `--help`). Exit codes are the monitoring plugins': 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
  */
 import * as v from "valibot";
-import { evaluateSeries, formatSaoPauloTime, isStale, loadAnalysisConfig, marketTimeBetween, paramsFor, primeClocks, type AnalysisConfig } from "./analysis.ts";
-import {
-  CotacaoError,
-  PairSchema,
-  connect,
-  connectUrl,
-  describeError,
-  durationExample,
-  formatDuration,
-  gapCommand,
-  isConnectionLost,
-  isInitialised,
-  loadDatabaseConfig,
-  parseDuration,
-  printDescribed,
-  readFlags,
-  QUOTES_CHANNEL,
-  readSnapshot,
-  runningEmbeddedServer,
-  usageError,
-  type DatabaseConfig,
-  type PairSnapshot,
-  type Sql,
-} from "./database.ts";
+import { formatSaoPauloTime, isStale, marketTimeBetween, primeClocks } from "./lib/calendar.ts";
+import { durationExample, formatDuration, parseDuration, printDescribed, readFlags } from "./lib/cli.ts";
+import { connect, type DatabaseConfig, loadDatabaseConfig } from "./lib/connect.ts";
+import { connectUrl, type Sql } from "./lib/pool.ts";
+import { isInitialised, runningEmbeddedServer } from "./lib/embedded_server.ts";
+import { CotacaoError, describeError, isConnectionLost, usageError } from "./lib/errors.ts";
+import { FEED_CHANNEL } from "./lib/feed.ts";
+import { gapCommand } from "./lib/gaps.ts";
+import { PairSchema } from "./lib/quote.ts";
+import { type PairSnapshot, readSnapshot } from "./lib/views.ts";
+import { type AnalysisConfig, evaluateSeries, loadAnalysisConfig, paramsFor } from "./lib/rule.ts";
 
 /** The monitoring plugins' states, worst last; each is its exit code. */
 export const STATE = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 } as const;
@@ -525,7 +512,7 @@ async function openWatchConnection(invocation: Invocation, startStopped: boolean
   const sql = await openReadOnly(invocation.database, invocation.timeoutMs, (line) => console.error(line), startStopped);
   try {
     await sql`select set_config('statement_timeout', ${`${invocation.timeoutMs}ms`}, false)`;
-    await sql.listen(QUOTES_CHANNEL, onStored);
+    await sql.listen(FEED_CHANNEL, onStored);
     return sql;
   } catch (error) {
     void sql.end({ timeout: 0 });

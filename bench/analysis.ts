@@ -12,8 +12,13 @@ import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { evaluateSeries, loadAnalysisConfig, rescan } from "../analysis.ts";
-import { PROJECT_DIR, connectUrl, loadDailySeries, migrate, startEmbeddedServer, stopEmbeddedServer } from "../database.ts";
+import { rescan } from "../analysis.ts";
+import { evaluateSeries, loadAnalysisConfig } from "../lib/rule.ts";
+import { startEmbeddedServer, stopEmbeddedServer } from "../lib/embedded_server.ts";
+import { migrate } from "../lib/migrations.ts";
+import { connectUrl } from "../lib/pool.ts";
+import { PROJECT_DIR } from "../lib/project.ts";
+import { loadDailySeries } from "../lib/views.ts";
 import { watchPeakMemory } from "./peak_memory.ts";
 
 const PURE_POINTS = 1_000_000;

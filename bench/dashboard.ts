@@ -20,7 +20,12 @@ import { spawnSync } from "node:child_process";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import * as v from "valibot";
-import { PROJECT_DIR, connectUrl, describeError, migrate, refreshRollups, startEmbeddedServer, stopEmbeddedServer, type Sql } from "../database.ts";
+import { startEmbeddedServer, stopEmbeddedServer } from "../lib/embedded_server.ts";
+import { describeError } from "../lib/errors.ts";
+import { migrate } from "../lib/migrations.ts";
+import { connectUrl, type Sql } from "../lib/pool.ts";
+import { PROJECT_DIR } from "../lib/project.ts";
+import { refreshRollups } from "../lib/views.ts";
 import { readBenchOptions } from "./options.ts";
 import { makeTempDir } from "../test/support/database.ts";
 

@@ -16,9 +16,13 @@ import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser } from "playwright-core";
 import * as v from "valibot";
-import { loadAnalysisConfig } from "../analysis.ts";
+import { loadAnalysisConfig } from "../lib/rule.ts";
 import { createApp } from "../dashboard.ts";
-import { connectUrl, describeError, migrate, refreshRollups, startEmbeddedServer, stopEmbeddedServer, type Sql } from "../database.ts";
+import { startEmbeddedServer, stopEmbeddedServer } from "../lib/embedded_server.ts";
+import { describeError } from "../lib/errors.ts";
+import { migrate } from "../lib/migrations.ts";
+import { connectUrl, type Sql } from "../lib/pool.ts";
+import { refreshRollups } from "../lib/views.ts";
 import { readBenchOptions } from "./options.ts";
 import { MISSING_CHROMIUM, hasChromium, launchChromium } from "../test/support/browser.ts";
 

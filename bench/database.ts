@@ -10,7 +10,8 @@ import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
-import { connect, startEmbeddedServer, stopEmbeddedServer } from "../database.ts";
+import { connect } from "../lib/connect.ts";
+import { startEmbeddedServer, stopEmbeddedServer } from "../lib/embedded_server.ts";
 
 const CONNECT_ROUNDS = 50;
 

@@ -14,16 +14,12 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { parseArgs } from "node:util";
-import {
-  PROJECT_DIR,
-  connectUrl,
-  migrate,
-  saveQuotes,
-  startEmbeddedServer,
-  stopEmbeddedServer,
-  type StoredQuote as Quote,
-  type Sql,
-} from "../database.ts";
+import { saveQuotes } from "../database.ts";
+import { startEmbeddedServer, stopEmbeddedServer } from "../lib/embedded_server.ts";
+import { migrate } from "../lib/migrations.ts";
+import { connectUrl, type Sql } from "../lib/pool.ts";
+import { PROJECT_DIR } from "../lib/project.ts";
+import { type StoredQuote as Quote } from "../lib/quote.ts";
 import { watchPeakMemory } from "./peak_memory.ts";
 import { dailySeries, pointTime, startFakeAwesomeApi, type DailyPoint } from "../test/support/fake_awesomeapi.ts";
 

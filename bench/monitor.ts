@@ -44,8 +44,13 @@ import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
 import * as v from "valibot";
-import { loadAnalysisConfig } from "../analysis.ts";
-import { PROJECT_DIR, connectUrl, maskUrl, migrate, readSnapshot, startEmbeddedServer, stopEmbeddedServer, type EmbeddedServer } from "../database.ts";
+import { loadAnalysisConfig } from "../lib/rule.ts";
+import { maskUrl } from "../lib/connect.ts";
+import { startEmbeddedServer, stopEmbeddedServer, type EmbeddedServer } from "../lib/embedded_server.ts";
+import { migrate } from "../lib/migrations.ts";
+import { connectUrl } from "../lib/pool.ts";
+import { PROJECT_DIR } from "../lib/project.ts";
+import { readSnapshot } from "../lib/views.ts";
 import { readBenchOptions } from "./options.ts";
 
 const PAIR = "USD-BRL";

@@ -3,7 +3,8 @@
  * for bench/*.ts only (the scripts at the top level have their own loaders).
  */
 import * as v from "valibot";
-import { EXIT, describeError, readFlags, usageError } from "../database.ts";
+import { readFlags } from "../lib/cli.ts";
+import { EXIT, describeError, usageError } from "../lib/errors.ts";
 
 /**
  * Reads `--name value` flags (each with its default) and `--help`; returns the options `schema`

@@ -1,27 +1,21 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { formatSaoPauloTime } from "../lib/calendar.ts";
+import { parseDuration } from "../lib/cli.ts";
+import type { Sql } from "../lib/pool.ts";
+import { CotacaoError } from "../lib/errors.ts";
+import type { StoredQuote as Quote } from "../lib/quote.ts";
+import { loadDailySeries } from "../lib/views.ts";
+import { saveQuotes } from "../database.ts";
 import {
-  analyse,
-  deliverPending,
-  describeTransition,
-  formatSaoPauloTime,
-  isCalendarDate,
-  saoPauloDate,
-  saoPauloDayStart,
-  evaluateSeries,
-  findEpisodes,
-  isMarketOpen,
-  isStale,
-  loadAnalysisConfig,
-  marketTimeBetween,
-  paramsFor,
-  rescan,
-  webhookBackoffMs,
-  webhookPayload,
   type AnalysisConfig,
   type DailySeries,
+  evaluateSeries,
+  loadAnalysisConfig,
+  paramsFor,
   type RuleParams,
-} from "../analysis.ts";
-import { CotacaoError, loadDailySeries, parseDuration, saveQuotes, type StoredQuote as Quote, type Sql } from "../database.ts";
+} from "../lib/rule.ts";
+import { deliverPending, webhookBackoffMs } from "../lib/webhooks.ts";
+import { analyse, describeTransition, findEpisodes, rescan, webhookPayload } from "../analysis.ts";
 import { runScript } from "./support/cli.ts";
 import { useTestDatabase } from "./support/database.ts";
 import { loadPtaxSeries, pointTime } from "./support/fake_awesomeapi.ts";
@@ -261,55 +255,6 @@ describe("the README's worked example", () => {
     };
     expect(episode(5.14).map((e) => [e.deviation.toFixed(4), e.resolvedAt])).toEqual([["0.0400", null]]);
     expect(episode(5.1)[0]?.resolvedAt?.toISOString().slice(0, 10)).toBe("2024-08-06");
-  });
-});
-
-describe("staleness: the forex market's clock", () => {
-  const HOUR = 3_600_000;
-  const utc = (text: string) => new Date(`${text}Z`);
-  const limit = 2 * HOUR;
-
-  test("Friday 20:30 São Paulo, the last quote at 17:55: not stale (the market closed at 19:00 São Paulo)", () => {
-    // 2026-11-27 is a Friday; New York is on EST (UTC-5), São Paulo on UTC-3.
-    expect(marketTimeBetween(sp("2026-11-27T17:55:00"), sp("2026-11-27T20:30:00"))).toBe(65 * 60_000);
-    expect(isStale(sp("2026-11-27T17:55:00"), sp("2026-11-27T20:30:00"), limit)).toBe(false);
-    expect(isStale(sp("2026-11-27T17:55:00"), sp("2026-11-28T23:00:00"), limit)).toBe(false); // Saturday night
-  });
-
-  test("counting from Friday's close, Monday morning counts only from Sunday 17:00 New York on", () => {
-    // Friday 16:50 EST, then Sunday 17:00 EST to Monday 07:00 EST (09:00 São Paulo).
-    expect(marketTimeBetween(sp("2026-11-27T18:50:00"), sp("2026-11-30T09:00:00"))).toBe(14 * HOUR + 10 * 60_000);
-    expect(isStale(sp("2026-11-27T18:50:00"), sp("2026-11-29T18:00:00"), limit)).toBe(false); // Sunday 15:00 New York
-    expect(isStale(sp("2026-11-27T18:50:00"), sp("2026-11-29T21:00:00"), limit)).toBe(true); // open for 2 h since
-  });
-
-  test("follows New York's daylight saving time, not São Paulo's or UTC", () => {
-    // Clocks go forward on Sunday 2026-03-08: the market opens at 17:00 EDT, 21:00 UTC.
-    expect(marketTimeBetween(utc("2026-03-07T12:00:00"), utc("2026-03-08T22:00:00"))).toBe(1 * HOUR);
-    // and back on Sunday 2026-11-01: the Friday before closes at 21:00 UTC, Sunday opens at 22:00 UTC.
-    expect(marketTimeBetween(utc("2026-10-30T20:00:00"), utc("2026-10-31T00:00:00"))).toBe(1 * HOUR);
-    expect(marketTimeBetween(utc("2026-10-31T12:00:00"), utc("2026-11-01T23:00:00"))).toBe(1 * HOUR);
-    // A trading week is 120 hours, whichever offsets it starts and ends in.
-    expect(marketTimeBetween(utc("2026-03-06T22:00:00"), utc("2026-03-13T21:00:00"))).toBe(120 * HOUR);
-    expect(marketTimeBetween(utc("2026-10-30T21:00:00"), utc("2026-11-06T22:00:00"))).toBe(120 * HOUR);
-    expect([isMarketOpen(utc("2026-03-08T20:59:00")), isMarketOpen(utc("2026-03-08T21:00:00"))]).toEqual([false, true]);
-  });
-
-  test("25 December and 1 January do not count, whole days in New York", () => {
-    // Thursday 2026-12-24 12:00 EST to Monday 12:00 EST: 12 h on Thursday, none on Christmas
-    // (a Friday), Sunday from 17:00 (7 h), Monday 12 h.
-    expect(marketTimeBetween(utc("2026-12-24T17:00:00"), utc("2026-12-28T17:00:00"))).toBe(31 * HOUR);
-    expect(isStale(utc("2026-12-25T04:30:00"), utc("2026-12-25T20:00:00"), limit)).toBe(false); // 23:30 EST on the 24th
-    expect(marketTimeBetween(utc("2027-01-01T04:00:00"), utc("2027-01-03T23:00:00"))).toBe(2 * HOUR); // from 23:00 EST on 31 Dec: 1 h that night, 1 h on Sunday
-  });
-
-  test("a gap of years is counted in per-day steps, not per minute", () => {
-    const began = performance.now();
-    const years = marketTimeBetween(utc("2016-01-04T00:00:00"), utc("2026-01-04T00:00:00"));
-    expect(years).toBeGreaterThan(500 * 115 * HOUR);
-    expect(years).toBeLessThan(525 * 120 * HOUR);
-    expect(performance.now() - began).toBeLessThan(2000);
-    expect(isStale(utc("2016-01-04T00:00:00"), utc("2026-01-04T00:00:00"), limit)).toBe(true);
   });
 });
 
@@ -945,25 +890,5 @@ describe("bun analysis.ts", () => {
       expect(result.code).toBe(2);
       expect(result.stderr.trim().split("\n")).toHaveLength(1);
     }
-  });
-});
-
-describe("the São Paulo calendar", () => {
-  test("saoPauloDayStart is midnight, or 01:00 on a day daylight saving time began at midnight", () => {
-    expect(saoPauloDayStart("2024-08-23").toISOString()).toBe("2024-08-23T03:00:00.000Z");
-    // 2018-11-04: clocks went from 00:00 to 01:00 (-02), so the day began at 01:00.
-    expect(saoPauloDayStart("2018-11-04").toISOString()).toBe("2018-11-04T03:00:00.000Z");
-    expect(saoPauloDayStart("2018-11-05").toISOString()).toBe("2018-11-05T02:00:00.000Z");
-    // 2019-02-17: clocks went back from 00:00 to 23:00 the evening before; the day began at 00:00 -03.
-    expect(saoPauloDayStart("2019-02-17").toISOString()).toBe("2019-02-17T03:00:00.000Z");
-    for (const date of ["2018-11-04", "2018-11-05", "2019-02-16", "2019-02-17", "2024-08-23"]) {
-      const start = saoPauloDayStart(date);
-      expect(saoPauloDate(start)).toBe(date);
-      expect(saoPauloDate(new Date(start.getTime() - 1))).not.toBe(date);
-    }
-  });
-
-  test("isCalendarDate takes real dates only, and never throws on impossible ones", () => {
-    expect(["2024-02-29", "2023-02-29", "2024-13-45", "2024-04-31", "2024-4-1", "x"].map(isCalendarDate)).toEqual([true, false, false, false, false, false]);
   });
 });

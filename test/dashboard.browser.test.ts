@@ -6,9 +6,12 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Browser, BrowserContextOptions, Page } from "playwright-core";
-import { loadAnalysisConfig, paramsFor, rescan } from "../analysis.ts";
+import { loadAnalysisConfig, paramsFor } from "../lib/rule.ts";
+import { rescan } from "../analysis.ts";
 import { createApp } from "../dashboard.ts";
-import { connectUrl, finishRun, recordFailedRun, saveQuotes, startRun, type Sql, type StoredQuote } from "../database.ts";
+import { connectUrl, type Sql } from "../lib/pool.ts";
+import type { StoredQuote } from "../lib/quote.ts";
+import { finishRun, recordFailedRun, saveQuotes, startRun } from "../database.ts";
 import { SERIES } from "../public/chart-data.js";
 import { MESSAGES } from "../public/i18n.js";
 import { MISSING_CHROMIUM, hasChromium, launchChromium, screenshot, watchPage, type PageWatch } from "./support/browser.ts";

@@ -5,20 +5,13 @@ import { cp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { gunzipSync, gzipSync } from "node:zlib";
-import {
-  DatabaseError,
-  PROJECT_DIR,
-  SQL_DIR,
-  connectUrl,
-  dumpDatabase,
-  dumpToFile,
-  migrate,
-  readMigrations,
-  restoreFromFile,
-  saveQuotes,
-  type Sql,
-  refreshRollups,
-} from "../database.ts";
+import { dumpDatabase, dumpToFile, restoreFromFile } from "../lib/backup.ts";
+import { connectUrl, type Sql } from "../lib/pool.ts";
+import { DatabaseError } from "../lib/errors.ts";
+import { migrate, readMigrations, SQL_DIR } from "../lib/migrations.ts";
+import { PROJECT_DIR } from "../lib/project.ts";
+import { refreshRollups } from "../lib/views.ts";
+import { saveQuotes } from "../database.ts";
 import { cleanEnv, runScript } from "./support/cli.ts";
 import { createTestDatabase, dropTestDatabase, makeTempDir } from "./support/database.ts";
 import { sampleQuote } from "./support/quotes.ts";

@@ -2,9 +2,10 @@ import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import * as v from "valibot";
 import { watchPeakMemory } from "../bench/peak_memory.ts";
-import { formatSaoPauloTime, isCalendarDate as isCalendarDateOfAnalysis, outcomeOf, saoPauloDate } from "../analysis.ts";
-import { PairSchema, type StoredQuote } from "../database.ts";
-import type { Quote } from "../ingest.ts";
+import { saoPauloDay } from "../lib/calendar.ts";
+import { CotacaoError } from "../lib/errors.ts";
+import { type Quote } from "../lib/quote.ts";
+import { retryAfterMs } from "../lib/retry.ts";
 import {
   AwesomeQuoteSchema,
   backoffDelay,
@@ -20,8 +21,6 @@ import {
   fetchLatest,
   IngestError,
   type IngestErrorCode,
-  isCalendarDate,
-  isRetryableStatus,
   type IngestOptions,
   loadIngestConfig,
   MAX_CONFLICT_LINES,
@@ -29,12 +28,9 @@ import {
   normaliseDailyWithConflicts,
   parseDaily,
   parseLatest,
-  parsePairs,
   planChunks,
   requestJson,
-  retryAfterMs,
   type RetryInfo,
-  saoPauloDay,
 } from "../ingest.ts";
 import {
   dailySeries,
@@ -94,15 +90,16 @@ async function failure(promise: Promise<unknown>, code: IngestErrorCode): Promis
   throw new Error(`expected an IngestError with code ${code}, but it succeeded`);
 }
 
-function thrown(fn: () => unknown, code: IngestErrorCode): IngestError {
+/** A synchronous failure of the family (lib/errors.ts): parsing pairs and settings throws the family's own errors, requests IngestErrors. */
+function thrown(fn: () => unknown, code: IngestErrorCode): CotacaoError {
   try {
     fn();
   } catch (error) {
-    expect(error).toBeInstanceOf(IngestError);
-    expect((error as IngestError).code).toBe(code);
-    return error as IngestError;
+    expect(error).toBeInstanceOf(CotacaoError);
+    expect((error as CotacaoError).code).toBe(code);
+    return error as CotacaoError;
   }
-  throw new Error(`expected an IngestError with code ${code}, but it returned`);
+  throw new Error(`expected an error with code ${code}, but it returned`);
 }
 
 async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
@@ -181,30 +178,6 @@ describe("loadIngestConfig", () => {
     const error = thrown(() => loadIngestConfig({ AWESOMEAPI_TOKEN: `${TOKEN}&x=1` }), "CONFIG");
     expect(error.message).toContain("AWESOMEAPI_TOKEN");
     expect(error.message).not.toContain(TOKEN);
-  });
-});
-
-describe("parsePairs", () => {
-  test("splits, trims and deduplicates pairs", () => {
-    expect(parsePairs("USD-BRL,EUR-BRL")).toEqual(["USD-BRL", "EUR-BRL"]);
-    expect(parsePairs(" USD-BRL , EUR-BRL,USD-BRL,")).toEqual(["USD-BRL", "EUR-BRL"]);
-    expect(parsePairs(["BTC-BRL", "USD-BRLPTAX"])).toEqual(["BTC-BRL", "USD-BRLPTAX"]);
-  });
-
-  test("takes any case and gives upper case, as every other boundary does", () => {
-    expect(parsePairs("usd-brl, Eur-Brl,USD-BRL")).toEqual(["USD-BRL", "EUR-BRL"]);
-  });
-
-  test("a malformed pair fails as USAGE naming it", () => {
-    for (const bad of ["usd/brl", "USDBRL", "USD-BRL-EUR", "U-BRL", "USD-ABCDEFGHIJKLM", "USD_BRL"]) {
-      const error = thrown(() => parsePairs(`EUR-BRL,${bad}`), "USAGE");
-      expect(error.message).toStartWith(`Cannot read the pairs: "${bad}" is not a pair like "USD-BRL"`);
-    }
-  });
-
-  test("no pair at all fails as USAGE", () => {
-    expect(thrown(() => parsePairs(" , "), "USAGE").message).toContain("none given");
-    thrown(() => parsePairs([""]), "USAGE");
   });
 });
 
@@ -659,38 +632,6 @@ describe("the same timestamp twice with different values", () => {
     expect(chunk?.warnings.at(-1)).toBe(
       `USD-BRL 2024-08-09..2024-08-23: ${13 - MAX_CONFLICT_LINES} more timestamps held records with different values; the first of each was kept`,
     );
-  });
-});
-
-describe("saoPauloDay", () => {
-  test("follows Brazil's daylight saving time before 2019 and UTC-3 after", () => {
-    // In January 2018 São Paulo was on UTC-2: 02:30 UTC is 00:30 local, the same date.
-    expect(saoPauloDay(new Date("2018-01-10T02:30:00Z"))).toBe("2018-01-10");
-    // From 2019 on, UTC-3 all year: 02:30 UTC is 23:30 of the day before.
-    expect(saoPauloDay(new Date("2020-01-10T02:30:00Z"))).toBe("2020-01-09");
-    expect(saoPauloDay(new Date("2024-08-23T02:59:59Z"))).toBe("2024-08-22");
-    expect(saoPauloDay(new Date("2024-08-23T03:00:00Z"))).toBe("2024-08-23");
-  });
-
-  test("agrees with Intl for instants spread over 1994-2026", () => {
-    const intl = new Intl.DateTimeFormat("en-CA", { timeZone: "America/Sao_Paulo", year: "numeric", month: "2-digit", day: "2-digit" });
-    const from = Date.parse("1994-07-01T00:00:00Z");
-    const to = Date.parse("2026-12-31T00:00:00Z");
-    // A step that is not a whole number of hours visits every minute offset within an hour.
-    for (let ms = from; ms < to; ms += 7_919_000) {
-      expect(saoPauloDay(new Date(ms))).toBe(intl.format(ms));
-    }
-  });
-
-  test("agrees with Intl minute by minute around daylight-saving switches", () => {
-    const intl = new Intl.DateTimeFormat("en-CA", { timeZone: "America/Sao_Paulo", year: "numeric", month: "2-digit", day: "2-digit" });
-    // DST began at local midnight on 2018-11-04 and ended at local midnight on 2019-02-17 (and 1999-02-21).
-    for (const around of ["2018-11-04T03:00:00Z", "2019-02-17T02:00:00Z", "1999-02-21T02:00:00Z"]) {
-      const centre = Date.parse(around);
-      for (let ms = centre - 86_400_000; ms <= centre + 86_400_000; ms += 60_000) {
-        expect(saoPauloDay(ms)).toBe(intl.format(ms));
-      }
-    }
   });
 });
 
@@ -1240,7 +1181,7 @@ describe("dailyChunks and fetchDaily", () => {
     const error = await failure(fetchDaily("XYZ-BRL", { from: "2024-08-01", to: "2024-08-16" }, options), "UNKNOWN_PAIR");
     expect(error.message).toContain('unknown pair "XYZ-BRL"');
     expect(api.count()).toBe(1);
-    await failure(fetchDaily("usd/brl", { from: "2024-08-01", to: "2024-08-16" }, options), "USAGE");
+    expect(await fetchDaily("usd/brl", { from: "2024-08-01", to: "2024-08-16" }, options).catch((error: unknown) => error)).toMatchObject({ code: "USAGE", exitCode: 2 });
     await failure(fetchDaily("USD-BRL", { from: "2024-08-16", to: "2024-08-01" }, options), "USAGE");
     expect(api.count()).toBe(1);
   });
@@ -1379,68 +1320,5 @@ describe("parseDaily()'s fast path", () => {
         }
       }
     }
-  });
-});
-
-// ingest.ts may import no project file (issue 9), so three small rules live here and in another
-// file at once. These tests hold each pair of them equal, so neither can drift alone.
-describe("rules ingest.ts shares with files it may not import", () => {
-  test("parsePairs accepts, rejects and upper-cases exactly as database.ts's PairSchema does", () => {
-    const inputs = ["USD-BRL", "usd-brl", "Btc-Brl", "USD-BRLPTAX", "AB-CD", "ABCDEFGHIJKL-XY", "ABCDEFGHIJKLM-XY",
-      "A-BRL", "USD-B", "USDBRL", "USD--BRL", "USD-BRL-EUR", "USD_BRL", "USD-BRL;", "'; drop table quotes; --", "", "ÜSD-BRL", "123-456"];
-    let accepted = 0;
-    for (const input of inputs) {
-      const schema = v.safeParse(PairSchema, input);
-      let parsed: string | undefined;
-      try {
-        parsed = parsePairs([input])[0];
-      } catch (error) {
-        expect((error as IngestError).code).toBe("USAGE");
-      }
-      expect({ input, parsed }).toEqual({ input, parsed: schema.success ? schema.output : undefined });
-      if (parsed !== undefined) accepted++;
-    }
-    expect(accepted).toBe(7);
-  });
-
-  test("saoPauloDay gives the day analysis.ts's São Paulo clock shows, hour by hour across daylight-saving switches", () => {
-    // Brazil's last switches (2018-11-04 on, 2019-02-17 off) and a span of plain days around them.
-    const spans = [Date.UTC(2018, 10, 2), Date.UTC(2019, 1, 15), Date.UTC(2024, 9, 24)];
-    let checked = 0;
-    for (const start of spans) {
-      for (let at = start; at < start + 5 * 86_400_000; at += 1_800_000) {
-        expect(saoPauloDay(at)).toBe(formatSaoPauloTime(new Date(at)).slice(0, 10));
-        expect(saoPauloDay(at)).toBe(saoPauloDate(new Date(at)));
-        checked++;
-      }
-    }
-    expect(checked).toBe(720);
-  });
-
-  test("isCalendarDate reads dates exactly as analysis.ts's does", () => {
-    const inputs = ["2024-02-29", "2023-02-29", "2024-13-01", "2024-00-10", "2024-04-31", "2024-4-01", "24-04-01", "2024-04-01T00:00", "", "abcd-ef-gh", "1990-01-01", "9999-12-31"];
-    for (const input of inputs) expect({ input, valid: isCalendarDate(input) }).toEqual({ input, valid: isCalendarDateOfAnalysis(input) });
-    expect(inputs.filter(isCalendarDate)).toEqual(["2024-02-29", "1990-01-01", "9999-12-31"]);
-  });
-
-  test("the source and the webhook retry the same HTTP statuses", () => {
-    const retried: number[] = [];
-    for (let status = 400; status <= 599; status++) {
-      const webhookRetries = outcomeOf(new Response(null, { status })).kind === "transient";
-      expect({ status, retried: isRetryableStatus(status) }).toEqual({ status, retried: webhookRetries });
-      if (webhookRetries) retried.push(status);
-    }
-    expect(retried.slice(0, 3)).toEqual([408, 409, 429]);
-    expect(retried.length).toBe(103);
-  });
-
-  test("a Quote is what the store saves, field for field (the compiler checks both directions)", () => {
-    const quote: Quote = {
-      pair: "USD-BRL", ts: new Date(0), bid: "5.7008", ask: "5.7017", high: null, low: null,
-      varBid: null, pctChange: null, source: "awesomeapi:last", fetchedAt: new Date(0),
-    };
-    const stored: StoredQuote = quote;
-    const back: Quote = stored;
-    expect(Object.keys(back).sort()).toEqual(Object.keys(quote).sort());
   });
 });

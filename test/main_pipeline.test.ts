@@ -1,6 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { EXIT, connectUrl, describeGap, runningEmbeddedServer, withPipelineLock, saveQuotes, startEmbeddedServer, stopEmbeddedServer, type StoredQuote as Quote, type Sql } from "../database.ts";
+import { connectUrl, type Sql } from "../lib/pool.ts";
+import { runningEmbeddedServer, startEmbeddedServer, stopEmbeddedServer } from "../lib/embedded_server.ts";
+import { EXIT } from "../lib/errors.ts";
+import { describeGap } from "../lib/gaps.ts";
+import type { StoredQuote as Quote } from "../lib/quote.ts";
+import { saveQuotes, withPipelineLock } from "../database.ts";
 import {
   dryRun,
   formatProgress,
@@ -10,7 +15,7 @@ import {
   runPipeline,
   type PipelineOptions,
 } from "../main_pipeline.ts";
-import { loadAnalysisConfig } from "../analysis.ts";
+import { loadAnalysisConfig } from "../lib/rule.ts";
 import { createApp } from "../dashboard.ts";
 import { cleanEnv, runScript } from "./support/cli.ts";
 import { createTestDatabase, dropTestDatabase, useTempDirs, useTestDatabase } from "./support/database.ts";

@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { connectUrl, PROJECT_DIR } from "../database.ts";
+import { connectUrl } from "../lib/pool.ts";
+import { PROJECT_DIR } from "../lib/project.ts";
 import { makeTempDir } from "./support/database.ts";
 import { cleanEnv } from "./support/cli.ts";
 import { useTestTimeout } from "./support/timeout.ts";
@@ -54,7 +55,8 @@ async function runAndEnd(end: "passes" | "fails" | "SIGINT" | "SIGKILL") {
     if (done) break;
     seen += new TextDecoder().decode(value);
   }
-  expect(seen).toContain(`READY ${parent}/cotacao-test-run-`);
+  if (!seen.includes("READY")) child.kill("SIGKILL");
+  expect({ seen, stderr: seen.includes("READY") ? "" : await stderr }).toMatchObject({ seen: expect.stringContaining(`READY ${parent}/cotacao-test-run-`) });
   if (end === "SIGINT" || end === "SIGKILL") child.kill(end);
   while (!(await reader.read()).done) {
     // Drain what the run still prints, so it never blocks on a full pipe.
@@ -91,7 +93,7 @@ describe("a test run leaves nothing behind", () => {
 });
 
 test("every test file sets the tests' timeout itself (bun applies a preload's to the first file only)", async () => {
-  const files = (await readdir(import.meta.dir)).filter((name) => name.endsWith(".test.ts"));
+  const files = (await readdir(import.meta.dir, { recursive: true })).filter((name) => name.endsWith(".test.ts"));
   expect(files.length).toBeGreaterThan(5);
   for (const name of files) {
     const source = await Bun.file(join(import.meta.dir, name)).text();

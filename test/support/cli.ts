@@ -1,6 +1,6 @@
 /** Runs a project script in its own process, as a user or cron would. */
 import { join } from "node:path";
-import { PROJECT_DIR } from "../../database.ts";
+import { PROJECT_DIR } from "../../lib/project.ts";
 
 export interface ScriptResult {
   stdout: string;

@@ -7,7 +7,9 @@ import { afterAll, beforeAll } from "bun:test";
 import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connectUrl, migrate, startEmbeddedServer, stopEmbeddedServer, type Sql } from "../../database.ts";
+import { connectUrl, type Sql } from "../../lib/pool.ts";
+import { startEmbeddedServer, stopEmbeddedServer } from "../../lib/embedded_server.ts";
+import { migrate } from "../../lib/migrations.ts";
 
 // Durability buys nothing in a server that is deleted after the run.
 const THROWAWAY_SETTINGS = { fsync: "off", synchronous_commit: "off", full_page_writes: "off" };

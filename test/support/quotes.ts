@@ -1,5 +1,5 @@
 /** A realistic stored quote (USD-BRL, 2024-08-23, from the daily fixture) for tests to vary. */
-import type { StoredQuote as Quote } from "../../database.ts";
+import type { StoredQuote as Quote } from "../../lib/quote.ts";
 
 export function sampleQuote(overrides: Partial<Quote> = {}): Quote {
   return {

@@ -4,7 +4,7 @@
  * left in the run folder, drops the databases the run left on TEST_DATABASE_URL's server, and
  * removes the folder. On a run that cleaned up after itself it finds nothing to do.
  */
-import { connectUrl } from "../../database.ts";
+import { connectUrl } from "../../lib/pool.ts";
 import { DONE, removeRunFolder } from "./run_folder.ts";
 
 const [dir = "", pid = ""] = process.argv.slice(2);

@@ -9,7 +9,7 @@ import { readdir, rm } from "node:fs/promises";
 import { chmodSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { stopEmbeddedServer } from "../../database.ts";
+import { stopEmbeddedServer } from "../../lib/embedded_server.ts";
 
 const RUN_FOLDER_PREFIX = "cotacao-test-run-";
 // Test servers live at <run>/<test folder>/pg, or one level deeper: deep enough, and bounded.

@@ -4,6 +4,10 @@
  */
 import { expect, test } from "bun:test";
 import { useTestDatabase } from "./database.ts";
+import { useTestTimeout } from "./timeout.ts";
+
+// Its server may take over 5 s to start on a busy machine, as in any test file.
+useTestTimeout();
 
 const db = useTestDatabase();
 
