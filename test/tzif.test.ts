@@ -24,8 +24,16 @@ async function tempDir(): Promise<string> {
   return dir;
 }
 
-/** The UTC offset ICU gives at `at`, read from formatToParts the way analysis.ts's wallClock does (whole seconds). */
+const intlReaders = new Map<string, (at: number) => number>();
+
+/**
+ * The UTC offset ICU gives at `at`, read from formatToParts the way analysis.ts's wallClock does
+ * (whole seconds). Remembered per zone and instant: the fat and slim files ask the same questions.
+ */
 function intlOffsetReader(timeZone: string): (at: number) => number {
+  const known = intlReaders.get(timeZone);
+  if (known) return known;
+  const answers = new Map<number, number>();
   const format = new Intl.DateTimeFormat("en-US", {
     timeZone,
     year: "numeric",
@@ -36,12 +44,18 @@ function intlOffsetReader(timeZone: string): (at: number) => number {
     second: "2-digit",
     hourCycle: "h23",
   });
-  return (at) => {
+  const read = (at: number) => {
+    const cached = answers.get(at);
+    if (cached !== undefined) return cached;
     const parts = Object.fromEntries(format.formatToParts(new Date(at)).map((part) => [part.type, Number(part.value)]));
     const field = (type: string) => parts[type] ?? Number.NaN;
     const wall = Date.UTC(field("year"), field("month") - 1, field("day"), field("hour"), field("minute"), field("second"));
-    return wall - Math.floor(at / 1000) * 1000;
+    const offset = wall - Math.floor(at / 1000) * 1000;
+    answers.set(at, offset);
+    return offset;
   };
+  intlReaders.set(timeZone, read);
+  return read;
 }
 
 /** The instants (whole seconds) at which ICU's offset changes between two sample instants `low` < `high`. */
@@ -108,6 +122,35 @@ describe("offsetAt() on the system's zones", () => {
     const fallBack = Date.UTC(2090, 10, 5, 6); // Sunday 5 November 2090, 02:00 EDT: from the footer
     expect(offsetAt(zone, fallBack - 1)).toBe(-4 * HOUR);
     expect(offsetAt(zone, fallBack)).toBe(-5 * HOUR);
+  });
+});
+
+describe("offsetAt() on slim files (zic -b slim: the footer carries every change after 2007 or so)", () => {
+  const slimDir = (async () => {
+    // libc-bin (Debian's essential set) ships zic; tzdata ships the source it was built from.
+    const zic = Bun.which("zic") ?? Bun.which("zic", { PATH: "/usr/sbin:/sbin" });
+    if (!zic) throw new Error("Cannot compile slim zones: zic not found, install libc-bin");
+    const dir = await tempDir();
+    const compile = Bun.spawnSync([zic, "-b", "slim", "-d", dir, "/usr/share/zoneinfo/tzdata.zi"], { stderr: "pipe" });
+    if (!compile.success) throw new Error(`Cannot compile slim zones: ${compile.stderr.toString().trim()}`);
+    return dir;
+  })();
+
+  for (const name of ZONES) {
+    test(`${name}, slim, agrees with Intl from 1900 to 2100`, async () => {
+      const dir = await slimDir;
+      const slim = await loadZone(name, { dir });
+      const fat = await loadZone(name);
+      expect(slim).toBeDefined();
+      expect(slim!.transitions.length).toBeLessThanOrEqual(fat!.transitions.length);
+      expect(disagreements(slim!, intlOffsetReader(name))).toEqual([]);
+    });
+  }
+
+  test("a slim America/New_York stops its transitions in 2007 and lives on its footer", async () => {
+    const slim = (await loadZone("America/New_York", { dir: await slimDir }))!;
+    expect(slim.transitions.at(-1)).toBe(Date.UTC(2007, 2, 11, 7)); // the first change under the rules of 2007
+    expect(slim.rule?.dst?.start).toEqual({ kind: "weekday", month: 3, week: 2, weekday: 0, timeMs: 2 * HOUR });
   });
 });
 
