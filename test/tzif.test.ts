@@ -296,6 +296,19 @@ describe("parseTzif()", () => {
     expect(offsetAt(zone, Date.UTC(2100, 0, 1))).toBe(2 * HOUR);
   });
 
+  test("versions 2, 3 and 4 read alike; an unknown version byte is refused", async () => {
+    const bytes = new Uint8Array(await Bun.file("/usr/share/zoneinfo/Europe/London").arrayBuffer());
+    const secondHeader = Buffer.from(bytes.buffer).indexOf("TZif", 4);
+    expect(secondHeader).toBeGreaterThan(44);
+    const reference = parseTzif(bytes, "London");
+    for (const version of ["2", "3", "4"]) {
+      bytes[4] = bytes[secondHeader + 4] = version.charCodeAt(0);
+      expect(parseTzif(bytes, "London")).toEqual(reference);
+    }
+    bytes[4] = bytes[secondHeader + 4] = "5".charCodeAt(0);
+    expect(() => parseTzif(bytes, "London")).toThrow("unknown TZif version byte 53");
+  });
+
   test("a footer that is not a POSIX TZ string is refused", async () => {
     const bytes = new Uint8Array(await Bun.file("/usr/share/zoneinfo/America/New_York").arrayBuffer());
     const footer = new TextDecoder().decode(bytes.subarray(bytes.lastIndexOf(0x0a, bytes.length - 2)));
