@@ -82,7 +82,8 @@ export function isSafeZoneName(name: string): boolean {
       partStart = true;
     } else if (isAlphanumeric(code) || code === 0x5f /* _ */) {
       partStart = false;
-    } else if ((code === 0x2b /* + */ || code === 0x2d) /* - */ && !partStart) {
+    } else if ((code === 0x2b || code === 0x2d) && !partStart) {
+      // '+' or '-' inside a part (Etc/GMT+3, Port-au-Prince)
       continue;
     } else {
       return false;
@@ -108,8 +109,9 @@ export async function loadZone(name: string, { dir = process.env["TZDIR"] || DEF
   return parseTzif(new Uint8Array(bytes), name);
 }
 
-/** The UTC offset (ms, east positive) in force in `zone` at instant `atMs`. */
+/** The UTC offset (ms, east positive) in force in `zone` at instant `atMs` (NaN for NaN, like an invalid Date). */
 export function offsetAt(zone: Zone, atMs: number): number {
+  if (Number.isNaN(atMs)) return Number.NaN;
   const { transitions, offsets } = zone;
   const count = transitions.length;
   if (count === 0) return zone.rule ? posixOffsetAt(zone.rule, atMs) : zone.initialOffsetMs;

@@ -114,6 +114,12 @@ describe("offsetAt() on the system's zones", () => {
     expect(offsetAt(zone, Date.UTC(1900, 0, 1))).toBe(-(3 * HOUR + 6 * MINUTE + 28_000));
   });
 
+  test("an invalid instant (NaN) has no offset, before, between or after the transitions", async () => {
+    const zone = (await loadZone("America/New_York"))!;
+    expect(offsetAt(zone, Number.NaN)).toBeNaN();
+    expect(offsetAt(parseTzif(tzifV1([], [3600]), "Fixed"), Number.NaN)).toBeNaN();
+  });
+
   test("America/New_York changes at 02:00 local time, to the millisecond", async () => {
     const zone = (await loadZone("America/New_York"))!;
     const springForward = Date.UTC(2027, 2, 14, 7); // Sunday 14 March 2027, 02:00 EST
