@@ -9,7 +9,8 @@ useTestTimeout();
 
 const HOUR = 3_600_000;
 const MINUTE = 60_000;
-const ZONES = ["America/Sao_Paulo", "America/New_York", "Europe/London", "Australia/Lord_Howe", "Asia/Kolkata", "Pacific/Chatham", "UTC"];
+// America/Nuuk: its footer changes at -1:00 (RFC 8536 version 3), read from 2037 on (fat) or 2023 (slim).
+const ZONES = ["America/Sao_Paulo", "America/New_York", "Europe/London", "Australia/Lord_Howe", "Asia/Kolkata", "Pacific/Chatham", "UTC", "America/Nuuk"];
 const FROM = Date.UTC(1900, 0, 1);
 const TO = Date.UTC(2100, 11, 31);
 const STEP = 10 * 86_400_000;
@@ -218,7 +219,7 @@ describe("posixOffsetAt()", () => {
     expect(posixOffsetAt(chatham, Date.UTC(2026, 8, 26, 14))).toBe(13.75 * HOUR);
     expect(posixOffsetAt(chatham, Date.UTC(2026, 3, 4, 13, 59, 59))).toBe(13.75 * HOUR);
     expect(posixOffsetAt(chatham, Date.UTC(2026, 3, 4, 14))).toBe(12.75 * HOUR);
-    // Godthab-like: changes on the Saturday before the last Sunday at -1:00, i.e. 23:00 on the Friday... local standard time.
+    // Nuuk (America/Godthab) since 2023: the last Sunday of March at -1:00, i.e. Saturday 23:00 local standard time.
     const negative = parsePosixTz("<-02>2<-01>,M3.5.0/-1,M10.5.0/0")!;
     // 2026: last Sunday of March is 29 March; -1:00 that day is 28 March 23:00 -02 = 29 March 01:00 UTC.
     expect(posixOffsetAt(negative, Date.UTC(2026, 2, 29, 0, 59, 59))).toBe(-2 * HOUR);
