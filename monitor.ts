@@ -6,7 +6,7 @@
  * (see `--help`). Exit codes are the monitoring plugins': 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
  */
 import * as v from "valibot";
-import { formatSaoPauloTime, isStale, marketTimeBetween, primeClocks } from "./lib/calendar.ts";
+import { formatSaoPauloTime, isStale, marketTimeBetween, prepareClocks } from "./lib/calendar.ts";
 import { durationExample, formatDuration, parseDuration, printDescribed, readFlags } from "./lib/cli.ts";
 import { connect, type DatabaseConfig, loadDatabaseConfig } from "./lib/connect.ts";
 import { connectUrl, type Sql } from "./lib/pool.ts";
@@ -378,8 +378,7 @@ async function openReadOnly(database: DatabaseConfig, timeoutMs: number, notice:
   // No type look-up: one round trip less at start; the monitor's one query passes no array, and
   // its parameters are cast in the SQL, so it goes in one round trip. Lean: the embedded server's
   // socket through Bun's own sockets, without loading node:net.
-  // While the server starts a backend, ICU's start-up for the clocks (13–16 ms) costs no wall time.
-  const options = { max: 1, connectTimeoutSeconds, fetchTypes: false, inferParameterTypes: true, lean: true, whileWaiting: primeClocks };
+  const options = { max: 1, connectTimeoutSeconds, fetchTypes: false, inferParameterTypes: true, lean: true };
   if (database.databaseUrl) return connect(database, options);
   if (!(await isInitialised(database.dataDir))) throw new Unknown(NO_DATA);
   const running = await runningEmbeddedServer(database.dataDir);
@@ -391,6 +390,8 @@ async function openReadOnly(database: DatabaseConfig, timeoutMs: number, notice:
 
 /** Reads and assesses every pair asked for; the worst state is the exit code. */
 export async function check(sql: Sql, invocation: Invocation, now: Date): Promise<PairReport[]> {
+  // The clocks' zones are read from the system's TZif files while the server answers (no ICU).
+  const clocks = prepareClocks();
   let snapshots: PairSnapshot[];
   try {
     snapshots = await readSnapshot(sql, invocation.pairs, invocation.checks.config.defaults.windowDays + maxWindowOverride(invocation.checks.config));
@@ -406,6 +407,7 @@ export async function check(sql: Sql, invocation: Invocation, now: Date): Promis
     snapshots = invocation.fallbackPairs.map((pair) => ({ pair, latest: null, closes: [], alerts: [], lastRun: null }));
   }
   if (snapshots.length === 0 || snapshots.every((snapshot) => !snapshot.latest && !invocation.pairs)) throw new Unknown(NO_DATA);
+  await clocks;
   return snapshots.map((snapshot) => assess(snapshot, invocation.checks, now));
 }
 

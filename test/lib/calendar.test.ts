@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { isCalendarDate, isMarketOpen, isStale, marketTimeBetween, saoPauloDay, saoPauloDayStart } from "../../lib/calendar.ts";
+import { formatSaoPauloTime, isCalendarDate, isMarketOpen, isStale, marketTimeBetween, prepareClocks, saoPauloDay, saoPauloDayStart } from "../../lib/calendar.ts";
 import { useTestTimeout } from "../support/timeout.ts";
 
 useTestTimeout();
@@ -105,5 +105,42 @@ describe("the São Paulo calendar", () => {
 
   test("isCalendarDate takes real dates only, and never throws on impossible ones", () => {
     expect(["2024-02-29", "2023-02-29", "2024-13-45", "2024-04-31", "2024-4-1", "x"].map(isCalendarDate)).toEqual([true, false, false, false, false, false]);
+  });
+});
+
+describe("prepareClocks(): the zones from the system's TZif files, no ICU", () => {
+  test("São Paulo times read the same as Intl says, 1985 to 2035, summer time included", async () => {
+    await prepareClocks();
+    const intl = new Intl.DateTimeFormat("en-CA", {
+      timeZone: "America/Sao_Paulo",
+      year: "numeric",
+      month: "2-digit",
+      day: "2-digit",
+      hour: "2-digit",
+      minute: "2-digit",
+      hourCycle: "h23",
+      timeZoneName: "longOffset",
+    });
+    const expected = (at: Date) => {
+      const part = Object.fromEntries(intl.formatToParts(at).map((p) => [p.type, p.value]));
+      const offset = (part["timeZoneName"] ?? "").replace("GMT", "").replace(/:00$/, "") || "+00";
+      return `${part["year"]}-${part["month"]}-${part["day"]} ${part["hour"]}:${part["minute"]} ${offset}`;
+    };
+    let checked = 0;
+    for (let ms = Date.UTC(1985, 0, 1, 2, 30); ms < Date.UTC(2035, 0, 1); ms += 5 * 86_400_000 + 3_600_000) {
+      const at = new Date(ms);
+      expect({ at: at.toISOString(), text: formatSaoPauloTime(at) }).toEqual({ at: at.toISOString(), text: expected(at) });
+      checked++;
+    }
+    expect(checked).toBeGreaterThan(3000);
+  });
+
+  test("the forex week follows New York's own clock changes", async () => {
+    await prepareClocks();
+    // Sunday 17:00 in New York: 21:00 UTC under daylight saving time, 22:00 UTC without.
+    expect(isMarketOpen(new Date("2024-03-10T20:59:00Z"))).toBe(false);
+    expect(isMarketOpen(new Date("2024-03-10T21:01:00Z"))).toBe(true);
+    expect(isMarketOpen(new Date("2024-11-03T21:30:00Z"))).toBe(false);
+    expect(isMarketOpen(new Date("2024-11-03T22:01:00Z"))).toBe(true);
   });
 });
