@@ -226,6 +226,58 @@ describe("servers that cannot be reached", () => {
   });
 });
 
+/** A server message: type, length, body. */
+function message(type: string, ...parts: (string | number)[]): Uint8Array {
+  const body = Buffer.concat(parts.map((part) => (typeof part === "number" ? Buffer.from([part >>> 24, (part >>> 16) & 255, (part >>> 8) & 255, part & 255]) : Buffer.from(part))));
+  const header = Buffer.from([type.charCodeAt(0), 0, 0, 0, 0]);
+  header.writeInt32BE(body.length + 4, 1);
+  return Buffer.concat([header, body]);
+}
+
+/**
+ * A scripted server on 127.0.0.1 for what a real one does not do on demand: `answer` gets each
+ * chunk the client sends (the start-up message first) and its number, and writes back.
+ */
+function scriptedServer(answer: (socket: Bun.Socket<undefined>, chunk: Buffer, index: number) => void) {
+  let index = 0;
+  return Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { binaryType: "buffer", data: (socket, chunk) => answer(socket, chunk, index++) } });
+}
+
+describe("servers that misbehave (scripted)", () => {
+  test("a server whose SCRAM signature is wrong is refused: it does not know the password", async () => {
+    const server = scriptedServer((socket, chunk, index) => {
+      if (index === 0) socket.write(message("R", 10, "SCRAM-SHA-256\0\0"));
+      if (index === 1) {
+        const nonce = /r=([^,]+)/.exec(chunk.toString("latin1"))?.[1] ?? "";
+        socket.write(message("R", 11, `r=${nonce}server,s=${Buffer.from("salt").toString("base64")},i=4096`));
+      }
+      if (index === 2) socket.write(message("R", 12, `v=${Buffer.alloc(32).toString("base64")}`));
+    });
+    try {
+      const error = await rejection(connectWire(`postgres://me:hunter2secret@127.0.0.1:${server.port}/db`));
+      expect(error.code).toBe("SCRAM_SERVER_SIGNATURE");
+      expect(error.message).not.toContain("hunter2secret");
+    } finally {
+      server.stop(true);
+    }
+  });
+
+  test("a connection closed mid-query with no word from the server rejects the query (CONNECTION_CLOSED)", async () => {
+    const server = scriptedServer((socket, _chunk, index) => {
+      if (index === 0) socket.write(Buffer.concat([message("R", 0), message("Z", "I")]));
+      else socket.end();
+    });
+    try {
+      const wire = await open(`postgres://me@127.0.0.1:${server.port}/db`);
+      const error = await rejection(wire.query("select 1"));
+      expect(error).toMatchObject({ code: "CONNECTION_CLOSED", address: "127.0.0.1", port: server.port });
+      expect(describeError(error, "check").line).toContain(`lost the connection to PostgreSQL at 127.0.0.1:${server.port} (CONNECTION_CLOSED)`);
+    } finally {
+      server.stop(true);
+    }
+  });
+});
+
 describe("password authentication, on a server of this file's own", () => {
   // An embedded server with a pg_hba.conf of its own: one role per method, over its socket, and
   // SCRAM over TCP on 127.0.0.1 too (the shared test server may be either, and trusts its user).
