@@ -408,7 +408,13 @@ class Connection implements WireConnection {
     while (data.length - at >= 5) {
       const end = at + 1 + ((data[at + 1]! << 24) | (data[at + 2]! << 16) | (data[at + 3]! << 8) | data[at + 4]!);
       if (end > data.length) break;
-      this.#dispatch(data[at]!, data.subarray(at + 5, end));
+      try {
+        this.#dispatch(data[at]!, data.subarray(at + 5, end));
+      } catch (error) {
+        // A message this client cannot read (a value that does not parse): fail what waits, never hang.
+        this.#destroy(Object.assign(new Error(`Cannot read the server's answer: ${(error as Error).message}`), { code: "PROTOCOL_ERROR" }));
+        return;
+      }
       at = end;
     }
     if (at < data.length) this.#leftover = data.slice(at);

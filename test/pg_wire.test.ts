@@ -227,7 +227,7 @@ describe("servers that cannot be reached", () => {
 });
 
 /** A server message: type, length, body. */
-function message(type: string, ...parts: (string | number)[]): Uint8Array {
+function message(type: string, ...parts: (string | number | Uint8Array)[]): Uint8Array {
   const body = Buffer.concat(parts.map((part) => (typeof part === "number" ? Buffer.from([part >>> 24, (part >>> 16) & 255, (part >>> 8) & 255, part & 255]) : Buffer.from(part))));
   const header = Buffer.from([type.charCodeAt(0), 0, 0, 0, 0]);
   header.writeInt32BE(body.length + 4, 1);
@@ -272,6 +272,25 @@ describe("servers that misbehave (scripted)", () => {
       const error = await rejection(wire.query("select 1"));
       expect(error).toMatchObject({ code: "CONNECTION_CLOSED", address: "127.0.0.1", port: server.port });
       expect(describeError(error, "check").line).toContain(`lost the connection to PostgreSQL at 127.0.0.1:${server.port} (CONNECTION_CLOSED)`);
+    } finally {
+      server.stop(true);
+    }
+  });
+
+  test("an answer the client cannot read (a json column that is not JSON) rejects the query instead of hanging", async () => {
+    const server = scriptedServer((socket, _chunk, index) => {
+      if (index === 0) return void socket.write(Buffer.concat([message("R", 0), message("Z", "I")]));
+      const column = Buffer.alloc(18);
+      column.writeInt32BE(114, 6); // type oid: json
+      const row = Buffer.alloc(6);
+      row.writeInt16BE(1, 0);
+      row.writeInt32BE(4, 2);
+      socket.write(Buffer.concat([message("1"), message("2"), message("T", Buffer.from([0, 1]), "j\0", column), message("D", row, "nope"), message("C", "SELECT 1\0"), message("Z", "I")]));
+    });
+    try {
+      const wire = await open(`postgres://me@127.0.0.1:${server.port}/db`);
+      const error = await rejection(wire.query("select 1"));
+      expect(error.code).toBe("PROTOCOL_ERROR");
     } finally {
       server.stop(true);
     }
