@@ -5,10 +5,12 @@
  * Describe, Execute, Sync with untyped text parameters), so a query costs one round trip.
  * What it leaves to postgres.js: TLS (a URL that asks for it gets WireUnsupportedError, and the
  * caller uses postgres.js), LISTEN, COPY, pools, reconnecting, transactions as a helper.
- * Values come back decoded as postgres.js decodes them by default (see PARSERS).
- * Imports nothing; hashing uses Bun.CryptoHasher and WebCrypto, and only when a server asks
- * for a password.
+ * Values come back decoded as postgres.js decodes them by default (lib/pg_values.ts); passwords
+ * are answered by lib/pg_auth.ts (Bun.CryptoHasher and WebCrypto, no node:crypto). Imports
+ * nothing else.
  */
+import { md5Password, ScramClient } from "./pg_auth.ts";
+import { parserFor, serialize } from "./pg_values.ts";
 
 /** Where and as whom to connect, read from a postgres:// URL (see wireTarget). */
 export interface WireTarget {
@@ -440,7 +442,7 @@ class Connection implements WireConnection {
     switch (type) {
       case 0x54 /* T: RowDescription */:
         pending.columns = rowDescription(body);
-        pending.parsers = pending.columns.map((column) => PARSERS[column.type] ?? identity);
+        pending.parsers = pending.columns.map((column) => parserFor(column.type));
         return;
       case 0x44 /* D: DataRow */:
         pending.rows.push(dataRow(body, pending.columns, pending.parsers));
@@ -610,33 +612,6 @@ function extendedQuery(text: string, params: readonly (string | null)[]): Uint8A
   return writer.done();
 }
 
-/**
- * A JS value as a parameter's text, as postgres.js serializes it: null as SQL NULL, a Date as
- * ISO 8601, a boolean as t/f, bytes as \x hex, an array as an array literal ({"a","b"}: every
- * element quoted and escaped, so the server reads any text; cast it in SQL, e.g. ${list}::text[]),
- * another object as JSON.
- */
-export function serialize(value: unknown): string | null {
-  if (value === null) return null;
-  if (value === undefined) throw new TypeError("Cannot run the query: a parameter is undefined (pass null for SQL NULL)");
-  if (typeof value === "string") return value;
-  if (typeof value === "number" || typeof value === "bigint") return String(value);
-  if (typeof value === "boolean") return value ? "t" : "f";
-  if (value instanceof Date) return value.toISOString();
-  if (value instanceof Uint8Array) return `\\x${Buffer.from(value).toString("hex")}`;
-  if (Array.isArray(value)) return arrayLiteral(value);
-  return JSON.stringify(value);
-}
-
-function arrayLiteral(values: readonly unknown[]): string {
-  const elements = values.map((value) => {
-    if (value === null || value === undefined) return "NULL";
-    if (Array.isArray(value)) return arrayLiteral(value);
-    return `"${(serialize(value) ?? "").replace(/[\\"]/g, "\\$&")}"`;
-  });
-  return `{${elements.join(",")}}`;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Messages in
 
@@ -685,169 +660,4 @@ function dataRow(body: Uint8Array, columns: readonly WireColumn[], parsers: read
     }
   }
   return row;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Values: text format, decoded by type as postgres.js does by default
-
-const identity = (text: string): string => text;
-const bool = (text: string): boolean => text === "t";
-const number = (text: string): number => +text;
-const json = (text: string): unknown => JSON.parse(text);
-// As postgres.js: new Date() of the server's text (a timestamp without zone is read as local time).
-const date = (text: string): Date => new Date(text);
-const bytea = (text: string): Buffer => Buffer.from(text.slice(2), "hex");
-
-const SCALARS: Record<number, (text: string) => unknown> = {
-  16: bool,
-  17: bytea,
-  21: number,
-  23: number,
-  26: number,
-  700: number,
-  701: number,
-  114: json,
-  3802: json,
-  1082: date,
-  1114: date,
-  1184: date,
-};
-
-/**
- * Built-in array types and their elements' types (pg_type.typarray): postgres.js, which looks
- * them up at connect, parses these into JS arrays; the rest of its look-up are types cotacao does
- * not use. Elements without a parser stay text (int8 and numeric included, as in postgres.js).
- */
-const ARRAYS: Record<number, number> = {
-  1000: 16, 1001: 17, 1005: 21, 1007: 23, 1028: 26, 1021: 700, 1022: 701, 199: 114, 3807: 3802, 1182: 1082, 1115: 1114, 1185: 1184,
-  1009: 25, 1015: 1043, 1014: 1042, 1003: 19, 1016: 20, 1231: 1700, 2951: 2950, 1183: 1083, 1270: 1266, 1187: 1186, 1041: 869, 1002: 18,
-};
-
-const PARSERS: Record<number, (text: string) => unknown> = { ...SCALARS };
-for (const [arrayType, elementType] of Object.entries(ARRAYS)) {
-  const element = SCALARS[elementType] ?? identity;
-  PARSERS[Number(arrayType)] = (text) => parseArray(text, element);
-}
-
-/** A PostgreSQL array literal ({a,"b c",NULL,{1,2}}) as nested JS arrays; NULL elements as null. */
-export function parseArray(text: string, element: (text: string) => unknown): unknown[] {
-  let at = text.startsWith("[") ? text.indexOf("=") + 1 : 0; // bounds such as [0:1]={...}
-  const read = (): unknown[] => {
-    const items: unknown[] = [];
-    at++; // "{"
-    while (at < text.length) {
-      const char = text[at];
-      if (char === "}") {
-        at++;
-        return items;
-      }
-      if (char === ",") {
-        at++;
-        continue;
-      }
-      if (char === "{") {
-        items.push(read());
-        continue;
-      }
-      if (char === '"') {
-        let value = "";
-        at++;
-        while (text[at] !== '"') {
-          if (text[at] === "\\") at++;
-          value += text[at++];
-        }
-        at++;
-        items.push(element(value));
-        continue;
-      }
-      let end = at;
-      while (text[end] !== "," && text[end] !== "}") end++;
-      const raw = text.slice(at, end);
-      items.push(raw === "NULL" ? null : element(raw));
-      at = end;
-    }
-    return items;
-  };
-  return read();
-}
-
-// ---------------------------------------------------------------------------------------------
-// Passwords: MD5 and SCRAM-SHA-256 (RFC 5802, RFC 7677), with Bun's hasher and WebCrypto
-
-function md5Hex(data: string | Uint8Array): string {
-  return new Bun.CryptoHasher("md5").update(data).digest("hex");
-}
-
-/** PostgreSQL's MD5 answer: "md5" + md5(md5(password + user) + salt). */
-export function md5Password(user: string, password: string, salt: Uint8Array): string {
-  const inner = encoder.encode(md5Hex(password + user));
-  const salted = new Uint8Array(inner.length + salt.length);
-  salted.set(inner);
-  salted.set(salt, inner.length);
-  return `md5${md5Hex(salted)}`;
-}
-
-function hmac(key: Uint8Array, data: string | Uint8Array): Uint8Array {
-  return new Uint8Array(new Bun.CryptoHasher("sha256", key).update(data).digest());
-}
-
-function base64(bytes: Uint8Array): string {
-  return Buffer.from(bytes).toString("base64");
-}
-
-/**
- * The client side of SCRAM-SHA-256 without channel binding (no TLS here). The user name goes in
- * the start-up message; PostgreSQL ignores SCRAM's (RFC 5802 n=). The password is used as given,
- * as postgres.js uses it (no SASLprep, which leaves ASCII passwords as they are).
- */
-class ScramClient {
-  readonly #nonce = base64(crypto.getRandomValues(new Uint8Array(18)));
-  #serverSignature = "";
-
-  constructor(private readonly password: string) {}
-
-  #clientFirstBare(): string {
-    return `n=*,r=${this.#nonce}`;
-  }
-  clientFirst(): string {
-    return `n,,${this.#clientFirstBare()}`;
-  }
-  async clientFinal(serverFirst: string): Promise<string> {
-    const fields = scramFields(serverFirst);
-    const nonce = fields["r"] ?? "";
-    const salt = Buffer.from(fields["s"] ?? "", "base64");
-    const iterations = Number(fields["i"]);
-    if (!nonce.startsWith(this.#nonce) || nonce.length <= this.#nonce.length || salt.length === 0 || !(iterations > 0)) {
-      throw new Error("Cannot connect: the server's SCRAM-SHA-256 challenge is malformed");
-    }
-    const key = await crypto.subtle.importKey("raw", encoder.encode(this.password), "PBKDF2", false, ["deriveBits"]);
-    const salted = new Uint8Array(await crypto.subtle.deriveBits({ name: "PBKDF2", hash: "SHA-256", salt, iterations }, key, 256));
-    const clientKey = hmac(salted, "Client Key");
-    const storedKey = new Uint8Array(new Bun.CryptoHasher("sha256").update(clientKey).digest());
-    const withoutProof = `c=biws,r=${nonce}`;
-    const authMessage = `${this.#clientFirstBare()},${serverFirst},${withoutProof}`;
-    const signature = hmac(storedKey, authMessage);
-    const proof = clientKey.map((byte, i) => byte ^ signature[i]!);
-    this.#serverSignature = base64(hmac(hmac(salted, "Server Key"), authMessage));
-    return `${withoutProof},p=${base64(proof)}`;
-  }
-  /** The server proves it knows the password too (a server that does not is not PostgreSQL's). */
-  verifyServerFinal(serverFinal: string): void {
-    const fields = scramFields(serverFinal);
-    if (fields["e"] !== undefined) throw new Error(`Cannot connect: SCRAM-SHA-256 authentication failed (${fields["e"]})`);
-    if (!this.#serverSignature || fields["v"] !== this.#serverSignature) {
-      throw Object.assign(new Error("Cannot connect: the server's SCRAM-SHA-256 signature is wrong; it is not the server DATABASE_URL names, or it does not know the password"), {
-        code: "SCRAM_SERVER_SIGNATURE",
-      });
-    }
-  }
-}
-
-function scramFields(message: string): Record<string, string> {
-  const fields: Record<string, string> = {};
-  for (const part of message.split(",")) {
-    const at = part.indexOf("=");
-    if (at > 0) fields[part.slice(0, at)] = part.slice(at + 1);
-  }
-  return fields;
 }

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { connectUrl, describeError, readSnapshot, recordFailedRun, recordGap, saveQuotes, startEmbeddedServer, startRun, type Sql } from "../database.ts";
-import { connectWire, isWireUnsupported, parseArray, serialize, wireTarget, type WireConnection } from "../lib/pg_wire.ts";
+import { connectWire, isWireUnsupported, wireTarget, type WireConnection } from "../lib/pg_wire.ts";
+import { parseArray, serialize } from "../lib/pg_values.ts";
 import { useTempDirs, useTestDatabase } from "./support/database.ts";
 import { sampleQuote } from "./support/quotes.ts";
 import { useTestTimeout } from "./support/timeout.ts";
