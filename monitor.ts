@@ -8,14 +8,15 @@
 import * as v from "valibot";
 import { formatSaoPauloTime, isStale, marketTimeBetween, prepareClocks } from "./lib/calendar.ts";
 import { durationExample, formatDuration, parseDuration, printDescribed, readFlags } from "./lib/cli.ts";
-import { connect, type DatabaseConfig, loadDatabaseConfig } from "./lib/connect.ts";
-import { connectUrl, type Sql } from "./lib/pool.ts";
-import { isInitialised, runningEmbeddedServer } from "./lib/embedded_server.ts";
+import { type DatabaseConfig, loadDatabaseConfig } from "./lib/connect.ts";
+import { isInitialised, runningEmbeddedServer, startEmbeddedServer } from "./lib/embedded_server.ts";
 import { CotacaoError, describeError, isConnectionLost, usageError } from "./lib/errors.ts";
 import { FEED_CHANNEL } from "./lib/feed.ts";
 import { gapCommand } from "./lib/gaps.ts";
 import { PairSchema } from "./lib/quote.ts";
-import { type PairSnapshot, readSnapshot } from "./lib/views.ts";
+import { connectWire, isWireUnsupported } from "./lib/pg_wire.ts";
+import type { Sql } from "./lib/pool.ts";
+import { type PairSnapshot, type QuerySql, readSnapshot } from "./lib/views.ts";
 import { type AnalysisConfig, evaluateSeries, loadAnalysisConfig, paramsFor } from "./lib/rule.ts";
 
 /** The monitoring plugins' states, worst last; each is its exit code. */
@@ -369,28 +370,53 @@ class Unknown extends CotacaoError {
 }
 
 /**
- * Opens the database without creating anything: no cluster on a fresh checkout. A cluster whose
- * server is stopped (after a reboot) is started, and stderr says so; unless `startStopped` is
- * false (--watch once running: a server someone stopped stays stopped).
+ * Where the database is, without creating anything: no cluster on a fresh checkout. A cluster
+ * whose server is stopped (after a reboot) is started, and stderr says so; unless `startStopped`
+ * is false (--watch once running: a server someone stopped stays stopped).
  */
-async function openReadOnly(database: DatabaseConfig, timeoutMs: number, notice: (line: string) => void, startStopped = true): Promise<Sql> {
-  const connectTimeoutSeconds = Math.max(1, Math.ceil(timeoutMs / 1000));
-  // No type look-up: one round trip less at start; the monitor's one query passes no array, and
-  // its parameters are cast in the SQL, so it goes in one round trip. Lean: the embedded server's
-  // socket through Bun's own sockets, without loading node:net.
-  const options = { max: 1, connectTimeoutSeconds, fetchTypes: false, inferParameterTypes: true, lean: true };
-  if (database.databaseUrl) return connect(database, options);
+async function databaseUrl(database: DatabaseConfig, notice: (line: string) => void, startStopped = true): Promise<string> {
+  if (database.databaseUrl) return database.databaseUrl;
   if (!(await isInitialised(database.dataDir))) throw new Unknown(NO_DATA);
   const running = await runningEmbeddedServer(database.dataDir);
-  if (running) return connectUrl(running.url, options);
+  if (running) return running.url;
   if (!startStopped) throw new Unknown(`Cannot check: the embedded PostgreSQL in ${database.dataDir} is not running; start it (bun database.ts start)`);
   notice(`The embedded PostgreSQL in ${database.dataDir} was stopped; starting it`);
-  return connect(database, { ...options, notice });
+  return (await startEmbeddedServer(database.dataDir, { notice })).server.url;
+}
+
+/** One check's connection: what it queries with, and how to let it go (not awaited). */
+interface CheckConnection {
+  sql: QuerySql;
+  close: () => void;
+}
+
+/**
+ * The one-shot check's connection: lib/pg_wire.ts, our own lean client (one query in one round
+ * trip, Bun's sockets, no postgres.js to load); postgres.js only for what it does not speak (TLS).
+ */
+async function openCheck(database: DatabaseConfig, timeoutMs: number, notice: (line: string) => void): Promise<CheckConnection> {
+  const url = await databaseUrl(database, notice);
+  try {
+    // The clocks' zones are read while the server starts a backend for us.
+    const wire = await connectWire(url, { connectTimeoutMs: timeoutMs, whileWaiting: () => void prepareClocks() });
+    return { sql: wire.sql, close: () => void wire.close() };
+  } catch (error) {
+    if (!isWireUnsupported(error)) throw error;
+    const sql = await openPool(url, timeoutMs);
+    return { sql, close: () => void sql.end({ timeout: 0 }) };
+  }
+}
+
+/** A postgres.js pool of one connection to `url` (--watch, which LISTENs, and TLS), loaded on first use. */
+async function openPool(url: string, timeoutMs: number): Promise<Sql> {
+  const { connectUrl } = await import("./lib/pool.ts");
+  // No type look-up: one round trip less at start.
+  return connectUrl(url, { max: 1, connectTimeoutSeconds: Math.max(1, Math.ceil(timeoutMs / 1000)), fetchTypes: false });
 }
 
 /** Reads and assesses every pair asked for; the worst state is the exit code. */
-export async function check(sql: Sql, invocation: Invocation, now: Date): Promise<PairReport[]> {
-  // The clocks' zones are read from the system's TZif files while the server answers (no ICU).
+export async function check(sql: QuerySql, invocation: Invocation, now: Date): Promise<PairReport[]> {
+  // The clocks' zones are read from the system's TZif files (no ICU), if not already under way.
   const clocks = prepareClocks();
   let snapshots: PairSnapshot[];
   try {
@@ -459,12 +485,12 @@ export async function main(args: string[], env: Record<string, string | undefine
     return STATE.OK;
   }
   if (invocation.watchMs !== undefined) return watch(invocation, invocation.watchMs);
-  let sql: Sql | undefined;
+  let connection: CheckConnection | undefined;
   try {
     const reports = await withinTimeout(
       (async () => {
-        sql = await openReadOnly(invocation.database, invocation.timeoutMs, (line) => console.error(line));
-        return check(sql, invocation, new Date());
+        connection = await openCheck(invocation.database, invocation.timeoutMs, (line) => console.error(line));
+        return check(connection.sql, invocation, new Date());
       })(),
       invocation.timeoutMs,
     );
@@ -476,9 +502,9 @@ export async function main(args: string[], env: Record<string, string | undefine
     else console.error(line);
     return STATE.UNKNOWN;
   } finally {
-    // Not awaited: the answer is out, and the goodbye costs ~10 ms of a run that takes ~100 (a
-    // server that stopped answering would not acknowledge it at all). The CLI exits at once.
-    void (sql as Sql | undefined)?.end({ timeout: 0 });
+    // Not awaited: the answer is out, and a server that stopped answering would not acknowledge
+    // the goodbye at all. The CLI exits at once.
+    (connection as CheckConnection | undefined)?.close();
   }
 }
 
@@ -511,7 +537,7 @@ export function formatUnknown(line: string, format: Format): string {
  * answers on a new pool with fetch_types off (porsager/postgres#751, #1219; fix proposed in #1220).
  */
 async function openWatchConnection(invocation: Invocation, startStopped: boolean, onStored: () => void): Promise<Sql> {
-  const sql = await openReadOnly(invocation.database, invocation.timeoutMs, (line) => console.error(line), startStopped);
+  const sql = await openPool(await databaseUrl(invocation.database, (line) => console.error(line), startStopped), invocation.timeoutMs);
   try {
     await sql`select set_config('statement_timeout', ${`${invocation.timeoutMs}ms`}, false)`;
     await sql.listen(FEED_CHANNEL, onStored);

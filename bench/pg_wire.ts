@@ -1,7 +1,7 @@
 /**
  * bun bench/pg_wire.ts [runs]: the monitor's one query (readSnapshot for USD-BRL) as a whole
- * compiled process, through lib/pg_wire.ts against through postgres.js as the monitor connects
- * today (patched, the lean socket), over the embedded server's Unix socket and over TCP to it on
+ * compiled process, through lib/pg_wire.ts against through postgres.js as the monitor connected
+ * before it (one pool of one connection), over the embedded server's Unix socket and over TCP to it on
  * 127.0.0.1 (trust); and over TCP to DATABASE_URL's server when it is set (loopback only; a
  * throwaway database is created there, loaded and dropped; SCRAM if that server asks for it).
  * Both clients are in the same binary (bench/monitor/wire_probe.ts), so they load the same
@@ -13,7 +13,9 @@
 import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { connectUrl, migrate, startEmbeddedServer, stopEmbeddedServer, type Sql } from "../database.ts";
+import { startEmbeddedServer, stopEmbeddedServer } from "../lib/embedded_server.ts";
+import { migrate } from "../lib/migrations.ts";
+import { connectUrl, type Sql } from "../lib/pool.ts";
 
 const RUNS = Number(Bun.argv[2] ?? 20);
 const ROWS = 200_000;
@@ -107,7 +109,7 @@ async function main(): Promise<void> {
     console.log(`bench/pg_wire.ts: ${RUNS} runs each, interleaved; load average ${loadavg().map((n) => n.toFixed(2)).join(" ")}; ${ROWS.toLocaleString("en-US")} quotes of USD-BRL`);
     const contenders: [string, string[], boolean][] = [
       ["lib/pg_wire.ts", [probe, "wire"], true],
-      ["postgres.js (lean)", [probe, "postgres"], true],
+      ["postgres.js", [probe, "postgres"], true],
       ["compiled empty program", [empty], false],
       ["compiled, import postgres.js only", [importPostgres], false],
     ];
@@ -119,7 +121,7 @@ async function main(): Promise<void> {
           if (round > 0) results.get(name)!.push(result); // round 0 warms up
         }
       }
-      const outs = new Set([...results.get("lib/pg_wire.ts")!, ...results.get("postgres.js (lean)")!].map((r) => r.out));
+      const outs = new Set([...results.get("lib/pg_wire.ts")!, ...results.get("postgres.js")!].map((r) => r.out));
       console.log(`\n${transport}: both clients printed ${outs.size === 1 ? `the same line (${[...outs][0]})` : `DIFFERENT lines: ${[...outs].join(" | ")}`}`);
       console.log(`  ${"contender".padEnd(36)} ${"wall ms".padStart(8)} ${"cpu ms".padStart(8)}`);
       for (const [name, runs] of results) {

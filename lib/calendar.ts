@@ -161,15 +161,17 @@ const newYorkWallClock = (at: number) => wallClock(NEW_YORK_CLOCK, at);
  * and no ICU start-up, is needed; a zone that cannot be read keeps Intl. A short-lived caller
  * (the monitor) starts it while it waits for the database's first answer.
  */
-export async function prepareClocks(): Promise<void> {
-  await Promise.all(
+export function prepareClocks(): Promise<void> {
+  preparing ??= Promise.all(
     [SAO_PAULO_CLOCK, NEW_YORK_CLOCK].map(async (clock) => {
-      if (clock.zone) return;
       const zone = await loadZone(clock.name).catch(() => undefined);
       if (zone) clock.zone = zone;
     }),
-  );
+  ).then(() => {});
+  return preparing;
 }
+
+let preparing: Promise<void> | undefined;
 
 /**
  * The instant at which New York's wall clock reads `wall` (a wall-clock time read as UTC). Only

@@ -6,7 +6,7 @@ import { join, resolve } from "node:path";
 import * as v from "valibot";
 import { runningEmbeddedServer, startEmbeddedServer } from "./embedded_server.ts";
 import { envIssue } from "./errors.ts";
-import { type ConnectOptions, connectUrl, type Sql } from "./pool.ts";
+import type { ConnectOptions, Sql } from "./pool.ts";
 import { PROJECT_DIR } from "./project.ts";
 
 /** The embedded server's data folder when COTACAO_DATA_DIR is unset. */
@@ -77,6 +77,9 @@ const writeToStderr = (line: string) => void process.stderr.write(`${line}\n`);
  * server, started on first use and left running for the next process.
  */
 export async function connect(config: DatabaseConfig, options: ConnectOptions = {}): Promise<Sql> {
+  // postgres.js on first use: a process that reads the configuration only (the monitor's check,
+  // through lib/pg_wire.ts) never loads it.
+  const { connectUrl } = await import("./pool.ts");
   if (config.databaseUrl) return connectUrl(config.databaseUrl, options);
   const url = await embeddedServerUrl(config.dataDir, options.notice ?? writeToStderr);
   // Where postmaster.pid says the socket is; stopped, the URL's.

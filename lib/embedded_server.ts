@@ -5,7 +5,6 @@
 import { basename, dirname, join } from "node:path";
 import { tmpdir } from "node:os";
 import * as v from "valibot";
-import { connectUrl } from "./pool.ts";
 import { DatabaseError } from "./errors.ts";
 import { sha256 } from "./hash.ts";
 import { relativeToProject } from "./project.ts";
@@ -146,6 +145,8 @@ export async function startEmbeddedServer(
 async function ensureDatabase(server: EmbeddedServer): Promise<boolean> {
   const maintenance = new URL(server.url);
   maintenance.pathname = "/postgres";
+  // postgres.js on first use: finding the running server (the monitor's check) needs none of it.
+  const { connectUrl } = await import("./pool.ts");
   const sql = connectUrl(maintenance.toString(), { max: 1 });
   try {
     const [row] = await sql<{ present: boolean }[]>`

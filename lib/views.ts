@@ -121,11 +121,17 @@ export interface PairSnapshot {
 }
 
 /**
+ * What readSnapshot() needs of a client: a tagged template that sends one query with its values
+ * as parameters. A postgres.js pool is one; so is lib/pg_wire.ts's lean client (the monitor's).
+ */
+export type QuerySql = <T extends readonly object[]>(strings: TemplateStringsArray, ...values: (string | number | boolean | Date | null)[]) => PromiseLike<T>;
+
+/**
  * Everything the monitor prints, for `pairs` (or every stored pair when null), in ONE query:
  * the newest quote, the closes of the `days` days before it (one index probe per day), the firing
  * alerts and the newest run. Read-only.
  */
-export async function readSnapshot(sql: Sql, pairs: readonly string[] | null, days: number): Promise<PairSnapshot[]> {
+export async function readSnapshot(sql: QuerySql, pairs: readonly string[] | null, days: number): Promise<PairSnapshot[]> {
   const rows = await sql<{ pair: string; latest: unknown; closes: unknown; alerts: unknown; run: unknown; gaps: unknown }[]>`
     with recursive stored as (
       (select pair from quotes order by pair limit 1)

@@ -331,7 +331,7 @@ describe("bun database.ts with DATABASE_URL", () => {
   });
 });
 
-describe("lean connections: Bun's own sockets to the embedded server (ConnectOptions.lean)", () => {
+describe("pools that look the embedded server's socket up at each connection (ConnectOptions.findSocket)", () => {
   let url = "";
   let dataDir = "";
   beforeAll(async () => {
@@ -339,10 +339,10 @@ describe("lean connections: Bun's own sockets to the embedded server (ConnectOpt
     url = (await startEmbeddedServer(dataDir, { notice: () => {} })).server.url;
   }, 60_000);
 
-  const lean = () => connectUrl(url, { max: 1, lean: true, fetchTypes: false });
+  const pool = () => connectUrl(url, { max: 1, fetchTypes: false, findSocket: async () => undefined });
 
   test("runs queries whose parameters and results span many writes and reads", async () => {
-    const sql = lean();
+    const sql = pool();
     try {
       // 4 MB out in one parameter (more than a socket takes at once) and back, and 20,000 rows.
       const big = "x".repeat(4 * 1024 * 1024);
@@ -356,20 +356,8 @@ describe("lean connections: Bun's own sockets to the embedded server (ConnectOpt
     }
   });
 
-  test("whileWaiting runs once per pool, after the first message went out and before the first answer", async () => {
-    const events: string[] = [];
-    const sql = connectUrl(url, { max: 1, lean: true, fetchTypes: false, whileWaiting: () => events.push("waiting") });
-    try {
-      await sql`select 1`.then(() => events.push("answered"));
-      await sql`select 2`;
-      expect(events).toEqual(["waiting", "answered"]);
-    } finally {
-      await sql.end({ timeout: 5 });
-    }
-  });
-
   test("hears NOTIFY on a LISTEN channel", async () => {
-    const sql = lean();
+    const sql = pool();
     const other = connectUrl(url, { max: 1 });
     try {
       let hear = (_payload: string) => {};
@@ -384,7 +372,7 @@ describe("lean connections: Bun's own sockets to the embedded server (ConnectOpt
   });
 
   test("a backend ended by the server fails its query as a lost connection, and the next query connects again", async () => {
-    const sql = lean();
+    const sql = pool();
     const admin = connectUrl(url, { max: 1 });
     try {
       const [{ pid } = { pid: 0 }] = await sql<{ pid: number }[]>`select pg_backend_pid() as pid`;
@@ -411,7 +399,7 @@ describe("lean connections: Bun's own sockets to the embedded server (ConnectOpt
   });
 
   test("a pool whose server went away answers again once it is back, without a new pool", async () => {
-    const sql = lean();
+    const sql = pool();
     try {
       expect((await sql<{ n: number }[]>`select 1 as n`)[0]?.n).toBe(1);
       await stopEmbeddedServer(dataDir);
@@ -436,7 +424,7 @@ describe("lean connections: Bun's own sockets to the embedded server (ConnectOpt
   test("a server that is not there fails at once, as node:net would (ENOENT on connect)", async () => {
     const gone = new URL(url);
     gone.searchParams.set("host", join(dataDir, "no-such-dir"));
-    const sql = connectUrl(gone.toString(), { max: 1, lean: true, connectTimeoutSeconds: 5 });
+    const sql = connectUrl(gone.toString(), { max: 1, connectTimeoutSeconds: 5, findSocket: async () => undefined });
     try {
       const began = performance.now();
       const error = (await sql`select 1`.catch((caught: unknown) => caught)) as { code?: string; syscall?: string };

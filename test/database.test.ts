@@ -12,7 +12,6 @@ import {
   loadDailyRollup,
   loadDailySeries,
   newestStored,
-  readSnapshot,
   refreshRollups,
 } from "../lib/views.ts";
 import {
@@ -152,96 +151,6 @@ describe("connectUrl()", () => {
     const sql = connectUrl("postgres://cotacao@127.0.0.1:1/cotacao");
     expect(sql.options.connect_timeout).toBe(10);
     await sql.end();
-  });
-});
-
-/**
- * A loopback proxy to the test server that records the type of every message the client sends
- * after its start-up message and password ("p", on servers that ask for one): "P" Parse, "D"
- * Describe, "H" Flush (postgres.js's wait for the server's answer before it binds), "B" Bind,
- * "E" Execute, "S" Sync.
- */
-function messageRecorder(serverUrl: string) {
-  const target = new URL(serverUrl);
-  const socketDir = target.searchParams.get("host");
-  const port = Number(target.port || 5432);
-  const hostname = target.hostname;
-  const sent: string[] = [];
-  type Relay = { server: Promise<Bun.Socket<undefined>>; pending: Buffer; started: boolean };
-  const record = (relay: Relay, chunk: Buffer) => {
-    relay.pending = Buffer.concat([relay.pending, chunk]);
-    for (;;) {
-      const typed = relay.started ? 1 : 0;
-      if (relay.pending.length < 4 + typed) return;
-      const length = relay.pending.readInt32BE(typed) + typed;
-      if (relay.pending.length < length) return;
-      const type = String.fromCharCode(relay.pending[0]!);
-      if (relay.started && type !== "p") sent.push(type);
-      relay.started = true;
-      relay.pending = relay.pending.subarray(length);
-    }
-  };
-  const proxy = Bun.listen<Relay>({
-    hostname: "127.0.0.1",
-    port: 0,
-    socket: {
-      open(client) {
-        const socket = { data: (_: Bun.Socket<undefined>, data: Buffer) => void client.write(data), close: () => void client.end() };
-        const server = socketDir ? Bun.connect({ unix: `${socketDir}/.s.PGSQL.${port}`, socket }) : Bun.connect({ hostname, port, socket });
-        client.data = { server, pending: Buffer.alloc(0), started: false };
-      },
-      async data(client, data) {
-        record(client.data, data);
-        (await client.data.server).write(data);
-      },
-      async close(client) {
-        (await client.data.server).end();
-      },
-    },
-  });
-  target.searchParams.delete("host");
-  target.hostname = "127.0.0.1";
-  target.port = String(proxy.port);
-  return { url: target.toString(), sent, stop: () => proxy.stop(true) };
-}
-
-describe("connectUrl({ inferParameterTypes })", () => {
-  const db = useTestDatabase();
-
-  test("strings, numbers and null go with the query: one round trip, no Flush to wait on", async () => {
-    const recorder = messageRecorder(db.url);
-    const sql = connectUrl(recorder.url, { max: 1, fetchTypes: false, inferParameterTypes: true });
-    try {
-      const [row] = await sql<{ t: string; n: number; z: string | null }[]>`select ${"a'b"}::text as t, ${41}::int + 1 as n, ${null}::text as z`;
-      expect(row).toEqual({ t: "a'b", n: 42, z: null });
-      expect(recorder.sent).toEqual(["P", "D", "B", "E", "S"]);
-      // The monitor's one query, all it prints, likewise.
-      recorder.sent.length = 0;
-      await readSnapshot(sql, ["USD-BRL"], 20);
-      expect(recorder.sent).toEqual(["P", "D", "B", "E", "S"]);
-    } finally {
-      await sql.end({ timeout: 5 });
-      recorder.stop();
-    }
-  });
-
-  test("without it, or for values that need their type (a Date), postgres.js asks first: two round trips", async () => {
-    const recorder = messageRecorder(db.url);
-    const asking = connectUrl(recorder.url, { max: 1, fetchTypes: false });
-    const inferring = connectUrl(recorder.url, { max: 1, fetchTypes: false, inferParameterTypes: true });
-    try {
-      await asking`select ${"a"}::text as t`;
-      expect(recorder.sent).toEqual(["P", "D", "H", "B", "E", "S"]);
-      recorder.sent.length = 0;
-      const at = new Date("2024-10-25T15:26:56.123Z");
-      const [row] = await inferring<{ at: Date }[]>`select ${at}::timestamptz as at`;
-      expect(row?.at.toISOString()).toBe(at.toISOString());
-      expect(recorder.sent).toEqual(["P", "D", "H", "B", "E", "S"]);
-    } finally {
-      await asking.end({ timeout: 5 });
-      await inferring.end({ timeout: 5 });
-      recorder.stop();
-    }
   });
 });
 

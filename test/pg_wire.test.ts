@@ -1,9 +1,15 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { connectUrl, describeError, readSnapshot, recordFailedRun, recordGap, saveQuotes, startEmbeddedServer, startRun, type Sql } from "../database.ts";
+import { recordFailedRun, saveQuotes, startRun } from "../database.ts";
+import { startEmbeddedServer } from "../lib/embedded_server.ts";
+import { describeError } from "../lib/errors.ts";
+import { recordGap } from "../lib/gaps.ts";
+import { connectUrl, type Sql } from "../lib/pool.ts";
+import { readSnapshot } from "../lib/views.ts";
 import { connectWire, isWireUnsupported, wireTarget, type WireConnection } from "../lib/pg_wire.ts";
 import { parseArray, serialize } from "../lib/pg_values.ts";
 import { useTempDirs, useTestDatabase } from "./support/database.ts";
+import { messageRecorder } from "./support/message_recorder.ts";
 import { sampleQuote } from "./support/quotes.ts";
 import { useTestTimeout } from "./support/timeout.ts";
 
@@ -69,6 +75,22 @@ describe("URLs", () => {
 });
 
 describe("queries against the test server", () => {
+  test("a query, the monitor's included, goes in one write and one round trip: no Flush to wait on", async () => {
+    const recorder = messageRecorder(db.url);
+    const wire = await connectWire(recorder.url);
+    try {
+      const [row] = await wire.sql<{ t: string; n: number; z: string | null }[]>`select ${"a'b"}::text as t, ${41}::int + 1 as n, ${null}::text as z`;
+      expect(row).toEqual({ t: "a'b", n: 42, z: null });
+      expect(recorder.sent.filter((type) => type !== "X")).toEqual(["P", "B", "D", "E", "S"]);
+      recorder.sent.length = 0;
+      await readSnapshot(wire.sql, ["USD-BRL"], 20);
+      expect(recorder.sent).toEqual(["P", "B", "D", "E", "S"]);
+    } finally {
+      await wire.close();
+      recorder.stop();
+    }
+  });
+
   // Every type the client decodes, with a NULL of each, as postgres.js (its defaults) reads them.
   const TYPES_QUERY = `
     select true as t, false as f, 7::int2 as i2, 70000::int4 as i4, 9007199254740993::int8 as i8, 26::oid as o,

@@ -12,6 +12,8 @@ const LIB = join(PROJECT, "lib");
 interface Import {
   specifier: string;
   typeOnly: boolean;
+  /** `import("...")`: loaded when that line runs, not with the file. */
+  dynamic: boolean;
 }
 
 /**
@@ -23,10 +25,10 @@ function importsOf(source: string): Import[] {
   const code = source.replace(/\/\*[\s\S]*?\*\//g, "").replace(/^\s*\/\/.*$/gm, "");
   const found: Import[] = [];
   for (const match of code.matchAll(/^\s*(import|export)(\s+type)?\b[^;'"]*?\bfrom\s*["']([^"']+)["']/gm)) {
-    found.push({ specifier: match[3]!, typeOnly: match[2] !== undefined });
+    found.push({ specifier: match[3]!, typeOnly: match[2] !== undefined, dynamic: false });
   }
-  for (const match of code.matchAll(/^\s*import\s*["']([^"']+)["']/gm)) found.push({ specifier: match[1]!, typeOnly: false });
-  for (const match of code.matchAll(/\bimport\s*\(\s*["']([^"']+)["']\s*\)/g)) found.push({ specifier: match[1]!, typeOnly: false });
+  for (const match of code.matchAll(/^\s*import\s*["']([^"']+)["']/gm)) found.push({ specifier: match[1]!, typeOnly: false, dynamic: false });
+  for (const match of code.matchAll(/\bimport\s*\(\s*["']([^"']+)["']\s*\)/g)) found.push({ specifier: match[1]!, typeOnly: false, dynamic: true });
   return found;
 }
 
@@ -44,15 +46,18 @@ function topLevelImports(file: string, source: string): string[] {
   });
 }
 
-/** Every project file `entry` loads at run time (type-only imports are erased), and every package they load. */
-function runtimeClosure(entry: string): { files: Set<string>; packages: Set<string> } {
+/**
+ * Every project file `entry` loads at run time (type-only imports are erased), and every package
+ * they load; with `atStart`, only what loads with it (dynamic imports left out).
+ */
+function runtimeClosure(entry: string, { atStart = false } = {}): { files: Set<string>; packages: Set<string> } {
   const files = new Set<string>();
   const packages = new Set<string>();
   const visit = (file: string) => {
     if (files.has(file) || !file.endsWith(".ts")) return;
     files.add(file);
-    for (const { specifier, typeOnly } of importsOf(readFileSync(file, "utf8"))) {
-      if (typeOnly) continue;
+    for (const { specifier, typeOnly, dynamic } of importsOf(readFileSync(file, "utf8"))) {
+      if (typeOnly || (atStart && dynamic)) continue;
       const target = projectFile(file, specifier);
       if (target) visit(target);
       else packages.add(specifier);
@@ -110,5 +115,14 @@ describe("the import rule", () => {
   test("monitor.ts loads lib/ files only, not the other scripts", () => {
     const { files } = runtimeClosure(join(PROJECT, "monitor.ts"));
     expect([...files].map((file) => relative(PROJECT, file)).filter((file) => !file.startsWith("lib/"))).toEqual(["monitor.ts"]);
+  });
+
+  test("monitor.ts's check starts without postgres.js: lib/pg_wire.ts talks to the server (postgres.js only for --watch and TLS, loaded then)", () => {
+    const { files, packages } = runtimeClosure(join(PROJECT, "monitor.ts"), { atStart: true });
+    expect([...packages].filter((name) => name === "postgres" || name.startsWith("postgres/"))).toEqual([]);
+    expect([...files].map((file) => relative(PROJECT, file))).toContain("lib/pg_wire.ts");
+    expect([...files].map((file) => relative(PROJECT, file))).not.toContain("lib/pool.ts");
+    // It is there when needed.
+    expect([...runtimeClosure(join(PROJECT, "monitor.ts")).packages]).toContain("postgres");
   });
 });

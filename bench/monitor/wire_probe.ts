@@ -1,12 +1,13 @@
 /**
  * The monitor's one query, run once through one client, for bench/pg_wire.ts to time as a whole
  * (compiled) process: `wire` connects with lib/pg_wire.ts, `postgres` with postgres.js as the
- * monitor does today (connectUrl: max 1, no type look-up, untyped parameters, the lean socket).
+ * monitor did before lib/pg_wire.ts (connectUrl: max 1, no type look-up).
  * Prints one line (the pairs and the newest bid), so the two can be checked to agree.
  *
  * Usage: PROBE_URL=postgres://... wire_probe wire|postgres
  */
-import { connectUrl, readSnapshot, type Sql } from "../../database.ts";
+import { connectUrl, type Sql } from "../../lib/pool.ts";
+import { readSnapshot } from "../../lib/views.ts";
 import { connectWire } from "../../lib/pg_wire.ts";
 
 const PAIRS = ["USD-BRL"];
@@ -21,7 +22,7 @@ async function main(mode: string, url: string): Promise<number> {
       close = () => wire.close();
       sql = wire.sql as unknown as Sql;
     } else {
-      sql = connectUrl(url, { max: 1, connectTimeoutSeconds: 10, fetchTypes: false, inferParameterTypes: true, lean: true });
+      sql = connectUrl(url, { max: 1, connectTimeoutSeconds: 10, fetchTypes: false });
       close = () => sql.end({ timeout: 0 });
     }
     const snapshots = await readSnapshot(sql, PAIRS, DAYS);
