@@ -524,7 +524,11 @@ describe("bun monitor.ts", () => {
   test("bun run build:monitor makes one executable that answers like bun monitor.ts", async () => {
     const dir = await tempDir();
     const outfile = join(dir, "monitor");
-    const build = Bun.spawn([process.execPath, "build", "--compile", "--bytecode", "monitor.ts", "--outfile", outfile], {
+    // The script's own command (bun build ... --outfile .build/monitor), into this test's folder.
+    const script = packageJson.scripts["build:monitor"].split(" ");
+    expect(script.slice(0, 2)).toEqual(["bun", "build"]);
+    script[script.indexOf("--outfile") + 1] = outfile;
+    const build = Bun.spawn([process.execPath, ...script.slice(1)], {
       cwd: `${import.meta.dir}/..`,
       stdout: "ignore",
       stderr: "pipe",
@@ -536,6 +540,20 @@ describe("bun monitor.ts", () => {
     expect(code).toBe(viaBun.code);
     const strip = (text: string) => (JSON.parse(text) as Record<string, unknown>[]).map(({ ageSeconds: _a, marketAgeSeconds: _m, ...rest }) => rest);
     expect(strip(stdout)).toEqual(strip(viaBun.stdout));
+    // --watch's postgres.js, a chunk loaded on first use, is in the executable too.
+    const watching = Bun.spawn([outfile, "--watch", "30", "--format", "json", "--pair", "EUR-BRL"], {
+      env: { PATH: process.env["PATH"] ?? "", DATABASE_URL: db.url },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    try {
+      const reader = watching.stdout.getReader();
+      const first = new TextDecoder().decode((await reader.read()).value);
+      expect(strip(`[${first.trim().split("\n")[0]!.replace(/^\[|\]$/g, "")}]`)).toEqual(strip(viaBun.stdout));
+    } finally {
+      watching.kill("SIGINT");
+      await watching.exited;
+    }
     // The version is built in: package.json is not beside the executable.
     const version = Bun.spawnSync([outfile, "--version"], { cwd: dir, env: { PATH: process.env["PATH"] ?? "" } });
     expect([version.exitCode, version.stdout.toString()]).toEqual([0, `monitor.ts ${packageJson.version}\n`]);
