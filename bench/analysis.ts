@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { rescan } from "../analysis.ts";
+import { SAO_PAULO_TIME_ZONE } from "../lib/calendar.ts";
 import { evaluateSeries, loadAnalysisConfig } from "../lib/rule.ts";
 import { startEmbeddedServer, stopEmbeddedServer } from "../lib/embedded_server.ts";
 import { migrate } from "../lib/migrations.ts";
@@ -99,11 +100,11 @@ try {
       from (
         select ts, round((5 + 0.4 * sin(extract(epoch from ts) / 3456000) + 0.3 * sin(extract(epoch from ts) / 604800))::numeric, 4) as bid
         from generate_series(
-          date_trunc('day', now() - ${`${YEARS} years`}::interval, 'America/Sao_Paulo'),
-          date_trunc('day', now(), 'America/Sao_Paulo') - interval '1 minute',
+          date_trunc('day', now() - ${`${YEARS} years`}::interval, ${SAO_PAULO_TIME_ZONE}::text),
+          date_trunc('day', now(), ${SAO_PAULO_TIME_ZONE}::text) - interval '1 minute',
           interval '1 minute'
         ) as ts
-        where extract(isodow from ts at time zone 'America/Sao_Paulo') < 6
+        where extract(isodow from ts at time zone ${SAO_PAULO_TIME_ZONE}::text) < 6
       ) minutes`;
     await sql`vacuum analyze quotes`;
   });
