@@ -3,7 +3,6 @@ import { join } from "node:path";
 import * as v from "valibot";
 import { watchPeakMemory } from "../bench/peak_memory.ts";
 import { saoPauloDay } from "../lib/calendar.ts";
-import { CotacaoError } from "../lib/errors.ts";
 import { type Quote } from "../lib/quote.ts";
 import { retryAfterMs } from "../lib/retry.ts";
 import {
@@ -48,6 +47,7 @@ import {
   status,
   truncated,
 } from "./support/fake_awesomeapi.ts";
+import { thrown } from "./support/thrown.ts";
 import { useTestTimeout } from "./support/timeout.ts";
 
 useTestTimeout();
@@ -90,17 +90,6 @@ async function failure(promise: Promise<unknown>, code: IngestErrorCode): Promis
   throw new Error(`expected an IngestError with code ${code}, but it succeeded`);
 }
 
-/** A synchronous failure of the family (lib/errors.ts): parsing pairs and settings throws the family's own errors, requests IngestErrors. */
-function thrown(fn: () => unknown, code: IngestErrorCode): CotacaoError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(CotacaoError);
-    expect((error as CotacaoError).code).toBe(code);
-    return error as CotacaoError;
-  }
-  throw new Error(`expected an error with code ${code}, but it returned`);
-}
 
 async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   const items: T[] = [];

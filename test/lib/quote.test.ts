@@ -1,22 +1,11 @@
 import { describe, expect, test } from "bun:test";
 import * as v from "valibot";
-import { CotacaoError } from "../../lib/errors.ts";
 import { PairSchema, parsePairs } from "../../lib/quote.ts";
+import { thrown } from "../support/thrown.ts";
 import { useTestTimeout } from "../support/timeout.ts";
 
 useTestTimeout();
 
-/** The family's error `fn` throws, checked to carry `code`. */
-function thrown(fn: () => unknown, code: string): CotacaoError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(CotacaoError);
-    expect((error as CotacaoError).code).toBe(code);
-    return error as CotacaoError;
-  }
-  throw new Error(`expected an error with code ${code}, but it returned`);
-}
 
 describe("PairSchema", () => {
   test("takes any case and gives upper case; refuses what is not a pair, quoting it as typed", () => {
