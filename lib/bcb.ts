@@ -1,0 +1,611 @@
+/**
+ * lib/bcb.ts: Banco Central do Brasil's PTAX bulletins, from its Olinda OData service
+ * (`CotacaoMoedaPeriodo`: every bulletin of a currency over a range of days), read as
+ * OfficialRate rows (lib/official.ts). Parsing is pure; the transport retries only what is
+ * transient (lib/retry.ts), under the same rules as the AwesomeAPI client: a timeout per
+ * attempt (the body included), a size cap on the body, bounded retries with backoff, and one
+ * line per failure, of the family every script shares (lib/errors.ts), naming BCB.
+ *
+ * Olinda's quirks, each handled here on purpose (test/bcb.test.ts, with the real payloads in
+ * test/fixtures/bcb):
+ * - dates go in as `'MM-DD-YYYY'` in single quotes, and `$`/`@` are written as they are (fetch
+ *   sends the quotes as %27, as browsers do, which Olinda reads the same);
+ * - rates are JSON numbers: their digits are kept as written (readJsonKeepingNumbers()), never
+ *   through a float (5.12345678 and 0.0300 stay so);
+ * - `dataHoraCotacao` is Brasília wall-clock time without a zone, with 1 to 6 fractional digits:
+ *   it gets the offset then in force (-02 in the summers before 2019) and keeps every digit;
+ * - the closing bulletin is `Fechamento` in the period endpoints, `Fechamento PTAX` in the day ones;
+ * - a weekend or holiday answers 200 with `"value": []`: no bulletins, not an error;
+ * - a currency Olinda does not know answers HTTP 500 with JSON wrapped in a `/* ... *\/` comment;
+ * - outages answer an HTML or XML page.
+ */
+import * as v from "valibot";
+import { formatSaoPauloTime, isCalendarDate } from "./calendar.ts";
+import { CotacaoError, envIssue } from "./errors.ts";
+import { type Bulletin, type OfficialRate, PTAX_CURRENCIES } from "./official.ts";
+import { backoffMs, isRetryableStatus, RETRIED_FAILURES, retryAfterMs } from "./retry.ts";
+
+/** Olinda's PTAX service, used when BCB_URL is unset. */
+export const DEFAULT_BCB_URL = "https://olinda.bcb.gov.br/olinda/servico/PTAX/versao/v1/odata";
+/** Per-attempt timeout, the body included. */
+export const DEFAULT_BCB_TIMEOUT_MS = 10_000;
+/** Attempts after the first, for transient failures. */
+export const DEFAULT_BCB_RETRIES = 3;
+/**
+ * The most bytes of one answer read, once decompressed: a year of one currency's bulletins is
+ * ~250 KB, so 8 MiB is ample, and an endless or gzip-bombed body stops there.
+ */
+export const DEFAULT_BCB_MAX_BODY_BYTES = 8 * 1024 * 1024;
+/** The wait before a retry: 500 ms doubling, at most 8 s (as for AwesomeAPI). */
+export const BCB_BACKOFF = { firstMs: 500, maxMs: 8_000 } as const;
+/** The longest timeout accepted (10 minutes): timers overflow past ~24.8 days, and longer only hides a hung service. */
+const MAX_TIMEOUT_MS = 600_000;
+/** Whom every message names. */
+const BCB = "BCB";
+const SNIPPET_CHARS = 60;
+const MS_PER_HOUR = 3_600_000;
+// Bounds the offset cache (30 years of bulletins touch ~30,000 wall-clock hours).
+const OFFSET_CACHE_MAX_ENTRIES = 100_000;
+
+const CURRENCY_PATTERN = /^[A-Z]{3}$/;
+const RATE_TEXT = /^\d+(\.\d+)?$/;
+const WALL_CLOCK = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?$/;
+// A JSON string (skipped whole, so digits inside it are left alone) or a JSON number token.
+const STRING_OR_NUMBER = /"(?:[^"\\]|\\.)*"|-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/g;
+// Olinda's application errors: `/*{"codigo": 500, "mensagem": "..."}*/`.
+const COMMENTED_JSON = /^\/\*([\s\S]*)\*\/$/;
+
+// Olinda declares UTF-8; a body that is not valid UTF-8 is read as Latin-1, so "Intermediário" survives.
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+const LATIN1 = new TextDecoder("latin1");
+
+/** `tipoBoletim` as Olinda writes it, and the bulletin it is. */
+const BULLETIN_BY_TYPE: Readonly<Record<string, Bulletin>> = {
+  Abertura: "opening",
+  Intermediário: "intermediate",
+  // The period endpoints' name for the closing PTAX...
+  Fechamento: "closing",
+  // ...and the day endpoints'.
+  "Fechamento PTAX": "closing",
+};
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/** Codes that let callers tell BCB's failures apart. */
+export type BcbErrorCode =
+  | "CONFIG"
+  | "USAGE"
+  | "HTTP"
+  | "TIMEOUT"
+  | "NETWORK"
+  | "NOT_JSON"
+  | "INVALID_PAYLOAD"
+  | "UNKNOWN_CURRENCY"
+  | "TRUNCATED"
+  | "TOO_LARGE";
+
+/** A failed request to BCB, of the family every script shares: a code, one line naming BCB, the requests made. */
+export class BcbError extends CotacaoError {
+  declare readonly code: BcbErrorCode;
+  /** Requests made before giving up (0 when none was needed to fail). */
+  readonly attempts: number;
+  /** The HTTP status of the last answer, when there was one. */
+  readonly status: number | undefined;
+
+  constructor(code: BcbErrorCode, message: string, options: { cause?: unknown; attempts?: number; status?: number | undefined } = {}) {
+    super(code, message, options.cause === undefined ? {} : { cause: options.cause });
+    this.name = "BcbError";
+    this.attempts = options.attempts ?? 0;
+    this.status = options.status;
+  }
+}
+
+/** The value a field had, for messages. */
+function showValue(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value.length > SNIPPET_CHARS ? `${value.slice(0, SNIPPET_CHARS)}...` : value);
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  return typeof value === "object" ? "an object" : String(value);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configuration
+
+function isHttpUrl(text: string): boolean {
+  if (!/^https?:\/\//i.test(text)) return false;
+  try {
+    const url = new URL(text);
+    // Userinfo would be printed in no message, but has no business in a public service's URL either.
+    return url.search === "" && url.hash === "" && url.username === "" && url.password === "";
+  } catch {
+    return false;
+  }
+}
+
+const BcbEnvSchema = v.object({
+  BCB_URL: v.pipe(
+    v.optional(v.string(), ""),
+    v.trim(),
+    v.check(
+      (url) => url === "" || isHttpUrl(url),
+      // Not echoed: a URL that fails may hold a password.
+      `must be an http:// or https:// URL without user, query or fragment, like BCB_URL=${DEFAULT_BCB_URL}`,
+    ),
+    // Paths are appended with "/", so a trailing slash must not double it.
+    v.transform((url) => (url || DEFAULT_BCB_URL).replace(/\/+$/, "")),
+  ),
+});
+
+/** Where BCB's Olinda PTAX service is. */
+export interface BcbConfig {
+  /** Without a trailing slash, e.g. DEFAULT_BCB_URL. */
+  baseUrl: string;
+}
+
+/** Reads and validates BCB_URL (empty or unset: DEFAULT_BCB_URL); throws a one-line CONFIG error naming it. */
+export function loadBcbConfig(env: Record<string, string | undefined>): BcbConfig {
+  const result = v.safeParse(BcbEnvSchema, env);
+  if (!result.success) throw envIssue(result.issues);
+  return { baseUrl: result.output.BCB_URL };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dates and times (pure)
+
+/** A span of calendar days, both ends included, as "YYYY-MM-DD". */
+export interface DayRange {
+  from: string;
+  to: string;
+}
+
+function checkCurrency(currency: string, action: string): string {
+  if (!CURRENCY_PATTERN.test(currency)) {
+    throw new BcbError("USAGE", `Cannot ${action}: the currency must be three capital letters like "USD", got ${showValue(currency)}`);
+  }
+  return currency;
+}
+
+function checkRange(range: DayRange, action: string): DayRange {
+  for (const end of ["from", "to"] as const) {
+    if (!isCalendarDate(range[end])) throw new BcbError("USAGE", `Cannot ${action}: '${end}' must be a date like 2024-08-23, got ${showValue(range[end])}`);
+  }
+  if (range.from > range.to) throw new BcbError("USAGE", `Cannot ${action}: 'from' (${range.from}) must not be after 'to' (${range.to})`);
+  return range;
+}
+
+/** "2024-08-23" as Olinda wants it: "08-23-2024". */
+export const olindaDate = (date: string): string => `${date.slice(5, 7)}-${date.slice(8, 10)}-${date.slice(0, 4)}`;
+
+/**
+ * The URL of every bulletin of `currency` from `range.from` to `range.to`, as Olinda reads it:
+ * parameters in single quotes, `@` and `$` written as they are (not percent-encoded).
+ */
+export function ptaxPeriodUrl(baseUrl: string, currency: string, range: DayRange): string {
+  const base = baseUrl.replace(/\/+$/, "");
+  const query = `@moeda='${currency}'&@dataInicial='${olindaDate(range.from)}'&@dataFinalCotacao='${olindaDate(range.to)}'&$format=json`;
+  return `${base}/CotacaoMoedaPeriodo(moeda=@moeda,dataInicial=@dataInicial,dataFinalCotacao=@dataFinalCotacao)?${query}`;
+}
+
+/** The calendar years of a range, each clipped to it, oldest first: one request each in a backfill. */
+export function planPtaxYears(range: DayRange): DayRange[] {
+  const { from, to } = checkRange(range, "plan the PTAX requests");
+  const years: DayRange[] = [];
+  for (let year = Number(from.slice(0, 4)); year <= Number(to.slice(0, 4)); year++) {
+    const first = `${String(year).padStart(4, "0")}-01-01`;
+    const last = `${String(year).padStart(4, "0")}-12-31`;
+    years.push({ from: first < from ? from : first, to: last > to ? to : last });
+  }
+  return years;
+}
+
+const offsetByWallHour = new Map<number, string>();
+
+/** São Paulo's offset at an instant, as "-03:00" (lib/calendar.ts is the one that knows São Paulo's clock). */
+function offsetTextAt(at: number): string {
+  const match = /([+-])(\d{2})(?::(\d{2}))?$/.exec(formatSaoPauloTime(new Date(at)));
+  return match ? `${match[1]}${match[2]}:${match[3] ?? "00"}` : "-03:00";
+}
+
+const offsetMs = (text: string): number => (text.startsWith("-") ? -1 : 1) * (Number(text.slice(1, 3)) * MS_PER_HOUR + Number(text.slice(4, 6)) * 60_000);
+
+/**
+ * The offset in force when São Paulo's wall clock read `wall` (ms, a wall-clock time read as
+ * UTC): the one whose instant reads `wall` back. Brazil's clocks changed at midnight, when no
+ * bulletin is published; for the hour that did not exist, the offset before the change is taken,
+ * and for the hour that came twice, summer time's.
+ */
+function offsetAtWallClock(wall: number): string {
+  const hour = Math.floor(wall / MS_PER_HOUR);
+  let text = offsetByWallHour.get(hour);
+  if (text === undefined) {
+    const candidates = [offsetTextAt(wall + 2 * MS_PER_HOUR), offsetTextAt(wall + 3 * MS_PER_HOUR)];
+    text = candidates.find((candidate) => offsetTextAt(wall - offsetMs(candidate)) === candidate) ?? candidates[1] ?? "-03:00";
+    if (offsetByWallHour.size >= OFFSET_CACHE_MAX_ENTRIES) offsetByWallHour.clear();
+    offsetByWallHour.set(hour, text);
+  }
+  return text;
+}
+
+/**
+ * `dataHoraCotacao` ("2020-08-28 13:09:27.123456", Brasília wall-clock time) as the instant it
+ * names, with the offset then in force and every fractional digit as written:
+ * "2020-08-28T13:09:27.123456-03:00". Undefined if it is not such a time.
+ */
+export function brasiliaInstant(wallClock: string): string | undefined {
+  const match = WALL_CLOCK.exec(wallClock);
+  if (!match) return undefined;
+  const [, year, month, day, hour, minute, second, fraction] = match;
+  const date = `${year}-${month}-${day}`;
+  if (!isCalendarDate(date) || Number(hour) > 23 || Number(minute) > 59 || Number(second) > 59) return undefined;
+  const wall = Date.parse(`${date}T${hour}:${minute}:${second}Z`);
+  return `${date}T${hour}:${minute}:${second}${fraction === undefined ? "" : `.${fraction}`}${offsetAtWallClock(wall)}`;
+}
+
+/** The instant of a publishedAt text, in microseconds since 1970 (for ordering: a Date keeps milliseconds only). */
+function instantMicros(publishedAt: string): number {
+  const fraction = /\.(\d{1,6})/.exec(publishedAt)?.[1] ?? "";
+  const seconds = Date.parse(publishedAt.replace(/\.\d{1,6}/, ""));
+  return seconds * 1000 + Number(fraction.padEnd(6, "0"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Payloads (pure)
+
+/**
+ * JSON.parse, with every number token given as its text: `{"a":5.12345678,"b":0.0300}` reads as
+ * `{a: "5.12345678", b: "0.0300"}`, so no digit goes through a float. Strings are skipped whole,
+ * so digits inside them are left alone; text that is not JSON stays not JSON (throws SyntaxError).
+ */
+export function readJsonKeepingNumbers(text: string): unknown {
+  return JSON.parse(text.replace(STRING_OR_NUMBER, (token) => (token.charCodeAt(0) === 34 ? token : `"${token}"`)));
+}
+
+const RateSchema = v.pipe(
+  v.string("expected a rate as a JSON number"),
+  v.regex(RATE_TEXT, "expected a positive decimal"),
+  v.check((text) => /[1-9]/.test(text), "expected a positive decimal"),
+);
+
+/** One record of `CotacaoMoedaPeriodo` (numbers already as text); other fields (paridade*) are ignored. */
+const PeriodRecordSchema = v.object({
+  cotacaoCompra: RateSchema,
+  cotacaoVenda: RateSchema,
+  dataHoraCotacao: v.pipe(
+    v.string("expected a time like \"2020-08-28 13:09:27.123\""),
+    v.check((text) => brasiliaInstant(text) !== undefined, "expected a time like \"2020-08-28 13:09:27.123\""),
+  ),
+  tipoBoletim: v.pipe(
+    v.string(`expected one of ${Object.keys(BULLETIN_BY_TYPE).map((name) => `"${name}"`).join(", ")}`),
+    v.check((text) => bulletinOf(text) !== undefined, `expected one of ${Object.keys(BULLETIN_BY_TYPE).map((name) => `"${name}"`).join(", ")}`),
+  ),
+});
+
+/** The bulletin a `tipoBoletim` names, or undefined. */
+export function bulletinOf(tipoBoletim: string): Bulletin | undefined {
+  return BULLETIN_BY_TYPE[tipoBoletim.normalize("NFC")];
+}
+
+function payloadError(subject: string, message: string): BcbError {
+  return new BcbError("INVALID_PAYLOAD", `Cannot read ${BCB}'s answer for ${subject}: ${message}, nothing of this answer was used; try again later`);
+}
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value);
+
+/**
+ * The bulletins of a `CotacaoMoedaPeriodo` answer (its raw text) for `currency`, oldest first,
+ * as OfficialRate rows of pair `${currency}-BRL`: digits as written, publishedAt with its offset
+ * and every fractional digit. `"value": []` (a weekend, a holiday) is no bulletins. With `within`,
+ * bulletins of days outside it are left out (chunks never overlap). Two records at the same
+ * instant: the first is kept, as Olinda lists them. Anything malformed fails the whole answer.
+ */
+export function parsePtaxPeriod(text: string, currency: string, within?: DayRange): OfficialRate[] {
+  const subject = `the ${currency} PTAX bulletins`;
+  let body: unknown;
+  try {
+    body = readJsonKeepingNumbers(text.replace(/^\uFEFF/, ""));
+  } catch (cause) {
+    throw new BcbError("NOT_JSON", `Cannot read ${BCB}'s answer for ${subject}: it is not JSON (${(cause as Error).message}), try again later`, { cause });
+  }
+  if (!isPlainObject(body) || !Array.isArray(body["value"])) {
+    throw payloadError(subject, `expected an object with a "value" list, got ${showValue(body)}`);
+  }
+  if (typeof body["@odata.nextLink"] === "string") {
+    // Olinda has never paged these answers; one that does would lose bulletins without this check.
+    throw new BcbError("TRUNCATED", `Cannot read ${BCB}'s answer for ${subject}: it holds only part of the bulletins (it names a next page), ask for a shorter range`);
+  }
+  const rates: { rate: OfficialRate; micros: number }[] = [];
+  const seen = new Set<number>();
+  for (const [index, record] of body["value"].entries()) {
+    const parsed = v.safeParse(PeriodRecordSchema, record, { abortEarly: true });
+    if (!parsed.success) {
+      const issue = parsed.issues[0];
+      const field = (issue.path ?? []).map((item) => item.key).filter((key) => typeof key === "string").join(".");
+      const shown = issue.input === undefined ? "missing" : showValue(issue.input);
+      throw payloadError(subject, `record ${index}${field ? ` ${field}` : ""} is ${shown}, ${issue.message}`);
+    }
+    const { cotacaoCompra, cotacaoVenda, dataHoraCotacao, tipoBoletim } = parsed.output;
+    const day = dataHoraCotacao.slice(0, 10);
+    if (within && (day < within.from || day > within.to)) continue;
+    const publishedAt = brasiliaInstant(dataHoraCotacao) ?? "";
+    const micros = instantMicros(publishedAt);
+    if (seen.has(micros)) continue;
+    seen.add(micros);
+    const bulletin = bulletinOf(tipoBoletim) ?? "closing";
+    rates.push({ rate: { pair: `${currency}-BRL`, publishedAt, bulletin, buy: cotacaoCompra, sell: cotacaoVenda }, micros });
+  }
+  return rates.sort((a, b) => a.micros - b.micros).map(({ rate }) => rate);
+}
+
+/** `/*{"codigo": 500, "mensagem": "Erro desconhecido"}*\/`'s message, or undefined if `text` is not such a comment. */
+export function olindaErrorMessage(text: string): string | undefined {
+  const match = COMMENTED_JSON.exec(text.trim());
+  if (!match) return undefined;
+  try {
+    const inner: unknown = JSON.parse(match[1] ?? "");
+    if (!isPlainObject(inner)) return undefined;
+    const message = inner["mensagem"];
+    return typeof message === "string" ? message : String(inner["codigo"] ?? "an error");
+  } catch {
+    return undefined;
+  }
+}
+
+/** What a body that is not JSON looks like, for messages: an HTML page, an XML document, nothing, or its start. */
+function describeNonJson(text: string): string {
+  const start = text.trimStart().slice(0, 200).toLowerCase();
+  if (start.startsWith("<?xml") || (start.startsWith("<") && !start.startsWith("<!doctype html") && !start.includes("<html"))) {
+    return "an XML document, not JSON (an outage page)";
+  }
+  if (start.startsWith("<")) return "an HTML page, not JSON (an outage page)";
+  if (start === "") return "empty, not JSON";
+  return `not JSON, it starts ${showValue(text.trimStart())}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transport
+
+/** The part of `fetch` the client uses; tests pass their own. */
+export type BcbFetch = (input: string, init: RequestInit) => Promise<Response>;
+
+/** What `onRetry` hears before each wait. */
+export interface BcbRetryInfo {
+  /** The attempt that failed, from 1. */
+  attempt: number;
+  delayMs: number;
+  error: BcbError;
+}
+
+/** Where BCB is and how to reach it; every I/O dependency has a default so tests can pass fakes. */
+export interface BcbOptions {
+  /** Olinda's PTAX service (BCB_URL; default DEFAULT_BCB_URL). */
+  baseUrl?: string;
+  fetch?: BcbFetch;
+  /** Per attempt, the whole body included (default DEFAULT_BCB_TIMEOUT_MS). */
+  timeoutMs?: number;
+  /** The most bytes of a body read, once decompressed (default DEFAULT_BCB_MAX_BODY_BYTES); more fails as TOO_LARGE. */
+  maxBodyBytes?: number;
+  /** Attempts after the first one, for transient failures only (default DEFAULT_BCB_RETRIES). */
+  retries?: number;
+  sleep?: (ms: number) => Promise<unknown>;
+  /** In [0, 1): spreads the backoff so many clients do not retry in step. */
+  random?: () => number;
+  now?: () => Date;
+  onRetry?: (info: BcbRetryInfo) => void;
+}
+
+const SettingsSchema = v.object({
+  timeoutMs: v.pipe(
+    v.number(),
+    v.check((n) => Number.isSafeInteger(n) && n > 0 && n <= MAX_TIMEOUT_MS, (i) => `'timeoutMs' must be a positive integer of at most ${MAX_TIMEOUT_MS}, got ${String(i.input)}`),
+  ),
+  retries: v.pipe(v.number(), v.check((n) => Number.isSafeInteger(n) && n >= 0, (i) => `'retries' must be a non-negative integer, got ${String(i.input)}`)),
+  maxBodyBytes: v.pipe(v.number(), v.check((n) => Number.isSafeInteger(n) && n > 0, (i) => `'maxBodyBytes' must be a positive integer, got ${String(i.input)}`)),
+});
+
+/**
+ * Reads a body up to `maxBytes`; undefined if there is more (the rest is never read). A read
+ * pending when `signal` aborts rejects at once, so the timeout bounds the whole read.
+ * (ingest.ts has the same reader for AwesomeAPI; a lib/ file may not import it.)
+ */
+async function readCapped(response: Response, signal: AbortSignal, maxBytes: number): Promise<Uint8Array | undefined> {
+  if (!response.headers.has("content-encoding") && Number(response.headers.get("content-length")) > maxBytes) {
+    response.body?.cancel().catch(() => {});
+    return undefined;
+  }
+  if (!response.body) return new Uint8Array(0);
+  const reader = response.body.getReader();
+  let onAbort = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+  });
+  aborted.catch(() => {});
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  let complete = false;
+  try {
+    for (;;) {
+      const { done, value } = await Promise.race([reader.read(), aborted]);
+      if (done) {
+        complete = true;
+        break;
+      }
+      total += value.byteLength;
+      if (total > maxBytes) return undefined;
+      chunks.push(value);
+    }
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+    if (!complete) reader.cancel().catch(() => {});
+  }
+  return Buffer.concat(chunks, total);
+}
+
+function decodeBody(bytes: Uint8Array): string {
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    return LATIN1.decode(bytes);
+  }
+}
+
+/** One attempt's outcome: the body's text, or a failure and whether it may pass if asked again. */
+type AttemptResult = { ok: true; status: number; text: string } | { ok: false; error: BcbError; retryable: boolean; retryAfter?: number | undefined };
+
+/** What a request is for, in words (`the USD PTAX bulletins from ... to ...`), and its currency. */
+interface Subject {
+  what: string;
+  currency: string;
+}
+
+async function attempt(url: string, subject: Subject, settings: v.InferOutput<typeof SettingsSchema>, fetch: BcbFetch, now: () => Date): Promise<AttemptResult> {
+  const where = `${BCB} (${new URL(url).host})`;
+  const action = `Cannot fetch ${subject.what} from ${where}`;
+  const fail = (code: BcbErrorCode, message: string, extra: { retryable?: boolean; retryAfter?: number | undefined; status?: number; cause?: unknown } = {}): AttemptResult => ({
+    ok: false,
+    error: new BcbError(code, `${action}: ${message}`, { cause: extra.cause, status: extra.status }),
+    retryable: extra.retryable ?? RETRIED_FAILURES.has(code),
+    retryAfter: extra.retryAfter,
+  });
+  const signal = AbortSignal.timeout(settings.timeoutMs);
+  let response: Response;
+  let bytes: Uint8Array | undefined;
+  try {
+    response = await fetch(url, { signal, headers: { accept: "application/json" } });
+    bytes = await readCapped(response, signal, settings.maxBodyBytes);
+  } catch (cause) {
+    if (signal.aborted) return fail("TIMEOUT", `no complete answer within ${settings.timeoutMs} ms, check the connection and BCB_URL, or try again later`, { cause });
+    const reason = cause instanceof Error ? cause.message.split("\n")[0] : String(cause);
+    return fail("NETWORK", `network error (${reason}), check the connection and BCB_URL`, { cause });
+  }
+  const status = response.status;
+  const retryable = isRetryableStatus(status);
+  const retryAfter = retryable ? retryAfterMs(response.headers.get("retry-after"), now()) : undefined;
+  if (bytes === undefined) {
+    return fail("TOO_LARGE", `the answer is larger than ${settings.maxBodyBytes} bytes once decompressed, the most this client reads; check BCB_URL, or ask for a shorter range`, { status });
+  }
+  const text = decodeBody(bytes);
+  const olindaError = olindaErrorMessage(text);
+  if (olindaError !== undefined && !response.ok) {
+    // Olinda's own error for a well-formed request: a currency it does not know. For one it
+    // publishes, the same answer can only be a passing failure of the service.
+    const known = (PTAX_CURRENCIES as readonly string[]).includes(subject.currency);
+    if (!known) {
+      return fail(
+        "UNKNOWN_CURRENCY",
+        `${BCB} answered HTTP ${status} "${olindaError}": it does not publish PTAX for "${subject.currency}" (it does for ${PTAX_CURRENCIES.join(", ")}), check the pair`,
+        { status, retryable: false },
+      );
+    }
+    return fail("HTTP", `${BCB} answered HTTP ${status} "${olindaError}", try again later`, { status, retryable, retryAfter });
+  }
+  const looksJson = /^\s*[{[]/.test(text);
+  if (!looksJson) {
+    return fail("NOT_JSON", `${BCB} answered HTTP ${status} with ${describeNonJson(text)}, try again later`, { status, retryable: !response.ok && retryable, retryAfter });
+  }
+  if (!response.ok) {
+    const hint = status >= 500 ? "the service is failing, try again later" : retryable ? "the service is throttling this client, wait and try again" : "check BCB_URL";
+    return fail("HTTP", `${BCB} answered HTTP ${status}, ${hint}`, { status, retryable, retryAfter });
+  }
+  return { ok: true, status, text };
+}
+
+/** GETs `url`, retrying what is transient with backoff (or the Retry-After asked for); the body's text, or a BcbError naming BCB. */
+async function requestText(url: string, subject: Subject, options: BcbOptions): Promise<{ text: string; attempts: number }> {
+  const { fetch = globalThis.fetch, sleep = Bun.sleep, random = Math.random, now = () => new Date(), onRetry } = options;
+  const parsed = v.safeParse(SettingsSchema, {
+    timeoutMs: options.timeoutMs ?? DEFAULT_BCB_TIMEOUT_MS,
+    retries: options.retries ?? DEFAULT_BCB_RETRIES,
+    maxBodyBytes: options.maxBodyBytes ?? DEFAULT_BCB_MAX_BODY_BYTES,
+  });
+  if (!parsed.success) throw new BcbError("USAGE", `Cannot fetch ${subject.what} from ${BCB}: ${parsed.issues[0].message}`);
+  for (let count = 1; ; count++) {
+    const result = await attempt(url, subject, parsed.output, fetch, now);
+    if (result.ok) return { text: result.text, attempts: count };
+    const { error, retryable, retryAfter } = result;
+    if (!retryable || count > parsed.output.retries) {
+      const after = count > 1 ? ` (gave up after ${count} attempts)` : "";
+      throw new BcbError(error.code, `${error.message}${after}`, { cause: error.cause, attempts: count, status: error.status });
+    }
+    const delayMs = retryAfter ?? backoffMs(count, BCB_BACKOFF, random);
+    onRetry?.({ attempt: count, delayMs, error });
+    await sleep(delayMs);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Endpoints
+
+/**
+ * Every PTAX bulletin of `currency` (e.g. "USD") from `range.from` to `range.to` (Brasília
+ * calendar days, both included), oldest first, as OfficialRate rows of pair `${currency}-BRL`:
+ * one request. No bulletins (weekends, holidays) is an empty list, not an error.
+ */
+export async function fetchPtax(currency: string, range: DayRange, options: BcbOptions = {}): Promise<OfficialRate[]> {
+  const what = `the ${currency} PTAX bulletins from ${range.from} to ${range.to}`;
+  checkCurrency(currency, `fetch ${what}`);
+  checkRange(range, `fetch ${what}`);
+  const url = ptaxPeriodUrl(options.baseUrl ?? DEFAULT_BCB_URL, currency, range);
+  const { text, attempts } = await requestText(url, { what, currency }, options);
+  try {
+    return parsePtaxPeriod(text, currency, range);
+  } catch (error) {
+    if (!(error instanceof BcbError)) throw error;
+    throw new BcbError(error.code, error.message, { cause: error.cause ?? error, attempts, status: 200 });
+  }
+}
+
+/** One year (or part of one) of a backfill: its bulletins, oldest first. */
+export interface PtaxChunk {
+  currency: string;
+  pair: string;
+  from: string;
+  to: string;
+  rates: OfficialRate[];
+}
+
+/** What `onProgress` hears after each chunk. */
+export interface PtaxProgress {
+  pair: string;
+  /** Chunks done, this one included (from 1), of `total`. */
+  done: number;
+  total: number;
+  from: string;
+  to: string;
+  /** Bulletins in this chunk. */
+  rates: number;
+}
+
+/**
+ * The bulletins of `currency` over a long range, one request per calendar year (planPtaxYears()),
+ * oldest first: store each chunk before asking for the next, and memory stays bounded whatever
+ * the range; a failure leaves the chunks before it with the caller (resumable). `onProgress`
+ * hears each chunk once fetched. Years without bulletins (before a currency's history) are
+ * empty chunks, not errors.
+ */
+export async function* ptaxYearChunks(
+  currency: string,
+  range: DayRange,
+  options: BcbOptions & { onProgress?: (progress: PtaxProgress) => void } = {},
+): AsyncGenerator<PtaxChunk> {
+  checkCurrency(currency, `fetch the ${currency} PTAX history`);
+  const years = planPtaxYears(range);
+  for (const [index, year] of years.entries()) {
+    const rates = await fetchPtax(currency, year, options);
+    options.onProgress?.({ pair: `${currency}-BRL`, done: index + 1, total: years.length, from: year.from, to: year.to, rates: rates.length });
+    yield { currency, pair: `${currency}-BRL`, from: year.from, to: year.to, rates };
+  }
+}
+
+/** ptaxYearChunks(), collected: every bulletin of the range, oldest first. */
+export async function fetchPtaxHistory(
+  currency: string,
+  range: DayRange,
+  options: BcbOptions & { onProgress?: (progress: PtaxProgress) => void } = {},
+): Promise<OfficialRate[]> {
+  const rates: OfficialRate[] = [];
+  for await (const chunk of ptaxYearChunks(currency, range, options)) rates.push(...chunk.rates);
+  return rates;
+}
