@@ -189,7 +189,7 @@ export function ptaxPeriodUrl(baseUrl: string, currency: string, range: DayRange
 
 /** The calendar years of a range, each clipped to it, oldest first: one request each in a backfill. */
 export function planPtaxYears(range: DayRange): DayRange[] {
-  const { from, to } = checkRange(range, "plan the PTAX requests");
+  const { from, to } = checkRange(range, `plan the PTAX requests to ${BCB}`);
   const years: DayRange[] = [];
   for (let year = Number(from.slice(0, 4)); year <= Number(to.slice(0, 4)); year++) {
     const first = `${String(year).padStart(4, "0")}-01-01`;
@@ -219,8 +219,9 @@ function offsetAtWallClock(wall: number): string {
   const hour = Math.floor(wall / MS_PER_HOUR);
   let text = offsetByWallHour.get(hour);
   if (text === undefined) {
+    // The offsets in force an hour apart around it (São Paulo's are -02 and -03), the earlier first.
     const candidates = [offsetTextAt(wall + 2 * MS_PER_HOUR), offsetTextAt(wall + 3 * MS_PER_HOUR)];
-    text = candidates.find((candidate) => offsetTextAt(wall - offsetMs(candidate)) === candidate) ?? candidates[1] ?? "-03:00";
+    text = candidates.find((candidate) => offsetTextAt(wall - offsetMs(candidate)) === candidate) ?? candidates[0] ?? "-03:00";
     if (offsetByWallHour.size >= OFFSET_CACHE_MAX_ENTRIES) offsetByWallHour.clear();
     offsetByWallHour.set(hour, text);
   }
@@ -261,24 +262,32 @@ export function readJsonKeepingNumbers(text: string): unknown {
   return JSON.parse(text.replace(STRING_OR_NUMBER, (token) => (token.charCodeAt(0) === 34 ? token : `"${token}"`)));
 }
 
+/** What each field of a record must be, for messages (a missing field too). */
+const EXPECTED = {
+  rate: "expected a rate as a JSON number",
+  positive: "expected a positive decimal",
+  time: 'expected a time like "2020-08-28 13:09:27.123"',
+  bulletin: `expected one of ${Object.keys(BULLETIN_BY_TYPE).map((name) => `"${name}"`).join(", ")}`,
+} as const;
+const EXPECTED_BY_FIELD: Readonly<Record<string, string>> = {
+  cotacaoCompra: EXPECTED.rate,
+  cotacaoVenda: EXPECTED.rate,
+  dataHoraCotacao: EXPECTED.time,
+  tipoBoletim: EXPECTED.bulletin,
+};
+
 const RateSchema = v.pipe(
-  v.string("expected a rate as a JSON number"),
-  v.regex(RATE_TEXT, "expected a positive decimal"),
-  v.check((text) => /[1-9]/.test(text), "expected a positive decimal"),
+  v.string(EXPECTED.rate),
+  v.regex(RATE_TEXT, EXPECTED.positive),
+  v.check((text) => /[1-9]/.test(text), EXPECTED.positive),
 );
 
 /** One record of `CotacaoMoedaPeriodo` (numbers already as text); other fields (paridade*) are ignored. */
 const PeriodRecordSchema = v.object({
   cotacaoCompra: RateSchema,
   cotacaoVenda: RateSchema,
-  dataHoraCotacao: v.pipe(
-    v.string("expected a time like \"2020-08-28 13:09:27.123\""),
-    v.check((text) => brasiliaInstant(text) !== undefined, "expected a time like \"2020-08-28 13:09:27.123\""),
-  ),
-  tipoBoletim: v.pipe(
-    v.string(`expected one of ${Object.keys(BULLETIN_BY_TYPE).map((name) => `"${name}"`).join(", ")}`),
-    v.check((text) => bulletinOf(text) !== undefined, `expected one of ${Object.keys(BULLETIN_BY_TYPE).map((name) => `"${name}"`).join(", ")}`),
-  ),
+  dataHoraCotacao: v.pipe(v.string(EXPECTED.time), v.check((text) => brasiliaInstant(text) !== undefined, EXPECTED.time)),
+  tipoBoletim: v.pipe(v.string(EXPECTED.bulletin), v.check((text) => bulletinOf(text) !== undefined, EXPECTED.bulletin)),
 });
 
 /** The bulletin a `tipoBoletim` names, or undefined. */
@@ -321,8 +330,9 @@ export function parsePtaxPeriod(text: string, currency: string, within?: DayRang
     if (!parsed.success) {
       const issue = parsed.issues[0];
       const field = (issue.path ?? []).map((item) => item.key).filter((key) => typeof key === "string").join(".");
-      const shown = issue.input === undefined ? "missing" : showValue(issue.input);
-      throw payloadError(subject, `record ${index}${field ? ` ${field}` : ""} is ${shown}, ${issue.message}`);
+      // A missing key is reported against the object, in valibot's words: say what the field needed.
+      const message = issue.input === undefined ? `is missing, ${EXPECTED_BY_FIELD[field] ?? issue.message}` : `is ${showValue(issue.input)}, ${issue.message}`;
+      throw payloadError(subject, `record ${index}${field ? ` ${field}` : ""} ${message}`);
     }
     const { cotacaoCompra, cotacaoVenda, dataHoraCotacao, tipoBoletim } = parsed.output;
     const day = dataHoraCotacao.slice(0, 10);
@@ -545,8 +555,8 @@ async function requestText(url: string, subject: Subject, options: BcbOptions): 
  */
 export async function fetchPtax(currency: string, range: DayRange, options: BcbOptions = {}): Promise<OfficialRate[]> {
   const what = `the ${currency} PTAX bulletins from ${range.from} to ${range.to}`;
-  checkCurrency(currency, `fetch ${what}`);
-  checkRange(range, `fetch ${what}`);
+  checkCurrency(currency, `fetch ${what} from ${BCB}`);
+  checkRange(range, `fetch ${what} from ${BCB}`);
   const url = ptaxPeriodUrl(options.baseUrl ?? DEFAULT_BCB_URL, currency, range);
   const { text, attempts } = await requestText(url, { what, currency }, options);
   try {
@@ -590,7 +600,7 @@ export async function* ptaxYearChunks(
   range: DayRange,
   options: BcbOptions & { onProgress?: (progress: PtaxProgress) => void } = {},
 ): AsyncGenerator<PtaxChunk> {
-  checkCurrency(currency, `fetch the ${currency} PTAX history`);
+  checkCurrency(currency, `fetch the ${currency} PTAX history from ${BCB}`);
   const years = planPtaxYears(range);
   for (const [index, year] of years.entries()) {
     const rates = await fetchPtax(currency, year, options);
