@@ -22,6 +22,7 @@
 import * as v from "valibot";
 import { formatSaoPauloTime, isCalendarDate } from "./calendar.ts";
 import { CotacaoError, envIssue } from "./errors.ts";
+import { readCappedBody } from "./http_body.ts";
 import { type Bulletin, type OfficialRate, PTAX_CURRENCIES } from "./official.ts";
 import { backoffMs, isRetryableStatus, RETRIED_FAILURES, retryAfterMs } from "./retry.ts";
 
@@ -473,46 +474,6 @@ const SettingsSchema = v.object({
   maxBodyBytes: v.pipe(v.number(), v.check((n) => Number.isSafeInteger(n) && n > 0, (i) => `'maxBodyBytes' must be a positive integer, got ${String(i.input)}`)),
 });
 
-/**
- * Reads a body up to `maxBytes`; undefined if there is more (the rest is never read). A read
- * pending when `signal` aborts rejects at once, so the timeout bounds the whole read.
- * (ingest.ts has the same reader for AwesomeAPI; a lib/ file may not import it.)
- */
-async function readCapped(response: Response, signal: AbortSignal, maxBytes: number): Promise<Uint8Array | undefined> {
-  if (!response.headers.has("content-encoding") && Number(response.headers.get("content-length")) > maxBytes) {
-    response.body?.cancel().catch(() => {});
-    return undefined;
-  }
-  if (!response.body) return new Uint8Array(0);
-  const reader = response.body.getReader();
-  let onAbort = () => {};
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(signal.reason);
-    if (signal.aborted) onAbort();
-    else signal.addEventListener("abort", onAbort, { once: true });
-  });
-  aborted.catch(() => {});
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  let complete = false;
-  try {
-    for (;;) {
-      const { done, value } = await Promise.race([reader.read(), aborted]);
-      if (done) {
-        complete = true;
-        break;
-      }
-      total += value.byteLength;
-      if (total > maxBytes) return undefined;
-      chunks.push(value);
-    }
-  } finally {
-    signal.removeEventListener("abort", onAbort);
-    if (!complete) reader.cancel().catch(() => {});
-  }
-  return Buffer.concat(chunks, total);
-}
-
 function decodeBody(bytes: Uint8Array): string {
   try {
     return UTF8.decode(bytes);
@@ -544,7 +505,7 @@ async function attempt(url: string, subject: Subject, settings: v.InferOutput<ty
   let bytes: Uint8Array | undefined;
   try {
     response = await fetch(url, { signal, headers: { accept: "application/json" } });
-    bytes = await readCapped(response, signal, settings.maxBodyBytes);
+    bytes = await readCappedBody(response, signal, settings.maxBodyBytes);
   } catch (cause) {
     if (signal.aborted) return fail("TIMEOUT", `no complete answer within ${settings.timeoutMs} ms, check the connection and BCB_URL, or try again later`, { cause });
     const reason = cause instanceof Error ? cause.message.split("\n")[0] : String(cause);

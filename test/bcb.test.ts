@@ -413,6 +413,25 @@ describe("transport: timeout, bounded retries, size cap", () => {
     expect(olinda.count()).toBe(1);
   });
 
+  test("a streamed body (no length declared) past the cap is TOO_LARGE; one that stalls midway is TIMEOUT", async () => {
+    const chunk = new TextEncoder().encode(" ".repeat(1024));
+    const endless = () => new Response(new ReadableStream({ pull: (controller) => controller.enqueue(chunk) }), { headers: { "content-type": "application/json" } });
+    await using flooding = startFakeOlinda(endless);
+    const error = await failure(fetchPtax("EUR", DAY_2018_03_05, fakeOptions(flooding.url, { maxBodyBytes: 64 * 1024 }).options), "TOO_LARGE");
+    expect(error.attempts).toBe(1);
+    const stalling = () =>
+      new Response(
+        new ReadableStream({
+          start: (controller) => controller.enqueue(new TextEncoder().encode('{"value":[')),
+          pull: () => new Promise(() => {}),
+        }),
+        { headers: { "content-type": "application/json" } },
+      );
+    await using stalled = startFakeOlinda(stalling);
+    const timeout = await failure(fetchPtax("EUR", DAY_2018_03_05, fakeOptions(stalled.url, { timeoutMs: 150, retries: 0 }).options), "TIMEOUT");
+    expect(timeout.message).toContain("no complete answer within 150 ms");
+  });
+
   test("nothing listening: NETWORK naming BCB and its host", async () => {
     const olinda = startFakeOlinda();
     const url = olinda.url;
