@@ -3,8 +3,9 @@
  * 30 years of bulletins (1994-07-01..2024-03-22, ptax.csv's closes as test/support/fake_olinda.ts
  * serves them) for each of `--currencies` currencies, one request per year, from a fake Olinda
  * in its own process (as the real one would not share our CPU time). Prints rows/s for
- *   (a) fetch + parse: fetchPtaxHistory() over HTTP (loopback)
- *   (b) parse alone: parsePtaxPeriod() on the same answers, already in memory
+ *   (a) fetch + parse: fetchPtaxHistory() over HTTP (loopback), one request at a time
+ *   (b) the same with 4 years fetched ahead (its `concurrency`)
+ *   (c) parse alone: parsePtaxPeriod() on the same answers, already in memory
  * with the load average before and after (the machine is shared).
  */
 import { availableParallelism, loadavg } from "node:os";
@@ -16,6 +17,8 @@ import { periodSeries, ptaxBulletins, startFakeOlinda } from "../test/support/fa
 import { readBenchOptions } from "./options.ts";
 
 const RANGE = { from: "1994-07-01", to: "2024-03-22" };
+/** Years fetched ahead in (b). */
+const AHEAD = 4;
 const USAGE = `Usage: bun bench/bcb.ts [--currencies 1-10] [--runs N]
 
 Fetches and parses 30 years of PTAX bulletins per currency from a local fake Olinda; prints rows/s.`;
@@ -47,12 +50,15 @@ async function measure(currencies: readonly string[], runs: number): Promise<voi
     if (!baseUrl.startsWith("http://127.0.0.1:")) throw new Error(`the fake Olinda did not start (said ${JSON.stringify(baseUrl)})`);
     const loadBefore = loadavg();
     const fetchTimes: number[] = [];
+    const aheadTimes: number[] = [];
     let rows = 0;
     for (let run = 0; run < runs; run++) {
-      const started = performance.now();
-      rows = 0;
-      for (const currency of currencies) rows += (await fetchPtaxHistory(currency, RANGE, { baseUrl })).length;
-      fetchTimes.push(performance.now() - started);
+      for (const [concurrency, times] of [[1, fetchTimes], [AHEAD, aheadTimes]] as const) {
+        const started = performance.now();
+        rows = 0;
+        for (const currency of currencies) rows += (await fetchPtaxHistory(currency, RANGE, { baseUrl, concurrency })).length;
+        times.push(performance.now() - started);
+      }
     }
     // The same answers, in memory: what parsing alone costs.
     const bodies: { currency: string; text: string }[] = [];
@@ -70,8 +76,9 @@ async function measure(currencies: readonly string[], runs: number): Promise<voi
     const best = (times: number[]) => Math.min(...times);
     const bytes = bodies.reduce((sum, body) => sum + body.text.length, 0);
     console.log(`bench/bcb.ts: ${currencies.length} currencies x ${RANGE.from}..${RANGE.to} = ${rows.toLocaleString("en-US")} bulletins, ${planPtaxYears(RANGE).length} requests per currency, ${(bytes / 1e6).toFixed(1)} MB of answers; best of ${runs} runs`);
-    console.log(`  (a) fetch + parse over loopback: ${best(fetchTimes).toFixed(0)} ms, ${rate(rows, best(fetchTimes))}`);
-    console.log(`  (b) parse alone:                 ${best(parseTimes).toFixed(0)} ms, ${rate(rows, best(parseTimes))}`);
+    console.log(`  (a) fetch + parse over loopback, 1 request at a time: ${best(fetchTimes).toFixed(0)} ms, ${rate(rows, best(fetchTimes))}`);
+    console.log(`  (b) the same, ${AHEAD} years fetched ahead:            ${best(aheadTimes).toFixed(0)} ms, ${rate(rows, best(aheadTimes))}`);
+    console.log(`  (c) parse alone:                                     ${best(parseTimes).toFixed(0)} ms, ${rate(rows, best(parseTimes))}`);
     console.log(`  load average ${loadBefore.map((n) => n.toFixed(2)).join(" ")} before, ${loadavg().map((n) => n.toFixed(2)).join(" ")} after, on ${availableParallelism()} cores`);
   } finally {
     fake.kill();

@@ -609,33 +609,56 @@ export interface PtaxProgress {
   rates: number;
 }
 
+/** How a long range is fetched: what fetchPtax() takes, plus progress and how many years are asked for at once. */
+export interface PtaxHistoryOptions extends BcbOptions {
+  /** Hears each chunk once fetched, in order. */
+  onProgress?: (progress: PtaxProgress) => void;
+  /** Years fetched ahead while the caller stores the current one (default 1: one request at a time). */
+  concurrency?: number;
+}
+
 /**
  * The bulletins of `currency` over a long range, one request per calendar year (planPtaxYears()),
  * oldest first: store each chunk before asking for the next, and memory stays bounded whatever
  * the range; a failure leaves the chunks before it with the caller (resumable). `onProgress`
  * hears each chunk once fetched. Years without bulletins (before a currency's history) are
- * empty chunks, not errors.
+ * empty chunks, not errors. With `concurrency` above 1, that many years are fetched ahead, and
+ * still yielded in order.
  */
 export async function* ptaxYearChunks(
   currency: string,
   range: DayRange,
-  options: BcbOptions & { onProgress?: (progress: PtaxProgress) => void } = {},
+  options: PtaxHistoryOptions = {},
 ): AsyncGenerator<PtaxChunk> {
   checkCurrency(currency, `fetch the ${currency} PTAX history from ${BCB}`);
+  const concurrency = options.concurrency ?? 1;
+  if (!Number.isSafeInteger(concurrency) || concurrency < 1) {
+    throw new BcbError("USAGE", `Cannot fetch the ${currency} PTAX history from ${BCB}: 'concurrency' must be a positive integer, got ${concurrency}`);
+  }
   const years = planPtaxYears(range);
+  // The requests under way, oldest first; a year's leaves once yielded, so memory stays bounded.
+  const ahead: Promise<OfficialRate[]>[] = [];
+  let started = 0;
+  const fetchNext = () => {
+    const year = years[started];
+    if (!year) return;
+    started++;
+    const rates = fetchPtax(currency, year, options);
+    // Awaited in order below; until then a failure must not count as unhandled.
+    rates.catch(() => {});
+    ahead.push(rates);
+  };
+  for (let i = 0; i < concurrency; i++) fetchNext();
   for (const [index, year] of years.entries()) {
-    const rates = await fetchPtax(currency, year, options);
+    const rates = await ahead.shift()!;
+    fetchNext();
     options.onProgress?.({ pair: `${currency}-BRL`, done: index + 1, total: years.length, from: year.from, to: year.to, rates: rates.length });
     yield { currency, pair: `${currency}-BRL`, from: year.from, to: year.to, rates };
   }
 }
 
 /** ptaxYearChunks(), collected: every bulletin of the range, oldest first. */
-export async function fetchPtaxHistory(
-  currency: string,
-  range: DayRange,
-  options: BcbOptions & { onProgress?: (progress: PtaxProgress) => void } = {},
-): Promise<OfficialRate[]> {
+export async function fetchPtaxHistory(currency: string, range: DayRange, options: PtaxHistoryOptions = {}): Promise<OfficialRate[]> {
   const rates: OfficialRate[] = [];
   for await (const chunk of ptaxYearChunks(currency, range, options)) rates.push(...chunk.rates);
   return rates;

@@ -480,6 +480,33 @@ describe("a long range, year by year", () => {
     expect(progress.at(-1)).toMatchObject({ done: 31, total: 31, from: "2024-01-01", to: "2024-03-22" });
   });
 
+  test("with concurrency 4, years are fetched ahead (4 requests at once at most) and still come in order", async () => {
+    const bulletins = ptaxBulletins(loadPtaxSeries().filter((point) => point.date >= "2010-01-01"));
+    const series = periodSeries({ USD: bulletins });
+    let inFlight = 0;
+    let most = 0;
+    // The first three answers wait for the fourth request (a second at most, for a client that never sends it).
+    const fourth = Promise.withResolvers<void>();
+    const gate = Promise.race([fourth.promise, Bun.sleep(1_000)]);
+    await using olinda = startFakeOlinda(async (request, context) => {
+      most = Math.max(most, ++inFlight);
+      if (context.count === 4) fourth.resolve();
+      if (context.count <= 4) await gate;
+      inFlight--;
+      return series(request, context);
+    });
+    const froms: string[] = [];
+    let total = 0;
+    for await (const chunk of ptaxYearChunks("USD", { from: "2010-01-01", to: "2024-03-22" }, { ...fakeOptions(olinda.url).options, concurrency: 4 })) {
+      froms.push(chunk.from);
+      total += chunk.rates.length;
+    }
+    expect(froms).toEqual(planPtaxYears({ from: "2010-01-01", to: "2024-03-22" }).map((year) => year.from));
+    expect(total).toBe(bulletins.length);
+    expect(most).toBe(4);
+    expect(olinda.count()).toBe(15);
+  });
+
   test("the chunks come oldest first and a failure midway leaves the years before it with the caller", async () => {
     const bulletins = ptaxBulletins(loadPtaxSeries().filter((point) => point.date >= "2020-01-01"));
     const series = periodSeries({ USD: bulletins });
