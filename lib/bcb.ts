@@ -337,7 +337,8 @@ const isPlainObject = (value: unknown): value is Record<string, unknown> => type
  * as OfficialRate rows of pair `${currency}-BRL`: digits as written, publishedAt with its offset
  * and every fractional digit. `"value": []` (a weekend, a holiday) is no bulletins. With `within`,
  * bulletins of days outside it are left out (chunks never overlap). Two records at the same
- * instant: the first is kept, as Olinda lists them. Anything malformed fails the whole answer.
+ * instant: the first is kept, as Olinda lists them, unless the second is the closing PTAX and the
+ * first is not. Anything malformed fails the whole answer.
  */
 export function parsePtaxPeriod(text: string, currency: string, within?: DayRange): OfficialRate[] {
   const subject = `the ${currency} PTAX bulletins`;
@@ -356,15 +357,22 @@ export function parsePtaxPeriod(text: string, currency: string, within?: DayRang
   }
   const pair = `${currency}-BRL`;
   const rates: { rate: OfficialRate; micros: number }[] = [];
-  const seen = new Set<number>();
+  // Instant -> its place in `rates`: one row per instant, as official_rates keys them.
+  const placeOf = new Map<number, number>();
   let ordered = true;
   for (const [index, record] of body["value"].entries()) {
     const read = wellFormedRecord(record) ?? refuseRecord(record, index, subject);
     if (within && (read.day < within.from || read.day > within.to)) continue;
-    if (seen.has(read.micros)) continue;
-    seen.add(read.micros);
+    const rate: OfficialRate = { pair, publishedAt: read.publishedAt, bulletin: read.bulletin, buy: read.buy, sell: read.sell };
+    const place = placeOf.get(read.micros);
+    if (place !== undefined) {
+      // The first at an instant is kept, unless a closing PTAX came second: the close is the one the cross-check needs.
+      if (read.bulletin === "closing" && rates[place]!.rate.bulletin !== "closing") rates[place]!.rate = rate;
+      continue;
+    }
+    placeOf.set(read.micros, rates.length);
     if (ordered && rates.length > 0 && read.micros < rates[rates.length - 1]!.micros) ordered = false;
-    rates.push({ rate: { pair, publishedAt: read.publishedAt, bulletin: read.bulletin, buy: read.buy, sell: read.sell }, micros: read.micros });
+    rates.push({ rate, micros: read.micros });
   }
   // Olinda lists them oldest first; sorting is for an answer that does not.
   if (!ordered) rates.sort((a, b) => a.micros - b.micros);

@@ -302,6 +302,16 @@ describe("a day with five bulletins (EUR, 2018-03-05, the real payload)", () => 
     expect(await fetchPtax("EUR", { from: "2018-03-06", to: "2018-03-09" }, fakeOptions(olinda.url).options)).toEqual([]);
   });
 
+  test("records at the same instant: one row (official_rates' key), the first, unless the closing came second", () => {
+    const at = (type: string, buy: string, time = "13:05:07.476") => `{"cotacaoCompra":${buy},"cotacaoVenda":4.0174,"dataHoraCotacao":"2018-03-05 ${time}","tipoBoletim":"${type}"}`;
+    const kept = (text: string) => parsePtaxPeriod(text, "EUR").map((rate) => `${rate.bulletin} ${rate.buy}`);
+    expect(kept(periodAnswer(at("Intermediário", "4.0117"), at("Fechamento", "4.0156")))).toEqual(["closing 4.0156"]);
+    expect(kept(periodAnswer(at("Fechamento", "4.0156"), at("Fechamento", "4.0999")))).toEqual(["closing 4.0156"]);
+    // The same instant written with more digits is the same instant; later answers listed out of order are sorted.
+    expect(kept(periodAnswer(at("Fechamento", "4.0156", "13:05:07.4760"), at("Intermediário", "4.0117", "13:05:07.476")))).toEqual(["closing 4.0156"]);
+    expect(kept(periodAnswer(at("Fechamento", "4.0156"), at("Abertura", "4.0072", "10:02:47.732")))).toEqual(["opening 4.0072", "closing 4.0156"]);
+  });
+
   test("a body in Latin-1 (not valid UTF-8) still reads 'Intermediário'", () => {
     const text = fixtureText(FIVE_BULLETINS);
     const latin1 = new Uint8Array([...text].map((char) => char.charCodeAt(0)));
