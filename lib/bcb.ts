@@ -341,7 +341,7 @@ const isPlainObject = (value: unknown): value is Record<string, unknown> => type
  * first is not. Anything malformed fails the whole answer.
  */
 export function parsePtaxPeriod(text: string, currency: string, within?: DayRange): OfficialRate[] {
-  const subject = `the ${currency} PTAX bulletins`;
+  const subject = `the ${currency} PTAX bulletins${within ? ` from ${within.from} to ${within.to}` : ""}`;
   let body: unknown;
   try {
     body = readJsonKeepingNumbers(text.replace(/^\uFEFF/, ""));

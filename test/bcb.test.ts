@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import * as v from "valibot";
 import {
   BcbError,
   type BcbErrorCode,
@@ -20,7 +21,6 @@ import {
 } from "../lib/bcb.ts";
 import { CotacaoError } from "../lib/errors.ts";
 import { OfficialRateSchema } from "../lib/official.ts";
-import * as v from "valibot";
 import { delay, loadPtaxSeries, reset, sequence, status } from "./support/fake_awesomeapi.ts";
 import {
   bcbFixtureBytes,
@@ -218,7 +218,7 @@ describe("Olinda's quirks, one test each", () => {
     await using olinda = startFakeOlinda(rawJson(period.replace('"tipoBoletim":"Fechamento"', '"tipoBoletim":"Extra"')));
     const error = await failure(fetchPtax("USD", { from: "2026-07-29", to: "2026-07-29" }, fakeOptions(olinda.url).options), "INVALID_PAYLOAD");
     expect(error.message).toBe(
-      `Cannot read BCB's answer for the USD PTAX bulletins: record 0 tipoBoletim is "Extra", expected one of "Abertura", "Intermediário", "Fechamento", "Fechamento PTAX", nothing of this answer was used; try again later`,
+      `Cannot read BCB's answer for the USD PTAX bulletins from 2026-07-29 to 2026-07-29: record 0 tipoBoletim is "Extra", expected one of "Abertura", "Intermediário", "Fechamento", "Fechamento PTAX", nothing of this answer was used; try again later`,
     );
     expect(error.attempts).toBe(1);
   });
@@ -339,7 +339,7 @@ describe("bad payloads fail the whole answer in one line", () => {
     test(name, async () => {
       await using olinda = startFakeOlinda(rawJson(body));
       const error = await failure(fetchPtax("USD", { from: "2024-03-22", to: "2024-03-22" }, fakeOptions(olinda.url).options), "INVALID_PAYLOAD");
-      expect(error.message).toBe(`Cannot read BCB's answer for the USD PTAX bulletins: ${message}, nothing of this answer was used; try again later`);
+      expect(error.message).toBe(`Cannot read BCB's answer for the USD PTAX bulletins from 2024-03-22 to 2024-03-22: ${message}, nothing of this answer was used; try again later`);
     });
   }
 
@@ -347,7 +347,7 @@ describe("bad payloads fail the whole answer in one line", () => {
     const text = fixtureText(FIVE_BULLETINS);
     await using olinda = startFakeOlinda(rawJson(text.slice(0, 200)));
     const error = await failure(fetchPtax("EUR", DAY_2018_03_05, fakeOptions(olinda.url).options), "NOT_JSON");
-    expect(error.message).toStartWith("Cannot read BCB's answer for the EUR PTAX bulletins: it is not JSON (");
+    expect(error.message).toStartWith("Cannot read BCB's answer for the EUR PTAX bulletins from 2018-03-05 to 2018-03-05: it is not JSON (");
     expect(olinda.count()).toBe(1);
   });
 
