@@ -11,6 +11,7 @@ import * as v from "valibot";
 import { isCalendarDate, saoPauloDay } from "./lib/calendar.ts";
 import { printDescribed, readFlags } from "./lib/cli.ts";
 import { CotacaoError, describeError, envIssue, usageError } from "./lib/errors.ts";
+import { isHttpUrl, readCappedBody, showValue } from "./lib/http.ts";
 import { DEFAULT_PAIR, parsePairs, type Quote } from "./lib/quote.ts";
 import { backoffMs, isRetryableStatus, RETRIED_FAILURES, retryAfterMs } from "./lib/retry.ts";
 
@@ -62,7 +63,6 @@ const MIN_WEEKDAYS_EXPECTING_DATA = 5;
 const MILLISECOND_TIMESTAMP_ABOVE = 1e11;
 const EARLIEST_QUOTE_MS = Date.parse(`${EARLIEST_QUOTE_DATE}T00:00:00Z`);
 const MS_PER_DAY = 86_400_000;
-const SNIPPET_CHARS = 60;
 // A user or password shorter than this is masked only where it appears inside a URL.
 const MIN_MASKED_USERINFO_CHARS = 4;
 const POSITIVE_DECIMAL = /^\d+(\.\d+)?$/;
@@ -165,15 +165,6 @@ function secretsOf(url: string): string[] {
 // ---------------------------------------------------------------------------------------------
 // Configuration
 
-function isHttpUrl(text: string): boolean {
-  if (!/^https?:\/\//i.test(text)) return false;
-  try {
-    const url = new URL(text);
-    return url.search === "" && url.hash === "";
-  } catch {
-    return false;
-  }
-}
 
 // Each variable's default ("") runs through its pipe like an empty value: empty means unset.
 const IngestEnvSchema = v.object({
@@ -181,7 +172,7 @@ const IngestEnvSchema = v.object({
     v.optional(v.string(), ""),
     v.trim(),
     v.check(
-      (url) => url === "" || isHttpUrl(url),
+      (url) => url === "" || isHttpUrl(url, { credentials: true }),
       (issue) =>
         `must be an http:// or https:// URL without query or fragment, like AWESOMEAPI_URL=${DEFAULT_AWESOMEAPI_URL}, got "${maskUrlInput(String(issue.input))}"`,
     ),
@@ -286,17 +277,6 @@ export function planChunks(from: string, to: string, maxDays: number = CHUNK_DAY
 // ---------------------------------------------------------------------------------------------
 // Payloads (pure)
 
-/** The value a field had, for messages: strings quoted, numbers marked as such. */
-function showValue(value: unknown): string {
-  if (typeof value === "string") {
-    const shown = value.length > SNIPPET_CHARS ? `${value.slice(0, SNIPPET_CHARS)}...` : value;
-    return JSON.stringify(shown);
-  }
-  if (typeof value === "number") return `${value} (a number)`;
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "an array";
-  return typeof value === "object" ? "an object" : String(value);
-}
 
 const decimalString = (expected: string) =>
   v.string((issue) => (issue.input === undefined ? `expected ${expected}` : `expected ${expected} as a JSON string`));
@@ -680,55 +660,6 @@ function byteSize(bytes: number): string {
   return `${bytes} bytes`;
 }
 
-/**
- * Reads a body (already decompressed by fetch) up to `maxBytes`; undefined if there is more, and
- * then the rest is never read: the transfer is cancelled. A read still pending when `signal`
- * aborts rejects at once, so the timeout bounds the whole read even while bytes keep coming.
- */
-async function readBody(response: Response, signal: AbortSignal, maxBytes: number): Promise<Uint8Array | undefined> {
-  const declared = Number(response.headers.get("content-length"));
-  // Without content-encoding the declared length is the body's: refuse it before reading a byte.
-  if (!response.headers.has("content-encoding") && declared > maxBytes) {
-    response.body?.cancel().catch(() => {});
-    return undefined;
-  }
-  if (!response.body) return new Uint8Array(0);
-  const reader = response.body.getReader();
-  let onAbort = () => {};
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(signal.reason);
-    if (signal.aborted) onAbort();
-    else signal.addEventListener("abort", onAbort, { once: true });
-  });
-  // Raced below; a rejection nobody awaits any more must not count as unhandled.
-  aborted.catch(() => {});
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  let complete = false;
-  try {
-    for (;;) {
-      const { done, value } = await Promise.race([reader.read(), aborted]);
-      if (done) {
-        complete = true;
-        break;
-      }
-      total += value.byteLength;
-      if (total > maxBytes) return undefined;
-      chunks.push(value);
-    }
-  } finally {
-    signal.removeEventListener("abort", onAbort);
-    // Stops an endless, oversized or timed-out transfer; not awaited, since a stalled peer may never confirm.
-    if (!complete) reader.cancel().catch(() => {});
-  }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
-}
 
 async function attemptRequest({ url, shownUrl, secrets, fetch, timeoutMs, maxBodyBytes, now }: Attempt): Promise<
   { ok: true; status: number; body: unknown } | { ok: false; failure: AttemptFailure }
@@ -750,7 +681,7 @@ async function attemptRequest({ url, shownUrl, secrets, fetch, timeoutMs, maxBod
   try {
     response = await fetch(url, { signal, headers: { accept: "application/json" } });
     // Reading the body is part of the attempt: a stalled or cut-off body is a timeout or network error too.
-    bytes = await readBody(response, signal, maxBodyBytes);
+    bytes = await readCappedBody(response, signal, maxBodyBytes);
   } catch (cause) {
     if (signal.aborted) {
       return fail("TIMEOUT", `no complete answer within ${timeoutMs} ms, check the connection or raise AWESOMEAPI_TIMEOUT_MS`, { cause });

@@ -22,7 +22,7 @@
 import * as v from "valibot";
 import { formatSaoPauloTime, isCalendarDate } from "./calendar.ts";
 import { CotacaoError, envIssue } from "./errors.ts";
-import { readCappedBody } from "./http_body.ts";
+import { isHttpUrl, readCappedBody, showValue } from "./http.ts";
 import { type Bulletin, type OfficialRate, PTAX_CURRENCIES } from "./official.ts";
 import { backoffMs, isRetryableStatus, RETRIED_FAILURES, retryAfterMs } from "./retry.ts";
 
@@ -43,7 +43,6 @@ export const BCB_BACKOFF = { firstMs: 500, maxMs: 8_000 } as const;
 const MAX_TIMEOUT_MS = 600_000;
 /** Whom every message names. */
 const BCB = "BCB";
-const SNIPPET_CHARS = 60;
 const MS_PER_HOUR = 3_600_000;
 // Bounds the offset cache (30 years of bulletins touch ~30,000 wall-clock hours).
 const OFFSET_CACHE_MAX_ENTRIES = 100_000;
@@ -102,27 +101,10 @@ export class BcbError extends CotacaoError {
   }
 }
 
-/** The value a field had, for messages. */
-function showValue(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value.length > SNIPPET_CHARS ? `${value.slice(0, SNIPPET_CHARS)}...` : value);
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "an array";
-  return typeof value === "object" ? "an object" : String(value);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
 
-function isHttpUrl(text: string): boolean {
-  if (!/^https?:\/\//i.test(text)) return false;
-  try {
-    const url = new URL(text);
-    // Userinfo would be printed in no message, but has no business in a public service's URL either.
-    return url.search === "" && url.hash === "" && url.username === "" && url.password === "";
-  } catch {
-    return false;
-  }
-}
 
 const BcbEnvSchema = v.object({
   BCB_URL: v.pipe(

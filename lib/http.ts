@@ -1,13 +1,38 @@
 /**
- * lib/http_body.ts: reading an HTTP answer's body whole, but never more than a cap and never past
- * a deadline: an endless, gzip-bombed or stalled body stops there. For the API clients.
+ * lib/http.ts: what the HTTP clients of the sources (ingest.ts for AwesomeAPI, lib/bcb.ts for BCB)
+ * share: a base URL's check, a body read whole but never past a cap or a deadline (an endless,
+ * gzip-bombed or stalled body stops there), and a value shown in a message.
  */
+
+/** How much of a string value a message shows. */
+const SNIPPET_CHARS = 60;
+
+/**
+ * Whether `text` is an http(s) base URL: no query or fragment, and no credentials unless the
+ * client masks them in its messages (`credentials`: AwesomeAPI's, behind a proxy of the user's).
+ */
+export function isHttpUrl(text: string, { credentials = false }: { credentials?: boolean } = {}): boolean {
+  if (!/^https?:\/\//i.test(text)) return false;
+  try {
+    const url = new URL(text);
+    return url.search === "" && url.hash === "" && (credentials || (url.username === "" && url.password === ""));
+  } catch {
+    return false;
+  }
+}
+
+/** The value a field had, for messages: strings quoted (and cut), numbers marked as such. */
+export function showValue(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value.length > SNIPPET_CHARS ? `${value.slice(0, SNIPPET_CHARS)}...` : value);
+  if (typeof value === "number") return `${value} (a number)`;
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  return typeof value === "object" ? "an object" : String(value);
+}
 
 /**
  * Reads a body up to `maxBytes`; undefined if there is more (the rest is never read). A read
  * pending when `signal` aborts rejects at once, so the timeout bounds the whole read.
- * Shared by the HTTP clients that read a whole answer (lib/bcb.ts; ingest.ts has the same reader
- * for AwesomeAPI, which can import this one instead).
  */
 export async function readCappedBody(response: Response, signal: AbortSignal, maxBytes: number): Promise<Uint8Array | undefined> {
   // Without content-encoding the declared length is the body's: refuse it before reading a byte.
