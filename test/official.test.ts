@@ -309,3 +309,52 @@ describe("divergenceSeries()", () => {
     ]);
   });
 });
+
+describe("the README's rule", () => {
+  test("recomputed from the two tables by a plain query written from the README, it gives divergenceSeries()'s rows", async () => {
+    // 200 days of closings, some days without one, and quotes scattered around them: some near,
+    // some just outside 30 minutes, some days with a daily quote only, some with nothing.
+    let seed = 7;
+    const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648) / 2_147_483_648);
+    const rates: OfficialRate[] = [];
+    const quotes = [];
+    for (let d = 0; d < 200; d++) {
+      const date = new Date(Date.UTC(2020, 2, 1) + d * 86_400_000).toISOString().slice(0, 10);
+      const minute = String(5 + Math.floor(random() * 10)).padStart(2, "0");
+      if (random() < 0.8) rates.push(rate({ publishedAt: `${date}T13:${minute}:27.${String(d).padStart(6, "0")}-03:00`, buy: (4 + random()).toFixed(4) }));
+      const closing = Date.parse(`${date}T13:${minute}:27-03:00`);
+      for (let q = Math.floor(random() * 3); q > 0; q--) {
+        const at = closing + Math.round((random() - 0.5) * 2 * 33 * 60_000);
+        quotes.push(quoteAt(new Date(at).toISOString(), (4 + random()).toFixed(4), random() < 0.3 ? "awesomeapi:daily" : "awesomeapi:last"));
+      }
+      // Around the window's ends, to the millisecond (the closing itself has microseconds).
+      if (random() < 0.3) {
+        const at = closing + (random() < 0.5 ? -1 : 1) * (30 * 60_000 + Math.round((random() - 0.5) * 2_000));
+        quotes.push(quoteAt(new Date(at).toISOString(), (4 + random()).toFixed(4)));
+      }
+      if (random() < 0.5) quotes.push(quoteAt(`${date}T18:00:00-03:00`, (4 + random()).toFixed(4), "awesomeapi:daily"));
+    }
+    await saveOfficialRates(db.sql, rates);
+    await saveQuotes(db.sql, quotes);
+    const plain = await db.sql<{ day: string; quoteAt: string; divergencePct: string }[]>`
+      with closing as (
+        select distinct on (1) (published_at at time zone 'America/Sao_Paulo')::date as day, published_at, buy
+        from official_rates where pair = 'USD-BRL' and bulletin = 'closing' order by 1, published_at desc
+      ),
+      chosen as (
+        select c.*, coalesce(
+          (select q.ts from quotes q where q.pair = 'USD-BRL' and q.ts between c.published_at - interval '30 minutes' and c.published_at + interval '30 minutes'
+            order by greatest(q.ts - c.published_at, c.published_at - q.ts), q.ts limit 1),
+          (select q.ts from quotes q where q.pair = 'USD-BRL' and q.source = 'awesomeapi:daily'
+             and (q.ts at time zone 'America/Sao_Paulo')::date = c.day order by q.ts desc limit 1)) as ts
+        from closing c
+      )
+      select to_char(c.day, 'YYYY-MM-DD') as day, sao_paulo_instant(q.ts) as "quoteAt",
+             round(100 * (q.bid - c.buy) / c.buy, 6)::text as "divergencePct"
+      from chosen c join quotes q on q.pair = 'USD-BRL' and q.ts = c.ts order by c.day`;
+    const series = await divergenceSeries(db.sql, "USD-BRL", null, null);
+    expect(plain.length).toBeGreaterThan(40);
+    expect(series.some((p) => p.match === "daily")).toBe(true);
+    expect(series.map(({ day, quoteAt, divergencePct }) => ({ day, quoteAt, divergencePct }))).toEqual([...plain]);
+  });
+});
