@@ -224,18 +224,24 @@ async function mergeQuotes(tx: postgres.TransactionSql, quotes: readonly StoredQ
   return { inserted, updated, unchanged: (result?.received ?? 0) - inserted - updated };
 }
 
-async function recordBackfillProgress(tx: postgres.TransactionSql, step: BackfillStep): Promise<void> {
+/** Where each source's backfills keep their progress: AwesomeAPI's quotes, or BCB's official rates (sql/009). */
+const PROGRESS_TABLES = { awesomeapi: "backfill_progress", bcb: "official_backfill_progress" } as const;
+/** The source a backfill loads: "awesomeapi" (quotes) or "bcb" (official rates). */
+export type BackfillSource = keyof typeof PROGRESS_TABLES;
+
+async function recordBackfillProgress(tx: postgres.TransactionSql, step: BackfillStep, source: BackfillSource = "awesomeapi"): Promise<void> {
+  const table = PROGRESS_TABLES[source];
   await tx`
-    insert into backfill_progress (pair, range_from, range_to, done_through)
+    insert into ${tx(table)} as progress (pair, range_from, range_to, done_through)
     values (${step.pair}, ${step.from}, ${step.to}, ${step.doneThrough})
     on conflict (pair, range_from, range_to) do update
-      set done_through = greatest(backfill_progress.done_through, excluded.done_through), updated_at = now()`;
+      set done_through = greatest(progress.done_through, excluded.done_through), updated_at = now()`;
 }
 
 /** The last day a backfill of `pair` over [from, to] stored completely, or null if it never ran. */
-export async function backfillDoneThrough(sql: Sql, pair: string, from: string, to: string): Promise<string | null> {
+export async function backfillDoneThrough(sql: Sql, pair: string, from: string, to: string, source: BackfillSource = "awesomeapi"): Promise<string | null> {
   const [row] = await sql<{ doneThrough: string }[]>`
-    select done_through::text as "doneThrough" from backfill_progress
+    select done_through::text as "doneThrough" from ${sql(PROGRESS_TABLES[source])}
     where pair = ${pair} and range_from = ${from} and range_to = ${to}`;
   return row?.doneThrough ?? null;
 }
@@ -244,8 +250,8 @@ export async function backfillDoneThrough(sql: Sql, pair: string, from: string, 
  * Forgets a finished backfill's progress, so that the same range runs again from its start:
  * progress exists to resume an interrupted run, not to make a completed one a no-op.
  */
-export async function resetBackfillProgress(sql: Sql, pair: string, from: string, to: string): Promise<void> {
-  await sql`delete from backfill_progress where pair = ${pair} and range_from = ${from} and range_to = ${to}`;
+export async function resetBackfillProgress(sql: Sql, pair: string, from: string, to: string, source: BackfillSource = "awesomeapi"): Promise<void> {
+  await sql`delete from ${sql(PROGRESS_TABLES[source])} where pair = ${pair} and range_from = ${from} and range_to = ${to}`;
 }
 async function notifyNewest(tx: postgres.TransactionSql, quotes: readonly StoredQuote[]): Promise<void> {
   const newest = new Map<string, number>();
@@ -316,6 +322,14 @@ async function officialOverlapsStored(tx: postgres.TransactionSql, rates: readon
   return row?.overlaps ?? true;
 }
 
+/** What saveOfficialRates() does beside the rates, as SaveOptions says for quotes. */
+export interface OfficialSaveOptions {
+  /** Record an official backfill's progress (official_backfill_progress) in the same transaction as the rates. */
+  progress?: BackfillStep;
+  /** false: the commit does not wait for the disk (a backfill's batches, which can be fetched again; see SaveOptions). */
+  durable?: boolean;
+}
+
 /**
  * Stores PTAX bulletins in one transaction, exactly once per (pair, published_at), as
  * saveQuotes() stores quotes: new ones are inserted, one whose kind or rates changed is updated
@@ -323,30 +337,40 @@ async function officialOverlapsStored(tx: postgres.TransactionSql, rates: readon
  * it again adds nothing. Within a batch the last bulletin for a (pair, published_at) wins. Rates
  * and times travel as text and are cast by the server: every digit and microsecond is kept. A
  * row that is not an OfficialRate, or that the table refuses, fails the whole batch: nothing of
- * it is stored.
+ * it is stored (nor its progress).
  */
-export async function saveOfficialRates(sql: Sql, rates: readonly OfficialRate[]): Promise<SaveCounts> {
+export async function saveOfficialRates(sql: Sql, rates: readonly OfficialRate[], options: OfficialSaveOptions = {}): Promise<SaveCounts> {
   checkOfficialRates(rates);
-  if (rates.length === 0) return { inserted: 0, updated: 0, unchanged: 0 };
-  return sql.begin(async (tx) => {
-    // A batch of new history (a backfill's year) is copied straight in, as upsertQuotes() does;
-    // anything that collides after all goes through the merge.
-    if (!(await officialOverlapsStored(tx, rates))) {
-      const copied = await tx
-        .savepoint(async (savepoint) => {
-          // unsafe: OFFICIAL_COLUMNS is this file's constant column list; no input reaches it.
-          const copy = await savepoint`copy official_rates (${savepoint.unsafe(OFFICIAL_COLUMNS)}) from stdin`.writable();
-          await streamPromises().pipeline(stream().Readable.from(officialCopyLines(rates, false)), copy);
-          return true;
-        })
-        .catch((error: { code?: string }) => {
-          if (error.code === "23505") return false; // unique_violation: merge instead
-          throw error;
-        });
-      if (copied) return { inserted: rates.length, updated: 0, unchanged: 0 };
-    }
-    return mergeOfficialRates(tx, rates);
+  const counts: SaveCounts = { inserted: 0, updated: 0, unchanged: 0 };
+  if (rates.length === 0 && !options.progress) return counts;
+  await sql.begin(async (tx) => {
+    if (options.durable === false) await tx`set local synchronous_commit = off`;
+    if (rates.length > 0) Object.assign(counts, await upsertOfficialRates(tx, rates));
+    if (options.progress) await recordBackfillProgress(tx, options.progress, "bcb");
   });
+  return counts;
+}
+
+/**
+ * A batch of new history (a backfill's year) is copied straight in, as upsertQuotes() does;
+ * anything that collides after all goes through the merge.
+ */
+async function upsertOfficialRates(tx: postgres.TransactionSql, rates: readonly OfficialRate[]): Promise<SaveCounts> {
+  if (!(await officialOverlapsStored(tx, rates))) {
+    const copied = await tx
+      .savepoint(async (savepoint) => {
+        // unsafe: OFFICIAL_COLUMNS is this file's constant column list; no input reaches it.
+        const copy = await savepoint`copy official_rates (${savepoint.unsafe(OFFICIAL_COLUMNS)}) from stdin`.writable();
+        await streamPromises().pipeline(stream().Readable.from(officialCopyLines(rates, false)), copy);
+        return true;
+      })
+      .catch((error: { code?: string }) => {
+        if (error.code === "23505") return false; // unique_violation: merge instead
+        throw error;
+      });
+    if (copied) return { inserted: rates.length, updated: 0, unchanged: 0 };
+  }
+  return mergeOfficialRates(tx, rates);
 }
 
 /** The batch into a session-private staging table with COPY, then one statement merges it (see mergeQuotes()). */

@@ -39,6 +39,20 @@ create table official_rate_revisions (
 
 create index official_rate_revisions_pair_published_at on official_rate_revisions (pair, published_at);
 
+-- How far a backfill of one pair's official history got (`--source bcb --from ...`), committed
+-- with each chunk of rates, as backfill_progress (sql/002) does for AwesomeAPI's: an interrupted
+-- backfill run again carries on where it stopped. Its own table: a backfill of USD-BRL from each
+-- source over the same range are two backfills.
+create table official_backfill_progress (
+  pair          text        not null,
+  range_from    date        not null,
+  range_to      date        not null,
+  done_through  date        not null,
+  updated_at    timestamptz not null default now(),
+  primary key (pair, range_from, range_to),
+  check (range_from <= done_through and done_through <= range_to)
+);
+
 -- An instant as BCB writes it and lib/official.ts's OfficialRate carries it: São Paulo
 -- wall-clock time, all six fractional digits, and the offset then in force, e.g.
 -- "2020-03-09T13:09:27.123456-03:00". The read queries return official times this way: exact to

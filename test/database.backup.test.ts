@@ -95,7 +95,7 @@ async function fill(sql: Sql): Promise<void> {
   // PTAX (sql/009): microseconds and long digits, and a correction for official_rate_revisions.
   const closing = { pair: "USD-BRL", publishedAt: "2024-08-23T13:09:27.123456-03:00", bulletin: "closing", buy: "5.5032", sell: "5.50380000000000000001" } as const;
   await saveOfficialRates(sql, [{ ...closing, bulletin: "intermediate", publishedAt: "2024-08-23T12:08:31.1-03:00" }, closing]);
-  await saveOfficialRates(sql, [{ ...closing, buy: "5.5033" }]);
+  await saveOfficialRates(sql, [{ ...closing, buy: "5.5033" }], { progress: { pair: "USD-BRL", from: "2024-01-01", to: "2024-12-31", doneThrough: "2024-08-23" } });
 }
 
 describe("dump and restore", () => {

@@ -1,7 +1,7 @@
 // PTAX storage (database.ts saveOfficialRates(), sql/009) and the cross-check's data
 // (lib/views.ts officialCloses(), divergenceSeries()), with values worked out by hand.
 import { beforeEach, describe, expect, test } from "bun:test";
-import { saveOfficialRates, saveQuotes } from "../database.ts";
+import { backfillDoneThrough, resetBackfillProgress, saveOfficialRates, saveQuotes } from "../database.ts";
 import { CotacaoError } from "../lib/errors.ts";
 import type { OfficialRate } from "../lib/official.ts";
 import type { Sql } from "../lib/pool.ts";
@@ -45,7 +45,7 @@ function sixDigits(publishedAt: string): string {
 }
 
 beforeEach(async () => {
-  await db.sql`truncate official_rates, official_rate_revisions, quotes, quote_revisions`;
+  await db.sql`truncate official_rates, official_rate_revisions, official_backfill_progress, backfill_progress, quotes, quote_revisions`;
 });
 
 describe("saveOfficialRates()", () => {
@@ -169,6 +169,22 @@ describe("saveOfficialRates()", () => {
     await expect(saveOfficialRates(db.sql, mixed)).rejects.toThrow(/official_rates_sell_check/);
     expect(await stored(db.sql)).toEqual(before);
     expect(await count(db.sql, "official_rate_revisions")).toBe(0);
+  });
+
+  test("a backfill's progress commits with its rates, in its own table: a failed batch records none, AwesomeAPI's is another", async () => {
+    const step = { pair: "USD-BRL", from: "2024-01-01", to: "2024-12-31", doneThrough: "2024-08-23" };
+    expect(await saveOfficialRates(db.sql, DAY, { progress: step, durable: false })).toEqual({ inserted: 5, updated: 0, unchanged: 0 });
+    expect(await backfillDoneThrough(db.sql, "USD-BRL", step.from, step.to, "bcb")).toBe("2024-08-23");
+    expect(await backfillDoneThrough(db.sql, "USD-BRL", step.from, step.to)).toBeNull();
+    const bad = [rate({ publishedAt: "2024-08-26T13:10:00-03:00", buy: "0" })];
+    await expect(saveOfficialRates(db.sql, bad, { progress: { ...step, doneThrough: "2024-08-26" } })).rejects.toThrow(/official_rates_buy_check/);
+    expect(await backfillDoneThrough(db.sql, "USD-BRL", step.from, step.to, "bcb")).toBe("2024-08-23");
+    // An empty chunk (a year of holidays, were there one) still moves the progress on; never back.
+    expect(await saveOfficialRates(db.sql, [], { progress: { ...step, doneThrough: "2024-09-30" } })).toEqual({ inserted: 0, updated: 0, unchanged: 0 });
+    await saveOfficialRates(db.sql, [], { progress: { ...step, doneThrough: "2024-02-01" } });
+    expect(await backfillDoneThrough(db.sql, "USD-BRL", step.from, step.to, "bcb")).toBe("2024-09-30");
+    await resetBackfillProgress(db.sql, "USD-BRL", step.from, step.to, "bcb");
+    expect(await backfillDoneThrough(db.sql, "USD-BRL", step.from, step.to, "bcb")).toBeNull();
   });
 
   test("an empty batch writes nothing", async () => {
