@@ -5,6 +5,7 @@
 import { SAO_PAULO_TIME_ZONE } from "./calendar.ts";
 import type { Sql } from "./pool.ts";
 import type { QuoteGap } from "./gaps.ts";
+import type { OfficialRate } from "./official.ts";
 import type { StoredQuote } from "./quote.ts";
 
 /** The newest stored quote for `pair`, or undefined. */
@@ -637,6 +638,21 @@ export async function officialCloses(sql: Sql, pair: string, from: string | null
     select to_char(day, 'YYYY-MM-DD') as day, sao_paulo_instant(published_at) as "publishedAt", buy::text, sell::text
     from (${closingBulletins(sql, pair, { from, to })}) c
     order by c.day`;
+}
+
+/**
+ * Every bulletin of `pair` whose business day is in [from, to] (São Paulo dates, inclusive; null
+ * for no bound), oldest first, as OfficialRates: publishedAt as sao_paulo_instant() writes it (six
+ * fractional digits), rates as stored.
+ */
+export async function officialRates(sql: Sql, pair: string, from: string | null, to: string | null): Promise<OfficialRate[]> {
+  return sql<OfficialRate[]>`
+    select pair, sao_paulo_instant(published_at) as "publishedAt", bulletin, buy::text, sell::text
+    from official_rates
+    where pair = ${pair}
+      and published_at >= coalesce(${from}::date::timestamp at time zone ${SAO_PAULO_TIME_ZONE}, '-infinity')
+      and published_at < coalesce((${to}::date + 1)::timestamp at time zone ${SAO_PAULO_TIME_ZONE}, 'infinity')
+    order by published_at`;
 }
 
 /** The closing bulletin of each São Paulo day in range: (day, published_at, buy, sell). */

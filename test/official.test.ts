@@ -1,11 +1,12 @@
 // PTAX storage (database.ts saveOfficialRates(), sql/009) and the cross-check's data
 // (lib/views.ts officialCloses(), divergenceSeries()), with values worked out by hand.
 import { beforeEach, describe, expect, test } from "bun:test";
+import * as v from "valibot";
 import { backfillDoneThrough, resetBackfillProgress, saveOfficialRates, saveQuotes } from "../database.ts";
 import { CotacaoError } from "../lib/errors.ts";
-import type { OfficialRate } from "../lib/official.ts";
+import { type OfficialRate, OfficialRateSchema } from "../lib/official.ts";
 import type { Sql } from "../lib/pool.ts";
-import { divergenceSeries, officialCloses } from "../lib/views.ts";
+import { divergenceSeries, officialCloses, officialRates } from "../lib/views.ts";
 import { useTestDatabase } from "./support/database.ts";
 import { sampleQuote } from "./support/quotes.ts";
 import { useTestTimeout } from "./support/timeout.ts";
@@ -199,6 +200,18 @@ describe("saveOfficialRates()", () => {
 function quoteAt(at: string, bid: string, source = "awesomeapi:last", pair = "USD-BRL") {
   return sampleQuote({ pair, ts: new Date(at), bid, ask: bid, source });
 }
+
+describe("officialRates()", () => {
+  test("gives back what was stored, as OfficialRates, for the São Paulo days asked", async () => {
+    const monday = rate({ publishedAt: "2024-08-26T10:04:00.5-03:00", bulletin: "opening", buy: "5.4900", sell: "5.4906" });
+    await saveOfficialRates(db.sql, [...DAY, monday, rate({ pair: "EUR-BRL" })]);
+    const day = await officialRates(db.sql, "USD-BRL", "2024-08-23", "2024-08-23");
+    expect(day).toEqual(DAY.map((r) => ({ ...r, publishedAt: sixDigits(r.publishedAt) })));
+    expect(day.every((r) => v.is(OfficialRateSchema, r))).toBe(true);
+    expect((await officialRates(db.sql, "USD-BRL", "2024-08-24", null)).map((r) => r.publishedAt)).toEqual(["2024-08-26T10:04:00.500000-03:00"]);
+    expect(await officialRates(db.sql, "USD-BRL", null, "2024-08-22")).toEqual([]);
+  });
+});
 
 describe("officialCloses()", () => {
   test("each São Paulo day's closing bulletin in [from, to], oldest first; days with none have no row", async () => {
