@@ -303,6 +303,8 @@ async function officialOverlapsStored(tx: postgres.TransactionSql, rates: readon
   const spans = new Map<string, { first: number; last: number }>();
   for (const { pair, publishedAt } of rates) {
     const ms = Date.parse(publishedAt);
+    // A time JavaScript cannot read ("2024-13-01..."): the merge lets the server say what is wrong.
+    if (Number.isNaN(ms)) return true;
     const span = spans.get(pair);
     if (!span) spans.set(pair, { first: ms, last: ms });
     else if (ms < span.first) span.first = ms;

@@ -117,6 +117,12 @@ describe("saveOfficialRates()", () => {
     ]);
   });
 
+  test("a bulletin under daylight saving time keeps its -02:00 and its São Paulo day", async () => {
+    await saveOfficialRates(db.sql, [rate({ publishedAt: "2018-02-15T13:06:00.1-02:00", buy: "3.2200" })]);
+    expect((await stored(db.sql)).map((r) => r.at)).toEqual(["2018-02-15T13:06:00.100000-02:00"]);
+    expect((await officialCloses(db.sql, "USD-BRL", "2018-02-15", "2018-02-15")).map((c) => c.publishedAt)).toEqual(["2018-02-15T13:06:00.100000-02:00"]);
+  });
+
   test("one (pair, instant) is one row, whatever the offset it is written with; within a batch the last one wins", async () => {
     const batch = [rate({ publishedAt: "2024-08-23T13:09:27.5-03:00", buy: "1.1" }), rate({ publishedAt: "2024-08-23T16:09:27.500+00:00", buy: "2.2" })];
     expect(await saveOfficialRates(db.sql, batch)).toEqual({ inserted: 1, updated: 0, unchanged: 0 });
@@ -162,6 +168,9 @@ describe("saveOfficialRates()", () => {
     expect(await count(db.sql, "official_rates")).toBe(0);
     const noSuchDay = [DAY[0]!, rate({ publishedAt: "2024-02-30T13:09:27-03:00" })];
     await expect(saveOfficialRates(db.sql, noSuchDay)).rejects.toThrow(/out of range/);
+    expect(await count(db.sql, "official_rates")).toBe(0);
+    const noSuchMonth = [rate({ publishedAt: "2024-13-01T13:09:27-03:00" }), DAY[0]!];
+    await expect(saveOfficialRates(db.sql, noSuchMonth)).rejects.toThrow(/out of range/);
     expect(await count(db.sql, "official_rates")).toBe(0);
     // Through the merge: a batch that corrects stored rows, adds new ones, and holds one bad row.
     await saveOfficialRates(db.sql, DAY.slice(0, 2));
