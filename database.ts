@@ -6,6 +6,7 @@
  * CLI: `bun database.ts status|start|stop|migrate|url|dump|restore` (see `--help`).
  */
 import type postgres from "postgres";
+import * as v from "valibot";
 import { type BackupResult, dumpDatabase, dumpToFile, restoreFromFile } from "./lib/backup.ts";
 import { versionLine } from "./lib/cli.ts";
 import { connect, type DatabaseConfig, DEFAULT_DATA_DIR, loadDatabaseConfig, maskUrl } from "./lib/connect.ts";
@@ -19,9 +20,10 @@ import {
   startEmbeddedServer,
   stopEmbeddedServer,
 } from "./lib/embedded_server.ts";
-import { DatabaseError, describeError, usageError } from "./lib/errors.ts";
+import { CotacaoError, DatabaseError, describeError, usageError } from "./lib/errors.ts";
 import { notifyChange, runNotice } from "./lib/feed.ts";
 import { migrate, migrationStatus } from "./lib/migrations.ts";
+import { type OfficialRate, OfficialRateSchema } from "./lib/official.ts";
 import { relativeToProject } from "./lib/project.ts";
 import type { StoredQuote } from "./lib/quote.ts";
 
@@ -222,18 +224,24 @@ async function mergeQuotes(tx: postgres.TransactionSql, quotes: readonly StoredQ
   return { inserted, updated, unchanged: (result?.received ?? 0) - inserted - updated };
 }
 
-async function recordBackfillProgress(tx: postgres.TransactionSql, step: BackfillStep): Promise<void> {
+/** Where each source's backfills keep their progress: AwesomeAPI's quotes, or BCB's official rates (sql/009). */
+const PROGRESS_TABLES = { awesomeapi: "backfill_progress", bcb: "official_backfill_progress" } as const;
+/** The source a backfill loads: "awesomeapi" (quotes) or "bcb" (official rates). */
+export type BackfillSource = keyof typeof PROGRESS_TABLES;
+
+async function recordBackfillProgress(tx: postgres.TransactionSql, step: BackfillStep, source: BackfillSource = "awesomeapi"): Promise<void> {
+  const table = PROGRESS_TABLES[source];
   await tx`
-    insert into backfill_progress (pair, range_from, range_to, done_through)
+    insert into ${tx(table)} as progress (pair, range_from, range_to, done_through)
     values (${step.pair}, ${step.from}, ${step.to}, ${step.doneThrough})
     on conflict (pair, range_from, range_to) do update
-      set done_through = greatest(backfill_progress.done_through, excluded.done_through), updated_at = now()`;
+      set done_through = greatest(progress.done_through, excluded.done_through), updated_at = now()`;
 }
 
 /** The last day a backfill of `pair` over [from, to] stored completely, or null if it never ran. */
-export async function backfillDoneThrough(sql: Sql, pair: string, from: string, to: string): Promise<string | null> {
+export async function backfillDoneThrough(sql: Sql, pair: string, from: string, to: string, source: BackfillSource = "awesomeapi"): Promise<string | null> {
   const [row] = await sql<{ doneThrough: string }[]>`
-    select done_through::text as "doneThrough" from backfill_progress
+    select done_through::text as "doneThrough" from ${sql(PROGRESS_TABLES[source])}
     where pair = ${pair} and range_from = ${from} and range_to = ${to}`;
   return row?.doneThrough ?? null;
 }
@@ -242,8 +250,8 @@ export async function backfillDoneThrough(sql: Sql, pair: string, from: string, 
  * Forgets a finished backfill's progress, so that the same range runs again from its start:
  * progress exists to resume an interrupted run, not to make a completed one a no-op.
  */
-export async function resetBackfillProgress(sql: Sql, pair: string, from: string, to: string): Promise<void> {
-  await sql`delete from backfill_progress where pair = ${pair} and range_from = ${from} and range_to = ${to}`;
+export async function resetBackfillProgress(sql: Sql, pair: string, from: string, to: string, source: BackfillSource = "awesomeapi"): Promise<void> {
+  await sql`delete from ${sql(PROGRESS_TABLES[source])} where pair = ${pair} and range_from = ${from} and range_to = ${to}`;
 }
 async function notifyNewest(tx: postgres.TransactionSql, quotes: readonly StoredQuote[]): Promise<void> {
   const newest = new Map<string, number>();
@@ -252,6 +260,165 @@ async function notifyNewest(tx: postgres.TransactionSql, quotes: readonly Stored
     if (!(ms <= (newest.get(quote.pair) ?? Number.NEGATIVE_INFINITY))) newest.set(quote.pair, ms);
   }
   for (const [pair, ms] of newest) await notifyChange(tx, { kind: "quote", pair, ts: new Date(ms).toISOString() });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Official rates (PTAX): the same write path as quotes', into their own tables (sql/009)
+
+const OFFICIAL_COLUMNS = "pair, published_at, bulletin, buy, sell";
+
+/** Rejects a batch with a row that is not an OfficialRate, naming it, before anything is written. */
+function checkOfficialRates(rates: readonly OfficialRate[]): void {
+  for (const [n, rate] of rates.entries()) {
+    const result = v.safeParse(OfficialRateSchema, rate);
+    if (result.success) continue;
+    const issue = result.issues[0];
+    const field = issue.path?.map((item) => String(item.key)).join(".") ?? "the row";
+    throw new CotacaoError(
+      "INVALID_RATE",
+      `Cannot store the official rates: row ${n + 1} (${String(rate?.pair)} ${String(rate?.publishedAt)}) has a bad ${field}: ${issue.message}; nothing was stored, fix or drop that row`,
+    );
+  }
+}
+
+/** The batch as COPY text (see copyLines()); publishedAt goes as written, so its microseconds reach timestamptz. */
+function* officialCopyLines(rates: readonly OfficialRate[], numbered: boolean): Generator<string> {
+  let buffer = "";
+  for (const [n, r] of rates.entries()) {
+    buffer += `${numbered ? `${n}\t` : ""}${copyField(r.pair)}\t${copyField(r.publishedAt)}\t${copyField(r.bulletin)}\t${copyField(r.buy)}\t${copyField(r.sell)}\n`;
+    if (n % COPY_LINES_PER_WRITE === COPY_LINES_PER_WRITE - 1) {
+      yield buffer;
+      buffer = "";
+    }
+  }
+  if (buffer) yield buffer;
+}
+
+/**
+ * Whether any stored bulletin of the batch's pairs falls within the batch's time span for that
+ * pair. The span is read from the text to the millisecond, widened by one: a stored row just
+ * outside it at most sends the batch through the merge, which is always right.
+ */
+async function officialOverlapsStored(tx: postgres.TransactionSql, rates: readonly OfficialRate[]): Promise<boolean> {
+  const spans = new Map<string, { first: number; last: number }>();
+  for (const { pair, publishedAt } of rates) {
+    const ms = Date.parse(publishedAt);
+    // A time JavaScript cannot read ("2024-13-01..."): the merge lets the server say what is wrong.
+    if (Number.isNaN(ms)) return true;
+    const span = spans.get(pair);
+    if (!span) spans.set(pair, { first: ms, last: ms });
+    else if (ms < span.first) span.first = ms;
+    else if (ms > span.last) span.last = ms;
+  }
+  const entries = [...spans.entries()];
+  const [row] = await tx<{ overlaps: boolean }[]>`
+    select exists (
+      select 1
+      from unnest(
+        ${entries.map(([pair]) => pair)}::text[],
+        ${entries.map(([, span]) => new Date(span.first).toISOString())}::timestamptz[],
+        ${entries.map(([, span]) => new Date(span.last + 1).toISOString())}::timestamptz[]
+      ) as s(pair, first, last)
+      where exists (select 1 from official_rates o where o.pair = s.pair and o.published_at between s.first and s.last)
+    ) as overlaps`;
+  return row?.overlaps ?? true;
+}
+
+/** What saveOfficialRates() does beside the rates, as SaveOptions says for quotes. */
+export interface OfficialSaveOptions {
+  /** Record an official backfill's progress (official_backfill_progress) in the same transaction as the rates. */
+  progress?: BackfillStep;
+  /** false: the commit does not wait for the disk (a backfill's batches, which can be fetched again; see SaveOptions). */
+  durable?: boolean;
+}
+
+/**
+ * Stores PTAX bulletins in one transaction, exactly once per (pair, published_at), as
+ * saveQuotes() stores quotes: new ones are inserted, one whose kind or rates changed is updated
+ * (the replaced values go to official_rate_revisions), identical ones are left alone, so running
+ * it again adds nothing. Within a batch the last bulletin for a (pair, published_at) wins. Rates
+ * and times travel as text and are cast by the server: every digit and microsecond is kept. A
+ * row that is not an OfficialRate, or that the table refuses, fails the whole batch: nothing of
+ * it is stored (nor its progress).
+ */
+export async function saveOfficialRates(sql: Sql, rates: readonly OfficialRate[], options: OfficialSaveOptions = {}): Promise<SaveCounts> {
+  checkOfficialRates(rates);
+  const counts: SaveCounts = { inserted: 0, updated: 0, unchanged: 0 };
+  if (rates.length === 0 && !options.progress) return counts;
+  await sql.begin(async (tx) => {
+    if (options.durable === false) await tx`set local synchronous_commit = off`;
+    if (rates.length > 0) Object.assign(counts, await upsertOfficialRates(tx, rates));
+    if (options.progress) await recordBackfillProgress(tx, options.progress, "bcb");
+  });
+  return counts;
+}
+
+/**
+ * A batch of new history (a backfill's year) is copied straight in, as upsertQuotes() does;
+ * anything that collides after all goes through the merge.
+ */
+async function upsertOfficialRates(tx: postgres.TransactionSql, rates: readonly OfficialRate[]): Promise<SaveCounts> {
+  if (!(await officialOverlapsStored(tx, rates))) {
+    const copied = await tx
+      .savepoint(async (savepoint) => {
+        // unsafe: OFFICIAL_COLUMNS is this file's constant column list; no input reaches it.
+        const copy = await savepoint`copy official_rates (${savepoint.unsafe(OFFICIAL_COLUMNS)}) from stdin`.writable();
+        await streamPromises().pipeline(stream().Readable.from(officialCopyLines(rates, false)), copy);
+        return true;
+      })
+      .catch((error: { code?: string }) => {
+        if (error.code === "23505") return false; // unique_violation: merge instead
+        throw error;
+      });
+    if (copied) return { inserted: rates.length, updated: 0, unchanged: 0 };
+  }
+  return mergeOfficialRates(tx, rates);
+}
+
+/** The batch into a session-private staging table with COPY, then one statement merges it (see mergeQuotes()). */
+async function mergeOfficialRates(tx: postgres.TransactionSql, rates: readonly OfficialRate[]): Promise<SaveCounts> {
+  await tx`
+    create temp table if not exists incoming_official_rates (
+      n integer, pair text, published_at timestamptz, bulletin text, buy numeric, sell numeric
+    ) on commit delete rows`;
+  await tx`truncate incoming_official_rates`;
+  // unsafe: OFFICIAL_COLUMNS is this file's constant column list; no input reaches it.
+  const copy = await tx`copy incoming_official_rates (n, ${tx.unsafe(OFFICIAL_COLUMNS)}) from stdin`.writable();
+  await streamPromises().pipeline(stream().Readable.from(officialCopyLines(rates, true)), copy);
+  // As in mergeQuotes(): every part sees official_rates as it was before the statement, no row
+  // is touched twice, and "changed" returns the old values (through "old") for the revisions.
+  const [result] = await tx<{ inserted: number; updated: number; received: number }[]>`
+    with received as (
+      select distinct on (pair, published_at) ${tx.unsafe(OFFICIAL_COLUMNS)}
+      from incoming_official_rates
+      order by pair, published_at, n desc
+    ),
+    inserted as (
+      insert into official_rates (${tx.unsafe(OFFICIAL_COLUMNS)})
+      select * from received
+      on conflict (pair, published_at) do nothing
+      returning pair, published_at
+    ),
+    changed as (
+      update official_rates o
+      set bulletin = r.bulletin, buy = r.buy, sell = r.sell, fetched_at = now()
+      from received r, official_rates old
+      where (o.pair, o.published_at) = (r.pair, r.published_at) and (old.pair, old.published_at) = (r.pair, r.published_at)
+        and not exists (select 1 from inserted i where (i.pair, i.published_at) = (r.pair, r.published_at))
+        and (old.bulletin, old.buy, old.sell) is distinct from (r.bulletin, r.buy, r.sell)
+      returning old.pair, old.published_at, old.bulletin, old.buy, old.sell, old.fetched_at
+    ),
+    revised as (
+      insert into official_rate_revisions (${tx.unsafe(OFFICIAL_COLUMNS)}, fetched_at)
+      select * from changed
+    )
+    select
+      (select count(*) from received)::int as received,
+      (select count(*) from inserted)::int as inserted,
+      (select count(*) from changed)::int as updated`;
+  const inserted = result?.inserted ?? 0;
+  const updated = result?.updated ?? 0;
+  return { inserted, updated, unchanged: (result?.received ?? 0) - inserted - updated };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 import { SAO_PAULO_TIME_ZONE } from "./calendar.ts";
 import type { Sql } from "./pool.ts";
 import type { QuoteGap } from "./gaps.ts";
+import type { OfficialRate } from "./official.ts";
 import type { StoredQuote } from "./quote.ts";
 
 /** The newest stored quote for `pair`, or undefined. */
@@ -581,4 +582,130 @@ export async function newestStored(sql: Sql, pairs: readonly string[]): Promise<
     cross join lateral (select max(ts) as ts from quotes q where q.pair = p.pair) as newest
     where newest.ts is not null`;
   return new Map(rows.map((row) => [row.pair, row.ts]));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Official rates (PTAX, sql/009) and the cross-check against AwesomeAPI
+
+/**
+ * `Quote.source` of AwesomeAPI's daily quotes (ingest.ts's SOURCE_DAILY; a lib/ file cannot
+ * import it): the cross-check's fallback when no quote is near the closing PTAX.
+ */
+const AWESOMEAPI_DAILY_SOURCE = "awesomeapi:daily";
+
+/** How far from the closing PTAX an AwesomeAPI quote may be to be compared with it. */
+export const CROSS_CHECK_WINDOW_MINUTES = 30;
+
+/** Decimal places of a divergence, in percent: round(100 × (bid − buy) / buy, 6). */
+export const DIVERGENCE_SCALE = 6;
+
+/** A day's closing PTAX. Times as sao_paulo_instant() writes them (São Paulo time, microseconds, offset). */
+export interface OfficialClose {
+  /** The São Paulo date of the bulletin: its business day, "YYYY-MM-DD". */
+  day: string;
+  publishedAt: string;
+  buy: string;
+  sell: string;
+}
+
+/** One business day of the cross-check: the closing PTAX, the AwesomeAPI quote it is compared with, and how far apart. */
+export interface DivergencePoint extends OfficialClose {
+  /** The AwesomeAPI quote's time (sao_paulo_instant()) and bid, as stored. */
+  quoteAt: string;
+  bid: string;
+  /**
+   * How the quote was chosen: "nearest" to the closing PTAX, within CROSS_CHECK_WINDOW_MINUTES;
+   * or, with none that near, the day's stored daily quote ("daily").
+   */
+  match: "nearest" | "daily";
+  /** (bid − buy) / buy in percent, computed in numeric and rounded half away from zero to DIVERGENCE_SCALE places: "1.500000", "-0.120000". */
+  divergencePct: string;
+}
+
+/** The São Paulo days [from, to] of a pair's official rates, as bounds on published_at (null: unbounded). */
+interface DayRange {
+  from: string | null;
+  to: string | null;
+}
+
+/**
+ * Each São Paulo day's closing PTAX for `pair` in [from, to] (São Paulo dates, inclusive; null for
+ * no bound), oldest first. A day without a closing bulletin (a weekend, a holiday, a day whose
+ * closing has not been published yet) has no row; should BCB ever publish two, the later counts.
+ */
+export async function officialCloses(sql: Sql, pair: string, from: string | null, to: string | null): Promise<OfficialClose[]> {
+  return sql<OfficialClose[]>`
+    select to_char(day, 'YYYY-MM-DD') as day, sao_paulo_instant(published_at) as "publishedAt", buy::text, sell::text
+    from (${closingBulletins(sql, pair, { from, to })}) c
+    order by c.day`;
+}
+
+/**
+ * Every bulletin of `pair` whose business day is in [from, to] (São Paulo dates, inclusive; null
+ * for no bound), oldest first, as OfficialRates: publishedAt as sao_paulo_instant() writes it (six
+ * fractional digits), rates as stored.
+ */
+export async function officialRates(sql: Sql, pair: string, from: string | null, to: string | null): Promise<OfficialRate[]> {
+  return sql<OfficialRate[]>`
+    select pair, sao_paulo_instant(published_at) as "publishedAt", bulletin, buy::text, sell::text
+    from official_rates
+    where pair = ${pair}
+      and published_at >= coalesce(${from}::date::timestamp at time zone ${SAO_PAULO_TIME_ZONE}, '-infinity')
+      and published_at < coalesce((${to}::date + 1)::timestamp at time zone ${SAO_PAULO_TIME_ZONE}, 'infinity')
+    order by published_at`;
+}
+
+/** The closing bulletin of each São Paulo day in range: (day, published_at, buy, sell). */
+function closingBulletins(sql: Sql, pair: string, range: DayRange) {
+  return sql`
+    select distinct on (day) day, published_at, buy, sell
+    from official_rates
+    cross join lateral (select (published_at at time zone ${SAO_PAULO_TIME_ZONE})::date as day) d
+    where pair = ${pair} and bulletin = 'closing'
+      and published_at >= coalesce(${range.from}::date::timestamp at time zone ${SAO_PAULO_TIME_ZONE}, '-infinity')
+      and published_at < coalesce((${range.to}::date + 1)::timestamp at time zone ${SAO_PAULO_TIME_ZONE}, 'infinity')
+    order by day, published_at desc`;
+}
+
+/**
+ * The cross-check of `pair` over the São Paulo days [from, to] (inclusive; null for no bound),
+ * oldest first: for every day D with a closing PTAX (officialCloses()) and an AwesomeAPI quote to
+ * compare it with, the divergence of that quote's bid from the closing buy rate. The quote is the
+ * one nearest to the closing PTAX's time, at most CROSS_CHECK_WINDOW_MINUTES before or after it
+ * (on a tie, the earlier); with none that near, the latest "awesomeapi:daily" quote of D's São
+ * Paulo day; with neither, D has no row. All in numeric: no digit goes through a float. Two index
+ * probes per day (and a third when falling back), not a scan of the quotes.
+ */
+export async function divergenceSeries(sql: Sql, pair: string, from: string | null, to: string | null): Promise<DivergencePoint[]> {
+  const window = `${CROSS_CHECK_WINDOW_MINUTES} minutes`;
+  return sql<DivergencePoint[]>`
+    select to_char(c.day, 'YYYY-MM-DD') as day, sao_paulo_instant(c.published_at) as "publishedAt",
+           c.buy::text, c.sell::text, sao_paulo_instant(m.ts) as "quoteAt", m.bid::text, m.match,
+           round(100 * (m.bid - c.buy) / c.buy, ${DIVERGENCE_SCALE}::int)::text as "divergencePct"
+    from (${closingBulletins(sql, pair, { from, to })}) c
+    cross join lateral (
+      select ts, bid, match from (
+        (select ts, bid, 'nearest' as match, 0 as preference
+         from (
+           (select ts, bid from quotes
+            where pair = ${pair} and ts <= c.published_at and ts >= c.published_at - ${window}::interval
+            order by ts desc limit 1)
+           union all
+           (select ts, bid from quotes
+            where pair = ${pair} and ts > c.published_at and ts <= c.published_at + ${window}::interval
+            order by ts limit 1)
+         ) near
+         order by abs(extract(epoch from near.ts - c.published_at)), near.ts
+         limit 1)
+        union all
+        (select ts, bid, 'daily', 1 from quotes
+         where pair = ${pair} and source = ${AWESOMEAPI_DAILY_SOURCE}
+           and ts >= c.day::timestamp at time zone ${SAO_PAULO_TIME_ZONE}
+           and ts < (c.day + 1)::timestamp at time zone ${SAO_PAULO_TIME_ZONE}
+         order by ts desc limit 1)
+      ) candidates
+      order by preference
+      limit 1
+    ) m
+    order by c.day`;
 }

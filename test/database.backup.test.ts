@@ -11,7 +11,7 @@ import { DatabaseError } from "../lib/errors.ts";
 import { migrate, readMigrations, SQL_DIR } from "../lib/migrations.ts";
 import { PROJECT_DIR } from "../lib/project.ts";
 import { refreshRollups } from "../lib/views.ts";
-import { saveQuotes } from "../database.ts";
+import { saveOfficialRates, saveQuotes } from "../database.ts";
 import { cleanEnv, runScript } from "./support/cli.ts";
 import { createTestDatabase, dropTestDatabase, makeTempDir } from "./support/database.ts";
 import { sampleQuote } from "./support/quotes.ts";
@@ -92,6 +92,10 @@ async function fill(sql: Sql): Promise<void> {
     from alerts`;
   await sql`insert into alert_state (pair, evaluated_day) values ('USD-BRL', '2024-08-23')`;
   await sql`insert into quote_gaps (pair, from_day, to_day) values ('USD-BRL', '2024-06-03', '2024-07-19')`;
+  // PTAX (sql/009): microseconds and long digits, and a correction for official_rate_revisions.
+  const closing = { pair: "USD-BRL", publishedAt: "2024-08-23T13:09:27.123456-03:00", bulletin: "closing", buy: "5.5032", sell: "5.50380000000000000001" } as const;
+  await saveOfficialRates(sql, [{ ...closing, bulletin: "intermediate", publishedAt: "2024-08-23T12:08:31.1-03:00" }, closing]);
+  await saveOfficialRates(sql, [{ ...closing, buy: "5.5033" }], { progress: { pair: "USD-BRL", from: "2024-01-01", to: "2024-12-31", doneThrough: "2024-08-23" } });
 }
 
 describe("dump and restore", () => {
