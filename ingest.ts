@@ -12,7 +12,7 @@ import { isCalendarDate, saoPauloDay } from "./lib/calendar.ts";
 import { printDescribed, readFlags } from "./lib/cli.ts";
 import { CotacaoError, describeError, envIssue, usageError } from "./lib/errors.ts";
 import { isHttpUrl, readCappedBody, showValue } from "./lib/http.ts";
-import { DEFAULT_PAIR, parsePairs, type Quote } from "./lib/quote.ts";
+import { DEFAULT_PAIR, parsePairs, type Quote, SOURCE_DAILY, SOURCE_LAST } from "./lib/quote.ts";
 import { backoffMs, isRetryableStatus, RETRIED_FAILURES, retryAfterMs } from "./lib/retry.ts";
 
 /** The public API, used when AWESOMEAPI_URL is unset. */
@@ -50,10 +50,6 @@ export const MAX_CONFLICT_LINES = 5;
 const MAX_AHEAD_MS = 10 * 60_000;
 /** The earliest `timestamp` accepted: AwesomeAPI has nothing older, so an earlier one is a bad value. */
 const EARLIEST_QUOTE_DATE = "1990-01-01";
-/** `Quote.source` of quotes from `/json/last`. */
-const SOURCE_LAST = "awesomeapi:last";
-/** `Quote.source` of quotes from `/json/daily`. */
-const SOURCE_DAILY = "awesomeapi:daily";
 /** The wait before a retry: 500 ms doubling, at most 8 s (lib/retry.ts's backoffMs()). */
 const SOURCE_BACKOFF = { firstMs: 500, maxMs: 8_000 } as const;
 

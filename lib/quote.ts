@@ -8,6 +8,10 @@ import { CotacaoError } from "./errors.ts";
 /** Letters or digits, 2 to 12 on each side of one dash: "USD-BRL", "BTC-BRL", "USD-BRLPTAX". */
 const PAIR_PATTERN = /^[A-Za-z0-9]{2,12}-[A-Za-z0-9]{2,12}$/;
 
+/** Where a quote came from (QuoteSchema's `source`): AwesomeAPI's latest quote, or a day of its history. */
+export const SOURCE_LAST = "awesomeapi:last";
+export const SOURCE_DAILY = "awesomeapi:daily";
+
 /** The pair every script watches when none is named. */
 export const DEFAULT_PAIR = "USD-BRL";
 

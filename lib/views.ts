@@ -6,7 +6,7 @@ import { SAO_PAULO_TIME_ZONE } from "./calendar.ts";
 import type { Sql } from "./pool.ts";
 import type { QuoteGap } from "./gaps.ts";
 import type { OfficialRate } from "./official.ts";
-import type { StoredQuote } from "./quote.ts";
+import { SOURCE_DAILY, type StoredQuote } from "./quote.ts";
 
 /** The newest stored quote for `pair`, or undefined. */
 export async function latestQuote(sql: Sql, pair: string): Promise<StoredQuote | undefined> {
@@ -591,7 +591,6 @@ export async function newestStored(sql: Sql, pairs: readonly string[]): Promise<
  * `Quote.source` of AwesomeAPI's daily quotes (ingest.ts's SOURCE_DAILY; a lib/ file cannot
  * import it): the cross-check's fallback when no quote is near the closing PTAX.
  */
-const AWESOMEAPI_DAILY_SOURCE = "awesomeapi:daily";
 
 /** How far from the closing PTAX an AwesomeAPI quote may be to be compared with it. */
 export const CROSS_CHECK_WINDOW_MINUTES = 30;
@@ -699,7 +698,7 @@ export async function divergenceSeries(sql: Sql, pair: string, from: string | nu
          limit 1)
         union all
         (select ts, bid, 'daily', 1 from quotes
-         where pair = ${pair} and source = ${AWESOMEAPI_DAILY_SOURCE}
+         where pair = ${pair} and source = ${SOURCE_DAILY}
            and ts >= c.day::timestamp at time zone ${SAO_PAULO_TIME_ZONE}
            and ts < (c.day + 1)::timestamp at time zone ${SAO_PAULO_TIME_ZONE}
          order by ts desc limit 1)
