@@ -642,16 +642,19 @@ async function answerOfficial(state: DashboardState, c: Context): Promise<Respon
   const { sql } = state;
   const query = readQuery(c, OfficialQuery);
   if (query.from && query.to && query.from >= query.to) throw badRequest(`from (${query.from.toISOString()}) must be before to (${query.to.toISOString()})`);
-  if (!ptaxCurrencyOf(query.pair)) {
-    throw new HTTPException(404, { message: `Cannot answer: PTAX publishes no rate for ${query.pair}; it covers ${PTAX_CURRENCIES.map((currency) => `${currency}-BRL`).join(", ")}` });
-  }
   const from = query.from ? saoPauloDay(query.from) : null;
   const to = query.to ? saoPauloDay(query.to) : null;
+  // A pair PTAX does not publish (BTC-BRL) is no error: it has no official rates, and says why.
+  if (!ptaxCurrencyOf(query.pair)) {
+    const covers = PTAX_CURRENCIES.map((currency) => `${currency}-BRL`).join(", ");
+    return jsonWithETag(c, { pair: query.pair, from, to, covered: false, message: `PTAX publishes no rate for ${query.pair}; it covers ${covers}`, bulletins: [], divergence: [] });
+  }
   const [bulletins, divergence] = await Promise.all([officialRates(sql, query.pair, from, to), divergenceSeries(sql, query.pair, from, to)]);
   return jsonWithETag(c, {
     pair: query.pair,
     from,
     to,
+    covered: true,
     bulletins: bulletins.map(({ pair: _pair, ...rate }) => rate),
     divergence,
   });

@@ -563,19 +563,23 @@ describe("the official source (PTAX) in the API, the CSV and /metrics", () => {
     expect((await app.request("/api/official?pair=USD-BRL", { headers: { "If-None-Match": etag! } })).status).toBe(304);
   });
 
-  test("GET /api/official: bad parameters 400 naming them; a pair PTAX does not publish 404 naming the ones it does", async () => {
+  test("GET /api/official: bad parameters 400 naming them; a pair PTAX does not publish has none, and says which it does", async () => {
     const app = appFor(db.sql, { now });
     const cases: [string, number, string][] = [
       ["/api/official?pair=dollar", 400, "pair"],
       ["/api/official?from=2024-13-01", 400, "from"],
       ["/api/official?from=2024-06-03&to=2024-06-01", 400, "from"],
-      ["/api/official?pair=BTC-BRL", 404, "covers USD-BRL, EUR-BRL"],
     ];
     for (const [path, status, text] of cases) {
       const response = await app.request(path);
       expect({ path, status: response.status }).toEqual({ path, status });
       expect((await json<ErrorAnswer>(response)).error).toContain(text);
     }
+    const bitcoin = await app.request("/api/official?pair=BTC-BRL");
+    expect(bitcoin.status).toBe(200);
+    expect(await json(bitcoin)).toMatchObject({ pair: "BTC-BRL", covered: false, bulletins: [], divergence: [], message: expect.stringContaining("covers USD-BRL, EUR-BRL") });
+    // A pair PTAX publishes but nothing is stored for yet: empty, covered.
+    expect(await json(await app.request("/api/official?pair=SEK-BRL"))).toMatchObject({ covered: true, bulletins: [], divergence: [] });
   });
 
   test("GET /api/quotes.csv: each PTAX bulletin is a row of its own among the quotes, in time order, in the ptax_ columns", async () => {
