@@ -6,7 +6,8 @@
  *
  * The page (public/) draws the whole history with uPlot, served from node_modules. The API:
  * /api/pairs, /api/quotes (downsampled in SQL, with the rule's daily moving average and band),
- * /api/latest, /api/alerts, /api/runs, /api/quotes.csv (streamed), /api/stream (Server-Sent
+ * /api/latest, /api/official (BCB's PTAX and the cross-check), /api/alerts, /api/runs, /api/quotes.csv
+ * (streamed, PTAX bulletins among the quotes), /api/stream (Server-Sent
  * Events fed by LISTEN on the feed's channel), /healthz and /metrics (Prometheus).
  *
  * CLI: `bun dashboard.ts [--host 127.0.0.1] [--port 8050]` (see `--help`).
