@@ -6,7 +6,8 @@
  *
  * The page (public/) draws the whole history with uPlot, served from node_modules. The API:
  * /api/pairs, /api/quotes (downsampled in SQL, with the rule's daily moving average and band),
- * /api/latest, /api/alerts, /api/runs, /api/quotes.csv (streamed), /api/stream (Server-Sent
+ * /api/latest, /api/official (BCB's PTAX and the cross-check), /api/alerts, /api/runs, /api/quotes.csv
+ * (streamed, PTAX bulletins among the quotes), /api/stream (Server-Sent
  * Events fed by LISTEN on the feed's channel), /healthz and /metrics (Prometheus).
  *
  * CLI: `bun dashboard.ts [--host 127.0.0.1] [--port 8050]` (see `--help`).
@@ -36,11 +37,14 @@ import { describeGap } from "./lib/gaps.ts";
 import { feedStream, LastEventIdSchema, LiveFeed, Memo } from "./lib/live_feed.ts";
 import { migrate } from "./lib/migrations.ts";
 import { PROJECT_DIR } from "./lib/project.ts";
+import { PTAX_CURRENCIES, ptaxCurrencyOf } from "./lib/official.ts";
 import { DEFAULT_PAIR, PairSchema } from "./lib/quote.ts";
 import { type AnalysisConfig, evaluateSeries, loadAnalysisConfig, paramsFor, type RuleParams } from "./lib/rule.ts";
 import {
   type AlertCursor,
   countAlerts,
+  divergenceSeries,
+  exportOfficial,
   exportQuotes,
   type HealthFacts,
   healthFacts,
@@ -49,6 +53,10 @@ import {
   listAlerts,
   listRuns,
   loadDailyRollup,
+  newestOfficial,
+  type NewestOfficial,
+  type OfficialExportRow,
+  officialRates,
   loadQuoteBuckets,
   pairSpan,
   pairSummaries,
@@ -170,6 +178,7 @@ const RangeParams = { from: timeParam("start"), to: timeParam("end") };
 const QuotesQuery = v.object({ pair: PairParam, ...RangeParams, points: countParam(DEFAULT_POINTS, POINTS_BOUNDS) });
 const CsvQuery = v.object({ pair: PairParam, ...RangeParams });
 const LatestQuery = v.object({ pair: PairParam });
+const OfficialQuery = v.object({ pair: PairParam, ...RangeParams });
 // The cursor a page of alerts ends with (its `next`): the last alert's start, to the microsecond, and its id.
 const AlertCursorParam = v.optional(
   v.pipe(
@@ -483,6 +492,7 @@ export function createApp(sql: Sql, options: DashboardOptions): DashboardApp {
   app.get("/api/quotes", (c) => answerQuotes(state, c));
   app.get("/api/quotes.csv", (c) => answerCsv(state, c));
   app.get("/api/latest", (c) => answerLatest(state, c));
+  app.get("/api/official", (c) => answerOfficial(state, c));
   app.get("/api/alerts", (c) => answerAlerts(state, c));
   app.get("/api/runs", (c) => answerRuns(state, c));
   app.get("/api/stream", (c) => answerStream(state, c));
@@ -543,6 +553,13 @@ async function answerCsv(state: DashboardState, c: Context): Promise<Response> {
   // tell it from a stalled one (the kernel's buffers hold megabytes). c.env is Bun's server
   // under Bun.serve; app.request() has none.
   (c.env as Partial<Pick<Bun.Server<undefined>, "timeout">> | undefined)?.timeout?.(c.req.raw, Math.ceil(state.exports.stallMs / 1000));
+  let official: OfficialExportRow[];
+  try {
+    official = ptaxCurrencyOf(query.pair) ? await exportOfficial(sql, query.pair, from, to) : [];
+  } catch (error) {
+    state.exports.running--;
+    throw error;
+  }
   const batches = exportQuotes(sql, query.pair, from, to);
   const encoder = new TextEncoder();
   let finished = false;
@@ -557,7 +574,7 @@ async function answerCsv(state: DashboardState, c: Context): Promise<Response> {
   };
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
-      controller.enqueue(encoder.encode("ts,bid,ask,high,low\n"));
+      controller.enqueue(encoder.encode(`${CSV_HEADER}\n`));
     },
     async pull(controller) {
       try {
@@ -566,9 +583,17 @@ async function answerCsv(state: DashboardState, c: Context): Promise<Response> {
         if (finished) return;
         if (next.done) {
           finish();
+          // Bulletins after the last quote.
+          if (official.length) controller.enqueue(encoder.encode(official.splice(0).map(officialCsvLine).join("")));
           return controller.close();
         }
-        controller.enqueue(encoder.encode(next.value.map((row) => `${row.ts},${row.bid},${row.ask},${csvField(row.high)},${csvField(row.low)}\n`).join("")));
+        let text = "";
+        for (const row of next.value) {
+          // Both times are ISO 8601 UTC with milliseconds: as text, they sort as times.
+          while (official.length && official[0]!.ts <= row.ts) text += officialCsvLine(official.shift()!);
+          text += `${row.ts},${row.bid},${row.ask},${csvField(row.high)},${csvField(row.low)},,,\n`;
+        }
+        controller.enqueue(encoder.encode(text));
       } catch (error) {
         if (!finish()) return;
         console.error(describeError(error, "export the quotes").line);
@@ -587,16 +612,65 @@ async function answerCsv(state: DashboardState, c: Context): Promise<Response> {
   });
 }
 
+/**
+ * The CSV export's columns: AwesomeAPI's quotes fill the first five, BCB's PTAX bulletins the
+ * last three; each row is one or the other, in time order, so a spreadsheet can filter either
+ * source by its empty columns (the two sources are never mixed in one row).
+ */
+const CSV_HEADER = "ts,bid,ask,high,low,ptax_bulletin,ptax_buy,ptax_sell";
+
+/** A PTAX bulletin's CSV row: the quote columns left empty. */
+const officialCsvLine = (row: OfficialExportRow) => `${row.ts},,,,,${row.bulletin},${row.buy},${row.sell}\n`;
+
+/** The card's and /metrics' view of the newest official bulletin and cross-check. */
+function officialView(official: NewestOfficial | undefined) {
+  if (!official) return null;
+  const { bulletin, divergence } = official;
+  return {
+    bulletin: bulletin.bulletin,
+    publishedAt: bulletin.publishedAt,
+    buy: bulletin.buy,
+    sell: bulletin.sell,
+    divergence: divergence && { day: divergence.day, publishedAt: divergence.publishedAt, buy: divergence.buy, bid: divergence.bid, quoteAt: divergence.quoteAt, divergencePct: divergence.divergencePct },
+  };
+}
+
+/**
+ * GET /api/official: BCB's PTAX bulletins of a pair whose São Paulo day is in [from, to] (each
+ * end optional: the whole history), and the cross-check of each day against AwesomeAPI.
+ */
+async function answerOfficial(state: DashboardState, c: Context): Promise<Response> {
+  const { sql } = state;
+  const query = readQuery(c, OfficialQuery);
+  if (query.from && query.to && query.from >= query.to) throw badRequest(`from (${query.from.toISOString()}) must be before to (${query.to.toISOString()})`);
+  const from = query.from ? saoPauloDay(query.from) : null;
+  const to = query.to ? saoPauloDay(query.to) : null;
+  // A pair PTAX does not publish (BTC-BRL) is no error: it has no official rates, and says why.
+  if (!ptaxCurrencyOf(query.pair)) {
+    const covers = PTAX_CURRENCIES.map((currency) => `${currency}-BRL`).join(", ");
+    return jsonWithETag(c, { pair: query.pair, from, to, covered: false, message: `PTAX publishes no rate for ${query.pair}; it covers ${covers}`, bulletins: [], divergence: [] });
+  }
+  const [bulletins, divergence] = await Promise.all([officialRates(sql, query.pair, from, to), divergenceSeries(sql, query.pair, from, to)]);
+  return jsonWithETag(c, {
+    pair: query.pair,
+    from,
+    to,
+    covered: true,
+    bulletins: bulletins.map(({ pair: _pair, ...rate }) => rate),
+    divergence,
+  });
+}
+
 /** GET /api/latest: the card: a pair's newest quote, its change, its age and status, its unfilled gaps. */
 async function answerLatest(state: DashboardState, c: Context): Promise<Response> {
   const { sql, now, latestCache } = state;
   const { pair } = readQuery(c, LatestQuery);
-  const view = await latestCache.get(pair);
+  const [view, official] = await Promise.all([latestCache.get(pair), ptaxCurrencyOf(pair) ? newestOfficial(sql, pair) : undefined]);
   if (!view) {
     const pairs = await storedPairs(sql);
     if (pairs.length > 0) throw await unknownPair(sql, pair);
     const status: FeedStatus = { state: "empty", since: null, message: NO_DATA };
-    return c.json({ pair, ts: null, bid: null, ask: null, changePct: null, ageSeconds: null, status }, 200, { "Cache-Control": "no-store" });
+    return c.json({ pair, ts: null, bid: null, ask: null, changePct: null, ageSeconds: null, status, official: officialView(official) }, 200, { "Cache-Control": "no-store" });
   }
   const at = now();
   const { facts } = view;
@@ -612,6 +686,8 @@ async function answerLatest(state: DashboardState, c: Context): Promise<Response
       status: view.statusAt(at),
       // Days too old for a run to fill: the person must load them (the message says how).
       gaps: (facts.gaps ?? []).map((gap) => ({ from: gap.from, to: gap.to, message: describeGap(gap) })),
+      // BCB's newest PTAX bulletin and the newest cross-check: the number to trust when AwesomeAPI fails.
+      official: officialView(official),
     },
     200,
     { "Cache-Control": "no-store" },
@@ -740,8 +816,27 @@ async function answerMetrics(state: DashboardState, c: Context): Promise<Respons
       perPair((p) => rule.get(p.pair)?.average));
     metric("cotacao_quote_deviation_ratio", "How far the pair's newest close is from the rule's moving average, as a ratio (0.02 is 2% above; absent with too little history).", "gauge",
       perPair((p) => rule.get(p.pair)?.deviation));
+    // BCB's PTAX beside AwesomeAPI: the newest bulletin's rates, and the newest cross-check.
+    const official = new Map<string, NewestOfficial>();
+    try {
+      const covered = facts.pairs.filter((p) => ptaxCurrencyOf(p.pair));
+      const read = await Promise.all(covered.map((p) => newestOfficial(sql, p.pair)));
+      covered.forEach((p, i) => read[i] && official.set(p.pair, read[i]));
+    } catch (error) {
+      console.error(describeError(error, "read the metrics' official rates").line);
+    }
+    metric("cotacao_official_rate", "The newest PTAX bulletin of Banco Central do Brasil for the pair (its buy and sell rates), in BRL.", "gauge",
+      facts.pairs.flatMap((p): [string, number][] => {
+        const rate = official.get(p.pair)?.bulletin;
+        return rate ? [[`{pair="${label(p.pair)}",side="buy"}`, Number(rate.buy)], [`{pair="${label(p.pair)}",side="sell"}`, Number(rate.sell)]] : [];
+      }));
+    metric("cotacao_divergence_percent", "How far AwesomeAPI's bid is from the closing PTAX buy rate on the newest cross-checked day, in percent ((bid - buy) / buy x 100).", "gauge",
+      perPair((p) => {
+        const point = official.get(p.pair)?.divergence;
+        return point ? Number(point.divergencePct) : undefined;
+      }));
     metric("cotacao_alerts_firing", "Alerts firing now, per pair and kind.", "gauge",
-      facts.pairs.flatMap((p) => ["deviation", "stale"].map((kind): [string, number] => [`{pair="${label(p.pair)}",kind="${kind}"}`, p.firing.find((f) => f.kind === kind)?.count ?? 0])));
+      facts.pairs.flatMap((p) => ["deviation", "stale", "divergence"].map((kind): [string, number] => [`{pair="${label(p.pair)}",kind="${kind}"}`, p.firing.find((f) => f.kind === kind)?.count ?? 0])));
     metric("cotacao_pair_last_run_success", "1 if the newest finished pipeline run that tried the pair succeeded for it, 0 if it failed for it (a run that failed for other pairs only succeeded for this one); every stored pair, and every pair of the newest run.", "gauge",
       facts.pairRuns.map((r): [string, number] => [`{pair="${label(r.pair)}"}`, r.status === "succeeded" ? 1 : 0]));
     metric("cotacao_runs_skipped_locked_total", "Pipeline runs that waited for another run's lock past --lock-timeout and stood aside (exit 75); they try no pair and fail nothing.", "counter",

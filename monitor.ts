@@ -6,7 +6,7 @@
  * (see `--help`). Exit codes are the monitoring plugins': 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
  */
 import * as v from "valibot";
-import { formatSaoPauloTime, isStale, marketTimeBetween, prepareClocks } from "./lib/calendar.ts";
+import { formatSaoPauloTime, isStale, marketTimeBetween, prepareClocks, saoPauloDay } from "./lib/calendar.ts";
 import { durationExample, formatDuration, parseDuration, printDescribed, readFlags } from "./lib/cli.ts";
 import { type DatabaseConfig, loadDatabaseConfig } from "./lib/connect.ts";
 import { isInitialised, runningEmbeddedServer, startEmbeddedServer } from "./lib/embedded_server.ts";
@@ -88,6 +88,12 @@ export interface PairReport {
   thresholdPct: number;
   alerts: { kind: string; direction: string | null; startedAt: Date }[];
   lastRun: PairSnapshot["lastRun"];
+  /**
+   * BCB's newest closing PTAX (São Paulo time, as sao_paulo_instant() writes it; rates as stored)
+   * and the cross-check of its day: AwesomeAPI's bid against its buy rate, in percent (null when
+   * no quote matches). Null for a pair without official rates.
+   */
+  official: { publishedAt: string; buy: string; sell: string; bid: string | null; divergencePct: number | null } | null;
 }
 
 /** How the state is decided. */
@@ -111,6 +117,9 @@ export function assess(snapshot: PairSnapshot, checks: Checks, now: Date): PairR
     thresholdPct: params.threshold * 100,
     alerts: snapshot.alerts,
     lastRun: snapshot.lastRun,
+    official: snapshot.official
+      ? { ...snapshot.official, divergencePct: snapshot.official.divergencePct === null ? null : Number(snapshot.official.divergencePct) }
+      : null,
   };
   const { latest } = snapshot;
   if (!latest) {
@@ -144,6 +153,8 @@ export function assess(snapshot: PairSnapshot, checks: Checks, now: Date): PairR
   const flag = (state: State, reason: string) => (states.push(state), reasons.push(reason));
   for (const alert of snapshot.alerts) {
     if (alert.kind === "deviation") flag("WARNING", `${alert.direction ?? ""} alert firing since ${formatSaoPauloTime(alert.startedAt)}`.trim());
+    // AwesomeAPI disagrees with BCB's closing PTAX beyond COTACAO_DIVERGENCE_PCT (analysis.ts).
+    if (alert.kind === "divergence") flag("WARNING", `divergence from PTAX alert firing since ${formatSaoPauloTime(alert.startedAt)}`);
   }
   if (isStale(latest.ts, now, checks.maxAgeMs)) flag("CRITICAL", `quote older than ${formatDuration(checks.maxAgeMs)} of market time`);
   // Days too old for a run to fill: nothing is wrong now, but only the person can load them.
@@ -195,9 +206,21 @@ export function formatText(report: PairReport): string {
       ? `MA${report.windowDays}d n/a (too little history)`
       : `MA${report.windowDays}d ${report.average.toFixed(4)} (${signedPct(report.deviationPct)})`,
   ];
+  if (report.official) parts.push(formatOfficial(report.official, report.ts));
   if (report.lastRun) parts.push(`last run ${report.lastRun.status}`);
   parts.push(report.reasons.length ? `${report.state}: ${report.reasons.join("; ")}` : report.state);
   return parts.join(" · ");
+}
+
+/**
+ * `PTAX 5.4278 (13:09) Δ +0.12%`: the closing PTAX's buy rate, its São Paulo time (with its date
+ * when it is not the quote's day), and AwesomeAPI's divergence from it.
+ */
+export function formatOfficial(official: NonNullable<PairReport["official"]>, quoteAt: Date): string {
+  const day = official.publishedAt.slice(0, 10);
+  const time = official.publishedAt.slice(11, 16);
+  const when = day === saoPauloDay(quoteAt) ? time : `${day} ${time}`;
+  return `PTAX ${official.buy} (${when}) Δ ${official.divergencePct === null ? "n/a" : signedPct(official.divergencePct)}`;
 }
 
 /** The report as JSON: decimals as the database holds them (strings), computed figures as numbers, times ISO 8601 UTC. */
@@ -232,6 +255,10 @@ export function formatNagios(reports: readonly PairReport[], checks: Checks): st
       const warn = checks.warning?.text ?? String(report.thresholdPct);
       data.push(`${label("deviation")}=${report.deviationPct.toFixed(2)}%;${warn};${checks.critical?.text ?? ""}`);
     }
+    if (report.official) {
+      data.push(`${label("ptax")}=${report.official.buy};;;0`);
+      if (report.official.divergencePct !== null) data.push(`${label("divergence")}=${report.official.divergencePct.toFixed(2)}%;;`);
+    }
     return data;
   });
   return `COTACAO ${state} - ${summary}${perfdata.length ? ` | ${perfdata.join(" ")}` : ""}`;
@@ -246,7 +273,8 @@ const USAGE = `Usage: bun monitor.ts [--pair P]... [--format text|json|nagios] [
 What is the dollar now, how old is that, and is anything wrong: one line per pair (every pair
 with quotes, else COTACAO_PAIRS) with bid and ask, the quote's time in São Paulo and its age,
 the change against the previous day's close, the moving average and the deviation from it as
-the alert rule sees them, open alerts and the last pipeline run. Read-only.
+the alert rule sees them, BCB's newest closing PTAX with AwesomeAPI's divergence from it
+(PTAX 5.4278 (13:09) Δ +0.12%), open alerts and the last pipeline run. Read-only.
 
 Options:
   --pair P        a pair, any case (repeatable; default: every stored pair, else COTACAO_PAIRS)
@@ -261,7 +289,7 @@ Options:
   -h, --help      show this help
   -V, --version   print the version and exit
 
-Exit codes, as monitoring plugins use them: 0 OK; 1 WARNING (an anomaly alert is firing,
+Exit codes, as monitoring plugins use them: 0 OK; 1 WARNING (an anomaly or divergence alert is firing,
 |deviation| breaches -w, or days too old for a run to fill are missing: it names the backfill
 that loads them); 2 CRITICAL (the quote is older than --max-age, the last pipeline run that
 tried the pair failed for it, or |deviation| breaches -c); 3 UNKNOWN (no data yet, the database
@@ -425,7 +453,7 @@ export async function check(sql: QuerySql, invocation: Invocation, now: Date): P
     const code = String((error as { code?: unknown }).code);
     // A table, column or function a newer migration adds (sql/007, sql/008): the monitor never
     // migrates, so say who does. No tables at all: a database nobody has run the pipeline on.
-    if (code === "42P01") throw new Unknown(/"quote_gaps"/.test((error as Error).message) ? BEHIND : NO_DATA, error);
+    if (code === "42P01") throw new Unknown(/"(quote_gaps|official_rates)"/.test((error as Error).message) ? BEHIND : NO_DATA, error);
     if (code === "42703" || code === "42883") throw new Unknown(BEHIND, error);
     throw error;
   }

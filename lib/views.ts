@@ -119,6 +119,21 @@ export interface PairSnapshot {
   lastRun: { id: number; status: string; startedAt: Date; finishedAt: Date | null; failedStep: string | null; error: string | null } | null;
   /** Days missing too far back for a run to fill (quote_gaps), oldest first. */
   gaps?: QuoteGap[];
+  /**
+   * The newest closing PTAX of the pair (official_rates, sql/009) and the cross-check of its day
+   * (divergenceSeries()'s rule: bid and divergencePct null when no AwesomeAPI quote matches).
+   * Null when the pair has no closing bulletin (BTC-BRL, or no official rates fetched yet).
+   */
+  official?: SnapshotOfficial | null;
+}
+
+/** The newest closing PTAX as the monitor shows it: times as sao_paulo_instant() writes them. */
+export interface SnapshotOfficial {
+  publishedAt: string;
+  buy: string;
+  sell: string;
+  bid: string | null;
+  divergencePct: string | null;
 }
 
 /**
@@ -133,7 +148,8 @@ export type QuerySql = <T extends readonly object[]>(strings: TemplateStringsArr
  * alerts and the newest run. Read-only.
  */
 export async function readSnapshot(sql: QuerySql, pairs: readonly string[] | null, days: number): Promise<PairSnapshot[]> {
-  const rows = await sql<{ pair: string; latest: unknown; closes: unknown; alerts: unknown; run: unknown; gaps: unknown }[]>`
+  const window = `${CROSS_CHECK_WINDOW_MINUTES} minutes`;
+  const rows = await sql<{ pair: string; latest: unknown; closes: unknown; alerts: unknown; run: unknown; gaps: unknown; official: SnapshotOfficial | null }[]>`
     with recursive stored as (
       (select pair from quotes order by pair limit 1)
       union all
@@ -170,7 +186,36 @@ export async function readSnapshot(sql: QuerySql, pairs: readonly string[] | nul
          from pipeline_runs cross join lateral (select pipeline_run_status_for(status, failed_pairs, failed_pairs_only, w.pair) as status) r
          where w.pair = any(pairs) and pipeline_runs.status <> 'skipped' order by started_at desc limit 1) as run,
       (select json_agg(json_build_object('pair', pair, 'from', from_day, 'to', to_day) order by from_day)
-         from quote_gaps where pair = w.pair) as gaps
+         from quote_gaps where pair = w.pair) as gaps,
+      -- The newest closing PTAX and its day's cross-check, by divergenceSeries()'s rule (written
+      -- out here: the monitor's lean client sends one query text, no fragments; test/monitor.test.ts
+      -- checks both give the same figure). A subquery, not a second query: one round trip.
+      (select json_build_object('publishedAt', sao_paulo_instant(c.published_at), 'buy', c.buy::text, 'sell', c.sell::text,
+                                'bid', m.bid::text, 'divergencePct', round(100 * (m.bid - c.buy) / c.buy, ${DIVERGENCE_SCALE}::int)::text)
+         from (select published_at, buy, sell, (published_at at time zone ${SAO_PAULO_TIME_ZONE})::date as day
+               from official_rates where pair = w.pair and bulletin = 'closing' order by published_at desc limit 1) c
+         left join lateral (
+           select bid from (
+             (select bid, 0 as preference from (
+                (select ts, bid from quotes
+                 where pair = w.pair and ts <= c.published_at and ts >= c.published_at - ${window}::interval
+                 order by ts desc limit 1)
+                union all
+                (select ts, bid from quotes
+                 where pair = w.pair and ts > c.published_at and ts <= c.published_at + ${window}::interval
+                 order by ts limit 1)
+              ) near
+              order by abs(extract(epoch from near.ts - c.published_at)), near.ts
+              limit 1)
+             union all
+             (select bid, 1 from quotes
+              where pair = w.pair and source = ${SOURCE_DAILY}
+                and ts >= c.day::timestamp at time zone ${SAO_PAULO_TIME_ZONE}
+                and ts < (c.day + 1)::timestamp at time zone ${SAO_PAULO_TIME_ZONE}
+              order by ts desc limit 1)
+           ) candidates
+           order by preference limit 1
+         ) m on true) as official
     from wanted w
     order by w.pair`;
   type Raw<T> = { [K in keyof T]: T[K] extends Date ? string : T[K] extends Date | null ? string | null : T[K] };
@@ -185,6 +230,7 @@ export async function readSnapshot(sql: QuerySql, pairs: readonly string[] | nul
       alerts: ((row.alerts ?? []) as Raw<PairSnapshot["alerts"][number]>[]).map((a) => ({ kind: a.kind, direction: a.direction, startedAt: date(a.startedAt) })),
       lastRun: run && { ...run, startedAt: date(run.startedAt), finishedAt: run.finishedAt === null ? null : date(run.finishedAt) },
       gaps: (row.gaps ?? []) as QuoteGap[],
+      official: row.official ?? null,
     };
   });
 }
@@ -358,6 +404,21 @@ export interface LatestFacts {
   failingSince: Date | null;
   /** Days missing too far back for a run to fill (quote_gaps), oldest first. */
   gaps?: QuoteGap[];
+  /**
+   * The newest closing PTAX of the pair (official_rates, sql/009) and the cross-check of its day
+   * (divergenceSeries()'s rule: bid and divergencePct null when no AwesomeAPI quote matches).
+   * Null when the pair has no closing bulletin (BTC-BRL, or no official rates fetched yet).
+   */
+  official?: SnapshotOfficial | null;
+}
+
+/** The newest closing PTAX as the monitor shows it: times as sao_paulo_instant() writes them. */
+export interface SnapshotOfficial {
+  publishedAt: string;
+  buy: string;
+  sell: string;
+  bid: string | null;
+  divergencePct: string | null;
 }
 
 // How far back a failing streak is looked for: 500 runs, over a day and a half of a run a minute.
@@ -707,4 +768,39 @@ export async function divergenceSeries(sql: Sql, pair: string, from: string | nu
       limit 1
     ) m
     order by c.day`;
+}
+
+/** A pair's newest official bulletin, and the newest day of the cross-check (at most ten days before it). */
+export interface NewestOfficial {
+  bulletin: OfficialRate;
+  /** The cross-check of the newest day with a closing PTAX and a matching quote, or null. */
+  divergence: DivergencePoint | null;
+}
+
+/** What the card and /metrics show of the official source for `pair`, or undefined when it has no official rate. */
+export async function newestOfficial(sql: Sql, pair: string): Promise<NewestOfficial | undefined> {
+  const [bulletin] = await sql<OfficialRate[]>`
+    select pair, sao_paulo_instant(published_at) as "publishedAt", bulletin, buy::text, sell::text
+    from official_rates where pair = ${pair} order by published_at desc limit 1`;
+  if (!bulletin) return undefined;
+  const day = bulletin.publishedAt.slice(0, 10);
+  const since = new Date(Date.parse(`${day}T00:00:00Z`) - 10 * 86_400_000).toISOString().slice(0, 10);
+  const points = await divergenceSeries(sql, pair, since, day);
+  return { bulletin, divergence: points.at(-1) ?? null };
+}
+
+/** One official bulletin as a CSV export row: the time as exportQuotes() writes it (ISO 8601 UTC, milliseconds). */
+export interface OfficialExportRow {
+  ts: string;
+  bulletin: string;
+  buy: string;
+  sell: string;
+}
+
+/** `pair`'s bulletins in [from, to], oldest first: at most five a business day, read at once. */
+export async function exportOfficial(sql: Sql, pair: string, from: Date, to: Date): Promise<OfficialExportRow[]> {
+  return sql<OfficialExportRow[]>`
+    select to_char(published_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as ts, bulletin, buy::text as buy, sell::text as sell
+    from official_rates where pair = ${pair} and published_at >= ${from} and published_at <= ${to}
+    order by published_at`;
 }

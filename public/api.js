@@ -15,12 +15,21 @@
  * @property {number} [ageSeconds]
  * @property {import("./chart-data.js").FeedStatus} [status]
  * @property {{ from: string, to: string, message: string }[]} [gaps]  days too old for a run to fill, and how to load them
+ * @property {OfficialView|null} [official]  BCB's newest PTAX bulletin and the newest cross-check
+ */
+/**
+ * @typedef {object} OfficialView  GET /api/latest's official: times São Paulo ISO with offset, rates as stored
+ * @property {string} bulletin  "opening", "intermediate" or "closing"
+ * @property {string} publishedAt
+ * @property {string} buy
+ * @property {string} sell
+ * @property {{ day: string, publishedAt: string, buy: string, bid: string, quoteAt: string, divergencePct: string } | null} divergence
  */
 /**
  * @typedef {object} AlertRow  one of GET /api/alerts' alerts: an episode, times in ISO
  * @property {number} id
  * @property {string} pair
- * @property {string} kind  "deviation" or "stale"
+ * @property {string} kind  "deviation", "stale" or "divergence" (AwesomeAPI against BCB's closing PTAX)
  * @property {string|null} direction  a deviation's: "up" or "down"
  * @property {string} state  "firing" or "resolved"
  * @property {string} firedAt

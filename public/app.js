@@ -8,7 +8,7 @@
  */
 import { forgetPrefetched, prefetch } from "./api.js";
 import { renderCard, watchCard } from "./card.js";
-import { buildRangeButtons, rebuildChart, renderLegend, renderLegendLabels, renderResolution, resetZoom, watchLayout } from "./chart.js";
+import { buildRangeButtons, rebuildChart, renderLegend, renderLegendLabels, renderResolution, resetZoom, toggleOfficial, watchLayout } from "./chart.js";
 import { byId } from "./dom.js";
 import { attempt, renderFailures } from "./failures.js";
 import { languageOf } from "./i18n.js";
@@ -23,6 +23,7 @@ const $ = {
   zone: byId("zone"),
   zoneLabel: byId("zone-label"),
   resetZoom: byId("reset-zoom"),
+  officialToggle: byId("legend-official-toggle"),
   alertsNewer: /** @type {HTMLButtonElement} */ (byId("alerts-newer")),
   alertsOlder: /** @type {HTMLButtonElement} */ (byId("alerts-older")),
   lang: /** @type {HTMLSelectElement} */ (byId("lang")),
@@ -94,6 +95,7 @@ async function start() {
   addEventListener("popstate", onHistory);
   $.zone.addEventListener("click", onZoneToggle);
   $.resetZoom.addEventListener("click", resetZoom);
+  $.officialToggle.addEventListener("click", toggleOfficial);
   $.alertsOlder.addEventListener("click", () => turnAlertPage(1));
   $.alertsNewer.addEventListener("click", () => turnAlertPage(-1));
   watchLayout();

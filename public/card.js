@@ -20,6 +20,8 @@ const $ = {
   ask: byId("ask"),
   quotedAt: byId("quoted-at"),
   age: byId("age"),
+  official: byId("official"),
+  officialFallback: byId("official-fallback"),
 };
 
 /** The status is the server's judgement; asked again this often even without events. */
@@ -54,6 +56,8 @@ export function renderCard() {
     for (const element of [$.bid, $.ask, $.quotedAt, $.age, $.change]) element.textContent = "–";
     $.status.textContent = t("card.loading");
     $.status.className = "status none";
+    $.official.hidden = true;
+    $.officialFallback.hidden = true;
     return;
   }
   $.bid.textContent = money(latest.bid);
@@ -67,7 +71,50 @@ export function renderCard() {
   // Days the pipeline cannot fill by itself: a line until the backfill it names has run.
   $.gaps.textContent = (latest.gaps ?? []).map((gap) => gapLine(latest.pair, gap)).join("; ");
   $.gaps.hidden = $.gaps.textContent === "";
+  renderOfficial(latest.official ?? null);
   renderAge();
+}
+
+/**
+ * A PTAX bulletin as the card names it: its rate, its time and which bulletin it is.
+ * @param {import("./api.js").OfficialView} official
+ */
+function bulletinText(official) {
+  const ts = toSeconds(official.publishedAt);
+  return t("card.officialRate", {
+    rate: money(official.buy),
+    time: ts === null ? "–" : formatTime(ts, state.zone, { locale: state.locale }),
+    bulletin: t(`bulletin.${official.bulletin}`),
+  });
+}
+
+/**
+ * BCB's newest bulletin under the quote, with AwesomeAPI's divergence from the newest closing PTAX.
+ * @param {import("./api.js").OfficialView|null} official
+ */
+function renderOfficial(official) {
+  $.official.hidden = official === null;
+  if (!official) return;
+  const point = official.divergence;
+  const divergence = point ? t("card.divergence", { pct: formatChange(Number(point.divergencePct), state.locale), day: formatDate(point.day) }) : t("card.noDivergence");
+  $.official.replaceChildren(document.createTextNode(`${bulletinText(official)} · `), Object.assign(document.createElement("b"), { textContent: divergence }));
+}
+
+/** @param {string} day  YYYY-MM-DD */
+function formatDate(day) {
+  return new Intl.DateTimeFormat(state.locale, { dateStyle: "short", timeZone: "UTC" }).format(new Date(`${day}T00:00:00Z`));
+}
+
+/**
+ * While AwesomeAPI is failing or stale (the card's status), the official rate is the last number
+ * to trust: said plainly, with its time.
+ */
+function renderFallback() {
+  const official = state.latest?.official;
+  const feed = state.latest?.status?.state;
+  $.officialFallback.hidden = !official || (feed !== "failing" && feed !== "stale");
+  if (!official || $.officialFallback.hidden) return;
+  $.officialFallback.textContent = t(feed === "failing" ? "card.fallbackFailing" : "card.fallbackStale", { rate: bulletinText(official) });
 }
 
 /** The age ticks on between reads; the status line is the server's, re-read every 30 s. */
@@ -79,6 +126,7 @@ function renderAge() {
   const status = describeStatus(latest.status, Date.now() / 1000, state.zone, state.locale);
   $.status.textContent = status.text;
   $.status.className = `status ${status.tone}`;
+  renderFallback();
   // Which run failed, and why, under the card (a stale feed's badge says all there is to say).
   const detail = status.tone === "bad" ? (latest.status?.message ?? "") : "";
   $.statusDetail.textContent = detail;

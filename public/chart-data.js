@@ -29,7 +29,16 @@ export const DEFAULT_LOCALE = "pt-BR";
  * Series order in the chart's data, after x: drawn in this order, so the bid line lies on top
  * of the average, and both on top of the bands.
  */
-export const SERIES = /** @type {const} */ ({ lower: 1, upper: 2, ma: 3, min: 4, max: 5, bid: 6 });
+export const SERIES = /** @type {const} */ ({ lower: 1, upper: 2, ma: 3, min: 4, max: 5, bid: 6, official: 7 });
+
+/**
+ * @typedef {object} OfficialAnswer  GET /api/official
+ * @property {string} pair
+ * @property {{ publishedAt: string, bulletin: string, buy: string, sell: string }[]} bulletins
+ * @property {{ day: string, publishedAt: string, buy: string, bid: string, divergencePct: string }[]} divergence
+ */
+
+/** @typedef {{ ts: number[], buy: number[] }} OfficialCloses  the closing PTAX of each day: its time (seconds) and buy rate */
 
 /**
  * @typedef {object} QuotesAnswer  GET /api/quotes
@@ -59,14 +68,82 @@ function toNumber(value) {
 }
 
 /**
- * Merges the quote buckets and the daily moving average on one x axis (the union of both,
- * ascending), as uPlot wants: `[xs, ...]` in SERIES order, null where a series has no point (its
- * line spans the gap). The bid is each bucket's last, so the line ends on the newest price; min
- * and max keep a bucket's spikes visible at any zoom.
+ * The closing bulletins of an /api/official answer, oldest first: the chart's second series.
+ * @param {OfficialAnswer | null | undefined} answer
+ * @returns {OfficialCloses}
+ */
+export function officialCloses(answer) {
+  /** @type {OfficialCloses} */
+  const closes = { ts: [], buy: [] };
+  for (const bulletin of answer?.bulletins ?? []) {
+    const ts = toSeconds(bulletin.publishedAt);
+    const buy = toNumber(bulletin.buy);
+    if (bulletin.bulletin !== "closing" || ts === null || buy === null) continue;
+    closes.ts.push(ts);
+    closes.buy.push(buy);
+  }
+  return closes;
+}
+
+/**
+ * Merges the quote buckets, the daily moving average and the official closes on one x axis (the
+ * union of all, ascending), as uPlot wants: `[xs, ...]` in SERIES order, null where a series has
+ * no point (its line spans the gap). The bid is each bucket's last, so the line ends on the
+ * newest price; min and max keep a bucket's spikes visible at any zoom.
+ * @param {QuotesAnswer} answer
+ * @param {OfficialCloses | null} [official]  BCB's closing PTAX (SERIES.official), when the pair has it
+ * @returns {ChartData}
+ */
+export function prepData(answer, official = null) {
+  const data = prepQuotes(answer);
+  return official && official.ts.length ? withOfficial(data, official) : [...data, data[0].map(() => null)];
+}
+
+/**
+ * `data` with the official closes as its SERIES.official column: each close at its own time,
+ * a point of its own unless a quote has the very same time.
+ * @param {ChartData} data  without the official column
+ * @param {OfficialCloses} official
+ * @returns {ChartData}
+ */
+function withOfficial(data, official) {
+  const [qx] = data;
+  /** @type {number[]} */
+  const xs = [];
+  /** @type {(number|null)[][]} */
+  const columns = Array.from({ length: data.length }, () => []);
+  let i = 0;
+  let k = 0;
+  while (i < qx.length || k < official.ts.length) {
+    const qt = i < qx.length ? /** @type {number} */ (qx[i]) : Infinity;
+    const ot = k < official.ts.length ? /** @type {number} */ (official.ts[k]) : Infinity;
+    const t = Math.min(qt, ot);
+    xs.push(t);
+    const quote = qt === t ? i++ : -1;
+    for (let s = 1; s < data.length; s++) /** @type {(number|null)[]} */ (columns[s - 1]).push(quote < 0 ? null : (data[s]?.[quote] ?? null));
+    /** @type {(number|null)[]} */ (columns[data.length - 1]).push(ot === t ? (official.buy[k++] ?? null) : null);
+  }
+  return [xs, ...columns];
+}
+
+/**
+ * The official close shown for the point at `idx`: the newest at or before it.
+ * @param {ChartData} data
+ * @param {number|null} idx
+ * @returns {number|null}
+ */
+export function officialAt(data, idx) {
+  const column = data[SERIES.official] ?? [];
+  for (let i = idx ?? -1; i >= 0; i--) if (column[i] !== null && column[i] !== undefined) return /** @type {number} */ (column[i]);
+  return null;
+}
+
+/**
+ * The quotes and the average on one x axis, in SERIES order up to the bid.
  * @param {QuotesAnswer} answer
  * @returns {ChartData}
  */
-export function prepData(answer) {
+function prepQuotes(answer) {
   const [qx = [], , qmin = [], qmax = [], qlast = []] = answer.data;
   const [mx = [], mavg = [], mlow = [], mhigh = []] = answer.ma?.data ?? [];
   /** @type {number[]} */
@@ -226,6 +303,7 @@ export function appendQuote(data, ts, bid, average = null) {
   }
   xs.push(ts);
   /** @type {Record<number, number|null>} */
+  // The official column (SERIES.official) gets null: a live quote is AwesomeAPI's.
   const values = { [SERIES.bid]: bid, [SERIES.min]: bid, [SERIES.max]: bid, [SERIES.ma]: average?.ma ?? null, [SERIES.lower]: average?.lower ?? null, [SERIES.upper]: average?.upper ?? null };
   for (let s = 1; s < data.length; s++) {
     const column = /** @type {(number|null)[]} */ (data[s]);

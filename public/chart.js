@@ -16,6 +16,8 @@ import {
   formatNumber,
   formatPercent,
   formatPrice,
+  officialAt,
+  officialCloses,
   prepData,
   rangeBounds,
   tickDecimals,
@@ -48,6 +50,9 @@ const $ = {
   legendMa: byId("legend-ma"),
   legendBandLabel: byId("legend-band-label"),
   legendBand: byId("legend-band"),
+  legendOfficialItem: byId("legend-official-item"),
+  legendOfficialToggle: byId("legend-official-toggle"),
+  legendOfficial: byId("legend-official"),
   resolution: byId("resolution"),
   csv: /** @type {HTMLAnchorElement} */ (byId("csv")),
 };
@@ -81,6 +86,7 @@ function readThemeColors() {
     bid: read("bid"),
     spread: read("spread"),
     ma: read("ma"),
+    official: read("official"),
     band: read("band"),
     bandFill: read("band-fill"),
     alert: read("alert"),
@@ -200,7 +206,7 @@ function chartOptions() {
       hover: { skip: [null, undefined] },
       points: {
         show: (_u, seriesIdx) =>
-          seriesIdx === SERIES.bid ? cursorPoint("pt-bid") : seriesIdx === SERIES.ma ? cursorPoint("pt-ma") : /** @type {any} */ (null),
+          seriesIdx === SERIES.bid ? cursorPoint("pt-bid") : seriesIdx === SERIES.ma ? cursorPoint("pt-ma") : seriesIdx === SERIES.official ? cursorPoint("pt-official") : /** @type {any} */ (null),
       },
       bind: {
         // Double-click goes back to the preset's range (uPlot's own reset would keep the zoom's data).
@@ -220,6 +226,8 @@ function chartOptions() {
       { label: "min", stroke: "transparent", width: 0, spanGaps: true, points: thin },
       { label: "max", stroke: "transparent", width: 0, spanGaps: true, points: thin },
       { label: "bid", stroke: colors.bid, width: 1.5, spanGaps: true },
+      // BCB's closing PTAX, one point a business day; hidden or shown from the legend.
+      { label: "official", stroke: colors.official, width: 1.5, dash: [6, 3], spanGaps: true, show: state.showOfficial, points: { size: 5, fill: colors.official } },
     ],
     bands: [
       { series: [SERIES.upper, SERIES.lower], fill: colors.bandFill },
@@ -328,14 +336,51 @@ export async function loadPreset(preset) {
   // quote: one stored since the pairs were read comes too.
   const range = preset === "All" ? null : { from: bounds.from, to: Math.max(bounds.to + 1, Math.ceil(Date.now() / 1000)) };
   const request = fetchQuotes("quotes", range);
+  const official = fetchOfficial(range);
   localeParts();
   const answer = await request;
   if (!answer || state.zoom) return;
   if (state.drawnAt === null) performance.mark("cotacao:quotes");
-  state.presetData = prepData(answer);
+  state.presetData = prepData(answer, state.official);
   state.presetAnswer = { answer, from: range?.from ?? toSeconds(answer.from) ?? bounds.from, to: range?.to ?? toSeconds(answer.to) ?? bounds.to };
   noteAnswer(answer, state.presetAnswer.from, state.presetAnswer.to);
   showData(state.presetData, scaleOf(presetScale()));
+  // The official closes follow the chart, never hold it up: they join it when they come.
+  const closes = await official;
+  if (!closes || !state.presetAnswer || state.presetAnswer.answer !== answer) return;
+  state.official = closes;
+  renderOfficialLegend();
+  state.presetData = prepData(answer, closes);
+  if (!state.zoom) showData(state.presetData, scaleOf(presetScale()));
+}
+
+/**
+ * BCB's closing PTAX of the pair over `range` (the whole history when null): none when PTAX does
+ * not publish the pair; null when the request was superseded.
+ * @param {{ from: number, to: number } | null} range
+ * @returns {Promise<import("./chart-data.js").OfficialCloses | null>}
+ */
+async function fetchOfficial(range) {
+  if (!state.pair) return null;
+  const pair = state.pair;
+  state.official = null;
+  renderOfficialLegend();
+  const span = range ? { from: iso(range.from), to: iso(range.to) } : {};
+  const answer = await getJson("official", "/api/official", { pair, ...span });
+  return answer && pair === state.pair ? officialCloses(answer) : null;
+}
+
+/** The legend's PTAX item: shown when the pair has official closes; pressed while the series is shown. */
+function renderOfficialLegend() {
+  $.legendOfficialItem.hidden = !state.official || state.official.ts.length === 0;
+  $.legendOfficialToggle.setAttribute("aria-pressed", String(state.showOfficial));
+}
+
+/** The legend's PTAX button: shows or hides the official series (uPlot's series `show`). */
+export function toggleOfficial() {
+  state.showOfficial = !state.showOfficial;
+  state.chart?.setSeries(SERIES.official, { show: state.showOfficial });
+  renderOfficialLegend();
 }
 
 /**
@@ -400,7 +445,7 @@ function onZoom(min, max) {
       // A reset or another zoom since: this answer is for a view no longer shown.
       if (!answer || !state.zoom || state.zoom.min !== min || state.zoom.max !== max) return;
       noteAnswer(answer, Math.floor(min), Math.ceil(max));
-      showData(prepData(answer), { min, max });
+      showData(prepData(answer, state.official), { min, max });
     });
   }, ZOOM_DEBOUNCE_MS);
 }
@@ -428,7 +473,7 @@ export function renderLegend(u) {
   const xs = data[0];
   if (xs.length === 0) {
     $.legendTime.textContent = t("legend.none");
-    for (const element of [$.legendBid, $.legendSpread, $.legendMa, $.legendBand]) element.textContent = "–";
+    for (const element of [$.legendBid, $.legendSpread, $.legendMa, $.legendBand, $.legendOfficial]) element.textContent = "–";
     return;
   }
   const hovering = u.cursor.idx !== null && u.cursor.idx !== undefined;
@@ -455,6 +500,8 @@ export function renderLegend(u) {
   const maIdx = bidIdx === null ? null : averageIndexFor(data, bidIdx, bucket);
   $.legendMa.textContent = money(value(SERIES.ma, maIdx));
   $.legendBand.textContent = `${money(value(SERIES.lower, maIdx))} – ${money(value(SERIES.upper, maIdx))}`;
+  // The closing PTAX in force at the point: the newest published at or before it.
+  $.legendOfficial.textContent = money(officialAt(data, hovering ? (u.cursor.idx ?? null) : data[0].length - 1));
 }
 
 function renderRangeButtons() {

@@ -73,6 +73,11 @@ export const state = {
   /** The cursor of the page after the one shown (older alerts), null on the last. */
   /** @type {string|null} */
   alertsNext: null,
+  /** BCB's closing PTAX of the pair over the preset's range (chart.js), null when it has none. */
+  /** @type {import("./chart-data.js").OfficialCloses | null} */
+  official: null,
+  /** Whether the chart shows the official closes (the legend's PTAX button): by default, yes. */
+  showOfficial: true,
   /** @type {Latest|null} */
   latest: null,
   /** performance.now() when `latest` was read, to age it between reads. */

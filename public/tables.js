@@ -74,6 +74,18 @@ function deviationText(value) {
 }
 
 /**
+ * An alert's kind in the page's language: a deviation's direction, a stale feed, or AwesomeAPI
+ * diverging from BCB's PTAX (analysis.ts's "divergence").
+ * @param {AlertRow} alert
+ */
+function alertKind(alert) {
+  if (alert.kind === "deviation" && alert.direction) return t(alert.direction === "up" ? "alerts.above" : "alerts.below");
+  if (alert.kind === "stale") return t("alerts.stale");
+  if (alert.kind === "divergence") return t("alerts.divergence");
+  return String(alert.kind ?? "–");
+}
+
+/**
  * The alerts table, one page of the API's at a time (the page state.alertPages ends at), and
  * the chart's shading unless `spans` is false (paging).
  */
@@ -101,7 +113,7 @@ export async function loadAlerts({ spans = true } = {}) {
       const started = toSeconds(alert.firedAt);
       const ended = toSeconds(alert.resolvedAt);
       const firing = alert.state === "firing";
-      const kind = alert.kind === "deviation" && alert.direction ? t(alert.direction === "up" ? "alerts.above" : "alerts.below") : alert.kind === "stale" ? t("alerts.stale") : String(alert.kind ?? "–");
+      const kind = alertKind(alert);
       const start = timeCell(started);
       if (started !== null) {
         // The start is a button that shows the episode on the chart.

@@ -17,6 +17,8 @@ import {
   formatPercent,
   formatPrice,
   formatTime,
+  officialAt,
+  officialCloses,
   prepData,
   rangeBounds,
   tickDecimals,
@@ -149,6 +151,32 @@ describe("prepData()", () => {
     const answer = { pair: "USD-BRL", bucketSeconds: 60, data: [[1], ["5.1"], ["5.0"], ["5.2"], ["5.15"]] };
     const data = prepData(answer as unknown as Parameters<typeof prepData>[0]);
     expect([data[SERIES.bid], data[SERIES.min], data[SERIES.max], data[SERIES.ma]]).toEqual([[5.15], [5], [5.2], [null]]);
+  });
+});
+
+describe("the official closes (BCB's PTAX) on the chart", () => {
+  test("officialCloses() keeps the closing bulletins, times in seconds; prepData() puts each at its own time in SERIES.official", () => {
+    const closes = officialCloses({
+      pair: "USD-BRL",
+      bulletins: [
+        { publishedAt: "1970-01-01T00:02:00.000000-00:00", bulletin: "opening", buy: "9", sell: "9" },
+        { publishedAt: "1970-01-01T00:02:30.000000-00:00", bulletin: "closing", buy: "1.5", sell: "1.6" },
+        { publishedAt: "1970-01-01T00:05:00.000000-00:00", bulletin: "closing", buy: "3.5", sell: "3.6" },
+      ],
+      divergence: [],
+    });
+    expect(closes).toEqual({ ts: [150, 300], buy: [1.5, 3.5] });
+    const data = prepData({ pair: "USD-BRL", bucketSeconds: 0, data: [[100, 200, 300], [1, 2, 3], [1, 2, 3], [1, 2, 3], [1.1, 2.1, 3.1]] }, closes);
+    expect(data[0]).toEqual([100, 150, 200, 300]);
+    expect(data[SERIES.bid]).toEqual([1.1, null, 2.1, 3.1]);
+    // At 300 a quote and a close share the point.
+    expect(data[SERIES.official]).toEqual([null, 1.5, null, 3.5]);
+    expect([officialAt(data, 0), officialAt(data, 2), officialAt(data, 3)]).toEqual([null, 1.5, 3.5]);
+    // Without official closes the column is there, empty: a live quote fills every column alike.
+    const plain = prepData({ pair: "USD-BRL", bucketSeconds: 0, data: [[100], [1], [1], [1], [1]] });
+    expect(plain[SERIES.official]).toEqual([null]);
+    expect(appendQuote(plain, 200, 2)).toBe(true);
+    expect(plain[SERIES.official]).toEqual([null, null]);
   });
 });
 

@@ -10,7 +10,8 @@ import { startEmbeddedServer, stopEmbeddedServer } from "../lib/embedded_server.
 import { migrate } from "../lib/migrations.ts";
 import type { StoredQuote } from "../lib/quote.ts";
 import { loadDailySeries, type QuoteBuckets } from "../lib/views.ts";
-import { finishRun, recordFailedRun, recordSkippedRun, saveQuotes, startRun } from "../database.ts";
+import { finishRun, recordFailedRun, recordSkippedRun, saveOfficialRates, saveQuotes, startRun } from "../database.ts";
+import type { OfficialRate } from "../lib/official.ts";
 import { evaluateSeries, loadAnalysisConfig, paramsFor } from "../lib/rule.ts";
 import { rescan } from "../analysis.ts";
 import { createApp, staleSince, type DashboardApp, type DashboardOptions, type FeedStatus } from "../dashboard.ts";
@@ -219,14 +220,14 @@ describe("the dashboard's history API", () => {
     expect(response.status).toBe(200);
     expect(response.headers.get("Content-Type")).toStartWith("text/csv");
     expect(response.headers.get("Content-Disposition")).toBe('attachment; filename="cotacao-GBP-BRL-2021-06-01-2021-06-01.csv"');
-    expect(await response.text()).toBe("ts,bid,ask,high,low\n2021-06-01T15:00:00.000Z,7.12345678901234567890,7.2,7.30,\n");
+    expect(await response.text()).toBe("ts,bid,ask,high,low,ptax_bulletin,ptax_buy,ptax_sell\n2021-06-01T15:00:00.000Z,7.12345678901234567890,7.2,7.30,,,,\n");
     const day = await (await appFor(db.sql).request("/api/quotes.csv?pair=USD-BRL&from=2021-06-01T12:00:00Z&to=2021-06-01T12:30:00Z")).text();
     expect(day.trim().split("\n")).toEqual([
-      "ts,bid,ask,high,low",
-      "2021-06-01T12:00:00.000Z,5.1000,5.2000,5.6061,5.4716",
-      "2021-06-01T12:10:00.000Z,5.1001,5.2001,5.6061,5.4716",
-      "2021-06-01T12:20:00.000Z,5.1002,5.2002,5.6061,5.4716",
-      "2021-06-01T12:30:00.000Z,5.1003,5.2003,5.6061,5.4716",
+      "ts,bid,ask,high,low,ptax_bulletin,ptax_buy,ptax_sell",
+      "2021-06-01T12:00:00.000Z,5.1000,5.2000,5.6061,5.4716,,,",
+      "2021-06-01T12:10:00.000Z,5.1001,5.2001,5.6061,5.4716,,,",
+      "2021-06-01T12:20:00.000Z,5.1002,5.2002,5.6061,5.4716,,,",
+      "2021-06-01T12:30:00.000Z,5.1003,5.2003,5.6061,5.4716,,,",
     ]);
   });
 
@@ -521,6 +522,101 @@ describe("the card, alerts and runs", () => {
   });
 });
 
+/** A business day's five PTAX bulletins (10h to 13h São Paulo), buy rates `buys`, sell = buy + 0.0006. */
+function bulletins(day: string, buys: [string, string, string, string, string], pair = "USD-BRL"): OfficialRate[] {
+  const times = ["10:04:27.1", "11:04:27.12", "12:04:27.123", "13:01:27.1234", "13:04:27.123456"];
+  const kinds = ["opening", "intermediate", "intermediate", "intermediate", "closing"] as const;
+  return buys.map((buy, i) => ({ pair, publishedAt: `${day}T${times[i]}-03:00`, bulletin: kinds[i]!, buy, sell: (Number(buy) + 0.0006).toFixed(4) }));
+}
+
+describe("the official source (PTAX) in the API, the CSV and /metrics", () => {
+  const db = useTestDatabase();
+  // Monday 2024-06-03: ten-minute quotes from 09:00 to 15:00 São Paulo (12:00Z to 18:00Z), bids
+  // 5.1000, 5.1001, ...; the closing PTAX at 13:04:27.123456 (16:04:27Z) is nearest the 16:00Z
+  // quote (4 min 27 s before), bid 5.1024. Friday 2024-05-31 has bulletins and no quote.
+  const now = () => new Date("2024-06-03T18:10:00Z");
+  beforeAll(async () => {
+    await saveQuotes(db.sql, intraday(new Date("2024-06-03T12:00:00Z"), 6));
+    await saveOfficialRates(db.sql, [
+      ...bulletins("2024-05-31", ["5.2000", "5.2010", "5.2020", "5.2030", "5.2015"]),
+      ...bulletins("2024-06-03", ["5.0800", "5.0850", "5.0950", "5.1000", "5.0900"]),
+    ]);
+  });
+  // By hand: 100 × (5.1024 − 5.0900) / 5.0900 = 0.24361493...; six places.
+  const DIVERGENCE = "0.243615";
+
+  test("GET /api/official: every bulletin of the range, digits exact, São Paulo times; the day's cross-check; an ETag", async () => {
+    const app = appFor(db.sql, { now });
+    const all = await app.request("/api/official?pair=USD-BRL");
+    expect(all.status).toBe(200);
+    const body = await json<{ pair: string; bulletins: Omit<OfficialRate, "pair">[]; divergence: { day: string; buy: string; bid: string; match: string; divergencePct: string }[] }>(all);
+    expect(body.bulletins.length).toBe(10);
+    expect(body.bulletins.at(-1)).toEqual({ publishedAt: "2024-06-03T13:04:27.123456-03:00", bulletin: "closing", buy: "5.0900", sell: "5.0906" });
+    expect(body.bulletins[0]!.publishedAt).toBe("2024-05-31T10:04:27.100000-03:00");
+    expect(body.divergence).toMatchObject([{ day: "2024-06-03", buy: "5.0900", bid: "5.1024", match: "nearest", divergencePct: DIVERGENCE }]);
+    const day = await json<typeof body>(await app.request("/api/official?pair=USD-BRL&from=2024-06-03&to=2024-06-03"));
+    expect(day.bulletins.map((b) => b.bulletin)).toEqual(["opening", "intermediate", "intermediate", "intermediate", "closing"]);
+    const friday = await json<typeof body>(await app.request("/api/official?pair=USD-BRL&to=2024-05-31"));
+    expect({ bulletins: friday.bulletins.length, divergence: friday.divergence }).toEqual({ bulletins: 5, divergence: [] });
+    const etag = all.headers.get("ETag");
+    expect(etag).toMatch(/^"[0-9a-z]+"$/);
+    expect((await app.request("/api/official?pair=USD-BRL", { headers: { "If-None-Match": etag! } })).status).toBe(304);
+  });
+
+  test("GET /api/official: bad parameters 400 naming them; a pair PTAX does not publish has none, and says which it does", async () => {
+    const app = appFor(db.sql, { now });
+    const cases: [string, number, string][] = [
+      ["/api/official?pair=dollar", 400, "pair"],
+      ["/api/official?from=2024-13-01", 400, "from"],
+      ["/api/official?from=2024-06-03&to=2024-06-01", 400, "from"],
+    ];
+    for (const [path, status, text] of cases) {
+      const response = await app.request(path);
+      expect({ path, status: response.status }).toEqual({ path, status });
+      expect((await json<ErrorAnswer>(response)).error).toContain(text);
+    }
+    const bitcoin = await app.request("/api/official?pair=BTC-BRL");
+    expect(bitcoin.status).toBe(200);
+    expect(await json(bitcoin)).toMatchObject({ pair: "BTC-BRL", covered: false, bulletins: [], divergence: [], message: expect.stringContaining("covers USD-BRL, EUR-BRL") });
+    // A pair PTAX publishes but nothing is stored for yet: empty, covered.
+    expect(await json(await app.request("/api/official?pair=SEK-BRL"))).toMatchObject({ covered: true, bulletins: [], divergence: [] });
+  });
+
+  test("GET /api/quotes.csv: each PTAX bulletin is a row of its own among the quotes, in time order, in the ptax_ columns", async () => {
+    const csv = await (await appFor(db.sql, { now }).request("/api/quotes.csv?pair=USD-BRL&from=2024-06-03T15:50:00Z&to=2024-06-03T16:10:00Z")).text();
+    expect(csv.trim().split("\n")).toEqual([
+      "ts,bid,ask,high,low,ptax_bulletin,ptax_buy,ptax_sell",
+      "2024-06-03T15:50:00.000Z,5.1023,5.2023,5.6061,5.4716,,,",
+      "2024-06-03T16:00:00.000Z,5.1024,5.2024,5.6061,5.4716,,,",
+      "2024-06-03T16:01:27.123Z,,,,,intermediate,5.1000,5.1006",
+      "2024-06-03T16:04:27.123Z,,,,,closing,5.0900,5.0906",
+      "2024-06-03T16:10:00.000Z,5.1025,5.2025,5.6061,5.4716,,,",
+    ]);
+    // A bulletin after the last quote of the range still comes out.
+    const tail = await (await appFor(db.sql, { now }).request("/api/quotes.csv?pair=USD-BRL&from=2024-06-03T15:50:00Z&to=2024-06-03T16:05:00Z")).text();
+    expect(tail.trim().split("\n").at(-1)).toBe("2024-06-03T16:04:27.123Z,,,,,closing,5.0900,5.0906");
+  });
+
+  test("GET /api/latest: the card gets the newest bulletin and the newest cross-check", async () => {
+    const latest = await json<LatestAnswer & { official: unknown }>(await appFor(db.sql, { now }).request("/api/latest?pair=USD-BRL"));
+    expect(latest.official).toMatchObject({
+      bulletin: "closing",
+      publishedAt: "2024-06-03T13:04:27.123456-03:00",
+      buy: "5.0900",
+      sell: "5.0906",
+      divergence: { day: "2024-06-03", bid: "5.1024", divergencePct: DIVERGENCE },
+    });
+  });
+
+  test("GET /metrics: cotacao_official_rate by side and cotacao_divergence_percent, by the exposition's rules", async () => {
+    const series = exposition(await (await appFor(db.sql, { now }).request("/metrics")).text());
+    expect(series.get('cotacao_official_rate{pair="USD-BRL",side="buy"}')).toBe(5.09);
+    expect(series.get('cotacao_official_rate{pair="USD-BRL",side="sell"}')).toBe(5.0906);
+    expect(series.get('cotacao_divergence_percent{pair="USD-BRL"}')).toBe(Number(DIVERGENCE));
+    expect(series.get('cotacao_alerts_firing{pair="USD-BRL",kind="divergence"}')).toBe(0);
+  });
+});
+
 /**
  * The samples of a Prometheus text exposition by series (`name{labels}`), after checking the
  * rules promtool and the naming guide state: HELP and TYPE once each, before the samples; a
@@ -550,7 +646,7 @@ function exposition(text: string): Map<string, number> {
     expect({ name, help: help.has(name), type: types.has(name) }).toEqual({ name, help: true, type: true });
     if (types.get(name) === "counter") expect(name).toEndWith("_total");
     if (/_(age|duration|skew)(_|$)/.test(name)) expect(name).toEndWith("_seconds");
-    for (const [, labelName] of labels.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="(?:[^"\\]|\\.)*"/g)) expect(["pair", "kind"]).toContain(labelName!);
+    for (const [, labelName] of labels.matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="(?:[^"\\]|\\.)*"/g)) expect(["pair", "kind", "side"]).toContain(labelName!);
     const number = Number(value);
     expect({ line, finite: Number.isFinite(number) }).toEqual({ line, finite: true });
     if (/_(age|skew)_seconds$/.test(name)) expect({ line, negative: number < 0 }).toEqual({ line, negative: false });
@@ -1006,7 +1102,7 @@ describe("the CSV export under clients that hang up, stall or read slowly", () =
       expect(await probe(server.port)).toBe(200);
       // And a whole download still works.
       const csv = await (await fetch(`http://127.0.0.1:${server.port}/api/quotes.csv?pair=EUR-BRL&from=2020-01-01T00:00:00Z&to=2020-01-01T00:02:00Z`)).text();
-      expect(csv).toBe("ts,bid,ask,high,low\n2020-01-01T00:00:00.000Z,6.0000000,6.1000000,6.2,5.9\n2020-01-01T00:01:00.000Z,6.0000001,6.1000001,6.2,5.9\n2020-01-01T00:02:00.000Z,6.0000002,6.1000002,6.2,5.9\n");
+      expect(csv).toBe("ts,bid,ask,high,low,ptax_bulletin,ptax_buy,ptax_sell\n2020-01-01T00:00:00.000Z,6.0000000,6.1000000,6.2,5.9,,,\n2020-01-01T00:01:00.000Z,6.0000001,6.1000001,6.2,5.9,,,\n2020-01-01T00:02:00.000Z,6.0000002,6.1000002,6.2,5.9,,,\n");
     } finally {
       await server.stop();
       await sql.end({ timeout: 5 });
@@ -1053,7 +1149,7 @@ describe("the CSV export under clients that hang up, stall or read slowly", () =
       let again = await fetch(small);
       for (const deadline = Date.now() + 10_000; again.status === 503 && Date.now() < deadline; again = await fetch(small)) await Bun.sleep(200);
       expect(again.status).toBe(200);
-      expect(await again.text()).toBe("ts,bid,ask,high,low\n2020-01-01T00:00:00.000Z,6.0000000,6.1000000,6.2,5.9\n");
+      expect(await again.text()).toBe("ts,bid,ask,high,low,ptax_bulletin,ptax_buy,ptax_sell\n2020-01-01T00:00:00.000Z,6.0000000,6.1000000,6.2,5.9,,,\n");
       // ...and its download ends short of the whole file (about 15 MB), as a failed download, not a complete one.
       stalled.resume();
       let tail = "";

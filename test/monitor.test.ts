@@ -6,9 +6,10 @@ import { loadAnalysisConfig } from "../lib/rule.ts";
 import { connectUrl } from "../lib/pool.ts";
 import { runningEmbeddedServer, startEmbeddedServer, stopEmbeddedServer } from "../lib/embedded_server.ts";
 import { migrate, readMigrations, SQL_DIR } from "../lib/migrations.ts";
-import type { PairSnapshot } from "../lib/views.ts";
-import { saveQuotes } from "../database.ts";
-import { assess, breaches, formatAge, formatNagios, formatText, formatUnknown, parsePluginRange, printablePair, type Checks } from "../monitor.ts";
+import { divergenceSeries, type PairSnapshot, readSnapshot } from "../lib/views.ts";
+import { SOURCE_DAILY } from "../lib/quote.ts";
+import { saveOfficialRates, saveQuotes } from "../database.ts";
+import { assess, breaches, formatAge, formatNagios, formatOfficial, formatText, formatUnknown, parsePluginRange, printablePair, toJson, type Checks } from "../monitor.ts";
 import packageJson from "../package.json" with { type: "json" };
 import { runScript } from "./support/cli.ts";
 import { createTestDatabase, dropTestDatabase, useTempDirs, useTestDatabase } from "./support/database.ts";
@@ -168,6 +169,58 @@ describe("formatNagios()", () => {
     expect(fields.bid).toEqual({ value: 5.079, unit: "", warn: "", crit: "", min: "0" });
     expect(fields.age).toEqual({ value: 180, unit: "s", warn: "3600", crit: "7200", min: "0" });
     expect(fields.deviation).toEqual({ value: 1.58, unit: "%", warn: "3", crit: "5", min: undefined });
+  });
+});
+
+describe("the official source (PTAX) in the monitor", () => {
+  // Wednesday 2024-10-23, 15:00 São Paulo; the closing PTAX at 13:09 that day.
+  const now = new Date("2024-10-23T18:00:00Z");
+  const official = { publishedAt: "2024-10-23T13:09:27.123456-03:00", buy: "5.4278", sell: "5.4284", bid: "5.4343", divergencePct: "0.119754" };
+
+  test("the line gains PTAX, its time and the divergence; JSON and perfdata carry both; a firing divergence alert is WARNING", () => {
+    const report = assess(snapshot(new Date(now.getTime() - 60_000), "5.0500", { official }), CHECKS, now);
+    expect(report.state).toBe("OK");
+    expect(report.official).toEqual({ ...official, divergencePct: 0.119754 });
+    expect(formatText(report)).toBe("USD-BRL 5.0500 / 5.0500 · 2024-10-23 14:59:00 -03 (60 s ago) · +1.00% d/d · MA20d 5.0000 (+1.00%) · PTAX 5.4278 (13:09) Δ +0.12% · OK");
+    const nagios = formatNagios([report], CHECKS);
+    expect(nagios).toContain(" 'ptax'=5.4278;;;0 'divergence'=0.12%;;");
+    expect((JSON.parse(JSON.stringify([report].map(toJson)))[0] as { official: unknown }).official).toEqual({ ...official, divergencePct: 0.119754 });
+    // Another day's closing names its date; no matching quote says n/a.
+    expect(formatOfficial({ ...official, publishedAt: "2024-10-22T13:09:27.000000-03:00", divergencePct: null }, now)).toBe("PTAX 5.4278 (2024-10-22 13:09) Δ n/a");
+    const fresh = new Date(now.getTime() - 60_000);
+    const firing = assess(snapshot(fresh, "5.0500", { official, alerts: [{ kind: "divergence", direction: "up", startedAt: fresh }] }), CHECKS, now);
+    expect(firing).toMatchObject({ state: "WARNING", reasons: ["divergence from PTAX alert firing since 2024-10-23 14:59 -03"] });
+  });
+
+  const db = useTestDatabase();
+  test("readSnapshot() reads the newest closing PTAX in its one query, with divergenceSeries()'s figure: nearest quote, else the day's daily quote", async () => {
+    const closing = (pair: string, day: string, buy: string) => ({ pair, publishedAt: `${day}T13:09:27.123456-03:00`, bulletin: "closing" as const, buy, sell: buy });
+    await saveOfficialRates(db.sql, [
+      closing("USD-BRL", "2024-10-22", "5.7000"),
+      closing("USD-BRL", "2024-10-23", "5.4278"),
+      { pair: "USD-BRL", publishedAt: "2024-10-24T10:04:00.5-03:00", bulletin: "opening", buy: "5.5000", sell: "5.5006" },
+      closing("EUR-BRL", "2024-10-23", "6.1000"),
+    ]);
+    await saveQuotes(db.sql, [
+      // 16:09:27Z is the closing: 16:00Z is 9 min before, 16:20Z 11 min after; 17:00Z too far.
+      sampleQuote({ ts: new Date("2024-10-23T16:00:00Z"), bid: "5.4343", ask: "5.44" }),
+      sampleQuote({ ts: new Date("2024-10-23T16:20:00Z"), bid: "5.9999", ask: "6" }),
+      sampleQuote({ ts: new Date("2024-10-24T17:00:00Z"), bid: "5.5", ask: "5.51" }),
+      // EUR-BRL: only a daily quote, hours from the closing.
+      sampleQuote({ pair: "EUR-BRL", ts: new Date("2024-10-23T20:00:00Z"), bid: "6.1610", ask: "6.17", source: SOURCE_DAILY }),
+      sampleQuote({ pair: "BTC-BRL", ts: new Date("2024-10-23T20:00:00Z"), bid: "380000", ask: "380100" }),
+    ]);
+    const snapshots = await readSnapshot(db.sql, null, 5);
+    const byPair = new Map(snapshots.map((s) => [s.pair, s.official]));
+    expect(byPair.get("USD-BRL")).toEqual({ publishedAt: "2024-10-23T13:09:27.123456-03:00", buy: "5.4278", sell: "5.4278", bid: "5.4343", divergencePct: "0.119754" });
+    expect(byPair.get("EUR-BRL")).toMatchObject({ bid: "6.1610", divergencePct: "1.000000" });
+    expect(byPair.get("BTC-BRL")).toBeNull();
+    for (const pair of ["USD-BRL", "EUR-BRL"]) {
+      const [point] = await divergenceSeries(db.sql, pair, "2024-10-23", "2024-10-23");
+      expect({ pair, pct: byPair.get(pair)?.divergencePct }).toEqual({ pair, pct: point!.divergencePct });
+    }
+    const result = await runScript("monitor.ts", ["--pair", "USD-BRL"], { env: { DATABASE_URL: db.url } });
+    expect(result.stdout).toContain(" · PTAX 5.4278 (2024-10-23 13:09) Δ +0.12% · ");
   });
 });
 
