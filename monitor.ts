@@ -24,6 +24,8 @@ export const STATE = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 } as const;
 export type State = keyof typeof STATE;
 
 const DEFAULT_TIMEOUT_MS = 10_000;
+// --watch's server-side statement_timeout runs this much past the check's own timeout.
+const STATEMENT_TIMEOUT_MARGIN_MS = 250;
 const TIMEOUT_BOUNDS_MS = [100, 300_000] as const;
 const MAX_AGE_BOUNDS_MS = [60_000, 30 * 86_400_000] as const;
 const NO_DATA = "no data yet: run `bun main_pipeline.ts` (and `bun main_pipeline.ts --backfill 60` for history)";
@@ -556,7 +558,8 @@ export function formatUnknown(line: string, format: Format): string {
 }
 
 /**
- * Opens --watch's connection (one, max: 1) and LISTENs. Its statement_timeout is the check's: a
+ * Opens --watch's connection (one, max: 1) and LISTENs. Its statement_timeout is the check's (and
+ * a little more, so that the check's own "no answer within" says why, not the server's cancel): a
  * check that gives up on a locked table leaves no backend queued behind the lock (one more at
  * every check, until the server ran out of connections). A session setting, not a startup
  * parameter, which poolers such as PgBouncer refuse. If the pool reconnects on its own (a server
@@ -567,7 +570,7 @@ export function formatUnknown(line: string, format: Format): string {
 async function openWatchConnection(invocation: Invocation, startStopped: boolean, onStored: () => void): Promise<Sql> {
   const sql = await openPool(await databaseUrl(invocation.database, (line) => console.error(line), startStopped), invocation.timeoutMs);
   try {
-    await sql`select set_config('statement_timeout', ${`${invocation.timeoutMs}ms`}, false)`;
+    await sql`select set_config('statement_timeout', ${`${invocation.timeoutMs + STATEMENT_TIMEOUT_MARGIN_MS}ms`}, false)`;
     await sql.listen(FEED_CHANNEL, onStored);
     return sql;
   } catch (error) {
