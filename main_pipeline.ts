@@ -257,8 +257,9 @@ export async function runPipeline(sql: Sql, options: PipelineOptions): Promise<R
       runId = await startRun(sql, pairs);
       await session.claimRun(runId);
       step = "fetch";
-      if (options.source === "bcb" && options.history && options.official) {
-        await backfillOfficial(sql, pairs, options.history, options, options.official, tally);
+      if (options.source === "bcb" && options.history) {
+        // Asked for by name, official history is loaded whatever COTACAO_OFFICIAL says.
+        await backfillOfficial(sql, pairs, options.history, options, options.official ?? {}, tally);
       } else {
         // Each source is stored whatever the other did: AwesomeAPI down, the official bulletins
         // are still fetched and stored before the run fails for it (and a failure of BCB is a
@@ -362,7 +363,7 @@ export async function dryRun(options: PipelineOptions): Promise<RunSummary> {
   const pairs = [...options.pairs];
   const tally = emptyTally(options.source);
   try {
-    if (options.source === "bcb" && options.history && options.official) {
+    if (options.source === "bcb" && options.history) {
       const official = officialTally(tally);
       for (const { currency } of officialPairs(pairs, tally)) {
         for await (const chunk of ptaxYearChunks(currency, clampToToday(options.history, options), options.official)) official.fetched += chunk.rates.length;
