@@ -257,25 +257,7 @@ export async function runPipeline(sql: Sql, options: PipelineOptions): Promise<R
       runId = await startRun(sql, pairs);
       await session.claimRun(runId);
       step = "fetch";
-      if (options.source === "bcb" && options.history) {
-        // Asked for by name, official history is loaded whatever COTACAO_OFFICIAL says.
-        await backfillOfficial(sql, pairs, options.history, options, options.official ?? {}, tally);
-      } else {
-        // Each source is stored whatever the other did: AwesomeAPI down, the official bulletins
-        // are still fetched and stored before the run fails for it (and a failure of BCB is a
-        // problem of the run, after the quotes are stored).
-        const awesomeFailure = await sourceFailure(
-          options.history ? backfill(sql, pairs, options.history, options, tally) : storeLatest(sql, pairs, options, tally, () => (step = "store")),
-        );
-        if (!options.history && options.official) {
-          step = "fetch";
-          await storeOfficialRecent(sql, pairs, options, options.official, tally, () => (step = "store"));
-        }
-        if (awesomeFailure) {
-          step = "fetch";
-          throw awesomeFailure;
-        }
-      }
+      await fetchAndStore(sql, pairs, options, tally, (next) => (step = next));
       // What the person must do, said by every run until it is done.
       tally.gaps = (await listGaps(sql, pairs)).map(describeGap);
       step = "analyse";
@@ -318,6 +300,31 @@ export async function runPipeline(sql: Sql, options: PipelineOptions): Promise<R
     if (runId !== null) await finishRun(sql, runId, outcome).catch(() => {});
     else runId = await recordFailedRun(sql, pairs, outcome.error ?? "").catch(() => null);
     return { ...summary(runId, mode, pairs, tally, began), exitCode: describeError(error, ACTION).exitCode };
+  }
+}
+
+/**
+ * The fetch and store steps, source by source: official history alone (--source bcb); or
+ * AwesomeAPI's quotes (the latest with gap healing, or a backfill), then, in a latest run, the
+ * official bulletins of the last days. Each source is stored whatever the other did: AwesomeAPI
+ * down, the official bulletins are still fetched and stored before the run fails for it; BCB's
+ * failure is a problem of the run, after the quotes are stored. `setStep` follows where it is.
+ */
+async function fetchAndStore(sql: Sql, pairs: string[], options: PipelineOptions, tally: Tally, setStep: (step: RunStep) => void): Promise<void> {
+  if (options.source === "bcb" && options.history) {
+    // Asked for by name, official history is loaded whatever COTACAO_OFFICIAL says.
+    return backfillOfficial(sql, pairs, options.history, options, options.official ?? {}, tally);
+  }
+  const awesomeFailure = await sourceFailure(
+    options.history ? backfill(sql, pairs, options.history, options, tally) : storeLatest(sql, pairs, options, tally, () => setStep("store")),
+  );
+  if (!options.history && options.official) {
+    setStep("fetch");
+    await storeOfficialRecent(sql, pairs, options, options.official, tally, () => setStep("store"));
+  }
+  if (awesomeFailure) {
+    setStep("fetch");
+    throw awesomeFailure;
   }
 }
 

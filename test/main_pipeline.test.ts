@@ -1409,6 +1409,23 @@ describe("bun main_pipeline.ts and the official source", () => {
     });
   });
 
+  test("--source bcb in cron (--quiet) prints nothing and stores the official history; --help lists it", async () => {
+    const series = ptaxBulletins(loadPtaxSeries().filter((point) => point.date >= "2023-01-01" && point.date <= "2024-03-22"));
+    await using olinda = startFakeOlinda(periodSeries({ USD: series }));
+    await withApi(status(500), async (api) => {
+      const env = { DATABASE_URL: db.url, AWESOMEAPI_URL: api.url, BCB_URL: olinda.url, COTACAO_OFFICIAL: "off" };
+      const result = await runScript("main_pipeline.ts", ["--quiet", "--source", "bcb", "--pairs", "USD-BRL,BTC-BRL", "--from", "2023-01-01", "--to", "2024-03-22"], { env });
+      expect(result).toEqual({ code: 0, stdout: "", stderr: "" });
+      const [stored] = await db.sql`select count(*)::int as n from official_rates where published_at < '2024-03-23'`;
+      expect(stored?.["n"]).toBe(series.length);
+      expect(olinda.count()).toBe(2);
+      expect(api.count()).toBe(0);
+    });
+    const help = await runScript("main_pipeline.ts", ["--help"]);
+    expect(help.stdout).toContain("--source SOURCE");
+    expect(help.stdout).toContain("COTACAO_OFFICIAL=off");
+  });
+
   test("--source is checked before any I/O: bcb needs a range and a pair PTAX covers", () => {
     const day = "2024-10-25";
     expect(parseInvocation(["--source", "bcb", "--from", "1994-07-01"], {}, day)).toMatchObject({ source: "bcb", history: { from: "1994-07-01", to: day } });
