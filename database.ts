@@ -439,6 +439,10 @@ export interface RunOutcome {
   /** The run failed for failedPairs only, and succeeded for the other pairs it tried. */
   failedPairsOnly?: boolean;
   warnings?: readonly string[];
+  /** The sources that failed: "awesomeapi", "bcb" (sql/010). */
+  failedSources?: readonly string[];
+  /** What the run did with BCB's official bulletins (official_rates), beside the quotes' counts above. */
+  official?: SaveCounts & { fetched: number };
 }
 
 /** The steps of a run, as pipeline_runs.failed_step names them. */
@@ -500,7 +504,9 @@ export async function finishRun(sql: Sql, id: number, outcome: RunOutcome): Prom
           rows_inserted = ${outcome.inserted}, rows_updated = ${outcome.updated}, rows_unchanged = ${outcome.unchanged ?? 0},
           error = ${outcome.error ?? null}, failed_step = ${outcome.failedStep ?? null},
           failed_pairs = ${[...(outcome.failedPairs ?? [])]}, failed_pairs_only = ${outcome.failedPairsOnly ?? false},
-          warnings = ${[...(outcome.warnings ?? [])]}
+          warnings = ${[...(outcome.warnings ?? [])]}, failed_sources = ${[...(outcome.failedSources ?? [])]},
+          official_rows_fetched = ${outcome.official?.fetched ?? 0}, official_rows_inserted = ${outcome.official?.inserted ?? 0},
+          official_rows_updated = ${outcome.official?.updated ?? 0}, official_rows_unchanged = ${outcome.official?.unchanged ?? 0}
       where id = ${id}
       returning id::int, status
     )

@@ -1,8 +1,10 @@
 /**
  * main_pipeline.ts: one ETL cycle, the cron entry point. It orders the steps (fetch, store,
- * analyse, deliver, record); each step lives in its own script.
+ * analyse, deliver, record); each step lives in its own script. Two sources are fetched:
+ * AwesomeAPI's quotes (ingest.ts) and BCB's official PTAX bulletins (lib/bcb.ts), each stored
+ * whatever the other did.
  *
- * CLI: `bun main_pipeline.ts [--pairs A-B,C-D] [--backfill DAYS | --from DATE [--to DATE]] ...`
+ * CLI: `bun main_pipeline.ts [--pairs A-B,C-D] [--source awesomeapi|bcb] [--backfill DAYS | --from DATE [--to DATE]] ...`
  * (see `--help`).
  */
 import * as v from "valibot";
@@ -17,6 +19,8 @@ import { parsePairs, type Quote } from "./lib/quote.ts";
 import { newestStored } from "./lib/views.ts";
 import { type AnalysisConfig, loadAnalysisConfig } from "./lib/rule.ts";
 import { deliverPending, type DeliveryOptions } from "./lib/webhooks.ts";
+import { BcbError, type BcbOptions, fetchPtax, loadBcbConfig, planPtaxYears, ptaxYearChunks } from "./lib/bcb.ts";
+import { type OfficialRate, PTAX_CURRENCIES, ptaxCurrencyOf } from "./lib/official.ts";
 import { analyse, describeTransition } from "./analysis.ts";
 import {
   backfillDoneThrough,
@@ -29,6 +33,7 @@ import {
   type RunOutcome,
   type RunStep,
   type SaveCounts,
+  saveOfficialRates,
   saveQuotes,
   startRun,
   withPipelineLock,
@@ -62,6 +67,14 @@ const BACKFILL_WRITERS = 4;
 const LOCK_TIMEOUT_BOUNDS_MS = [0, 86_400_000] as const;
 const EVERY_BOUNDS_MS = [1_000, 86_400_000] as const;
 const EARLIEST_HISTORY_DAY = "1990-01-01";
+// PTAX's history starts in 1984 (before it, Olinda answers no bulletins, which is not an error).
+const EARLIEST_OFFICIAL_DAY = "1984-01-01";
+/**
+ * Each run fetches the official bulletins of this many days, today included: one request per
+ * currency whatever the span, so a missed run, a holiday or a correction BCB published later
+ * is caught up by the next one.
+ */
+const OFFICIAL_RECENT_DAYS = 10;
 // A latest-quote run takes seconds, a minute with every retry and the lock's wait.
 const RUN_DEADLINE_MS = 15 * 60_000;
 /** Gap healing fetches at most this many days back; an older gap is reported with the command that fills it. */
@@ -110,8 +123,18 @@ export interface BackfillProgress {
   elapsedMs: number;
 }
 
+/** Where a run's rows come from: AwesomeAPI's quotes, or BCB's official PTAX bulletins. */
+export type Source = "awesomeapi" | "bcb";
+
 export interface PipelineOptions extends IngestOptions {
   pairs: readonly string[];
+  /** The source a backfill loads (default "awesomeapi"); "bcb" loads official history only. */
+  source?: Source;
+  /**
+   * How BCB's PTAX service is reached, for the official bulletins each latest-quote run fetches
+   * and for `source: "bcb"`; undefined: a run fetches none (COTACAO_OFFICIAL=off).
+   */
+  official?: BcbOptions | undefined;
   /** Load this history instead of the latest quotes. */
   history?: DateRange | undefined;
   lockTimeoutMs?: number;
@@ -131,6 +154,8 @@ export interface RunSummary {
   /** Its pipeline_runs row; null in a dry run. */
   runId: number | null;
   mode: "latest" | "backfill" | "dry-run";
+  /** The source a backfill loaded ("bcb": official history, counted in `official` only). */
+  source: Source;
   pairs: string[];
   fetched: number;
   inserted: number;
@@ -156,15 +181,27 @@ export interface RunSummary {
   failedStep?: RunStep;
   /** Pairs whose fetch failed while the other pairs were stored. */
   failedPairs: string[];
+  /** The sources that failed; the other source's rows are stored all the same. */
+  failedSources: Source[];
+  /** What the run did with BCB's official bulletins; absent when it asked for none (COTACAO_OFFICIAL=off). */
+  official?: OfficialTally;
   /** The exit code this run calls for. */
   exitCode: number;
 }
 
-/** A failure that did not stop the run but makes it fail: one pair's fetch, or the analysis step. */
+/** A failure that did not stop the run but makes it fail: one pair's fetch, BCB's, or the analysis step. */
 interface Problem {
   step: RunStep;
   pair?: string;
+  /** The source that failed; a fetch step's problem without one is AwesomeAPI's. */
+  source?: Source;
   message: string;
+}
+
+/** The official bulletins' counts, and the pairs PTAX does not cover (said in the summary line, not an error). */
+export interface OfficialTally extends SaveCounts {
+  fetched: number;
+  uncovered: string[];
 }
 
 interface Tally extends SaveCounts {
@@ -176,10 +213,13 @@ interface Tally extends SaveCounts {
   gaps: string[];
   warnings: string[];
   problems: Problem[];
+  source: Source;
+  /** Set once the run asks BCB for anything. */
+  official?: OfficialTally;
 }
 
-function emptyTally(): Tally {
-  return { fetched: 0, inserted: 0, updated: 0, unchanged: 0, healed: 0, conflicts: 0, alerts: [], undelivered: [], gaps: [], warnings: [], problems: [] };
+function emptyTally(source: Source = "awesomeapi"): Tally {
+  return { fetched: 0, inserted: 0, updated: 0, unchanged: 0, healed: 0, conflicts: 0, alerts: [], undelivered: [], gaps: [], warnings: [], problems: [], source };
 }
 
 /** Records sent twice with different values: the source kept one by its rule; the run says so. */
@@ -188,7 +228,7 @@ function noteConflicts(tally: Tally, chunk: DailyChunk): void {
   tally.warnings.push(...chunk.warnings);
 }
 
-function addCounts(tally: Tally, counts: SaveCounts): void {
+function addCounts(tally: SaveCounts, counts: SaveCounts): void {
   tally.inserted += counts.inserted;
   tally.updated += counts.updated;
   tally.unchanged += counts.unchanged;
@@ -206,7 +246,7 @@ export async function runPipeline(sql: Sql, options: PipelineOptions): Promise<R
   const began = performance.now();
   const pairs = [...options.pairs];
   const mode = options.history ? "backfill" : "latest";
-  const tally = emptyTally();
+  const tally = emptyTally(options.source);
   let runId: number | null = null;
   let step = "start" as RunStep;
   try {
@@ -217,8 +257,7 @@ export async function runPipeline(sql: Sql, options: PipelineOptions): Promise<R
       runId = await startRun(sql, pairs);
       await session.claimRun(runId);
       step = "fetch";
-      if (options.history) await backfill(sql, pairs, options.history, options, tally);
-      else await storeLatest(sql, pairs, options, tally, () => (step = "store"));
+      await fetchAndStore(sql, pairs, options, tally, (next) => (step = next));
       // What the person must do, said by every run until it is done.
       tally.gaps = (await listGaps(sql, pairs)).map(describeGap);
       step = "analyse";
@@ -264,6 +303,31 @@ export async function runPipeline(sql: Sql, options: PipelineOptions): Promise<R
   }
 }
 
+/**
+ * The fetch and store steps, source by source: official history alone (--source bcb); or
+ * AwesomeAPI's quotes (the latest with gap healing, or a backfill), then, in a latest run, the
+ * official bulletins of the last days. Each source is stored whatever the other did: AwesomeAPI
+ * down, the official bulletins are still fetched and stored before the run fails for it; BCB's
+ * failure is a problem of the run, after the quotes are stored. `setStep` follows where it is.
+ */
+async function fetchAndStore(sql: Sql, pairs: string[], options: PipelineOptions, tally: Tally, setStep: (step: RunStep) => void): Promise<void> {
+  if (options.source === "bcb" && options.history) {
+    // Asked for by name, official history is loaded whatever COTACAO_OFFICIAL says.
+    return backfillOfficial(sql, pairs, options.history, options, options.official ?? {}, tally);
+  }
+  const awesomeFailure = await sourceFailure(
+    options.history ? backfill(sql, pairs, options.history, options, tally) : storeLatest(sql, pairs, options, tally, () => setStep("store")),
+  );
+  if (!options.history && options.official) {
+    setStep("fetch");
+    await storeOfficialRecent(sql, pairs, options, options.official, tally, () => setStep("store"));
+  }
+  if (awesomeFailure) {
+    setStep("fetch");
+    throw awesomeFailure;
+  }
+}
+
 function outcomeOf(tally: Tally): RunOutcome {
   const [first] = tally.problems;
   return {
@@ -271,10 +335,29 @@ function outcomeOf(tally: Tally): RunOutcome {
     ...tally,
     ...(first ? { error: tally.problems.map((problem) => problem.message).join("; "), failedStep: first.step } : {}),
     failedPairs: failedPairs(tally),
-    // Every problem is one pair's: the run succeeded for the pairs it does not name.
-    failedPairsOnly: first !== undefined && tally.problems.every((problem) => problem.pair !== undefined),
+    // Every problem is one pair's (or BCB's, which costs no pair its quotes): the run succeeded
+    // for the pairs it does not name. failed_sources says which source failed.
+    failedPairsOnly: first !== undefined && tally.problems.every((problem) => problem.pair !== undefined || problem.source === "bcb"),
+    failedSources: failedSources(tally),
   };
 }
+
+const failedSources = (tally: Tally): Source[] => [
+  ...new Set(tally.problems.flatMap((problem) => problem.source ?? (problem.step === "fetch" ? ["awesomeapi" as const] : []))),
+];
+
+/** How the summary line names each source. */
+const SOURCE_NAMES: Readonly<Record<Source, string>> = { awesomeapi: "AwesomeAPI", bcb: "BCB" };
+
+/** A source's failure (AwesomeAPI's IngestError) as a value, so that the other source still runs; anything else is thrown. */
+const sourceFailure = (work: Promise<void>): Promise<IngestError | undefined> =>
+  work.then(
+    () => undefined,
+    (error: unknown) => {
+      if (error instanceof IngestError) return error;
+      throw error;
+    },
+  );
 
 /** The lock timeout's error: another run held the pipeline lock past --lock-timeout. */
 const isLocked = (error: unknown): boolean => error instanceof DatabaseError && error.code === "LOCKED";
@@ -285,9 +368,14 @@ const failedPairs = (tally: Tally) => [...new Set(tally.problems.flatMap((proble
 export async function dryRun(options: PipelineOptions): Promise<RunSummary> {
   const began = performance.now();
   const pairs = [...options.pairs];
-  const tally = emptyTally();
+  const tally = emptyTally(options.source);
   try {
-    if (options.history) {
+    if (options.source === "bcb" && options.history) {
+      const official = officialTally(tally);
+      for (const { currency } of officialPairs(pairs, tally)) {
+        for await (const chunk of ptaxYearChunks(currency, clampToToday(options.history, options), options.official)) official.fetched += chunk.rates.length;
+      }
+    } else if (options.history) {
       for (const pair of pairs) {
         for await (const chunk of dailyChunks(pair, options.history, options)) {
           tally.fetched += chunk.quotes.length;
@@ -297,6 +385,7 @@ export async function dryRun(options: PipelineOptions): Promise<RunSummary> {
     } else {
       const latest = await fetchLatestOfEach(pairs, options, tally);
       tally.fetched = latest.length;
+      if (options.official) officialTally(tally).fetched = (await fetchOfficialRecent(pairs, options, options.official, tally)).length;
     }
   } catch (error) {
     tally.problems.push({ step: "fetch", message: errorLine(error) });
@@ -311,6 +400,7 @@ function summary(runId: number | null, mode: RunSummary["mode"], pairs: string[]
     status: outcome.status,
     runId,
     mode,
+    source: tally.source,
     pairs,
     fetched: tally.fetched,
     inserted: tally.inserted,
@@ -325,6 +415,8 @@ function summary(runId: number | null, mode: RunSummary["mode"], pairs: string[]
     durationMs: Math.round(performance.now() - began),
     ...(outcome.error === undefined ? {} : { error: outcome.error, failedStep: outcome.failedStep }),
     failedPairs: failedPairs(tally),
+    failedSources: failedSources(tally),
+    ...(tally.official ? { official: tally.official } : {}),
     exitCode: outcome.status === "succeeded" ? EXIT.ok : EXIT.failure,
   };
 }
@@ -393,22 +485,19 @@ async function storeLatest(sql: Sql, pairs: string[], options: PipelineOptions, 
 }
 
 /**
- * Stores backfill batches in the background, so that fetching goes on meanwhile: up to
- * `concurrency` transactions at once, but a pair's batches strictly one after another, so a
- * pair's recorded progress never runs ahead of what is stored. `drain()` waits for all and
- * throws the first failure.
+ * Stores backfill batches in the background with `save` (one transaction each, with its
+ * progress), so that fetching goes on meanwhile: up to `concurrency` transactions at once, but a
+ * pair's batches strictly one after another, so a pair's recorded progress never runs ahead of
+ * what is stored. `drain()` waits for all and throws the first failure.
  */
-function backgroundWriter(sql: Sql, tally: Tally, concurrency: number) {
+function backgroundWriter<Row>(concurrency: number, save: (rows: Row[], progress: BackfillStep) => Promise<void>) {
   const inFlight = new Set<Promise<void>>();
   const lastOfPair = new Map<string, Promise<void>>();
   return {
-    async write(quotes: Quote[], progress: BackfillStep): Promise<void> {
+    async write(rows: Row[], progress: BackfillStep): Promise<void> {
       while (inFlight.size >= concurrency) await Promise.race(inFlight);
       const previous = lastOfPair.get(progress.pair) ?? Promise.resolve();
-      const task = previous
-        // A batch lost to a crash goes with its progress, and the re-run fetches it again.
-        .then(() => saveQuotes(sql, quotes, { progress, notify: true, durable: false }))
-        .then((counts) => addCounts(tally, counts));
+      const task = previous.then(() => save(rows, progress));
       lastOfPair.set(progress.pair, task);
       inFlight.add(task);
       // Settled tasks leave the set; a failure is reported by write() or drain(), never as unhandled.
@@ -435,39 +524,24 @@ async function backfill(sql: Sql, pairs: string[], range: DateRange, options: Pi
   const began = performance.now();
   const batchRows = options.backfillBatchRows ?? BACKFILL_BATCH_ROWS;
   const today = saoPauloDay((options.now ?? (() => new Date()))());
-  const writer = backgroundWriter(sql, tally, BACKFILL_WRITERS);
+  // A batch lost to a crash goes with its progress, and the re-run fetches it again.
+  const writer = backgroundWriter<Quote>(BACKFILL_WRITERS, async (quotes, progress) =>
+    addCounts(tally, await saveQuotes(sql, quotes, { progress, notify: true, durable: false })),
+  );
   try {
     for (const [pairIndex, pair] of pairs.entries()) {
       const last = range.to < today ? range.to : today;
       if (range.from > last) continue;
-      const doneThrough = await backfillDoneThrough(sql, pair, range.from, range.to);
-      // Progress resumes an interrupted run; a range that completed is fetched again in full,
-      // and only what differs is written (corrections go through quote_revisions).
-      const completed = doneThrough !== null && doneThrough >= last;
-      if (completed) await resetBackfillProgress(sql, pair, range.from, range.to);
-      const from = doneThrough === null || completed ? range.from : addDays(doneThrough, 1);
+      const from = await resumeFrom(sql, pair, range, last, "awesomeapi");
       let chunks = planChunks(from, last).length;
       let chunk = 0;
-      let batch: Quote[] = [];
-      let batchThrough: string | undefined;
-      let flushedAt = performance.now();
-      const flush = async () => {
-        if (batchThrough === undefined) return;
-        const quotes = batch;
-        const progress = { pair, from: range.from, to: range.to, doneThrough: batchThrough };
-        batch = [];
-        batchThrough = undefined;
-        flushedAt = performance.now();
-        await writer.write(quotes, progress);
-      };
+      const batch = backfillBatch(writer, { pair, from: range.from, to: range.to }, batchRows);
       try {
         for await (const part of dailyChunks(pair, { from, to: last }, { ...options, concurrency: BACKFILL_CONCURRENCY })) {
           tally.fetched += part.quotes.length;
           noteConflicts(tally, part);
-          batch.push(...part.quotes);
-          batchThrough = part.to;
           chunks = Math.max(chunks, ++chunk);
-          if (batch.length >= batchRows || performance.now() - flushedAt >= BACKFILL_FLUSH_MS) await flush();
+          await batch.add(part.quotes, part.to);
           options.onProgress?.({
             pair,
             pairIndex,
@@ -484,7 +558,7 @@ async function backfill(sql: Sql, pairs: string[], range: DateRange, options: Pi
         if (!(error instanceof IngestError)) throw error;
         tally.problems.push({ step: "fetch", pair, message: errorLine(error) });
       } finally {
-        await flush();
+        await batch.flush();
       }
     }
   } finally {
@@ -494,6 +568,141 @@ async function backfill(sql: Sql, pairs: string[], range: DateRange, options: Pi
   const failed = new Set(failedPairs(tally));
   const last = range.to < today ? range.to : today;
   for (const pair of pairs) if (!failed.has(pair) && range.from <= last) await clearGaps(sql, pair, range.from, last);
+}
+
+/**
+ * Where a backfill of `pair` over `range` starts: the day after its recorded progress when an
+ * earlier run was interrupted; the range's start when it never ran, or when it completed (its
+ * progress is forgotten: run again, a completed range is fetched again in full and only what
+ * differs is written, corrections going to the revisions table).
+ */
+async function resumeFrom(sql: Sql, pair: string, range: DateRange, last: string, source: Source): Promise<string> {
+  const doneThrough = await backfillDoneThrough(sql, pair, range.from, range.to, source);
+  const completed = doneThrough !== null && doneThrough >= last;
+  if (completed) await resetBackfillProgress(sql, pair, range.from, range.to, source);
+  return doneThrough === null || completed ? range.from : addDays(doneThrough, 1);
+}
+
+/**
+ * A pair's backfill rows gathered into large batches: handed to the writer once a batch holds
+ * `batchRows` rows or a second after the last one, each with the last day it completes.
+ */
+function backfillBatch<Row>(writer: ReturnType<typeof backgroundWriter<Row>>, step: Omit<BackfillStep, "doneThrough">, batchRows: number) {
+  let rows: Row[] = [];
+  let through: string | undefined;
+  let flushedAt = performance.now();
+  const flush = async () => {
+    if (through === undefined) return;
+    const progress = { ...step, doneThrough: through };
+    const batch = rows;
+    rows = [];
+    through = undefined;
+    flushedAt = performance.now();
+    await writer.write(batch, progress);
+  };
+  return {
+    /** A chunk's rows, complete through `doneThrough`. */
+    async add(chunk: readonly Row[], doneThrough: string): Promise<void> {
+      for (const row of chunk) rows.push(row);
+      through = doneThrough;
+      if (rows.length >= batchRows || performance.now() - flushedAt >= BACKFILL_FLUSH_MS) await flush();
+    },
+    flush,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The official source: BCB's PTAX bulletins
+
+const officialTally = (tally: Tally): OfficialTally => (tally.official ??= { fetched: 0, inserted: 0, updated: 0, unchanged: 0, uncovered: [] });
+
+/** The pairs PTAX covers, with their currency; the others are noted once, in the run's summary (not an error). */
+function officialPairs(pairs: readonly string[], tally: Tally): { pair: string; currency: string }[] {
+  const official = officialTally(tally);
+  const covered: { pair: string; currency: string }[] = [];
+  for (const pair of pairs) {
+    const currency = ptaxCurrencyOf(pair);
+    if (currency) covered.push({ pair, currency });
+    else if (!official.uncovered.includes(pair)) official.uncovered.push(pair);
+  }
+  return covered;
+}
+
+/** `range`, ending today at the latest (São Paulo's day). */
+function clampToToday(range: DateRange, options: PipelineOptions): DateRange {
+  const today = saoPauloDay((options.now ?? (() => new Date()))());
+  return { from: range.from, to: range.to < today ? range.to : today };
+}
+
+/** BCB's failures as one problem of the run, naming BCB; anything but a BcbError is thrown. */
+function noteOfficialFailures(tally: Tally, failures: readonly unknown[]): void {
+  const [first, ...others] = failures;
+  if (first === undefined) return;
+  for (const failure of failures) if (!(failure instanceof BcbError)) throw failure;
+  const more = others.length > 0 ? ` (and ${others.length} more PTAX request(s) failed)` : "";
+  tally.problems.push({ step: "fetch", source: "bcb", message: `${errorLine(first)}${more}` });
+}
+
+/**
+ * The official bulletins of the last OFFICIAL_RECENT_DAYS days of every pair PTAX covers: one
+ * request per currency, all at once. A currency that fails is a problem of the run; the others
+ * are returned.
+ */
+async function fetchOfficialRecent(pairs: readonly string[], options: PipelineOptions, bcb: BcbOptions, tally: Tally): Promise<OfficialRate[]> {
+  const today = saoPauloDay((options.now ?? (() => new Date()))());
+  const range = { from: addDays(today, -(OFFICIAL_RECENT_DAYS - 1)), to: today };
+  const answers = await Promise.allSettled(officialPairs(pairs, tally).map(({ currency }) => fetchPtax(currency, range, bcb)));
+  noteOfficialFailures(tally, answers.flatMap((answer) => (answer.status === "rejected" ? [answer.reason] : [])));
+  return answers.flatMap((answer) => (answer.status === "fulfilled" ? answer.value : []));
+}
+
+/** The cycle's official step: the recent bulletins fetched, then stored in one transaction (only what is new or corrected is written). */
+async function storeOfficialRecent(sql: Sql, pairs: readonly string[], options: PipelineOptions, bcb: BcbOptions, tally: Tally, onStore: () => void): Promise<void> {
+  const rates = await fetchOfficialRecent(pairs, options, bcb, tally);
+  const official = officialTally(tally);
+  official.fetched += rates.length;
+  onStore();
+  addCounts(official, await saveOfficialRates(sql, rates));
+}
+
+/**
+ * Loads official history (--source bcb), as backfill() loads AwesomeAPI's: per pair, one request
+ * per calendar year, a few years fetched ahead, stored in large batches in the background, each
+ * with the pair's progress (official_backfill_progress), so an interrupted run resumes. A pair
+ * BCB fails for keeps what was stored, and the next pairs go on.
+ */
+async function backfillOfficial(sql: Sql, pairs: readonly string[], range: DateRange, options: PipelineOptions, bcb: BcbOptions, tally: Tally): Promise<void> {
+  const began = performance.now();
+  const official = officialTally(tally);
+  const covered = officialPairs(pairs, tally);
+  const { to: last } = clampToToday(range, options);
+  if (range.from > last) return;
+  // As for quotes: a batch lost to a crash goes with its progress, and the re-run fetches it again.
+  const writer = backgroundWriter<OfficialRate>(BACKFILL_WRITERS, async (rates, progress) =>
+    addCounts(official, await saveOfficialRates(sql, rates, { progress, durable: false })),
+  );
+  try {
+    for (const [pairIndex, { pair, currency }] of covered.entries()) {
+      const from = await resumeFrom(sql, pair, range, last, "bcb");
+      const chunks = planPtaxYears({ from, to: last }).length;
+      const batch = backfillBatch(writer, { pair, from: range.from, to: range.to }, options.backfillBatchRows ?? BACKFILL_BATCH_ROWS);
+      let chunk = 0;
+      try {
+        for await (const year of ptaxYearChunks(currency, { from, to: last }, { ...bcb, concurrency: BACKFILL_CONCURRENCY })) {
+          official.fetched += year.rates.length;
+          await batch.add(year.rates, year.to);
+          chunk++;
+          options.onProgress?.({ pair, pairIndex, pairCount: covered.length, chunk, chunks, doneThrough: year.to, rows: official.fetched, elapsedMs: performance.now() - began });
+        }
+      } catch (error) {
+        noteOfficialFailures(tally, [error]);
+      } finally {
+        await batch.flush();
+      }
+    }
+  } finally {
+    await writer.drain();
+  }
 }
 
 const ACTION = "complete the run";
@@ -506,21 +715,42 @@ const errorLine = (error: unknown, writing = true): string => describeError(erro
 
 /** The one summary line of a run. */
 export function formatSummary(run: RunSummary): string {
-  const counts =
+  const quotes =
     run.mode === "dry-run"
       ? `fetched ${run.fetched}, nothing written (dry run)`
       : `fetched ${run.fetched}, inserted ${run.inserted}, updated ${run.updated}, unchanged ${run.unchanged}` +
         (run.healed ? ` (${run.healed} from gap healing)` : "") +
         (run.conflicts ? `, ${run.conflicts} conflicting record(s) dropped` : "");
+  const official = run.official ? formatOfficial(run.official, run.mode === "dry-run") : "";
+  // An official backfill loads no quotes: its counts are the official ones only.
+  const counts =
+    run.source === "bcb" && run.official
+      ? official
+      : quotes + (official ? `; ${official}` : "");
+  const storedAny = run.inserted + run.updated + run.unchanged + (run.official ? run.official.inserted + run.official.updated + run.official.unchanged : 0) > 0;
   const id = run.runId === null ? "" : ` [run ${run.runId}]`;
   const seconds = (run.durationMs / 1000).toFixed(1);
   if (run.status === "succeeded") return `${run.mode} ${run.pairs.join(",")} ok: ${counts} in ${seconds} s${id}`;
   if (run.status === "skipped") return `${run.mode} ${run.pairs.join(",")} skipped after ${seconds} s${id}: ${run.error}`;
-  const step = run.failedStep ? ` at the ${run.failedStep} step` : "";
+  // Two sources feed a run: the line names the one that failed (its rows and the other's are counted below).
+  const sources = run.failedSources.length > 0 ? ` (${run.failedSources.map((source) => SOURCE_NAMES[source]).join(", ")})` : "";
+  const step = run.failedStep ? ` at the ${run.failedStep} step${sources}` : "";
   // A failed run may have stored quotes all the same: one pair's failure does not cost the
   // others, and the analysis step runs after the quotes are committed.
-  const stored = run.inserted + run.updated + run.unchanged > 0 ? `; stored all the same: ${counts}` : "";
+  const stored = storedAny ? `; stored all the same: ${counts}` : "";
   return `${run.mode} ${run.pairs.join(",")} failed${step} after ${seconds} s${id}: ${run.error}${stored}`;
+}
+
+/**
+ * The official bulletins' part of the summary line, and the pairs PTAX does not cover, said
+ * here, once per run, in the line a person reads (not a warning: nothing is wrong; --quiet and
+ * cron print nothing of it).
+ */
+function formatOfficial(official: OfficialTally, dry: boolean): string {
+  const counts = dry
+    ? `official PTAX fetched ${official.fetched}`
+    : `official PTAX fetched ${official.fetched}, inserted ${official.inserted}, updated ${official.updated}, unchanged ${official.unchanged}`;
+  return official.uncovered.length > 0 ? `${counts} (PTAX does not cover ${official.uncovered.join(", ")})` : counts;
 }
 
 const PROGRESS_BAR_WIDTH = 20;
@@ -555,9 +785,15 @@ Runs one pipeline cycle: fetches the latest quotes of the pairs from AwesomeAPI 
 business days missing since the last stored one, up to ${GAP_HEAL_MAX_DAYS} days back), stores them
 once, runs the analysis step and records the run in pipeline_runs. Missing days further back
 are printed on stderr ("gap: ...", with the backfill that loads them) by every run until loaded.
+Each run also stores BCB's official PTAX bulletins of the last ${OFFICIAL_RECENT_DAYS} days for the pairs
+PTAX covers (${PTAX_CURRENCIES.join(", ")} against BRL); COTACAO_OFFICIAL=off turns that off.
+Either source's failure costs the other nothing: its rows are stored, and the run fails naming it.
 
 Options:
   --pairs LIST         comma-separated pairs (default: COTACAO_PAIRS, else ${DEFAULT_PAIRS.join(",")})
+  --source SOURCE      what --backfill/--from load: awesomeapi (default, daily quotes) or
+                       bcb (BCB's official PTAX bulletins, one request per pair and year,
+                       back to ${EARLIEST_OFFICIAL_DAY.slice(0, 4)}; whatever COTACAO_OFFICIAL says)
   --backfill DAYS      load the last DAYS days of daily history instead
   --from DATE          load daily history from DATE (YYYY-MM-DD) ...
   --to DATE            ... to DATE (default today). Run again, an interrupted backfill carries
@@ -597,6 +833,7 @@ const PairsSchema = v.pipe(
 /** What the command line and the environment asked for. */
 export interface Invocation {
   pairs: string[];
+  source: Source;
   history?: DateRange | undefined;
   lockTimeoutMs: number;
   everyMs?: number | undefined;
@@ -609,6 +846,7 @@ export interface Invocation {
 /** Reads and checks the flags (and COTACAO_PAIRS) before any I/O; throws a one-line USAGE error. */
 const FLAGS = {
   pairs: { type: "string" },
+  source: { type: "string" },
   backfill: { type: "string" },
   from: { type: "string" },
   to: { type: "string" },
@@ -625,7 +863,7 @@ const usage = (message: string) => usageError(message, "main_pipeline.ts");
 export function parseInvocation(args: string[], env: Record<string, string | undefined>, today: string): Invocation {
   const values = readFlags(args, FLAGS, "main_pipeline.ts");
   const base = { dryRun: !!values["dry-run"], json: !!values.json, quiet: !!values.quiet, help: !!values.help };
-  if (base.help) return { ...base, pairs: [...DEFAULT_PAIRS], lockTimeoutMs: DEFAULT_LOCK_TIMEOUT_MS };
+  if (base.help) return { ...base, pairs: [...DEFAULT_PAIRS], source: "awesomeapi", lockTimeoutMs: DEFAULT_LOCK_TIMEOUT_MS };
 
   const pairsText = values.pairs ?? (env["COTACAO_PAIRS"]?.trim() || DEFAULT_PAIRS.join(","));
   const pairs = v.safeParse(PairsSchema, pairsText);
@@ -642,13 +880,17 @@ export function parseInvocation(args: string[], env: Record<string, string | und
   const lockTimeoutMs = duration("lock-timeout", values["lock-timeout"], LOCK_TIMEOUT_BOUNDS_MS) ?? DEFAULT_LOCK_TIMEOUT_MS;
   const everyMs = duration("every", values.every, EVERY_BOUNDS_MS);
   if (values.json && values.quiet) throw usage("--json and --quiet do not go together: choose one");
+  const source = values.source ?? "awesomeapi";
+  if (source !== "awesomeapi" && source !== "bcb") throw usage(`--source must be awesomeapi or bcb, got "${source}"`);
+  // Each source's history starts where it has one.
+  const earliest = source === "bcb" ? EARLIEST_OFFICIAL_DAY : EARLIEST_HISTORY_DAY;
 
   let history: DateRange | undefined;
   if (values.backfill !== undefined) {
     if (values.from !== undefined || values.to !== undefined) throw usage("--backfill and --from/--to do not go together: choose one");
-    const maxDays = dayNumber(today) - dayNumber(EARLIEST_HISTORY_DAY);
+    const maxDays = dayNumber(today) - dayNumber(earliest);
     if (!/^\d+$/.test(values.backfill) || Number(values.backfill) < 1 || Number(values.backfill) > maxDays) {
-      throw usage(`--backfill takes a number of days from 1 to ${maxDays} (back to ${EARLIEST_HISTORY_DAY}), got "${values.backfill}"`);
+      throw usage(`--backfill takes a number of days from 1 to ${maxDays} (back to ${earliest}), got "${values.backfill}"`);
     }
     history = { from: addDays(today, -Number(values.backfill)), to: today };
   } else if (values.from !== undefined) {
@@ -656,14 +898,20 @@ export function parseInvocation(args: string[], env: Record<string, string | und
     for (const [flag, day] of [["--from", history.from], ["--to", history.to]] as const) {
       if (!isCalendarDate(day)) throw usage(`${flag} must be a date like 2024-08-23, got "${day}"`);
     }
-    if (history.from < EARLIEST_HISTORY_DAY) throw usage(`--from must not be before ${EARLIEST_HISTORY_DAY}, got "${history.from}"`);
+    if (history.from < earliest) throw usage(`--from must not be before ${earliest}, got "${history.from}"`);
     if (history.from > history.to) throw usage(`--from (${history.from}) is after --to (${history.to})`);
     if (history.from > today) throw usage(`--from (${history.from}) is in the future`);
   } else if (values.to !== undefined) {
     throw usage("--to needs --from");
   }
   if (history && everyMs !== undefined) throw usage("--every repeats the latest-quote cycle; it does not go with a backfill");
-  return { ...base, pairs: pairs.output, history, lockTimeoutMs, everyMs };
+  if (source === "bcb") {
+    if (!history) throw usage("--source bcb loads official history: give it --from DATE [--to DATE] or --backfill DAYS");
+    if (!pairs.output.some((pair) => ptaxCurrencyOf(pair))) {
+      throw usage(`--source bcb: PTAX covers none of ${pairs.output.join(", ")}; it publishes ${PTAX_CURRENCIES.join(", ")} against BRL (e.g. --pairs USD-BRL)`);
+    }
+  }
+  return { ...base, pairs: pairs.output, source, history, lockTimeoutMs, everyMs };
 }
 
 /** Prints a run the way the flags ask; errors always reach stderr. */
@@ -718,7 +966,7 @@ async function connectAndRunOnce(database: DatabaseConfig, options: PipelineOpti
     // The lock's session, the run's own queries, and the backfill's writers.
     sql = await connect(database, { max: BACKFILL_WRITERS + 2 });
   } catch (error) {
-    const tally = emptyTally();
+    const tally = emptyTally(options.source);
     tally.problems.push({ step: "start", message: errorLine(error, false) });
     return { ...summary(null, options.history ? "backfill" : "latest", [...options.pairs], tally, began), exitCode: describeError(error, ACTION).exitCode };
   }
@@ -736,6 +984,7 @@ export async function main(args: string[], env: Record<string, string | undefine
   let ingest: IngestOptions;
   let analysis: AnalysisConfig;
   let database: DatabaseConfig;
+  let bcb: ReturnType<typeof loadBcbConfig>;
   try {
     invocation = parseInvocation(args, env, saoPauloDay(new Date()));
     if (invocation.help) {
@@ -745,6 +994,7 @@ export async function main(args: string[], env: Record<string, string | undefine
     ingest = loadIngestConfig(env);
     analysis = loadAnalysisConfig(env);
     database = loadDatabaseConfig(env);
+    bcb = loadBcbConfig(env);
   } catch (error) {
     return printDescribed(describeError(error, "start"));
   }
@@ -752,6 +1002,9 @@ export async function main(args: string[], env: Record<string, string | undefine
   const options: PipelineOptions = {
     ...ingest,
     pairs: invocation.pairs,
+    source: invocation.source,
+    // COTACAO_OFFICIAL=off stops the cycle's official step; an official backfill asked for by name runs all the same.
+    official: bcb.official || invocation.source === "bcb" ? { baseUrl: bcb.baseUrl } : undefined,
     history: invocation.history,
     lockTimeoutMs: invocation.lockTimeoutMs,
     analysis,

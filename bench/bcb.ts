@@ -6,17 +6,39 @@
  *   (a) fetch + parse: fetchPtaxHistory() over HTTP (loopback), one request at a time
  *   (b) the same with 4 years fetched ahead (its `concurrency`)
  *   (c) parse alone: parsePtaxPeriod() on the same answers, already in memory
+ * then, into an embedded PostgreSQL of its own (durable settings), on the same rows in the same run:
+ *   (d) COPY ... FROM STDIN straight into official_rates: the practical limit
+ *   (e) the store step as the backfill runs it: saveOfficialRates() on the fetched rows, one
+ *       batch per currency with its progress, durable: false, 4 transactions at once (the
+ *       backfill's writers); target >= 75 % of (d), as bench/ingest.ts's (a) for AwesomeAPI
+ *   (f) the whole official backfill in this process, runPipeline() with --source bcb's options
+ *       (fetch from the fake, parse, store, the run recorded), as a share of (d)
+ *   (g) the same as a command, `bun main_pipeline.ts --source bcb --from ... --to ...` (process
+ *       start, connection and migrations included), once
  * with the load average before and after (the machine is shared).
  */
-import { availableParallelism, loadavg } from "node:os";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import * as v from "valibot";
 import { fetchPtaxHistory, parsePtaxPeriod, planPtaxYears, ptaxPeriodUrl } from "../lib/bcb.ts";
-import { PTAX_CURRENCIES } from "../lib/official.ts";
+import { startEmbeddedServer, stopEmbeddedServer } from "../lib/embedded_server.ts";
+import { migrate } from "../lib/migrations.ts";
+import { saveOfficialRates } from "../database.ts";
+import { type OfficialRate, PTAX_CURRENCIES } from "../lib/official.ts";
+import { connectUrl, type Sql } from "../lib/pool.ts";
+import { PROJECT_DIR } from "../lib/project.ts";
+import { loadAnalysisConfig } from "../lib/rule.ts";
+import { runPipeline } from "../main_pipeline.ts";
 import { loadPtaxSeries } from "../test/support/fake_awesomeapi.ts";
 import { periodSeries, ptaxBulletins, startFakeOlinda } from "../test/support/fake_olinda.ts";
 import { readBenchOptions } from "./options.ts";
 
 const RANGE = { from: "1994-07-01", to: "2024-03-22" };
+/** (e) against (d). */
+const TARGET_BACKFILL_RATIO = 0.75;
 /** Years fetched ahead in (b). */
 const AHEAD = 4;
 const USAGE = `Usage: bun bench/bcb.ts [--currencies 1-10] [--runs N]
@@ -80,9 +102,127 @@ async function measure(currencies: readonly string[], runs: number): Promise<voi
     console.log(`  (b) the same, ${AHEAD} years fetched ahead:            ${best(aheadTimes).toFixed(0)} ms, ${rate(rows, best(aheadTimes))}`);
     console.log(`  (c) parse alone:                                     ${best(parseTimes).toFixed(0)} ms, ${rate(rows, best(parseTimes))}`);
     console.log(`  load average ${loadBefore.map((n) => n.toFixed(2)).join(" ")} before, ${loadavg().map((n) => n.toFixed(2)).join(" ")} after, on ${availableParallelism()} cores`);
+    await measureStore(currencies, runs, baseUrl);
   } finally {
     fake.kill();
     await fake.exited;
+  }
+}
+
+/** The rows as COPY's text lines (what database.ts's COPY path sends; these values need no escaping). */
+function* copyLines(rates: readonly OfficialRate[]): Generator<string> {
+  let buffer = "";
+  for (const [n, rate] of rates.entries()) {
+    buffer += `${rate.pair}\t${rate.publishedAt}\t${rate.bulletin}\t${rate.buy}\t${rate.sell}\n`;
+    if (n % 1_000 === 999) {
+      yield buffer;
+      buffer = "";
+    }
+  }
+  if (buffer) yield buffer;
+}
+
+async function officialCount(sql: Sql): Promise<number> {
+  const [row] = await sql<{ n: number }[]>`select count(*)::int as n from official_rates`;
+  return row?.n ?? 0;
+}
+
+async function emptyTables(sql: Sql): Promise<void> {
+  await sql`truncate official_rates, official_rate_revisions, official_backfill_progress, pipeline_runs cascade`;
+  await sql`vacuum analyze official_rates`;
+}
+
+/** The store step as the backfill's writers run it: a batch per pair, with its progress, `writers` transactions at once. */
+async function storeAsTheBackfill(sql: Sql, batches: readonly OfficialRate[][], writers: number): Promise<number> {
+  let inserted = 0;
+  const queue = [...batches];
+  const writer = async () => {
+    for (let batch = queue.shift(); batch; batch = queue.shift()) {
+      const progress = { pair: batch[0]!.pair, from: RANGE.from, to: RANGE.to, doneThrough: RANGE.to };
+      const counts = await saveOfficialRates(sql, batch, { progress, durable: false });
+      inserted += counts.inserted;
+    }
+  };
+  await Promise.all(Array.from({ length: writers }, writer));
+  return inserted;
+}
+
+/** (d) to (g): the same rows into official_rates by COPY, by the store step, by the backfill in this process, and by the command. */
+async function measureStore(currencies: readonly string[], runs: number, baseUrl: string): Promise<void> {
+  const root = await mkdtemp(join(tmpdir(), "cotacao-bench-bcb-"));
+  await chmod(root, 0o755);
+  const dataDir = join(root, "pg");
+  try {
+    const { server } = await startEmbeddedServer(dataDir);
+    // The backfill's pool: the lock's session, the run's queries and 4 writers (as main_pipeline.ts connects).
+    const sql = connectUrl(server.url, { max: 6 });
+    try {
+      await migrate(sql);
+      const batches: OfficialRate[][] = [];
+      for (const currency of currencies) batches.push(await fetchPtaxHistory(currency, RANGE, { baseUrl, concurrency: AHEAD }));
+      const rates = batches.flat();
+      const pairs = currencies.map((currency) => `${currency}-BRL`);
+      const loadBefore = loadavg();
+      const copyTimes: number[] = [];
+      const storeTimes: number[] = [];
+      const backfillTimes: number[] = [];
+      for (let run = 0; run < runs; run++) {
+        await emptyTables(sql);
+        let began = performance.now();
+        const copy = await sql`copy official_rates (pair, published_at, bulletin, buy, sell) from stdin`.writable();
+        await pipeline(Readable.from(copyLines(rates)), copy);
+        copyTimes.push(performance.now() - began);
+        if ((await officialCount(sql)) !== rates.length) throw new Error("COPY stored the wrong number of rows");
+
+        await emptyTables(sql);
+        began = performance.now();
+        const stored = await storeAsTheBackfill(sql, batches, 4);
+        storeTimes.push(performance.now() - began);
+        if (stored !== rates.length) throw new Error(`the store step inserted ${stored} rows, expected ${rates.length}`);
+
+        await emptyTables(sql);
+        began = performance.now();
+        const summary = await runPipeline(sql, {
+          pairs,
+          source: "bcb",
+          history: RANGE,
+          official: { baseUrl },
+          analysis: loadAnalysisConfig({}),
+          now: () => new Date("2024-03-25T12:00:00Z"),
+        });
+        backfillTimes.push(performance.now() - began);
+        if (summary.status !== "succeeded" || summary.official?.inserted !== rates.length) throw new Error(`the backfill failed: ${JSON.stringify(summary)}`);
+      }
+
+      // (g): the command, once, on the same empty table.
+      await emptyTables(sql);
+      const began = performance.now();
+      const command = Bun.spawn(
+        [process.execPath, join(PROJECT_DIR, "main_pipeline.ts"), "--source", "bcb", "--pairs", pairs.join(","), "--from", RANGE.from, "--to", RANGE.to, "--json"],
+        { env: { ...process.env, DATABASE_URL: server.url, BCB_URL: baseUrl }, stdout: "pipe", stderr: "inherit" },
+      );
+      const summary = JSON.parse(await new Response(command.stdout).text());
+      if ((await command.exited) !== 0 || summary.official?.inserted !== rates.length) throw new Error(`bun main_pipeline.ts --source bcb failed: ${JSON.stringify(summary)}`);
+      const commandMs = performance.now() - began;
+
+      const best = (times: number[]) => Math.min(...times);
+      const share = (times: number[]) => `${((best(copyTimes) / best(times)) * 100).toFixed(0)} % of (d)`;
+      const storeRatio = best(copyTimes) / best(storeTimes);
+      console.log(`into official_rates (embedded PostgreSQL, durable settings), ${rates.length.toLocaleString("en-US")} rows; best of ${runs} runs`);
+      console.log(`  (d) COPY FROM STDIN, the limit:                        ${best(copyTimes).toFixed(0)} ms, ${rate(rates.length, best(copyTimes))}`);
+      console.log(
+        `  (e) store step, saveOfficialRates() as the backfill:    ${best(storeTimes).toFixed(0)} ms, ${rate(rates.length, best(storeTimes))} = ${share(storeTimes)}; ` +
+          `target >= ${TARGET_BACKFILL_RATIO * 100} %: ${storeRatio >= TARGET_BACKFILL_RATIO ? "met" : "MISSED"}`,
+      );
+      console.log(`  (f) whole backfill in process (fetch + parse + store): ${best(backfillTimes).toFixed(0)} ms, ${rate(rates.length, best(backfillTimes))} = ${share(backfillTimes)}`);
+      console.log(`  (g) bun main_pipeline.ts --source bcb, the command:    ${commandMs.toFixed(0)} ms, ${rate(rates.length, commandMs)} (process start and migrations included)`);
+      console.log(`  load average ${loadBefore.map((n) => n.toFixed(2)).join(" ")} before, ${loadavg().map((n) => n.toFixed(2)).join(" ")} after, on ${availableParallelism()} cores`);
+    } finally {
+      await sql.end();
+    }
+  } finally {
+    await stopEmbeddedServer(dataDir).catch(() => {});
+    await rm(root, { recursive: true, force: true });
   }
 }
 

@@ -118,19 +118,32 @@ const BcbEnvSchema = v.object({
     // Paths are appended with "/", so a trailing slash must not double it.
     v.transform((url) => (url || DEFAULT_BCB_URL).replace(/\/+$/, "")),
   ),
+  // Whether each `bun main_pipeline.ts` run also fetches the last days' bulletins (on by default).
+  COTACAO_OFFICIAL: v.pipe(
+    v.optional(v.string(), ""),
+    v.trim(),
+    v.toLowerCase(),
+    v.check((text) => ["", "on", "off"].includes(text), (issue) => `must be on or off, got ${showValue(String(issue.input))}`),
+    v.transform((text) => text !== "off"),
+  ),
 });
 
 /** Where BCB's Olinda PTAX service is. */
 export interface BcbConfig {
   /** Without a trailing slash, e.g. DEFAULT_BCB_URL. */
   baseUrl: string;
+  /** COTACAO_OFFICIAL: each pipeline run also fetches the official bulletins (default true; "off": false). */
+  official: boolean;
 }
 
-/** Reads and validates BCB_URL (empty or unset: DEFAULT_BCB_URL); throws a one-line CONFIG error naming it. */
+/**
+ * Reads and validates BCB_URL (empty or unset: DEFAULT_BCB_URL) and COTACAO_OFFICIAL (on or
+ * off, default on); throws a one-line CONFIG error naming the variable.
+ */
 export function loadBcbConfig(env: Record<string, string | undefined>): BcbConfig {
   const result = v.safeParse(BcbEnvSchema, env);
   if (!result.success) throw envIssue(result.issues);
-  return { baseUrl: result.output.BCB_URL };
+  return { baseUrl: result.output.BCB_URL, official: result.output.COTACAO_OFFICIAL };
 }
 
 // ---------------------------------------------------------------------------------------------

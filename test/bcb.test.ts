@@ -95,9 +95,18 @@ const periodAnswer = (...records: string[]) => `{"@odata.context":"https://was-p
 
 describe("loadBcbConfig", () => {
   test("BCB_URL unset or empty is Olinda's PTAX service; set, its trailing slash is dropped", () => {
-    expect(loadBcbConfig({})).toEqual({ baseUrl: DEFAULT_BCB_URL });
-    expect(loadBcbConfig({ BCB_URL: " " })).toEqual({ baseUrl: "https://olinda.bcb.gov.br/olinda/servico/PTAX/versao/v1/odata" });
-    expect(loadBcbConfig({ BCB_URL: "http://127.0.0.1:9000/odata/" })).toEqual({ baseUrl: "http://127.0.0.1:9000/odata" });
+    expect(loadBcbConfig({})).toEqual({ baseUrl: DEFAULT_BCB_URL, official: true });
+    expect(loadBcbConfig({ BCB_URL: " " })).toMatchObject({ baseUrl: "https://olinda.bcb.gov.br/olinda/servico/PTAX/versao/v1/odata" });
+    expect(loadBcbConfig({ BCB_URL: "http://127.0.0.1:9000/odata/" })).toMatchObject({ baseUrl: "http://127.0.0.1:9000/odata" });
+  });
+
+  test("COTACAO_OFFICIAL is on unless off (any case); anything else fails in one line naming it", () => {
+    expect(loadBcbConfig({ COTACAO_OFFICIAL: "" }).official).toBe(true);
+    expect(loadBcbConfig({ COTACAO_OFFICIAL: "on" }).official).toBe(true);
+    expect(loadBcbConfig({ COTACAO_OFFICIAL: " OFF " }).official).toBe(false);
+    const error = thrown(() => loadBcbConfig({ COTACAO_OFFICIAL: "no" }));
+    expect(error.code).toBe("CONFIG");
+    expect(error.message).toBe('Cannot start: COTACAO_OFFICIAL must be on or off, got "no"');
   });
 
   test("a BCB_URL that is not http(s), or carries a query or a password, fails in one line naming it, without echoing it", () => {

@@ -38,6 +38,9 @@ import {
   type Reply,
 } from "./support/fake_awesomeapi.ts";
 import { useTestTimeout } from "./support/timeout.ts";
+import { type FakeBulletin, type FakeOlinda, olindaHtml, periodSeries, ptaxBulletins, startFakeOlinda } from "./support/fake_olinda.ts";
+import { saoPauloDay } from "../lib/calendar.ts";
+import { addDays } from "../ingest.ts";
 
 useTestTimeout();
 
@@ -157,6 +160,7 @@ describe("pure parts", () => {
       status: "succeeded",
       runId: 7,
       mode: "latest",
+      source: "awesomeapi",
       pairs: ["USD-BRL"],
       fetched: 3,
       inserted: 2,
@@ -168,6 +172,7 @@ describe("pure parts", () => {
       undelivered: [],
       warnings: [],
       failedPairs: [],
+      failedSources: [],
       durationMs: 412,
       exitCode: 0,
     });
@@ -562,7 +567,7 @@ describe("runPipeline(): one pair's failure, and the analysis step's", () => {
       const run = await runPipeline(db.sql, against(api, { pairs: ["USD-BRL", "XXX-BRL"] }));
       expect(run).toMatchObject({ status: "failed", exitCode: EXIT.failure, failedStep: "fetch", failedPairs: ["XXX-BRL"], inserted: 1 });
       expect(run.error).toContain('unknown pair "XXX-BRL"');
-      expect(formatSummary(run)).toMatch(/^latest USD-BRL,XXX-BRL failed at the fetch step after .*unknown pair "XXX-BRL".*; stored all the same: fetched 1, inserted 1/);
+      expect(formatSummary(run)).toMatch(/^latest USD-BRL,XXX-BRL failed at the fetch step \(AwesomeAPI\) after .*unknown pair "XXX-BRL".*; stored all the same: fetched 1, inserted 1/);
     });
     const [stored] = await db.sql`select pair, bid::text from quotes`;
     expect(stored).toEqual({ pair: "USD-BRL", bid: usd["bid"] });
@@ -883,7 +888,7 @@ describe("bun main_pipeline.ts", () => {
     await withApi(FRESH, async (api) => {
       const child = Bun.spawn([process.execPath, "main_pipeline.ts", "--every", "1s", "--json"], {
         cwd: `${import.meta.dir}/..`,
-        env: { ...process.env, DATABASE_URL: db.url, AWESOMEAPI_URL: api.url },
+        env: { ...process.env, DATABASE_URL: db.url, AWESOMEAPI_URL: api.url, COTACAO_OFFICIAL: "off" },
         stdout: "pipe",
         stderr: "pipe",
       });
@@ -1164,5 +1169,270 @@ describe("runPipeline(): webhook receivers that hang or refuse", () => {
     } finally {
       silent.stop(true);
     }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// The official source: BCB's PTAX, beside AwesomeAPI
+
+const KIND = { Abertura: "opening", Intermediário: "intermediate", Fechamento: "closing" } as const;
+
+/**
+ * A working day's five bulletins (opening, three intermediate, closing) for every weekday from
+ * `from` to `to`, with times of 1 to 6 fractional digits and rates whose digits must survive as
+ * written (trailing zeros too).
+ */
+function fiveBulletinDays(from: string, to: string): FakeBulletin[] {
+  const bulletins: FakeBulletin[] = [];
+  const times = ["10:04:27.1", "11:04:27.12", "12:04:27.123", "13:04:27.1234", "13:09:27.123456"];
+  for (let day = from, n = 0; day <= to; day = addDays(day, 1), n++) {
+    const weekday = new Date(`${day}T12:00:00Z`).getUTCDay();
+    if (weekday === 0 || weekday === 6) continue;
+    times.forEach((time, index) => {
+      const kind = index === 0 ? "Abertura" : index === 4 ? "Fechamento" : "Intermediário";
+      bulletins.push({ date: day, time, tipoBoletim: kind, buy: `5.${6900 + n * 7 + index}`, sell: `5.${6906 + n * 7 + index}0` });
+    });
+  }
+  return bulletins;
+}
+
+/** A bulletin as official_rates should hold it: São Paulo wall-clock time with six fractional digits, digits as sent. */
+function storedAs(pair: string, bulletin: FakeBulletin) {
+  const [seconds, fraction = ""] = bulletin.time.split(".");
+  return { pair, at: `${bulletin.date} ${seconds}.${fraction.padEnd(6, "0")}`, bulletin: KIND[bulletin.tipoBoletim], buy: bulletin.buy, sell: bulletin.sell };
+}
+
+async function officialRows(sql: Sql): Promise<unknown[]> {
+  return [
+    ...(await sql`
+      select pair, to_char(published_at at time zone 'America/Sao_Paulo', 'YYYY-MM-DD HH24:MI:SS.US') as at, bulletin, buy::text, sell::text
+      from official_rates order by pair, published_at`),
+  ];
+}
+
+async function officialRun(sql: Sql) {
+  const [run] = await sql`
+    select status, failed_step, failed_sources, failed_pairs, failed_pairs_only, rows_inserted,
+      official_rows_fetched, official_rows_inserted, official_rows_updated, official_rows_unchanged, error
+    from pipeline_runs order by id desc limit 1`;
+  return run;
+}
+
+/** BCB options for a run against the fake Olinda: no real waiting between retries. */
+const bcbAt = (olinda: FakeOlinda) => ({ baseUrl: olinda.url, timeoutMs: 2_000, retries: 2, sleep: async () => {} });
+
+describe("runPipeline(): the official bulletins of the last ten days, beside the latest quote", () => {
+  const db = useTestDatabase();
+  // NOW is Friday 2024-10-25: the ten days are 2024-10-16..25; the 14th and 15th are older.
+  const bulletins = fiveBulletinDays("2024-10-14", "2024-10-25");
+  const recent = bulletins.filter((bulletin) => bulletin.date >= "2024-10-16");
+  const fixture = (fixtureJson(LAST_USD) as { USDBRL: Record<string, string> }).USDBRL;
+  const BOTH = json({ USDBRL: fixture, BTCBRL: { ...fixture, code: "BTC", name: "Bitcoin/Real Brasileiro", bid: "371234.5", ask: "371300.1" } });
+
+  test("the default run stores the ten days' bulletins digit for digit, one request per currency; run again, it adds nothing", async () => {
+    await using olinda = startFakeOlinda(periodSeries({ USD: bulletins }));
+    await withApi(replay(LAST_USD), async (api) => {
+      const first = await runPipeline(db.sql, against(api, { official: bcbAt(olinda) }));
+      expect(first).toMatchObject({ status: "succeeded", exitCode: 0, inserted: 1, failedSources: [] });
+      expect(first.official).toEqual({ fetched: recent.length, inserted: recent.length, updated: 0, unchanged: 0, uncovered: [] });
+      expect(recent.length).toBe(40);
+      expect(await officialRows(db.sql)).toEqual(recent.map((bulletin) => storedAs("USD-BRL", bulletin)));
+      expect(olinda.count()).toBe(1);
+      expect(decodeURIComponent(olinda.requests[0]!.url.search)).toContain("@dataInicial='10-16-2024'&@dataFinalCotacao='10-25-2024'");
+      expect(await officialRun(db.sql)).toMatchObject({ status: "succeeded", failed_sources: [], official_rows_fetched: 40, official_rows_inserted: 40 });
+      expect(formatSummary(first)).toContain("; official PTAX fetched 40, inserted 40, updated 0, unchanged 0 in ");
+
+      const again = await runPipeline(db.sql, against(api, { official: bcbAt(olinda) }));
+      expect(again.official).toEqual({ fetched: 40, inserted: 0, updated: 0, unchanged: 40, uncovered: [] });
+      expect(await officialRun(db.sql)).toMatchObject({ official_rows_inserted: 0, official_rows_unchanged: 40 });
+    });
+  });
+
+  test("BTC-BRL, which PTAX does not cover, is said once in the summary line, asked nothing, and is no error", async () => {
+    await using olinda = startFakeOlinda(periodSeries({ USD: bulletins }));
+    await withApi(BOTH, async (api) => {
+      const run = await runPipeline(db.sql, against(api, { pairs: ["USD-BRL", "BTC-BRL"], official: bcbAt(olinda) }));
+      expect(run).toMatchObject({ status: "succeeded", exitCode: 0, fetched: 2, failedPairs: [], failedSources: [], warnings: [] });
+      expect(run.official?.uncovered).toEqual(["BTC-BRL"]);
+      expect(olinda.count()).toBe(1);
+      const line = formatSummary(run);
+      expect(line.split("\n")).toHaveLength(1);
+      expect(line.match(/BTC-BRL/g)).toHaveLength(2); // the pairs, and the one note
+      expect(line).toContain("(PTAX does not cover BTC-BRL)");
+      expect(await officialRun(db.sql)).toMatchObject({ status: "succeeded", error: null });
+    });
+  });
+});
+
+describe("runPipeline(): each source stored whatever the other does", () => {
+  const db = useTestDatabase();
+  const bulletins = fiveBulletinDays("2024-10-14", "2024-10-25");
+  const recent = bulletins.filter((bulletin) => bulletin.date >= "2024-10-16");
+
+  test("AwesomeAPI down while BCB answers: the official bulletins are stored, the run fails naming AwesomeAPI", async () => {
+    await using olinda = startFakeOlinda(periodSeries({ USD: bulletins }));
+    await withApi(status(503), async (api) => {
+      const run = await runPipeline(db.sql, against(api, { official: bcbAt(olinda) }));
+      expect(run).toMatchObject({ status: "failed", exitCode: EXIT.failure, failedStep: "fetch", failedSources: ["awesomeapi"], inserted: 0 });
+      expect(run.error).toContain("the API answered HTTP 503");
+      expect(run.error).not.toContain("BCB");
+      expect(formatSummary(run)).toMatch(/^latest USD-BRL failed at the fetch step \(AwesomeAPI\) after /);
+      expect(run.official).toMatchObject({ fetched: 40, inserted: 40 });
+      expect(await officialRows(db.sql)).toEqual(recent.map((bulletin) => storedAs("USD-BRL", bulletin)));
+      expect(formatSummary(run)).toContain("stored all the same: fetched 0, inserted 0, updated 0, unchanged 0; official PTAX fetched 40, inserted 40");
+      expect(await officialRun(db.sql)).toMatchObject({
+        status: "failed",
+        failed_step: "fetch",
+        failed_sources: ["awesomeapi"],
+        failed_pairs_only: false,
+        official_rows_inserted: 40,
+      });
+    });
+  });
+
+  test("BCB down while AwesomeAPI answers: the quote is stored, the run fails naming BCB, and no pair's quotes count as failed", async () => {
+    await db.sql`truncate official_rates, official_rate_revisions, quotes, quote_revisions`;
+    await using olinda = startFakeOlinda(olindaHtml(503));
+    await withApi(replay(LAST_USD), async (api) => {
+      const run = await runPipeline(db.sql, against(api, { official: bcbAt(olinda) }));
+      expect(run).toMatchObject({ status: "failed", exitCode: EXIT.failure, failedStep: "fetch", failedSources: ["bcb"], failedPairs: [], inserted: 1 });
+      expect(run.error).toStartWith("Cannot fetch the USD PTAX bulletins from 2024-10-16 to 2024-10-25 from BCB (127.0.0.1:");
+      expect(run.error).toContain("(gave up after 3 attempts)");
+      expect(await quoteRows(db.sql)).toHaveLength(1);
+      expect(await officialRows(db.sql)).toEqual([]);
+      expect(await officialRun(db.sql)).toMatchObject({ status: "failed", failed_sources: ["bcb"], failed_pairs: [], failed_pairs_only: true, rows_inserted: 1 });
+      // How the run went for USD-BRL's quotes (the monitor's, the card's and /metrics' rule): it succeeded.
+      const [forPair] = await db.sql`
+        select pipeline_run_status_for(status, failed_pairs, failed_pairs_only, 'USD-BRL') as status from pipeline_runs order by id desc limit 1`;
+      expect(forPair?.["status"]).toBe("succeeded");
+    });
+  });
+});
+
+describe("runPipeline() --source bcb: official history", () => {
+  const db = useTestDatabase();
+  const points = loadPtaxSeries().filter((point) => point.date >= "1994-07-01" && point.date <= "2024-03-22");
+  const bulletins = ptaxBulletins(points);
+  const RANGE = { from: "1994-07-01", to: "2024-03-22" };
+  const at = () => new Date("2024-03-25T12:00:00Z");
+  const expected = bulletins.map((bulletin) => storedAs("USD-BRL", bulletin));
+
+  test("1994-07-01..2024-03-22 from ptax.csv: every business day digit for digit, a year a request, no AwesomeAPI request; a re-run adds 0", async () => {
+    await using olinda = startFakeOlinda(periodSeries({ USD: bulletins }));
+    await withApi(status(500), async (api) => {
+      const progress: number[] = [];
+      const options = against(api, { pairs: ["USD-BRL", "BTC-BRL"], source: "bcb", history: RANGE, now: at, official: bcbAt(olinda), onProgress: (p) => progress.push(p.chunk) });
+      const run = await runPipeline(db.sql, options);
+      expect(run).toMatchObject({ status: "succeeded", mode: "backfill", source: "bcb", fetched: 0, inserted: 0 });
+      expect(run.official).toEqual({ fetched: points.length, inserted: points.length, updated: 0, unchanged: 0, uncovered: ["BTC-BRL"] });
+      expect(points.length).toBeGreaterThan(7_400);
+      expect(await officialRows(db.sql)).toEqual(expected);
+      expect(api.count()).toBe(0);
+      expect(olinda.count()).toBe(31);
+      expect(progress).toEqual(Array.from({ length: 31 }, (_, index) => index + 1));
+      expect(formatSummary(run)).toMatch(new RegExp(`^backfill USD-BRL,BTC-BRL ok: official PTAX fetched ${points.length}, inserted ${points.length}, updated 0, unchanged 0 \\(PTAX does not cover BTC-BRL\\) in `));
+      const [progressRow] = await db.sql`select done_through::text as done from official_backfill_progress`;
+      expect(progressRow?.["done"]).toBe("2024-03-22");
+
+      const again = await runPipeline(db.sql, { ...options, onProgress: undefined });
+      expect(again.official).toMatchObject({ fetched: points.length, inserted: 0, updated: 0, unchanged: points.length });
+      expect(await officialRun(db.sql)).toMatchObject({ status: "succeeded", official_rows_inserted: 0, official_rows_unchanged: points.length });
+    });
+  });
+
+  test("interrupted midway (BCB fails from the 12th request), it resumes where it stopped and ends with every row", async () => {
+    await db.sql`truncate official_rates, official_rate_revisions, official_backfill_progress`;
+    const series = periodSeries({ USD: bulletins });
+    let failing = true;
+    await using olinda = startFakeOlinda((request, context) => (failing && context.count >= 12 ? olindaHtml(503)(request, context) : series(request, context)));
+    await withApi(status(500), async (api) => {
+      const options = against(api, { source: "bcb", history: RANGE, now: at, official: bcbAt(olinda), backfillBatchRows: 500 });
+      const first = await runPipeline(db.sql, options);
+      expect(first).toMatchObject({ status: "failed", exitCode: EXIT.failure, failedSources: ["bcb"] });
+      expect(first.error).toContain("from BCB (127.0.0.1:");
+      const [progress] = await db.sql`select done_through::text as done from official_backfill_progress`;
+      expect(progress?.["done"] > RANGE.from && progress?.["done"] < "2010-01-01").toBe(true);
+      const storedSoFar = first.official!.inserted;
+      expect(storedSoFar).toBeGreaterThan(0);
+      // What is stored is exactly the years before the progress mark.
+      expect(await officialRows(db.sql)).toEqual(expected.slice(0, storedSoFar));
+
+      failing = false;
+      const requestsBefore = olinda.count();
+      const second = await runPipeline(db.sql, options);
+      expect(second).toMatchObject({ status: "succeeded", failedSources: [] });
+      expect(second.official?.inserted).toBe(points.length - storedSoFar);
+      // It did not ask again for the years the first run stored.
+      expect(olinda.count() - requestsBefore).toBeLessThan(31);
+      expect(await officialRows(db.sql)).toEqual(expected);
+    });
+  });
+});
+
+describe("bun main_pipeline.ts and the official source", () => {
+  const db = useTestDatabase();
+  const fixture = (fixtureJson(LAST_USD) as { USDBRL: Record<string, string> }).USDBRL;
+  const FRESH = json({ USDBRL: { ...fixture, timestamp: String(Math.floor(Date.now() / 1000) - 60) } });
+  // Processes run on the real clock: bulletins of the days around today.
+  const today = saoPauloDay(new Date());
+  const bulletins = fiveBulletinDays(addDays(today, -20), today);
+  const inTenDays = bulletins.filter((bulletin) => bulletin.date >= addDays(today, -9)).length;
+
+  test("on by default, the run stores the ten days' bulletins and --json counts them; COTACAO_OFFICIAL=off asks BCB nothing", async () => {
+    await using olinda = startFakeOlinda(periodSeries({ USD: bulletins }));
+    await withApi(FRESH, async (api) => {
+      const env = { DATABASE_URL: db.url, AWESOMEAPI_URL: api.url, BCB_URL: olinda.url };
+      const on = await runScript("main_pipeline.ts", ["--json"], { env: { ...env, COTACAO_OFFICIAL: "" } });
+      expect(on.code).toBe(0);
+      expect(JSON.parse(on.stdout)).toMatchObject({ status: "succeeded", failedSources: [], official: { fetched: inTenDays, inserted: inTenDays, uncovered: [] } });
+      expect(olinda.count()).toBe(1);
+      const off = await runScript("main_pipeline.ts", ["--json"], { env: { ...env, COTACAO_OFFICIAL: "off" } });
+      expect(off.code).toBe(0);
+      expect(JSON.parse(off.stdout).official).toBeUndefined();
+      expect(olinda.count()).toBe(1);
+      const bad = await runScript("main_pipeline.ts", [], { env: { ...env, COTACAO_OFFICIAL: "maybe" } });
+      expect([bad.code, bad.stderr]).toEqual([EXIT.usage, 'Cannot start: COTACAO_OFFICIAL must be on or off, got "maybe"\n']);
+    });
+  });
+
+  test("BCB failing while AwesomeAPI answers: exit 1, one line on stderr naming BCB even with --quiet, the quote stored", async () => {
+    await db.sql`truncate quotes, quote_revisions, official_rates, official_rate_revisions`;
+    await using olinda = startFakeOlinda(olindaHtml(404));
+    await withApi(FRESH, async (api) => {
+      const result = await runScript("main_pipeline.ts", ["--quiet"], { env: { DATABASE_URL: db.url, AWESOMEAPI_URL: api.url, BCB_URL: olinda.url, COTACAO_OFFICIAL: "on" } });
+      expect(result.code).toBe(EXIT.failure);
+      expect(result.stdout).toBe("");
+      const lines = result.stderr.trim().split("\n");
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/^latest USD-BRL failed at the fetch step \(BCB\) after .*from BCB \(127\.0\.0\.1:\d+\): BCB answered HTTP 404 with an HTML page.*; stored all the same: fetched 1, inserted 1/);
+      expect(await quoteRows(db.sql)).toHaveLength(1);
+    });
+  });
+
+  test("--source bcb in cron (--quiet) prints nothing and stores the official history; --help lists it", async () => {
+    const series = ptaxBulletins(loadPtaxSeries().filter((point) => point.date >= "2023-01-01" && point.date <= "2024-03-22"));
+    await using olinda = startFakeOlinda(periodSeries({ USD: series }));
+    await withApi(status(500), async (api) => {
+      const env = { DATABASE_URL: db.url, AWESOMEAPI_URL: api.url, BCB_URL: olinda.url, COTACAO_OFFICIAL: "off" };
+      const result = await runScript("main_pipeline.ts", ["--quiet", "--source", "bcb", "--pairs", "USD-BRL,BTC-BRL", "--from", "2023-01-01", "--to", "2024-03-22"], { env });
+      expect(result).toEqual({ code: 0, stdout: "", stderr: "" });
+      const [stored] = await db.sql`select count(*)::int as n from official_rates where published_at < '2024-03-23'`;
+      expect(stored?.["n"]).toBe(series.length);
+      expect(olinda.count()).toBe(2);
+      expect(api.count()).toBe(0);
+    });
+    const help = await runScript("main_pipeline.ts", ["--help"]);
+    expect(help.stdout).toContain("--source SOURCE");
+    expect(help.stdout).toContain("COTACAO_OFFICIAL=off");
+  });
+
+  test("--source is checked before any I/O: bcb needs a range and a pair PTAX covers", () => {
+    const day = "2024-10-25";
+    expect(parseInvocation(["--source", "bcb", "--from", "1994-07-01"], {}, day)).toMatchObject({ source: "bcb", history: { from: "1994-07-01", to: day } });
+    expect(parseInvocation(["--source", "bcb", "--from", "1985-01-02"], {}, day).history?.from).toBe("1985-01-02");
+    expect(() => parseInvocation(["--from", "1985-01-02"], {}, day)).toThrow('--from must not be before 1990-01-01, got "1985-01-02"');
+    expect(() => parseInvocation(["--source", "ptax", "--from", "2024-01-02"], {}, day)).toThrow('--source must be awesomeapi or bcb, got "ptax"');
+    expect(() => parseInvocation(["--source", "bcb"], {}, day)).toThrow("--source bcb loads official history: give it --from DATE [--to DATE] or --backfill DAYS");
+    expect(() => parseInvocation(["--source", "bcb", "--pairs", "BTC-BRL", "--backfill", "30"], {}, day)).toThrow("--source bcb: PTAX covers none of BTC-BRL");
   });
 });

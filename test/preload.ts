@@ -10,3 +10,7 @@ afterAll(async () => {
   await removeTestServer();
   await removeRunFolder(runFolder);
 }, 60_000);
+
+// Tests reach loopback only: a script spawned with this environment fetches no official
+// bulletins from BCB unless the test asks for them (COTACAO_OFFICIAL is on by default).
+process.env["COTACAO_OFFICIAL"] ??= "off";

@@ -12,9 +12,10 @@ export interface ScriptResult {
 export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) {
-    if (value !== undefined && !/^(DATABASE_URL|TEST_DATABASE_URL|COTACAO_|AWESOMEAPI_|ALERT_|PG)/.test(key)) env[key] = value;
+    if (value !== undefined && !/^(DATABASE_URL|TEST_DATABASE_URL|COTACAO_|AWESOMEAPI_|BCB_|ALERT_|PG)/.test(key)) env[key] = value;
   }
-  return { ...env, ...extra };
+  // Tests reach loopback only: a script's official step (on by default, to BCB) is off unless a test asks for it.
+  return { ...env, COTACAO_OFFICIAL: "off", ...extra };
 }
 
 /** `bun <script> ...args` with only `env` set, from `cwd` (the project by default). */
