@@ -344,6 +344,16 @@ const signedPercent = (fraction: number | null) => (fraction === null || Number.
 /** A computed price (an average) for people: four decimals, like the quotes. */
 const price = (value: number | null) => (value === null || Number.isNaN(value) ? "?" : value.toFixed(4));
 
+/**
+ * An official rate kept as a float (a divergence alert's `average`) for people: four decimals like
+ * the quotes, or every digit it has when it has more (a yen is a few hundredths of a real: 0.046231).
+ */
+const officialRate = (value: number | null) => {
+  if (value === null || Number.isNaN(value)) return "?";
+  const digits = String(value).split(".")[1]?.length ?? 0;
+  return digits > 4 ? String(value) : value.toFixed(4);
+};
+
 /** Two instants for people, with seconds when the minutes alone would read the same. */
 function twoTimes(first: Date, second: Date): [string, string] {
   const plain: [string, string] = [formatSaoPauloTime(first), formatSaoPauloTime(second)];
@@ -384,7 +394,7 @@ export function describeTransition({ transition, alert }: Transition): string {
  */
 function describeDivergence(state: string, { transition, alert }: Transition): string {
   if (transition === "firing") {
-    return `${state} ${alert.pair} divergence ${signedPercent(alert.deviation)} from PTAX ${price(alert.average)}: AwesomeAPI bid ${alert.price} (threshold ${percent(alert.threshold)}; closing PTAX of ${formatSaoPauloTime(alert.startedAt)})`;
+    return `${state} ${alert.pair} divergence ${signedPercent(alert.deviation)} from PTAX ${officialRate(alert.average)}: AwesomeAPI bid ${alert.price} (threshold ${percent(alert.threshold)}; closing PTAX of ${formatSaoPauloTime(alert.startedAt)})`;
   }
   const peak = `peak ${signedPercent(alert.peakDeviation)} with the closing PTAX of ${formatSaoPauloTime(alert.peakAt ?? alert.startedAt)}`;
   if (alert.firedSeenAt && alert.resolvedSeenAt) {

@@ -1125,6 +1125,19 @@ describe("the divergence alert: PTAX against AwesomeAPI through March 2020", () 
       expect(sent[2]?.["text"]).toBe(`FIRING ${PAIR} divergence -1.96% from PTAX 5.0489: AwesomeAPI bid 4.9500 (threshold 1.50%; closing PTAX of 2020-03-17 13:09 -03)`);
     });
 
+    test("a divergence line writes the PTAX rate with all its digits when it has more than four, else four", () => {
+      const alert = {
+        id: 1, pair: "JPY-BRL", kind: "divergence" as const, direction: "down" as const, status: "firing" as const,
+        startedAt: closingAt("2020-03-17"), lastSeenAt: closingAt("2020-03-17"), resolvedAt: null,
+        price: "0.0455", average: 0.046231, deviation: -0.0158116, peakDeviation: -0.0158116, peakAt: closingAt("2020-03-17"), threshold: 0.015, windowDays: null,
+        fingerprint: "0123456789abcdef", firedSeenAt: sp("2020-03-17T17:30:00"), resolvedSeenAt: null,
+      };
+      expect(describeTransition({ transition: "firing", alert })).toBe(
+        "FIRING JPY-BRL divergence -1.58% from PTAX 0.046231: AwesomeAPI bid 0.0455 (threshold 1.50%; closing PTAX of 2020-03-17 13:09 -03)",
+      );
+      expect(describeTransition({ transition: "firing", alert: { ...alert, pair: "USD-BRL", average: 5.427 } })).toContain("from PTAX 5.4270:");
+    });
+
     test("--rescan keeps the delivered episodes (same ids), leaves the firing one alone, supersedes what other settings no longer find", async () => {
       const live = await divergenceRows();
       expect(live.map((row) => row.status)).toEqual(["resolved", "resolved", "resolved", "resolved", "firing"]);
