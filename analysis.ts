@@ -11,6 +11,11 @@
  * is close / average - 1; a day is anomalous when |deviation| > threshold (3 % by default,
  * strictly). The newest quote of the current day is that day's close so far.
  *
+ * The divergence alert compares each business day's closing PTAX (the official rate, BCB) with
+ * AwesomeAPI's quote nearest to it (lib/views.ts divergenceSeries(), the README's rule): it fires
+ * when |divergence| > COTACAO_DIVERGENCE_PCT (1.5 % by default, strictly) and resolves under the
+ * recovery share of that, with the deviation alert's lifecycle.
+ *
  * Staleness counts forex market time (Sunday 17:00 to Friday 17:00 New York time). Webhook
  * notifications are written with their transition and delivered by rounds with a time budget,
  * retried across runs (see lib/webhooks.ts's deliverPending()).
@@ -31,13 +36,24 @@ import { migrate } from "./lib/migrations.ts";
 import { PairSchema } from "./lib/quote.ts";
 import {
   type AnalysisConfig,
+  type DivergenceParams,
+  divergenceParamsFor,
   evaluateSeries,
   type Evaluation,
   loadAnalysisConfig,
   paramsFor,
   type RuleParams,
 } from "./lib/rule.ts";
-import { loadDailySeries, storedPairs, type StoredSeries } from "./lib/views.ts";
+import {
+  CROSS_CHECK_WINDOW_MINUTES,
+  DIVERGENCE_SCALE,
+  type DivergencePoint,
+  divergenceSeries,
+  loadDailySeries,
+  officialCloses,
+  storedPairs,
+  type StoredSeries,
+} from "./lib/views.ts";
 import {
   type AlertKind,
   type AlertTransition,
@@ -88,7 +104,7 @@ export interface DeviationEpisode {
 function stepDeviation(
   open: DeviationEpisode | null,
   point: RulePoint,
-  params: RuleParams,
+  params: Pick<RuleParams, "recovery">,
 ): { open: DeviationEpisode | null; resolved?: DeviationEpisode; opened?: DeviationEpisode } {
   const known = !Number.isNaN(point.deviation);
   const magnitude = Math.abs(point.deviation);
@@ -132,7 +148,7 @@ function openEpisode(point: RulePoint, direction: Direction): DeviationEpisode {
 }
 
 /** Every deviation episode over a series of points, oldest first; the last may still be open. */
-export function findEpisodes(points: readonly RulePoint[], params: RuleParams): DeviationEpisode[] {
+export function findEpisodes(points: readonly RulePoint[], params: Pick<RuleParams, "recovery">): DeviationEpisode[] {
   const episodes: DeviationEpisode[] = [];
   let open: DeviationEpisode | null = null;
   for (const point of points) {
@@ -169,6 +185,40 @@ function rulePoints(series: StoredSeries, evaluation: Evaluation, from = 0): Rul
     });
   }
   return points;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cross-check the divergence alert looks at
+
+/**
+ * The cross-check's days as points of the alert lifecycle: at the closing PTAX's time, the
+ * AwesomeAPI bid compared (price), the closing buy rate (in the average's place: what the price is
+ * measured against) and the divergence as a fraction. Beyond the threshold is decided in percent,
+ * on the divergence as the rule writes it, so one exactly at the line is not beyond it.
+ */
+export function divergencePoints(days: readonly DivergencePoint[], params: DivergenceParams): RulePoint[] {
+  return days.map((day) => {
+    const pct = Number(day.divergencePct);
+    return { at: new Date(day.publishedAt), price: day.bid, average: Number(day.buy), deviation: pct / 100, anomalous: Math.abs(pct) > params.thresholdPct };
+  });
+}
+
+/** The recovery level of the divergence lifecycle, as a fraction like its points' divergences. */
+const divergenceRecovery = (params: DivergenceParams) => ({ recovery: params.recoveryPct / 100 });
+
+/**
+ * The cross-check days the divergence alert looks at: from the last day it evaluated (again: a
+ * quote nearer the closing may have come), or the first time the newest day only (history is
+ * --rescan's job), looked for among the last ten days with a closing PTAX.
+ */
+async function recentDivergences(sql: Sql, pair: string): Promise<DivergencePoint[]> {
+  const [state] = await sql<{ day: string | null }[]>`select divergence_day::text as day from alert_state where pair = ${pair}`;
+  if (state?.day) return divergenceSeries(sql, pair, state.day, null);
+  const [newest] = await sql<{ since: string | null }[]>`
+    select to_char((max(published_at) at time zone ${SAO_PAULO_TIME_ZONE})::date - 10, 'YYYY-MM-DD') as since
+    from official_rates where pair = ${pair} and bulletin = 'closing'`;
+  if (!newest?.since) return [];
+  return (await divergenceSeries(sql, pair, newest.since, null)).slice(-1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -250,16 +300,25 @@ function episodeOf(alert: Alert): DeviationEpisode {
   };
 }
 
-async function insertDeviation(tx: Tx, pair: string, episode: DeviationEpisode, params: RuleParams, seenAt: Date): Promise<Alert> {
-  const fingerprint = await freshFingerprint(tx, pair, "deviation", episode.direction, episode.startedAt);
+/** The kinds of alert that are episodes of a measure beyond a line, with a direction and a peak. */
+type EpisodeKind = "deviation" | "divergence";
+
+/** The setting stored with an episode: its threshold (a fraction) and, for a deviation, the window. */
+interface EpisodeSettings {
+  threshold: number;
+  windowDays: number | null;
+}
+
+async function insertEpisode(tx: Tx, pair: string, kind: EpisodeKind, episode: DeviationEpisode, settings: EpisodeSettings, seenAt: Date): Promise<Alert> {
+  const fingerprint = await freshFingerprint(tx, pair, kind, episode.direction, episode.startedAt);
   // unsafe: ALERT_COLUMNS is this file's constant column list; no input reaches it.
   const [alert] = await tx<Alert[]>`
     insert into alerts (pair, kind, direction, status, started_at, last_seen_at, resolved_at, price, average,
                         deviation, peak_deviation, peak_at, threshold, window_days, fingerprint, fired_seen_at)
-    values (${pair}, 'deviation', ${episode.direction}, ${episode.resolvedAt ? "resolved" : "firing"},
+    values (${pair}, ${kind}, ${episode.direction}, ${episode.resolvedAt ? "resolved" : "firing"},
             ${episode.startedAt}, ${episode.lastSeenAt}, ${episode.resolvedAt}, ${episode.price}::numeric,
             ${episode.average}, ${episode.deviation}, ${episode.peakDeviation}, ${episode.peakAt},
-            ${params.threshold}, ${params.windowDays}, ${fingerprint}, ${seenAt})
+            ${settings.threshold}, ${settings.windowDays}::int, ${fingerprint}, ${seenAt})
     returning ${tx.unsafe(ALERT_COLUMNS)}`;
   return alert!;
 }
@@ -285,6 +344,16 @@ const signedPercent = (fraction: number | null) => (fraction === null || Number.
 /** A computed price (an average) for people: four decimals, like the quotes. */
 const price = (value: number | null) => (value === null || Number.isNaN(value) ? "?" : value.toFixed(4));
 
+/**
+ * An official rate kept as a float (a divergence alert's `average`) for people: four decimals like
+ * the quotes, or every digit it has when it has more (a yen is a few hundredths of a real: 0.046231).
+ */
+const officialRate = (value: number | null) => {
+  if (value === null || Number.isNaN(value)) return "?";
+  const digits = String(value).split(".")[1]?.length ?? 0;
+  return digits > 4 ? String(value) : value.toFixed(4);
+};
+
 /** Two instants for people, with seconds when the minutes alone would read the same. */
 function twoTimes(first: Date, second: Date): [string, string] {
   const plain: [string, string] = [formatSaoPauloTime(first), formatSaoPauloTime(second)];
@@ -304,6 +373,7 @@ export function describeTransition({ transition, alert }: Transition): string {
     const [from, to] = twoTimes(alert.startedAt, alert.resolvedAt ?? alert.startedAt);
     return `${state} ${alert.pair} stale: quotes arrive again (stale from ${from} to ${to})`;
   }
+  if (alert.kind === "divergence") return describeDivergence(state, { transition, alert });
   const side = alert.direction === "up" ? "above" : "below";
   const window = `${alert.windowDays}-day average`;
   if (transition === "firing") {
@@ -319,6 +389,26 @@ export function describeTransition({ transition, alert }: Transition): string {
 }
 
 /**
+ * A divergence alert's line: the divergence, from which closing PTAX, the AwesomeAPI bid it was
+ * measured on; a RESOLVED line as a deviation's, with the closing PTAX's times.
+ */
+function describeDivergence(state: string, { transition, alert }: Transition): string {
+  if (transition === "firing") {
+    return `${state} ${alert.pair} divergence ${signedPercent(alert.deviation)} from PTAX ${officialRate(alert.average)}: AwesomeAPI bid ${alert.price} (threshold ${percent(alert.threshold)}; closing PTAX of ${formatSaoPauloTime(alert.startedAt)})`;
+  }
+  const peak = `peak ${signedPercent(alert.peakDeviation)} with the closing PTAX of ${formatSaoPauloTime(alert.peakAt ?? alert.startedAt)}`;
+  if (alert.firedSeenAt && alert.resolvedSeenAt) {
+    const [fired, resolved] = twoTimes(alert.firedSeenAt, alert.resolvedSeenAt);
+    return `${state} ${alert.pair} divergence: back near PTAX (${peak}); fired ${fired}, resolved ${resolved}`;
+  }
+  const [fired, resolved] = twoTimes(alert.startedAt, alert.resolvedAt ?? alert.startedAt);
+  return `${state} ${alert.pair} divergence: back near PTAX (${peak}); fired with the closing PTAX of ${fired}, resolved with the closing PTAX of ${resolved}`;
+}
+
+/** The alert's name for Alertmanager receivers, by kind. */
+const ALERT_NAMES: Record<AlertKind, string> = { deviation: "QuoteDeviation", stale: "QuotesStale", divergence: "QuoteDivergence" };
+
+/**
  * The JSON a webhook receives: `text` (Slack) and `content` (Discord) hold the readable line;
  * the rest follows Alertmanager's webhook shape, with a stable fingerprint.
  */
@@ -326,7 +416,7 @@ export function webhookPayload(change: Transition): Record<string, unknown> {
   const { transition, alert } = change;
   const line = describeTransition(change);
   const labels = {
-    alertname: alert.kind === "stale" ? "QuotesStale" : "QuoteDeviation",
+    alertname: ALERT_NAMES[alert.kind],
     pair: alert.pair,
     kind: alert.kind,
     ...(alert.direction ? { direction: alert.direction } : {}),
@@ -404,7 +494,8 @@ export interface AnalyseOptions extends DeliveryOptions {
 /**
  * The pipeline's analysis step: for each pair, looks at the days since the rule last looked
  * (the last of them again: its close may have moved), moves its deviation alert through its
- * lifecycle, fires or resolves its staleness alert, and records each transition for delivery
+ * lifecycle, fires or resolves its staleness alert, moves its divergence alert through the
+ * cross-check's days since it last looked (the newest official closes), and records each transition for delivery
  * in the same transaction. Then, unless `deliver` is false, delivers what is pending (see
  * deliverPending()). Running it again over the same data changes nothing.
  */
@@ -417,10 +508,12 @@ export async function analyse(sql: Sql, pairs: readonly string[], options: Analy
     const series = await recentSeries(sql, pair, params);
     if (series.dates.length === 0) continue;
     const evaluation = evaluateSeries(series, params);
+    const crossCheck = await recentDivergences(sql, pair);
     await sql.begin(async (tx) => {
       await tx`select pg_advisory_xact_lock(hashtext(${`cotacao:alerts:${pair}`}))`;
       transitions.push(...(await advanceDeviation(tx, pair, series, evaluation, params, config.webhookUrls, now)));
       if (options.staleness !== false) transitions.push(...(await advanceStaleness(tx, pair, series.ats.at(-1), now, config)));
+      transitions.push(...(await advanceDivergence(tx, pair, crossCheck, divergenceParamsFor(config, pair), config.webhookUrls, now)));
     });
   }
   const delivery =
@@ -445,19 +538,37 @@ async function advanceDeviation(
   const last = series.dates.length - 1;
   const from = state ? series.dates.findIndex((date) => date >= state.day) : last;
   const points = rulePoints(series, evaluation, from === -1 ? last : from);
-  const current = await openAlert(tx, pair, "deviation");
+  const transitions = await advanceEpisodes(tx, pair, "deviation", points, params, params, now);
+  await tx`
+    insert into alert_state (pair, evaluated_day) values (${pair}, ${series.dates.at(-1)!})
+    on conflict (pair) do update set evaluated_day = excluded.evaluated_day, updated_at = now()`;
+  for (const change of transitions) await enqueue(tx, change, webhookUrls, now);
+  return transitions;
+}
+
+/** Moves `pair`'s open alert of `kind` (deviation or divergence) through `points`: what fired and resolved. */
+async function advanceEpisodes(
+  tx: Tx,
+  pair: string,
+  kind: EpisodeKind,
+  points: readonly RulePoint[],
+  levels: Pick<RuleParams, "recovery">,
+  settings: EpisodeSettings,
+  now: Date,
+): Promise<Transition[]> {
+  const current = await openAlert(tx, pair, kind);
   let open: DeviationEpisode | null = current ? episodeOf(current) : null;
   let openId = current?.id;
   const transitions: Transition[] = [];
   for (const point of points) {
-    const step = stepDeviation(open, point, params);
+    const step = stepDeviation(open, point, levels);
     if (step.resolved && openId !== undefined) {
       const alert = await updateDeviation(tx, openId, step.resolved, now);
       transitions.push({ transition: "resolved", alert });
       openId = undefined;
     }
     if (step.opened) {
-      const alert = await insertDeviation(tx, pair, step.opened, params, now);
+      const alert = await insertEpisode(tx, pair, kind, step.opened, settings, now);
       transitions.push({ transition: "firing", alert });
       openId = alert.id;
     } else if (step.open && openId !== undefined) {
@@ -465,9 +576,30 @@ async function advanceDeviation(
     }
     open = step.open;
   }
-  await tx`
-    insert into alert_state (pair, evaluated_day) values (${pair}, ${series.dates.at(-1)!})
-    on conflict (pair) do update set evaluated_day = excluded.evaluated_day, updated_at = now()`;
+  return transitions;
+}
+
+/**
+ * Moves `pair`'s divergence alert through the cross-check's days it has not looked at yet (the
+ * last one again), as advanceDeviation() does with the closes. A day without a closing PTAX or
+ * without a quote to compare has no row in `days`: it neither opens nor resolves anything.
+ */
+async function advanceDivergence(
+  tx: Tx,
+  pair: string,
+  days: readonly DivergencePoint[],
+  params: DivergenceParams,
+  webhookUrls: readonly string[],
+  now: Date,
+): Promise<Transition[]> {
+  if (days.length === 0) return [];
+  const [state] = await tx<{ day: string | null }[]>`select divergence_day::text as day from alert_state where pair = ${pair}`;
+  const from = state?.day ? days.findIndex((day) => day.day >= state.day!) : days.length - 1;
+  if (from === -1) return [];
+  const points = divergencePoints(days.slice(from), params);
+  const transitions = await advanceEpisodes(tx, pair, "divergence", points, divergenceRecovery(params), { threshold: params.thresholdPct / 100, windowDays: null }, now);
+  // The deviation step of this same transaction has written the pair's row.
+  await tx`update alert_state set divergence_day = ${days.at(-1)!.day}, updated_at = now() where pair = ${pair}`;
   for (const change of transitions) await enqueue(tx, change, webhookUrls, now);
   return transitions;
 }
@@ -565,41 +697,9 @@ export function reconcileHistory(stored: readonly StoredEpisode[], episodes: rea
 export async function rescan(sql: Sql, pair: string, params: RuleParams): Promise<DeviationEpisode[]> {
   const series = await loadDailySeries(sql, pair);
   const episodes = findEpisodes(rulePoints(series, evaluateSeries(series, params)), params);
-  const fingerprint = (episode: DeviationEpisode) => fingerprintOf(pair, "deviation", episode.direction, episode.startedAt);
   await sql.begin(async (tx) => {
     await tx`select pg_advisory_xact_lock(hashtext(${`cotacao:alerts:${pair}`}))`;
-    const stored = await tx<StoredEpisode[]>`
-      select id::int, fingerprint, direction,
-             to_char(started_at at time zone ${SAO_PAULO_TIME_ZONE}, 'YYYY-MM-DD') as "firstDay",
-             to_char(last_seen_at at time zone ${SAO_PAULO_TIME_ZONE}, 'YYYY-MM-DD') as "lastDay",
-             exists (select from alert_notifications n
-                     where n.alert_id = a.id and (n.delivered_at is not null or n.failed_at is null)) as kept,
-             superseded_at is not null as superseded
-      from alerts a where pair = ${pair} and kind = 'deviation' and status = 'resolved'`;
-    const plan = reconcileHistory(stored, episodes, fingerprint);
-    if (plan.remove.length > 0) await tx`delete from alerts where id in ${tx(plan.remove)}`;
-    if (plan.supersede.length > 0) await tx`update alerts set superseded_at = now() where id in ${tx(plan.supersede)}`;
-    if (plan.restore.length > 0) await tx`update alerts set superseded_at = null where id in ${tx(plan.restore)}`;
-    // One statement for the whole history: an episode already stored keeps its row (and its
-    // notifications); its end and peak are brought up to date, unless it is live (firing).
-    const column = <T>(pick: (episode: DeviationEpisode) => T) => plan.store.map(pick);
-    await tx`
-      insert into alerts (pair, kind, direction, status, started_at, last_seen_at, resolved_at, price, average,
-                          deviation, peak_deviation, peak_at, threshold, window_days, fingerprint)
-      select ${pair}, 'deviation', e.direction, 'resolved',
-             e.started_at, e.last_seen_at, e.resolved_at, e.price, e.average, e.deviation, e.peak_deviation, e.peak_at,
-             ${params.threshold}, ${params.windowDays}, e.fingerprint
-      from unnest(
-        ${column((e) => e.direction)}::text[], ${column((e) => e.startedAt.toISOString())}::timestamptz[],
-        ${column((e) => e.lastSeenAt.toISOString())}::timestamptz[], ${column((e) => e.resolvedAt!.toISOString())}::timestamptz[],
-        ${column((e) => e.price)}::numeric[], ${column((e) => e.average)}::float8[], ${column((e) => e.deviation)}::float8[],
-        ${column((e) => e.peakDeviation)}::float8[], ${column((e) => e.peakAt.toISOString())}::timestamptz[],
-        ${column(fingerprint)}::text[]
-      ) as e(direction, started_at, last_seen_at, resolved_at, price, average, deviation, peak_deviation, peak_at, fingerprint)
-      on conflict (fingerprint) do update set
-        last_seen_at = excluded.last_seen_at, resolved_at = excluded.resolved_at,
-        peak_deviation = excluded.peak_deviation, peak_at = excluded.peak_at
-      where alerts.status = 'resolved'`;
+    await storeHistory(tx, pair, "deviation", episodes, params);
     if (series.dates.length > 0) {
       await tx`
         insert into alert_state (pair, evaluated_day) values (${pair}, ${series.dates.at(-1)!})
@@ -607,6 +707,62 @@ export async function rescan(sql: Sql, pair: string, params: RuleParams): Promis
     }
   });
   return episodes;
+}
+
+/**
+ * Recomputes the whole divergence alert history of `pair` from its stored official closes and
+ * quotes (the cross-check of every business day, lib/views.ts divergenceSeries()), exactly as
+ * rescan() does for the deviation alert: nothing is sent, a firing alert is never touched, an
+ * episode still open in history is reported but not stored, and a delivered alert keeps its row
+ * and id when history finds it again, or is marked superseded when it does not.
+ */
+export async function rescanDivergence(sql: Sql, pair: string, params: DivergenceParams): Promise<DeviationEpisode[]> {
+  const days = await divergenceSeries(sql, pair, null, null);
+  const episodes = findEpisodes(divergencePoints(days, params), divergenceRecovery(params));
+  await sql.begin(async (tx) => {
+    await tx`select pg_advisory_xact_lock(hashtext(${`cotacao:alerts:${pair}`}))`;
+    await storeHistory(tx, pair, "divergence", episodes, { threshold: params.thresholdPct / 100, windowDays: null });
+    // Without a row (no quote analysed yet), the first run looks at the newest day only anyway.
+    if (days.length > 0) await tx`update alert_state set divergence_day = ${days.at(-1)!.day}, updated_at = now() where pair = ${pair}`;
+  });
+  return episodes;
+}
+
+/** Brings the stored, resolved alerts of `kind` in line with history's `episodes` (see reconcileHistory()). */
+async function storeHistory(tx: Tx, pair: string, kind: EpisodeKind, episodes: readonly DeviationEpisode[], settings: EpisodeSettings): Promise<void> {
+  const fingerprint = (episode: DeviationEpisode) => fingerprintOf(pair, kind, episode.direction, episode.startedAt);
+  const stored = await tx<StoredEpisode[]>`
+    select id::int, fingerprint, direction,
+           to_char(started_at at time zone ${SAO_PAULO_TIME_ZONE}, 'YYYY-MM-DD') as "firstDay",
+           to_char(last_seen_at at time zone ${SAO_PAULO_TIME_ZONE}, 'YYYY-MM-DD') as "lastDay",
+           exists (select from alert_notifications n
+                   where n.alert_id = a.id and (n.delivered_at is not null or n.failed_at is null)) as kept,
+           superseded_at is not null as superseded
+    from alerts a where pair = ${pair} and kind = ${kind} and status = 'resolved'`;
+  const plan = reconcileHistory(stored, episodes, fingerprint);
+  if (plan.remove.length > 0) await tx`delete from alerts where id in ${tx(plan.remove)}`;
+  if (plan.supersede.length > 0) await tx`update alerts set superseded_at = now() where id in ${tx(plan.supersede)}`;
+  if (plan.restore.length > 0) await tx`update alerts set superseded_at = null where id in ${tx(plan.restore)}`;
+  // One statement for the whole history: an episode already stored keeps its row (and its
+  // notifications); its end and peak are brought up to date, unless it is live (firing).
+  const column = <T>(pick: (episode: DeviationEpisode) => T) => plan.store.map(pick);
+  await tx`
+    insert into alerts (pair, kind, direction, status, started_at, last_seen_at, resolved_at, price, average,
+                        deviation, peak_deviation, peak_at, threshold, window_days, fingerprint)
+    select ${pair}, ${kind}, e.direction, 'resolved',
+           e.started_at, e.last_seen_at, e.resolved_at, e.price, e.average, e.deviation, e.peak_deviation, e.peak_at,
+           ${settings.threshold}::float8, ${settings.windowDays}::int, e.fingerprint
+    from unnest(
+      ${column((e) => e.direction)}::text[], ${column((e) => e.startedAt.toISOString())}::timestamptz[],
+      ${column((e) => e.lastSeenAt.toISOString())}::timestamptz[], ${column((e) => e.resolvedAt!.toISOString())}::timestamptz[],
+      ${column((e) => e.price)}::numeric[], ${column((e) => e.average)}::float8[], ${column((e) => e.deviation)}::float8[],
+      ${column((e) => e.peakDeviation)}::float8[], ${column((e) => e.peakAt.toISOString())}::timestamptz[],
+      ${column(fingerprint)}::text[]
+    ) as e(direction, started_at, last_seen_at, resolved_at, price, average, deviation, peak_deviation, peak_at, fingerprint)
+    on conflict (fingerprint) do update set
+      last_seen_at = excluded.last_seen_at, resolved_at = excluded.resolved_at,
+      peak_deviation = excluded.peak_deviation, peak_at = excluded.peak_at
+    where alerts.status = 'resolved'`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -620,11 +776,15 @@ const USAGE = `Usage: bun analysis.ts [--pair P] [--json]
 The moving-average rule: for each São Paulo day with quotes, the close is the bid of the day's
 latest quote; the average of day d is the mean of the closes in the W days before d (d
 excluded); a close is anomalous when it strays from that average by more than the threshold.
+The cross-check: each business day's closing PTAX (BCB's official rate) against AwesomeAPI's
+quote nearest to it; a divergence beyond its threshold fires a divergence alert.
 
   (default)   each pair's newest close, its average, deviation and open alerts
-  --rescan    recompute the whole alert history from stored quotes (e.g. after a backfill) and
-              print its episodes: start, end, direction, peak deviation. Sends nothing.
-  --days      the daily series as the rule sees it: date, close, average, deviation, anomalous
+  --rescan    recompute the whole alert history from stored quotes and official closes (e.g.
+              after a backfill) and print its episodes, deviation then divergence: start, end,
+              direction, peak. Sends nothing.
+  --days      the daily series as the rule sees it: date, close, average, deviation, anomalous;
+              and the closing PTAX and the divergence from it, on days that have one
   --test-webhook  send one test notification to every URL in ALERT_WEBHOOK_URLS and print
               each answer; exit 0 if all answered 2xx, else 1. Stores nothing.
   --pair P    one pair (default: every pair with quotes)
@@ -632,8 +792,9 @@ excluded); a close is anomalous when it strays from that average by more than th
   -V, --version  print the version and exit
 
 Settings (environment): COTACAO_MA_WINDOW_DAYS (20), COTACAO_MA_MIN_POINTS (10),
-COTACAO_ALERT_THRESHOLD_PCT (3), COTACAO_ALERT_RECOVERY_PCT (80, of the threshold), each with
-per-pair overrides like "3,BTC-BRL:8"; COTACAO_STALE_AFTER (2h); ALERT_WEBHOOK_URLS;
+COTACAO_ALERT_THRESHOLD_PCT (3), COTACAO_ALERT_RECOVERY_PCT (80, of the threshold),
+COTACAO_DIVERGENCE_PCT (1.5), each with per-pair overrides like "3,BTC-BRL:8";
+COTACAO_STALE_AFTER (2h); ALERT_WEBHOOK_URLS;
 ALERT_WEBHOOK_GIVE_UP_AFTER (24h).
 
 Exit codes: 0 done, 1 failure, 2 bad usage or configuration.`;
@@ -718,7 +879,9 @@ async function statusCommand(sql: Sql, pairs: string[], config: AnalysisConfig, 
           .map((alert) =>
             alert.kind === "stale"
               ? `stale since ${formatSaoPauloTime(alert.startedAt)}`
-              : `${alert.direction} since the quote of ${formatSaoPauloTime(alert.startedAt)} (peak ${signedPercent(alert.peakDeviation)})`,
+              : alert.kind === "divergence"
+                ? `divergence ${alert.direction} since the closing PTAX of ${formatSaoPauloTime(alert.startedAt)} (peak ${signedPercent(alert.peakDeviation)})`
+                : `${alert.direction} since the quote of ${formatSaoPauloTime(alert.startedAt)} (peak ${signedPercent(alert.peakDeviation)})`,
           )
           .join("; ")
       : "none";
@@ -729,23 +892,32 @@ async function statusCommand(sql: Sql, pairs: string[], config: AnalysisConfig, 
 
 async function rescanCommand(sql: Sql, pairs: string[], config: AnalysisConfig, json: boolean, output: Output): Promise<number> {
   const report = [];
+  const superseded = async (pair: string, kind: EpisodeKind) =>
+    (await sql<{ n: number }[]>`select count(*)::int as n from alerts where pair = ${pair} and kind = ${kind} and superseded_at is not null`)[0]?.n ?? 0;
+  const listed = (episodes: DeviationEpisode[]) =>
+    episodes.map((episode) => ({
+      start: episode.startedAt,
+      end: episode.resolvedAt,
+      direction: episode.direction,
+      peakDeviation: round(episode.peakDeviation),
+      peakAt: episode.peakAt,
+    }));
   for (const pair of pairs) {
     const episodes = await rescan(sql, pair, paramsFor(config, pair));
-    const [kept] = await sql<{ n: number }[]>`select count(*)::int as n from alerts where pair = ${pair} and superseded_at is not null`;
+    const divergence = await rescanDivergence(sql, pair, divergenceParamsFor(config, pair));
     report.push({
       pair,
-      superseded: kept?.n ?? 0,
-      episodes: episodes.map((episode) => ({
-        start: episode.startedAt,
-        end: episode.resolvedAt,
-        direction: episode.direction,
-        peakDeviation: round(episode.peakDeviation),
-        peakAt: episode.peakAt,
-      })),
+      superseded: await superseded(pair, "deviation"),
+      episodes: listed(episodes),
+      divergence: {
+        officialCloses: (await sql`select 1 from official_rates where pair = ${pair} and bulletin = 'closing' limit 1`).length > 0,
+        superseded: await superseded(pair, "divergence"),
+        episodes: listed(divergence),
+      },
     });
   }
   if (json) output.out(JSON.stringify(report));
-  for (const { pair, episodes, superseded } of report) {
+  for (const { pair, episodes, superseded, divergence } of report) {
     const params = paramsFor(config, pair);
     if (episodes.length === 0 && (await sql`select 1 from quotes where pair = ${pair} limit 1`).length === 0) {
       (json ? output.err : output.out)(noQuotesLine(pair, params));
@@ -758,8 +930,25 @@ async function rescanCommand(sql: Sql, pairs: string[], config: AnalysisConfig, 
       output.out(`  ${formatSaoPauloTime(episode.start)} to ${end}  ${episode.direction.padEnd(4)} peak ${signedPercent(episode.peakDeviation)} with the quote of ${formatSaoPauloTime(episode.peakAt)}`);
     }
     if (superseded > 0) output.out(`  and ${superseded} delivered alert(s) these settings no longer find, kept and marked superseded`);
+    printDivergenceHistory(pair, divergence, divergenceParamsFor(config, pair), output);
   }
   return 0;
+}
+
+/** The divergence episodes a rescan found, under the deviation ones; nothing for a pair without official closes (BTC-BRL) nor divergence alerts. */
+function printDivergenceHistory(
+  pair: string,
+  history: { officialCloses: boolean; superseded: number; episodes: { start: Date; end: Date | null; direction: Direction; peakDeviation: number | null; peakAt: Date }[] },
+  params: DivergenceParams,
+  output: Output,
+): void {
+  if (!history.officialCloses && history.episodes.length === 0 && history.superseded === 0) return;
+  output.out(`${pair}: ${history.episodes.length} divergence episode(s) beyond ${params.thresholdPct.toFixed(2)}% from the closing PTAX`);
+  for (const episode of history.episodes) {
+    const end = episode.end ? formatSaoPauloTime(episode.end) : "now (open in history: the pipeline alerts if it is still beyond the threshold)";
+    output.out(`  ${formatSaoPauloTime(episode.start)} to ${end}  ${episode.direction.padEnd(4)} peak ${signedPercent(episode.peakDeviation)} with the closing PTAX of ${formatSaoPauloTime(episode.peakAt)}`);
+  }
+  if (history.superseded > 0) output.out(`  and ${history.superseded} delivered divergence alert(s) these settings no longer find, kept and marked superseded`);
 }
 
 async function daysCommand(sql: Sql, pair: string, config: AnalysisConfig, json: boolean, output: Output): Promise<number> {
@@ -770,26 +959,77 @@ async function daysCommand(sql: Sql, pair: string, config: AnalysisConfig, json:
     return 1;
   }
   const evaluation = evaluateSeries(series, params);
+  const crossCheck = await crossCheckByDay(sql, pair, series.dates[0]!, series.dates.at(-1)!, divergenceParamsFor(config, pair));
   const days = series.dates.map((date, i) => ({
     date,
     close: series.closeTexts[i]!,
     average: round(evaluation.average[i]!),
     deviation: round(evaluation.deviation[i]!),
     anomalous: evaluation.anomalous[i] === 1,
+    ...(crossCheck.get(date) ?? NO_CROSS_CHECK),
   }));
   if (json) {
     output.out(JSON.stringify(days));
     return 0;
   }
-  output.out(`date        close       average   deviation  (${params.windowDays}-day average, threshold ${percent(params.threshold)})`);
+  const divergence = divergenceParamsFor(config, pair);
+  const official = crossCheck.size > 0 ? `; closing PTAX and the divergence from it, threshold ${divergence.thresholdPct.toFixed(2)}%` : "";
+  output.out(`date        close       average   deviation  (${params.windowDays}-day average, threshold ${percent(params.threshold)}${official})`);
   days.forEach((day, i) => {
     const figures =
       day.deviation === null
         ? `insufficient history (${closesInWindow(series.days, i, params.windowDays)} of ${params.minPoints} closes)`
         : `${price(day.average).padStart(9)} ${signedPercent(day.deviation).padStart(10)}${day.anomalous ? "  ANOMALOUS" : ""}`;
-    output.out(`${day.date}  ${day.close.padEnd(10)} ${figures}`);
+    const line = `${day.date}  ${day.close.padEnd(10)} ${figures}`;
+    output.out(day.official === null ? line : `${line.padEnd(62)}  ${describeCrossCheck(day)}`);
   });
   return 0;
+}
+
+/** A day of --days as the cross-check sees it (all null on a day without a closing PTAX). */
+interface CrossCheckDay {
+  /** The closing PTAX buy rate, as stored, and its time. */
+  official: string | null;
+  officialAt: Date | null;
+  /** The AwesomeAPI quote compared with it (lib/views.ts divergenceSeries()): bid as stored, time, how it was chosen. */
+  comparedBid: string | null;
+  comparedAt: Date | null;
+  match: DivergencePoint["match"] | null;
+  /** (bid - buy) / buy as a fraction, the rule's six decimals of a percent; null without a quote to compare. */
+  divergence: number | null;
+  /** |divergence| > COTACAO_DIVERGENCE_PCT: the divergence alert's verdict. */
+  divergent: boolean;
+}
+
+const NO_CROSS_CHECK: CrossCheckDay = { official: null, officialAt: null, comparedBid: null, comparedAt: null, match: null, divergence: null, divergent: false };
+
+/** The cross-check of each São Paulo day in [from, to] that has a closing PTAX, by day. */
+async function crossCheckByDay(sql: Sql, pair: string, from: string, to: string, params: DivergenceParams): Promise<Map<string, CrossCheckDay>> {
+  const byDay = new Map<string, CrossCheckDay>();
+  for (const close of await officialCloses(sql, pair, from, to)) {
+    byDay.set(close.day, { ...NO_CROSS_CHECK, official: close.buy, officialAt: new Date(close.publishedAt) });
+  }
+  const days = await divergenceSeries(sql, pair, from, to);
+  divergencePoints(days, params).forEach((point, i) => {
+    const day = days[i]!;
+    byDay.set(day.day, {
+      official: day.buy,
+      officialAt: point.at,
+      comparedBid: day.bid,
+      comparedAt: new Date(day.quoteAt),
+      match: day.match,
+      divergence: Number((Number(day.divergencePct) / 100).toFixed(DIVERGENCE_SCALE + 2)),
+      divergent: point.anomalous,
+    });
+  });
+  return byDay;
+}
+
+/** "PTAX 5.4278 (13:09) Δ +1.82%  DIVERGENT", the monitor's words; the time is São Paulo's. */
+function describeCrossCheck(day: CrossCheckDay): string {
+  const official = `PTAX ${day.official} (${formatSaoPauloTime(day.officialAt!).slice(11, 16)})`;
+  if (day.divergence === null) return `${official} Δ ? (no quote within ${CROSS_CHECK_WINDOW_MINUTES} min of it, no daily quote)`;
+  return `${official} Δ ${signedPercent(day.divergence)}${day.divergent ? "  DIVERGENT" : ""}`;
 }
 
 const FLAGS = {

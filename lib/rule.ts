@@ -15,6 +15,9 @@ const DEFAULT_THRESHOLD_PCT = 3;
 // An alert resolves only once |deviation| falls under this share of the threshold: a price
 // hovering at the line does not flap.
 const DEFAULT_RECOVERY_PCT = 80;
+// The cross-check (lib/views.ts divergenceSeries()): AwesomeAPI's quote more than this far from
+// the closing PTAX, in percent, fires a divergence alert.
+const DEFAULT_DIVERGENCE_PCT = 1.5;
 const DEFAULT_STALE_AFTER_MS = 2 * 3_600_000;
 // The window's running sum is recomputed from scratch this often, so rounding cannot drift.
 const RESUM_EVERY = 1024;
@@ -38,11 +41,25 @@ export interface RuleParams {
   recovery: number;
 }
 
+/**
+ * The divergence alert's settings for one pair, in percent: the cross-check's unit (its
+ * divergences are percents with six decimals, lib/views.ts), so a divergence exactly at the
+ * line compares as written.
+ */
+export interface DivergenceParams {
+  /** |divergence| strictly above this fires. */
+  thresholdPct: number;
+  /** |divergence| under this resolves: the threshold times the recovery share (COTACAO_ALERT_RECOVERY_PCT). */
+  recoveryPct: number;
+}
+
 /** The rule's and the alerts' settings, from the environment (loadAnalysisConfig()). */
 export interface AnalysisConfig {
   defaults: RuleParams;
   /** Overrides per pair, e.g. a wider threshold for BTC-BRL. */
   perPair: Map<string, Partial<RuleParams>>;
+  /** The divergence alert's settings: the default, and each pair with an override of its threshold or recovery share. */
+  divergence: { defaults: DivergenceParams; perPair: Map<string, DivergenceParams> };
   staleAfterMs: number;
   webhookUrls: string[];
   /** A notification still failing this long after it was written is given up (24 h by default). */
@@ -53,7 +70,7 @@ export interface AnalysisConfig {
  * A setting with per-pair overrides: "20" or "20,BTC-BRL:10" (the default, then PAIR:value
  * items). Returns the issue's message when the text is malformed.
  */
-function perPairNumbers(text: string, setting: PerPairSetting): { fallback: number | undefined; perPair: Map<string, number> } | string {
+function perPairNumbers(text: string, setting: PerPairSetting): PerPairNumbers | string {
   const perPair = new Map<string, number>();
   let fallback: number | undefined;
   for (const item of text.split(",").map((part) => part.trim()).filter(Boolean)) {
@@ -107,6 +124,7 @@ const AnalysisEnvSchema = v.object({
   COTACAO_MA_MIN_POINTS: perPairSchema({ isValid: isDayCount, expected: `a whole number of closes from 1 to ${MAX_WINDOW_DAYS}`, example: "10,BTC-BRL:5" }),
   COTACAO_ALERT_THRESHOLD_PCT: perPairSchema({ isValid: isPercent, expected: "a percentage between 0 and 100", example: "3,BTC-BRL:8" }),
   COTACAO_ALERT_RECOVERY_PCT: perPairSchema({ isValid: isPercent, expected: "a percentage of the threshold between 0 and 100", example: "80,BTC-BRL:50" }),
+  COTACAO_DIVERGENCE_PCT: perPairSchema({ isValid: isPercent, expected: "a percentage between 0 and 100", example: "1.5,USD-BRL:1.2" }),
   COTACAO_STALE_AFTER: durationSetting(DEFAULT_STALE_AFTER_MS, STALE_AFTER_BOUNDS_MS, "90m"),
   ALERT_WEBHOOK_GIVE_UP_AFTER: durationSetting(DEFAULT_WEBHOOK_GIVE_UP_AFTER_MS, [60_000, MAX_WEBHOOK_GIVE_UP_AFTER_MS], "6h"),
   ALERT_WEBHOOK_URLS: v.optional(
@@ -131,7 +149,7 @@ const AnalysisEnvSchema = v.object({
 export function loadAnalysisConfig(env: Record<string, string | undefined>): AnalysisConfig {
   const result = v.safeParse(AnalysisEnvSchema, env);
   if (!result.success) throw envIssue(result.issues);
-  const { COTACAO_MA_WINDOW_DAYS, COTACAO_MA_MIN_POINTS, COTACAO_ALERT_THRESHOLD_PCT, COTACAO_ALERT_RECOVERY_PCT } = result.output;
+  const { COTACAO_MA_WINDOW_DAYS, COTACAO_MA_MIN_POINTS, COTACAO_ALERT_THRESHOLD_PCT, COTACAO_ALERT_RECOVERY_PCT, COTACAO_DIVERGENCE_PCT } = result.output;
   const defaults: RuleParams = {
     windowDays: COTACAO_MA_WINDOW_DAYS.fallback ?? DEFAULT_WINDOW_DAYS,
     minPoints: COTACAO_MA_MIN_POINTS.fallback ?? DEFAULT_MIN_POINTS,
@@ -155,10 +173,35 @@ export function loadAnalysisConfig(env: Record<string, string | undefined>): Ana
   return {
     defaults,
     perPair,
+    divergence: divergenceSettings(COTACAO_DIVERGENCE_PCT, COTACAO_ALERT_RECOVERY_PCT),
     staleAfterMs: result.output.COTACAO_STALE_AFTER,
     webhookUrls: result.output.ALERT_WEBHOOK_URLS,
     webhookGiveUpAfterMs: result.output.ALERT_WEBHOOK_GIVE_UP_AFTER,
   };
+}
+
+type PerPairNumbers = { fallback: number | undefined; perPair: Map<string, number> };
+
+/**
+ * The divergence alert's settings: its threshold (COTACAO_DIVERGENCE_PCT) and the recovery share
+ * the deviation rule uses (COTACAO_ALERT_RECOVERY_PCT), each with its per-pair overrides.
+ */
+function divergenceSettings(thresholds: PerPairNumbers, shares: PerPairNumbers): AnalysisConfig["divergence"] {
+  const paramsOf = (pair: string | undefined): DivergenceParams => {
+    const thresholdPct = (pair !== undefined ? thresholds.perPair.get(pair) : undefined) ?? thresholds.fallback ?? DEFAULT_DIVERGENCE_PCT;
+    const sharePct = (pair !== undefined ? shares.perPair.get(pair) : undefined) ?? shares.fallback ?? DEFAULT_RECOVERY_PCT;
+    // Rounded back to the decimal the two settings make (1.5 x 80 % is 1.2, not 1.2000000000000002),
+    // so a divergence of exactly the recovery level holds, as written.
+    return { thresholdPct, recoveryPct: Number(((thresholdPct * sharePct) / 100).toPrecision(12)) };
+  };
+  const perPair = new Map<string, DivergenceParams>();
+  for (const pair of new Set([...thresholds.perPair.keys(), ...shares.perPair.keys()])) perPair.set(pair, paramsOf(pair));
+  return { defaults: paramsOf(undefined), perPair };
+}
+
+/** The divergence alert's settings for `pair`. */
+export function divergenceParamsFor(config: AnalysisConfig, pair: string): DivergenceParams {
+  return config.divergence.perPair.get(pair) ?? config.divergence.defaults;
 }
 
 /** The rule's parameters for `pair`: its overrides over the defaults. */

@@ -21,7 +21,10 @@ const WEBHOOK_BACKOFF = { firstMs: 60_000, maxMs: 3_600_000 } as const;
 /** Which transition a notification tells: an alert that fired, or one that resolved. */
 export type AlertTransition = "firing" | "resolved";
 /** Which kind of alert a notification is about. */
-export type AlertKind = "deviation" | "stale";
+export type AlertKind = "deviation" | "stale" | "divergence";
+
+/** How a delivery line names a notification's kind, after its pair ("the FIRING USD-BRL divergence notification"). */
+const KIND_WORDS: Record<AlertKind, string> = { deviation: "", stale: " staleness", divergence: " divergence" };
 
 /** The key a webhook's notifications are stored under: a hash of its URL, never the URL. */
 export const endpointOf = (url: string) => sha256(url).slice(0, 16);
@@ -153,7 +156,7 @@ export async function deliverPending(sql: Sql, webhookUrls: readonly string[], o
 
   const settle = async (notification: Claimed, webhook: Webhook, outcome: Outcome): Promise<void> => {
     const at = clock();
-    const what = `the ${notification.transition.toUpperCase()} ${notification.pair}${notification.kind === "stale" ? " staleness" : ""} notification`;
+    const what = `the ${notification.transition.toUpperCase()} ${notification.pair}${KIND_WORDS[notification.kind]} notification`;
     if (outcome.kind === "delivered") {
       report.delivered++;
       await sql`

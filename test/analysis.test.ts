@@ -3,19 +3,21 @@ import { formatSaoPauloTime } from "../lib/calendar.ts";
 import { parseDuration } from "../lib/cli.ts";
 import type { Sql } from "../lib/pool.ts";
 import { CotacaoError } from "../lib/errors.ts";
-import type { StoredQuote as Quote } from "../lib/quote.ts";
-import { loadDailySeries } from "../lib/views.ts";
-import { saveQuotes } from "../database.ts";
+import type { OfficialRate } from "../lib/official.ts";
+import { SOURCE_DAILY, type StoredQuote as Quote } from "../lib/quote.ts";
+import { divergenceSeries, loadDailySeries } from "../lib/views.ts";
+import { saveOfficialRates, saveQuotes } from "../database.ts";
 import {
   type AnalysisConfig,
   type DailySeries,
+  divergenceParamsFor,
   evaluateSeries,
   loadAnalysisConfig,
   paramsFor,
   type RuleParams,
 } from "../lib/rule.ts";
 import { deliverPending, webhookBackoffMs } from "../lib/webhooks.ts";
-import { analyse, describeTransition, findEpisodes, rescan, webhookPayload } from "../analysis.ts";
+import { analyse, describeTransition, findEpisodes, rescan, rescanDivergence, webhookPayload } from "../analysis.ts";
 import { runScript } from "./support/cli.ts";
 import { useTestDatabase } from "./support/database.ts";
 import { loadPtaxSeries, pointTime } from "./support/fake_awesomeapi.ts";
@@ -822,8 +824,12 @@ describe("bun analysis.ts", () => {
   test("--days --pair --json prints the daily series as the rule sees it", async () => {
     const result = await runScript("analysis.ts", ["--days", "--pair", "USD-BRL", "--json"], { env: { DATABASE_URL: db.url } });
     expect(result.code).toBe(0);
-    const days = JSON.parse(result.stdout) as { date: string; close: string; average: number | null; deviation: number | null; anomalous: boolean }[];
-    expect(days[0]).toEqual({ date: "2020-01-02", close: PTAX.find((p) => p.date === "2020-01-02")!.bid, average: null, deviation: null, anomalous: false });
+    const days = JSON.parse(result.stdout) as ({ date: string; close: string; average: number | null; deviation: number | null; anomalous: boolean } & Record<string, unknown>)[];
+    // No official rates stored here: the cross-check's fields are null.
+    expect(days[0]).toEqual({
+      date: "2020-01-02", close: PTAX.find((p) => p.date === "2020-01-02")!.bid, average: null, deviation: null, anomalous: false,
+      official: null, officialAt: null, comparedBid: null, comparedAt: null, match: null, divergence: null, divergent: false,
+    });
     const march = days.filter((entry) => entry.date.startsWith("2020-03") && entry.anomalous);
     expect(march.length).toBeGreaterThan(0);
     for (const entry of days) if (entry.deviation !== null) expect(entry.anomalous).toBe(Math.abs(entry.deviation) > 0.03);
@@ -890,5 +896,263 @@ describe("bun analysis.ts", () => {
       expect(result.code).toBe(2);
       expect(result.stderr.trim().split("\n")).toHaveLength(1);
     }
+  });
+});
+
+describe("the divergence alert: PTAX against AwesomeAPI through March 2020", () => {
+  // The official side: March 2020's PTAX closes from ptax.csv, each stored as that day's closing
+  // bulletin at 13:09 São Paulo time (sell 0.0006 above buy, as BCB's spread usually is). The
+  // AwesomeAPI side: daily quotes at 17:00 (so no quote is within 30 minutes of the closing and
+  // each day compares its daily quote), their bids the same series moved by hand-chosen amounts.
+  // Each divergence below is round(100 * (bid - buy) / buy, 6), worked out by hand:
+  const DAYS: [day: string, bid: string | null, divergencePct: string | null][] = [
+    ["2020-03-02", "4.4990", "0.111259"], //   4.4940 -> +0.0050
+    ["2020-03-03", "4.4850", "-0.060164"], //  4.4877 -> -0.0027
+    ["2020-03-04", "4.5300", "0.106073"], //   4.5252 -> +0.0048
+    ["2020-03-05", "4.6150", "-0.110387"], //  4.6201 -> -0.0051
+    ["2020-03-06", "4.6500", "0.101178"], //   4.6453 -> +0.0047
+    ["2020-03-09", "4.8200", "1.745720"], //   4.7373 -> +0.0827: beyond 1.5, fires up
+    ["2020-03-10", "4.7350", "1.420096"], //   4.6687 -> +0.0663: under 1.5 but at least 1.2 (80 % of it): holds
+    ["2020-03-11", "4.7700", "2.071386"], //   4.6732 -> +0.0968: the peak
+    ["2020-03-12", "4.9300", "0.972862"], //   4.8825 -> +0.0475: under 1.2, resolves
+    ["2020-03-13", null, null], //             4.7355 and no quote: nothing
+    ["2020-03-16", "5.2000", null], //         only the opening and an intermediate bulletin (no closing): nothing, though +5 %
+    ["2020-03-17", "4.9500", "-1.958843"], //  5.0489 -> -0.0989: fires down
+    ["2020-03-18", "5.0400", "-1.371793"], //  5.1101 -> -0.0701: holds
+    ["2020-03-19", "5.0819756", "-1.200000"], // 5.1437 -> -0.0617244: exactly the recovery level, holds
+    ["2020-03-20", "5.0100", "-0.280647"], //  5.0241 -> -0.0141: resolves
+    ["2020-03-23", "5.1600", "1.578802"], //   5.0798 -> +0.0802: fires up
+    ["2020-03-24", "4.9900", "-1.591496"], //  5.0707 -> -0.0807: beyond on the other side: resolves, fires down
+    ["2020-03-25", "5.0750", "0.098619"], //   5.0700 -> +0.0050: resolves
+    ["2020-03-26", "5.075406", "1.500000"], // 5.0004 -> +0.075006: exactly the threshold, not beyond it
+    ["2020-03-27", "5.1050", "-0.103712"], //  5.1103 -> -0.0053
+    ["2020-03-30", "5.1650", "0.120183"], //   5.1588 -> +0.0062
+    ["2020-03-31", "5.2900", "1.767954"], //   5.1981 -> +0.0919: fires up, still open at the end
+  ];
+  // A Saturday quote far from every PTAX: no closing that day, so nothing.
+  const SATURDAY: [string, string] = ["2020-03-14", "5.5000"];
+  // The episodes, from the divergences above: [start, end (null: open), direction, peak %].
+  const EPISODES = [
+    ["2020-03-09", "2020-03-12", "up", 2.071386],
+    ["2020-03-17", "2020-03-20", "down", -1.958843],
+    ["2020-03-23", "2020-03-24", "up", 1.578802],
+    ["2020-03-24", "2020-03-25", "down", -1.591496],
+    ["2020-03-31", null, "up", 1.767954],
+  ];
+
+  const db = useTestDatabase();
+  const ptax = new Map(PTAX.map((point) => [point.date, point.bid]));
+  const closingAt = (day: string) => sp(`${day}T13:09:00`);
+  const plusTicks = (rate: string, ticks: number) => ((Math.round(Number(rate) * 10_000) + ticks) / 10_000).toFixed(4);
+
+  /** Day `day`'s bulletins for `pair`: the closing, or on 2020-03-16 the two morning ones only. */
+  function bulletins(pair: string, day: string): OfficialRate[] {
+    const buy = ptax.get(day)!;
+    const bulletin = (hour: string, kind: OfficialRate["bulletin"]): OfficialRate => ({ pair, publishedAt: `${day}T${hour}:09:00-03:00`, bulletin: kind, buy, sell: plusTicks(buy, 6) });
+    return day === "2020-03-16" ? [bulletin("10", "opening"), bulletin("11", "intermediate")] : [bulletin("13", "closing")];
+  }
+
+  /** An AwesomeAPI daily record as ingest.ts stores it: the day's quote at 17:00 São Paulo. */
+  function dailyQuote(pair: string, day: string, bid: string): Quote {
+    const at = sp(`${day}T17:00:00`);
+    return { pair, ts: at, bid, ask: bid, high: bid, low: bid, varBid: "0", pctChange: "0", source: SOURCE_DAILY, fetchedAt: at };
+  }
+
+  async function storeDay(pair: string, day: string, bid: string | null): Promise<void> {
+    await saveOfficialRates(db.sql, bulletins(pair, day));
+    if (bid !== null) await saveQuotes(db.sql, [dailyQuote(pair, day, bid)]);
+  }
+
+  async function storeMonth(pair: string): Promise<void> {
+    for (const [day, bid] of DAYS) await storeDay(pair, day, bid);
+    await saveQuotes(db.sql, [dailyQuote(pair, ...SATURDAY)]);
+  }
+
+  const asSpans = (episodes: Awaited<ReturnType<typeof rescanDivergence>>) =>
+    episodes.map((episode) => [
+      formatSaoPauloTime(episode.startedAt).slice(0, 10),
+      episode.resolvedAt && formatSaoPauloTime(episode.resolvedAt).slice(0, 10),
+      episode.direction,
+      Number((episode.peakDeviation * 100).toFixed(6)),
+    ]);
+
+  const DEFAULTS = divergenceParamsFor(loadAnalysisConfig({}), "USD-BRL");
+
+  beforeAll(async () => {
+    await storeMonth("USD-BRL");
+  });
+
+  test("the cross-check gives the divergences worked out by hand, and no row for a day without a closing or a quote", async () => {
+    expect(DEFAULTS).toEqual({ thresholdPct: 1.5, recoveryPct: 1.2 });
+    const days = await divergenceSeries(db.sql, "USD-BRL", "2020-03-01", "2020-03-31");
+    expect(days.map((day): (string | null)[] => [day.day, day.bid, day.divergencePct])).toEqual(
+      DAYS.filter(([, , pct]) => pct !== null).map(([day, bid, pct]) => [day, bid, pct]),
+    );
+    expect(new Set(days.map((day) => day.match))).toEqual(new Set(["daily"]));
+  });
+
+  test("--rescan finds the episodes worked out by hand: starts, ends, directions, peaks, the hysteresis", async () => {
+    const episodes = await rescanDivergence(db.sql, "USD-BRL", DEFAULTS);
+    expect(asSpans(episodes)).toEqual(EPISODES);
+    // Starts, ends and peaks are closing PTAX times.
+    expect(episodes[0]?.startedAt).toEqual(closingAt("2020-03-09"));
+    expect(episodes[0]?.peakAt).toEqual(closingAt("2020-03-11"));
+    expect(episodes[1]?.lastSeenAt).toEqual(closingAt("2020-03-19")); // -1.200000 held it open
+    // The ended ones are stored, the open one left to the pipeline; the same every time.
+    const stored = () => db.sql`
+      select to_char(started_at at time zone 'America/Sao_Paulo', 'YYYY-MM-DD') as start, direction, status, price::text, average, threshold, window_days
+      from alerts where pair = 'USD-BRL' and kind = 'divergence' order by started_at, id`;
+    const rows = await stored();
+    expect(rows.map((row) => [row["start"], row["direction"], row["status"]])).toEqual([
+      ["2020-03-09", "up", "resolved"],
+      ["2020-03-17", "down", "resolved"],
+      ["2020-03-23", "up", "resolved"],
+      ["2020-03-24", "down", "resolved"],
+    ]);
+    expect(rows[0]).toMatchObject({ price: "4.8200", average: 4.7373, threshold: 0.015, window_days: null });
+    expect(await rescanDivergence(db.sql, "USD-BRL", DEFAULTS)).toEqual(episodes);
+    expect(await stored()).toEqual(rows);
+  });
+
+  test("a threshold per pair: EUR-BRL at 2 % sees only the +2.07 % day", async () => {
+    await storeMonth("EUR-BRL"); // the same figures, under another pair
+    const config = loadAnalysisConfig({ COTACAO_DIVERGENCE_PCT: "1.5, EUR-BRL:2" });
+    expect(divergenceParamsFor(config, "EUR-BRL")).toEqual({ thresholdPct: 2, recoveryPct: 1.6 });
+    expect(divergenceParamsFor(config, "USD-BRL")).toEqual({ thresholdPct: 1.5, recoveryPct: 1.2 });
+    expect(asSpans(await rescanDivergence(db.sql, "EUR-BRL", divergenceParamsFor(config, "EUR-BRL")))).toEqual([["2020-03-11", "2020-03-12", "up", 2.071386]]);
+    // The recovery share is the deviation rule's, per pair too.
+    expect(divergenceParamsFor(loadAnalysisConfig({ COTACAO_DIVERGENCE_PCT: "2", COTACAO_ALERT_RECOVERY_PCT: "80,EUR-BRL:50" }), "EUR-BRL")).toEqual({ thresholdPct: 2, recoveryPct: 1 });
+  });
+
+  test("COTACAO_DIVERGENCE_PCT is checked like the other settings", () => {
+    for (const [value, message] of [
+      ["lots", /COTACAO_DIVERGENCE_PCT must be a percentage between 0 and 100, .* like "1.5,USD-BRL:1.2"; got "lots"/],
+      ["1.5,usd:2", /COTACAO_DIVERGENCE_PCT names "usd"/],
+      ["0", /COTACAO_DIVERGENCE_PCT must be a percentage/],
+    ] as const) {
+      expect(() => loadAnalysisConfig({ COTACAO_DIVERGENCE_PCT: value })).toThrow(message);
+    }
+  });
+
+  test("bun analysis.ts --days shows the closing PTAX and the divergence per day, in text and JSON; --rescan lists the episodes", async () => {
+    const env = { env: { DATABASE_URL: db.url } };
+    const json = await runScript("analysis.ts", ["--days", "--pair", "USD-BRL", "--json"], env);
+    expect(json.code).toBe(0);
+    const days = new Map((JSON.parse(json.stdout) as Record<string, unknown>[]).map((day) => [day["date"], day]));
+    expect(days.get("2020-03-09")).toMatchObject({
+      close: "4.8200", official: "4.7373", officialAt: closingAt("2020-03-09").toISOString(),
+      comparedBid: "4.8200", comparedAt: sp("2020-03-09T17:00:00").toISOString(), match: "daily", divergence: 0.0174572, divergent: true,
+    });
+    expect(days.get("2020-03-26")).toMatchObject({ divergence: 0.015, divergent: false });
+    expect(days.get("2020-03-16")).toMatchObject({ close: "5.2000", official: null, divergence: null, divergent: false });
+    expect(days.get("2020-03-14")).toMatchObject({ close: "5.5000", official: null, divergence: null });
+    expect(days.has("2020-03-13")).toBe(false); // no quote: not in the daily series
+
+    const text = await runScript("analysis.ts", ["--days", "--pair", "USD-BRL"], env);
+    const lines = text.stdout.trim().split("\n");
+    expect(lines[0]).toBe("date        close       average   deviation  (20-day average, threshold 3.00%; closing PTAX and the divergence from it, threshold 1.50%)");
+    expect(lines.find((line) => line.startsWith("2020-03-09"))).toMatch(/  PTAX 4\.7373 \(13:09\) Δ \+1\.75%  DIVERGENT$/);
+    expect(lines.find((line) => line.startsWith("2020-03-26"))).toMatch(/  PTAX 5\.0004 \(13:09\) Δ \+1\.50%$/);
+    expect(lines.find((line) => line.startsWith("2020-03-16"))).not.toContain("PTAX");
+
+    const rescanned = await runScript("analysis.ts", ["--rescan", "--pair", "USD-BRL"], env);
+    const out = rescanned.stdout.split("\n");
+    const at = out.indexOf("USD-BRL: 5 divergence episode(s) beyond 1.50% from the closing PTAX");
+    expect(at).toBeGreaterThan(0);
+    expect(out[at + 1]).toBe("  2020-03-09 13:09 -03 to 2020-03-12 13:09 -03  up   peak +2.07% with the closing PTAX of 2020-03-11 13:09 -03");
+    expect(out[at + 5]).toStartWith("  2020-03-31 13:09 -03 to now (open in history");
+    const [report] = JSON.parse((await runScript("analysis.ts", ["--rescan", "--pair", "USD-BRL", "--json"], env)).stdout) as { divergence: { episodes: { direction: string }[] } }[];
+    expect(report?.divergence.episodes.map((episode) => episode.direction)).toEqual(["up", "down", "up", "down", "up"]);
+  });
+
+  describe("live, a run a day, with a webhook receiver", () => {
+    const received: Record<string, unknown>[] = [];
+    const receiver = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      async fetch(request) {
+        received.push((await request.json()) as Record<string, unknown>);
+        return new Response("ok");
+      },
+    });
+    afterAll(() => receiver.stop(true));
+    const PAIR = "CAD-BRL";
+    const config: AnalysisConfig = { ...loadAnalysisConfig({}), webhookUrls: [`http://127.0.0.1:${receiver.port}/hook/secret-part`] };
+    const divergenceRows = () =>
+      db.sql<{ id: number; status: string; superseded: boolean }[]>`
+        select id::int, status, superseded_at is not null as superseded from alerts where pair = ${PAIR} and kind = 'divergence' order by id`;
+
+    test("fires and resolves on the days worked out by hand, nothing on a day without a closing or a quote, each notified once", async () => {
+      const seen: string[][] = [];
+      const run = async (day: string) => {
+        const summary = await analyse(db.sql, [PAIR], { config, random: () => 1, staleness: false, now: () => sp(`${day}T17:30:00`) });
+        for (const change of summary.transitions.filter((t) => t.alert.kind === "divergence")) seen.push([day, change.transition, change.alert.direction!]);
+      };
+      for (const [day, bid] of DAYS) {
+        await storeDay(PAIR, day, bid);
+        await run(day);
+        if (day === "2020-03-13") {
+          await saveQuotes(db.sql, [dailyQuote(PAIR, ...SATURDAY)]);
+          await run(SATURDAY[0]);
+        }
+      }
+      expect(seen).toEqual([
+        ["2020-03-09", "firing", "up"],
+        ["2020-03-12", "resolved", "up"],
+        ["2020-03-17", "firing", "down"],
+        ["2020-03-20", "resolved", "down"],
+        ["2020-03-23", "firing", "up"],
+        ["2020-03-24", "resolved", "up"],
+        ["2020-03-24", "firing", "down"],
+        ["2020-03-25", "resolved", "down"],
+        ["2020-03-31", "firing", "up"],
+      ]);
+      // A second run over the same data changes nothing.
+      const before = await divergenceRows();
+      await run("2020-03-31");
+      expect(seen).toHaveLength(9);
+      expect(await divergenceRows()).toEqual(before);
+
+      const sent = received.filter((body) => body["kind"] === "divergence");
+      expect(sent.map((body) => [body["status"], body["direction"]])).toEqual(seen.map(([, transition, direction]) => [transition, direction]));
+      expect(sent[0]).toMatchObject({ pair: PAIR, price: "4.8200", average: 4.7373, threshold: 0.015, windowDays: null, startedAt: closingAt("2020-03-09").toISOString() });
+      expect((sent[0]?.["commonLabels"] as Record<string, string>)["alertname"]).toBe("QuoteDivergence");
+      expect(sent[0]?.["text"]).toBe(`FIRING ${PAIR} divergence +1.75% from PTAX 4.7373: AwesomeAPI bid 4.8200 (threshold 1.50%; closing PTAX of 2020-03-09 13:09 -03)`);
+      expect(sent[1]?.["text"]).toBe(
+        `RESOLVED ${PAIR} divergence: back near PTAX (peak +2.07% with the closing PTAX of 2020-03-11 13:09 -03); fired 2020-03-09 17:30 -03, resolved 2020-03-12 17:30 -03`,
+      );
+      expect(sent[1]?.["fingerprint"]).toBe(sent[0]?.["fingerprint"]);
+      expect(sent[2]?.["text"]).toBe(`FIRING ${PAIR} divergence -1.96% from PTAX 5.0489: AwesomeAPI bid 4.9500 (threshold 1.50%; closing PTAX of 2020-03-17 13:09 -03)`);
+    });
+
+    test("a divergence line writes the PTAX rate with all its digits when it has more than four, else four", () => {
+      const alert = {
+        id: 1, pair: "JPY-BRL", kind: "divergence" as const, direction: "down" as const, status: "firing" as const,
+        startedAt: closingAt("2020-03-17"), lastSeenAt: closingAt("2020-03-17"), resolvedAt: null,
+        price: "0.0455", average: 0.046231, deviation: -0.0158116, peakDeviation: -0.0158116, peakAt: closingAt("2020-03-17"), threshold: 0.015, windowDays: null,
+        fingerprint: "0123456789abcdef", firedSeenAt: sp("2020-03-17T17:30:00"), resolvedSeenAt: null,
+      };
+      expect(describeTransition({ transition: "firing", alert })).toBe(
+        "FIRING JPY-BRL divergence -1.58% from PTAX 0.046231: AwesomeAPI bid 0.0455 (threshold 1.50%; closing PTAX of 2020-03-17 13:09 -03)",
+      );
+      expect(describeTransition({ transition: "firing", alert: { ...alert, pair: "USD-BRL", average: 5.427 } })).toContain("from PTAX 5.4270:");
+    });
+
+    test("--rescan keeps the delivered episodes (same ids), leaves the firing one alone, supersedes what other settings no longer find", async () => {
+      const live = await divergenceRows();
+      expect(live.map((row) => row.status)).toEqual(["resolved", "resolved", "resolved", "resolved", "firing"]);
+      const count = received.length;
+      expect(asSpans(await rescanDivergence(db.sql, PAIR, DEFAULTS))).toEqual(EPISODES);
+      expect(await divergenceRows()).toEqual(live); // history found each one again: no copy, same ids
+      const wide = { thresholdPct: 2.5, recoveryPct: 2 };
+      expect(await rescanDivergence(db.sql, PAIR, wide)).toEqual([]);
+      expect([...(await divergenceRows())]).toEqual(live.map((row) => ({ ...row, superseded: row.status === "resolved" })));
+      await rescanDivergence(db.sql, PAIR, DEFAULTS);
+      expect(await divergenceRows()).toEqual(live);
+      expect(received.length).toBe(count); // a rescan sends nothing
+      // The deviation rescan leaves divergence alerts alone.
+      await rescan(db.sql, PAIR, { ...PARAMS, threshold: 0.5, recovery: 0.4 });
+      expect(await divergenceRows()).toEqual(live);
+    });
   });
 });
