@@ -692,12 +692,9 @@ describe.skipIf(!hasChromium)("the official source (BCB's PTAX) on the page", ()
       ...days.map((point) => ({ pair: "USD-BRL", publishedAt: `${point.date}T13:10:00.123456-03:00`, bulletin: "closing" as const, buy: buyOf(point), sell: (Number(buyOf(point)) + 0.0006).toFixed(4) })),
       { pair: "USD-BRL", publishedAt: `${newest.date}T10:04:00.5-03:00`, bulletin: "opening", buy: "4.9000", sell: "4.9006" },
     ]);
-    // The divergence kind arrives with analysis.ts's own migration (another branch): until it
-    // is merged, this database lets the page's test store one.
-    await db.sql`alter table alerts drop constraint if exists alerts_kind_check`;
     await db.sql`
       insert into alerts (pair, kind, direction, status, started_at, last_seen_at, resolved_at, fingerprint)
-      values ('USD-BRL', 'divergence', null, 'resolved', ${pointTime(days.at(-30)!)}, ${pointTime(days.at(-25)!)}, ${pointTime(days.at(-25)!)}, 'test-divergence')`;
+      values ('USD-BRL', 'divergence', 'up', 'resolved', ${pointTime(days.at(-30)!)}, ${pointTime(days.at(-25)!)}, ${pointTime(days.at(-25)!)}, 'test-divergence')`;
     browser = await launchChromium();
   }, HOOK_TIMEOUT_MS);
 
