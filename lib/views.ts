@@ -187,35 +187,13 @@ export async function readSnapshot(sql: QuerySql, pairs: readonly string[] | nul
          where w.pair = any(pairs) and pipeline_runs.status <> 'skipped' order by started_at desc limit 1) as run,
       (select json_agg(json_build_object('pair', pair, 'from', from_day, 'to', to_day) order by from_day)
          from quote_gaps where pair = w.pair) as gaps,
-      -- The newest closing PTAX and its day's cross-check, by divergenceSeries()'s rule (written
-      -- out here: the monitor's lean client sends one query text, no fragments; test/monitor.test.ts
-      -- checks both give the same figure). A subquery, not a second query: one round trip.
+      -- The newest closing PTAX and its day's cross-check, by the rule divergenceSeries() uses
+      -- (cross_check_quote(), sql/012). A subquery, not a second query: one round trip.
       (select json_build_object('publishedAt', sao_paulo_instant(c.published_at), 'buy', c.buy::text, 'sell', c.sell::text,
                                 'bid', m.bid::text, 'divergencePct', round(100 * (m.bid - c.buy) / c.buy, ${DIVERGENCE_SCALE}::int)::text)
-         from (select published_at, buy, sell, (published_at at time zone ${SAO_PAULO_TIME_ZONE})::date as day
+         from (select published_at, buy, sell
                from official_rates where pair = w.pair and bulletin = 'closing' order by published_at desc limit 1) c
-         left join lateral (
-           select bid from (
-             (select bid, 0 as preference from (
-                (select ts, bid from quotes
-                 where pair = w.pair and ts <= c.published_at and ts >= c.published_at - ${window}::interval
-                 order by ts desc limit 1)
-                union all
-                (select ts, bid from quotes
-                 where pair = w.pair and ts > c.published_at and ts <= c.published_at + ${window}::interval
-                 order by ts limit 1)
-              ) near
-              order by abs(extract(epoch from near.ts - c.published_at)), near.ts
-              limit 1)
-             union all
-             (select bid, 1 from quotes
-              where pair = w.pair and source = ${SOURCE_DAILY}
-                and ts >= c.day::timestamp at time zone ${SAO_PAULO_TIME_ZONE}
-                and ts < (c.day + 1)::timestamp at time zone ${SAO_PAULO_TIME_ZONE}
-              order by ts desc limit 1)
-           ) candidates
-           order by preference limit 1
-         ) m on true) as official
+         left join lateral cross_check_quote(w.pair, c.published_at, ${window}::interval, ${SOURCE_DAILY}) m on true) as official
     from wanted w
     order by w.pair`;
   type Raw<T> = { [K in keyof T]: T[K] extends Date ? string : T[K] extends Date | null ? string | null : T[K] };
@@ -733,8 +711,8 @@ function closingBulletins(sql: Sql, pair: string, range: DayRange) {
  * compare it with, the divergence of that quote's bid from the closing buy rate. The quote is the
  * one nearest to the closing PTAX's time, at most CROSS_CHECK_WINDOW_MINUTES before or after it
  * (on a tie, the earlier); with none that near, the latest "awesomeapi:daily" quote of D's São
- * Paulo day; with neither, D has no row. All in numeric: no digit goes through a float. Two index
- * probes per day (and a third when falling back), not a scan of the quotes.
+ * Paulo day; with neither, D has no row (the rule is cross_check_quote(), sql/012, which the
+ * monitor's query uses too). All in numeric: no digit goes through a float.
  */
 export async function divergenceSeries(sql: Sql, pair: string, from: string | null, to: string | null): Promise<DivergencePoint[]> {
   const window = `${CROSS_CHECK_WINDOW_MINUTES} minutes`;
@@ -743,30 +721,7 @@ export async function divergenceSeries(sql: Sql, pair: string, from: string | nu
            c.buy::text, c.sell::text, sao_paulo_instant(m.ts) as "quoteAt", m.bid::text, m.match,
            round(100 * (m.bid - c.buy) / c.buy, ${DIVERGENCE_SCALE}::int)::text as "divergencePct"
     from (${closingBulletins(sql, pair, { from, to })}) c
-    cross join lateral (
-      select ts, bid, match from (
-        (select ts, bid, 'nearest' as match, 0 as preference
-         from (
-           (select ts, bid from quotes
-            where pair = ${pair} and ts <= c.published_at and ts >= c.published_at - ${window}::interval
-            order by ts desc limit 1)
-           union all
-           (select ts, bid from quotes
-            where pair = ${pair} and ts > c.published_at and ts <= c.published_at + ${window}::interval
-            order by ts limit 1)
-         ) near
-         order by abs(extract(epoch from near.ts - c.published_at)), near.ts
-         limit 1)
-        union all
-        (select ts, bid, 'daily', 1 from quotes
-         where pair = ${pair} and source = ${SOURCE_DAILY}
-           and ts >= c.day::timestamp at time zone ${SAO_PAULO_TIME_ZONE}
-           and ts < (c.day + 1)::timestamp at time zone ${SAO_PAULO_TIME_ZONE}
-         order by ts desc limit 1)
-      ) candidates
-      order by preference
-      limit 1
-    ) m
+    cross join lateral cross_check_quote(${pair}, c.published_at, ${window}::interval, ${SOURCE_DAILY}) m
     order by c.day`;
 }
 
