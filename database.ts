@@ -150,21 +150,28 @@ async function overlapsStored(tx: postgres.TransactionSql, quotes: readonly Stor
  * after all (a duplicate in the batch, a concurrent writer), it is merged.
  */
 async function upsertQuotes(tx: postgres.TransactionSql, quotes: readonly StoredQuote[]): Promise<SaveCounts> {
-  if (!(await overlapsStored(tx, quotes))) {
-    const copied = await tx
-      .savepoint(async (savepoint) => {
-        // unsafe: QUOTE_COLUMNS is this file's constant column list; no input reaches it.
-        const copy = await savepoint`copy quotes (${savepoint.unsafe(QUOTE_COLUMNS)}) from stdin`.writable();
-        await streamPromises().pipeline(stream().Readable.from(copyLines(quotes, false)), copy);
-        return true;
-      })
-      .catch((error: { code?: string }) => {
-        if (error.code === "23505") return false; // unique_violation: merge instead
-        throw error;
-      });
-    if (copied) return { inserted: quotes.length, updated: 0, unchanged: 0 };
+  if (!(await overlapsStored(tx, quotes)) && (await copyUnlessCollides(tx, "quotes", QUOTE_COLUMNS, copyLines(quotes, false)))) {
+    return { inserted: quotes.length, updated: 0, unchanged: 0 };
   }
   return mergeQuotes(tx, quotes);
+}
+
+/**
+ * COPYs `lines` straight into `table` in a savepoint; false when a row collided after all (a
+ * duplicate in the batch, a concurrent writer), with nothing of it kept, for the caller to merge.
+ */
+async function copyUnlessCollides(tx: postgres.TransactionSql, table: string, columns: string, lines: Iterable<string>): Promise<boolean> {
+  return tx
+    .savepoint(async (savepoint) => {
+      // unsafe: `columns` is one of this file's constant column lists; no input reaches it.
+      const copy = await savepoint`copy ${savepoint(table)} (${savepoint.unsafe(columns)}) from stdin`.writable();
+      await streamPromises().pipeline(stream().Readable.from(lines), copy);
+      return true;
+    })
+    .catch((error: { code?: string }) => {
+      if (error.code === "23505") return false; // unique_violation: merge instead
+      throw error;
+    });
 }
 
 /**
@@ -358,19 +365,8 @@ export async function saveOfficialRates(sql: Sql, rates: readonly OfficialRate[]
  * anything that collides after all goes through the merge.
  */
 async function upsertOfficialRates(tx: postgres.TransactionSql, rates: readonly OfficialRate[]): Promise<SaveCounts> {
-  if (!(await officialOverlapsStored(tx, rates))) {
-    const copied = await tx
-      .savepoint(async (savepoint) => {
-        // unsafe: OFFICIAL_COLUMNS is this file's constant column list; no input reaches it.
-        const copy = await savepoint`copy official_rates (${savepoint.unsafe(OFFICIAL_COLUMNS)}) from stdin`.writable();
-        await streamPromises().pipeline(stream().Readable.from(officialCopyLines(rates, false)), copy);
-        return true;
-      })
-      .catch((error: { code?: string }) => {
-        if (error.code === "23505") return false; // unique_violation: merge instead
-        throw error;
-      });
-    if (copied) return { inserted: rates.length, updated: 0, unchanged: 0 };
+  if (!(await officialOverlapsStored(tx, rates)) && (await copyUnlessCollides(tx, "official_rates", OFFICIAL_COLUMNS, officialCopyLines(rates, false)))) {
+    return { inserted: rates.length, updated: 0, unchanged: 0 };
   }
   return mergeOfficialRates(tx, rates);
 }
