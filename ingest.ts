@@ -10,7 +10,7 @@
 import * as v from "valibot";
 import { isCalendarDate, saoPauloDay } from "./lib/calendar.ts";
 import { printDescribed, readFlags } from "./lib/cli.ts";
-import { CotacaoError, describeError, envIssue, usageError } from "./lib/errors.ts";
+import { CotacaoError, describeError, envIssue, SourceError, usageError } from "./lib/errors.ts";
 import { isHttpUrl, readCappedBody, showValue } from "./lib/http.ts";
 import { DEFAULT_PAIR, parsePairs, type Quote, SOURCE_DAILY, SOURCE_LAST } from "./lib/quote.ts";
 import { backoffMs, isRetryableStatus, RETRIED_FAILURES, retryAfterMs } from "./lib/retry.ts";
@@ -89,23 +89,9 @@ export type IngestErrorCode =
   | "TRUNCATED"
   | "TOO_LARGE";
 
-/**
- * A failed ingest step, of the family every script shares (lib/errors.ts): a code, a message
- * meant for the person running it, its exit code; and the number of requests made.
- */
-export class IngestError extends CotacaoError {
-  declare readonly code: IngestErrorCode;
-  /** Requests made before giving up (0 when none was needed to fail). */
-  readonly attempts: number;
-  /** The HTTP status of the last answer, when there was one. */
-  readonly status: number | undefined;
-
-  constructor(code: IngestErrorCode, message: string, options: { cause?: unknown; attempts?: number; status?: number | undefined } = {}) {
-    super(code, message, options.cause === undefined ? {} : { cause: options.cause });
-    this.name = "IngestError";
-    this.attempts = options.attempts ?? 0;
-    this.status = options.status;
-  }
+/** A failed AwesomeAPI request or ingest step (lib/errors.ts SourceError: a code, one line, the requests made). */
+export class IngestError extends SourceError<IngestErrorCode> {
+  override name = "IngestError";
 }
 
 const STATUS_HINTS: Record<number, string> = {

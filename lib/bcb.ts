@@ -21,7 +21,7 @@
  */
 import * as v from "valibot";
 import { formatSaoPauloTime, isCalendarDate } from "./calendar.ts";
-import { CotacaoError, envIssue } from "./errors.ts";
+import { envIssue, SourceError } from "./errors.ts";
 import { isHttpUrl, readCappedBody, showValue } from "./http.ts";
 import { type Bulletin, type OfficialRate, PTAX_CURRENCIES } from "./official.ts";
 import { backoffMs, isRetryableStatus, RETRIED_FAILURES, retryAfterMs } from "./retry.ts";
@@ -86,19 +86,8 @@ export type BcbErrorCode =
   | "TOO_LARGE";
 
 /** A failed request to BCB, of the family every script shares: a code, one line naming BCB, the requests made. */
-export class BcbError extends CotacaoError {
-  declare readonly code: BcbErrorCode;
-  /** Requests made before giving up (0 when none was needed to fail). */
-  readonly attempts: number;
-  /** The HTTP status of the last answer, when there was one. */
-  readonly status: number | undefined;
-
-  constructor(code: BcbErrorCode, message: string, options: { cause?: unknown; attempts?: number; status?: number | undefined } = {}) {
-    super(code, message, options.cause === undefined ? {} : { cause: options.cause });
-    this.name = "BcbError";
-    this.attempts = options.attempts ?? 0;
-    this.status = options.status;
-  }
+export class BcbError extends SourceError<BcbErrorCode> {
+  override name = "BcbError";
 }
 
 

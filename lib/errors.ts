@@ -32,6 +32,25 @@ export class CotacaoError extends Error {
   }
 }
 
+/**
+ * A failed request to a source of quotes (AwesomeAPI in ingest.ts, BCB in lib/bcb.ts), of the
+ * family: a code, one line for the person running it, and what the requests came to.
+ */
+export class SourceError<Code extends string = string> extends CotacaoError {
+  declare readonly code: Code;
+  /** Requests made before giving up (0 when none was needed to fail). */
+  readonly attempts: number;
+  /** The HTTP status of the last answer, when there was one. */
+  readonly status: number | undefined;
+
+  constructor(code: Code, message: string, options: { cause?: unknown; attempts?: number; status?: number | undefined } = {}) {
+    super(code, message, options.cause === undefined ? {} : { cause: options.cause });
+    this.name = "SourceError";
+    this.attempts = options.attempts ?? 0;
+    this.status = options.status;
+  }
+}
+
 /** Codes that let callers (and the CLIs' exit codes) tell failures apart. */
 export type DatabaseErrorCode =
   | "CONFIG"
