@@ -313,6 +313,27 @@ export function appendQuote(data, ts, bid, average = null) {
 }
 
 /**
+ * Carries the live quotes that `from` holds past `to`'s newest point over to `to` (appendQuote(),
+ * with their day's average): data rebuilt from the same answer (the official closes joined it)
+ * must not lose what the live feed added meanwhile. Returns how many it carried.
+ * @param {ChartData} from
+ * @param {ChartData} to
+ * @returns {number}
+ */
+export function carryLiveQuotes(from, to) {
+  const newest = to[0].at(-1) ?? Number.NEGATIVE_INFINITY;
+  let carried = 0;
+  for (let i = 0; i < from[0].length; i++) {
+    const ts = /** @type {number} */ (from[0][i]);
+    const bid = from[SERIES.bid]?.[i];
+    if (ts <= newest || bid === null || bid === undefined) continue;
+    const average = { ma: from[SERIES.ma]?.[i] ?? null, lower: from[SERIES.lower]?.[i] ?? null, upper: from[SERIES.upper]?.[i] ?? null };
+    if (appendQuote(to, ts, bid, average)) carried++;
+  }
+  return carried;
+}
+
+/**
  * The x range a preset shows: the last `preset` of the history, ending at its newest quote
  * (not at "now", so that a pair whose feed stopped still shows its data), never before the first.
  * @param {RangePreset} preset

@@ -5,6 +5,7 @@
  */
 import { abortRequest, getJson, isPending, iso } from "./api.js";
 import {
+  carryLiveQuotes,
   RANGE_SECONDS,
   SERIES,
   alertSpans,
@@ -350,7 +351,10 @@ export async function loadPreset(preset) {
   if (!closes || !state.presetAnswer || state.presetAnswer.answer !== answer) return;
   state.official = closes;
   renderOfficialLegend();
-  state.presetData = prepData(answer, closes);
+  const joined = prepData(answer, closes);
+  // Live quotes the feed added since the answer came are not in it: they stay on the chart.
+  if (state.presetData) carryLiveQuotes(state.presetData, joined);
+  state.presetData = joined;
   if (!state.zoom) showData(state.presetData, scaleOf(presetScale()));
 }
 

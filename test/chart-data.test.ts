@@ -4,6 +4,7 @@ import {
   SERIES,
   alertSpans,
   appendQuote,
+  carryLiveQuotes,
   addDays,
   averageIndexFor,
   countPoints,
@@ -117,6 +118,23 @@ describe("prepData()", () => {
     });
     expect(averageIndexFor(data, data[0].indexOf(dayStart(19)), 2 * DAY)).toBe(data[0].indexOf(dayStart(20)));
     expect(averageIndexFor(data, data[0].indexOf(dayStart(23)), 2 * DAY)).toBe(data[0].indexOf(dayStart(24)));
+  });
+
+  test("carryLiveQuotes() keeps the live quotes, with their day's average, when the data is rebuilt from the same answer", () => {
+    const answer = november();
+    const shown = prepData(answer);
+    const newDay = dayStart(25);
+    appendQuote(shown, newDay + 3600, 5.35, { ma: 5.12, lower: 4.97, upper: 5.27 });
+    appendQuote(shown, newDay + 7200, 5.36, { ma: 5.12, lower: 4.97, upper: 5.27 });
+    // The official closes arrive: the answer is prepared again, without the live quotes.
+    const rebuilt = prepData(answer);
+    expect(rebuilt[0].length).toBe(shown[0].length - 2);
+    expect(carryLiveQuotes(shown, rebuilt)).toBe(2);
+    expect(rebuilt[0].slice(-2)).toEqual([newDay + 3600, newDay + 7200]);
+    expect(rebuilt[SERIES.bid]!.slice(-2)).toEqual([5.35, 5.36]);
+    expect(rebuilt[SERIES.ma]!.slice(-2)).toEqual([5.12, 5.12]);
+    // Nothing past the answer: nothing carried.
+    expect(carryLiveQuotes(prepData(answer), rebuilt)).toBe(0);
   });
 
   test("addDays() gives live quotes of a new day that day's average once it is read, and keeps it for the next", () => {
