@@ -34,6 +34,7 @@ import { notifyChange } from "./lib/feed.ts";
 import { sha256 } from "./lib/hash.ts";
 import { migrate } from "./lib/migrations.ts";
 import { PairSchema } from "./lib/quote.ts";
+import { addRule, describeRule, listRules, parseRuleWords, removeRule, type Rule } from "./lib/rules.ts";
 import {
   type AnalysisConfig,
   type DivergenceParams,
@@ -772,6 +773,10 @@ const USAGE = `Usage: bun analysis.ts [--pair P] [--json]
        bun analysis.ts --rescan [--pair P] [--json]
        bun analysis.ts --days --pair P [--json]
        bun analysis.ts --test-webhook
+       bun analysis.ts rules [--json]
+       bun analysis.ts rules add PAIR above|below LEVEL [--note TEXT]
+       bun analysis.ts rules add PAIR move PCT% WINDOW [--note TEXT]
+       bun analysis.ts rules remove ID
 
 The moving-average rule: for each São Paulo day with quotes, the close is the bid of the day's
 latest quote; the average of day d is the mean of the closes in the W days before d (d
@@ -787,6 +792,9 @@ quote nearest to it; a divergence beyond its threshold fires a divergence alert.
               and the closing PTAX and the divergence from it, on days that have one
   --test-webhook  send one test notification to every URL in ALERT_WEBHOOK_URLS and print
               each answer; exit 0 if all answered 2xx, else 1. Stores nothing.
+  rules       the alert rules people set (stored only: evaluating them is not there yet):
+              list the active ones; "add USD-BRL above 6.00", "add EUR-BRL move 2% 1d" (windows
+              in São Paulo days, like 1d, 1w, 30d); "remove ID" disables one (kept, not deleted)
   --pair P    one pair (default: every pair with quotes)
   --json      JSON instead of lines
   -V, --version  print the version and exit
@@ -1060,10 +1068,87 @@ function readInvocation(args: string[], env: Record<string, string | undefined>)
   return { flags, pair: pair?.output, config, database: loadDatabaseConfig(env) };
 }
 
+const RULES_FLAGS = {
+  json: { type: "boolean" },
+  note: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/**
+ * `rules [add WORDS | remove ID]`: the words apart from the flags (readFlags takes no
+ * positionals). "-1" is a word (a level the parser refuses with its own line), not a flag.
+ */
+function readRulesInvocation(args: string[]) {
+  const words: string[] = [];
+  const flagArgs: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg.startsWith("-") && !/^-\d/.test(arg)) {
+      flagArgs.push(arg);
+      if (arg === "--note" && i + 1 < args.length) flagArgs.push(args[++i]!);
+    } else {
+      words.push(arg);
+    }
+  }
+  const flags = readFlags(flagArgs, RULES_FLAGS, "analysis.ts");
+  const usage = (message: string) => usageError(message, "analysis.ts");
+  const [action, ...rest] = words;
+  if (flags.help) return { flags, action: "help" as const };
+  if (action === undefined) {
+    if (flags.note !== undefined) throw usage("Cannot list the rules: --note goes with \"rules add\"");
+    return { flags, action: "list" as const };
+  }
+  if (action === "add") {
+    if (flags.json) throw usage("Cannot add the rule: --json goes with \"rules\" alone");
+    return { flags, action: "add" as const, rule: parseRuleWords(rest, flags.note ?? null) };
+  }
+  if (action === "remove") {
+    if (rest.length !== 1 || flags.note !== undefined || flags.json) throw usage("Cannot remove the rule: give one rule id and nothing else, like \"rules remove 3\"");
+    return { flags, action: "remove" as const, id: rest[0]! };
+  }
+  throw usage(`Cannot read the rules command: "${action}" is not one, use "rules", "rules add ..." or "rules remove ID"`);
+}
+
+/** One rule as `rules` lists it: id, pair, kind, level, window, note, created (São Paulo time). */
+function ruleLine(rule: Rule): string {
+  const window = rule.windowDays === null ? "-" : `${rule.windowDays}d`;
+  const level = rule.kind === "move" ? `${rule.level}%` : rule.level;
+  return [String(rule.id), rule.pair, rule.kind, level, window, rule.note ?? "-", formatSaoPauloTime(rule.createdAt)].join("\t");
+}
+
+/** `bun analysis.ts rules ...`: every input checked before the database is opened. */
+async function rulesCommand(args: string[], env: Record<string, string | undefined>, output: Output): Promise<number> {
+  const invocation = readRulesInvocation(args);
+  if (invocation.action === "help") {
+    output.out(USAGE);
+    return EXIT.ok;
+  }
+  const sql = await connect(loadDatabaseConfig(env), { max: 1 });
+  try {
+    await migrate(sql);
+    if (invocation.action === "add") {
+      const rule = await addRule(sql, invocation.rule);
+      output.out(`added rule ${rule.id}: ${describeRule(rule)}`);
+    } else if (invocation.action === "remove") {
+      const rule = await removeRule(sql, invocation.id);
+      output.out(`removed rule ${rule.id}: ${describeRule(rule)}`);
+    } else {
+      const rules = await listRules(sql);
+      if (invocation.flags.json) output.out(JSON.stringify(rules));
+      else if (rules.length === 0) output.out("no rules: add one like \"bun analysis.ts rules add USD-BRL above 6.00\"");
+      else for (const rule of rules) output.out(ruleLine(rule));
+    }
+    return EXIT.ok;
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
 /** Runs the CLI and returns its exit code. */
 export async function main(args: string[], env: Record<string, string | undefined> = process.env): Promise<number> {
   let sql: Sql | undefined;
   try {
+    if (args[0] === "rules") return await rulesCommand(args.slice(1), env, CONSOLE);
     const { flags, pair, config, database } = readInvocation(args, env);
     if (!config || !database) {
       console.log(USAGE);

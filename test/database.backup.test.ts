@@ -92,6 +92,11 @@ async function fill(sql: Sql): Promise<void> {
     from alerts`;
   await sql`insert into alert_state (pair, evaluated_day) values ('USD-BRL', '2024-08-23')`;
   await sql`insert into quote_gaps (pair, from_day, to_day) values ('USD-BRL', '2024-06-03', '2024-07-19')`;
+  // Rules (sql/013): a level and a move, one disabled, a note with a tab.
+  await sql`
+    insert into alert_rules (pair, kind, level, window_days, note, disabled_at)
+    values ('USD-BRL', 'above', 6.00, null, ${"sell\tnow, ção"}, null),
+           ('EUR-BRL', 'move', 2.5, 7, null, '2024-08-23T18:00:00Z')`;
   // PTAX (sql/009): microseconds and long digits, and a correction for official_rate_revisions.
   const closing = { pair: "USD-BRL", publishedAt: "2024-08-23T13:09:27.123456-03:00", bulletin: "closing", buy: "5.5032", sell: "5.50380000000000000001" } as const;
   await saveOfficialRates(sql, [{ ...closing, bulletin: "intermediate", publishedAt: "2024-08-23T12:08:31.1-03:00" }, closing]);
