@@ -15,6 +15,8 @@ export type RuleKind = (typeof RULE_KINDS)[number];
 const LEVEL_PATTERN = /^\d+(\.\d+)?$/;
 /** A window in São Paulo days: "1d", "30d", or weeks "1w" (7 days). */
 const WINDOW_PATTERN = /^(\d+)([dw])$/;
+/** Ten years: longer than any history a move could be measured over, and inside window_days's integer. */
+const MAX_WINDOW_DAYS = 3660;
 
 /** A rule as added: level as text so no digit is lost on the way to numeric; a window only for moves. */
 export const NewRuleSchema = v.pipe(
@@ -22,7 +24,7 @@ export const NewRuleSchema = v.pipe(
     pair: PairSchema,
     kind: v.picklist(RULE_KINDS),
     level: v.pipe(v.string(), v.regex(LEVEL_PATTERN), v.check((text) => Number(text) > 0, "must be above 0")),
-    windowDays: v.nullable(v.pipe(v.number(), v.integer(), v.minValue(1))),
+    windowDays: v.nullable(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_WINDOW_DAYS))),
     note: v.nullable(v.string()),
   }),
   v.check((rule) => (rule.kind === "move") === (rule.windowDays !== null), "a move rule has a window, a level rule none"),
@@ -62,6 +64,7 @@ function parseWindow(word: string | undefined): number {
   const match = WINDOW_PATTERN.exec(word);
   const days = match ? Number(match[1]) * (match[2] === "w" ? 7 : 1) : 0;
   if (!(days > 0)) throw refuse(`"${word}" is not a window in days, write it like "1d", "1w" or "30d"`);
+  if (days > MAX_WINDOW_DAYS) throw refuse(`"${word}" is longer than ${MAX_WINDOW_DAYS} days, use a shorter window like "30d"`);
   return days;
 }
 

@@ -55,6 +55,7 @@ describe("parseRuleWords", () => {
       [["EUR-BRL", "move", "2%"], `Cannot add the rule: no window given, add one like "1d", "1w" or "30d"`],
       [["EUR-BRL", "move", "2%", "2h"], `Cannot add the rule: "2h" is not a window in days, write it like "1d", "1w" or "30d"`],
       [["EUR-BRL", "move", "2%", "0d"], `Cannot add the rule: "0d" is not a window in days, write it like "1d", "1w" or "30d"`],
+      [["EUR-BRL", "move", "2%", "99999999999d"], `Cannot add the rule: "99999999999d" is longer than 3660 days, use a shorter window like "30d"`],
       [["EUR-BRL", "move", "2%", "1d", "x"], `Cannot add the rule: "x" is one word too many, write it like "USD-BRL above 6.00" or "EUR-BRL move 2% 1d"`],
     ];
     for (const [words, message] of cases) expect(refusal(() => parseRuleWords(words))).toBe(message);
