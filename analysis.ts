@@ -34,7 +34,7 @@ import { notifyChange } from "./lib/feed.ts";
 import { sha256 } from "./lib/hash.ts";
 import { migrate } from "./lib/migrations.ts";
 import { PairSchema } from "./lib/quote.ts";
-import { addRule, describeRule, listRules, parseRuleWords, removeRule, type Rule } from "./lib/rules.ts";
+import { addRule, describeRule, listRules, parseRuleWords, removeRule, type Rule } from "./lib/alert_rules.ts";
 import {
   type AnalysisConfig,
   type DivergenceParams,

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { CotacaoError } from "../lib/errors.ts";
-import { addRule, listRules, parseRuleWords, removeRule } from "../lib/rules.ts";
+import { addRule, listRules, parseRuleWords, removeRule } from "../lib/alert_rules.ts";
 import { runScript } from "./support/cli.ts";
 import { useTestDatabase } from "./support/database.ts";
 import { useTestTimeout } from "./support/timeout.ts";

@@ -1,5 +1,5 @@
 /**
- * lib/rules.ts: the alerts people set themselves (issue 19), stored: what a rule is, the words
+ * lib/alert_rules.ts: the alerts people set themselves (issue 19), stored: what a rule is, the words
  * `bun analysis.ts rules add` reads ("USD-BRL above 6.00", "EUR-BRL move 2% 1d"), and the
  * table's reads and writes (sql/013). Evaluating them is not here yet.
  */
