@@ -157,6 +157,20 @@ async function upsertQuotes(tx: postgres.TransactionSql, quotes: readonly Stored
 }
 
 /**
+ * COPYs numbered `lines` into the session-private staging table `table` (created with
+ * `definition` on first use), emptied first, for a merge statement to read. Temporary tables live
+ * in the session's own buffers and write no WAL; "on commit delete rows" empties one at every
+ * commit, so each session creates it once.
+ */
+async function stage(tx: postgres.TransactionSql, table: string, definition: string, columns: string, lines: Iterable<string>): Promise<void> {
+  // unsafe: `definition` and `columns` are this file's constants; no input reaches them.
+  await tx`create temp table if not exists ${tx(table)} (${tx.unsafe(definition)}) on commit delete rows`;
+  await tx`truncate ${tx(table)}`;
+  const copy = await tx`copy ${tx(table)} (n, ${tx.unsafe(columns)}) from stdin`.writable();
+  await streamPromises().pipeline(stream().Readable.from(lines), copy);
+}
+
+/**
  * COPYs `lines` straight into `table` in a savepoint; false when a row collided after all (a
  * duplicate in the batch, a concurrent writer), with nothing of it kept, for the caller to merge.
  */
@@ -179,17 +193,14 @@ async function copyUnlessCollides(tx: postgres.TransactionSql, table: string, co
  * into quotes. Numeric parsing happens in the server, from the text as received.
  */
 async function mergeQuotes(tx: postgres.TransactionSql, quotes: readonly StoredQuote[]): Promise<SaveCounts> {
-  // Temporary tables live in the session's own buffers and write no WAL; "on commit delete rows"
-  // empties this one at every commit, so each session creates it once.
-  await tx`
-    create temp table if not exists incoming_quotes (
-      n integer, pair text, ts timestamptz, bid numeric, ask numeric, high numeric, low numeric,
-      var_bid numeric, pct_change numeric, source text, fetched_at timestamptz
-    ) on commit delete rows`;
-  await tx`truncate incoming_quotes`;
-  // unsafe: QUOTE_COLUMNS is this file's constant column list; no input reaches it.
-  const copy = await tx`copy incoming_quotes (n, ${tx.unsafe(QUOTE_COLUMNS)}) from stdin`.writable();
-  await streamPromises().pipeline(stream().Readable.from(copyLines(quotes, true)), copy);
+  await stage(
+    tx,
+    "incoming_quotes",
+    `n integer, pair text, ts timestamptz, bid numeric, ask numeric, high numeric, low numeric,
+     var_bid numeric, pct_change numeric, source text, fetched_at timestamptz`,
+    QUOTE_COLUMNS,
+    copyLines(quotes, true),
+  );
   // Every part of one statement sees quotes as it was before the statement. "inserted" adds the
   // new keys; "changed" looks only at the others, updates those whose values differ and returns
   // their old values (through the "old" alias) for quote_revisions. No row is touched twice.
@@ -373,14 +384,13 @@ async function upsertOfficialRates(tx: postgres.TransactionSql, rates: readonly 
 
 /** The batch into a session-private staging table with COPY, then one statement merges it (see mergeQuotes()). */
 async function mergeOfficialRates(tx: postgres.TransactionSql, rates: readonly OfficialRate[]): Promise<SaveCounts> {
-  await tx`
-    create temp table if not exists incoming_official_rates (
-      n integer, pair text, published_at timestamptz, bulletin text, buy numeric, sell numeric
-    ) on commit delete rows`;
-  await tx`truncate incoming_official_rates`;
-  // unsafe: OFFICIAL_COLUMNS is this file's constant column list; no input reaches it.
-  const copy = await tx`copy incoming_official_rates (n, ${tx.unsafe(OFFICIAL_COLUMNS)}) from stdin`.writable();
-  await streamPromises().pipeline(stream().Readable.from(officialCopyLines(rates, true)), copy);
+  await stage(
+    tx,
+    "incoming_official_rates",
+    "n integer, pair text, published_at timestamptz, bulletin text, buy numeric, sell numeric",
+    OFFICIAL_COLUMNS,
+    officialCopyLines(rates, true),
+  );
   // As in mergeQuotes(): every part sees official_rates as it was before the statement, no row
   // is touched twice, and "changed" returns the old values (through "old") for the revisions.
   const [result] = await tx<{ inserted: number; updated: number; received: number }[]>`
