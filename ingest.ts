@@ -11,7 +11,7 @@ import * as v from "valibot";
 import { isCalendarDate, saoPauloDay } from "./lib/calendar.ts";
 import { printDescribed, readFlags } from "./lib/cli.ts";
 import { CotacaoError, describeError, envIssue, SourceError, usageError } from "./lib/errors.ts";
-import { isHttpUrl, readCappedBody, showValue } from "./lib/http.ts";
+import { type Fetch, isHttpUrl, readCappedBody, showValue, type SourceRequestOptions } from "./lib/http.ts";
 import { DEFAULT_PAIR, parsePairs, type Quote, SOURCE_DAILY, SOURCE_LAST } from "./lib/quote.ts";
 import { backoffMs, isRetryableStatus, RETRIED_FAILURES, retryAfterMs } from "./lib/retry.ts";
 
@@ -547,9 +547,6 @@ export function describeConflict(conflict: DailyConflict): string {
 // ---------------------------------------------------------------------------------------------
 // Transport
 
-/** The part of `fetch` the client uses; tests pass their own. */
-export type Fetch = (input: string, init: RequestInit) => Promise<Response>;
-
 /** What `onRetry` hears before each wait. */
 export interface RetryInfo {
   /** The attempt that failed, from 1. */
@@ -559,21 +556,8 @@ export interface RetryInfo {
   error: IngestError;
 }
 
-/** How requests are made; every I/O dependency has a default so tests can pass fakes. */
-export interface RequestOptions {
-  fetch?: Fetch;
-  /** Per attempt, the whole body included. */
-  timeoutMs?: number;
-  /** The most bytes of a body read, once decompressed (default DEFAULT_MAX_BODY_BYTES); more fails as TOO_LARGE. */
-  maxBodyBytes?: number;
-  /** Attempts after the first one, for transient failures only. */
-  retries?: number;
-  sleep?: (ms: number) => Promise<unknown>;
-  /** In [0, 1): spreads the backoff so many clients do not retry in step. */
-  random?: () => number;
-  now?: () => Date;
-  onRetry?: (info: RetryInfo) => void;
-}
+/** How requests are made (lib/http.ts; defaults: DEFAULT_TIMEOUT_MS, DEFAULT_MAX_BODY_BYTES, DEFAULT_RETRIES). */
+export type RequestOptions = SourceRequestOptions<RetryInfo>;
 
 /** A decoded JSON answer. */
 export interface JsonResponse {

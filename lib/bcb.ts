@@ -22,7 +22,7 @@
 import * as v from "valibot";
 import { formatSaoPauloTime, isCalendarDate } from "./calendar.ts";
 import { envIssue, SourceError } from "./errors.ts";
-import { isHttpUrl, readCappedBody, showValue } from "./http.ts";
+import { type Fetch, isHttpUrl, readCappedBody, showValue, type SourceRequestOptions } from "./http.ts";
 import { type Bulletin, type OfficialRate, PTAX_CURRENCIES } from "./official.ts";
 import { backoffMs, isRetryableStatus, RETRIED_FAILURES, retryAfterMs } from "./retry.ts";
 
@@ -428,9 +428,6 @@ function describeNonJson(text: string): string {
 // ---------------------------------------------------------------------------------------------
 // Transport
 
-/** The part of `fetch` the client uses; tests pass their own. */
-export type BcbFetch = (input: string, init: RequestInit) => Promise<Response>;
-
 /** What `onRetry` hears before each wait. */
 export interface BcbRetryInfo {
   /** The attempt that failed, from 1. */
@@ -439,22 +436,10 @@ export interface BcbRetryInfo {
   error: BcbError;
 }
 
-/** Where BCB is and how to reach it; every I/O dependency has a default so tests can pass fakes. */
-export interface BcbOptions {
+/** Where BCB is and how to reach it (lib/http.ts; defaults: DEFAULT_BCB_TIMEOUT_MS, DEFAULT_BCB_MAX_BODY_BYTES, DEFAULT_BCB_RETRIES). */
+export interface BcbOptions extends SourceRequestOptions<BcbRetryInfo> {
   /** Olinda's PTAX service (BCB_URL; default DEFAULT_BCB_URL). */
   baseUrl?: string;
-  fetch?: BcbFetch;
-  /** Per attempt, the whole body included (default DEFAULT_BCB_TIMEOUT_MS). */
-  timeoutMs?: number;
-  /** The most bytes of a body read, once decompressed (default DEFAULT_BCB_MAX_BODY_BYTES); more fails as TOO_LARGE. */
-  maxBodyBytes?: number;
-  /** Attempts after the first one, for transient failures only (default DEFAULT_BCB_RETRIES). */
-  retries?: number;
-  sleep?: (ms: number) => Promise<unknown>;
-  /** In [0, 1): spreads the backoff so many clients do not retry in step. */
-  random?: () => number;
-  now?: () => Date;
-  onRetry?: (info: BcbRetryInfo) => void;
 }
 
 const SettingsSchema = v.object({
@@ -483,7 +468,7 @@ interface Subject {
   currency: string;
 }
 
-async function attempt(url: string, subject: Subject, settings: v.InferOutput<typeof SettingsSchema>, fetch: BcbFetch, now: () => Date): Promise<AttemptResult> {
+async function attempt(url: string, subject: Subject, settings: v.InferOutput<typeof SettingsSchema>, fetch: Fetch, now: () => Date): Promise<AttemptResult> {
   const where = `${BCB} (${new URL(url).host})`;
   const action = `Cannot fetch ${subject.what} from ${where}`;
   const fail = (code: BcbErrorCode, message: string, extra: { retryable?: boolean; retryAfter?: number | undefined; status?: number; cause?: unknown } = {}): AttemptResult => ({

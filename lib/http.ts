@@ -4,6 +4,28 @@
  * gzip-bombed or stalled body stops there), and a value shown in a message.
  */
 
+/** How a source client reaches the network: fetch, as the clients call it. */
+export type Fetch = (input: string, init: RequestInit) => Promise<Response>;
+
+/**
+ * How a source client makes its requests; every I/O dependency has a default so tests can pass
+ * fakes. `RetryInfo` is what the client tells onRetry about each retry.
+ */
+export interface SourceRequestOptions<RetryInfo> {
+  fetch?: Fetch;
+  /** Per attempt, the whole body included. */
+  timeoutMs?: number;
+  /** The most bytes of a body read, once decompressed; more fails as TOO_LARGE. */
+  maxBodyBytes?: number;
+  /** Attempts after the first one, for transient failures only. */
+  retries?: number;
+  sleep?: (ms: number) => Promise<unknown>;
+  /** In [0, 1): spreads the backoff so many clients do not retry in step. */
+  random?: () => number;
+  now?: () => Date;
+  onRetry?: (info: RetryInfo) => void;
+}
+
 /** How much of a string value a message shows. */
 const SNIPPET_CHARS = 60;
 

@@ -121,7 +121,7 @@ export interface PairSnapshot {
   gaps?: QuoteGap[];
   /**
    * The newest closing PTAX of the pair (official_rates, sql/009) and the cross-check of its day
-   * (divergenceSeries()'s rule: bid and divergencePct null when no AwesomeAPI quote matches).
+   * (cross_check_quote()'s rule, sql/012: bid and divergencePct null when no AwesomeAPI quote matches).
    * Null when the pair has no closing bulletin (BTC-BRL, or no official rates fetched yet).
    */
   official?: SnapshotOfficial | null;
@@ -382,21 +382,6 @@ export interface LatestFacts {
   failingSince: Date | null;
   /** Days missing too far back for a run to fill (quote_gaps), oldest first. */
   gaps?: QuoteGap[];
-  /**
-   * The newest closing PTAX of the pair (official_rates, sql/009) and the cross-check of its day
-   * (divergenceSeries()'s rule: bid and divergencePct null when no AwesomeAPI quote matches).
-   * Null when the pair has no closing bulletin (BTC-BRL, or no official rates fetched yet).
-   */
-  official?: SnapshotOfficial | null;
-}
-
-/** The newest closing PTAX as the monitor shows it: times as sao_paulo_instant() writes them. */
-export interface SnapshotOfficial {
-  publishedAt: string;
-  buy: string;
-  sell: string;
-  bid: string | null;
-  divergencePct: string | null;
 }
 
 // How far back a failing streak is looked for: 500 runs, over a day and a half of a run a minute.

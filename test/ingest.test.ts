@@ -15,7 +15,6 @@ import {
   dailyChunks,
   DEFAULT_MAX_BODY_BYTES,
   describeConflict,
-  type Fetch,
   fetchDaily,
   fetchLatest,
   IngestError,
@@ -47,6 +46,7 @@ import {
   status,
   truncated,
 } from "./support/fake_awesomeapi.ts";
+import type { Fetch } from "../lib/http.ts";
 import { thrown } from "./support/thrown.ts";
 import { useTestTimeout } from "./support/timeout.ts";
 
