@@ -35,6 +35,7 @@ import {
   startFakeOlinda,
   unknownCurrency,
 } from "./support/fake_olinda.ts";
+import { rejected } from "./support/thrown.ts";
 import { useTestTimeout } from "./support/timeout.ts";
 
 useTestTimeout();
@@ -63,19 +64,11 @@ function fakeOptions(baseUrl: string, extra: BcbOptions = {}) {
 }
 
 async function failure(promise: Promise<unknown>, code: BcbErrorCode): Promise<BcbError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(BcbError);
-    expect(error).toBeInstanceOf(CotacaoError);
-    const bcbError = error as BcbError;
-    expect({ code: bcbError.code, message: bcbError.message }).toMatchObject({ code });
-    // One line, naming BCB.
-    expect(bcbError.message).not.toContain("\n");
-    expect(bcbError.message).toContain("BCB");
-    return bcbError;
-  }
-  throw new Error(`expected a BcbError with code ${code}, but it succeeded`);
+  const error = await rejected(promise, BcbError, code);
+  // One line, naming BCB.
+  expect(error.message).not.toContain("\n");
+  expect(error.message).toContain("BCB");
+  return error;
 }
 
 function thrown(fn: () => unknown): CotacaoError {

@@ -47,7 +47,7 @@ import {
   truncated,
 } from "./support/fake_awesomeapi.ts";
 import type { Fetch } from "../lib/http.ts";
-import { thrown } from "./support/thrown.ts";
+import { rejected, thrown } from "./support/thrown.ts";
 import { useTestTimeout } from "./support/timeout.ts";
 
 useTestTimeout();
@@ -78,16 +78,8 @@ function fakeOptions(baseUrl: string, extra: IngestOptions = {}) {
   return { options, sleeps, retries };
 }
 
-async function failure(promise: Promise<unknown>, code: IngestErrorCode): Promise<IngestError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(IngestError);
-    const ingestError = error as IngestError;
-    expect({ code: ingestError.code, message: ingestError.message }).toMatchObject({ code });
-    return ingestError;
-  }
-  throw new Error(`expected an IngestError with code ${code}, but it succeeded`);
+function failure(promise: Promise<unknown>, code: IngestErrorCode): Promise<IngestError> {
+  return rejected(promise, IngestError, code);
 }
 
 
